@@ -1,0 +1,8 @@
+import { runServiceMain } from '@tributary/messaging';
+import { IngestionModule } from './app.module';
+import { loadIngestionConfig } from './config';
+
+runServiceMain(() => {
+  const config = loadIngestionConfig();
+  return { module: IngestionModule.forRoot(config), config };
+});

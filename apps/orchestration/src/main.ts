@@ -1,0 +1,8 @@
+import { runServiceMain } from '@tributary/messaging';
+import { OrchestrationModule } from './app.module';
+import { loadOrchestrationConfig } from './config';
+
+runServiceMain(() => {
+  const config = loadOrchestrationConfig();
+  return { module: OrchestrationModule.forRoot(config), config };
+});

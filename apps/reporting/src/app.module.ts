@@ -1,0 +1,30 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { Connection } from 'mongoose';
+import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
+import { StaticWorkspaceKeys, WORKSPACE_KEYS } from '@tributary/platform';
+import type { ReportingConfig } from './config';
+import { EVENT_FACT_MODEL, eventFactModel } from './event-counts/event-fact.model';
+import { EventCounter } from './event-counts/event-counter.service';
+import { EventCountsController } from './event-counts/event-counts.controller';
+import { EventCountsHandler } from './event-counts/event-counts.handler';
+
+/** Read models, the reporting API and report topics. */
+@Module({})
+export class ReportingModule {
+  static forRoot(config: ReportingConfig): DynamicModule {
+    return {
+      module: ReportingModule,
+      imports: [EventServiceModule.forRoot(config)],
+      controllers: [EventCountsHandler, EventCountsController],
+      providers: [
+        EventCounter,
+        {
+          provide: EVENT_FACT_MODEL,
+          inject: [STORE_CONNECTION],
+          useFactory: (c: Connection) => eventFactModel(c),
+        },
+        { provide: WORKSPACE_KEYS, useValue: new StaticWorkspaceKeys(config.WRITE_KEYS) },
+      ],
+    };
+  }
+}

@@ -1,0 +1,8 @@
+import { runServiceMain } from '@tributary/messaging';
+import { ReportingModule } from './app.module';
+import { loadReportingConfig } from './config';
+
+runServiceMain(() => {
+  const config = loadReportingConfig();
+  return { module: ReportingModule.forRoot(config), config };
+});

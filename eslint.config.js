@@ -1,0 +1,38 @@
+// Flat ESLint config: typescript-eslint + Nx module boundaries (apps never import apps) + Prettier compatibility.
+const nx = require('@nx/eslint-plugin');
+const prettier = require('eslint-config-prettier');
+
+module.exports = [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '.stack/**',
+      '.nx/**',
+      'libs/contracts/src/generated/**',
+      '**/*.js',
+    ],
+  },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  prettier,
+];

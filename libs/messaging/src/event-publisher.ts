@@ -1,0 +1,109 @@
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Kafka, Producer, Message } from 'kafkajs';
+import type { TopicEvents, TopicName } from '@tributary/contracts';
+import { tributaryTracer } from '@tributary/observability';
+import type { AvroSchemaRegistry } from './schema-registry';
+import { headerSetter, type HeaderMap } from './headers';
+
+/** One event to publish: its topic, partition key and typed payload. */
+export interface OutgoingEvent<T extends TopicName = TopicName> {
+  topic: T;
+  key: string;
+  event: TopicEvents[T];
+  headers?: HeaderMap;
+}
+
+/**
+ * The one producer of a service. Idempotent (acks=all, one in-flight request per broker keeps order under retries),
+ * Avro-encodes through the registry and carries the W3C trace context in headers.
+ */
+export class EventPublisher {
+  private readonly producer: Producer;
+  private connected = false;
+
+  constructor(
+    kafka: Kafka,
+    private readonly registry: AvroSchemaRegistry,
+    private readonly service: string,
+  ) {
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  async connect(): Promise<void> {
+    if (this.connected) return;
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.connected) return;
+    this.connected = false;
+    await this.producer.disconnect();
+  }
+
+  /** Publishes one event and resolves once every in-sync replica has it. */
+  async publish<T extends TopicName>(outgoing: OutgoingEvent<T>): Promise<void> {
+    await this.publishAll([outgoing]);
+  }
+
+  /** Publishes events in one producer batch (one request per broker), each under its own PRODUCER span. */
+  async publishAll(events: readonly OutgoingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const tracer = tributaryTracer();
+    const spans = events.map((e) =>
+      tracer.startSpan(`send ${e.topic}`, {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'send',
+          'messaging.operation.name': 'send',
+          'messaging.destination.name': e.topic,
+          'messaging.kafka.message.key': e.key,
+          'messaging.message.id': eventIdOf(e.event),
+          'tributary.service': this.service,
+        },
+      }),
+    );
+    try {
+      const byTopic = new Map<string, Message[]>();
+      for (const [i, e] of events.entries()) {
+        const headers: HeaderMap = { ...e.headers };
+        const span = spans[i];
+        if (span) propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter);
+        const value = await this.registry.encode(e.topic, e.event as TopicEvents[typeof e.topic]);
+        const list = byTopic.get(e.topic) ?? [];
+        list.push({ key: e.key, value, headers });
+        byTopic.set(e.topic, list);
+      }
+      await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    } catch (error) {
+      for (const span of spans) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      throw error;
+    } finally {
+      for (const span of spans) span.end();
+    }
+  }
+
+  /** Publishes already-encoded bytes as they are (dead letters, replays): no re-encoding, headers kept. */
+  async publishRaw(
+    topic: string,
+    message: { key: Buffer | string | null; value: Buffer | null; headers?: HeaderMap },
+  ): Promise<void> {
+    await this.producer.send({ topic, acks: -1, messages: [message] });
+  }
+}
+
+function eventIdOf(event: unknown): string {
+  const metadata = (event as { metadata?: { eventId?: unknown } }).metadata;
+  return typeof metadata?.eventId === 'string' ? metadata.eventId : '';
+}

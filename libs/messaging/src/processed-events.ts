@@ -1,0 +1,84 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+
+interface ProcessedEventDoc {
+  _id: string;
+  state: 'started' | 'done';
+  processedAt: Date;
+}
+
+/**
+ * Remembers which events a consumer group already applied (in the service's own database, expiring after a TTL),
+ * so a redelivered event does not repeat its effect. Works without multi-document transactions:
+ * the marker is written after the effect, and an effect interrupted half-way is run again (effects must be
+ * idempotent upserts; derived events get deterministic ids so downstream dedupe absorbs the repeat).
+ */
+export class ProcessedEvents {
+  private readonly model: Model<ProcessedEventDoc>;
+
+  constructor(connection: Connection, ttlHours: number) {
+    const schema = new Schema<ProcessedEventDoc>(
+      {
+        _id: { type: String, required: true },
+        state: { type: String, required: true },
+        processedAt: { type: Date, required: true },
+      },
+      { versionKey: false, collection: 'processed_events' },
+    );
+    this.model =
+      connection.models['ProcessedEvent'] ?? connection.model<ProcessedEventDoc>('ProcessedEvent', schema);
+    this.ttlMs = ttlHours * 3_600_000;
+  }
+
+  private readonly ttlMs: number;
+  private sweeper?: NodeJS.Timeout;
+
+  /**
+   * Expires markers after the TTL: a TTL index where the server has them (MongoDB); FerretDB 1.x refuses
+   * `expireAfterSeconds`, so there a plain index plus a periodic sweep does the same job.
+   */
+  async init(sweepEveryMs = 600_000): Promise<'ttl-index' | 'sweeper'> {
+    try {
+      await this.model.collection.createIndex(
+        { processedAt: 1 },
+        { expireAfterSeconds: Math.round(this.ttlMs / 1000) },
+      );
+      return 'ttl-index';
+    } catch (error) {
+      if (!/expireAfterSeconds/.test(String((error as Error).message))) throw error;
+      await this.model.collection.createIndex({ processedAt: 1 });
+      this.sweeper = setInterval(() => void this.sweep().catch(() => undefined), sweepEveryMs);
+      this.sweeper.unref();
+      return 'sweeper';
+    }
+  }
+
+  /** Deletes markers older than the TTL; returns how many. */
+  async sweep(now = Date.now()): Promise<number> {
+    const result = await this.model.deleteMany({ processedAt: { $lt: new Date(now - this.ttlMs) } });
+    return result.deletedCount;
+  }
+
+  /** Stops the sweeper (service shutdown). */
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /** Runs `effect` unless `scope:eventId` was already completed; returns whether the effect ran. */
+  async once(scope: string, eventId: string, effect: () => Promise<void>): Promise<boolean> {
+    const id = `${scope}:${eventId}`;
+    const existing = await this.model.findById(id, { state: 1 }).lean();
+    if (existing?.state === 'done') return false;
+    await effect();
+    await this.model.updateOne(
+      { _id: id },
+      { $set: { state: 'done', processedAt: new Date() } },
+      { upsert: true },
+    );
+    return true;
+  }
+
+  /** Whether `scope:eventId` was completed. */
+  async seen(scope: string, eventId: string): Promise<boolean> {
+    return (await this.model.exists({ _id: `${scope}:${eventId}`, state: 'done' })) !== null;
+  }
+}

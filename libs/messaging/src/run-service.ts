@@ -1,0 +1,94 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  createLogger,
+  httpTracing,
+  NestPinoLogger,
+  startTelemetry,
+  stopTelemetry,
+} from '@tributary/observability';
+import { ConfigError, type ServiceConfig } from '@tributary/platform';
+import { KafkaEventTransport } from './consumer/kafka-event-transport';
+import { RethrowToTransportFilter } from './consumer/rethrow.filter';
+
+/** A started service: its Nest app and the URL it serves HTTP on. */
+export interface RunningService {
+  app: INestApplication;
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Span exporter override (tests); otherwise OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  spanExporter?: SpanExporter;
+  /** Install SIGTERM/SIGINT handlers (processes yes, in-process test apps no). */
+  handleSignals?: boolean;
+}
+
+/**
+ * Boots a service: telemetry, Nest app with JSON logs and HTTP spans, the Kafka transport for its
+ * `@EventPattern` handlers, then HTTP. Logs one `ready` line saying where to reach it.
+ */
+export async function startService(
+  module: DynamicModule,
+  config: ServiceConfig,
+  options: StartOptions = {},
+): Promise<RunningService> {
+  const service = config.SERVICE_NAME;
+  startTelemetry({
+    serviceName: `tributary-${service}`,
+    otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+    exporter: options.spanExporter,
+  });
+  const logger = createLogger(service, config.LOG_LEVEL);
+  const app = await NestFactory.create(module, { logger: new NestPinoLogger(logger), abortOnError: false });
+  app.use(httpTracing(service));
+  if (options.handleSignals) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+
+  // Hybrid microservices inherit the app's global filters; they must be set before connecting the transport.
+  app.useGlobalFilters(new RethrowToTransportFilter(app.getHttpAdapter()));
+  const transport = app.get(KafkaEventTransport);
+  app.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
+  await app.listen(config.HTTP_PORT, config.HTTP_HOST);
+  await app.startAllMicroservices();
+
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  logger.info(
+    {
+      event: 'ready',
+      url,
+      health: `${url}/health/ready`,
+      consumerGroup: service,
+      consumes: transport.subscribedTopics(),
+    },
+    `${service} ready at ${url}`,
+  );
+  return {
+    app,
+    url,
+    close: async () => {
+      await app.close();
+    },
+  };
+}
+
+/** Entry point helper for apps/*\/src/main.ts: load config, start, exit non-zero with a clear message on failure. */
+export function runServiceMain(load: () => { module: DynamicModule; config: ServiceConfig }): void {
+  let loaded: { module: DynamicModule; config: ServiceConfig };
+  try {
+    loaded = load();
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  }
+  startService(loaded.module, loaded.config, { handleSignals: true })
+    .then(({ app }) => {
+      app.getHttpServer().on('close', () => void stopTelemetry());
+    })
+    .catch((error: unknown) => {
+      createLogger(loaded.config.SERVICE_NAME).fatal({ err: error }, 'failed to start');
+      process.exit(1);
+    });
+}

@@ -1,0 +1,90 @@
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { Catalog, type TopicName, type TopicEvents } from '@tributary/contracts';
+import type { ReadinessCheck } from '@tributary/platform';
+
+/** Decoding failed: the bytes are not a registered Avro record (a poison message, never retried). */
+export class UndecodableMessageError extends Error {
+  override name = 'UndecodableMessageError';
+}
+
+/**
+ * Avro SerDe over a Confluent-compatible registry (Apicurio's ccompat API in dev, Confluent or Apicurio in prod).
+ * Subjects follow the TopicNameStrategy and are registered at start-up with BACKWARD compatibility, so a service
+ * built against an incompatible schema fails fast instead of writing records its consumers cannot read.
+ */
+export class AvroSchemaRegistry {
+  private readonly registry: SchemaRegistry;
+  private readonly ids = new Map<string, number>();
+
+  constructor(readonly url: string) {
+    this.registry = new SchemaRegistry({ host: url, retry: { retries: 3 } });
+  }
+
+  /** Registers (idempotently) the catalog schemas of the given topics and remembers their ids. */
+  async registerTopics(topics: readonly TopicName[]): Promise<void> {
+    for (const topic of new Set(topics)) {
+      if (this.ids.has(topic)) continue;
+      const spec = Catalog[topic];
+      const { id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(spec.avroSchema) },
+        { subject: spec.subject },
+      );
+      this.ids.set(topic, id);
+    }
+  }
+
+  /** Registers a raw schema under a subject (BACKWARD); used by tests and tooling. */
+  async registerSchema(subject: string, schema: Record<string, unknown>): Promise<number> {
+    const { id } = await this.registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+      { subject },
+    );
+    return id;
+  }
+
+  /** The schema id a topic's records are written with. */
+  schemaId(topic: TopicName): number {
+    const id = this.ids.get(topic);
+    if (id === undefined)
+      throw new Error(`schema for ${topic} is not registered; list it in the service's producer topics`);
+    return id;
+  }
+
+  /** Encodes in the Confluent wire format (magic byte, schema id, Avro binary). */
+  async encode<T extends TopicName>(topic: T, event: TopicEvents[T]): Promise<Buffer> {
+    return this.registry.encode(this.schemaId(topic), event);
+  }
+
+  /** Encodes with an explicit schema id (tests, replay of foreign producers). */
+  async encodeWithId(id: number, value: unknown): Promise<Buffer> {
+    return this.registry.encode(id, value);
+  }
+
+  /** Decodes any record written with a registered schema; the writer schema is fetched by id and cached. */
+  async decode(buffer: Buffer | null): Promise<unknown> {
+    if (!buffer || buffer.length < 5 || buffer[0] !== 0) {
+      throw new UndecodableMessageError('not Confluent wire format (missing magic byte 0 + schema id)');
+    }
+    try {
+      return await this.registry.decode(buffer);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // A registry outage is transient; anything else about these bytes will never decode.
+      if (/ECONNREFUSED|ETIMEDOUT|socket hang up|503|502/i.test(message)) throw error;
+      throw new UndecodableMessageError(`Avro decode failed: ${message}`);
+    }
+  }
+
+  /** Readiness: the registry answers its subjects listing. */
+  readiness(): ReadinessCheck {
+    return {
+      name: 'registry',
+      check: async () => {
+        const res = await fetch(`${this.url.replace(/\/$/, '')}/subjects`, {
+          signal: AbortSignal.timeout(2_000),
+        });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      },
+    };
+  }
+}

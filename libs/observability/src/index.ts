@@ -1,0 +1,4 @@
+/** OpenTelemetry setup, HTTP server spans and the structured logger shared by every service. */
+export * from './telemetry';
+export * from './logger';
+export * from './http-tracing';
