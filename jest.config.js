@@ -38,6 +38,8 @@ module.exports = {
     ],
   },
   moduleNameMapper: pathsToModuleNameMapper(),
+  globalSetup: '<rootDir>/tools/jest/global-setup.ts',
+  globalTeardown: '<rootDir>/tools/jest/global-teardown.ts',
   testTimeout: 120_000,
   // Integration suites share one real stack; running them in parallel on 2 cores only adds rebalances.
   maxWorkers: suite === 'unit' ? '50%' : 1,

@@ -18,17 +18,14 @@ import { brokerReadiness, createKafka, ensureTopics } from './kafka-connection';
 import { EventPublisher } from './event-publisher';
 import { ProcessedEvents } from './processed-events';
 import { KafkaEventTransport } from './consumer/kafka-event-transport';
-import { deadLetterTopic } from './consumer/dead-letter';
 import { KAFKA_ADMIN, KAFKA_CLIENT, STORE_CONNECTION } from './tokens';
 
-/** The topics a service touches according to the catalog, plus its dead-letter topic when it consumes. */
+/** The topics a service touches according to the catalog (its dead-letter topic is the transport's business). */
 export function catalogTopicsOf(service: string): { produces: TopicName[]; consumes: TopicName[] } {
   const specs = Object.values(Catalog);
   const produces = specs.filter((s) => s.producers.includes(service)).map((s) => s.name);
   const consumes = specs.filter((s) => s.consumers.includes(service)).map((s) => s.name);
-  const dlq = deadLetterTopic(service) as TopicName;
-  if (consumes.length > 0 && dlq in Catalog && !produces.includes(dlq)) produces.push(dlq);
-  return { produces, consumes };
+  return { produces: produces.filter((name) => !name.startsWith('dlq.')), consumes };
 }
 
 @Injectable()
@@ -118,9 +115,17 @@ export class EventServiceModule {
         },
         {
           provide: KafkaEventTransport,
-          inject: [KAFKA_CLIENT, AvroSchemaRegistry, EventPublisher, SERVICE_LOGGER, STORE_CONNECTION],
+          inject: [
+            KAFKA_CLIENT,
+            KAFKA_ADMIN,
+            AvroSchemaRegistry,
+            EventPublisher,
+            SERVICE_LOGGER,
+            STORE_CONNECTION,
+          ],
           useFactory: (
             kafka: Kafka,
+            admin: Admin,
             registry: AvroSchemaRegistry,
             publisher: EventPublisher,
             logger: Logger,
@@ -128,11 +133,14 @@ export class EventServiceModule {
           ) =>
             new KafkaEventTransport({
               kafka,
+              admin,
+              replicationFactor: config.TOPIC_REPLICATION_FACTOR,
               registry,
               publisher,
               logger,
               service,
-              consumerGroup: service,
+              consumerGroup: config.CONSUMER_GROUP,
+              fromBeginning: config.CONSUMER_FROM_BEGINNING,
               partitionsConcurrency: config.CONSUMER_PARTITIONS_CONCURRENCY,
               retry: {
                 maxAttempts: config.CONSUMER_MAX_ATTEMPTS,

@@ -13,3 +13,4 @@ export * from './consumer/kafka-event-transport';
 export * from './consumer/rethrow.filter';
 export * from './event-service.module';
 export * from './run-service';
+export * from './replay-dead-letters';

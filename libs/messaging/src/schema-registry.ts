@@ -15,8 +15,10 @@ export class UndecodableMessageError extends Error {
 export class AvroSchemaRegistry {
   private readonly registry: SchemaRegistry;
   private readonly ids = new Map<string, number>();
+  private readonly registryUrl: string;
 
   constructor(readonly url: string) {
+    this.registryUrl = url.replace(/\/$/, '');
     this.registry = new SchemaRegistry({ host: url, retry: { retries: 3 } });
   }
 
@@ -31,6 +33,18 @@ export class AvroSchemaRegistry {
       );
       this.ids.set(topic, id);
     }
+  }
+
+  /**
+   * Schema id for a consumer group's dead-letter topic (`dlq.<group>-value`, the DeadLetter record), registered on
+   * first use so any group, including ad-hoc ones, gets a typed DLQ.
+   */
+  async deadLetterSchemaId(dlqTopic: string): Promise<number> {
+    const cached = this.ids.get(dlqTopic);
+    if (cached !== undefined) return cached;
+    const id = await this.registerSchema(`${dlqTopic}-value`, Catalog['dlq.scoring'].avroSchema);
+    this.ids.set(dlqTopic, id);
+    return id;
   }
 
   /** Registers a raw schema under a subject (BACKWARD); used by tests and tooling. */
@@ -80,7 +94,7 @@ export class AvroSchemaRegistry {
     return {
       name: 'registry',
       check: async () => {
-        const res = await fetch(`${this.url.replace(/\/$/, '')}/subjects`, {
+        const res = await fetch(`${this.registryUrl}/subjects`, {
           signal: AbortSignal.timeout(2_000),
         });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);

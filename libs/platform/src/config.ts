@@ -38,6 +38,13 @@ export const baseConfigShape = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(1).default(1),
+  /** Consumer group id; defaults to the service name (override to run isolated copies, e.g. in tests). */
+  CONSUMER_GROUP: z.string().min(1).optional(),
+  /** Where a brand-new consumer group starts: the oldest retained record (true) or only new ones (false). */
+  CONSUMER_FROM_BEGINNING: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   CONSUMER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
   CONSUMER_RETRY_INITIAL_MS: z.coerce.number().int().min(1).default(200),
   CONSUMER_RETRY_MAX_MS: z.coerce.number().int().min(1).default(10_000),
@@ -49,12 +56,14 @@ export const baseConfigShape = {
 export type BaseConfigShape = typeof baseConfigShape;
 
 /** Validated service configuration: the base keys, the service's own keys, and resolved defaults. */
-export type ServiceConfig<S extends ZodRawShape = Record<never, never>> = z.infer<
-  ZodObject<BaseConfigShape & S>
+export type ServiceConfig<S extends ZodRawShape = Record<never, never>> = Omit<
+  z.infer<ZodObject<BaseConfigShape & S>>,
+  'MONGO_DB' | 'KAFKA_CLIENT_ID' | 'CONSUMER_GROUP'
 > & {
   SERVICE_NAME: string;
   MONGO_DB: string;
   KAFKA_CLIENT_ID: string;
+  CONSUMER_GROUP: string;
 };
 
 /**
@@ -90,5 +99,6 @@ export function loadServiceConfig<S extends ZodRawShape>(
     SERVICE_NAME: service,
     MONGO_DB: data.MONGO_DB ?? `tributary_${service}`,
     KAFKA_CLIENT_ID: data.KAFKA_CLIENT_ID ?? `tributary-${service}`,
+    CONSUMER_GROUP: data.CONSUMER_GROUP ?? service,
   };
 }

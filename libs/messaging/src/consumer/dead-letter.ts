@@ -1,10 +1,22 @@
-import type { DeadLetter } from '@tributary/contracts';
+import { Catalog, type DeadLetter, type TopicName, type TopicSpec } from '@tributary/contracts';
 import type { KafkaMessage } from 'kafkajs';
 import { flattenHeaders } from '../headers';
 
 /** Dead-letter topic of a consumer group: one per group, so a replay targets exactly the group that failed. */
 export function deadLetterTopic(consumerGroup: string): string {
   return `dlq.${consumerGroup}`;
+}
+
+/** Catalog-style spec of a group's DLQ (the catalog lists the services' groups; ad-hoc groups reuse it). */
+export function deadLetterTopicSpec(consumerGroup: string): TopicSpec {
+  const name = deadLetterTopic(consumerGroup);
+  return (
+    Catalog[name as TopicName] ?? {
+      ...Catalog['dlq.scoring'],
+      name: name as TopicName,
+      subject: `${name}-value`,
+    }
+  );
 }
 
 /** Builds the dead-letter record: original key/value/header bytes untouched, plus where and why it failed. */

@@ -1,22 +1,27 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { lastValueFrom } from 'rxjs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Topics, type TopicName } from '@tributary/contracts';
+import type { TopicName } from '@tributary/contracts';
 import { tributaryTracer, type Logger } from '@tributary/observability';
 import type { AvroSchemaRegistry } from '../schema-registry';
 import type { EventPublisher } from '../event-publisher';
 import { flattenHeaders, headerGetter } from '../headers';
 import { decideOnFailure, type RetrySettings } from './failure-policy';
-import { deadLetterTopic, toDeadLetter } from './dead-letter';
+import { deadLetterTopic, deadLetterTopicSpec, toDeadLetter } from './dead-letter';
+import { ensureTopics } from '../kafka-connection';
 import { KafkaEventContext } from './event-context';
 
 export interface KafkaEventTransportOptions {
   kafka: Kafka;
+  admin: Admin;
+  replicationFactor: number;
   registry: AvroSchemaRegistry;
   publisher: EventPublisher;
   consumerGroup: string;
+  /** Where a brand-new group starts reading: the oldest retained record, or only new ones. */
+  fromBeginning: boolean;
   service: string;
   logger: Logger;
   retry: RetrySettings;
@@ -69,14 +74,30 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       heartbeatInterval: 3_000,
       maxWaitTimeInMs: 250,
     });
+    await ensureTopics(
+      this.options.admin,
+      [deadLetterTopicSpec(consumerGroup)],
+      this.options.replicationFactor,
+    );
+    const joined = new Promise<void>((resolve) => {
+      this.consumer?.on(this.consumer.events.GROUP_JOIN, () => resolve());
+    });
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics, fromBeginning: true });
+    await this.consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: partitionsConcurrency,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    // Ready means partitions are assigned: events published from now on will be seen by this group.
+    const timeout = new AbortController();
+    await Promise.race([
+      joined,
+      sleep(30_000, undefined, { signal: timeout.signal }).then(() => {
+        throw new Error(`consumer group ${consumerGroup} got no assignment within 30 s`);
+      }),
+    ]).finally(() => timeout.abort());
     this.options.logger.info({ consumerGroup, topics }, 'consuming');
   }
 
@@ -179,14 +200,14 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     error: unknown,
     attempts: number,
   ): Promise<void> {
-    const { consumerGroup, publisher } = this.options;
-    const dlq = deadLetterTopic(consumerGroup) as TopicName;
-    if (!(Object.values(Topics) as string[]).includes(dlq))
-      throw new Error(`no dead-letter topic ${dlq} in the catalog`);
-    await publisher.publish({
-      topic: dlq as typeof Topics.DlqScoring,
-      key: message.key?.toString('base64') ?? `${topic}/${partition}/${message.offset}`,
-      event: toDeadLetter({ message, topic, partition, consumerGroup, errorType, error, attempts }),
+    const { consumerGroup, publisher, registry } = this.options;
+    const dlq = deadLetterTopic(consumerGroup);
+    const schemaId = await registry.deadLetterSchemaId(dlq);
+    const record = toDeadLetter({ message, topic, partition, consumerGroup, errorType, error, attempts });
+    // Keyed like the original so one entity's dead letters stay in order for replay.
+    await publisher.publishRaw(dlq, {
+      key: message.key ?? null,
+      value: await registry.encodeWithId(schemaId, record),
     });
   }
 

@@ -1,0 +1,84 @@
+import { Type, type Schema } from 'avsc';
+import { Catalog, type EventMetadata, type TopicName } from '@tributary/contracts';
+import { AvroSchemaRegistry, UndecodableMessageError } from './schema-registry';
+import { causedMetadata, derivedEventId, originMetadata } from './event-ids';
+
+const metadata: EventMetadata = originMetadata({
+  workspaceId: 'ws_1',
+  source: 'test',
+  occurredAt: 1_700_000_000_000,
+});
+
+const samples: Partial<Record<TopicName, unknown>> = {
+  'tracking.events': {
+    metadata,
+    callType: 'track',
+    messageId: 'm-1',
+    userId: 'u-1',
+    anonymousId: null,
+    event: 'Pricing Page Viewed',
+    propertiesJson: '{"plan":"pro"}',
+    contextJson: '{}',
+    timestamp: 1_700_000_000_000,
+    receivedAt: 1_700_000_000_100,
+  },
+  'leads.scored': {
+    metadata,
+    contactId: 'ws_1:u-1',
+    score: 10,
+    previousScore: 0,
+    breakdown: [{ rule: 'r', points: 10 }],
+  },
+  'journey.steps': {
+    metadata,
+    enrollmentId: 'e',
+    journeyId: 'welcome',
+    contactId: 'c',
+    step: 'welcome-email',
+  },
+  'sync.outbound': { metadata, recordId: 'r', destination: 'crm', operation: 'upsert', fieldsJson: '{}' },
+  'reports.event-counts': { metadata, eventType: 'track', count: 3, asOf: 1_700_000_000_000 },
+};
+
+describe('Avro SerDe of the catalog schemas', () => {
+  it.each(Object.entries(samples))('%s round-trips through its schema', (topic, sample) => {
+    const type = Type.forSchema(Catalog[topic as TopicName].avroSchema as unknown as Schema);
+    const decoded = type.fromBuffer(type.toBuffer(sample));
+    expect(decoded).toEqual(sample);
+  });
+
+  it('refuses to encode an event missing a required field', () => {
+    const type = Type.forSchema(Catalog['leads.scored'].avroSchema as unknown as Schema);
+    expect(() => type.toBuffer({ metadata, contactId: 'c' })).toThrow();
+  });
+
+  it('rejects bytes that are not in the Confluent wire format without calling the registry', async () => {
+    const registry = new AvroSchemaRegistry('http://127.0.0.1:1/unused');
+    await expect(registry.decode(Buffer.from('{"json":true}'))).rejects.toBeInstanceOf(
+      UndecodableMessageError,
+    );
+    await expect(registry.decode(null)).rejects.toBeInstanceOf(UndecodableMessageError);
+    await expect(registry.decode(Buffer.from([0, 0]))).rejects.toBeInstanceOf(UndecodableMessageError);
+  });
+});
+
+describe('event ids', () => {
+  it('derives the same id for the same cause and purpose, and different ids otherwise', () => {
+    expect(derivedEventId('e-1', 'scoring/lead-scored')).toBe(derivedEventId('e-1', 'scoring/lead-scored'));
+    expect(derivedEventId('e-1', 'scoring/lead-scored')).not.toBe(
+      derivedEventId('e-2', 'scoring/lead-scored'),
+    );
+    expect(derivedEventId('e-1', 'scoring/lead-scored')).not.toBe(derivedEventId('e-1', 'sync/outbound'));
+  });
+
+  it('carries workspace and correlation to caused events and records the cause', () => {
+    const caused = causedMetadata(metadata, 'scoring', 'lead-scored', 5);
+    expect(caused).toMatchObject({
+      workspaceId: 'ws_1',
+      correlationId: metadata.correlationId,
+      causationId: metadata.eventId,
+      source: 'scoring',
+      occurredAt: 5,
+    });
+  });
+});

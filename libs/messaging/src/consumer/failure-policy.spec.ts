@@ -1,0 +1,56 @@
+import { UndecodableMessageError } from '../schema-registry';
+import { backoffDelay, decideOnFailure, PoisonMessageError, type RetrySettings } from './failure-policy';
+
+const settings: RetrySettings = { maxAttempts: 4, initialDelayMs: 100, maxDelayMs: 1_000 };
+
+describe('decideOnFailure (DLQ routing decision)', () => {
+  it('dead-letters undecodable bytes on the first attempt, without retrying', () => {
+    expect(decideOnFailure(new UndecodableMessageError('bad magic byte'), 1, settings)).toEqual({
+      action: 'dead-letter',
+      errorType: 'decode',
+    });
+  });
+
+  it('dead-letters a poison message on the first attempt', () => {
+    expect(decideOnFailure(new PoisonMessageError('negative score'), 1, settings)).toEqual({
+      action: 'dead-letter',
+      errorType: 'poison',
+    });
+  });
+
+  it('pauses instead of dead-lettering when the store is unreachable, whatever the attempt', () => {
+    const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:27017'), {
+      name: 'MongoNetworkError',
+    });
+    expect(decideOnFailure(down, 1, settings)).toEqual({ action: 'pause' });
+    expect(decideOnFailure(down, 99, settings)).toEqual({ action: 'pause' });
+  });
+
+  it('retries other errors until maxAttempts, then dead-letters them as handler errors', () => {
+    const flaky = new Error('CRM answered 503');
+    for (let attempt = 1; attempt < settings.maxAttempts; attempt++) {
+      expect(decideOnFailure(flaky, attempt, settings, () => 0.5).action).toBe('retry');
+    }
+    expect(decideOnFailure(flaky, settings.maxAttempts, settings)).toEqual({
+      action: 'dead-letter',
+      errorType: 'handler',
+    });
+  });
+});
+
+describe('backoffDelay (retry policy)', () => {
+  it('doubles the ceiling each attempt (full jitter at random=1)', () => {
+    expect([1, 2, 3, 4].map((attempt) => backoffDelay(attempt, settings, () => 1))).toEqual([
+      100, 200, 400, 800,
+    ]);
+  });
+
+  it('never exceeds maxDelayMs', () => {
+    expect(backoffDelay(20, settings, () => 1)).toBe(1_000);
+  });
+
+  it('spreads retries with jitter and never waits 0 ms', () => {
+    expect(backoffDelay(3, settings, () => 0.25)).toBe(100);
+    expect(backoffDelay(3, settings, () => 0)).toBe(1);
+  });
+});

@@ -1,0 +1,31 @@
+/**
+ * Jest global setup for integration and end-to-end suites: makes sure a real stack answers and exports its
+ * endpoints (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, MONGO_URL) to the tests.
+ * - default (native): reuse a running stack, else start one with tools/stack (Kafka, Apicurio, FerretDB);
+ * - TRIBUTARY_STACK=containers: start Kafka, Apicurio and MongoDB with testcontainers (needs Docker).
+ */
+// Jest's globalSetup does not go through moduleNameMapper, so the lib is imported by path here.
+// eslint-disable-next-line @nx/enforce-module-boundaries -- see above
+import { stackReachable, startContainerStack, testStackEndpoints, type ContainerStack } from '../../libs/testing/src';
+
+declare global {
+  var __TRIBUTARY_CONTAINERS__: ContainerStack | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  if ((process.env['TRIBUTARY_TEST_SUITE'] ?? 'all') === 'unit') return;
+  if (process.env['TRIBUTARY_STACK'] === 'containers') {
+    const stack = await startContainerStack();
+    globalThis.__TRIBUTARY_CONTAINERS__ = stack;
+    process.env['KAFKA_BROKERS'] = stack.endpoints.kafkaBrokers.join(',');
+    process.env['SCHEMA_REGISTRY_URL'] = stack.endpoints.registryUrl;
+    process.env['MONGO_URL'] = stack.endpoints.mongoUrl;
+    return;
+  }
+  if (await stackReachable(testStackEndpoints())) return;
+  // eslint-disable-next-line @nx/enforce-module-boundaries -- test tooling drives the stack tool in-process
+  const { stackUp, stackEndpoints } = await import('../stack/stack');
+  await stackUp();
+  const endpoints = stackEndpoints();
+  Object.assign(process.env, endpoints.env);
+}
