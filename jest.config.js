@@ -19,7 +19,7 @@ const ignore = {
 /** @type {import('jest').Config} */
 module.exports = {
   rootDir: __dirname,
-  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/tools'],
+  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/tools', '<rootDir>/tests'],
   testEnvironment: 'node',
   testMatch: patterns[suite],
   testPathIgnorePatterns: ['/node_modules/', '/dist/', ...ignore[suite]],
