@@ -4,6 +4,7 @@ import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
 import { StaticWorkspaceKeys, WORKSPACE_KEYS } from '@tributary/platform';
 import type { ReportingConfig } from './config';
 import { EVENT_FACT_MODEL, eventFactModel } from './event-counts/event-fact.model';
+import { EVENT_COUNT_MODEL, eventCountModel } from './event-counts/event-count.model';
 import { EventCounter } from './event-counts/event-counter.service';
 import { EventCountsController } from './event-counts/event-counts.controller';
 import { EventCountsHandler } from './event-counts/event-counts.handler';
@@ -22,6 +23,11 @@ export class ReportingModule {
           provide: EVENT_FACT_MODEL,
           inject: [STORE_CONNECTION],
           useFactory: (c: Connection) => eventFactModel(c),
+        },
+        {
+          provide: EVENT_COUNT_MODEL,
+          inject: [STORE_CONNECTION],
+          useFactory: (c: Connection) => eventCountModel(c),
         },
         { provide: WORKSPACE_KEYS, useValue: new StaticWorkspaceKeys(config.WRITE_KEYS) },
       ],

@@ -51,8 +51,10 @@ export async function startService(
   app.useGlobalFilters(new RethrowToTransportFilter(app.getHttpAdapter()));
   const transport = app.get(KafkaEventTransport);
   app.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
-  await app.listen(config.HTTP_PORT, config.HTTP_HOST);
+  // Consumers first: once /health/ready answers, the group owns its partitions, so nothing published after
+  // readiness is skipped by a group that starts at the latest offset.
   await app.startAllMicroservices();
+  await app.listen(config.HTTP_PORT, config.HTTP_HOST);
 
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   logger.info(

@@ -39,7 +39,10 @@ export async function startContainerStack(): Promise<ContainerStack> {
   const registry = await new GenericContainer('apicurio/apicurio-registry:3.3.3')
     .withNetwork(network)
     .withExposedPorts(8080)
-    .withEnvironment({ APICURIO_STORAGE_KIND: 'kafkasql', APICURIO_KAFKASQL_BOOTSTRAP_SERVERS: 'kafka:19092' })
+    .withEnvironment({
+      APICURIO_STORAGE_KIND: 'kafkasql',
+      APICURIO_KAFKASQL_BOOTSTRAP_SERVERS: 'kafka:19092',
+    })
     .withWaitStrategy(Wait.forHttp('/apis/ccompat/v7/subjects', 8080))
     .start();
   const mongo = await new GenericContainer('mongo:7').withExposedPorts(27017).start();

@@ -10,7 +10,11 @@ export function uniqueId(prefix = 't'): string {
  * Environment for a service started in-process by a test: real stack endpoints, its own database and consumer
  * group (so runs never share state), an ephemeral HTTP port and quiet logs.
  */
-export function testServiceEnv(service: string, runId: string, overrides: Record<string, string> = {}): Record<string, string> {
+export function testServiceEnv(
+  service: string,
+  runId: string,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
   const endpoints = testStackEndpoints();
   return {
     KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),

@@ -27,7 +27,10 @@ export async function readTopicUntil(
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`read ${records.length} record(s) from ${topic} in ${timeoutMs} ms without a match`)),
+        () =>
+          reject(
+            new Error(`read ${records.length} record(s) from ${topic} in ${timeoutMs} ms without a match`),
+          ),
         timeoutMs,
       );
       consumer
@@ -38,7 +41,13 @@ export async function readTopicUntil(
               const first = Array.isArray(v) ? v[0] : v;
               if (first !== undefined) headers[k] = Buffer.isBuffer(first) ? first : Buffer.from(first);
             }
-            records.push({ key: message.key, value: message.value, headers, partition, offset: message.offset });
+            records.push({
+              key: message.key,
+              value: message.value,
+              headers,
+              partition,
+              offset: message.offset,
+            });
             if (await done(records)) {
               clearTimeout(timer);
               resolve();

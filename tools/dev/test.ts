@@ -1,0 +1,86 @@
+/**
+ * `npm test`: everything CI checks, in order, failing fast —
+ * generated contracts in sync, formatting, lint (incl. module boundaries), types, then every Jest suite
+ * (unit, integration, end-to-end) against the real stack, which it starts when it is not already up.
+ * Ends with one line `N passed, N failed, N skipped`.
+ */
+/* eslint-disable @nx/enforce-module-boundaries -- the test driver runs the stack tool in-process */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stackEndpoints, stackUp } from '../stack/stack';
+
+const root = join(__dirname, '..', '..');
+const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+
+function step(title: string, command: string, args: string[], env: Record<string, string> = {}): void {
+  const t0 = Date.now();
+  console.log(`\n▶ ${title}: ${[command.replace(`${root}/`, ''), ...args].join(' ')}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+  if (result.status !== 0) {
+    console.error(`✖ ${title} failed after ${seconds} s`);
+    console.log('0 passed, 1 failed');
+    process.exit(result.status ?? 1);
+  }
+  console.log(`✔ ${title} (${seconds} s)`);
+}
+
+interface JestSummary {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTotalTestSuites: number;
+  numFailedTestSuites: number;
+  success: boolean;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const quick = process.argv.includes('--no-static');
+  if (!quick) {
+    step('contracts match schemas', process.execPath, [
+      join(root, 'tools', 'run-ts.js'),
+      'tools/codegen/generate-contracts.ts',
+      '--check',
+    ]);
+    step('formatting', bin('prettier'), ['--check', '--log-level', 'warn', '.']);
+    // The module-boundary rule needs Nx's project graph; computing it first lets one ESLint run cover the repo.
+    step('project graph', bin('nx'), ['show', 'projects', '--json'], { NX_DAEMON: 'false' });
+    step('lint', bin('eslint'), ['--max-warnings', '0', '.']);
+    step('types', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
+  }
+  console.log('\n▶ real stack (Kafka, Apicurio Registry, FerretDB)');
+  await stackUp();
+  const endpoints = stackEndpoints();
+  mkdirSync(join(root, '.stack'), { recursive: true });
+  const report = join(root, '.stack', 'jest-results.json');
+  const jest = spawnSync(
+    bin('jest'),
+    ['--ci', '--json', `--outputFile=${report}`, ...process.argv.slice(2).filter((a) => a !== '--no-static')],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, ...endpoints.env, TRIBUTARY_TEST_SUITE: 'all' } },
+  );
+  let summary: JestSummary | undefined;
+  try {
+    summary = JSON.parse(readFileSync(report, 'utf8')) as JestSummary;
+  } catch {
+    summary = undefined;
+  }
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  if (!summary) {
+    console.log(`jest produced no report (exit ${jest.status}) after ${minutes} min`);
+    console.log('0 passed, 1 failed');
+    process.exit(jest.status || 1);
+  }
+  console.log(`\n${summary.numTotalTestSuites} suites in ${minutes} min`);
+  console.log(
+    `${summary.numPassedTests} passed, ${summary.numFailedTests} failed, ${summary.numPendingTests} skipped`,
+  );
+  process.exit(jest.status === 0 && summary.success && summary.numPassedTests > 0 ? 0 : 1);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+});
