@@ -6,7 +6,12 @@
  */
 // Jest's globalSetup does not go through moduleNameMapper, so the lib is imported by path here.
 // eslint-disable-next-line @nx/enforce-module-boundaries -- see above
-import { stackReachable, startContainerStack, testStackEndpoints, type ContainerStack } from '../../libs/testing/src';
+import {
+  stackReachable,
+  startContainerStack,
+  testStackEndpoints,
+  type ContainerStack,
+} from '../../libs/testing/src';
 
 declare global {
   var __TRIBUTARY_CONTAINERS__: ContainerStack | undefined;
@@ -22,10 +27,13 @@ export default async function globalSetup(): Promise<void> {
     process.env['MONGO_URL'] = stack.endpoints.mongoUrl;
     return;
   }
-  if (await stackReachable(testStackEndpoints())) return;
   // eslint-disable-next-line @nx/enforce-module-boundaries -- test tooling drives the stack tool in-process
-  const { stackUp, stackEndpoints } = await import('../stack/stack');
+  const { stackUp, stackEndpoints, loadConfig } = await import('../stack/stack');
+  // eslint-disable-next-line @nx/enforce-module-boundaries -- see above
+  const { cachePaths } = await import('../stack/config');
+  // The store-outage test runs a private FerretDB from the same binary, so it can stop it without harming others.
+  process.env['TRIBUTARY_FERRETDB_BIN'] = cachePaths(loadConfig()).ferretBin;
+  if (await stackReachable(testStackEndpoints())) return;
   await stackUp();
-  const endpoints = stackEndpoints();
-  Object.assign(process.env, endpoints.env);
+  Object.assign(process.env, stackEndpoints().env);
 }

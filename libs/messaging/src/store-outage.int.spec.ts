@@ -1,0 +1,179 @@
+/**
+ * When a service's own store goes away, its consumer pauses instead of dead-lettering good events, commits nothing
+ * it did not apply, reports not-ready, and resumes in order once the store is back.
+ * Runs a private FerretDB (same binary as the stack) so stopping it harms no other test.
+ */
+import { Controller, Module, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Admin, Kafka } from 'kafkajs';
+import { createLogger } from '@tributary/observability';
+import { loadServiceConfig } from '@tributary/platform';
+import { testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import {
+  AvroSchemaRegistry,
+  createKafka,
+  deadLetterTopic,
+  EventPublisher,
+  EventServiceModule,
+  ProcessedEvents,
+  startService,
+} from './index';
+
+const ferretBin = process.env['TRIBUTARY_FERRETDB_BIN'];
+const describeNative =
+  ferretBin && process.env['TRIBUTARY_STACK'] !== 'containers' ? describe : describe.skip;
+
+const run = uniqueId('outage');
+const topic = `test.${run}.visits`;
+const schema = {
+  type: 'record',
+  name: 'Visit',
+  namespace: 'io.tributary.test',
+  fields: [{ name: 'visitId', type: 'string' }],
+};
+const applied: string[] = [];
+let processed: ProcessedEvents | undefined;
+
+@Controller()
+class VisitHandler {
+  @EventPattern(topic)
+  async onVisit(@Payload() visit: { visitId: string }): Promise<void> {
+    // The marker lookup and write hit the service's store: they fail while it is down.
+    await processed?.once('visits', visit.visitId, async () => {
+      applied.push(visit.visitId);
+    });
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describeNative('store outage', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tributary-outage-'));
+  let port = 0;
+  let ferret: ChildProcess | undefined;
+  let kafka: Kafka;
+  let admin: Admin;
+  let registry: AvroSchemaRegistry;
+  let publisher: EventPublisher;
+  let schemaId = 0;
+  let app: INestApplication;
+  let url = '';
+
+  const startFerret = async () => {
+    ferret = spawn(
+      ferretBin ?? 'ferretdb',
+      [
+        '--handler=sqlite',
+        `--sqlite-url=file:${dataDir}/`,
+        `--state-dir=${dataDir}`,
+        `--listen-addr=127.0.0.1:${port}`,
+        '--debug-addr=-',
+        '--telemetry=disable',
+        '--log-level=error',
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitFor('private FerretDB to accept connections', async () => {
+      const { MongoClient } = await import('mongodb');
+      const client = new MongoClient(`mongodb://127.0.0.1:${port}`, { serverSelectionTimeoutMS: 500 });
+      try {
+        await client.db('admin').command({ ping: 1 });
+        return true;
+      } finally {
+        await client.close();
+      }
+    });
+  };
+  const stopFerret = async () => {
+    const child = ferret;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+
+  beforeAll(async () => {
+    port = await freePort();
+    await startFerret();
+    const config = loadServiceConfig(
+      'outage',
+      testServiceEnv('outage', run, { MONGO_URL: `mongodb://127.0.0.1:${port}`, CONSUMER_MAX_ATTEMPTS: '2' }),
+      {},
+    );
+    kafka = createKafka(`outage-${run}`, config.KAFKA_BROKERS, createLogger('outage', 'fatal'));
+    admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+    schemaId = await registry.registerSchema(`${topic}-value`, schema);
+    publisher = new EventPublisher(kafka, registry, 'outage');
+    await publisher.connect();
+
+    @Module({})
+    class OutageModule {
+      static forRoot(): DynamicModule {
+        return {
+          module: OutageModule,
+          imports: [EventServiceModule.forRoot(config)],
+          controllers: [VisitHandler],
+        };
+      }
+    }
+    const service = await startService(OutageModule.forRoot(), config);
+    app = service.app;
+    url = service.url;
+    processed = app.get(ProcessedEvents);
+  });
+
+  afterAll(async () => {
+    await stopFerret();
+    await startFerret().catch(() => undefined); // let the service close its connection cleanly
+    await app?.close();
+    await stopFerret();
+    await publisher?.disconnect();
+    await admin?.disconnect();
+  });
+
+  const send = async (visitId: string) =>
+    publisher.publishRaw(topic, {
+      key: 'visitor-1',
+      value: await registry.encodeWithId(schemaId, { visitId }),
+    });
+
+  it('pauses while the store is down, dead-letters nothing, and resumes in order when it is back', async () => {
+    await send('v1');
+    await waitFor('v1 applied', async () => applied.includes('v1'));
+
+    await stopFerret();
+    await send('v2');
+    await send('v3');
+    const notReady = await waitFor('readiness to report the store down', async () => {
+      const res = await fetch(`${url}/health/ready`);
+      return res.status === 503 ? ((await res.json()) as { checks: Record<string, string> }) : undefined;
+    });
+    expect(notReady.checks['store']).toMatch(/^down/);
+    // Well past the retry budget (2 attempts): a failing handler would have been dead-lettered by now.
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    expect(applied).toEqual(['v1']);
+
+    await startFerret();
+    await waitFor('v2 and v3 applied after the store came back', async () => applied.length === 3, {
+      timeoutMs: 60_000,
+    });
+    expect(applied).toEqual(['v1', 'v2', 'v3']);
+    const dlq = await admin.fetchTopicOffsets(deadLetterTopic(`outage.${run}`));
+    expect(dlq.reduce((sum, p) => sum + Number(p.high), 0)).toBe(0);
+  });
+});
