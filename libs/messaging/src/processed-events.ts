@@ -63,18 +63,22 @@ export class ProcessedEvents {
     if (this.sweeper) clearInterval(this.sweeper);
   }
 
-  /** Runs `effect` unless `scope:eventId` was already completed; returns whether the effect ran. */
-  async once(scope: string, eventId: string, effect: () => Promise<void>): Promise<boolean> {
+  /** Runs `effect` unless `scope:eventId` was already completed; says whether it ran, with its result. */
+  async once<T>(
+    scope: string,
+    eventId: string,
+    effect: () => Promise<T>,
+  ): Promise<{ applied: true; result: T } | { applied: false }> {
     const id = `${scope}:${eventId}`;
     const existing = await this.model.findById(id, { state: 1 }).lean();
-    if (existing?.state === 'done') return false;
-    await effect();
+    if (existing?.state === 'done') return { applied: false };
+    const result = await effect();
     await this.model.updateOne(
       { _id: id },
       { $set: { state: 'done', processedAt: new Date() } },
       { upsert: true },
     );
-    return true;
+    return { applied: true, result };
   }
 
   /** Whether `scope:eventId` was completed. */

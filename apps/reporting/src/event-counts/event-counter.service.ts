@@ -32,14 +32,16 @@ export class EventCounter {
       { $setOnInsert: { workspaceId, eventType, occurredAt: new Date(metadata.occurredAt) } },
       { upsert: true },
     );
-    if (fact.upsertedCount === 1) {
-      await this.counters.updateOne(
-        { _id: counterId },
-        { $inc: { count: 1 }, $set: { workspaceId, eventType, updatedAt: new Date() } },
-        { upsert: true },
-      );
-    }
-    const counter = await this.counters.findById(counterId, { count: 1 }).lean();
+    const counter =
+      fact.upsertedCount === 1
+        ? await this.counters
+            .findOneAndUpdate(
+              { _id: counterId },
+              { $inc: { count: 1 }, $set: { workspaceId, eventType, updatedAt: new Date() } },
+              { upsert: true, new: true }, // no projection: FerretDB 1.x findAndModify refuses "fields"
+            )
+            .lean()
+        : await this.counters.findById(counterId, { count: 1 }).lean();
     await this.publisher.publish({
       topic: Topics.ReportsEventCounts,
       key: counterId,

@@ -17,21 +17,24 @@ export class LeadScorer {
   async applyEvent(event: TrackingEvent): Promise<void> {
     const contactId = contactIdOf(event);
     const contribution = engagementPoints(event);
-    await this.processed.once('scoring', event.metadata.eventId, async () => {
-      await this.contacts.updateOne(
-        { _id: contactId },
-        {
-          $inc: { score: contribution.points, eventCount: 1 },
-          $set: {
-            workspaceId: event.metadata.workspaceId,
-            lastRule: contribution.rule,
-            updatedAt: new Date(),
+    const outcome = await this.processed.once('scoring', event.metadata.eventId, async () =>
+      this.contacts
+        .findOneAndUpdate(
+          { _id: contactId },
+          {
+            $inc: { score: contribution.points, eventCount: 1 },
+            $set: {
+              workspaceId: event.metadata.workspaceId,
+              lastRule: contribution.rule,
+              updatedAt: new Date(),
+            },
           },
-        },
-        { upsert: true },
-      );
-    });
-    const contact = await this.contacts.findById(contactId).lean();
+          { upsert: true, new: true },
+        )
+        .lean(),
+    );
+    // A redelivery skips the effect; then the current state is read instead.
+    const contact = outcome.applied ? outcome.result : await this.contacts.findById(contactId).lean();
     const score = contact?.score ?? contribution.points;
     // Published on every delivery (the effect may have been applied before a crash); the deterministic eventId
     // lets consumers drop the repeat.

@@ -1,0 +1,129 @@
+// FerretDB (MongoDB wire protocol) on its SQLite backend, built from source via the Go module proxy.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ComponentDef, LaunchSpec } from './component';
+import { PORT_ENV, cachePaths, stackPaths, type StackConfig } from './config';
+import { StackError } from './errors';
+import { mongoPing } from './mongo-ping';
+import { assertSuccess, copyTreeWritable, removeTree, runCommand, which } from './system';
+import { VERSIONS } from './versions';
+
+const MODULE = 'github.com/FerretDB/FerretDB';
+
+const stateDirArg = (config: StackConfig) => `--state-dir=${stackPaths(config).ferretState}`;
+
+/** Adds flags to GOFLAGS without dropping the user's own. */
+function goEnv(extraFlags: string): NodeJS.ProcessEnv {
+  const current = process.env['GOFLAGS']?.trim();
+  return { ...process.env, GOFLAGS: current ? `${current} ${extraFlags}` : extraFlags };
+}
+
+export const mongo: ComponentDef = {
+  name: 'mongo',
+  title: 'FerretDB',
+  version: VERSIONS.ferretdb,
+  startTimeoutMs: 30_000,
+  stopGraceMs: 10_000,
+
+  ports: (config) => [
+    { port: config.ports.mongo, envVar: PORT_ENV.mongo, purpose: 'FerretDB (MongoDB protocol)' },
+  ],
+  address: (config) => `mongodb://${config.host}:${config.ports.mongo}`,
+  isOurs: (cmdline, config) =>
+    path.basename(cmdline[0] ?? '').startsWith('ferretdb') && cmdline.includes(stateDirArg(config)),
+
+  health: (config) => mongoPing(config.host, config.ports.mongo, 3_000),
+
+  isProvisioned: (config) => fs.existsSync(cachePaths(config).ferretBin),
+
+  async preflight(config) {
+    if (mongo.isProvisioned(config) || which('go')) return { problems: [], missing: [] };
+    return {
+      problems: [],
+      missing: [
+        {
+          tool: 'go',
+          neededFor: `to build FerretDB ${VERSIONS.ferretdb}, which requires Go 1.24+`,
+          fix: 'install it from https://go.dev/dl/ and put its bin directory on PATH',
+        },
+      ],
+    };
+  },
+
+  async provision(config, task, signal) {
+    const cache = cachePaths(config);
+    // The binary is renamed into place only after a successful build, so its presence means complete.
+    if (mongo.isProvisioned(config)) return;
+    fs.mkdirSync(cache.ferretBuild, { recursive: true });
+    const log = path.join(cache.ferretBuild, 'build.log');
+    // A throwaway module, so that whatever go.mod surrounds the cache cannot interfere with the download.
+    if (!fs.existsSync(path.join(cache.ferretBuild, 'go.mod'))) {
+      const init = await runCommand('go', ['mod', 'init', 'tributary.local/ferretdb-build'], {
+        cwd: cache.ferretBuild,
+        logFile: log,
+        signal,
+      });
+      assertSuccess(init, 'go mod init', log);
+    }
+    task.note(`go mod download ${MODULE}@${VERSIONS.ferretdb}`);
+    const download = await runCommand('go', ['mod', 'download', '-json', `${MODULE}@${VERSIONS.ferretdb}`], {
+      cwd: cache.ferretBuild,
+      env: goEnv('-mod=mod'),
+      logFile: log,
+      signal,
+    });
+    let info: { Dir?: string; Error?: string } = {};
+    try {
+      info = JSON.parse(download.stdout) as typeof info;
+    } catch {
+      // not JSON: the exit status below tells what happened
+    }
+    if (info.Error)
+      throw new StackError(`go mod download ${MODULE}@${VERSIONS.ferretdb} failed: ${info.Error}`);
+    assertSuccess(download, `go mod download ${MODULE}@${VERSIONS.ferretdb}`, log);
+    const moduleDir = info.Dir;
+    if (!moduleDir) throw new StackError(`go mod download printed no module directory; see ${log}`);
+
+    // `go install` of the module panics at start ("Invalid build/version/version.txt"): the release version is
+    // stamped by their build tooling. Build a writable copy of the source with the version file filled in.
+    task.note('copying sources');
+    removeTree(cache.ferretSrc);
+    copyTreeWritable(moduleDir, cache.ferretSrc);
+    fs.writeFileSync(path.join(cache.ferretSrc, 'build', 'version', 'version.txt'), `${VERSIONS.ferretdb}\n`);
+
+    task.note('go build ./cmd/ferretdb (~1.5 min the first time)');
+    fs.mkdirSync(path.dirname(cache.ferretBin), { recursive: true });
+    const partial = `${cache.ferretBin}.partial`;
+    const build = await runCommand('go', ['build', '-buildvcs=false', '-o', partial, './cmd/ferretdb'], {
+      cwd: cache.ferretSrc,
+      logFile: log,
+      signal,
+    });
+    assertSuccess(build, `go build of FerretDB ${VERSIONS.ferretdb}`, log);
+    fs.renameSync(partial, cache.ferretBin);
+  },
+
+  async prepare(config): Promise<LaunchSpec> {
+    const paths = stackPaths(config);
+    fs.mkdirSync(paths.ferretData, { recursive: true });
+    fs.mkdirSync(paths.ferretState, { recursive: true });
+    return {
+      command: cachePaths(config).ferretBin,
+      args: [
+        '--handler=sqlite',
+        // A directory URI: one SQLite file per database; the trailing slash is required.
+        // WAL is FerretDB's default; synchronous=NORMAL is safe with WAL (no corruption) and only risks the last
+        // commits on power loss, which is right for a development stack and halves write latency.
+        `--sqlite-url=file:${paths.ferretData}/?_pragma=synchronous(normal)`,
+        stateDirArg(config),
+        `--listen-addr=${config.host}:${config.ports.mongo}`,
+        // '-' disables the debug/metrics HTTP listener, one port less to collide on.
+        '--debug-addr=-',
+        '--telemetry=disable',
+        '--log-level=warn',
+      ],
+      cwd: paths.ferretState,
+      env: process.env,
+    };
+  },
+};
