@@ -17,16 +17,11 @@ import {
 } from '@tributary/messaging';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
-import { IngestionModule } from '../../apps/ingestion/src/app.module';
-import { loadIngestionConfig } from '../../apps/ingestion/src/config';
-import { ScoringModule } from '../../apps/scoring/src/app.module';
-import { loadScoringConfig } from '../../apps/scoring/src/config';
-import { OrchestrationModule } from '../../apps/orchestration/src/app.module';
-import { loadOrchestrationConfig } from '../../apps/orchestration/src/config';
-import { SyncModule } from '../../apps/sync/src/app.module';
-import { loadSyncConfig } from '../../apps/sync/src/config';
-import { ReportingModule } from '../../apps/reporting/src/app.module';
-import { loadReportingConfig } from '../../apps/reporting/src/config';
+import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
+import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
+import { OrchestrationModule, loadOrchestrationConfig } from '@tributary/orchestration';
+import { SyncModule, loadSyncConfig } from '@tributary/sync';
+import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
 
 const run = uniqueId('e2e');
 const workspaceA = `ws_a_${run}`;

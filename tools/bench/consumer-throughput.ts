@@ -6,7 +6,6 @@
  *   4. libs/messaging KafkaEventTransport (eachBatch) — decode, handler, retry/DLQ bookkeeping, spans, commits
  * Prints a table; no assertions (speed is measured here, not in tests).
  */
-/* eslint-disable @nx/enforce-module-boundaries -- benchmark drives the stack tool in-process */
 import { Controller, Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, Transport, type MicroserviceOptions } from '@nestjs/microservices';

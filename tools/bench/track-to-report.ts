@@ -5,7 +5,6 @@
  * id; a consumer of that topic matches each track call's eventId (returned by ingestion) to its report, so the
  * time measured is HTTP call → read model updated (+ one produce). Prints p50 / p95 / p99 / max; no assertions.
  */
-/* eslint-disable @nx/enforce-module-boundaries -- benchmark drives the stack tool in-process */
 import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { join } from 'node:path';

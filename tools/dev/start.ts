@@ -3,7 +3,6 @@
  * all five services as separate processes, and demo traffic — then prints where to look. Ctrl-C stops the
  * services (the stack keeps running for a fast restart; `npm run stack -- down` stops it).
  */
-/* eslint-disable @nx/enforce-module-boundaries -- the dev driver runs the stack tool in-process */
 import { join } from 'node:path';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { sendDemoTraffic } from './demo-traffic';

@@ -4,7 +4,6 @@
  * (unit, integration, end-to-end) against the real stack, which it starts when it is not already up.
  * Ends with one line `N passed, N failed, N skipped`.
  */
-/* eslint-disable @nx/enforce-module-boundaries -- the test driver runs the stack tool in-process */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

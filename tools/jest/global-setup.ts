@@ -27,9 +27,7 @@ export default async function globalSetup(): Promise<void> {
     process.env['MONGO_URL'] = stack.endpoints.mongoUrl;
     return;
   }
-  // eslint-disable-next-line @nx/enforce-module-boundaries -- test tooling drives the stack tool in-process
   const { stackUp, stackEndpoints, loadConfig } = await import('../stack/stack');
-  // eslint-disable-next-line @nx/enforce-module-boundaries -- see above
   const { cachePaths } = await import('../stack/config');
   // The store-outage test runs a private FerretDB from the same binary, so it can stop it without harming others.
   process.env['TRIBUTARY_FERRETDB_BIN'] = cachePaths(loadConfig()).ferretBin;

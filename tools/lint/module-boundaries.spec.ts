@@ -32,6 +32,14 @@ describe('module boundaries (Nx)', () => {
     expect(messages.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
   });
 
+  it('fails lint when an app imports another app through its alias', async () => {
+    const messages = await lintAs(
+      'apps/reporting/src/event-counts/leak.ts',
+      "import { ScoringModule } from '@tributary/scoring';\nexport const leak = ScoringModule;\n",
+    );
+    expect(messages.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
+  });
+
   it('lets an app import a lib through its @tributary alias', async () => {
     const messages = await lintAs(
       'apps/scoring/src/contacts/ok.ts',
