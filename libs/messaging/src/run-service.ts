@@ -23,8 +23,6 @@ export interface RunningService {
 export interface StartOptions {
   /** Span exporter override (tests); otherwise OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   spanExporter?: SpanExporter;
-  /** Install SIGTERM/SIGINT handlers (processes yes, in-process test apps no). */
-  handleSignals?: boolean;
 }
 
 /**
@@ -45,7 +43,6 @@ export async function startService(
   const logger = createLogger(service, config.LOG_LEVEL);
   const app = await NestFactory.create(module, { logger: new NestPinoLogger(logger), abortOnError: false });
   app.use(httpTracing(service));
-  if (options.handleSignals) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 
   // Hybrid microservices inherit the app's global filters; they must be set before connecting the transport.
   app.useGlobalFilters(new RethrowToTransportFilter(app.getHttpAdapter()));
@@ -85,12 +82,34 @@ export function runServiceMain(load: () => { module: DynamicModule; config: Serv
     console.error(error instanceof ConfigError ? error.message : error);
     process.exit(1);
   }
-  startService(loaded.module, loaded.config, { handleSignals: true })
+  const { config } = loaded;
+  const logger = createLogger(config.SERVICE_NAME, config.LOG_LEVEL);
+  startService(loaded.module, config)
     .then(({ app }) => {
       app.getHttpServer().on('close', () => void stopTelemetry());
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => {
+          logger.info({ signal }, 'shutting down: finishing in-flight batches, committing, disconnecting');
+          // Bounded, so a stuck dependency cannot block a rollout.
+          setTimeout(() => {
+            logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out: exiting');
+            process.exit(1);
+          }, config.SHUTDOWN_TIMEOUT_MS).unref();
+          app.close().then(
+            () => {
+              logger.info('stopped');
+              process.exit(0);
+            },
+            (error: unknown) => {
+              logger.error({ err: error }, 'shutdown failed');
+              process.exit(1);
+            },
+          );
+        });
+      }
     })
     .catch((error: unknown) => {
-      createLogger(loaded.config.SERVICE_NAME).fatal({ err: error }, 'failed to start');
+      logger.fatal({ err: error }, 'failed to start');
       process.exit(1);
     });
 }
