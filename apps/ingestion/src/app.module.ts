@@ -1,21 +1,23 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { EventServiceModule } from '@tributary/messaging';
-import { StaticWorkspaceKeys, WORKSPACE_KEYS } from '@tributary/platform';
 import type { IngestionConfig } from './config';
-import { TrackController } from './tracking/track.controller';
-import { TrackingIntake } from './tracking/tracking-intake.service';
+import { AccessModule } from './access/access.module';
+import { TrackingModule } from './tracking/tracking.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
+import { LeadCaptureModule } from './leads/lead-capture.module';
 
-/** The HTTP edge: tracking API today; webhooks, lead forms and key management build on it. */
+/** The HTTP edge: tracking API, signed webhooks and lead forms, behind workspace keys and scopes. */
 @Module({})
 export class IngestionModule {
   static forRoot(config: IngestionConfig): DynamicModule {
     return {
       module: IngestionModule,
-      imports: [EventServiceModule.forRoot(config)],
-      controllers: [TrackController],
-      providers: [
-        TrackingIntake,
-        { provide: WORKSPACE_KEYS, useValue: new StaticWorkspaceKeys(config.WRITE_KEYS) },
+      imports: [
+        EventServiceModule.forRoot(config),
+        AccessModule,
+        TrackingModule,
+        WebhooksModule,
+        LeadCaptureModule,
       ],
     };
   }

@@ -1,22 +1,34 @@
 import {
   CanActivate,
   ExecutionContext,
+  ForbiddenException,
   Inject,
   Injectable,
+  SetMetadata,
   UnauthorizedException,
   createParamDecorator,
 } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 
-/** Resolves a presented write key to its workspace; implemented by the key store of the edge. */
+/** Who is calling: the workspace a credential belongs to and what it may do. */
+export interface Principal {
+  workspaceId: string;
+  /** Granted scopes, e.g. `track:write`, `leads:write`, `webhooks:shopify`, `admin`; `*` grants all. */
+  scopes: readonly string[];
+  /** Id of the credential (API key id or OAuth client id), for audit and rate limits; never the secret. */
+  credentialId: string;
+}
+
+/** Resolves a presented credential (write key or bearer token) to its principal; async so stores can back it. */
 export interface WorkspaceKeyResolver {
-  resolve(key: string): string | undefined;
+  resolve(credential: string): Promise<Principal | undefined> | Principal | undefined;
 }
 
 /** DI token of the WorkspaceKeyResolver the guard uses. */
 export const WORKSPACE_KEYS = Symbol('WORKSPACE_KEYS');
 
-/** Static key → workspace table (from config) used until the key store lands. Format: "key1:ws1,key2:ws2". */
+/** Static key → workspace table (from config, all scopes) used until the key store lands. "key1:ws1,key2:ws2". */
 export class StaticWorkspaceKeys implements WorkspaceKeyResolver {
   private readonly keys: Map<string, string>;
   constructor(spec: string) {
@@ -31,8 +43,9 @@ export class StaticWorkspaceKeys implements WorkspaceKeyResolver {
         }),
     );
   }
-  resolve(key: string): string | undefined {
-    return this.keys.get(key);
+  resolve(key: string): Principal | undefined {
+    const workspaceId = this.keys.get(key);
+    return workspaceId ? { workspaceId, scopes: ['*'], credentialId: `static:${workspaceId}` } : undefined;
   }
 }
 
@@ -51,14 +64,27 @@ export function presentedKey(req: Request): string | undefined {
   return undefined;
 }
 
-type WorkspaceRequest = Request & { workspaceId?: string };
+const SCOPES_KEY = 'tributary:required-scopes';
 
-/** Admits a request only with a known key and pins it to that key's workspace. */
+/** Scopes a route needs; the caller needs all of them (or `*`). */
+export const RequireScopes = (...scopes: string[]) => SetMetadata(SCOPES_KEY, scopes);
+
+/** True when `granted` covers every scope in `required`. */
+export function hasScopes(granted: readonly string[], required: readonly string[]): boolean {
+  return granted.includes('*') || required.every((scope) => granted.includes(scope));
+}
+
+type WorkspaceRequest = Request & { principal?: Principal };
+
+/** Admits a request only with a known credential holding the route's scopes, and pins it to that workspace. */
 @Injectable()
 export class WorkspaceKeyGuard implements CanActivate {
-  constructor(@Inject(WORKSPACE_KEYS) private readonly keys: WorkspaceKeyResolver) {}
+  constructor(
+    @Inject(WORKSPACE_KEYS) private readonly keys: WorkspaceKeyResolver,
+    private readonly reflector: Reflector,
+  ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<WorkspaceRequest>();
     const key = presentedKey(req);
     if (!key)
@@ -67,22 +93,42 @@ export class WorkspaceKeyGuard implements CanActivate {
         field: 'authorization',
         reason: 'missing write key',
       });
-    const workspaceId = this.keys.resolve(key);
-    if (!workspaceId)
+    const principal = await this.keys.resolve(key);
+    if (!principal)
       throw new UnauthorizedException({
         error: 'unauthorized',
         field: 'authorization',
         reason: 'unknown key',
       });
-    req.workspaceId = workspaceId;
+    const required =
+      this.reflector.getAllAndOverride<string[] | undefined>(SCOPES_KEY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? [];
+    if (!hasScopes(principal.scopes, required)) {
+      throw new ForbiddenException({
+        error: 'forbidden',
+        field: 'authorization',
+        reason: `missing scope: ${required.filter((s) => !principal.scopes.includes(s)).join(', ')}`,
+      });
+    }
+    req.principal = principal;
     return true;
   }
 }
 
-/** The workspace the request's key belongs to; never taken from the body or query. */
+/** The workspace the request's credential belongs to; never taken from the body or query. */
 export const CurrentWorkspace = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {
-  const workspaceId = ctx.switchToHttp().getRequest<WorkspaceRequest>().workspaceId;
+  const workspaceId = ctx.switchToHttp().getRequest<WorkspaceRequest>().principal?.workspaceId;
   if (!workspaceId)
     throw new UnauthorizedException({ error: 'unauthorized', reason: 'no workspace on request' });
   return workspaceId;
+});
+
+/** The authenticated principal of the request. */
+export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
+  const principal = ctx.switchToHttp().getRequest<WorkspaceRequest>().principal;
+  if (!principal)
+    throw new UnauthorizedException({ error: 'unauthorized', reason: 'no principal on request' });
+  return principal;
 });

@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { CurrentWorkspace, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
 import { parseTrackCall } from './track-call';
 import { TrackingIntake } from './tracking-intake.service';
 
@@ -10,6 +10,7 @@ export class TrackController {
   constructor(private readonly intake: TrackingIntake) {}
 
   @Post('track')
+  @RequireScopes('track:write')
   @HttpCode(200)
   async track(
     @CurrentWorkspace() workspaceId: string,

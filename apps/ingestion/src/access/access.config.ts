@@ -1,0 +1,2 @@
+/** Configuration keys of edge access (keys, OAuth2, rate limits). */
+export const accessConfigShape = {};

@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+
+/** Lead capture forms. */
+@Module({})
+export class LeadCaptureModule {}

@@ -1,0 +1,2 @@
+/** Configuration keys of the tracking API. */
+export const trackingConfigShape = {};

@@ -1,0 +1,2 @@
+/** Configuration keys of inbound webhooks and lead capture. */
+export const webhooksConfigShape = {};
