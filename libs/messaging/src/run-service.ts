@@ -20,9 +20,14 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
+/** Per-service HTTP setup that must run before the app initialises (body parsers, API docs). */
+export type ConfigureApp = (app: INestApplication, config: ServiceConfig) => void | Promise<void>;
+
 export interface StartOptions {
   /** Span exporter override (tests); otherwise OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   spanExporter?: SpanExporter;
+  /** HTTP setup hook; defaults to a static `configureApp` on the root module class, so every start path gets it. */
+  configureApp?: ConfigureApp;
 }
 
 /**
@@ -43,6 +48,9 @@ export async function startService(
   const logger = createLogger(service, config.LOG_LEVEL);
   const app = await NestFactory.create(module, { logger: new NestPinoLogger(logger), abortOnError: false });
   app.use(httpTracing(service));
+  const configureApp =
+    options.configureApp ?? (module.module as { configureApp?: ConfigureApp }).configureApp;
+  await configureApp?.(app, config);
 
   // Hybrid microservices inherit the app's global filters; they must be set before connecting the transport.
   app.useGlobalFilters(new RethrowToTransportFilter(app.getHttpAdapter()));

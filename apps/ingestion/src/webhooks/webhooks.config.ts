@@ -1,2 +1,78 @@
+import { z } from 'zod';
+
+/** Webhook sources the edge knows how to verify and map. */
+export const WEBHOOK_SOURCES = ['hubspot', 'shopify'] as const;
+export type WebhookSourceName = (typeof WEBHOOK_SOURCES)[number];
+
+export function isWebhookSource(value: string): value is WebhookSourceName {
+  return (WEBHOOK_SOURCES as readonly string[]).includes(value);
+}
+
+/** One signing secret of a workspace for a source (several per pair allow rotation). */
+export interface WebhookSecret {
+  workspaceId: string;
+  source: WebhookSourceName;
+  secret: string;
+}
+
+// "ws:source:secret" entries; the secret is everything after the second colon, so it may contain colons.
+const webhookSecrets = z
+  .string()
+  .default('')
+  .transform((spec, ctx): WebhookSecret[] => {
+    const secrets: WebhookSecret[] = [];
+    for (const entry of spec
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
+      const [workspaceId, source, ...rest] = entry.split(':');
+      const secret = rest.join(':');
+      if (!workspaceId || !source || !secret) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${entry.split(':')[0]}:…" is not workspace:source:secret`,
+        });
+      } else if (!isWebhookSource(source)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown source "${source}" (known: ${WEBHOOK_SOURCES.join(', ')})`,
+        });
+      } else {
+        secrets.push({ workspaceId, source, secret });
+      }
+    }
+    return secrets;
+  });
+
+// "ws:purpose" pairs: consents a workspace's lead forms must collect (granted) before a lead is accepted.
+const requiredConsents = z
+  .string()
+  .default('')
+  .transform((spec, ctx): Record<string, string[]> => {
+    const byWorkspace: Record<string, string[]> = {};
+    for (const entry of spec
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
+      const [workspaceId, purpose, extra] = entry.split(':');
+      if (!workspaceId || !purpose || extra !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not workspace:consent` });
+        continue;
+      }
+      (byWorkspace[workspaceId] ??= []).push(purpose);
+    }
+    return byWorkspace;
+  });
+
 /** Configuration keys of inbound webhooks and lead capture. */
-export const webhooksConfigShape = {};
+export const webhooksConfigShape = {
+  /** Signing secrets, "ws_demo:hubspot:secret1,ws_demo:shopify:secret2" (until the key store holds them). */
+  WEBHOOK_SECRETS: webhookSecrets,
+  /**
+   * Public base URL senders call (e.g. https://in.tributary.io), for HubSpot v3 signatures, which cover the full
+   * URL; unset = rebuilt from the request's protocol and Host header.
+   */
+  WEBHOOK_PUBLIC_BASE_URL: z.string().url().optional(),
+  /** Consents each workspace's lead forms require, "ws_demo:email_marketing,ws_demo:privacy_policy". */
+  LEAD_REQUIRED_CONSENTS: requiredConsents,
+};

@@ -6,6 +6,9 @@ import type { JourneyStepRecorded } from './JourneyStepRecorded';
 import type { OutboundSyncQueued } from './OutboundSyncQueued';
 import type { EventCountReport } from './EventCountReport';
 import type { DeadLetter } from './DeadLetter';
+import type { LeadCaptured } from './LeadCaptured';
+import type { RecordChanged } from './RecordChanged';
+import type { AuditEntry } from './AuditEntry';
 
 /** Every topic Tributary owns, by constant name. */
 export const Topics = {
@@ -18,6 +21,9 @@ export const Topics = {
   DlqOrchestration: 'dlq.orchestration',
   DlqSync: 'dlq.sync',
   DlqReporting: 'dlq.reporting',
+  LeadsCaptured: 'leads.captured',
+  RecordsChanged: 'records.changed',
+  AuditLog: 'audit.log',
 } as const;
 
 /** A topic name from the catalog. */
@@ -34,6 +40,9 @@ export interface TopicEvents {
   'dlq.orchestration': DeadLetter;
   'dlq.sync': DeadLetter;
   'dlq.reporting': DeadLetter;
+  'leads.captured': LeadCaptured;
+  'records.changed': RecordChanged;
+  'audit.log': AuditEntry;
 }
 
 /** Catalog entry of a topic: schema subject, key, producers, consumers, retention. */
@@ -542,6 +551,272 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
         { name: 'errorStack', type: ['null', 'string'], default: null },
         { name: 'attempts', type: 'int' },
         { name: 'failedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      ],
+    },
+  },
+  'leads.captured': {
+    name: 'leads.captured',
+    description: 'People captured as leads at the edge (lead forms, CRM and shop webhooks).',
+    subject: 'leads.captured-value',
+    recordName: 'LeadCaptured',
+    key: 'normalised email (else source:externalId)',
+    producers: ['ingestion'],
+    consumers: ['scoring'],
+    partitions: 6,
+    retention: '7d',
+    avroSchema: {
+      type: 'record',
+      name: 'LeadCaptured',
+      namespace: 'io.tributary.leads',
+      doc: 'A person captured as a lead at the edge: a form submission or a CRM / shop webhook.',
+      fields: [
+        {
+          name: 'metadata',
+          type: {
+            type: 'record',
+            name: 'EventMetadata',
+            namespace: 'io.tributary.common',
+            doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+            fields: [
+              {
+                name: 'eventId',
+                type: 'string',
+                doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+              },
+              {
+                name: 'occurredAt',
+                type: { type: 'long', logicalType: 'timestamp-millis' },
+                doc: 'When the fact happened (epoch ms, UTC).',
+              },
+              {
+                name: 'workspaceId',
+                type: 'string',
+                doc: 'Tenant that owns the data. Never crosses workspaces.',
+              },
+              {
+                name: 'source',
+                type: 'string',
+                doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+              },
+              {
+                name: 'correlationId',
+                type: 'string',
+                doc: 'Id shared by every event of one business flow (the originating request).',
+              },
+              {
+                name: 'causationId',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'eventId of the event that directly caused this one; null at the edge.',
+              },
+            ],
+          },
+        },
+        {
+          name: 'leadId',
+          type: 'string',
+          doc: 'Stable id of the person in the workspace (UUIDv5 of workspace + normalised email, else source + externalId).',
+        },
+        {
+          name: 'email',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'Normalised (trimmed, lower-case) email; null when the source did not send one.',
+        },
+        { name: 'firstName', type: ['null', 'string'], default: null },
+        { name: 'lastName', type: ['null', 'string'], default: null },
+        { name: 'company', type: ['null', 'string'], default: null },
+        {
+          name: 'consents',
+          type: { type: 'map', values: 'boolean' },
+          doc: 'Consent purposes the person answered, e.g. email_marketing: true.',
+        },
+        { name: 'source', type: 'string', doc: 'Where the lead came from: form, hubspot, shopify.' },
+        {
+          name: 'externalId',
+          type: ['null', 'string'],
+          default: null,
+          doc: "The person's id in the source system (HubSpot objectId, Shopify customer id).",
+        },
+        { name: 'formId', type: ['null', 'string'], default: null },
+        {
+          name: 'rawFieldsJson',
+          type: 'string',
+          doc: 'The submitted form fields or the source payload, as a JSON object.',
+        },
+        {
+          name: 'capturedAt',
+          type: { type: 'long', logicalType: 'timestamp-millis' },
+          doc: 'When the edge accepted the lead.',
+        },
+      ],
+    },
+  },
+  'records.changed': {
+    name: 'records.changed',
+    description:
+      "Record changes reported by external systems' webhooks (CRM properties, shop orders), for sync.",
+    subject: 'records.changed-value',
+    recordName: 'RecordChanged',
+    key: 'system:objectType:externalId',
+    producers: ['ingestion'],
+    consumers: ['sync'],
+    partitions: 6,
+    retention: '7d',
+    avroSchema: {
+      type: 'record',
+      name: 'RecordChanged',
+      namespace: 'io.tributary.records',
+      doc: 'A record changed in an external system (CRM contact property, shop order), reported by its webhook.',
+      fields: [
+        {
+          name: 'metadata',
+          type: {
+            type: 'record',
+            name: 'EventMetadata',
+            namespace: 'io.tributary.common',
+            doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+            fields: [
+              {
+                name: 'eventId',
+                type: 'string',
+                doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+              },
+              {
+                name: 'occurredAt',
+                type: { type: 'long', logicalType: 'timestamp-millis' },
+                doc: 'When the fact happened (epoch ms, UTC).',
+              },
+              {
+                name: 'workspaceId',
+                type: 'string',
+                doc: 'Tenant that owns the data. Never crosses workspaces.',
+              },
+              {
+                name: 'source',
+                type: 'string',
+                doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+              },
+              {
+                name: 'correlationId',
+                type: 'string',
+                doc: 'Id shared by every event of one business flow (the originating request).',
+              },
+              {
+                name: 'causationId',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'eventId of the event that directly caused this one; null at the edge.',
+              },
+            ],
+          },
+        },
+        { name: 'system', type: 'string', doc: 'External system: hubspot, shopify.' },
+        { name: 'objectType', type: 'string', doc: 'Object kind in that system: contact, order.' },
+        { name: 'externalId', type: 'string', doc: "The record's id in that system." },
+        {
+          name: 'operation',
+          type: { type: 'enum', name: 'RecordOperation', symbols: ['create', 'update', 'delete'] },
+        },
+        {
+          name: 'fieldsJson',
+          type: 'string',
+          doc: 'Changed or current fields as a JSON object of domain field names to values.',
+        },
+        {
+          name: 'changedAt',
+          type: { type: 'long', logicalType: 'timestamp-millis' },
+          doc: 'When the change happened in the external system.',
+        },
+      ],
+    },
+  },
+  'audit.log': {
+    name: 'audit.log',
+    description:
+      'Administrative actions at the edge (workspaces, API keys, OAuth clients, signing keys); never secrets.',
+    subject: 'audit.log-value',
+    recordName: 'AuditEntry',
+    key: 'workspaceId',
+    producers: ['ingestion'],
+    consumers: ['reporting'],
+    partitions: 3,
+    retention: '365d',
+    avroSchema: {
+      type: 'record',
+      name: 'AuditEntry',
+      namespace: 'io.tributary.audit',
+      doc: 'An administrative action at the edge (workspaces, API keys, OAuth clients, signing keys): who, what, how it ended. Never carries secrets.',
+      fields: [
+        {
+          name: 'metadata',
+          type: {
+            type: 'record',
+            name: 'EventMetadata',
+            namespace: 'io.tributary.common',
+            doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+            fields: [
+              {
+                name: 'eventId',
+                type: 'string',
+                doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+              },
+              {
+                name: 'occurredAt',
+                type: { type: 'long', logicalType: 'timestamp-millis' },
+                doc: 'When the fact happened (epoch ms, UTC).',
+              },
+              {
+                name: 'workspaceId',
+                type: 'string',
+                doc: 'Tenant that owns the data. Never crosses workspaces.',
+              },
+              {
+                name: 'source',
+                type: 'string',
+                doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+              },
+              {
+                name: 'correlationId',
+                type: 'string',
+                doc: 'Id shared by every event of one business flow (the originating request).',
+              },
+              {
+                name: 'causationId',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'eventId of the event that directly caused this one; null at the edge.',
+              },
+            ],
+          },
+        },
+        {
+          name: 'action',
+          type: 'string',
+          doc: 'What was attempted, e.g. workspace.created, api_key.created, api_key.rotated, api_key.revoked, oauth_client.created, oauth_client.revoked, signing_key.rotated, signing_key.removed.',
+        },
+        {
+          name: 'actorCredentialId',
+          type: 'string',
+          doc: 'Id of the acting credential (API key id, OAuth client id, static:<ws>, or admin-token); never a secret.',
+        },
+        {
+          name: 'actorWorkspaceId',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'Workspace of the acting credential; null for the platform operator (ADMIN_TOKEN).',
+        },
+        { name: 'targetType', type: 'string', doc: 'workspace, api_key, oauth_client or signing_key.' },
+        { name: 'targetId', type: 'string', doc: 'Id of the target (workspace id, key id, client id, kid).' },
+        { name: 'outcome', type: { type: 'enum', name: 'AuditOutcome', symbols: ['success', 'denied'] } },
+        { name: 'reason', type: ['null', 'string'], default: null, doc: 'Why, when denied.' },
+        { name: 'requestId', type: 'string', doc: 'X-Request-Id of the HTTP request that acted.' },
+        {
+          name: 'detailsJson',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'Non-secret details as a JSON object, e.g. granted scopes or the rotation grace period.',
+        },
       ],
     },
   },

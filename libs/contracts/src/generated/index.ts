@@ -9,4 +9,7 @@ export type { JourneyStepRecorded } from './JourneyStepRecorded';
 export type { OutboundSyncQueued } from './OutboundSyncQueued';
 export type { EventCountReport } from './EventCountReport';
 export type { DeadLetter } from './DeadLetter';
+export type { LeadCaptured } from './LeadCaptured';
+export type { RecordChanged } from './RecordChanged';
+export type { AuditEntry } from './AuditEntry';
 export * from './catalog';
