@@ -190,6 +190,14 @@ describe('walking skeleton', () => {
       contextJson: '{}',
       timestamp: Date.now(),
       receivedAt: Date.now(),
+      previousId: null,
+      groupId: null,
+      name: null,
+      category: null,
+      traitsJson: null,
+      integrationsJson: null,
+      sentAt: null,
+      originalTimestamp: null,
     };
     // The same record twice, as the broker redelivers after a consumer crash before its commit, then a distinct
     // event with the same key: same partition, so once it is applied the duplicate was consumed before it.

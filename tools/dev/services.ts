@@ -29,13 +29,14 @@ export function spawnService(
   port: number,
   env: Record<string, string>,
   logDir: string,
+  nodeArgs: readonly string[] = [],
 ): RunningProcess {
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
-    [join(root, 'tools', 'run-ts.js'), join(root, 'apps', name, 'src', 'main.ts')],
+    [...nodeArgs, join(root, 'tools', 'run-ts.js'), join(root, 'apps', name, 'src', 'main.ts')],
     {
       cwd: root,
       env: { ...process.env, ...env, HTTP_PORT: String(port) },

@@ -94,6 +94,50 @@ export class EventPublisher {
     }
   }
 
+  /**
+   * Publishes records already encoded in the Confluent wire format (see AvroSchemaRegistry.encoderFor) to one topic
+   * in one request, under one PRODUCER span whose context travels in each record's headers. `timeoutMs` bounds the
+   * broker's ack wait for the request.
+   */
+  async publishEncoded(
+    topic: TopicName,
+    messages: readonly { key: string; value: Buffer; headers?: HeaderMap }[],
+    options: { timeoutMs?: number } = {},
+  ): Promise<void> {
+    if (messages.length === 0) return;
+    const span = tributaryTracer().startSpan(`send ${topic}`, {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'send',
+        'messaging.destination.name': topic,
+        'messaging.batch.message_count': messages.length,
+        'tributary.service': this.service,
+      },
+    });
+    try {
+      const traceHeaders: HeaderMap = {};
+      propagation.inject(trace.setSpan(context.active(), span), traceHeaders, headerSetter);
+      await this.producer.send({
+        topic,
+        acks: -1,
+        ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+        messages: messages.map((m) => ({
+          key: m.key,
+          value: m.value,
+          headers: { ...m.headers, ...traceHeaders },
+        })),
+      });
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
   /** Publishes already-encoded bytes as they are (dead letters, replays): no re-encoding, headers kept. */
   async publishRaw(
     topic: string,

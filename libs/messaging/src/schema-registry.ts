@@ -1,4 +1,5 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { Type } from 'avsc';
 import { Catalog, type TopicName, type TopicEvents } from '@tributary/contracts';
 import type { ReadinessCheck } from '@tributary/platform';
 
@@ -67,6 +68,25 @@ export class AvroSchemaRegistry {
   /** Encodes in the Confluent wire format (magic byte, schema id, Avro binary). */
   async encode<T extends TopicName>(topic: T, event: TopicEvents[T]): Promise<Buffer> {
     return this.registry.encode(this.schemaId(topic), event);
+  }
+
+  /**
+   * A synchronous encoder for a topic's registered schema (one cached avsc Type; no registry call per record), for
+   * hot paths that encode many records and want per-record failures before producing. Throws on invalid values
+   * with the path of each bad field.
+   */
+  encoderFor<T extends TopicName>(topic: T): (event: TopicEvents[T]) => Buffer {
+    const id = this.schemaId(topic);
+    const type = Type.forSchema(Catalog[topic].avroSchema as never);
+    const prefix = Buffer.alloc(5);
+    prefix.writeInt32BE(id, 1);
+    return (event) => {
+      const paths: string[] = [];
+      if (!type.isValid(event, { errorHook: (path) => paths.push(path.join('.') || '(record)') })) {
+        throw new Error(`not a valid ${Catalog[topic].recordName}: bad field(s) ${paths.join(', ')}`);
+      }
+      return Buffer.concat([prefix, type.toBuffer(event)]);
+    };
   }
 
   /** Encodes with an explicit schema id (tests, replay of foreign producers). */

@@ -2,3 +2,4 @@
 export * from './telemetry';
 export * from './logger';
 export * from './http-tracing';
+export * from './request-context';

@@ -1,42 +1,54 @@
 import type { LoggerService } from '@nestjs/common';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { trace } from '@opentelemetry/api';
+import { currentRequestId } from './request-context';
 
 export type { Logger } from 'pino';
 
 /** Keys whose values never reach a log line (secrets, credentials). */
-const REDACT = [
+const SECRET_KEYS = [
   'password',
   'secret',
   'token',
   'authorization',
   'apiKey',
   'writeKey',
-  '*.password',
-  '*.secret',
-  '*.token',
-  '*.authorization',
-  '*.apiKey',
-  '*.writeKey',
+  'client_secret',
+  'clientSecret',
+  'access_token',
+  'accessToken',
+  'adminToken',
+];
+const REDACT = [
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((key) => `*.${key}`),
   'headers.authorization',
   'req.headers.authorization',
+  'req.headers.cookie',
+  'req.body.client_secret',
+  'request.headers.authorization',
 ];
 
-/** The one structured JSON logger: service name on every line, trace ids when a span is active, secrets redacted. */
-export function createLogger(service: string, level = 'info'): Logger {
-  return pino({
+/**
+ * The one structured JSON logger: service name on every line, trace ids when a span is active, the request id while
+ * serving an HTTP request, secrets redacted. `destination` is for tests.
+ */
+export function createLogger(service: string, level = 'info', destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
     mixin() {
+      const requestId = currentRequestId();
       const span = trace.getActiveSpan();
-      if (!span) return {};
+      if (!span) return requestId ? { requestId } : {};
       const { traceId, spanId } = span.spanContext();
-      return { traceId, spanId };
+      return requestId ? { traceId, spanId, requestId } : { traceId, spanId };
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Adapts pino to Nest's LoggerService so framework logs are JSON lines too. */

@@ -2,14 +2,17 @@ import {
   CanActivate,
   ExecutionContext,
   ForbiddenException,
+  HttpException,
+  HttpStatus,
   Inject,
   Injectable,
+  Optional,
   SetMetadata,
   UnauthorizedException,
   createParamDecorator,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 
 /** Who is calling: the workspace a credential belongs to and what it may do. */
 export interface Principal {
@@ -28,7 +31,45 @@ export interface WorkspaceKeyResolver {
 /** DI token of the WorkspaceKeyResolver the guard uses. */
 export const WORKSPACE_KEYS = Symbol('WORKSPACE_KEYS');
 
-/** Static key → workspace table (from config, all scopes) used until the key store lands. "key1:ws1,key2:ws2". */
+/** What a rate limiter decided for one request of a credential (IETF RateLimit header fields). */
+export interface RateLimitDecision {
+  allowed: boolean;
+  /** Requests the credential may burst (RateLimit-Limit). */
+  limit: number;
+  /** Requests left before it is throttled (RateLimit-Remaining). */
+  remaining: number;
+  /** Seconds until the allowance is refilled (RateLimit-Reset); also Retry-After when refused. */
+  resetSeconds: number;
+}
+
+/** Per-credential rate limiting, consulted by WorkspaceKeyGuard after authentication. */
+export interface CredentialRateLimiter {
+  take(principal: Principal): Promise<RateLimitDecision>;
+}
+
+/**
+ * Optional DI token of a CredentialRateLimiter. When a module provides it, WorkspaceKeyGuard limits every
+ * authenticated request; services that do not provide it are unaffected.
+ */
+export const RATE_LIMITER = Symbol('RATE_LIMITER');
+
+/** Sets RateLimit-* headers (and Retry-After when refused); throws 429 when the decision refuses the request. */
+export function applyRateLimitDecision(res: Response, decision: RateLimitDecision): void {
+  res.setHeader('RateLimit-Limit', String(decision.limit));
+  res.setHeader('RateLimit-Remaining', String(decision.remaining));
+  res.setHeader('RateLimit-Reset', String(decision.resetSeconds));
+  if (decision.allowed) return;
+  res.setHeader('Retry-After', String(Math.max(1, decision.resetSeconds)));
+  throw new HttpException(
+    {
+      error: 'rate_limited',
+      reason: `rate limit exceeded for this credential; retry in ${Math.max(1, decision.resetSeconds)} s`,
+    },
+    HttpStatus.TOO_MANY_REQUESTS,
+  );
+}
+
+/** Static key → workspace table from config (all scopes): bootstrap and demo keys. "key1:ws1,key2:ws2". */
 export class StaticWorkspaceKeys implements WorkspaceKeyResolver {
   private readonly keys: Map<string, string>;
   constructor(spec: string) {
@@ -76,12 +117,17 @@ export function hasScopes(granted: readonly string[], required: readonly string[
 
 type WorkspaceRequest = Request & { principal?: Principal };
 
-/** Admits a request only with a known credential holding the route's scopes, and pins it to that workspace. */
+/**
+ * Admits a request only with a known credential holding the route's scopes, and pins it to that workspace.
+ * When a RATE_LIMITER is provided it then spends one request of the credential's allowance: the limiter runs here,
+ * after authentication, because it is keyed by the principal (a global guard would run before this one).
+ */
 @Injectable()
 export class WorkspaceKeyGuard implements CanActivate {
   constructor(
     @Inject(WORKSPACE_KEYS) private readonly keys: WorkspaceKeyResolver,
     private readonly reflector: Reflector,
+    @Optional() @Inject(RATE_LIMITER) private readonly limiter?: CredentialRateLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -113,6 +159,12 @@ export class WorkspaceKeyGuard implements CanActivate {
       });
     }
     req.principal = principal;
+    if (this.limiter) {
+      applyRateLimitDecision(
+        context.switchToHttp().getResponse<Response>(),
+        await this.limiter.take(principal),
+      );
+    }
     return true;
   }
 }

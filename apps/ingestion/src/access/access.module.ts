@@ -1,17 +1,117 @@
-import { Global, Module } from '@nestjs/common';
-import { SERVICE_CONFIG, StaticWorkspaceKeys, WORKSPACE_KEYS } from '@tributary/platform';
+import {
+  Global,
+  Inject,
+  Module,
+  RequestMethod,
+  type MiddlewareConsumer,
+  type NestModule,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Connection } from 'mongoose';
+import { STORE_CONNECTION } from '@tributary/messaging';
+import type { Logger } from '@tributary/observability';
+import {
+  RATE_LIMITER,
+  SERVICE_CONFIG,
+  SERVICE_LOGGER,
+  StaticWorkspaceKeys,
+  WORKSPACE_KEYS,
+} from '@tributary/platform';
 import type { IngestionConfig } from '../config';
+import { INSECURE_DEV_ADMIN_TOKEN } from './access.config';
+import { AccessAdministration } from './access-admin.service';
+import { AccessTokens } from './access-tokens';
+import { AdminController } from './admin.controller';
+import { AdminGuard } from './admin-auth';
+import { AuditLog } from './audit-log';
+import { CredentialStore } from './credential-store';
+import { EdgeCredentials } from './edge-credentials';
+import { OAuthController } from './oauth.controller';
+import { OAuthTokenExchange } from './oauth-token.service';
+import { CredentialRateLimits } from './rate-limit';
+import { RequestIdMiddleware } from './request-id.middleware';
+import { MongoSigningKeyStore, SigningKeyring } from './signing-keys';
 
-/** Who may call the edge: resolves write keys / tokens to workspaces and scopes for every controller. */
+/** Seconds a rotated-out signing key keeps verifying beyond the token lifetime (clock skew between replicas). */
+const SIGNING_KEY_SKEW_SECONDS = 60;
+
+/**
+ * Who may call the edge, for every controller: API keys and OAuth2 clients from ingestion's store (WRITE_KEYS stay
+ * as bootstrap keys), per-credential rate limits (WorkspaceKeyGuard picks up RATE_LIMITER), request ids, and the
+ * admin API that manages credentials and audits every change.
+ */
 @Global()
 @Module({
+  controllers: [AdminController, OAuthController],
   providers: [
     {
-      provide: WORKSPACE_KEYS,
-      inject: [SERVICE_CONFIG],
-      useFactory: (config: IngestionConfig) => new StaticWorkspaceKeys(config.WRITE_KEYS),
+      provide: CredentialStore,
+      inject: [STORE_CONNECTION],
+      useFactory: (connection: Connection) => new CredentialStore(connection),
     },
+    {
+      provide: SigningKeyring,
+      inject: [STORE_CONNECTION, SERVICE_CONFIG],
+      useFactory: async (connection: Connection, config: IngestionConfig) => {
+        const keyring = new SigningKeyring(new MongoSigningKeyStore(connection), {
+          cacheTtlMs: config.ACCESS_CACHE_TTL_MS,
+          retireAfterMs: (config.OAUTH_TOKEN_TTL_SECONDS + SIGNING_KEY_SKEW_SECONDS) * 1000,
+        });
+        await keyring.init();
+        return keyring;
+      },
+    },
+    {
+      provide: AccessTokens,
+      inject: [SigningKeyring, SERVICE_CONFIG],
+      useFactory: (keyring: SigningKeyring, config: IngestionConfig) =>
+        new AccessTokens(keyring, {
+          issuer: config.OAUTH_ISSUER,
+          audience: config.OAUTH_AUDIENCE,
+          ttlSeconds: config.OAUTH_TOKEN_TTL_SECONDS,
+        }),
+    },
+    {
+      provide: EdgeCredentials,
+      inject: [CredentialStore, AccessTokens, SERVICE_CONFIG],
+      useFactory: (store: CredentialStore, tokens: AccessTokens, config: IngestionConfig) =>
+        new EdgeCredentials(
+          store,
+          tokens,
+          new StaticWorkspaceKeys(config.WRITE_KEYS),
+          config.ACCESS_CACHE_TTL_MS,
+        ),
+    },
+    { provide: WORKSPACE_KEYS, useExisting: EdgeCredentials },
+    {
+      provide: RATE_LIMITER,
+      inject: [SERVICE_CONFIG],
+      useFactory: (config: IngestionConfig) =>
+        new CredentialRateLimits({ perSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST }),
+    },
+    AuditLog,
+    AccessAdministration,
+    OAuthTokenExchange,
+    AdminGuard,
   ],
-  exports: [WORKSPACE_KEYS],
+  exports: [WORKSPACE_KEYS, RATE_LIMITER],
 })
-export class AccessModule {}
+export class AccessModule implements NestModule, OnApplicationBootstrap {
+  constructor(
+    @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
+    @Inject(SERVICE_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RequestIdMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.config.ADMIN_TOKEN === INSECURE_DEV_ADMIN_TOKEN) {
+      this.logger.warn(
+        { event: 'insecure-admin-token' },
+        'ADMIN_TOKEN is unset: the admin API accepts the public dev token (refused when NODE_ENV=production)',
+      );
+    }
+  }
+}

@@ -1,2 +1,17 @@
+import { z } from 'zod';
+
 /** Configuration keys of the tracking API. */
-export const trackingConfigShape = {};
+export const trackingConfigShape = {
+  /** How long a messageId is remembered: a client retry within it is answered 200 without producing again. */
+  TRACKING_DEDUPE_WINDOW_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(24),
+  /** Events handed to Kafka and not yet acknowledged, across requests; beyond it the API answers 503. */
+  TRACKING_MAX_IN_FLIGHT: z.coerce.number().int().min(1).default(5_000),
+  /** How long a request waits for Kafka's ack before answering 503 (kafkajs itself retries for much longer). */
+  TRACKING_PRODUCE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3_000),
+  /** Retry-After (seconds) sent with 503s. */
+  TRACKING_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5),
+};

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { TrackController } from './track.controller';
+import { TrackingController, TrackingUnavailableFilter } from './tracking.controller';
 import { TrackingIntake } from './tracking-intake.service';
 
 /** Segment-compatible tracking API. */
-@Module({ controllers: [TrackController], providers: [TrackingIntake] })
+@Module({ controllers: [TrackingController], providers: [TrackingIntake, TrackingUnavailableFilter] })
 export class TrackingModule {}

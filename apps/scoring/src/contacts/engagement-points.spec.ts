@@ -20,6 +20,14 @@ function event(partial: Partial<TrackingEvent>): TrackingEvent {
     contextJson: '{}',
     timestamp: 0,
     receivedAt: 0,
+    previousId: null,
+    groupId: null,
+    name: null,
+    category: null,
+    traitsJson: null,
+    integrationsJson: null,
+    sentAt: null,
+    originalTimestamp: null,
     ...partial,
   };
 }

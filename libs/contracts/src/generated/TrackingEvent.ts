@@ -46,7 +46,7 @@ export namespace IoTributaryTracking {
   export const TrackingCallTypeName = 'io.tributary.tracking.TrackingCallType';
   export type TrackingCallType = 'track' | 'identify' | 'page' | 'screen' | 'group' | 'alias';
   export const TrackingEventSchema =
-    '{"type":"record","name":"TrackingEvent","namespace":"io.tributary.tracking","doc":"A behavioural call accepted at the edge (Segment-spec track/identify/page/screen/group/alias).","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"callType","type":{"type":"enum","name":"TrackingCallType","symbols":["track","identify","page","screen","group","alias"]}},{"name":"messageId","type":"string","doc":"Client-supplied id (Segment messageId) used for edge dedupe."},{"name":"userId","type":["null","string"],"default":null},{"name":"anonymousId","type":["null","string"],"default":null},{"name":"event","type":["null","string"],"default":null,"doc":"Event name for track calls, e.g. \'Pricing Page Viewed\'."},{"name":"propertiesJson","type":"string","doc":"Call properties/traits as a JSON object (free-form by spec)."},{"name":"contextJson","type":"string","doc":"Segment context object as JSON."},{"name":"timestamp","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"Skew-corrected event time."},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]}';
+    '{"type":"record","name":"TrackingEvent","namespace":"io.tributary.tracking","doc":"A behavioural call accepted at the edge (Segment-spec track/identify/page/screen/group/alias).","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"callType","type":{"type":"enum","name":"TrackingCallType","symbols":["track","identify","page","screen","group","alias"]}},{"name":"messageId","type":"string","doc":"Client-supplied id (Segment messageId) used for edge dedupe."},{"name":"userId","type":["null","string"],"default":null},{"name":"anonymousId","type":["null","string"],"default":null},{"name":"event","type":["null","string"],"default":null,"doc":"Event name for track calls, e.g. \'Pricing Page Viewed\'."},{"name":"propertiesJson","type":"string","doc":"Call properties/traits as a JSON object (free-form by spec)."},{"name":"contextJson","type":"string","doc":"Segment context object as JSON."},{"name":"timestamp","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"Skew-corrected event time: timestamp + (receivedAt - sentAt) when the client sent sentAt."},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"previousId","type":["null","string"],"default":null,"doc":"alias: the id being merged into userId."},{"name":"groupId","type":["null","string"],"default":null,"doc":"group: the account or company id."},{"name":"name","type":["null","string"],"default":null,"doc":"page/screen: the page or screen name."},{"name":"category","type":["null","string"],"default":null,"doc":"page: the page category."},{"name":"traitsJson","type":["null","string"],"default":null,"doc":"identify/group traits as a JSON object."},{"name":"integrationsJson","type":["null","string"],"default":null,"doc":"Segment integrations object as JSON (destination switches)."},{"name":"sentAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"Client clock when the request was sent (used for skew correction)."},{"name":"originalTimestamp","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"Client-supplied event time before skew correction."}]}';
   export const TrackingEventName = 'io.tributary.tracking.TrackingEvent';
   /**
    * A behavioural call accepted at the edge (Segment-spec track/identify/page/screen/group/alias).
@@ -81,9 +81,57 @@ export namespace IoTributaryTracking {
      */
     contextJson: string;
     /**
-     * Skew-corrected event time.
+     * Skew-corrected event time: timestamp + (receivedAt - sentAt) when the client sent sentAt.
      */
     timestamp: number;
     receivedAt: number;
+    /**
+     * alias: the id being merged into userId.
+     *
+     * Default: null
+     */
+    previousId: null | string;
+    /**
+     * group: the account or company id.
+     *
+     * Default: null
+     */
+    groupId: null | string;
+    /**
+     * page/screen: the page or screen name.
+     *
+     * Default: null
+     */
+    name: null | string;
+    /**
+     * page: the page category.
+     *
+     * Default: null
+     */
+    category: null | string;
+    /**
+     * identify/group traits as a JSON object.
+     *
+     * Default: null
+     */
+    traitsJson: null | string;
+    /**
+     * Segment integrations object as JSON (destination switches).
+     *
+     * Default: null
+     */
+    integrationsJson: null | string;
+    /**
+     * Client clock when the request was sent (used for skew correction).
+     *
+     * Default: null
+     */
+    sentAt: null | number;
+    /**
+     * Client-supplied event time before skew correction.
+     *
+     * Default: null
+     */
+    originalTimestamp: null | number;
   }
 }

@@ -9,6 +9,7 @@ import type { DeadLetter } from './DeadLetter';
 import type { LeadCaptured } from './LeadCaptured';
 import type { RecordChanged } from './RecordChanged';
 import type { AuditEntry } from './AuditEntry';
+import type { IngestionRejected } from './IngestionRejected';
 
 /** Every topic Tributary owns, by constant name. */
 export const Topics = {
@@ -24,6 +25,7 @@ export const Topics = {
   LeadsCaptured: 'leads.captured',
   RecordsChanged: 'records.changed',
   AuditLog: 'audit.log',
+  IngestionRejected: 'ingestion.rejected',
 } as const;
 
 /** A topic name from the catalog. */
@@ -43,6 +45,7 @@ export interface TopicEvents {
   'leads.captured': LeadCaptured;
   'records.changed': RecordChanged;
   'audit.log': AuditEntry;
+  'ingestion.rejected': IngestionRejected;
 }
 
 /** Catalog entry of a topic: schema subject, key, producers, consumers, retention. */
@@ -150,9 +153,52 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
         {
           name: 'timestamp',
           type: { type: 'long', logicalType: 'timestamp-millis' },
-          doc: 'Skew-corrected event time.',
+          doc: 'Skew-corrected event time: timestamp + (receivedAt - sentAt) when the client sent sentAt.',
         },
         { name: 'receivedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+        {
+          name: 'previousId',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'alias: the id being merged into userId.',
+        },
+        {
+          name: 'groupId',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'group: the account or company id.',
+        },
+        {
+          name: 'name',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'page/screen: the page or screen name.',
+        },
+        { name: 'category', type: ['null', 'string'], default: null, doc: 'page: the page category.' },
+        {
+          name: 'traitsJson',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'identify/group traits as a JSON object.',
+        },
+        {
+          name: 'integrationsJson',
+          type: ['null', 'string'],
+          default: null,
+          doc: 'Segment integrations object as JSON (destination switches).',
+        },
+        {
+          name: 'sentAt',
+          type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+          default: null,
+          doc: 'Client clock when the request was sent (used for skew correction).',
+        },
+        {
+          name: 'originalTimestamp',
+          type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+          default: null,
+          doc: 'Client-supplied event time before skew correction.',
+        },
       ],
     },
   },
@@ -817,6 +863,100 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
           default: null,
           doc: 'Non-secret details as a JSON object, e.g. granted scopes or the rotation grace period.',
         },
+      ],
+    },
+  },
+  'ingestion.rejected': {
+    name: 'ingestion.rejected',
+    description:
+      'Authenticated calls the edge could not accept (invalid batch items, Avro encoding failures), with original bytes and the reason.',
+    subject: 'ingestion.rejected-value',
+    recordName: 'IngestionRejected',
+    key: 'workspaceId',
+    producers: ['ingestion'],
+    consumers: ['operators'],
+    partitions: 3,
+    retention: '30d',
+    avroSchema: {
+      type: 'record',
+      name: 'IngestionRejected',
+      namespace: 'io.tributary.ingestion',
+      doc: 'A call that passed authentication but could not be accepted (item of a batch failed validation, or the event failed Avro encoding); kept with its original bytes so nothing is lost silently.',
+      fields: [
+        {
+          name: 'metadata',
+          type: {
+            type: 'record',
+            name: 'EventMetadata',
+            namespace: 'io.tributary.common',
+            doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+            fields: [
+              {
+                name: 'eventId',
+                type: 'string',
+                doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+              },
+              {
+                name: 'occurredAt',
+                type: { type: 'long', logicalType: 'timestamp-millis' },
+                doc: 'When the fact happened (epoch ms, UTC).',
+              },
+              {
+                name: 'workspaceId',
+                type: 'string',
+                doc: 'Tenant that owns the data. Never crosses workspaces.',
+              },
+              {
+                name: 'source',
+                type: 'string',
+                doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+              },
+              {
+                name: 'correlationId',
+                type: 'string',
+                doc: 'Id shared by every event of one business flow (the originating request).',
+              },
+              {
+                name: 'causationId',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'eventId of the event that directly caused this one; null at the edge.',
+              },
+            ],
+          },
+        },
+        { name: 'route', type: 'string', doc: 'HTTP route that received it, e.g. /v1/batch.' },
+        {
+          name: 'itemIndex',
+          type: ['null', 'int'],
+          default: null,
+          doc: 'Index in the batch array; null for single calls.',
+        },
+        { name: 'contentType', type: 'string', doc: 'Content-Type of the request.' },
+        {
+          name: 'body',
+          type: 'bytes',
+          doc: 'Original body bytes (decompressed); for a batch item its JSON.',
+        },
+        { name: 'reason', type: 'string', doc: 'Why it was rejected, one line.' },
+        {
+          name: 'problems',
+          type: {
+            type: 'array',
+            items: {
+              type: 'record',
+              name: 'RejectionProblem',
+              fields: [
+                { name: 'field', type: 'string' },
+                { name: 'reason', type: 'string' },
+              ],
+            },
+          },
+          default: [],
+        },
+        { name: 'requestId', type: ['null', 'string'], default: null },
+        { name: 'credentialId', type: ['null', 'string'], default: null },
+        { name: 'receivedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
       ],
     },
   },

@@ -12,4 +12,5 @@ export type { DeadLetter } from './DeadLetter';
 export type { LeadCaptured } from './LeadCaptured';
 export type { RecordChanged } from './RecordChanged';
 export type { AuditEntry } from './AuditEntry';
+export type { IngestionRejected } from './IngestionRejected';
 export * from './catalog';

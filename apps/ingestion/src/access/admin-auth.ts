@@ -1,0 +1,81 @@
+import {
+  ForbiddenException,
+  Inject,
+  Injectable,
+  UnauthorizedException,
+  createParamDecorator,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import {
+  RATE_LIMITER,
+  SERVICE_CONFIG,
+  WORKSPACE_KEYS,
+  applyRateLimitDecision,
+  hasScopes,
+  presentedKey,
+  type CredentialRateLimiter,
+  type WorkspaceKeyResolver,
+} from '@tributary/platform';
+import type { IngestionConfig } from '../config';
+import { constantTimeEquals } from './credentials';
+
+/**
+ * Who administers: the platform operator (ADMIN_TOKEN: every workspace, creates workspaces, signing keys) or a
+ * workspace credential with the `admin` scope (only its own workspace's keys and clients).
+ */
+export type AdminActor =
+  | { kind: 'operator'; credentialId: 'admin-token' }
+  | { kind: 'workspace'; credentialId: string; workspaceId: string };
+
+type AdminRequest = Request & { adminActor?: AdminActor };
+
+const unauthorized = (reason: string) =>
+  new UnauthorizedException({ error: 'unauthorized', field: 'authorization', reason });
+
+/** Admits the operator token or an `admin`-scoped workspace credential, then spends its rate-limit allowance. */
+@Injectable()
+export class AdminGuard implements CanActivate {
+  constructor(
+    @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
+    @Inject(WORKSPACE_KEYS) private readonly keys: WorkspaceKeyResolver,
+    @Inject(RATE_LIMITER) private readonly limiter: CredentialRateLimiter,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<AdminRequest>();
+    const presented = presentedKey(req);
+    if (!presented) throw unauthorized('missing admin credential');
+    let actor: AdminActor;
+    if (constantTimeEquals(presented, this.config.ADMIN_TOKEN)) {
+      actor = { kind: 'operator', credentialId: 'admin-token' };
+    } else {
+      const principal = await this.keys.resolve(presented);
+      if (!principal) throw unauthorized('unknown credential');
+      if (!hasScopes(principal.scopes, ['admin'])) {
+        throw new ForbiddenException({
+          error: 'forbidden',
+          field: 'authorization',
+          reason: 'missing scope: admin',
+        });
+      }
+      actor = { kind: 'workspace', credentialId: principal.credentialId, workspaceId: principal.workspaceId };
+    }
+    const decision = await this.limiter.take({
+      workspaceId: actor.kind === 'workspace' ? actor.workspaceId : '',
+      scopes: [],
+      credentialId: actor.credentialId,
+    });
+    applyRateLimitDecision(context.switchToHttp().getResponse<Response>(), decision);
+    req.adminActor = actor;
+    return true;
+  }
+}
+
+/** The authenticated administrator of the request. */
+export const CurrentAdmin = createParamDecorator((_: unknown, ctx: ExecutionContext): AdminActor => {
+  const actor = ctx.switchToHttp().getRequest<AdminRequest>().adminActor;
+  if (!actor) throw unauthorized('no admin on request');
+  return actor;
+});

@@ -1,0 +1,128 @@
+import { hasScopes } from '@tributary/platform';
+import { liveSecrets, rotatedSecrets, type KeySecret } from './credential-store';
+import {
+  formatApiKey,
+  hashSecret,
+  looksLikeJwt,
+  newCredentialId,
+  newSecret,
+  parseApiKey,
+  parseScopeParameter,
+  secretMatches,
+  unknownScopes,
+} from './credentials';
+
+describe('API key format', () => {
+  it('round-trips trib_<keyId>_<secret> even when the secret contains _ and -', () => {
+    for (let i = 0; i < 200; i++) {
+      const keyId = newCredentialId();
+      const secret = newSecret();
+      expect(parseApiKey(formatApiKey(keyId, secret))).toEqual({ keyId, secret });
+    }
+    expect(parseApiKey(formatApiKey('0123456789abcdef', `a_b-${'c'.repeat(39)}`))).toEqual({
+      keyId: '0123456789abcdef',
+      secret: `a_b-${'c'.repeat(39)}`,
+    });
+  });
+
+  it('rejects anything that is not a well-formed key', () => {
+    const secret = newSecret();
+    for (const bad of [
+      'demo-write-key',
+      `trib_0123456789abcdeF_${secret}`,
+      `trib_0123456789abcde_${secret}`,
+      `trib_0123456789abcdef_${secret}x`,
+      `trib_0123456789abcdef_${secret.slice(1)}`,
+      `xtrib_0123456789abcdef_${secret}`,
+      `trib_0123456789abcdef_${secret.slice(0, 42)}=`,
+    ]) {
+      expect(parseApiKey(bad)).toBeUndefined();
+    }
+  });
+
+  it('secrets carry 256 random bits and ids do not repeat', () => {
+    const secrets = new Set(Array.from({ length: 1000 }, () => newSecret()));
+    expect(secrets.size).toBe(1000);
+    for (const s of secrets) expect(Buffer.from(s, 'base64url')).toHaveLength(32);
+  });
+});
+
+describe('secret hashing', () => {
+  it('stores a SHA-256 digest, not the secret, and matches only the same secret', () => {
+    const secret = newSecret();
+    const stored = hashSecret(secret);
+    expect(stored).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored).not.toContain(secret);
+    expect(secretMatches(secret, stored)).toBe(true);
+    expect(secretMatches(newSecret(), stored)).toBe(false);
+    expect(secretMatches(`${secret}x`, stored)).toBe(false);
+    expect(secretMatches(secret, stored.slice(2))).toBe(false);
+    expect(secretMatches(secret, 'not-hex')).toBe(false);
+  });
+});
+
+describe('credential shapes', () => {
+  it('tells a JWT from an opaque key', () => {
+    expect(looksLikeJwt('eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl')).toBe(true);
+    expect(looksLikeJwt(formatApiKey(newCredentialId(), newSecret()))).toBe(false);
+    expect(looksLikeJwt('demo-write-key')).toBe(false);
+    expect(looksLikeJwt('eyJ.a.b.c')).toBe(false);
+  });
+});
+
+describe('scopes', () => {
+  it('knows the fixed scopes and webhooks:<source>, nothing else', () => {
+    expect(
+      unknownScopes(['track:write', 'leads:write', 'reports:read', 'admin', 'webhooks:hubspot']),
+    ).toEqual([]);
+    expect(unknownScopes(['track:read', '*', 'webhooks:', 'webhooks:Shop!fy', 'admin '])).toEqual([
+      'track:read',
+      '*',
+      'webhooks:',
+      'webhooks:Shop!fy',
+      'admin ',
+    ]);
+  });
+
+  it('a credential passes only with every required scope (or *)', () => {
+    expect(hasScopes(['track:write'], ['track:write'])).toBe(true);
+    expect(hasScopes(['leads:write'], ['track:write'])).toBe(false);
+    expect(hasScopes(['track:write'], ['track:write', 'admin'])).toBe(false);
+    expect(hasScopes(['*'], ['admin'])).toBe(true);
+    expect(hasScopes([], [])).toBe(true);
+  });
+
+  it('parses the OAuth scope parameter (space-separated, deduplicated)', () => {
+    expect(parseScopeParameter(undefined)).toBeUndefined();
+    expect(parseScopeParameter('track:write  leads:write track:write')).toEqual([
+      'track:write',
+      'leads:write',
+    ]);
+  });
+});
+
+describe('key rotation secrets', () => {
+  const t0 = Date.UTC(2025, 0, 1);
+  const current: KeySecret = { hash: 'old', createdAt: new Date(t0 - 1000), expiresAt: null };
+
+  it('keeps the previous secret for the grace period only', () => {
+    const secrets = rotatedSecrets([current], 'new', 60_000, t0);
+    expect(secrets.map((s) => [s.hash, s.expiresAt?.getTime() ?? null])).toEqual([
+      ['new', null],
+      ['old', t0 + 60_000],
+    ]);
+    expect(liveSecrets(secrets, t0 + 59_999).map((s) => s.hash)).toEqual(['new', 'old']);
+    expect(liveSecrets(secrets, t0 + 60_000).map((s) => s.hash)).toEqual(['new']);
+  });
+
+  it('drops the previous secret at once with no grace, and never extends an earlier grace', () => {
+    expect(rotatedSecrets([current], 'new', 0, t0).map((s) => s.hash)).toEqual(['new']);
+    const first = rotatedSecrets([current], 'second', 10_000, t0);
+    const second = rotatedSecrets(first, 'third', 60_000, t0 + 1_000);
+    expect(second.map((s) => [s.hash, s.expiresAt?.getTime() ?? null])).toEqual([
+      ['third', null],
+      ['second', t0 + 61_000],
+      ['old', t0 + 10_000],
+    ]);
+  });
+});

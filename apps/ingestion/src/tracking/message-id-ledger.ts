@@ -1,0 +1,141 @@
+import { Schema, type Connection, type Model, type mongo } from 'mongoose';
+
+interface MessageIdDoc {
+  _id: string;
+  seenAt: Date;
+}
+
+/** Whether a call's messageId was already stored within the dedupe window. */
+export type DedupeDecision = 'new' | 'duplicate';
+
+/**
+ * The dedupe rule: a messageId is a duplicate only if a `done` mark (written after Kafka acknowledged the event)
+ * exists and is younger than the window. A claim without a done mark means an earlier attempt crashed or is still
+ * in flight: producing again is safe because the eventId is deterministic.
+ */
+export function dedupeDecision(
+  claimExisted: boolean,
+  doneAt: Date | undefined,
+  now: number,
+  windowMs: number,
+): DedupeDecision {
+  if (!claimExisted) return 'new';
+  return doneAt !== undefined && doneAt.getTime() > now - windowMs ? 'duplicate' : 'new';
+}
+
+const DUPLICATE_KEY = 11000;
+
+function duplicateIndexes(error: unknown): Set<number> | undefined {
+  const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
+  const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
+  if (list.length === 0) return undefined;
+  const indexes = new Set<number>();
+  for (const e of list as { code?: number; index?: number; err?: { code?: number; index?: number } }[]) {
+    const code = e.code ?? e.err?.code;
+    const index = e.index ?? e.err?.index;
+    if (code !== DUPLICATE_KEY || index === undefined) return undefined;
+    indexes.add(index);
+  }
+  return indexes;
+}
+
+/**
+ * Remembers which (workspace, messageId) pairs were stored on `tracking.events`, for the dedupe window, in
+ * ingestion's own database. Built from inserts only: FerretDB 1.x answers an insert batch fast but scans the
+ * collection for `$in` lookups and updates. So each id gets a `claim` (insert; a duplicate-key error is the cheap
+ * "maybe seen" signal) before producing and a `done` mark after Kafka acknowledged; only a claim that collides is
+ * looked up by _id. Expiry: a TTL index where the server has one (MongoDB), else a periodic sweep.
+ */
+export class MessageIdLedger {
+  private readonly model: Model<MessageIdDoc>;
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(
+    connection: Connection,
+    private readonly windowMs: number,
+  ) {
+    const schema = new Schema<MessageIdDoc>(
+      { _id: { type: String, required: true }, seenAt: { type: Date, required: true } },
+      { versionKey: false, collection: 'tracking_message_ids' },
+    );
+    this.model =
+      connection.models['TrackingMessageId'] ?? connection.model<MessageIdDoc>('TrackingMessageId', schema);
+  }
+
+  async init(sweepEveryMs = 600_000): Promise<'ttl-index' | 'sweeper'> {
+    try {
+      await this.model.collection.createIndex(
+        { seenAt: 1 },
+        { expireAfterSeconds: Math.round(this.windowMs / 1000) },
+      );
+      return 'ttl-index';
+    } catch (error) {
+      if (!/expireAfterSeconds/.test(String((error as Error).message))) throw error;
+      await this.model.collection.createIndex({ seenAt: 1 });
+      this.sweeper = setInterval(() => void this.sweep().catch(() => undefined), sweepEveryMs);
+      this.sweeper.unref();
+      return 'sweeper';
+    }
+  }
+
+  /** Deletes marks older than the window; returns how many. */
+  async sweep(now = Date.now()): Promise<number> {
+    const result = await this.model.deleteMany({ seenAt: { $lt: new Date(now - this.windowMs) } });
+    return result.deletedCount;
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /** Claims each id and decides new vs duplicate (in input order). */
+  async claim(
+    workspaceId: string,
+    messageIds: readonly string[],
+    now = Date.now(),
+  ): Promise<DedupeDecision[]> {
+    if (messageIds.length === 0) return [];
+    const seenAt = new Date(now);
+    const collided = await this.insertAll(
+      messageIds.map((id) => ({ _id: `claim:${workspaceId}:${id}`, seenAt })),
+    );
+    return Promise.all(
+      messageIds.map(async (id, i) => {
+        if (!collided.has(i)) return 'new';
+        const done = await this.model.findById(`done:${workspaceId}:${id}`).lean();
+        return dedupeDecision(true, done?.seenAt, now, this.windowMs);
+      }),
+    );
+  }
+
+  /** Marks ids as stored on Kafka (after the ack); an expired earlier mark is replaced so the window restarts. */
+  async markDone(workspaceId: string, messageIds: readonly string[], now = Date.now()): Promise<void> {
+    if (messageIds.length === 0) return;
+    const seenAt = new Date(now);
+    const docs = messageIds.map((id) => ({ _id: `done:${workspaceId}:${id}`, seenAt }));
+    const collided = await this.insertAll(docs);
+    for (const i of collided) {
+      const doc = docs[i];
+      if (!doc) continue;
+      const existing = await this.model.findById(doc._id).lean();
+      if (existing && existing.seenAt.getTime() <= now - this.windowMs) {
+        await this.model.deleteOne({ _id: doc._id });
+        await this.insertAll([doc]);
+      }
+    }
+  }
+
+  /** Inserts unordered; returns the indexes that already existed. */
+  private async insertAll(docs: MessageIdDoc[]): Promise<Set<number>> {
+    try {
+      await (this.model.collection as unknown as mongo.Collection<MessageIdDoc>).insertMany(docs, {
+        ordered: false,
+      });
+      return new Set();
+    } catch (error) {
+      const duplicates = duplicateIndexes(error);
+      if (!duplicates) throw error;
+      return duplicates;
+    }
+  }
+}

@@ -1,0 +1,16 @@
+import { v5 as uuidv5 } from 'uuid';
+import { clientEventId, fastUuidV5 } from './event-ids';
+
+describe('clientEventId', () => {
+  it('is the same for the same workspace and client id, different otherwise', () => {
+    expect(clientEventId('ws_a', 'tracking', 'm-1')).toBe(clientEventId('ws_a', 'tracking', 'm-1'));
+    expect(clientEventId('ws_a', 'tracking', 'm-1')).not.toBe(clientEventId('ws_b', 'tracking', 'm-1'));
+    expect(clientEventId('ws_a', 'tracking', 'm-1')).not.toBe(clientEventId('ws_a', 'tracking', 'm-2'));
+  });
+
+  it('computes exactly the uuid package v5 (so ids stay stable if either implementation is used)', () => {
+    for (const name of ['ws/tracking/abc', 'ünïcødé ✓/𝄞', '']) {
+      expect(fastUuidV5(name)).toBe(uuidv5(name, '6f1d5a0e-8a43-4c1f-9a55-3c8f1b0d2e71'));
+    }
+  });
+});

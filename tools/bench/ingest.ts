@@ -1,0 +1,256 @@
+/**
+ * `npm run bench:ingest [-- --duration 10 --connections 4 --batch 100]`: events/s through the tracking API, same run:
+ *   1. `POST /v1/batch` with autocannon against ingestion running as its own process on the real stack (auth,
+ *      validation, messageId dedupe in Mongo, Avro encoding, produce with acks=all, answer after the ack);
+ *   2. a bare kafkajs producer (idempotent, acks=all, like the service's) sending the same Avro records in the same
+ *      batch size with the same concurrency to a scratch topic on the same broker — the ceiling.
+ * Prints events/s, request latency p50/p99 and the ratio. Numbers, not a test. Afterwards it drops its scratch topic
+ * and database. With --truncate it also deletes tracking.events up to the end of the run (Kafka can only delete a
+ * prefix, so older dev records go too — hence opt-in): tests find their records by reading from the beginning, and a
+ * few hundred thousand bench records make them slower on a long-lived dev stack.
+ */
+import autocannon from 'autocannon';
+import { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import mongoose from 'mongoose';
+import { Topics, type TrackingEvent } from '@tributary/contracts';
+import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
+import { createLogger } from '@tributary/observability';
+import { uniqueId } from '@tributary/testing';
+import { stackEndpoints, stackUp } from '../stack/stack';
+import { spawnService, stopService, waitReady } from '../dev/services';
+
+const opts = new Command('bench:ingest')
+  .option('--duration <s>', 'seconds per contender', (v) => Number(v), 10)
+  .option('--connections <n>', 'concurrent HTTP connections / producer loops', (v) => Number(v), 4)
+  .option('--batch <n>', 'events per request / producer batch', (v) => Number(v), 100)
+  .option('--port <n>', 'HTTP port for the benchmarked ingestion', (v) => Number(v), 3900)
+  .option(
+    '--truncate',
+    'afterwards delete tracking.events up to the end of the run (older records too)',
+    false,
+  )
+  .option('--profile <dir>', 'write a V8 CPU profile of the ingestion process into <dir>')
+  .parse()
+  .opts<{
+    duration: number;
+    connections: number;
+    batch: number;
+    port: number;
+    truncate: boolean;
+    profile?: string;
+  }>();
+
+const run = uniqueId('bench');
+const writeKey = `bench-key-${run}`;
+const workspaceId = `ws_bench_${run}`;
+
+/** A realistic Segment track call; `__MID__` is replaced by a unique messageId per event. */
+function trackCall(i: number): Record<string, unknown> {
+  return {
+    type: 'track',
+    messageId: '__MID__',
+    userId: `lead-${i % 500}`,
+    event: i % 3 === 0 ? 'Pricing Page Viewed' : 'Feature Used',
+    properties: { plan: 'growth', path: '/pricing', referrer: 'https://news.example.com/', seats: 12 },
+    context: {
+      library: { name: 'analytics-node', version: '3.1.0' },
+      ip: '203.0.113.7',
+      userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36',
+    },
+    timestamp: new Date().toISOString(),
+  };
+}
+
+async function benchApi(
+  url: string,
+): Promise<{ eventsPerSecond: number; p50: number; p99: number; non2xx: number }> {
+  const template = JSON.stringify({ batch: Array.from({ length: opts.batch }, (_, i) => trackCall(i)) });
+  const parts = template.split('"__MID__"');
+  let request = 0;
+  // Unique messageIds per request (SDKs always send one), so every event goes the whole way, dedupe included.
+  const body = () => {
+    const prefix = `"${run}-${(request += 1)}-`;
+    let out = parts[0] ?? '';
+    for (let i = 1; i < parts.length; i += 1) out += `${prefix}${i}"${parts[i] ?? ''}`;
+    return out;
+  };
+  const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
+  const headers = { 'content-type': 'application/json', authorization: auth };
+  // Warm-up: JIT, registry schema, Mongo collection.
+  await autocannon({
+    url: `${url}/v1/batch`,
+    connections: 1,
+    duration: 2,
+    method: 'POST',
+    headers,
+    requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
+  });
+  const result = await autocannon({
+    url: `${url}/v1/batch`,
+    connections: opts.connections,
+    duration: opts.duration,
+    method: 'POST',
+    headers,
+    requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
+  });
+  return {
+    eventsPerSecond: Math.round((result['2xx'] * opts.batch) / result.duration),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+async function benchRawProducer(brokers: string[], registryUrl: string): Promise<number> {
+  const logger = createLogger('bench', 'error');
+  const kafka = createKafka(`bench-raw-${run}`, brokers, logger);
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = `bench.${run}.tracking`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+  const registry = new AvroSchemaRegistry(registryUrl);
+  await registry.registerTopics([Topics.TrackingEvents]);
+  const encode = registry.encoderFor(Topics.TrackingEvents);
+  const now = Date.now();
+  // The same records the API produces, encoded once with the cached schema: this is the ceiling.
+  const messages = Array.from({ length: opts.batch }, (_, i) => {
+    const call = trackCall(i);
+    const event: TrackingEvent = {
+      metadata: {
+        eventId: randomUUID(),
+        occurredAt: now,
+        workspaceId,
+        source: 'ingestion',
+        correlationId: run,
+        causationId: null,
+      },
+      callType: 'track',
+      messageId: randomUUID(),
+      userId: String(call['userId']),
+      anonymousId: null,
+      event: String(call['event']),
+      propertiesJson: JSON.stringify(call['properties']),
+      contextJson: JSON.stringify(call['context']),
+      timestamp: now,
+      receivedAt: now,
+      previousId: null,
+      groupId: null,
+      name: null,
+      category: null,
+      traitsJson: null,
+      integrationsJson: null,
+      sentAt: null,
+      originalTimestamp: now,
+    };
+    return { key: event.userId ?? '', value: encode(event) };
+  });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  let sent = 0;
+  const deadline = performance.now() + opts.duration * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: opts.connections }, async () => {
+      while (performance.now() < deadline) {
+        await producer.send({ topic, acks: -1, messages });
+        sent += messages.length;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+  await admin.disconnect();
+  return Math.round(sent / seconds);
+}
+
+async function highWatermarks(
+  brokers: string[],
+  topics: string[],
+): Promise<Map<string, { partition: number; offset: string }[]>> {
+  const admin = createKafka(`bench-admin-${run}`, brokers, createLogger('bench', 'error')).admin();
+  await admin.connect();
+  const out = new Map<string, { partition: number; offset: string }[]>();
+  for (const topic of topics) {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    out.set(
+      topic,
+      offsets.map((o) => ({ partition: o.partition, offset: o.high })),
+    );
+  }
+  await admin.disconnect();
+  return out;
+}
+
+async function main(): Promise<void> {
+  await stackUp();
+  const endpoints = stackEndpoints().env;
+  Object.assign(process.env, endpoints);
+  const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
+  const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
+  const mongoDb = `bench_${run}_ingestion`;
+  const ingestion = spawnService(
+    'ingestion',
+    opts.port,
+    {
+      ...endpoints,
+      MONGO_DB: mongoDb,
+      WRITE_KEYS: `${writeKey}:${workspaceId}`,
+      LOG_LEVEL: 'warn',
+      // The benchmark measures the pipeline, not the per-credential rate limit.
+      RATE_LIMIT_PER_SECOND: '1000000',
+      RATE_LIMIT_BURST: '1000000',
+    },
+    join(process.cwd(), '.stack', 'bench-logs', run),
+    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [],
+  );
+  try {
+    await waitReady(ingestion);
+    console.log(
+      `ingestion ready at ${ingestion.url} (pid ${ingestion.child.pid}); ${opts.connections} connections, batches of ${opts.batch}, ${opts.duration} s each`,
+    );
+    const api = await benchApi(ingestion.url);
+    console.log(
+      `API: ${api.eventsPerSecond} events/s, p50 ${api.p50} ms, p99 ${api.p99} ms, non-2xx/errors ${api.non2xx}`,
+    );
+    const raw = await benchRawProducer(brokers, registryUrl);
+    console.log(`raw kafkajs producer: ${raw} events/s`);
+    console.table([
+      {
+        contender: 'POST /v1/batch (ingestion process)',
+        'events/s': api.eventsPerSecond,
+        'p50 ms': api.p50,
+        'p99 ms': api.p99,
+      },
+      { contender: 'bare kafkajs producer (same records)', 'events/s': raw, 'p50 ms': '', 'p99 ms': '' },
+    ]);
+    console.log(`API / raw: ${((100 * api.eventsPerSecond) / raw).toFixed(1)}%`);
+  } finally {
+    await stopService(ingestion);
+    if (opts.truncate) {
+      const marks = await highWatermarks(brokers, [Topics.TrackingEvents]);
+      const admin = createKafka(`bench-clean-${run}`, brokers, createLogger('bench', 'error')).admin();
+      await admin.connect();
+      await admin.fetchTopicMetadata({ topics: [...marks.keys()] });
+      for (const [topic, partitions] of marks) await admin.deleteTopicRecords({ topic, partitions });
+      await admin.disconnect();
+      console.log('deleted tracking.events up to the end of the run (--truncate)');
+    }
+    const connection = await mongoose
+      .createConnection(process.env['MONGO_URL'] ?? 'mongodb://127.0.0.1:27017', { dbName: mongoDb })
+      .asPromise();
+    await connection.dropDatabase();
+    await connection.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
