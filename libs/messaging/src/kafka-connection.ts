@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '@tributary/observability';
 import type { ReadinessCheck } from '@tributary/platform';
@@ -51,26 +52,35 @@ export async function ensureTopics(
   admin: Admin,
   specs: readonly TopicSpec[],
   replicationFactor: number,
+  attempts = 10,
 ): Promise<void> {
-  const existing = new Set(await admin.listTopics());
-  const missing = specs.filter((spec) => !existing.has(spec.name));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({
-        topic: spec.name,
-        numPartitions: spec.partitions,
-        replicationFactor,
-        configEntries: retentionConfig(spec.retention),
-      })),
-    });
-  } catch (error) {
-    // Another replica or service may have created them first; only a topic still missing is a failure.
-    const now = new Set(await admin.listTopics());
-    const stillMissing = missing.filter((spec) => !now.has(spec.name)).map((spec) => spec.name);
-    if (stillMissing.length > 0)
-      throw new Error(`could not create topics ${stillMissing.join(', ')}: ${String(error)}`);
+  for (let attempt = 1; ; attempt++) {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((spec) => !existing.has(spec.name));
+    try {
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((spec) => ({
+            topic: spec.name,
+            numPartitions: spec.partitions,
+            replicationFactor,
+            configEntries: retentionConfig(spec.retention),
+          })),
+        });
+      }
+      // Services starting together race to create the same topics; the loser sees "does not host this
+      // topic-partition" until metadata settles, so success means every topic's metadata answers.
+      await admin.fetchTopicMetadata({ topics: specs.map((spec) => spec.name) });
+      return;
+    } catch (error) {
+      if (attempt >= attempts) {
+        throw new Error(
+          `could not create topics ${missing.map((spec) => spec.name).join(', ')}: ${String(error)}`,
+        );
+      }
+      await sleep(200 * attempt);
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { createLogger } from '@tributary/observability';
 import { loadServiceConfig } from '@tributary/platform';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
-import type { DeadLetter } from '@tributary/contracts';
+import { Catalog, type DeadLetter, type TopicName } from '@tributary/contracts';
 import {
   AvroSchemaRegistry,
   createKafka,
@@ -20,6 +20,7 @@ import {
   PoisonMessageError,
   startService,
   deadLetterTopic,
+  ensureTopics,
 } from './index';
 
 const run = uniqueId('msg');
@@ -167,6 +168,24 @@ describe('schema registry (Apicurio, Confluent API)', () => {
       fields: [...offerSchema.fields, { name: 'priceCents', type: 'int' }],
     };
     await expect(registry.registerSchema(subject, incompatible)).rejects.toThrow(/incompatib|409/i);
+  });
+});
+
+describe('topic provisioning', () => {
+  it('lets five services race to create the same catalog topics, and all of them succeed', async () => {
+    const specs = [0, 1, 2].map((i) => ({
+      ...Catalog['leads.scored'],
+      name: `test.${run}.race-${i}` as TopicName,
+    }));
+    const admins = Array.from({ length: 5 }, () => kafka.admin());
+    await Promise.all(admins.map((a) => a.connect()));
+    try {
+      await Promise.all(admins.map((a) => ensureTopics(a, specs, 1)));
+      const metadata = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.name) });
+      expect(metadata.topics.map((t) => t.partitions.length)).toEqual([6, 6, 6]);
+    } finally {
+      await Promise.all(admins.map((a) => a.disconnect()));
+    }
   });
 });
 
