@@ -10,16 +10,38 @@ export interface ReadRecord {
   offset: string;
 }
 
+// When this test file loaded the harness: records a test waits for were written after it (minus clock slack).
+const LOADED_AT = Date.now();
+
+/** Offsets of the first records written at or after `timestamp`, per partition. */
+async function offsetsSince(
+  kafka: Kafka,
+  topic: string,
+  timestamp: number,
+): Promise<{ partition: number; offset: string }[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
- * Reads a topic from the beginning with a throwaway consumer group until `done(records)` holds, then stops.
- * Fails after `timeoutMs` listing how many records it saw.
+ * Reads a topic with a throwaway consumer group until `done(records)` holds, then stops. It starts at the records
+ * written since this test file loaded (`sinceTimestamp`), so a long-lived dev stack with a large topic does not
+ * make the test read its whole history; pass 0 to read from the beginning. Fails after `timeoutMs` saying how many
+ * records it saw.
  */
 export async function readTopicUntil(
   kafka: Kafka,
   topic: string,
   done: (records: ReadRecord[]) => boolean | Promise<boolean>,
   timeoutMs = 30_000,
+  sinceTimestamp = LOADED_AT - 5_000,
 ): Promise<ReadRecord[]> {
+  const start = sinceTimestamp > 0 ? await offsetsSince(kafka, topic, sinceTimestamp) : [];
   const consumer = kafka.consumer({ groupId: uniqueId('reader.'), allowAutoTopicCreation: false });
   const records: ReadRecord[] = [];
   await consumer.connect();
@@ -35,24 +57,32 @@ export async function readTopicUntil(
       );
       consumer
         .run({
-          eachMessage: async ({ message, partition }) => {
-            const headers: Record<string, Buffer> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) {
-              const first = Array.isArray(v) ? v[0] : v;
-              if (first !== undefined) headers[k] = Buffer.isBuffer(first) ? first : Buffer.from(first);
+          // One check per fetched batch, not per record: on a long-lived dev stack a topic can hold many
+          // thousands of records before the ones a test is waiting for.
+          eachBatch: async ({ batch, resolveOffset }) => {
+            for (const message of batch.messages) {
+              const headers: Record<string, Buffer> = {};
+              for (const [k, v] of Object.entries(message.headers ?? {})) {
+                const first = Array.isArray(v) ? v[0] : v;
+                if (first !== undefined) headers[k] = Buffer.isBuffer(first) ? first : Buffer.from(first);
+              }
+              records.push({
+                key: message.key,
+                value: message.value,
+                headers,
+                partition: batch.partition,
+                offset: message.offset,
+              });
+              resolveOffset(message.offset);
             }
-            records.push({
-              key: message.key,
-              value: message.value,
-              headers,
-              partition,
-              offset: message.offset,
-            });
             if (await done(records)) {
               clearTimeout(timer);
               resolve();
             }
           },
+        })
+        .then(() => {
+          for (const { partition, offset } of start) consumer.seek({ topic, partition, offset });
         })
         .catch(reject);
     });

@@ -8,6 +8,8 @@ export interface ContactDoc {
   eventCount: number;
   lastRule: string;
   updatedAt: Date;
+  /** Set once this contact was folded into another (identity resolution); its score then lives there. */
+  mergedInto?: string;
 }
 
 const contactSchema = new Schema<ContactDoc>(
@@ -18,6 +20,7 @@ const contactSchema = new Schema<ContactDoc>(
     eventCount: { type: Number, required: true, default: 0 },
     lastRule: { type: String, required: true },
     updatedAt: { type: Date, required: true },
+    mergedInto: { type: String },
   },
   { versionKey: false, collection: 'contacts' },
 );

@@ -14,8 +14,8 @@ export class LeadScorer {
     private readonly publisher: EventPublisher,
   ) {}
 
-  async applyEvent(event: TrackingEvent): Promise<void> {
-    const contactId = contactIdOf(event);
+  /** `contactId` is the resolved contact (identity resolution); without it, the event's own ids decide. */
+  async applyEvent(event: TrackingEvent, contactId: string = contactIdOf(event)): Promise<void> {
     const contribution = engagementPoints(event);
     const outcome = await this.processed.once('scoring', event.metadata.eventId, async () =>
       this.contacts

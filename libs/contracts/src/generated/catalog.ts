@@ -10,6 +10,7 @@ import type { LeadCaptured } from './LeadCaptured';
 import type { RecordChanged } from './RecordChanged';
 import type { AuditEntry } from './AuditEntry';
 import type { IngestionRejected } from './IngestionRejected';
+import type { ContactsMerged } from './ContactsMerged';
 
 /** Every topic Tributary owns, by constant name. */
 export const Topics = {
@@ -26,6 +27,7 @@ export const Topics = {
   RecordsChanged: 'records.changed',
   AuditLog: 'audit.log',
   IngestionRejected: 'ingestion.rejected',
+  ContactsMerged: 'contacts.merged',
 } as const;
 
 /** A topic name from the catalog. */
@@ -46,6 +48,7 @@ export interface TopicEvents {
   'records.changed': RecordChanged;
   'audit.log': AuditEntry;
   'ingestion.rejected': IngestionRejected;
+  'contacts.merged': ContactsMerged;
 }
 
 /** Catalog entry of a topic: schema subject, key, producers, consumers, retention. */
@@ -957,6 +960,83 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
         { name: 'requestId', type: ['null', 'string'], default: null },
         { name: 'credentialId', type: ['null', 'string'], default: null },
         { name: 'receivedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      ],
+    },
+  },
+  'contacts.merged': {
+    name: 'contacts.merged',
+    description:
+      "Two contacts of a workspace resolved to one person (identify, alias or email match); the merged one's score moved onto the survivor.",
+    subject: 'contacts.merged-value',
+    recordName: 'ContactsMerged',
+    key: 'contactId',
+    producers: ['scoring'],
+    consumers: ['reporting'],
+    partitions: 6,
+    retention: '7d',
+    avroSchema: {
+      type: 'record',
+      name: 'ContactsMerged',
+      namespace: 'io.tributary.scoring',
+      doc: "Two contacts of one workspace were found to be the same person; the merged one's score moved onto the survivor.",
+      fields: [
+        {
+          name: 'metadata',
+          type: {
+            type: 'record',
+            name: 'EventMetadata',
+            namespace: 'io.tributary.common',
+            doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+            fields: [
+              {
+                name: 'eventId',
+                type: 'string',
+                doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+              },
+              {
+                name: 'occurredAt',
+                type: { type: 'long', logicalType: 'timestamp-millis' },
+                doc: 'When the fact happened (epoch ms, UTC).',
+              },
+              {
+                name: 'workspaceId',
+                type: 'string',
+                doc: 'Tenant that owns the data. Never crosses workspaces.',
+              },
+              {
+                name: 'source',
+                type: 'string',
+                doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+              },
+              {
+                name: 'correlationId',
+                type: 'string',
+                doc: 'Id shared by every event of one business flow (the originating request).',
+              },
+              {
+                name: 'causationId',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'eventId of the event that directly caused this one; null at the edge.',
+              },
+            ],
+          },
+        },
+        {
+          name: 'survivingContactId',
+          type: 'string',
+          doc: 'The contact that keeps the identity and the score.',
+        },
+        {
+          name: 'mergedContactId',
+          type: 'string',
+          doc: 'The contact folded into the survivor; later events for its ids land on the survivor.',
+        },
+        {
+          name: 'reason',
+          type: { type: 'enum', name: 'ContactMergeReason', symbols: ['identify', 'alias', 'email'] },
+          doc: 'identify: anonymousId and userId on one identify call; alias: previousId to userId; email: same normalised email.',
+        },
       ],
     },
   },

@@ -13,4 +13,5 @@ export type { LeadCaptured } from './LeadCaptured';
 export type { RecordChanged } from './RecordChanged';
 export type { AuditEntry } from './AuditEntry';
 export type { IngestionRejected } from './IngestionRejected';
+export type { ContactsMerged } from './ContactsMerged';
 export * from './catalog';
