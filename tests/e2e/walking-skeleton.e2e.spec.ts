@@ -16,7 +16,7 @@ import {
   type RunningService,
 } from '@tributary/messaging';
 import { createLogger, stopTelemetry } from '@tributary/observability';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
 import { OrchestrationModule, loadOrchestrationConfig } from '@tributary/orchestration';
@@ -179,26 +179,11 @@ describe('walking skeleton', () => {
   });
 
   it('a redelivered event has one effect: the contact is scored once', async () => {
-    const event: TrackingEvent = {
+    const event = trackingEventFixture({
       metadata: originMetadata({ workspaceId: workspaceA, source: 'e2e' }),
-      callType: 'track',
-      messageId: randomUUID(),
       userId: 'lead-redelivered',
-      anonymousId: null,
       event: 'Demo Requested',
-      propertiesJson: '{}',
-      contextJson: '{}',
-      timestamp: Date.now(),
-      receivedAt: Date.now(),
-      previousId: null,
-      groupId: null,
-      name: null,
-      category: null,
-      traitsJson: null,
-      integrationsJson: null,
-      sentAt: null,
-      originalTimestamp: null,
-    };
+    });
     // The same record twice, as the broker redelivers after a consumer crash before its commit, then a distinct
     // event with the same key: same partition, so once it is applied the duplicate was consumed before it.
     await publisher.publish({ topic: Topics.TrackingEvents, key: 'lead-redelivered', event });

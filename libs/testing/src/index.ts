@@ -4,3 +4,4 @@ export * from './wait-for';
 export * from './test-env';
 export * from './topic-reader';
 export * from './containers';
+export * from './fixtures';

@@ -1,35 +1,15 @@
 import type { TrackingEvent } from '@tributary/contracts';
+import { trackingEventFixture } from '@tributary/testing';
 import { contactIdOf, engagementPoints } from './engagement-points';
 
 function event(partial: Partial<TrackingEvent>): TrackingEvent {
-  return {
-    metadata: {
-      eventId: 'e',
-      occurredAt: 0,
-      workspaceId: 'ws',
-      source: 't',
-      correlationId: 'e',
-      causationId: null,
-    },
-    callType: 'track',
+  return trackingEventFixture({
+    metadata: { eventId: 'e', workspaceId: 'ws' },
     messageId: 'm',
-    userId: null,
     anonymousId: 'anon-1',
     event: 'Page Viewed',
-    propertiesJson: '{}',
-    contextJson: '{}',
-    timestamp: 0,
-    receivedAt: 0,
-    previousId: null,
-    groupId: null,
-    name: null,
-    category: null,
-    traitsJson: null,
-    integrationsJson: null,
-    sentAt: null,
-    originalTimestamp: null,
     ...partial,
-  };
+  });
 }
 
 describe('engagementPoints', () => {

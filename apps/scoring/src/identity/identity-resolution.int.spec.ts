@@ -3,7 +3,6 @@
  * contact with the user, two userIds sharing an email become one contact, and a redelivered identify moves points
  * once. Events go in on `tracking.events`; contacts are read through the contacts API, merges from `contacts.merged`.
  */
-import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Connection } from 'mongoose';
 import { Topics, type ContactsMerged, type TrackingEvent } from '@tributary/contracts';
@@ -18,7 +17,7 @@ import {
 } from '@tributary/messaging';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { connectServiceStore } from '@tributary/platform';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture } from '@tributary/testing';
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
 import { contactModel } from '../contacts/contact.model';
@@ -59,27 +58,10 @@ afterAll(async () => {
 });
 
 function trackingEvent(partial: Partial<TrackingEvent>): TrackingEvent {
-  return {
+  return trackingEventFixture({
     metadata: originMetadata({ workspaceId: workspace, source: 'idr' }),
-    callType: 'track',
-    messageId: randomUUID(),
-    userId: null,
-    anonymousId: null,
-    event: null,
-    propertiesJson: '{}',
-    contextJson: '{}',
-    timestamp: Date.now(),
-    receivedAt: Date.now(),
-    previousId: null,
-    groupId: null,
-    name: null,
-    category: null,
-    traitsJson: null,
-    integrationsJson: null,
-    sentAt: null,
-    originalTimestamp: null,
     ...partial,
-  };
+  });
 }
 
 /** Publishes keyed like the edge does (userId, else anonymousId). */

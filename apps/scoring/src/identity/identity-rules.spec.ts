@@ -1,35 +1,9 @@
 import type { TrackingEvent } from '@tributary/contracts';
+import { trackingEventFixture } from '@tributary/testing';
 import { emailMatch, normalizeEmail, planIdentity, refForId, traitsEmail } from './identity-rules';
 
 function event(partial: Partial<TrackingEvent>): TrackingEvent {
-  return {
-    metadata: {
-      eventId: 'e',
-      occurredAt: 0,
-      workspaceId: 'ws',
-      source: 't',
-      correlationId: 'e',
-      causationId: null,
-    },
-    callType: 'track',
-    messageId: 'm',
-    userId: null,
-    anonymousId: null,
-    event: null,
-    propertiesJson: '{}',
-    contextJson: '{}',
-    timestamp: 0,
-    receivedAt: 0,
-    previousId: null,
-    groupId: null,
-    name: null,
-    category: null,
-    traitsJson: null,
-    integrationsJson: null,
-    sentAt: null,
-    originalTimestamp: null,
-    ...partial,
-  };
+  return trackingEventFixture({ metadata: { eventId: 'e', workspaceId: 'ws' }, messageId: 'm', ...partial });
 }
 
 const keep = { stripPlusAddressing: false };

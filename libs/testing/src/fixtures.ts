@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import type { TrackingEvent } from '@tributary/contracts';
+
+/**
+ * A valid `tracking.events` record for tests: a track call with fresh ids in workspace `ws_test`, every optional
+ * field null; override what the test is about. `metadata` overrides merge into the default envelope.
+ */
+export function trackingEventFixture(
+  overrides: Omit<Partial<TrackingEvent>, 'metadata'> & {
+    metadata?: Partial<TrackingEvent['metadata']>;
+  } = {},
+): TrackingEvent {
+  const { metadata, ...fields } = overrides;
+  const eventId = randomUUID();
+  const now = Date.now();
+  return {
+    metadata: {
+      eventId,
+      occurredAt: now,
+      workspaceId: 'ws_test',
+      source: 'test',
+      correlationId: eventId,
+      causationId: null,
+      ...metadata,
+    },
+    callType: 'track',
+    messageId: randomUUID(),
+    userId: null,
+    anonymousId: null,
+    event: null,
+    propertiesJson: '{}',
+    contextJson: '{}',
+    timestamp: now,
+    receivedAt: now,
+    previousId: null,
+    groupId: null,
+    name: null,
+    category: null,
+    traitsJson: null,
+    integrationsJson: null,
+    sentAt: null,
+    originalTimestamp: null,
+    ...fields,
+  };
+}
