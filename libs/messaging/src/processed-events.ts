@@ -1,4 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
+import { deleteExpired, expireDocuments } from '@tributary/platform';
 
 interface ProcessedEventDoc {
   _id: string;
@@ -30,37 +31,23 @@ export class ProcessedEvents {
   }
 
   private readonly ttlMs: number;
-  private sweeper?: NodeJS.Timeout;
+  private expiry?: { stop(): void };
 
-  /**
-   * Expires markers after the TTL: a TTL index where the server has them (MongoDB); FerretDB 1.x refuses
-   * `expireAfterSeconds`, so there a plain index plus a periodic sweep does the same job.
-   */
+  /** Expires markers after the TTL (TTL index on MongoDB, a sweep on FerretDB). */
   async init(sweepEveryMs = 600_000): Promise<'ttl-index' | 'sweeper'> {
-    try {
-      await this.model.collection.createIndex(
-        { processedAt: 1 },
-        { expireAfterSeconds: Math.round(this.ttlMs / 1000) },
-      );
-      return 'ttl-index';
-    } catch (error) {
-      if (!/expireAfterSeconds/.test(String((error as Error).message))) throw error;
-      await this.model.collection.createIndex({ processedAt: 1 });
-      this.sweeper = setInterval(() => void this.sweep().catch(() => undefined), sweepEveryMs);
-      this.sweeper.unref();
-      return 'sweeper';
-    }
+    const expiry = await expireDocuments(this.model.collection, 'processedAt', this.ttlMs, sweepEveryMs);
+    this.expiry = expiry;
+    return expiry.mode;
   }
 
   /** Deletes markers older than the TTL; returns how many. */
   async sweep(now = Date.now()): Promise<number> {
-    const result = await this.model.deleteMany({ processedAt: { $lt: new Date(now - this.ttlMs) } });
-    return result.deletedCount;
+    return deleteExpired(this.model.collection, 'processedAt', this.ttlMs, now);
   }
 
   /** Stops the sweeper (service shutdown). */
   stop(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.expiry?.stop();
   }
 
   /** Runs `effect` unless `scope:eventId` was already completed; says whether it ran, with its result. */

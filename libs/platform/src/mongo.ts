@@ -39,3 +39,46 @@ export function isStoreUnavailable(error: unknown): boolean {
     /connection .* closed|ECONNREFUSED|buffering timed out/i.test(error.message)
   );
 }
+
+/** The collection operations document expiry needs (a mongoose model's `collection` has them). */
+export interface ExpiringCollection {
+  createIndex(spec: Record<string, 1>, options?: { expireAfterSeconds?: number }): Promise<unknown>;
+  deleteMany(filter: Record<string, unknown>): Promise<{ deletedCount: number }>;
+}
+
+/** Deletes documents whose `field` (a Date) is older than `ttlMs`; returns how many. */
+export async function deleteExpired(
+  collection: ExpiringCollection,
+  field: string,
+  ttlMs: number,
+  now = Date.now(),
+): Promise<number> {
+  const result = await collection.deleteMany({ [field]: { $lt: new Date(now - ttlMs) } });
+  return result.deletedCount;
+}
+
+/**
+ * Expires documents after `ttlMs` by their `field`: a TTL index where the server has them (MongoDB); FerretDB 1.x
+ * refuses `expireAfterSeconds`, so there a plain index plus a periodic sweep does the same job. `stop()` ends the
+ * sweep (a no-op with a TTL index).
+ */
+export async function expireDocuments(
+  collection: ExpiringCollection,
+  field: string,
+  ttlMs: number,
+  sweepEveryMs = 600_000,
+): Promise<{ mode: 'ttl-index' | 'sweeper'; stop(): void }> {
+  try {
+    await collection.createIndex({ [field]: 1 }, { expireAfterSeconds: Math.round(ttlMs / 1000) });
+    return { mode: 'ttl-index', stop: () => undefined };
+  } catch (error) {
+    if (!/expireAfterSeconds/.test(String((error as Error).message))) throw error;
+    await collection.createIndex({ [field]: 1 });
+    const sweeper = setInterval(
+      () => void deleteExpired(collection, field, ttlMs).catch(() => undefined),
+      sweepEveryMs,
+    );
+    sweeper.unref();
+    return { mode: 'sweeper', stop: () => clearInterval(sweeper) };
+  }
+}

@@ -1,4 +1,5 @@
 import { Schema, type Connection, type Model, type mongo } from 'mongoose';
+import { deleteExpired, expireDocuments } from '@tributary/platform';
 
 interface MessageIdDoc {
   _id: string;
@@ -48,7 +49,7 @@ function duplicateIndexes(error: unknown): Set<number> | undefined {
  */
 export class MessageIdLedger {
   private readonly model: Model<MessageIdDoc>;
-  private sweeper?: NodeJS.Timeout;
+  private expiry?: { stop(): void };
 
   constructor(
     connection: Connection,
@@ -62,30 +63,21 @@ export class MessageIdLedger {
       connection.models['TrackingMessageId'] ?? connection.model<MessageIdDoc>('TrackingMessageId', schema);
   }
 
+  /** Expires marks after the dedupe window (TTL index on MongoDB, a sweep on FerretDB). */
   async init(sweepEveryMs = 600_000): Promise<'ttl-index' | 'sweeper'> {
-    try {
-      await this.model.collection.createIndex(
-        { seenAt: 1 },
-        { expireAfterSeconds: Math.round(this.windowMs / 1000) },
-      );
-      return 'ttl-index';
-    } catch (error) {
-      if (!/expireAfterSeconds/.test(String((error as Error).message))) throw error;
-      await this.model.collection.createIndex({ seenAt: 1 });
-      this.sweeper = setInterval(() => void this.sweep().catch(() => undefined), sweepEveryMs);
-      this.sweeper.unref();
-      return 'sweeper';
-    }
+    const expiry = await expireDocuments(this.model.collection, 'seenAt', this.windowMs, sweepEveryMs);
+    this.expiry = expiry;
+    return expiry.mode;
   }
 
   /** Deletes marks older than the window; returns how many. */
   async sweep(now = Date.now()): Promise<number> {
-    const result = await this.model.deleteMany({ seenAt: { $lt: new Date(now - this.windowMs) } });
-    return result.deletedCount;
+    return deleteExpired(this.model.collection, 'seenAt', this.windowMs, now);
   }
 
+  /** Stops the sweeper (service shutdown). */
   stop(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.expiry?.stop();
   }
 
   /** Claims each id and decides new vs duplicate (in input order). */
