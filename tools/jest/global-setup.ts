@@ -4,14 +4,12 @@
  * - default (native): reuse a running stack, else start one with tools/stack (Kafka, Apicurio, FerretDB);
  * - TRIBUTARY_STACK=containers: start Kafka, Apicurio and MongoDB with testcontainers (needs Docker).
  */
-// Jest's globalSetup does not go through moduleNameMapper, so the lib is imported by path here.
+// Jest's globalSetup does not go through moduleNameMapper, so the lib's files are imported by path here (not its
+// index, whose other modules import @tributary/* aliases).
 // eslint-disable-next-line @nx/enforce-module-boundaries -- see above
-import {
-  stackReachable,
-  startContainerStack,
-  testStackEndpoints,
-  type ContainerStack,
-} from '../../libs/testing/src';
+import { startContainerStack, type ContainerStack } from '../../libs/testing/src/containers';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- see above
+import { stackReachable, testStackEndpoints } from '../../libs/testing/src/stack-endpoints';
 
 declare global {
   var __TRIBUTARY_CONTAINERS__: ContainerStack | undefined;

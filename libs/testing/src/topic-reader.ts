@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs';
+import { flattenHeaders } from '@tributary/messaging';
 import { uniqueId } from './test-env';
 
 /** A record read back from a topic: raw key/value/headers plus where it was. */
@@ -61,15 +62,10 @@ export async function readTopicUntil(
           // thousands of records before the ones a test is waiting for.
           eachBatch: async ({ batch, resolveOffset }) => {
             for (const message of batch.messages) {
-              const headers: Record<string, Buffer> = {};
-              for (const [k, v] of Object.entries(message.headers ?? {})) {
-                const first = Array.isArray(v) ? v[0] : v;
-                if (first !== undefined) headers[k] = Buffer.isBuffer(first) ? first : Buffer.from(first);
-              }
               records.push({
                 key: message.key,
                 value: message.value,
-                headers,
+                headers: flattenHeaders(message.headers),
                 partition: batch.partition,
                 offset: message.offset,
               });
