@@ -69,10 +69,16 @@ async function render(): Promise<Map<string, string>> {
   lines.push('  avroSchema: Record<string, unknown>;');
   lines.push('}');
   lines.push('');
+  // Each record's resolved schema once; topics sharing a record (the dead-letter topics) refer to the same object.
+  lines.push('/** Resolved Avro schema of each record, shared metadata inlined. */');
+  lines.push('const avroSchemas = {');
+  for (const [name, schema] of records) lines.push(`  ${name}: ${JSON.stringify(schema)},`);
+  lines.push('};');
+  lines.push('');
   lines.push('/** The integration catalog, generated from schemas/catalog.yaml. */');
   lines.push('export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {');
   for (const topic of topics) {
-    const spec = {
+    const { avroSchema: _schema, ...spec } = {
       name: topic.name,
       description: topic.description,
       subject: topic.subject,
@@ -84,7 +90,9 @@ async function render(): Promise<Map<string, string>> {
       retention: topic.retention,
       avroSchema: topic.avroSchema,
     };
-    lines.push(`  '${topic.name}': ${JSON.stringify(spec)},`);
+    lines.push(
+      `  '${topic.name}': { ...${JSON.stringify(spec)}, avroSchema: avroSchemas.${topic.recordName} },`,
+    );
   }
   lines.push('};');
   files.set('catalog.ts', lines.join('\n'));
