@@ -79,8 +79,17 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       [deadLetterTopicSpec(consumerGroup)],
       this.options.replicationFactor,
     );
+    // Ready = assigned AND the first fetch done: kafkajs resolves a new group's start offsets (e.g. "latest") on
+    // that fetch, so an event published before it could otherwise be skipped by a group starting at the end.
     const joined = new Promise<void>((resolve) => {
-      this.consumer?.on(this.consumer.events.GROUP_JOIN, () => resolve());
+      const consumer = this.consumer;
+      let assigned = false;
+      consumer?.on(consumer.events.GROUP_JOIN, () => {
+        assigned = true;
+      });
+      consumer?.on(consumer.events.FETCH, () => {
+        if (assigned) resolve();
+      });
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
@@ -90,12 +99,12 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       partitionsConsumedConcurrently: partitionsConcurrency,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    // Ready means partitions are assigned: events published from now on will be seen by this group.
+    // Events published from now on will be seen by this group.
     const timeout = new AbortController();
     await Promise.race([
       joined,
       sleep(30_000, undefined, { signal: timeout.signal }).then(() => {
-        throw new Error(`consumer group ${consumerGroup} got no assignment within 30 s`);
+        throw new Error(`consumer group ${consumerGroup} got no assignment and first fetch within 30 s`);
       }),
     ]).finally(() => timeout.abort());
     this.options.logger.info({ consumerGroup, topics }, 'consuming');
