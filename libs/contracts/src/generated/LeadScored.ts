@@ -42,17 +42,38 @@ export namespace IoTributaryCommon {
 
 export namespace IoTributaryScoring {
   export const ScoreContributionSchema =
-    '{"type":"record","name":"ScoreContribution","fields":[{"name":"rule","type":"string"},{"name":"points","type":"int"}]}';
+    '{"type":"record","name":"ScoreContribution","fields":[{"name":"rule","type":"string","doc":"Rule id within the scoring model."},{"name":"points","type":"int","doc":"Points the rule gives now (after its cap and time decay)."},{"name":"kind","type":"string","default":"engagement","doc":"fit (attributes) or engagement (events)."},{"name":"reason","type":["null","string"],"default":null,"doc":"Why it matched, e.g. title matches /vp|director/ or 3 events, half-life 14 d."}],"doc":"One rule\'s share of the score."}';
   export const ScoreContributionName = 'io.tributary.scoring.ScoreContribution';
+  /**
+   * One rule's share of the score.
+   */
   export interface ScoreContribution {
+    /**
+     * Rule id within the scoring model.
+     */
     rule: string;
+    /**
+     * Points the rule gives now (after its cap and time decay).
+     */
     points: number;
+    /**
+     * fit (attributes) or engagement (events).
+     *
+     * Default: "engagement"
+     */
+    kind: string;
+    /**
+     * Why it matched, e.g. title matches /vp|director/ or 3 events, half-life 14 d.
+     *
+     * Default: null
+     */
+    reason: null | string;
   }
   export const LeadScoredSchema =
-    '{"type":"record","name":"LeadScored","namespace":"io.tributary.scoring","doc":"A contact\'s lead score after an event was applied, with the rules that produced it.","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"contactId","type":"string"},{"name":"score","type":"int"},{"name":"previousScore","type":"int"},{"name":"breakdown","type":{"type":"array","items":{"type":"record","name":"ScoreContribution","fields":[{"name":"rule","type":"string"},{"name":"points","type":"int"}]}},"default":[]}]}';
+    '{"type":"record","name":"LeadScored","namespace":"io.tributary.scoring","doc":"A contact\'s lead score (fit + engagement) after an event, a profile change or a rescore, with the rules that produced it.","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"contactId","type":"string"},{"name":"score","type":"int"},{"name":"previousScore","type":"int"},{"name":"breakdown","type":{"type":"array","items":{"type":"record","name":"ScoreContribution","fields":[{"name":"rule","type":"string","doc":"Rule id within the scoring model."},{"name":"points","type":"int","doc":"Points the rule gives now (after its cap and time decay)."},{"name":"kind","type":"string","default":"engagement","doc":"fit (attributes) or engagement (events)."},{"name":"reason","type":["null","string"],"default":null,"doc":"Why it matched, e.g. title matches /vp|director/ or 3 events, half-life 14 d."}],"doc":"One rule\'s share of the score."}},"default":[]},{"name":"fitScore","type":"int","default":0,"doc":"Points from fit rules (who the contact is)."},{"name":"engagementScore","type":"int","default":0,"doc":"Points from engagement rules (what the contact did), decayed to scoredAt."},{"name":"modelVersion","type":"int","default":0,"doc":"Version of the workspace\'s scoring model that computed the score; 0 = built-in default."},{"name":"trigger","type":"string","default":"event","doc":"What caused the score: event, lead-captured, enriched, rescore, merge."},{"name":"enrichmentState","type":"string","default":"none","doc":"none, enriched or pending (provider unavailable; scored on what was known, re-enriched later)."}]}';
   export const LeadScoredName = 'io.tributary.scoring.LeadScored';
   /**
-   * A contact's lead score after an event was applied, with the rules that produced it.
+   * A contact's lead score (fit + engagement) after an event, a profile change or a rescore, with the rules that produced it.
    */
   export interface LeadScored {
     metadata: IoTributaryCommon.EventMetadata;
@@ -63,5 +84,35 @@ export namespace IoTributaryScoring {
      * Default: []
      */
     breakdown: IoTributaryScoring.ScoreContribution[];
+    /**
+     * Points from fit rules (who the contact is).
+     *
+     * Default: 0
+     */
+    fitScore: number;
+    /**
+     * Points from engagement rules (what the contact did), decayed to scoredAt.
+     *
+     * Default: 0
+     */
+    engagementScore: number;
+    /**
+     * Version of the workspace's scoring model that computed the score; 0 = built-in default.
+     *
+     * Default: 0
+     */
+    modelVersion: number;
+    /**
+     * What caused the score: event, lead-captured, enriched, rescore, merge.
+     *
+     * Default: "event"
+     */
+    trigger: string;
+    /**
+     * none, enriched or pending (provider unavailable; scored on what was known, re-enriched later).
+     *
+     * Default: "none"
+     */
+    enrichmentState: string;
   }
 }

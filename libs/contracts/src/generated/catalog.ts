@@ -11,6 +11,10 @@ import type { RecordChanged } from './RecordChanged';
 import type { AuditEntry } from './AuditEntry';
 import type { IngestionRejected } from './IngestionRejected';
 import type { ContactsMerged } from './ContactsMerged';
+import type { LeadAssigned } from './LeadAssigned';
+import type { LeadSlaBreached } from './LeadSlaBreached';
+import type { LifecycleChanged } from './LifecycleChanged';
+import type { AccessCredential } from './AccessCredential';
 
 /** Every topic Tributary owns, by constant name. */
 export const Topics = {
@@ -28,6 +32,10 @@ export const Topics = {
   AuditLog: 'audit.log',
   IngestionRejected: 'ingestion.rejected',
   ContactsMerged: 'contacts.merged',
+  LeadsAssigned: 'leads.assigned',
+  LeadsSlaBreached: 'leads.sla-breached',
+  LifecycleChanged: 'lifecycle.changed',
+  AccessCredentials: 'access.credentials',
 } as const;
 
 /** A topic name from the catalog. */
@@ -49,6 +57,10 @@ export interface TopicEvents {
   'audit.log': AuditEntry;
   'ingestion.rejected': IngestionRejected;
   'contacts.merged': ContactsMerged;
+  'leads.assigned': LeadAssigned;
+  'leads.sla-breached': LeadSlaBreached;
+  'lifecycle.changed': LifecycleChanged;
+  'access.credentials': AccessCredential;
 }
 
 /** Catalog entry of a topic: schema subject, key, producers, consumers, retention. */
@@ -187,7 +199,7 @@ const avroSchemas = {
     type: 'record',
     name: 'LeadScored',
     namespace: 'io.tributary.scoring',
-    doc: "A contact's lead score after an event was applied, with the rules that produced it.",
+    doc: "A contact's lead score (fit + engagement) after an event, a profile change or a rescore, with the rules that produced it.",
     fields: [
       {
         name: 'metadata',
@@ -242,12 +254,54 @@ const avroSchemas = {
             type: 'record',
             name: 'ScoreContribution',
             fields: [
-              { name: 'rule', type: 'string' },
-              { name: 'points', type: 'int' },
+              { name: 'rule', type: 'string', doc: 'Rule id within the scoring model.' },
+              {
+                name: 'points',
+                type: 'int',
+                doc: 'Points the rule gives now (after its cap and time decay).',
+              },
+              {
+                name: 'kind',
+                type: 'string',
+                default: 'engagement',
+                doc: 'fit (attributes) or engagement (events).',
+              },
+              {
+                name: 'reason',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'Why it matched, e.g. title matches /vp|director/ or 3 events, half-life 14 d.',
+              },
             ],
+            doc: "One rule's share of the score.",
           },
         },
         default: [],
+      },
+      { name: 'fitScore', type: 'int', default: 0, doc: 'Points from fit rules (who the contact is).' },
+      {
+        name: 'engagementScore',
+        type: 'int',
+        default: 0,
+        doc: 'Points from engagement rules (what the contact did), decayed to scoredAt.',
+      },
+      {
+        name: 'modelVersion',
+        type: 'int',
+        default: 0,
+        doc: "Version of the workspace's scoring model that computed the score; 0 = built-in default.",
+      },
+      {
+        name: 'trigger',
+        type: 'string',
+        default: 'event',
+        doc: 'What caused the score: event, lead-captured, enriched, rescore, merge.',
+      },
+      {
+        name: 'enrichmentState',
+        type: 'string',
+        default: 'none',
+        doc: 'none, enriched or pending (provider unavailable; scored on what was known, re-enriched later).',
       },
     ],
   },
@@ -806,6 +860,294 @@ const avroSchemas = {
       },
     ],
   },
+  LeadAssigned: {
+    type: 'record',
+    name: 'LeadAssigned',
+    namespace: 'io.tributary.scoring',
+    doc: "A lead was given to an owner by the workspace's routing rules (first routing, or reassignment after an SLA breach).",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'contactId', type: 'string' },
+      { name: 'ownerId', type: 'string', doc: 'The sales rep now responsible for the lead.' },
+      { name: 'teamId', type: 'string' },
+      {
+        name: 'ruleId',
+        type: 'string',
+        doc: 'The routing rule that chose the team (territory, segment or fallback).',
+      },
+      {
+        name: 'reason',
+        type: 'string',
+        doc: 'routed: first assignment; sla-reassigned: the previous owner did not accept in time.',
+      },
+      { name: 'previousOwnerId', type: ['null', 'string'], default: null },
+      { name: 'assignedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      {
+        name: 'acceptDueAt',
+        type: { type: 'long', logicalType: 'timestamp-millis' },
+        doc: 'The owner must accept before this instant or the lead is reassigned (SLA).',
+      },
+    ],
+  },
+  LeadSlaBreached: {
+    type: 'record',
+    name: 'LeadSlaBreached',
+    namespace: 'io.tributary.scoring',
+    doc: "An owner did not accept an assigned lead within the workspace's SLA; the lead was reassigned when someone could take it.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'contactId', type: 'string' },
+      { name: 'ownerId', type: 'string', doc: 'The owner who missed the SLA.' },
+      { name: 'teamId', type: 'string' },
+      { name: 'assignedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      { name: 'acceptDueAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      { name: 'breachedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      {
+        name: 'reassignedTo',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'The new owner; null when nobody in the team could take it (capacity, working hours).',
+      },
+    ],
+  },
+  LifecycleChanged: {
+    type: 'record',
+    name: 'LifecycleChanged',
+    namespace: 'io.tributary.scoring',
+    doc: 'A contact moved between lifecycle stages: subscriber, lead, mql, sql, opportunity, customer, disqualified.',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'contactId', type: 'string' },
+      {
+        name: 'from',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'The previous stage; null for a new contact.',
+      },
+      { name: 'to', type: 'string' },
+      {
+        name: 'reason',
+        type: 'string',
+        doc: 'Why, e.g. lead-captured, score-threshold, owner-accepted, crm-deal-created, crm-closed-won, disqualified, recycled.',
+      },
+      { name: 'score', type: ['null', 'int'], default: null, doc: "The contact's score when it moved." },
+    ],
+  },
+  AccessCredential: {
+    type: 'record',
+    name: 'AccessCredential',
+    namespace: 'io.tributary.access',
+    doc: 'Current state of one credential the edge issued (API key, OAuth client, token signing key): hashes and public keys only, never a secret. Compacted, so any service can rebuild the whole table and honour the same keys and scopes.',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'credentialId', type: 'string', doc: 'key:<id>, client:<id> or signing-key:<kid>.' },
+      { name: 'kind', type: 'string', doc: 'api-key, oauth-client or signing-key.' },
+      {
+        name: 'workspaceId',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'Null for signing keys (shared by all workspaces).',
+      },
+      { name: 'scopes', type: { type: 'array', items: 'string' }, default: [] },
+      {
+        name: 'secrets',
+        type: {
+          type: 'array',
+          items: {
+            type: 'record',
+            name: 'CredentialSecretHash',
+            fields: [
+              { name: 'hash', type: 'string', doc: "The edge's salted hash of the secret." },
+              {
+                name: 'expiresAt',
+                type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+                default: null,
+              },
+            ],
+          },
+        },
+        default: [],
+      },
+      {
+        name: 'publicJwkJson',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'Signing keys: the public JWK as JSON.',
+      },
+      {
+        name: 'notAfter',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+        doc: 'Signing keys: stops verifying after this instant.',
+      },
+      { name: 'revokedAt', type: ['null', { type: 'long', logicalType: 'timestamp-millis' }], default: null },
+      { name: 'updatedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+    ],
+  },
 };
 
 /** The integration catalog, generated from schemas/catalog.yaml. */
@@ -962,7 +1304,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'RecordChanged',
       key: 'system:objectType:externalId',
       producers: ['ingestion'],
-      consumers: ['sync'],
+      consumers: ['sync', 'scoring'],
       partitions: 6,
       retention: '7d',
     },
@@ -1012,5 +1354,64 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       retention: '7d',
     },
     avroSchema: avroSchemas.ContactsMerged,
+  },
+  'leads.assigned': {
+    ...{
+      name: 'leads.assigned',
+      description:
+        "A lead given to an owner by the workspace's routing rules (first routing or SLA reassignment); exactly one live assignment per lead.",
+      subject: 'leads.assigned-value',
+      recordName: 'LeadAssigned',
+      key: 'contactId',
+      producers: ['scoring'],
+      consumers: ['crm-sync', 'analysts'],
+      partitions: 6,
+      retention: '7d',
+    },
+    avroSchema: avroSchemas.LeadAssigned,
+  },
+  'leads.sla-breached': {
+    ...{
+      name: 'leads.sla-breached',
+      description: "An owner did not accept an assigned lead within the workspace's SLA.",
+      subject: 'leads.sla-breached-value',
+      recordName: 'LeadSlaBreached',
+      key: 'contactId',
+      producers: ['scoring'],
+      consumers: ['alerting', 'analysts'],
+      partitions: 3,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.LeadSlaBreached,
+  },
+  'lifecycle.changed': {
+    ...{
+      name: 'lifecycle.changed',
+      description:
+        "A contact's lifecycle stage moved (subscriber, lead, MQL, SQL, opportunity, customer, disqualified), with the reason; triggers campaigns downstream.",
+      subject: 'lifecycle.changed-value',
+      recordName: 'LifecycleChanged',
+      key: 'contactId',
+      producers: ['scoring'],
+      consumers: ['journeys', 'analysts'],
+      partitions: 6,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.LifecycleChanged,
+  },
+  'access.credentials': {
+    ...{
+      name: 'access.credentials',
+      description:
+        'The credentials the edge issued (API keys, OAuth clients, token signing keys) as hashes and public keys; compacted, so every service honours the same keys and scopes. Read whole by every replica of scoring and reporting, outside any consumer group.',
+      subject: 'access.credentials-value',
+      recordName: 'AccessCredential',
+      key: 'credentialId',
+      producers: ['ingestion'],
+      consumers: ['credential-table'],
+      partitions: 1,
+      retention: 'compact',
+    },
+    avroSchema: avroSchemas.AccessCredential,
   },
 };

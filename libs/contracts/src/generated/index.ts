@@ -14,4 +14,8 @@ export type { RecordChanged } from './RecordChanged';
 export type { AuditEntry } from './AuditEntry';
 export type { IngestionRejected } from './IngestionRejected';
 export type { ContactsMerged } from './ContactsMerged';
+export type { LeadAssigned } from './LeadAssigned';
+export type { LeadSlaBreached } from './LeadSlaBreached';
+export type { LifecycleChanged } from './LifecycleChanged';
+export type { AccessCredential } from './AccessCredential';
 export * from './catalog';
