@@ -76,7 +76,12 @@ async function main(): Promise<void> {
           contactId: `ws_bench:lead-${sent + i}`,
           score: 42,
           previousScore: 32,
-          breakdown: [{ rule: 'pricing-page-viewed', points: 10 }],
+          breakdown: [{ rule: 'pricing-page-viewed', points: 10, kind: 'engagement', reason: null }],
+          fitScore: 0,
+          engagementScore: 42,
+          modelVersion: 0,
+          trigger: 'event',
+          enrichmentState: 'none',
         };
         return { key: lead.contactId, value: await registry.encodeWithId(schemaId, lead) };
       }),

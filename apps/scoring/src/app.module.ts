@@ -1,12 +1,11 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
 import { StaticWorkspaceKeys, WORKSPACE_KEYS } from '@tributary/platform';
 import type { ScoringConfig } from './config';
 import { CONTACT_MODEL, contactModel } from './contacts/contact.model';
 import { ContactsController } from './contacts/contacts.controller';
-import { LeadScorer } from './contacts/lead-scorer.service';
-import { TrackingEventsHandler } from './contacts/tracking-events.handler';
+import { enrichmentProviders } from './enrichment/lead-enricher';
 import { ContactMerger } from './identity/contact-merger.service';
 import { IDENTITY_OPTIONS, IdentityResolver } from './identity/identity-resolver.service';
 import type { IdentityOptions } from './identity/identity-rules';
@@ -16,19 +15,58 @@ import {
   contactMergeModel,
   identityModel,
 } from './identity/identity.model';
+import { ENRICHMENT_RETRY_INTERVAL_MS, EnrichmentRetrier } from './leads/enrichment-retrier';
+import { LeadEventsHandler } from './leads/lead-events.handler';
+import { LeadPipeline } from './leads/lead-pipeline.service';
+import { LeadsController } from './leads/leads.controller';
+import {
+  ENRICHMENT_RETRY_POLICY,
+  PendingEnrichments,
+  type EnrichmentRetryPolicy,
+} from './leads/pending-enrichments';
+import { captureScoringModelBody } from './models/scoring-model-body';
+import { ScoringModelController } from './models/scoring-model.controller';
+import { scoringModelProviders } from './models/scoring-model.store';
+import { routingControllers, routingProviders } from './routing/routing.providers';
 
-/** Lead management: contacts and their scores (identity, enrichment, routing and lifecycle build on it). */
+/**
+ * Lead management: identity resolution, enrichment, scoring models, routing with SLAs and lifecycle stages, fed by
+ * behaviour (`tracking.events`), captures (`leads.captured`) and CRM changes (`records.changed`).
+ */
 @Module({})
 export class ScoringModule {
+  /** Scoring models may be PUT as YAML: a text body parser for those content types. */
+  static readonly configureApp = (app: INestApplication): void => captureScoringModelBody(app);
+
   static forRoot(config: ScoringConfig): DynamicModule {
     return {
       module: ScoringModule,
       imports: [EventServiceModule.forRoot(config)],
-      controllers: [TrackingEventsHandler, ContactsController],
+      controllers: [
+        LeadEventsHandler,
+        ContactsController,
+        LeadsController,
+        ScoringModelController,
+        ...routingControllers,
+      ],
       providers: [
-        LeadScorer,
+        LeadPipeline,
         IdentityResolver,
         ContactMerger,
+        PendingEnrichments,
+        ...(config.SCORING_BACKGROUND_JOBS ? [EnrichmentRetrier] : []),
+        ...enrichmentProviders,
+        ...scoringModelProviders({ cacheTtlMs: config.SCORING_MODEL_CACHE_TTL_MS }),
+        ...routingProviders,
+        { provide: ENRICHMENT_RETRY_INTERVAL_MS, useValue: config.ENRICHMENT_RETRY_INTERVAL_MS },
+        {
+          provide: ENRICHMENT_RETRY_POLICY,
+          useValue: {
+            baseDelayMs: config.ENRICHMENT_RETRY_BASE_MS,
+            maxDelayMs: config.ENRICHMENT_RETRY_MAX_MS,
+            leaseMs: 60_000,
+          } satisfies EnrichmentRetryPolicy,
+        },
         {
           provide: IDENTITY_OPTIONS,
           useValue: { stripPlusAddressing: config.IDENTITY_STRIP_PLUS_ADDRESSING } satisfies IdentityOptions,

@@ -1,12 +1,28 @@
 import { z } from 'zod';
 import { loadServiceConfig, type ServiceConfig } from '@tributary/platform';
+import { enrichmentConfigShape } from './enrichment/enrichment.config';
+import { scoringModelConfigShape } from './models/scoring-model.store';
+import { routingConfigShape } from './routing/routing.config';
+
+const flag = (fallback: 'true' | 'false') =>
+  z
+    .enum(['true', 'false'])
+    .default(fallback)
+    .transform((value) => value === 'true');
 
 const scoringShape = {
   /** Match `ada+news@example.com` to `ada@example.com` in identity resolution (off: some mailboxes treat `+` literally). */
-  IDENTITY_STRIP_PLUS_ADDRESSING: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((value) => value === 'true'),
+  IDENTITY_STRIP_PLUS_ADDRESSING: flag('false'),
+  /** Run the interval jobs (SLA sweeps, re-enrichment); off for one-shot tools like the rescore CLI. */
+  SCORING_BACKGROUND_JOBS: flag('true'),
+  /** How often each replica looks for contacts whose enrichment is due for another try (ms). */
+  ENRICHMENT_RETRY_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(10_000),
+  /** First re-enrichment attempt after this long; doubles per attempt up to ENRICHMENT_RETRY_MAX_MS. */
+  ENRICHMENT_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000),
+  ENRICHMENT_RETRY_MAX_MS: z.coerce.number().int().min(10).default(3_600_000),
+  ...enrichmentConfigShape,
+  ...scoringModelConfigShape,
+  ...routingConfigShape,
 };
 
 export type ScoringConfig = ServiceConfig<typeof scoringShape>;

@@ -5,3 +5,4 @@ export * from './test-env';
 export * from './topic-reader';
 export * from './containers';
 export * from './fixtures';
+export * from './fake-enrichment-api';

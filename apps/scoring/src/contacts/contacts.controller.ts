@@ -1,26 +1,86 @@
 import { Controller, Get, Inject, NotFoundException, Param, UseGuards } from '@nestjs/common';
 import type { Model } from 'mongoose';
-import { CurrentWorkspace, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
+import { ContactMerger } from '../identity/contact-merger.service';
 import { IdentityResolver } from '../identity/identity-resolver.service';
+import { LeadRouter } from '../routing/lead-router.service';
 import { CONTACT_MODEL, type ContactDoc } from './contact.model';
 
-/** Workspace-scoped read of a contact's score, by any of its user or anonymous ids. */
+/** A contact as the API shows it: who they are, why they score what they score, who owns them, where they stand. */
+export interface ContactView {
+  contactId: string;
+  workspaceId: string;
+  identities: string[];
+  attributes: ContactDoc['attributes'];
+  score: number;
+  fitScore: number;
+  engagementScore: number;
+  breakdown: ContactDoc['breakdown'];
+  modelVersion: number;
+  enrichment: ContactDoc['enrichment'];
+  eventCount: number;
+  /** The last event recorded (its name, else its call type). */
+  lastRule: string;
+  stage: ContactDoc['stage'];
+  stageHistory: ContactDoc['stageHistory'];
+  owner: Awaited<ReturnType<LeadRouter['assignmentOf']>>;
+  sources: string[];
+  createdAt: Date | undefined;
+  updatedAt: Date;
+}
+
+/** Workspace-scoped read of a contact, by its contact id or any of its user or anonymous ids. */
 @Controller('v1/contacts')
 @UseGuards(WorkspaceKeyGuard)
 export class ContactsController {
   constructor(
     @Inject(CONTACT_MODEL) private readonly contacts: Model<ContactDoc>,
     private readonly identities: IdentityResolver,
+    private readonly merges: ContactMerger,
+    private readonly router: LeadRouter,
   ) {}
 
   @Get(':contactKey')
+  @RequireScopes('contacts:read')
   async get(
     @CurrentWorkspace() workspaceId: string,
     @Param('contactKey') contactKey: string,
-  ): Promise<ContactDoc> {
-    // Any id of a merged contact answers with the surviving contact.
-    const contactId = await this.identities.resolveId(workspaceId, contactKey);
-    const contact = await this.contacts.findOne({ _id: contactId, workspaceId }).lean();
+  ): Promise<ContactView> {
+    const contact = await this.find(workspaceId, contactKey);
+    return {
+      contactId: contact._id,
+      workspaceId: contact.workspaceId,
+      identities: await this.identities.keysOf(workspaceId, contact._id),
+      attributes: contact.attributes ?? {},
+      score: contact.score,
+      fitScore: contact.fitScore ?? 0,
+      engagementScore: contact.engagementScore ?? 0,
+      breakdown: contact.breakdown ?? [],
+      modelVersion: contact.modelVersion ?? 0,
+      enrichment: contact.enrichment ?? { state: 'none', sources: [], attempts: 0 },
+      eventCount: contact.eventCount,
+      lastRule: contact.lastRule,
+      stage: contact.stage ?? null,
+      stageHistory: contact.stageHistory ?? [],
+      owner: await this.router.assignmentOf(workspaceId, contact._id),
+      sources: contact.sources ?? [],
+      createdAt: contact.createdAt,
+      updatedAt: contact.updatedAt,
+    };
+  }
+
+  /**
+   * A contact id (`<ws>:...`) or `email:<address>` is taken as is; anything else is a user or anonymous id. Merged
+   * contacts answer with their survivor.
+   */
+  private async find(workspaceId: string, contactKey: string): Promise<ContactDoc> {
+    const contactId = contactKey.startsWith(`${workspaceId}:`)
+      ? await this.merges.survivorOf(contactKey)
+      : contactKey.startsWith('email:')
+        ? await this.identities.findByEmail(workspaceId, contactKey.slice('email:'.length))
+        : await this.identities.resolveId(workspaceId, contactKey);
+    const contact =
+      contactId && (await this.contacts.findOne({ _id: contactId, workspaceId }).lean<ContactDoc>());
     if (!contact)
       throw new NotFoundException({ error: 'not_found', field: 'contactKey', reason: 'no such contact' });
     return contact;

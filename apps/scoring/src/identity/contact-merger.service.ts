@@ -2,9 +2,21 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { Topics, type EventMetadata } from '@tributary/contracts';
 import { EventPublisher, ProcessedEvents, causedMetadata } from '@tributary/messaging';
-import { CONTACT_MODEL, type ContactDoc } from '../contacts/contact.model';
+import { CONTACT_MODEL, MAX_FACTS, type ContactDoc, type StoredFact } from '../contacts/contact.model';
 import type { MergeReason } from './identity-rules';
 import { CONTACT_MERGE_MODEL, type ContactMergeDoc } from './identity.model';
+
+// Optimistic writes on the survivor's revision; a merge racing this many live events on one contact is a bug.
+const MAX_FOLD_ATTEMPTS = 8;
+
+/** Both contacts' facts, once each, oldest first, within the per-contact bound. */
+function unionFacts(a: readonly StoredFact[], b: readonly StoredFact[]): StoredFact[] {
+  const byId = new Map<string, StoredFact>();
+  for (const fact of [...a, ...b]) byId.set(fact.eventId, fact);
+  return [...byId.values()]
+    .sort((x, y) => x.at - y.at || x.eventId.localeCompare(y.eventId))
+    .slice(-MAX_FACTS);
+}
 
 // Merge chains are short (path compression in the resolver); the bound only guards against a cycle from a race.
 const MAX_HOPS = 16;
@@ -80,17 +92,7 @@ export class ContactMerger {
     if (!merged) return;
     // The survivor may itself have been merged since: the points go where its identity lives now.
     const target = await this.survivorOf(record.survivingContactId);
-    await this.processed.once('scoring-merge', mergedContactId, () =>
-      this.contacts.updateOne(
-        { _id: target },
-        {
-          $inc: { score: merged.score, eventCount: merged.eventCount },
-          $set: { workspaceId: merged.workspaceId, updatedAt: new Date() },
-          $setOnInsert: { lastRule: 'merged' },
-        },
-        { upsert: true },
-      ),
-    );
+    await this.processed.once('scoring-merge', mergedContactId, () => this.fold(merged, target));
     // Announced on every completion attempt: the deterministic eventId lets consumers drop a repeat.
     await this.publisher.publish({
       topic: Topics.ContactsMerged,
@@ -106,5 +108,57 @@ export class ContactMerger {
       { _id: mergedContactId },
       { $set: { state: 'done', movedScore: merged.score, movedEventCount: merged.eventCount } },
     );
+  }
+
+  /**
+   * Moves what scoring knows of the merged contact onto the survivor: its facts (so the survivor's next score counts
+   * them under the current model), the attributes the survivor lacks, and its stage when the survivor has none.
+   * Written conditionally on the survivor's revision, so a concurrent event on the survivor is never overwritten.
+   */
+  private async fold(merged: ContactDoc, targetId: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_FOLD_ATTEMPTS; attempt += 1) {
+      const survivor = await this.contacts.findById(targetId).lean<ContactDoc>();
+      const facts = unionFacts(survivor?.facts ?? [], merged.facts ?? []);
+      const attributes = { ...(merged.attributes ?? {}), ...(survivor?.attributes ?? {}) };
+      const stage = survivor?.stage ?? merged.stage ?? null;
+      const stageHistory = survivor?.stage ? survivor.stageHistory : (merged.stageHistory ?? []);
+      if (!survivor) {
+        const { mergedInto: _frozen, ...rest } = merged;
+        try {
+          await this.contacts.collection.insertOne({
+            ...rest,
+            _id: targetId,
+            facts,
+            factIds: facts.map((fact) => fact.eventId),
+            revision: 1,
+            scoredRevision: -1,
+            lastRule: 'merged',
+            updatedAt: new Date(),
+          } as never);
+          return;
+        } catch (error) {
+          // The survivor appeared meanwhile (its own first event): fold into it instead.
+          if ((error as { code?: number }).code !== 11000) throw error;
+          continue;
+        }
+      }
+      const written = await this.contacts.updateOne(
+        { _id: targetId, revision: survivor.revision },
+        {
+          $set: {
+            facts,
+            factIds: facts.map((fact) => fact.eventId),
+            attributes,
+            stage,
+            stageHistory,
+            workspaceId: merged.workspaceId,
+            updatedAt: new Date(),
+          },
+          $inc: { revision: 1, eventCount: merged.eventCount },
+        },
+      );
+      if (written.matchedCount === 1) return;
+    }
+    throw new Error(`merge into ${targetId} kept racing concurrent changes`);
   }
 }

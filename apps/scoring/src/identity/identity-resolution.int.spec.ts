@@ -71,7 +71,7 @@ async function send(event: TrackingEvent): Promise<void> {
 }
 
 interface ContactView {
-  _id: string;
+  contactId: string;
   score: number;
   eventCount: number;
   lastRule: string;
@@ -116,12 +116,12 @@ describe('identity resolution', () => {
 
     // page (1) + identify (5) + pricing page (10), all on the user's contact.
     expect(await contactWith('user-u', 3)).toMatchObject({
-      _id: `${workspace}:user-u`,
+      contactId: `${workspace}:user-u`,
       score: 16,
       eventCount: 3,
     });
     // The anonymous id now answers with the surviving contact.
-    expect(await contact('anon-a')).toMatchObject({ _id: `${workspace}:user-u`, score: 16 });
+    expect(await contact('anon-a')).toMatchObject({ contactId: `${workspace}:user-u`, score: 16 });
     const merges = await mergesUntil((m) => m.some((x) => x.mergedContactId === `${workspace}:anon-a`));
     expect(merges.find((x) => x.mergedContactId === `${workspace}:anon-a`)).toMatchObject({
       survivingContactId: `${workspace}:user-u`,
@@ -148,11 +148,11 @@ describe('identity resolution', () => {
 
     // identify (5) + demo (25) moved over + identify (5): the first owner of the email survives.
     expect(await contactWith('user-1', 3)).toMatchObject({
-      _id: `${workspace}:user-1`,
+      contactId: `${workspace}:user-1`,
       score: 35,
       eventCount: 3,
     });
-    expect(await contact('user-2')).toMatchObject({ _id: `${workspace}:user-1` });
+    expect(await contact('user-2')).toMatchObject({ contactId: `${workspace}:user-1` });
     const merges = await mergesUntil((m) => m.some((x) => x.reason === 'email'));
     expect(merges.filter((x) => x.reason === 'email')).toEqual([
       expect.objectContaining({
@@ -174,10 +174,10 @@ describe('identity resolution', () => {
 
     const survivor = await waitFor('the marker on user-3', async () => {
       const view = await contact('user-3');
-      return view?.lastRule === 'track-call' ? view : undefined;
+      return view?.lastRule === 'Button Clicked' ? view : undefined;
     });
     // page (1) + identify (5) + click (1); a double move would show 8, a double identify 12.
-    expect(survivor).toMatchObject({ _id: `${workspace}:user-3`, score: 7, eventCount: 3 });
+    expect(survivor).toMatchObject({ contactId: `${workspace}:user-3`, score: 7, eventCount: 3 });
     const merges = await mergesUntil((m) => m.some((x) => x.mergedContactId === `${workspace}:anon-b`));
     // Announced once per delivery at most, always under the same eventId (consumers dedupe on it).
     const ids = new Set(
@@ -210,7 +210,7 @@ describe('identity resolution', () => {
     await send(trackingEvent({ anonymousId: 'anon-c', event: 'Pricing Page Viewed' }));
     // page (1) moved once + click (1) + pricing page (10), all on the survivor.
     expect(await contactWith('user-5', 3)).toMatchObject({
-      _id: `${workspace}:user-5`,
+      contactId: `${workspace}:user-5`,
       score: 12,
       eventCount: 3,
     });

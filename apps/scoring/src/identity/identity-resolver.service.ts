@@ -1,8 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Model } from 'mongoose';
-import type { TrackingEvent } from '@tributary/contracts';
+import type { EventMetadata, TrackingEvent } from '@tributary/contracts';
 import { ContactMerger } from './contact-merger.service';
-import { emailMatch, planIdentity, refForId, type IdentityOptions, type IdentityRef } from './identity-rules';
+import {
+  defaultContactId,
+  emailMatch,
+  identityKey,
+  normalizeEmail,
+  planIdentity,
+  refForId,
+  type IdentityOptions,
+  type IdentityRef,
+} from './identity-rules';
 import { IDENTITY_MODEL, type IdentityDoc } from './identity.model';
 
 export const IDENTITY_OPTIONS = Symbol('IDENTITY_OPTIONS');
@@ -52,6 +61,60 @@ export class IdentityResolver {
       }
     }
     return subject;
+  }
+
+  /**
+   * The contact a captured lead is: the one that owns its email, else the one its source record (e.g. a HubSpot
+   * contact id) was captured as, else a new one. Binds both keys, so later identify calls with that email and CRM
+   * changes of that record land on it; when email and record point at two contacts they merge (email survives).
+   */
+  async resolveLead(input: {
+    workspaceId: string;
+    email: string | null;
+    source: string;
+    externalId: string | null;
+    leadId: string;
+    cause: EventMetadata;
+  }): Promise<string> {
+    const ws = input.workspaceId;
+    const email = normalizeEmail(input.email, this.options);
+    const emailKey = email ? identityKey(ws, 'email', email) : null;
+    const externalKey = input.externalId
+      ? identityKey(ws, 'ext', `${input.source}:${input.externalId}`)
+      : null;
+    const byEmail = emailKey ? await this.resolveKey(emailKey) : null;
+    const byRecord = externalKey ? await this.resolveKey(externalKey) : null;
+    const contactId = byEmail ?? byRecord ?? defaultContactId(ws, `lead:${input.leadId}`);
+    if (byEmail && byRecord && byEmail !== byRecord)
+      await this.merger.merge({
+        mergedContactId: byRecord,
+        survivingContactId: byEmail,
+        reason: 'email',
+        cause: input.cause,
+      });
+    const unbound = [
+      ...(emailKey && byEmail !== contactId ? [emailKey] : []),
+      ...(externalKey && byRecord !== contactId ? [externalKey] : []),
+    ];
+    await this.bind(ws, unbound, contactId);
+    return contactId;
+  }
+
+  /** The live contact that owns a (normalised) email, if any. */
+  async findByEmail(workspaceId: string, email: string): Promise<string | null> {
+    const normalized = normalizeEmail(email, this.options);
+    return normalized ? this.resolveKey(identityKey(workspaceId, 'email', normalized)) : null;
+  }
+
+  /** The live contact a source system's record was captured as (`hubspot`, `1246965`), if any. */
+  async findByExternalId(workspaceId: string, system: string, externalId: string): Promise<string | null> {
+    return this.resolveKey(identityKey(workspaceId, 'ext', `${system}:${externalId}`));
+  }
+
+  /** Every identity key that resolves to `contactId` directly (the contacts API; scans, so not on a hot path). */
+  async keysOf(workspaceId: string, contactId: string): Promise<string[]> {
+    const entries = await this.identities.find({ workspaceId, contactId }, { _id: 1 }).lean();
+    return entries.map((entry) => entry._id).sort();
   }
 
   /** The live contact of an id given from outside (a userId, else an anonymousId). */

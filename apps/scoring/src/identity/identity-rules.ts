@@ -27,7 +27,11 @@ export interface IdentityPlan {
 }
 
 /** Identity-index key: workspace-scoped so the same id in two workspaces never meets. */
-export function identityKey(workspaceId: string, kind: 'anon' | 'user' | 'email', id: string): string {
+export function identityKey(
+  workspaceId: string,
+  kind: 'anon' | 'user' | 'email' | 'ext',
+  id: string,
+): string {
   return `${workspaceId}:${kind}:${id}`;
 }
 

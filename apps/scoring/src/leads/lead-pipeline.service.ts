@@ -1,0 +1,452 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Model } from 'mongoose';
+import { MongoServerError } from 'mongodb';
+import {
+  Topics,
+  type EventMetadata,
+  type LeadCaptured,
+  type RecordChanged,
+  type TrackingEvent,
+} from '@tributary/contracts';
+import { EventPublisher, causedMetadata } from '@tributary/messaging';
+import type { ContactAttributes } from '../contacts/contact-attributes';
+import {
+  CONTACT_MODEL,
+  MAX_FACTS,
+  type ContactDoc,
+  type EnrichmentState,
+  type StageChange,
+  type StoredFact,
+} from '../contacts/contact.model';
+import { IdentityResolver } from '../identity/identity-resolver.service';
+import {
+  needsOwner,
+  planMove,
+  targetOf,
+  type LifecycleCause,
+  type LifecycleStage,
+} from '../lifecycle/lifecycle';
+import { LeadEnricher } from '../enrichment/lead-enricher';
+import { ScoringModelStore } from '../models/scoring-model.store';
+import { engagementFactOf, scoreContact } from '../models/scoring-engine';
+import { LeadRouter } from '../routing/lead-router.service';
+import { PendingEnrichments } from './pending-enrichments';
+import {
+  attributesOfCrmFields,
+  attributesOfLead,
+  attributesOfTraits,
+  crmStageOf,
+  emailDomain,
+  paidOrderEmail,
+} from './lead-profile';
+
+/** What a score computation produced, for lifecycle decisions. */
+interface Scored {
+  total: number;
+  mqlThreshold: number;
+}
+
+/** The write that records what an event or a source told us about a contact. */
+interface ContactChange {
+  contactId: string;
+  workspaceId: string;
+  fact?: StoredFact;
+  attributes?: ContactAttributes;
+  source?: string;
+  enrichment?: { state: EnrichmentState; sources: string[]; failure?: string };
+}
+
+const isDuplicateKey = (error: unknown): boolean => error instanceof MongoServerError && error.code === 11000;
+
+/** `attributes.title` style paths, so a patch sets fields without replacing what other sources told us. */
+function dotted(attributes: ContactAttributes | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(attributes ?? {}))
+    if (value !== undefined) out[`attributes.${name}`] = value;
+  return out;
+}
+
+/**
+ * The lead pipeline of one workspace's contacts: capture → identity → enrichment → score → lifecycle → routing.
+ * Every step is idempotent on its own (fact ids, conditional stage moves, one assignment claim per lead) and every
+ * event it publishes has an id derived from its cause, so a redelivery repeats nothing downstream and a crash
+ * half-way is finished by the redelivery.
+ */
+@Injectable()
+export class LeadPipeline {
+  constructor(
+    @Inject(CONTACT_MODEL) private readonly contacts: Model<ContactDoc>,
+    private readonly identities: IdentityResolver,
+    private readonly models: ScoringModelStore,
+    private readonly enricher: LeadEnricher,
+    private readonly router: LeadRouter,
+    private readonly pending: PendingEnrichments,
+    private readonly publisher: EventPublisher,
+  ) {}
+
+  /** A behavioural event: identity links, traits, one engagement fact, then score and maybe MQL. */
+  async onTrackingEvent(event: TrackingEvent): Promise<void> {
+    const contactId = await this.identities.resolveEvent(event);
+    const attributes = attributesOfTraits(event);
+    const contact = await this.record({
+      contactId,
+      workspaceId: event.metadata.workspaceId,
+      fact: engagementFactOf(event),
+      attributes,
+    });
+    // A person who told us their email is reachable; only a capture makes them a sales lead.
+    if (attributes.email) await this.move(contact, { kind: 'subscribed' }, event.metadata);
+    await this.advance(contact, event.metadata, event.timestamp, 'event');
+  }
+
+  /** A lead from a form, CRM or shop: enrich, score, stage `lead`, route to an owner, MQL when the score says so. */
+  async onLeadCaptured(lead: LeadCaptured): Promise<void> {
+    const ws = lead.metadata.workspaceId;
+    const contactId = await this.identities.resolveLead({
+      workspaceId: ws,
+      email: lead.email,
+      source: lead.source,
+      externalId: lead.externalId,
+      leadId: lead.leadId,
+      cause: lead.metadata,
+    });
+    const given = attributesOfLead(lead);
+    const enrichment = await this.enricher.enrich({
+      workspaceId: ws,
+      email: given.email,
+      domain: emailDomain(given.email),
+    });
+    const contact = await this.record({
+      contactId,
+      workspaceId: ws,
+      fact: {
+        eventId: lead.metadata.eventId,
+        callType: 'form',
+        name: lead.formId ?? lead.source,
+        path: null,
+        at: lead.capturedAt,
+      },
+      // What the person or their CRM said beats what a provider guessed.
+      attributes: { ...enrichment.attributes, ...given },
+      source: lead.source,
+      enrichment: { state: enrichment.state, sources: enrichment.sources, failure: enrichment.failure },
+    });
+    if (enrichment.state === 'pending')
+      await this.pending.schedule({ contactId, workspaceId: ws, email: given.email ?? null });
+    await this.move(contact, { kind: 'lead-captured' }, lead.metadata);
+    await this.advance(contact, lead.metadata, lead.capturedAt, 'lead-captured', { route: true });
+  }
+
+  /** CRM and shop changes: late lifecycle stages come from the systems that own them, and profile fields rescore. */
+  async onRecordChanged(record: RecordChanged): Promise<void> {
+    const ws = record.metadata.workspaceId;
+    if (record.system === 'shopify' && record.objectType === 'order') {
+      const email = paidOrderEmail(record.fieldsJson);
+      const contactId = email ? await this.identities.findByEmail(ws, email) : null;
+      if (!contactId) return;
+      const contact = await this.read(contactId);
+      if (contact) await this.move(contact, { kind: 'purchase', source: 'shopify' }, record.metadata);
+      return;
+    }
+    if (record.objectType !== 'contact' || record.operation === 'delete') return;
+    const contactId = await this.identities.findByExternalId(ws, record.system, record.externalId);
+    if (!contactId) return;
+    const attributes = attributesOfCrmFields(record.fieldsJson);
+    let contact = await this.read(contactId);
+    if (!contact) return;
+    if (Object.keys(attributes).length > 0) {
+      contact = await this.record({ contactId, workspaceId: ws, attributes });
+      await this.advance(contact, record.metadata, record.changedAt, 'crm-update');
+    }
+    const stage = crmStageOf(record.fieldsJson);
+    if (stage) await this.move(contact, { kind: 'crm-stage', stage, source: record.system }, record.metadata);
+  }
+
+  /** An owner accepted their lead: SQL. */
+  async accept(
+    workspaceId: string,
+    contactId: string,
+    ownerId: string | undefined,
+    cause: EventMetadata,
+  ): Promise<Awaited<ReturnType<LeadRouter['accept']>>> {
+    const outcome = await this.router.accept(workspaceId, contactId, ownerId);
+    if (outcome.status === 'accepted' || outcome.status === 'already-accepted') {
+      const contact = await this.read(contactId);
+      if (contact) await this.move(contact, { kind: 'owner-accepted' }, cause);
+    }
+    return outcome;
+  }
+
+  /** Sales moved a lead by hand: disqualified (frees the owner) or recycled to nurture. */
+  async moveByHand(
+    contactId: string,
+    cause: Extract<LifecycleCause, { kind: 'disqualify' | 'recycle' }>,
+    metadata: EventMetadata,
+  ): Promise<{ moved: boolean; stage: LifecycleStage | null; why?: string }> {
+    const contact = await this.read(contactId);
+    if (!contact) return { moved: false, stage: null, why: 'no such contact' };
+    const decision = planMove(contact.stage ?? null, cause);
+    // The same request retried (same Idempotency-Key) finds its own earlier move: that is a success, not a conflict.
+    const retried = (contact.stageHistory ?? []).some(
+      (change) => change.causeEventId === metadata.eventId && change.to === targetOf(cause),
+    );
+    const stage = await this.move(contact, cause, metadata);
+    if (cause.kind === 'disqualify' && stage === 'disqualified')
+      await this.router.close(contact.workspaceId, contactId);
+    if (decision.move) return { moved: stage === decision.move.to, stage };
+    return retried ? { moved: true, stage } : { moved: false, stage, why: decision.why };
+  }
+
+  /** The re-enrichment sweeper found the provider back: fill the profile, rescore, qualify. */
+  async applyEnrichment(contactId: string, cause: EventMetadata): Promise<EnrichmentState> {
+    const contact = await this.read(contactId);
+    if (!contact) return 'none';
+    const outcome = await this.enricher.enrich({
+      workspaceId: contact.workspaceId,
+      email: contact.attributes?.email,
+      domain: emailDomain(contact.attributes?.email),
+    });
+    if (outcome.state !== 'enriched') return outcome.state;
+    // Enrichment fills gaps only: anything the person or a CRM said stays.
+    const gaps = Object.fromEntries(
+      Object.entries(outcome.attributes).filter(
+        ([name]) => contact.attributes?.[name as keyof ContactAttributes] === undefined,
+      ),
+    ) as ContactAttributes;
+    const updated = await this.record({
+      contactId,
+      workspaceId: contact.workspaceId,
+      attributes: gaps,
+      enrichment: { state: 'enriched', sources: outcome.sources },
+    });
+    await this.advance(updated, cause, Date.now(), 'enriched', { route: updated.stage === 'lead' });
+    return 'enriched';
+  }
+
+  /** Recomputes a contact under the workspace's current model (the `rescore` CLI); true when the score changed. */
+  async rescore(contact: ContactDoc, asOf: number, cause: EventMetadata): Promise<boolean> {
+    const before = contact.score;
+    const scored = await this.score(contact, asOf, 'rescore', cause);
+    if (scored) await this.qualify(contact, scored, cause, false);
+    return scored !== null && scored.total !== before;
+  }
+
+  private async advance(
+    contact: ContactDoc,
+    cause: EventMetadata,
+    asOf: number,
+    trigger: string,
+    options: { route?: boolean } = {},
+  ): Promise<void> {
+    const scored = await this.score(contact, asOf, trigger, cause);
+    if (scored) await this.qualify(contact, scored, cause, options.route ?? false);
+  }
+
+  /** MQL when the score crossed the threshold; a new MQL, or a captured lead, goes to an owner. */
+  private async qualify(
+    contact: ContactDoc,
+    scored: Scored,
+    cause: EventMetadata,
+    route: boolean,
+  ): Promise<void> {
+    const stageBefore = contact.stage ?? null;
+    const stage = await this.move(
+      contact,
+      { kind: 'score', score: scored.total, threshold: scored.mqlThreshold },
+      cause,
+    );
+    if ((route || (stage === 'mql' && stageBefore !== 'mql')) && needsOwner(stage))
+      await this.router.assign({
+        workspaceId: contact.workspaceId,
+        contactId: contact._id,
+        attributes: contact.attributes ?? {},
+        cause,
+      });
+  }
+
+  /** Records a change in one conditional upsert; a fact already recorded (redelivery) leaves the contact as it is. */
+  private async record(change: ContactChange): Promise<ContactDoc> {
+    const now = new Date();
+    const { fact } = change;
+    const set: Record<string, unknown> = {
+      workspaceId: change.workspaceId,
+      updatedAt: now,
+      ...dotted(change.attributes),
+    };
+    if (change.enrichment) set['enrichment'] = { ...change.enrichment, attempts: 0 };
+    const onInsert: Record<string, unknown> = {
+      createdAt: now,
+      score: 0,
+      fitScore: 0,
+      engagementScore: 0,
+      breakdown: [],
+      modelVersion: 0,
+      stage: null,
+      stageHistory: [],
+      scoredRevision: -1,
+    };
+    if (Object.keys(dotted(change.attributes)).length === 0) onInsert['attributes'] = {};
+    if (!change.enrichment) onInsert['enrichment'] = { state: 'none', sources: [], attempts: 0 };
+    if (!fact) Object.assign(onInsert, { facts: [], factIds: [], lastRule: 'none' });
+    if (!change.source) onInsert['sources'] = [];
+    const update: Record<string, unknown> = {
+      $set: set,
+      $setOnInsert: onInsert,
+      $inc: { revision: 1, eventCount: fact ? 1 : 0 },
+    };
+    if (fact)
+      update['$push'] = {
+        facts: { $each: [fact], $slice: -MAX_FACTS },
+        factIds: { $each: [fact.eventId], $slice: -MAX_FACTS },
+      };
+    if (fact) set['lastRule'] = fact.name ?? fact.callType;
+    if (change.source) update['$addToSet'] = { sources: change.source };
+    const filter = fact
+      ? { _id: change.contactId, factIds: { $ne: fact.eventId } }
+      : { _id: change.contactId };
+    try {
+      const doc = await this.contacts.collection.findOneAndUpdate(filter as never, update, {
+        upsert: true,
+        returnDocument: 'after',
+      });
+      if (doc) return doc as unknown as ContactDoc;
+    } catch (error) {
+      // The fact is already there: the upsert collided with the contact that holds it.
+      if (!isDuplicateKey(error)) throw error;
+    }
+    const existing = await this.read(change.contactId);
+    if (!existing) throw new Error(`contact ${change.contactId} vanished while recording`);
+    return existing;
+  }
+
+  /**
+   * Scores the contact as of `asOf` under the workspace's current model and announces it. The score is stored only
+   * for the revision it was computed on: when a newer change landed meanwhile, its writer scores it instead.
+   */
+  private async score(
+    contact: ContactDoc,
+    asOf: number,
+    trigger: string,
+    cause: EventMetadata,
+  ): Promise<Scored | null> {
+    const { version, model } = await this.models.current(contact.workspaceId);
+    const result = scoreContact(model, contact.attributes ?? {}, contact.facts ?? [], asOf);
+    const previousScore = contact.score ?? 0;
+    const changed =
+      contact.scoredRevision !== contact.revision ||
+      contact.modelVersion !== version ||
+      contact.score !== result.total;
+    if (changed) {
+      const written = await this.contacts.updateOne(
+        { _id: contact._id, revision: contact.revision },
+        {
+          $set: {
+            score: result.total,
+            fitScore: result.fit,
+            engagementScore: result.engagement,
+            breakdown: result.breakdown,
+            modelVersion: version,
+            scoredRevision: contact.revision,
+          },
+        },
+      );
+      if (written.matchedCount === 0) return null;
+      contact.score = result.total;
+    }
+    await this.publisher.publish({
+      topic: Topics.LeadsScored,
+      key: contact._id,
+      event: {
+        metadata: causedMetadata(cause, 'scoring', 'lead-scored'),
+        contactId: contact._id,
+        score: result.total,
+        previousScore,
+        breakdown: result.breakdown.map((line) => ({ ...line })),
+        fitScore: result.fit,
+        engagementScore: result.engagement,
+        modelVersion: version,
+        trigger,
+        enrichmentState: contact.enrichment?.state ?? 'none',
+      },
+    });
+    return { total: result.total, mqlThreshold: model.mqlThreshold };
+  }
+
+  /**
+   * Moves the contact's stage when `lifecycleCause` asks for it, with a write conditional on the stage it had, and
+   * announces `lifecycle.changed`. A redelivered cause that moved it before announces that move again (same id).
+   */
+  private async move(
+    contact: ContactDoc,
+    lifecycleCause: LifecycleCause,
+    cause: EventMetadata,
+  ): Promise<LifecycleStage | null> {
+    const from = contact.stage ?? null;
+    const decision = planMove(from, lifecycleCause);
+    if (!decision.move) {
+      const target = targetOf(lifecycleCause);
+      for (const earlier of contact.stageHistory ?? [])
+        if (earlier.causeEventId === cause.eventId && earlier.to === target)
+          await this.announce(contact, earlier, contact.score);
+      return from;
+    }
+    const { to, reason } = decision.move;
+    const metadata = causedMetadata(cause, 'scoring', `lifecycle/${to}`);
+    const entry: StageChange = {
+      from,
+      to,
+      reason,
+      at: new Date(),
+      eventId: metadata.eventId,
+      causeEventId: cause.eventId,
+    };
+    const moved = await this.contacts.collection.findOneAndUpdate(
+      { _id: contact._id, stage: from } as never,
+      { $set: { stage: to, updatedAt: entry.at }, $push: { stageHistory: entry } } as never,
+      { returnDocument: 'after' },
+    );
+    if (!moved) {
+      // Someone else moved it first: go on from where it is now.
+      const now = await this.read(contact._id);
+      contact.stage = now?.stage ?? from;
+      contact.stageHistory = now?.stageHistory ?? contact.stageHistory;
+      return contact.stage;
+    }
+    contact.stage = to;
+    contact.stageHistory = [...(contact.stageHistory ?? []), entry];
+    await this.announce(contact, entry, contact.score, metadata);
+    if (to === 'customer') await this.router.close(contact.workspaceId, contact._id);
+    return to;
+  }
+
+  private async announce(
+    contact: ContactDoc,
+    change: StageChange,
+    score: number,
+    metadata?: EventMetadata,
+  ): Promise<void> {
+    await this.publisher.publish({
+      topic: Topics.LifecycleChanged,
+      key: contact._id,
+      event: {
+        metadata: metadata ?? {
+          eventId: change.eventId,
+          occurredAt: new Date(change.at).getTime(),
+          workspaceId: contact.workspaceId,
+          source: 'scoring',
+          correlationId: change.causeEventId,
+          causationId: change.causeEventId,
+        },
+        contactId: contact._id,
+        from: change.from,
+        to: change.to,
+        reason: change.reason,
+        score,
+      },
+    });
+  }
+
+  private async read(contactId: string): Promise<ContactDoc | null> {
+    return this.contacts.findById(contactId).lean<ContactDoc>();
+  }
+}

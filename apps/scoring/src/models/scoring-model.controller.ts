@@ -1,0 +1,111 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  ForbiddenException,
+  Get,
+  Headers,
+  NotFoundException,
+  Param,
+  Put,
+  UnsupportedMediaTypeException,
+  UseGuards,
+} from '@nestjs/common';
+import {
+  CurrentPrincipal,
+  CurrentWorkspace,
+  RequireScopes,
+  WorkspaceKeyGuard,
+  hasScopes,
+  type Principal,
+} from '@tributary/platform';
+import {
+  isJsonContentType,
+  isYamlContentType,
+  parseScoringModel,
+  validateScoringModel,
+  type ScoringModelParseResult,
+} from './scoring-model';
+import {
+  ScoringModelStore,
+  type ScoringModelVersionSummary,
+  type VersionedScoringModel,
+} from './scoring-model.store';
+
+export const SCORING_ADMIN_SCOPE = 'scoring:admin';
+/** Any one of these lets a caller read the model (RequireScopes needs all of its scopes, so reads check here). */
+const READ_SCOPES = ['contacts:read', SCORING_ADMIN_SCOPE];
+
+function requireReadScope(principal: Principal): void {
+  if (READ_SCOPES.some((scope) => hasScopes(principal.scopes, [scope]))) return;
+  throw new ForbiddenException({
+    error: 'forbidden',
+    field: 'authorization',
+    reason: `missing scope: one of ${READ_SCOPES.join(', ')}`,
+  });
+}
+
+/** A workspace's lead scoring model: replace it (a new version each time), read the current one or any version. */
+@Controller('v1/scoring-model')
+@UseGuards(WorkspaceKeyGuard)
+export class ScoringModelController {
+  constructor(private readonly models: ScoringModelStore) {}
+
+  @Put()
+  @RequireScopes(SCORING_ADMIN_SCOPE)
+  async replace(
+    @CurrentWorkspace() workspaceId: string,
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Headers('content-type') contentType?: string,
+  ): Promise<VersionedScoringModel> {
+    if (!isYamlContentType(contentType) && !isJsonContentType(contentType))
+      throw new UnsupportedMediaTypeException({
+        error: 'unsupported_media_type',
+        field: 'content-type',
+        reason: 'send the scoring model as application/json or application/yaml',
+      });
+    // Text when captureScoringModelBody is installed; an object when only Nest's JSON parser ran.
+    const parsed: ScoringModelParseResult =
+      typeof body === 'string' ? parseScoringModel(body, contentType) : validateScoringModel(body);
+    if (!parsed.ok) throw new BadRequestException({ error: 'invalid_scoring_model', errors: parsed.errors });
+    return this.models.append(workspaceId, parsed.model, principal.credentialId);
+  }
+
+  @Get()
+  async current(
+    @CurrentWorkspace() workspaceId: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<VersionedScoringModel> {
+    requireReadScope(principal);
+    return this.models.current(workspaceId);
+  }
+
+  @Get('versions')
+  async versions(
+    @CurrentWorkspace() workspaceId: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<{ versions: ScoringModelVersionSummary[] }> {
+    requireReadScope(principal);
+    return { versions: await this.models.list(workspaceId) };
+  }
+
+  @Get('versions/:version')
+  async version(
+    @CurrentWorkspace() workspaceId: string,
+    @CurrentPrincipal() principal: Principal,
+    @Param('version') version: string,
+  ): Promise<VersionedScoringModel> {
+    requireReadScope(principal);
+    const stored = /^\d{1,9}$/.test(version)
+      ? await this.models.get(workspaceId, Number(version))
+      : undefined;
+    if (!stored)
+      throw new NotFoundException({
+        error: 'not_found',
+        field: 'version',
+        reason: `no scoring model version ${version}`,
+      });
+    return stored;
+  }
+}

@@ -1,0 +1,375 @@
+import { CORE_SCHEMA, YAMLException, load as loadYaml } from 'js-yaml';
+import { z } from 'zod';
+import type { ContactAttributeName } from '../contacts/contact-attributes';
+
+/** Contact attributes a fit rule can test, grouped by the one kind of condition that makes sense for each. */
+export const TEXT_ATTRIBUTES = [
+  'title',
+  'industry',
+  'country',
+  'region',
+  'companyDomain',
+] as const satisfies readonly ContactAttributeName[];
+export const NUMBER_ATTRIBUTES = ['companySize'] as const satisfies readonly ContactAttributeName[];
+export const FLAG_ATTRIBUTES = [
+  'freeMail',
+  'disposableEmail',
+] as const satisfies readonly ContactAttributeName[];
+export const FIT_ATTRIBUTES = [...TEXT_ATTRIBUTES, ...NUMBER_ATTRIBUTES, ...FLAG_ATTRIBUTES] as const;
+export type FitAttribute = (typeof FIT_ATTRIBUTES)[number];
+
+/** Tracking call types plus `form`: a lead-form submission (`leads.captured`) counts as engagement too. */
+export const ENGAGEMENT_CALL_TYPES = [
+  'track',
+  'page',
+  'screen',
+  'identify',
+  'group',
+  'alias',
+  'form',
+] as const;
+export type EngagementCallType = (typeof ENGAGEMENT_CALL_TYPES)[number];
+
+/** Calls that carry no event or page name, so an `event` condition on them could never match. */
+const NAMELESS_CALL_TYPES: readonly EngagementCallType[] = ['identify', 'group', 'alias'];
+
+const MAX_REGEX_LENGTH = 500;
+
+/**
+ * True when a group that already repeats is itself repeated, e.g. `(a+)+` or `(\w*x)*`: the classic shape of
+ * catastrophic backtracking. A heuristic (it also flags some harmless patterns), but a model's regexes run on every
+ * score, so we would rather ask for a rewrite than risk a stuck event loop.
+ */
+export function hasNestedQuantifier(source: string): boolean {
+  const groups: { repeats: boolean }[] = [];
+  let inClass = false;
+  for (let i = 0; i < source.length; i += 1) {
+    const c = source[i];
+    if (c === '\\') {
+      i += 1;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') groups.push({ repeats: false });
+    else if (c === ')') {
+      const group = groups.pop();
+      const next = source[i + 1];
+      const repeated = next === '*' || next === '+' || next === '{';
+      if (group?.repeats && repeated) return true;
+      const parent = groups[groups.length - 1];
+      if (parent && (group?.repeats || repeated)) parent.repeats = true;
+    } else if (c === '*' || c === '+' || c === '{') {
+      const current = groups[groups.length - 1];
+      if (current) current.repeats = true;
+    }
+  }
+  return false;
+}
+
+const ruleId = z
+  .string({ invalid_type_error: 'must be a string' })
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    'must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+  );
+
+const points = z
+  .number({ invalid_type_error: 'must be a whole number' })
+  .int('must be a whole number')
+  .min(-1000, 'must be between -1000 and 1000')
+  .max(1000, 'must be between -1000 and 1000');
+
+const halfLifeDays = z
+  .number({ invalid_type_error: 'must be a number of days' })
+  .positive('must be more than 0 days')
+  .max(3650, 'must be at most 3650 days');
+
+/** One string or a list of them; always a list once parsed. */
+const textList = z.preprocess(
+  (value) => (typeof value === 'string' ? [value] : value),
+  z
+    .array(z.string({ invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty').max(200), {
+      invalid_type_error: 'must be a string or a list of strings',
+    })
+    .min(1, 'must list at least one value')
+    .max(500, 'must list at most 500 values'),
+);
+
+const regexSource = z
+  .string({ invalid_type_error: 'must be a regular expression source string' })
+  .min(1, 'must not be empty')
+  .max(MAX_REGEX_LENGTH, `must be at most ${MAX_REGEX_LENGTH} characters`)
+  .superRefine((source, ctx) => {
+    try {
+      new RegExp(source, 'i');
+    } catch (error) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `not a valid regular expression: ${(error as Error).message}`,
+      });
+      return;
+    }
+    if (hasNestedQuantifier(source))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message:
+          'repeats a group that already repeats (like (a+)+), which can take exponential time; rewrite it',
+      });
+  });
+
+const fitRuleSchema = z
+  .object({
+    id: ruleId,
+    attribute: z.enum(FIT_ATTRIBUTES),
+    /** Any of these values, compared case-insensitively. */
+    equals: textList.optional(),
+    /** Regular expression source, matched case-insensitively anywhere in the value. */
+    matches: regexSource.optional(),
+    /** Inclusive bounds, for numeric attributes. */
+    min: z.number({ invalid_type_error: 'must be a number' }).finite().optional(),
+    max: z.number({ invalid_type_error: 'must be a number' }).finite().optional(),
+    /** For yes/no attributes. */
+    is: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
+    points,
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    const given = [
+      rule.equals !== undefined && 'equals',
+      rule.matches !== undefined && 'matches',
+      (rule.min !== undefined || rule.max !== undefined) && 'min/max',
+      rule.is !== undefined && 'is',
+    ].filter((kind): kind is string => kind !== false);
+    const attribute: FitAttribute = rule.attribute;
+    const allowed = (TEXT_ATTRIBUTES as readonly string[]).includes(attribute)
+      ? ['equals', 'matches']
+      : (NUMBER_ATTRIBUTES as readonly string[]).includes(attribute)
+        ? ['min/max']
+        : ['is'];
+    const expected = allowed.join(' or ');
+    const wrong = given.filter((kind) => !allowed.includes(kind));
+    for (const kind of wrong) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [kind === 'min/max' ? (rule.min !== undefined ? 'min' : 'max') : kind],
+        message: `does not apply to ${attribute}; ${attribute} rules take ${expected}`,
+      });
+    }
+    if (wrong.length > 0) return;
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `needs exactly one condition: ${attribute} rules take ${expected}${given.length > 1 ? ', not both' : ''}`,
+      });
+    }
+    if (rule.min !== undefined && rule.max !== undefined && rule.min > rule.max) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['min'], message: 'must not be greater than max' });
+    }
+  });
+
+const engagementRuleSchema = z
+  .object({
+    id: ruleId,
+    /** Every condition given must hold; `{}` matches every fact (a catch-all, best placed last). */
+    when: z
+      .object({
+        callType: z.enum(ENGAGEMENT_CALL_TYPES).optional(),
+        /** Track event name or page/screen/form name, compared case-insensitively. */
+        event: textList.optional(),
+        /** Start of the page path, compared case-insensitively. */
+        pathPrefix: z
+          .string({ invalid_type_error: 'must be a string' })
+          .startsWith('/', 'must start with "/"')
+          .max(500)
+          .optional(),
+      })
+      .strict(),
+    points,
+    /** Most points (in absolute value) the rule can give, after decay. */
+    cap: z
+      .number({ invalid_type_error: 'must be a whole number' })
+      .int('must be a whole number')
+      .positive('must be at least 1')
+      .max(100_000)
+      .optional(),
+    /** Overrides the model's engagementHalfLifeDays for this rule. */
+    halfLifeDays: halfLifeDays.optional(),
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    const callType = rule.when.callType;
+    if (rule.when.event !== undefined && callType && NAMELESS_CALL_TYPES.includes(callType)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['when', 'event'],
+        message: `${callType} calls have no event or page name, so this could never match`,
+      });
+    }
+  });
+
+export const scoringModelSchema = z
+  .object({
+    /** Score at which a lead becomes an MQL. */
+    mqlThreshold: z
+      .number({ invalid_type_error: 'must be a number' })
+      .positive('must be more than 0')
+      .max(1_000_000),
+    /** Engagement points halve every this many days (a rule may override it). */
+    engagementHalfLifeDays: halfLifeDays,
+    fit: z.array(fitRuleSchema).max(200, 'at most 200 fit rules').default([]),
+    engagement: z.array(engagementRuleSchema).max(200, 'at most 200 engagement rules').default([]),
+  })
+  .strict()
+  .superRefine((model, ctx) => {
+    // Ids name breakdown lines on `leads.scored`, so they are unique across fit and engagement.
+    const seen = new Map<string, string>();
+    const check = (kind: 'fit' | 'engagement', rules: readonly { id: string }[]): void => {
+      rules.forEach((rule, index) => {
+        const first = seen.get(rule.id);
+        if (first)
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [kind, index, 'id'],
+            message: `duplicate rule id "${rule.id}" (already used by ${first})`,
+          });
+        else seen.set(rule.id, `${kind}[${index}]`);
+      });
+    };
+    check('fit', model.fit);
+    check('engagement', model.engagement);
+  });
+
+export type ScoringModel = z.output<typeof scoringModelSchema>;
+export type FitRule = ScoringModel['fit'][number];
+export type EngagementRule = ScoringModel['engagement'][number];
+
+/** One validation problem: where (`fit[2].matches`, `(body)`) and why. */
+export interface ScoringModelError {
+  field: string;
+  reason: string;
+}
+
+export type ScoringModelParseResult =
+  { ok: true; model: ScoringModel } | { ok: false; errors: ScoringModelError[] };
+
+function fieldOf(path: readonly (string | number)[]): string {
+  const field = path.reduce<string>(
+    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${key}` : key),
+    '',
+  );
+  return field || '(body)';
+}
+
+function errorsOf(error: z.ZodError): ScoringModelError[] {
+  return error.issues.flatMap((issue): ScoringModelError[] => {
+    if (issue.code === z.ZodIssueCode.unrecognized_keys)
+      return issue.keys.map((key) => ({ field: fieldOf([...issue.path, key]), reason: 'unknown field' }));
+    if (issue.code === z.ZodIssueCode.invalid_enum_value)
+      return [
+        {
+          field: fieldOf(issue.path),
+          reason: `unknown value ${JSON.stringify(issue.received)}; expected one of ${issue.options.join(', ')}`,
+        },
+      ];
+    if (issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined')
+      return [{ field: fieldOf(issue.path), reason: 'required' }];
+    if (issue.code === z.ZodIssueCode.invalid_type && issue.path.length === 0)
+      return [
+        {
+          field: '(body)',
+          reason: 'must be an object with mqlThreshold, engagementHalfLifeDays, fit and engagement',
+        },
+      ];
+    return [{ field: fieldOf(issue.path), reason: issue.message }];
+  });
+}
+
+/** Validates an already-parsed model (e.g. a JSON body Nest parsed). */
+export function validateScoringModel(value: unknown): ScoringModelParseResult {
+  const parsed = scoringModelSchema.safeParse(value);
+  return parsed.success ? { ok: true, model: parsed.data } : { ok: false, errors: errorsOf(parsed.error) };
+}
+
+/** True for the content types a model may be sent as YAML with. */
+export function isYamlContentType(contentType: string | undefined): boolean {
+  return /^(application|text)\/(x-)?yaml\b/i.test(contentType?.trim() ?? '');
+}
+
+/** True for JSON content types (`application/json`, `application/*+json`). */
+export function isJsonContentType(contentType: string | undefined): boolean {
+  return /^application\/([\w.-]+\+)?json\b/i.test(contentType?.trim() ?? '');
+}
+
+/**
+ * Parses and validates a model sent as YAML or JSON. The content type decides; without one, text starting with `{`
+ * is JSON and anything else YAML. YAML uses the core schema (YAML 1.2: `no` stays the string "no", no dates).
+ */
+export function parseScoringModel(text: string, contentType?: string): ScoringModelParseResult {
+  const asJson = contentType ? isJsonContentType(contentType) : text.trimStart().startsWith('{');
+  let value: unknown;
+  try {
+    value = asJson ? JSON.parse(text) : loadYaml(text, { schema: CORE_SCHEMA });
+  } catch (error) {
+    if (error instanceof YAMLException) {
+      const where = error.mark ? ` at line ${error.mark.line + 1}, column ${error.mark.column + 1}` : '';
+      return { ok: false, errors: [{ field: '(body)', reason: `not valid YAML: ${error.reason}${where}` }] };
+    }
+    return {
+      ok: false,
+      errors: [{ field: '(body)', reason: `not valid JSON: ${(error as Error).message}` }],
+    };
+  }
+  return validateScoringModel(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The built-in model (version 0) of every workspace that has not stored one. Engagement keeps the walking
+ * skeleton's points (pricing page 10, demo request 25, identify 5, any other call 1) under the same rule ids; a lead
+ * form submission gives 10. Frozen: it is shared by every workspace and every caller.
+ */
+export const DEFAULT_SCORING_MODEL: ScoringModel = deepFreeze(
+  scoringModelSchema.parse({
+    mqlThreshold: 50,
+    engagementHalfLifeDays: 30,
+    fit: [
+      {
+        id: 'senior-title',
+        attribute: 'title',
+        matches: '\\b(vp|svp|evp|vice president|director|head|chief)\\b',
+        points: 15,
+      },
+      { id: 'target-company-size', attribute: 'companySize', min: 50, max: 5000, points: 10 },
+      {
+        id: 'target-industry',
+        attribute: 'industry',
+        equals: ['software', 'saas', 'computer software', 'internet', 'information technology', 'technology'],
+        points: 10,
+      },
+      { id: 'free-mail', attribute: 'freeMail', is: true, points: -10 },
+      { id: 'disposable-email', attribute: 'disposableEmail', is: true, points: -50 },
+    ],
+    engagement: [
+      { id: 'pricing-page-viewed', when: { callType: 'track', event: 'Pricing Page Viewed' }, points: 10 },
+      { id: 'demo-requested', when: { callType: 'track', event: 'Demo Requested' }, points: 25 },
+      { id: 'identified', when: { callType: 'identify' }, points: 5 },
+      { id: 'form-submitted', when: { callType: 'form' }, points: 10 },
+      { id: 'track-call', when: { callType: 'track' }, points: 1 },
+      { id: 'page-call', when: { callType: 'page' }, points: 1 },
+      { id: 'screen-call', when: { callType: 'screen' }, points: 1 },
+      { id: 'group-call', when: { callType: 'group' }, points: 1 },
+      { id: 'alias-call', when: { callType: 'alias' }, points: 1 },
+    ],
+  }),
+);

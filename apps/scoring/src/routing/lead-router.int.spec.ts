@@ -1,0 +1,471 @@
+/**
+ * Lead routing on the real stack: LeadRouter instances on their own FerretDB connections (as two scoring replicas
+ * would be) publishing through a real EventPublisher; `leads.assigned` / `leads.sla-breached` are read back from
+ * Kafka. Time is passed to `sweep(now)` rather than waited for.
+ */
+import { Writable } from 'node:stream';
+import type { Kafka } from 'kafkajs';
+import type { Connection } from 'mongoose';
+import {
+  Catalog,
+  Topics,
+  type EventMetadata,
+  type LeadAssigned,
+  type LeadSlaBreached,
+} from '@tributary/contracts';
+import {
+  AvroSchemaRegistry,
+  EventPublisher,
+  createKafka,
+  derivedEventId,
+  ensureTopics,
+  originMetadata,
+} from '@tributary/messaging';
+import { createLogger } from '@tributary/observability';
+import { connectServiceStore } from '@tributary/platform';
+import { readTopicUntil, testStackEndpoints, uniqueId, waitFor } from '@tributary/testing';
+import { LeadRouter, type Assignment } from './lead-router.service';
+import { parseRoutingRules, type RoutingRules } from './routing-rules';
+import { RoutingRulesStore } from './routing-rules.store';
+import { assignmentModel, ownerLoadModel } from './routing.model';
+
+const run = uniqueId('rt');
+const endpoints = testStackEndpoints();
+const quiet = createLogger('rt', 'fatal');
+let kafka: Kafka;
+let registry: AvroSchemaRegistry;
+let publisher: EventPublisher;
+const opened: Connection[] = [];
+
+beforeAll(async () => {
+  kafka = createKafka(`rt-${run}`, endpoints.kafkaBrokers, quiet);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [Catalog[Topics.LeadsAssigned], Catalog[Topics.LeadsSlaBreached]], 1);
+  await admin.disconnect();
+  registry = new AvroSchemaRegistry(endpoints.registryUrl);
+  await registry.registerTopics([Topics.LeadsAssigned, Topics.LeadsSlaBreached]);
+  publisher = new EventPublisher(kafka, registry, 'rt');
+  await publisher.connect();
+}, 60_000);
+
+afterAll(async () => {
+  for (const connection of opened) {
+    await connection.db?.dropDatabase();
+    await connection.close();
+  }
+  await publisher?.disconnect();
+});
+
+/** `count` routers, each on its own connection to one fresh database (replicas sharing scoring's store). */
+async function replicas(label: string, count = 2): Promise<{ routers: LeadRouter[]; store: Connection }> {
+  const db = `test_${run}_${label}_scoring`;
+  const routers: LeadRouter[] = [];
+  let store: Connection | undefined;
+  for (let i = 0; i < count; i += 1) {
+    const connection = await connectServiceStore(endpoints.mongoUrl, db);
+    opened.push(connection);
+    store ??= connection;
+    routers.push(
+      new LeadRouter(
+        connection,
+        publisher,
+        new RoutingRulesStore(connection),
+        { sweepIntervalMs: 60_000 },
+        quiet,
+      ),
+    );
+  }
+  if (!store) throw new Error('no replicas');
+  return { routers, store };
+}
+
+function rules(input: unknown): RoutingRules {
+  const parsed = parseRoutingRules(input);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.rules;
+}
+
+const team = (ownerIds: string[], capacity = 100) => [
+  { id: 'inbound', members: ownerIds.map((ownerId) => ({ ownerId, capacity, timezone: 'UTC' })) },
+];
+
+async function setRules(store: Connection, workspaceId: string, input: unknown): Promise<void> {
+  await new RoutingRulesStore(store).put(workspaceId, rules(input));
+}
+
+const cause = (workspaceId: string): EventMetadata => originMetadata({ workspaceId, source: 'rt' });
+
+/** Open leads per owner as the store counts them. */
+async function openLeads(store: Connection, workspaceId: string): Promise<Record<string, number>> {
+  const docs = await ownerLoadModel(store).find({ workspaceId }).lean();
+  return Object.fromEntries(docs.map((doc) => [doc.ownerId, doc.open]));
+}
+
+type RoutingTopic = typeof Topics.LeadsAssigned | typeof Topics.LeadsSlaBreached;
+type RoutingEvent<T extends RoutingTopic> = T extends typeof Topics.LeadsAssigned
+  ? LeadAssigned
+  : LeadSlaBreached;
+
+function marker(topic: RoutingTopic, contactId: string, markerId: string): LeadAssigned | LeadSlaBreached {
+  const metadata = originMetadata({ workspaceId: markerId, source: 'rt' });
+  const at = Date.now();
+  return topic === Topics.LeadsAssigned
+    ? {
+        metadata,
+        contactId,
+        ownerId: '-',
+        teamId: '-',
+        ruleId: '-',
+        reason: 'marker',
+        previousOwnerId: null,
+        assignedAt: at,
+        acceptDueAt: at,
+      }
+    : {
+        metadata,
+        contactId,
+        ownerId: '-',
+        teamId: '-',
+        assignedAt: at,
+        acceptDueAt: at,
+        breachedAt: at,
+        reassignedTo: null,
+      };
+}
+
+/**
+ * Every event the routers published so far about one lead: a marker with the same key goes to the same partition
+ * after them, so once the marker is read nothing published before it is missing.
+ */
+async function published<T extends RoutingTopic>(
+  topic: T,
+  workspaceId: string,
+  contactId: string,
+): Promise<RoutingEvent<T>[]> {
+  const markerId = uniqueId('marker');
+  const event = marker(topic, contactId, markerId);
+  if (topic === Topics.LeadsAssigned)
+    await publisher.publish({ topic: Topics.LeadsAssigned, key: contactId, event: event as LeadAssigned });
+  else
+    await publisher.publish({
+      topic: Topics.LeadsSlaBreached,
+      key: contactId,
+      event: event as LeadSlaBreached,
+    });
+  const seen: RoutingEvent<T>[] = [];
+  let decoded = 0;
+  let done = false;
+  await readTopicUntil(kafka, topic, async (records) => {
+    for (; decoded < records.length; decoded += 1) {
+      const value = (await registry.decode(records[decoded]?.value ?? null)) as RoutingEvent<T>;
+      if (value.metadata.workspaceId === markerId) done = true;
+      else if (value.metadata.workspaceId === workspaceId && value.contactId === contactId) seen.push(value);
+    }
+    return done;
+  });
+  return seen;
+}
+
+describe('lead router', () => {
+  it('two replicas assigning the same leads at once give each one owner, announced under one eventId', async () => {
+    const { routers, store } = await replicas('race');
+    const [a, b] = routers;
+    if (!a || !b) throw new Error('two replicas expected');
+    const ws = `ws_${run}_race`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2', 'rep-3']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const leads = Array.from({ length: 6 }, (_, i) => `${ws}:lead-${i}`);
+    const results = await Promise.all(
+      leads.map(async (contactId) => {
+        const input = { workspaceId: ws, contactId, attributes: { country: 'DE' }, cause: cause(ws) };
+        return Promise.all([a.assign(input), b.assign(input)]);
+      }),
+    );
+
+    for (const [i, contactId] of leads.entries()) {
+      const stored = await a.assignmentOf(ws, contactId);
+      expect(stored).toMatchObject({
+        state: 'assigned',
+        assignmentNumber: 1,
+        teamId: 'inbound',
+        ruleId: 'fallback',
+      });
+      // Whichever call lost the claim answered with the winner's owner or with the claim still in progress.
+      const owners = (results[i] ?? [])
+        .map((r) => r?.ownerId)
+        .filter((o): o is string => typeof o === 'string');
+      expect(new Set([...owners, stored?.ownerId])).toEqual(new Set([stored?.ownerId]));
+      const announced = await published(Topics.LeadsAssigned, ws, contactId);
+      expect(new Set(announced.map((e) => e.metadata.eventId)).size).toBe(1);
+      expect(announced.every((e) => e.ownerId === stored?.ownerId)).toBe(true);
+    }
+    // Capacity taken once per lead, and the cursor moved once per lead: 6 leads over 3 reps is 2 each.
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 2, 'rep-2': 2, 'rep-3': 2 });
+  });
+
+  it('a redelivered assign answers with the same owner and announces under the same eventId', async () => {
+    const { routers, store } = await replicas('redeliver');
+    const [a, b] = routers;
+    if (!a || !b) throw new Error('two replicas expected');
+    const ws = `ws_${run}_redeliver`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const contactId = `${ws}:ada`;
+    const scored = cause(ws);
+    const first = await a.assign({ workspaceId: ws, contactId, attributes: {}, cause: scored });
+    const again = await b.assign({ workspaceId: ws, contactId, attributes: {}, cause: scored });
+    expect(first?.ownerId).toBeTruthy();
+    expect(again).toMatchObject({ ownerId: first?.ownerId, state: 'assigned', assignmentNumber: 1 });
+    const announced = await published(Topics.LeadsAssigned, ws, contactId);
+    expect(announced.map((e) => e.metadata.eventId)).toEqual([
+      derivedEventId(scored.eventId, 'scoring/lead-assigned/1'),
+    ]);
+    expect(announced[0]).toMatchObject({ ownerId: first?.ownerId, reason: 'routed' });
+    expect(announced[0]?.metadata.causationId).toBe(scored.eventId);
+    expect(Object.values(await openLeads(store, ws)).reduce((x, y) => x + y, 0)).toBe(1);
+  });
+
+  it('a claim left half-way by a crashed replica is finished by the redelivery, keeping the capacity it took', async () => {
+    const { routers, store } = await replicas('crash', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_crash`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const contactId = `${ws}:bo`;
+    const scored = cause(ws);
+    const past = new Date(Date.now() - 60_000);
+    // What a replica leaves when it dies after reserving rep-2's capacity, before recording the decision.
+    await assignmentModel(store).collection.insertOne({
+      _id: contactId,
+      workspaceId: ws,
+      state: 'routing',
+      n: 1,
+      reason: 'routed',
+      ownerId: null,
+      previousOwnerId: null,
+      teamId: null,
+      ruleId: null,
+      rulesVersion: null,
+      ticket: null,
+      routingAttributes: {},
+      cause: scored,
+      metadata: null,
+      assignedAt: null,
+      acceptDueAt: null,
+      acceptedAt: null,
+      closedAt: null,
+      queuedAt: null,
+      breach: null,
+      leaseToken: 'crashed-replica',
+      leaseUntil: past,
+      outbox: [],
+      pending: false,
+      createdAt: past,
+      updatedAt: past,
+    } as never);
+    await ownerLoadModel(store).create({
+      _id: `${ws}:rep-2`,
+      workspaceId: ws,
+      ownerId: 'rep-2',
+      open: 1,
+      holds: [`${contactId}#1`],
+    });
+
+    const finished = await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: scored });
+    expect(finished).toMatchObject({ state: 'assigned', ownerId: 'rep-2' });
+    expect(await openLeads(store, ws)).toEqual({ 'rep-2': 1 });
+    const announced = await published(Topics.LeadsAssigned, ws, contactId);
+    expect(announced.map((e) => [e.metadata.eventId, e.ownerId])).toEqual([
+      [derivedEventId(scored.eventId, 'scoring/lead-assigned/1'), 'rep-2'],
+    ]);
+  });
+
+  it('a missed SLA is breached once by two sweeping replicas and the lead goes to another member', async () => {
+    const { routers, store } = await replicas('sla');
+    const [a, b] = routers;
+    if (!a || !b) throw new Error('two replicas expected');
+    const ws = `ws_${run}_sla`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 0.5,
+      teams: team(['rep-1', 'rep-2', 'rep-3']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const contactId = `${ws}:cy`;
+    const first = await a.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
+    if (!first?.ownerId || !first.acceptDueAt) throw new Error(`not assigned: ${JSON.stringify(first)}`);
+
+    // Before the deadline nothing happens.
+    expect(await a.sweep(new Date(first.acceptDueAt.getTime() - 1_000))).toMatchObject({ breached: 0 });
+    const late = new Date(first.acceptDueAt.getTime() + 1_000);
+    const reports = await Promise.all([a.sweep(late), b.sweep(late)]);
+    expect(reports.map((r) => r.breached).reduce((x, y) => x + y, 0)).toBe(1);
+
+    const now = await a.assignmentOf(ws, contactId);
+    expect(now).toMatchObject({
+      state: 'assigned',
+      assignmentNumber: 2,
+      reason: 'sla-reassigned',
+      previousOwnerId: first.ownerId,
+    });
+    expect(now?.ownerId).not.toBe(first.ownerId);
+    // The owner who missed it was freed; the new one holds the lead.
+    const open = await openLeads(store, ws);
+    expect(open[first.ownerId]).toBe(0);
+    expect(open[now?.ownerId ?? '']).toBe(1);
+
+    const breaches = await published(Topics.LeadsSlaBreached, ws, contactId);
+    expect(breaches).toHaveLength(1);
+    expect(breaches[0]).toMatchObject({
+      ownerId: first.ownerId,
+      teamId: 'inbound',
+      reassignedTo: now?.ownerId,
+      acceptDueAt: first.acceptDueAt.getTime(),
+    });
+    const assigned = await published(Topics.LeadsAssigned, ws, contactId);
+    expect(assigned.map((e) => [e.ownerId, e.reason, e.previousOwnerId])).toEqual([
+      [first.ownerId, 'routed', null],
+      [now?.ownerId, 'sla-reassigned', first.ownerId],
+    ]);
+    expect(assigned[1]?.metadata.causationId).toBe(breaches[0]?.metadata.eventId);
+  });
+
+  it('an accepted lead is not breached, and accept answers for every situation', async () => {
+    const { routers, store } = await replicas('accept', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_accept`;
+    const contactId = `${ws}:di`;
+    expect(await router.accept(ws, contactId)).toEqual({ status: 'not-assigned', assignment: null });
+    await setRules(store, ws, {
+      acceptWithinMinutes: 1,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const assigned = await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
+    const owner = assigned?.ownerId ?? '';
+    const other = owner === 'rep-1' ? 'rep-2' : 'rep-1';
+    expect((await router.accept(ws, contactId, other)).status).toBe('wrong-owner');
+    expect((await router.accept(ws, contactId, owner)).status).toBe('accepted');
+    expect(await router.accept(ws, contactId, owner)).toMatchObject({
+      status: 'already-accepted',
+      assignment: { state: 'accepted', ownerId: owner },
+    });
+    // Another workspace cannot see or accept it.
+    expect((await router.accept(`${ws}_other`, contactId)).status).toBe('not-assigned');
+    const late = new Date((assigned?.acceptDueAt?.getTime() ?? 0) + 60_000);
+    expect(await router.sweep(late)).toMatchObject({ breached: 0 });
+    expect(await router.assignmentOf(ws, contactId)).toMatchObject({ state: 'accepted', ownerId: owner });
+  });
+
+  it('a lead waits queued while the team is at capacity and is assigned once a close frees a place', async () => {
+    const { routers, store } = await replicas('capacity', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_capacity`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-solo'], 1),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const first = await router.assign({
+      workspaceId: ws,
+      contactId: `${ws}:one`,
+      attributes: {},
+      cause: cause(ws),
+    });
+    expect(first).toMatchObject({ state: 'assigned', ownerId: 'rep-solo' });
+    const second = await router.assign({
+      workspaceId: ws,
+      contactId: `${ws}:two`,
+      attributes: {},
+      cause: cause(ws),
+    });
+    expect(second).toMatchObject({ state: 'queued', ownerId: null, teamId: 'inbound' });
+
+    // Still full: the sweep leaves it queued.
+    expect(await router.sweep()).toMatchObject({ assigned: 0 });
+    expect(await router.assignmentOf(ws, `${ws}:two`)).toMatchObject({ state: 'queued' });
+
+    // The first lead is disqualified: its owner has room again (twice closed, freed once).
+    await router.close(ws, `${ws}:one`);
+    expect(await router.close(ws, `${ws}:one`)).toMatchObject({ state: 'closed', ownerId: 'rep-solo' });
+    expect(await openLeads(store, ws)).toEqual({ 'rep-solo': 0 });
+    expect(await router.sweep()).toMatchObject({ assigned: 1 });
+    expect(await router.assignmentOf(ws, `${ws}:two`)).toMatchObject({
+      state: 'assigned',
+      ownerId: 'rep-solo',
+    });
+    expect(await openLeads(store, ws)).toEqual({ 'rep-solo': 1 });
+    const announced = await published(Topics.LeadsAssigned, ws, `${ws}:two`);
+    expect(announced.map((e) => [e.ownerId, e.reason])).toEqual([['rep-solo', 'routed']]);
+  });
+
+  it('leads of a workspace without rules stay unrouted until rules exist', async () => {
+    const { routers, store } = await replicas('unrouted', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_unrouted`;
+    const contactId = `${ws}:eve`;
+    expect(await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) })).toBeNull();
+    expect(await router.assignmentOf(ws, contactId)).toMatchObject({ state: 'unrouted', ownerId: null });
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const routed: Assignment | null = await router.assign({
+      workspaceId: ws,
+      contactId,
+      attributes: {},
+      cause: cause(ws),
+    });
+    expect(routed).toMatchObject({ state: 'assigned', ownerId: 'rep-1', rulesVersion: 1 });
+  });
+
+  it('keeps sweeping on its interval through a store outage, logging it, and stops on shutdown', async () => {
+    const lines: string[] = [];
+    const logger = createLogger(
+      'rt',
+      'warn',
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    const connection = await connectServiceStore(endpoints.mongoUrl, `test_${run}_outage_scoring`);
+    const router = new LeadRouter(
+      connection,
+      publisher,
+      new RoutingRulesStore(connection),
+      { sweepIntervalMs: 20 },
+      logger,
+    );
+    await connection.close();
+    router.onApplicationBootstrap();
+    const failures = () => lines.filter((line) => line.includes('"routing-sweep-failed"'));
+    await waitFor('two failed sweeps logged', async () => failures().length >= 2, { intervalMs: 20 });
+    expect(JSON.parse(failures()[0] ?? '{}')).toMatchObject({ level: 'warn', storeDown: true });
+    // Resolves once the sweep in flight (if any) is done; no further tick is scheduled.
+    await router.onModuleDestroy();
+  });
+});

@@ -1,0 +1,719 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { Connection, Model, UpdateQuery } from 'mongoose';
+import {
+  Topics,
+  type EventMetadata,
+  type LeadAssigned,
+  type LeadSlaBreached,
+  type TopicEvents,
+} from '@tributary/contracts';
+import { EventPublisher, STORE_CONNECTION, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
+import type { Logger } from '@tributary/observability';
+import { SERVICE_LOGGER, isStoreUnavailable } from '@tributary/platform';
+import type { ContactAttributes } from '../contacts/contact-attributes';
+import { FALLBACK_RULE_ID, chooseTeam, pickOwner, teamOf, type RoutingMember } from './routing-rules';
+import { RoutingRulesStore, type RoutingRulesVersion } from './routing-rules.store';
+import {
+  assignmentModel,
+  ownerLoadModel,
+  routingCursorModel,
+  type AssignmentDoc,
+  type AssignmentReason,
+  type AssignmentState,
+  type OutboxEntry,
+  type OwnerLoadDoc,
+  type RoutingCursorDoc,
+} from './routing.model';
+
+export type { AssignmentState, AssignmentReason } from './routing.model';
+
+/** A lead's owner as the rest of scoring (and the contacts API) sees it. */
+export interface Assignment {
+  contactId: string;
+  workspaceId: string;
+  /** `unrouted`: the workspace has no routing rules; `queued`: nobody can take it yet (see AssignmentState). */
+  state: AssignmentState;
+  ownerId: string | null;
+  teamId: string | null;
+  ruleId: string | null;
+  reason: AssignmentReason;
+  previousOwnerId: string | null;
+  /** 1 for the first owner, +1 per SLA reassignment. */
+  assignmentNumber: number;
+  rulesVersion: number | null;
+  assignedAt: Date | null;
+  acceptDueAt: Date | null;
+  acceptedAt: Date | null;
+  closedAt: Date | null;
+  queuedAt: Date | null;
+}
+
+export type AcceptStatus = 'accepted' | 'already-accepted' | 'not-assigned' | 'wrong-owner';
+
+/** What one sweep did. */
+export interface SweepReport {
+  breached: number;
+  /** Queued or interrupted leads that got an owner. */
+  assigned: number;
+  /** Outboxes a crash left unpublished, published now. */
+  republished: number;
+}
+
+/** Routing settings (from ROUTING_SWEEP_INTERVAL_MS). */
+export interface RoutingOptions {
+  sweepIntervalMs: number;
+  /** How long a claim or a sweep may work on one lead before another replica may take it over. */
+  leaseMs?: number;
+}
+
+export const ROUTING_OPTIONS = Symbol('ROUTING_OPTIONS');
+
+const DEFAULT_LEASE_MS = 30_000;
+// Leads handled per sweep; the rest wait for the next tick so one tick stays short.
+const SWEEP_BATCH = 200;
+// Bounded retries of an accept racing a reassignment of the same lead.
+const MAX_ACCEPT_ATTEMPTS = 3;
+
+const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000;
+
+/** The capacity hold of assignment `n` of a lead, as listed in its owner's load document. */
+const holdIdOf = (contactId: string, n: number): string => `${contactId}#${n}`;
+const loadIdOf = (workspaceId: string, ownerId: string): string => `${workspaceId}:${ownerId}`;
+
+function toAssignment(doc: AssignmentDoc): Assignment {
+  return {
+    contactId: doc._id,
+    workspaceId: doc.workspaceId,
+    state: doc.state,
+    ownerId: doc.ownerId ?? null,
+    teamId: doc.teamId ?? null,
+    ruleId: doc.ruleId ?? null,
+    reason: doc.reason,
+    previousOwnerId: doc.previousOwnerId ?? null,
+    assignmentNumber: doc.n,
+    rulesVersion: doc.rulesVersion ?? null,
+    assignedAt: doc.assignedAt ?? null,
+    acceptDueAt: doc.acceptDueAt ?? null,
+    acceptedAt: doc.acceptedAt ?? null,
+    closedAt: doc.closedAt ?? null,
+    queuedAt: doc.queuedAt ?? null,
+  };
+}
+
+function outgoing(contactId: string, entry: OutboxEntry): OutgoingEvent {
+  // Narrowed per topic so the publisher's topic → event typing holds.
+  if (entry.topic === Topics.LeadsAssigned) {
+    const event: TopicEvents[typeof Topics.LeadsAssigned] = entry.event;
+    return { topic: Topics.LeadsAssigned, key: contactId, event };
+  }
+  return { topic: Topics.LeadsSlaBreached, key: contactId, event: entry.event };
+}
+
+/**
+ * Gives each lead exactly one owner by the workspace's routing rules, and enforces the accept SLA.
+ *
+ * Store round trips of a first assignment (FerretDB answers `_id` operations quickly, everything else scans):
+ *   1. in parallel: read the rules head (`_id`) ‖ claim the lead: insert `lead_assignments._id = contactId` with a
+ *      lease (E11000: someone else owns the claim; their assignment is returned, or finished when their lease ran
+ *      out, never a second owner);
+ *   2. in parallel: `$inc` the team's round-robin cursor ‖ read the members' open-lead counts (`_id $in`);
+ *   3. reserve capacity: one conditional update on the owner's load (`open < capacity`, hold id not yet listed;
+ *      refused → next member in round-robin order);
+ *   4. record the decision and the `leads.assigned` event (outbox) in one conditional write on the lease;
+ *   5. publish the outbox (Kafka), then 6. clear it.
+ * Seven store round trips in five sequential steps, plus the publish. A crash after 4 leaves the outbox, which a
+ * redelivery or the sweeper publishes under the same eventId; a crash before it leaves a lease that expires and is
+ * taken over (a capacity hold it left is adopted, not counted twice). Nobody eligible (capacity, working hours) →
+ * `queued`, and the sweeper retries with the same cursor position. Exactly one owner rests on the conditional
+ * decision write: only the lease holder can record one.
+ */
+@Injectable()
+export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly assignments: Model<AssignmentDoc>;
+  private readonly cursors: Model<RoutingCursorDoc>;
+  private readonly loads: Model<OwnerLoadDoc>;
+  private readonly leaseMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    @Inject(STORE_CONNECTION) connection: Connection,
+    private readonly publisher: EventPublisher,
+    private readonly rules: RoutingRulesStore,
+    @Inject(ROUTING_OPTIONS) private readonly options: RoutingOptions,
+    @Inject(SERVICE_LOGGER) private readonly logger: Logger,
+  ) {
+    this.assignments = assignmentModel(connection);
+    this.cursors = routingCursorModel(connection);
+    this.loads = ownerLoadModel(connection);
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  onApplicationBootstrap(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Stops sweeping and waits for a sweep in flight, before the store and the producer close. */
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /**
+   * Routes a lead to an owner, once: a redelivery, a second replica or a retry after a crash gets the same
+   * assignment back (and the same `leads.assigned` eventId). Null when the workspace has no routing rules: the lead
+   * is recorded as `unrouted` and is routed by its next `assign` once rules exist. A `queued` assignment (nobody
+   * eligible now) is finished by the sweeper.
+   */
+  async assign(input: {
+    workspaceId: string;
+    contactId: string;
+    attributes: ContactAttributes;
+    cause: EventMetadata;
+  }): Promise<Assignment | null> {
+    const now = new Date();
+    const claim = this.newClaim(input, now);
+    const [rules, claimed] = await Promise.all([
+      this.rules.current(input.workspaceId),
+      this.assignments.collection.insertOne(claim as never).then(
+        () => true,
+        (error: unknown) => {
+          if (isDuplicateKey(error)) return false;
+          throw error;
+        },
+      ),
+    ]);
+    const doc = claimed ? await this.route(claim, rules, now) : await this.resume(input, rules, now);
+    return doc && doc.state !== 'unrouted' ? toAssignment(doc) : null;
+  }
+
+  /**
+   * The owner accepts the lead (idempotent). `ownerId`, when given, must be the current owner. An accept that
+   * lands before the sweep noticed the missed SLA still counts: both are conditional on the lead being `assigned`.
+   */
+  async accept(
+    workspaceId: string,
+    contactId: string,
+    ownerId?: string,
+  ): Promise<{ status: AcceptStatus; assignment: Assignment | null }> {
+    for (let attempt = 0; ; attempt += 1) {
+      const now = new Date();
+      const accepted = await this.assignments
+        .findOneAndUpdate(
+          { _id: contactId, workspaceId, state: 'assigned', ...(ownerId === undefined ? {} : { ownerId }) },
+          { $set: { state: 'accepted', acceptedAt: now, updatedAt: now } },
+          { new: true },
+        )
+        .lean<AssignmentDoc>();
+      if (accepted) return { status: 'accepted', assignment: toAssignment(accepted) };
+      const doc = await this.assignments.findOne({ _id: contactId, workspaceId }).lean<AssignmentDoc>();
+      const assignment = doc ? toAssignment(doc) : null;
+      if (!doc?.ownerId) return { status: 'not-assigned', assignment };
+      if (ownerId !== undefined && doc.ownerId !== ownerId) return { status: 'wrong-owner', assignment };
+      if (doc.acceptedAt) return { status: 'already-accepted', assignment };
+      // Assigned to this owner yet the update missed it: it changed in between; look again.
+      if (doc.state !== 'assigned' || attempt + 1 >= MAX_ACCEPT_ATTEMPTS)
+        return { status: 'not-assigned', assignment };
+    }
+  }
+
+  /** The lead left sales (disqualified, converted): frees its owner's capacity. Idempotent; null when never routed. */
+  async close(workspaceId: string, contactId: string): Promise<Assignment | null> {
+    const now = new Date();
+    const before = await this.assignments
+      .findOneAndUpdate(
+        { _id: contactId, workspaceId, state: { $ne: 'closed' } },
+        { $set: { state: 'closed', closedAt: now, leaseToken: null, updatedAt: now } },
+      )
+      .lean<AssignmentDoc>();
+    const doc =
+      before ?? (await this.assignments.findOne({ _id: contactId, workspaceId }).lean<AssignmentDoc>());
+    if (!doc) return null;
+    const holdId = holdIdOf(contactId, doc.n);
+    // Repeated on every close: a crash between the two writes is finished by the retry.
+    if (doc.ownerId) await this.release(workspaceId, doc.ownerId, holdId);
+    // A router interrupted mid-way may hold capacity for an owner it never recorded.
+    else if (doc.state === 'routing') await this.releaseStrays(workspaceId, holdId, null);
+    // A reassignment interrupted before it freed the owner who missed the SLA.
+    if (doc.n > 1 && doc.previousOwnerId)
+      await this.release(workspaceId, doc.previousOwnerId, holdIdOf(contactId, doc.n - 1));
+    return toAssignment({ ...doc, state: 'closed', closedAt: doc.closedAt ?? now });
+  }
+
+  /** The lead's assignment (any state, `unrouted` included), or null when it was never up for routing. */
+  async assignmentOf(workspaceId: string, contactId: string): Promise<Assignment | null> {
+    const doc = await this.assignments.findOne({ _id: contactId, workspaceId }).lean<AssignmentDoc>();
+    return doc ? toAssignment(doc) : null;
+  }
+
+  /**
+   * One pass, safe on every replica at once (each step is conditional on the state it found):
+   * assignments past `acceptDueAt` and not accepted are breached (once) and reassigned round-robin in their team
+   * without the owner who missed it; queued ones are retried; interrupted ones are finished.
+   */
+  async sweep(now = new Date()): Promise<SweepReport> {
+    const report: SweepReport = { breached: 0, assigned: 0, republished: 0 };
+    const found = await this.assignments
+      .find({
+        $or: [
+          { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
+          { state: 'queued' },
+          { state: 'routing', leaseUntil: { $lte: now } },
+          { pending: true, leaseUntil: { $lte: now } },
+        ],
+      })
+      .limit(SWEEP_BATCH)
+      .lean<AssignmentDoc[]>();
+    // Oldest first, so queued leads get owners in the order they arrived.
+    found.sort(
+      (a, b) =>
+        (a.queuedAt ?? a.acceptDueAt ?? a.updatedAt).getTime() -
+        (b.queuedAt ?? b.acceptDueAt ?? b.updatedAt).getTime(),
+    );
+    const rulesOf = new Map<string, Promise<RoutingRulesVersion | null>>();
+    const rulesFor = (workspaceId: string) => {
+      const cached = rulesOf.get(workspaceId) ?? this.rules.current(workspaceId);
+      rulesOf.set(workspaceId, cached);
+      return cached;
+    };
+    const full = new Set<string>();
+    for (const doc of found) {
+      if (this.stopped) break;
+      try {
+        if (doc.pending && doc.leaseUntil <= now) {
+          await this.flush(doc);
+          report.republished += 1;
+        } else if (doc.state === 'assigned') {
+          const outcome = await this.breach(doc, await rulesFor(doc.workspaceId), now);
+          if (outcome) report.breached += 1;
+        } else if (doc.state === 'routing') {
+          const taken = await this.lease(doc, { state: 'routing', leaseToken: doc.leaseToken }, now);
+          const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now, true));
+          if (routed && routed.state === 'assigned') report.assigned += 1;
+        } else if (doc.state === 'queued') {
+          // A team found full in this pass stays full for it: skip its other queued leads without writing.
+          const teamKey = `${doc.workspaceId}:${doc.teamId ?? ''}`;
+          if (full.has(teamKey)) continue;
+          const taken = await this.lease(doc, { state: 'queued' }, now);
+          const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now));
+          if (routed && routed.state === 'assigned') report.assigned += 1;
+          else if (routed && routed.state === 'queued' && !routed.previousOwnerId) full.add(teamKey);
+        }
+      } catch (error) {
+        if (isStoreUnavailable(error)) throw error;
+        // One lead's failure (e.g. Kafka refused the outbox) must not stop the others; its lease expires.
+        this.logger.warn(
+          { event: 'routing-sweep-lead-failed', contactId: doc._id, err: error },
+          'routing sweep step failed',
+        );
+      }
+    }
+    return report;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    // A timeout chain rather than an interval: sweeps never overlap, however slow the store is.
+    this.timer = setTimeout(() => {
+      this.running = this.sweep()
+        .then((report) => {
+          if (report.breached + report.assigned + report.republished > 0)
+            this.logger.info({ event: 'routing-sweep', ...report }, 'routing sweep');
+        })
+        .catch((error: unknown) =>
+          // A store outage is retried next tick; it never takes the process down.
+          this.logger.warn(
+            { event: 'routing-sweep-failed', storeDown: isStoreUnavailable(error), err: error },
+            'routing sweep failed',
+          ),
+        )
+        .finally(() => {
+          this.running = undefined;
+          this.schedule();
+        });
+    }, this.options.sweepIntervalMs);
+    this.timer.unref();
+  }
+
+  private newClaim(
+    input: { workspaceId: string; contactId: string; attributes: ContactAttributes; cause: EventMetadata },
+    now: Date,
+  ): AssignmentDoc {
+    const { country, region, companySize } = input.attributes;
+    return {
+      _id: input.contactId,
+      workspaceId: input.workspaceId,
+      state: 'routing',
+      n: 1,
+      reason: 'routed',
+      ownerId: null,
+      previousOwnerId: null,
+      teamId: null,
+      ruleId: null,
+      rulesVersion: null,
+      ticket: null,
+      routingAttributes: {
+        ...(country === undefined ? {} : { country }),
+        ...(region === undefined ? {} : { region }),
+        ...(companySize === undefined ? {} : { companySize }),
+      },
+      cause: input.cause,
+      metadata: null,
+      assignedAt: null,
+      acceptDueAt: null,
+      acceptedAt: null,
+      closedAt: null,
+      queuedAt: null,
+      breach: null,
+      leaseToken: randomUUID(),
+      leaseUntil: new Date(now.getTime() + this.leaseMs),
+      outbox: [],
+      pending: false,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  /** The claim was someone else's: answer with their assignment, finishing it when they left it half-way. */
+  private async resume(
+    input: { workspaceId: string; contactId: string; attributes: ContactAttributes; cause: EventMetadata },
+    rules: RoutingRulesVersion | null,
+    now: Date,
+  ): Promise<AssignmentDoc | null> {
+    const doc = await this.assignments
+      .findOne({ _id: input.contactId, workspaceId: input.workspaceId })
+      .lean<AssignmentDoc>();
+    if (!doc) return null;
+    if (doc.state === 'unrouted') {
+      if (!rules) return doc;
+      // Rules exist now: this is the lead's first real routing, caused by the event at hand.
+      const fresh = this.newClaim(input, now);
+      const taken = await this.assignments
+        .findOneAndUpdate(
+          { _id: doc._id, state: 'unrouted' },
+          {
+            $set: {
+              state: 'routing',
+              cause: fresh.cause,
+              routingAttributes: fresh.routingAttributes,
+              leaseToken: fresh.leaseToken,
+              leaseUntil: fresh.leaseUntil,
+              updatedAt: now,
+            },
+          },
+          { new: true },
+        )
+        .lean<AssignmentDoc>();
+      return taken ? this.route(taken, rules, now) : this.assignmentDoc(doc._id);
+    }
+    if (doc.leaseUntil > now) return doc;
+    if (doc.state === 'routing') {
+      const taken = await this.lease(doc, { state: 'routing', leaseToken: doc.leaseToken }, now);
+      return taken ? this.route(taken, rules, now, true) : this.assignmentDoc(doc._id);
+    }
+    if (doc.pending) await this.flush(doc);
+    return doc;
+  }
+
+  /** Takes the lease of a lead found in `expected` (conditional, so one replica wins); null when another did. */
+  private async lease(
+    doc: AssignmentDoc,
+    expected: { state: AssignmentState; leaseToken?: string | null },
+    now: Date,
+  ): Promise<AssignmentDoc | null> {
+    return this.assignments
+      .findOneAndUpdate(
+        {
+          _id: doc._id,
+          n: doc.n,
+          ...expected,
+          ...(expected.state === 'routing' ? { leaseUntil: { $lte: now } } : {}),
+        },
+        {
+          $set: {
+            state: 'routing',
+            leaseToken: randomUUID(),
+            leaseUntil: new Date(now.getTime() + this.leaseMs),
+            updatedAt: now,
+          },
+        },
+        { new: true },
+      )
+      .lean<AssignmentDoc>();
+  }
+
+  /**
+   * Chooses the owner of assignment `doc.n` under the lease the caller holds, records the decision with its events
+   * and publishes them. `takeover`: a previous holder may have reserved capacity already; that hold is reused.
+   */
+  private async route(
+    doc: AssignmentDoc,
+    rules: RoutingRulesVersion | null,
+    now: Date,
+    takeover = false,
+  ): Promise<AssignmentDoc | null> {
+    const lease = { _id: doc._id, state: 'routing', leaseToken: doc.leaseToken };
+    if (!rules) {
+      // Rules are never deleted, so only a first routing meets a workspace without them.
+      return this.decide(lease, { $set: { state: 'unrouted', leaseToken: null, updatedAt: now } });
+    }
+    const chosen = doc.teamId
+      ? { teamId: doc.teamId, ruleId: doc.ruleId ?? FALLBACK_RULE_ID }
+      : chooseTeam(rules.rules, doc.routingAttributes ?? {});
+    const team = teamOf(rules.rules, chosen.teamId);
+    const ws = doc.workspaceId;
+    const holdId = holdIdOf(doc._id, doc.n);
+    const missed = doc.n > 1 ? doc.previousOwnerId : null;
+    const [ticket, loads, held] = await Promise.all([
+      doc.ticket ?? this.nextTicket(ws, team.id),
+      this.loadsOf(ws, team.members),
+      takeover ? this.holderOf(ws, holdId) : undefined,
+      // A reassignment frees the owner who missed the SLA (idempotent, so repeated retries are harmless).
+      missed ? this.release(ws, missed, holdIdOf(doc._id, doc.n - 1)) : undefined,
+    ]);
+    let ownerId = held;
+    let reserved = false;
+    while (!ownerId) {
+      const member = pickOwner(team.members, ticket - 1, loads, now, new Set(missed ? [missed] : []));
+      if (!member) break;
+      if (await this.reserve(ws, member, holdId)) {
+        ownerId = member.ownerId;
+        reserved = true;
+      } else loads.set(member.ownerId, member.capacity); // filled up since the read
+    }
+    const common = {
+      teamId: team.id,
+      ruleId: team.id === chosen.teamId ? chosen.ruleId : FALLBACK_RULE_ID,
+      rulesVersion: rules.version,
+      ticket,
+      breach: null,
+      updatedAt: now,
+    };
+    const breach = doc.breach;
+    if (!ownerId) {
+      const outbox: OutboxEntry[] = breach
+        ? [{ topic: Topics.LeadsSlaBreached, event: { ...breach, reassignedTo: null } }]
+        : [];
+      const queued = await this.decide(lease, {
+        $set: {
+          ...common,
+          state: 'queued',
+          queuedAt: doc.queuedAt ?? now,
+          ...(outbox.length > 0 ? { pending: true } : { leaseToken: null }),
+        },
+        ...(outbox.length > 0 ? { $push: { outbox: { $each: outbox } } } : {}),
+      });
+      if (takeover) await this.releaseStrays(ws, holdId, null);
+      return queued;
+    }
+    const acceptDueAt = new Date(now.getTime() + rules.rules.acceptWithinMinutes * 60_000);
+    const assigned: LeadAssigned = {
+      metadata: causedMetadata(doc.cause, 'scoring', `lead-assigned/${doc.n}`, now.getTime()),
+      contactId: doc._id,
+      ownerId,
+      teamId: common.teamId,
+      ruleId: common.ruleId,
+      reason: doc.reason,
+      previousOwnerId: doc.previousOwnerId ?? null,
+      assignedAt: now.getTime(),
+      acceptDueAt: acceptDueAt.getTime(),
+    };
+    const outbox: OutboxEntry[] = [
+      ...(breach
+        ? [{ topic: Topics.LeadsSlaBreached, event: { ...breach, reassignedTo: ownerId } } as const]
+        : []),
+      { topic: Topics.LeadsAssigned, event: assigned },
+    ];
+    const decided = await this.decide(
+      lease,
+      {
+        $set: {
+          ...common,
+          state: 'assigned',
+          ownerId,
+          metadata: assigned.metadata,
+          assignedAt: now,
+          acceptDueAt,
+          pending: true,
+          leaseUntil: new Date(now.getTime() + this.leaseMs),
+        },
+        $push: { outbox: { $each: outbox } },
+      },
+      reserved ? { workspaceId: ws, ownerId, holdId } : undefined,
+    );
+    if (takeover && decided?.state === 'assigned' && decided.n === doc.n)
+      await this.releaseStrays(ws, holdId, decided.ownerId);
+    return decided;
+  }
+
+  /**
+   * Writes a routing decision if the lease is still ours, then publishes what it queued. Lost the lease (the lead
+   * was closed, or a slow step let another replica take over): the capacity reserved here goes back unless the
+   * lead ended up with this very hold.
+   */
+  private async decide(
+    lease: { _id: string; state: string; leaseToken: string | null },
+    update: UpdateQuery<AssignmentDoc>,
+    reservation?: { workspaceId: string; ownerId: string; holdId: string },
+  ): Promise<AssignmentDoc | null> {
+    const decided = await this.assignments
+      .findOneAndUpdate(lease, update, { new: true })
+      .lean<AssignmentDoc>();
+    if (decided) {
+      if (decided.pending) await this.flush(decided);
+      return decided;
+    }
+    const current = await this.assignmentDoc(lease._id);
+    if (reservation) {
+      const sameAssignment = current !== null && holdIdOf(current._id, current.n) === reservation.holdId;
+      // Whoever took over may have found this hold and adopted it (routing), or already recorded it (our owner).
+      const adopted =
+        sameAssignment &&
+        current.state !== 'closed' &&
+        (current.state === 'routing' || current.ownerId === reservation.ownerId);
+      if (!adopted) await this.release(reservation.workspaceId, reservation.ownerId, reservation.holdId);
+    }
+    return current;
+  }
+
+  /** Publishes a lead's outbox and clears it (kept for assignment `n` only: a later one has its own). */
+  private async flush(doc: AssignmentDoc): Promise<void> {
+    if (doc.outbox.length === 0) return;
+    await this.publisher.publishAll(doc.outbox.map((entry) => outgoing(doc._id, entry)));
+    await this.assignments.updateOne(
+      { _id: doc._id, n: doc.n, pending: true },
+      { $set: { outbox: [], pending: false, leaseToken: null, updatedAt: new Date() } },
+    );
+  }
+
+  /**
+   * A missed SLA: claimed by a conditional write on the assignment number (two sweeping replicas breach it once),
+   * announced, and the lead routed again in its team without the owner who missed it.
+   */
+  private async breach(
+    doc: AssignmentDoc,
+    rules: RoutingRulesVersion | null,
+    now: Date,
+  ): Promise<AssignmentDoc | null> {
+    if (!doc.ownerId || !doc.metadata || !doc.assignedAt || !doc.acceptDueAt || !doc.teamId) return null;
+    const breach: Omit<LeadSlaBreached, 'reassignedTo'> = {
+      metadata: causedMetadata(doc.metadata, 'scoring', `lead-sla-breached/${doc.n}`, now.getTime()),
+      contactId: doc._id,
+      ownerId: doc.ownerId,
+      teamId: doc.teamId,
+      assignedAt: doc.assignedAt.getTime(),
+      acceptDueAt: doc.acceptDueAt.getTime(),
+      breachedAt: now.getTime(),
+    };
+    const claimed = await this.assignments
+      .findOneAndUpdate(
+        { _id: doc._id, n: doc.n, state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
+        {
+          $set: {
+            state: 'routing',
+            n: doc.n + 1,
+            reason: 'sla-reassigned',
+            previousOwnerId: doc.ownerId,
+            ownerId: null,
+            ticket: null,
+            cause: breach.metadata,
+            metadata: null,
+            assignedAt: null,
+            acceptDueAt: null,
+            queuedAt: null,
+            breach,
+            leaseToken: randomUUID(),
+            leaseUntil: new Date(now.getTime() + this.leaseMs),
+            updatedAt: now,
+          },
+        },
+        { new: true },
+      )
+      .lean<AssignmentDoc>();
+    if (!claimed) return null;
+    await this.route(claimed, rules, now);
+    return claimed;
+  }
+
+  private async assignmentDoc(contactId: string): Promise<AssignmentDoc | null> {
+    return this.assignments.findById(contactId).lean<AssignmentDoc>();
+  }
+
+  /** The next round-robin position of a team (1, 2, ...). */
+  private async nextTicket(workspaceId: string, teamId: string): Promise<number> {
+    const cursor = await this.cursors
+      .findOneAndUpdate(
+        { _id: `${workspaceId}:${teamId}` },
+        { $inc: { seq: 1 } },
+        { upsert: true, new: true },
+      )
+      .lean<RoutingCursorDoc>();
+    return cursor?.seq ?? 1;
+  }
+
+  /** Open leads per owner of a team (one `_id $in` read, without the hold lists). */
+  private async loadsOf(
+    workspaceId: string,
+    members: readonly RoutingMember[],
+  ): Promise<Map<string, number>> {
+    const docs = await this.loads
+      .find({ _id: { $in: members.map((m) => loadIdOf(workspaceId, m.ownerId)) } }, { ownerId: 1, open: 1 })
+      .lean<Pick<OwnerLoadDoc, 'ownerId' | 'open'>[]>();
+    return new Map(docs.map((doc) => [doc.ownerId, doc.open]));
+  }
+
+  /** The owner already holding capacity for this assignment (left by an interrupted router), if any. */
+  private async holderOf(workspaceId: string, holdId: string): Promise<string | undefined> {
+    const doc = await this.loads.findOne({ workspaceId, holds: holdId }, { ownerId: 1 }).lean<OwnerLoadDoc>();
+    return doc?.ownerId;
+  }
+
+  /**
+   * Takes one unit of the owner's capacity for `holdId`, exactly once: the filter admits the update only under
+   * capacity and only if the hold is not listed yet, so the count and the marker change in one write (unlike
+   * ProcessedEvents, whose marker follows the effect, a crash here cannot count twice).
+   */
+  private async reserve(workspaceId: string, member: RoutingMember, holdId: string): Promise<boolean> {
+    if (member.capacity <= 0) return false;
+    const _id = loadIdOf(workspaceId, member.ownerId);
+    try {
+      await this.loads.updateOne(
+        { _id, open: { $lt: member.capacity }, holds: { $ne: holdId } },
+        { $inc: { open: 1 }, $push: { holds: holdId }, $set: { workspaceId, ownerId: member.ownerId } },
+        { upsert: true },
+      );
+      return true;
+    } catch (error) {
+      // The load exists but did not match: full, or this hold is already counted (a retry).
+      if (!isDuplicateKey(error)) throw error;
+      return (await this.loads.exists({ _id, holds: holdId })) !== null;
+    }
+  }
+
+  /**
+   * After a takeover: capacity a stalled previous holder reserved for this assignment on anyone but the chosen
+   * owner goes back (it cannot record its choice any more; its own failed write releases what it reserves later).
+   */
+  private async releaseStrays(
+    workspaceId: string,
+    holdId: string,
+    keptOwnerId: string | null,
+  ): Promise<void> {
+    await this.loads.updateMany(
+      { workspaceId, holds: holdId, ...(keptOwnerId ? { ownerId: { $ne: keptOwnerId } } : {}) },
+      { $pull: { holds: holdId }, $inc: { open: -1 } },
+    );
+  }
+
+  /** Gives back the capacity `holdId` took, exactly once. */
+  private async release(workspaceId: string, ownerId: string, holdId: string): Promise<void> {
+    await this.loads.updateOne(
+      { _id: loadIdOf(workspaceId, ownerId), holds: holdId },
+      { $pull: { holds: holdId }, $inc: { open: -1 } },
+    );
+  }
+}

@@ -1,0 +1,9 @@
+import { z } from 'zod';
+
+/** Scoring's routing settings; merged into the service's config shape. */
+export const routingConfigShape = {
+  /** How often each replica looks for missed SLAs and queued leads (ms). Bounds how late a breach is noticed. */
+  ROUTING_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5_000),
+};
+
+export type RoutingConfig = z.infer<z.ZodObject<typeof routingConfigShape>>;

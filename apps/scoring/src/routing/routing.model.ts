@@ -1,0 +1,167 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import type { EventMetadata, LeadAssigned, LeadSlaBreached } from '@tributary/contracts';
+import type { ContactAttributes } from '../contacts/contact-attributes';
+import type { RoutingRules } from './routing-rules';
+
+/**
+ * Where a lead stands in routing:
+ * - `unrouted`: its workspace had no routing rules when it was to be routed;
+ * - `routing`: someone holds the lease and is choosing an owner (or a crash left it; the lease then expires);
+ * - `queued`: nobody in the team could take it (capacity, working hours); the sweeper retries;
+ * - `assigned`: an owner has it and must accept before `acceptDueAt`;
+ * - `accepted`: the owner took it; `closed`: disqualified or converted, the owner's capacity is free again.
+ */
+export type AssignmentState = 'unrouted' | 'routing' | 'queued' | 'assigned' | 'accepted' | 'closed';
+
+export type AssignmentReason = 'routed' | 'sla-reassigned';
+
+/** An event decided together with a state change and published after it (a one-document outbox). */
+export type OutboxEntry =
+  { topic: 'leads.assigned'; event: LeadAssigned } | { topic: 'leads.sla-breached'; event: LeadSlaBreached };
+
+/** One lead's assignment: a single document per lead, keyed by contactId, so the claim is an insert. */
+export interface AssignmentDoc {
+  _id: string;
+  workspaceId: string;
+  state: AssignmentState;
+  /** 1 for the first owner, +1 per SLA reassignment; names the capacity hold and the derived event ids. */
+  n: number;
+  reason: AssignmentReason;
+  ownerId: string | null;
+  previousOwnerId: string | null;
+  teamId: string | null;
+  ruleId: string | null;
+  rulesVersion: number | null;
+  /** Round-robin position taken for assignment `n` (kept so a queued lead does not take the cursor again). */
+  ticket: number | null;
+  /** What the team choice reads (territory, segment), so whoever finishes the routing chooses the same team. */
+  routingAttributes: Pick<ContactAttributes, 'country' | 'region' | 'companySize'>;
+  /** The event that caused assignment `n`: the scored or captured lead, or the SLA breach. */
+  cause: EventMetadata;
+  /** Metadata of the `leads.assigned` announcing assignment `n` (null until an owner is chosen). */
+  metadata: EventMetadata | null;
+  assignedAt: Date | null;
+  acceptDueAt: Date | null;
+  acceptedAt: Date | null;
+  closedAt: Date | null;
+  queuedAt: Date | null;
+  /** The breach that started assignment `n` (n > 1), announced once the reassignment is decided. */
+  breach: Omit<LeadSlaBreached, 'reassignedTo'> | null;
+  /** Who may work on the document until when (claim, queued retry, breach); an expired lease can be taken over. */
+  leaseToken: string | null;
+  leaseUntil: Date;
+  /** Events decided but not yet acknowledged by Kafka; `pending` mirrors "outbox not empty" for the sweep query. */
+  outbox: OutboxEntry[];
+  pending: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const assignmentSchema = new Schema<AssignmentDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    state: { type: String, required: true },
+    n: { type: Number, required: true },
+    reason: { type: String, required: true },
+    ownerId: { type: String, default: null },
+    previousOwnerId: { type: String, default: null },
+    teamId: { type: String, default: null },
+    ruleId: { type: String, default: null },
+    rulesVersion: { type: Number, default: null },
+    ticket: { type: Number, default: null },
+    routingAttributes: { type: Schema.Types.Mixed, default: {} },
+    cause: { type: Schema.Types.Mixed, required: true },
+    metadata: { type: Schema.Types.Mixed, default: null },
+    assignedAt: { type: Date, default: null },
+    acceptDueAt: { type: Date, default: null },
+    acceptedAt: { type: Date, default: null },
+    closedAt: { type: Date, default: null },
+    queuedAt: { type: Date, default: null },
+    breach: { type: Schema.Types.Mixed, default: null },
+    leaseToken: { type: String, default: null },
+    leaseUntil: { type: Date, required: true },
+    outbox: { type: Schema.Types.Mixed, default: [] },
+    pending: { type: Boolean, default: false },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'lead_assignments', minimize: false },
+);
+// The sweep's filter; an index on MongoDB, a scan on FerretDB (kept small: one document per routed lead).
+assignmentSchema.index({ state: 1, acceptDueAt: 1 });
+
+/** Round-robin position per workspace and team (`<ws>:<teamId>`), advanced with an atomic `$inc`. */
+export interface RoutingCursorDoc {
+  _id: string;
+  seq: number;
+}
+
+const cursorSchema = new Schema<RoutingCursorDoc>(
+  { _id: { type: String, required: true }, seq: { type: Number, required: true, default: 0 } },
+  { versionKey: false, collection: 'routing_cursors' },
+);
+
+/**
+ * An owner's open leads (`<ws>:<ownerId>`). `holds` lists the assignments (`<contactId>#<n>`) counted in `open`,
+ * so reserving and freeing capacity are each one conditional single-document update and happen exactly once per
+ * assignment, whatever is retried.
+ */
+export interface OwnerLoadDoc {
+  _id: string;
+  workspaceId: string;
+  ownerId: string;
+  open: number;
+  holds: string[];
+}
+
+const ownerLoadSchema = new Schema<OwnerLoadDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    ownerId: { type: String, required: true },
+    open: { type: Number, required: true, default: 0 },
+    holds: { type: [String], default: [] },
+  },
+  { versionKey: false, collection: 'routing_owner_loads' },
+);
+
+/** A version of a workspace's rules (`<ws>:<version>`, immutable) or its head (`<ws>:head`, the current one). */
+export interface RoutingRulesDoc {
+  _id: string;
+  workspaceId: string;
+  version: number;
+  rules: RoutingRules;
+  createdAt: Date;
+}
+
+const rulesSchema = new Schema<RoutingRulesDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    version: { type: Number, required: true },
+    rules: { type: Schema.Types.Mixed, required: true },
+    createdAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'routing_rules', minimize: false },
+);
+
+export function assignmentModel(connection: Connection): Model<AssignmentDoc> {
+  return (
+    connection.models['LeadAssignment'] ?? connection.model<AssignmentDoc>('LeadAssignment', assignmentSchema)
+  );
+}
+
+export function routingCursorModel(connection: Connection): Model<RoutingCursorDoc> {
+  return (
+    connection.models['RoutingCursor'] ?? connection.model<RoutingCursorDoc>('RoutingCursor', cursorSchema)
+  );
+}
+
+export function ownerLoadModel(connection: Connection): Model<OwnerLoadDoc> {
+  return connection.models['OwnerLoad'] ?? connection.model<OwnerLoadDoc>('OwnerLoad', ownerLoadSchema);
+}
+
+export function routingRulesModel(connection: Connection): Model<RoutingRulesDoc> {
+  return connection.models['RoutingRules'] ?? connection.model<RoutingRulesDoc>('RoutingRules', rulesSchema);
+}

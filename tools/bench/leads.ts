@@ -1,0 +1,276 @@
+/**
+ * `npm run bench:leads [-- --rate 500 --seconds 60 --events 20000]`
+ * The lead pipeline on the real stack, scoring running as its own process:
+ *   1. capture → assigned: LeadCaptured records are published to `leads.captured` at `--rate` per second for
+ *      `--seconds`; each one's `leads.assigned` (causationId = the capture's eventId) is awaited, and the time from
+ *      publish to seeing the assignment is reported as p50 / p95 / p99 / max.
+ *   2. scoring throughput: `--events` tracking events are published as one backlog (faster than scoring reads them),
+ *      and the time from the first publish to the last `leads.scored` they cause gives the consumer's events/s.
+ * Prints numbers; asserts nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Presets, SingleBar } from 'cli-progress';
+import { Command } from 'commander';
+import type { KafkaMessage } from 'kafkajs';
+import { Topics, type LeadCaptured, type TrackingEvent } from '@tributary/contracts';
+import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
+import { createLogger } from '@tributary/observability';
+import { trackingEventFixture, uniqueId } from '@tributary/testing';
+import { spawnService, stopService, waitReady } from '../dev/services';
+import { stackEndpoints, stackUp } from '../stack/stack';
+import { percentile } from './stats';
+
+const opts = new Command('bench:leads')
+  .option('--rate <n>', 'captured leads per second', (v) => Number(v), 500)
+  .option('--seconds <n>', 'how long to capture at that rate', (v) => Number(v), 60)
+  .option('--events <n>', 'tracking events in the throughput backlog', (v) => Number(v), 20_000)
+  .option('--owners <n>', 'sales reps in the routing team', (v) => Number(v), 20)
+  .option('--port <n>', 'scoring HTTP port', (v) => Number(v), 4201)
+  .parse()
+  .opts<{ rate: number; seconds: number; events: number; owners: number; port: number }>();
+
+const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'CA', 'BR', 'JP', 'AU'];
+const TITLES = ['VP Marketing', 'Head of Growth', 'Marketing Manager', 'Student', 'CTO', 'Director of Sales'];
+
+function table(rows: Record<string, Record<string, number | string>>): void {
+  console.table(rows);
+}
+
+async function main(): Promise<void> {
+  await stackUp();
+  const endpoints = stackEndpoints();
+  const run = uniqueId('bl');
+  const workspace = `ws_${run}`;
+  const key = `bench-key-${run}`;
+  const logDir = join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`);
+  const scoring = spawnService(
+    'scoring',
+    opts.port,
+    {
+      ...endpoints.env,
+      MONGO_DB: `bench_${run}_scoring`,
+      CONSUMER_GROUP: `scoring.${run}`,
+      CONSUMER_FROM_BEGINNING: 'false',
+      WRITE_KEYS: `${key}:${workspace}`,
+      LOG_LEVEL: 'warn',
+    },
+    logDir,
+  );
+  const kafka = createKafka(
+    `bench-${run}`,
+    endpoints.kafkaBrokers.split(','),
+    createLogger('bench', 'error'),
+  );
+  const registry = new AvroSchemaRegistry(endpoints.schemaRegistryUrl);
+  await registry.registerTopics([Topics.LeadsCaptured, Topics.TrackingEvents]);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const watcher = kafka.consumer({ groupId: `bench.leads.${run}`, maxWaitTimeInMs: 20 });
+  try {
+    console.log(`starting scoring on port ${opts.port} (logs: ${logDir})`);
+    await waitReady(scoring);
+    const auth = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+    const rules = {
+      acceptWithinMinutes: 60,
+      teams: [
+        {
+          id: 'inbound',
+          members: Array.from({ length: opts.owners }, (_, i) => ({
+            ownerId: `rep-${i}`,
+            capacity: 1_000_000,
+            timezone: 'UTC',
+          })),
+        },
+      ],
+      rules: [],
+      fallbackTeamId: 'inbound',
+    };
+    const put = await fetch(`${scoring.url}/v1/routing-rules`, {
+      method: 'PUT',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify(rules),
+    });
+    if (!put.ok) throw new Error(`routing rules refused: ${put.status} ${await put.text()}`);
+
+    // What the bench waits for: assignments of its captures, scores of its tracking events.
+    const assignedAt = new Map<string, number>();
+    const scoredCauses = new Set<string>();
+    let lastScoredAt = 0;
+    const joined = new Promise<void>((resolve) => watcher.on(watcher.events.GROUP_JOIN, () => resolve()));
+    await watcher.connect();
+    await watcher.subscribe({ topics: [Topics.LeadsAssigned, Topics.LeadsScored], fromBeginning: false });
+    const causeOf = async (message: KafkaMessage): Promise<string | null> => {
+      const event = (await registry.decode(message.value)) as {
+        metadata: { causationId: string | null; workspaceId: string };
+      };
+      return event.metadata.workspaceId === workspace ? event.metadata.causationId : null;
+    };
+    await watcher.run({
+      eachBatch: async ({ batch }) => {
+        const now = performance.now();
+        for (const message of batch.messages) {
+          const cause = await causeOf(message);
+          if (!cause) continue;
+          if (batch.topic === Topics.LeadsAssigned) assignedAt.set(cause, now);
+          else if (!scoredCauses.has(cause)) {
+            scoredCauses.add(cause);
+            lastScoredAt = now;
+          }
+        }
+      },
+    });
+    await joined;
+    await producer.connect();
+
+    // 1. capture → assigned at a steady rate.
+    const leadSchema = registry.schemaId(Topics.LeadsCaptured);
+    const sentAt = new Map<string, number>();
+    const total = Math.round(opts.rate * opts.seconds);
+    const tickMs = 20;
+    const perTick = (opts.rate * tickMs) / 1000;
+    const bar = new SingleBar(
+      {
+        format: 'capture → assigned [{bar}] {value}/{total} sent | {assigned} assigned',
+        noTTYOutput: true,
+        notTTYSchedule: 5_000,
+      },
+      Presets.shades_classic,
+    );
+    bar.start(total, 0, { assigned: 0 });
+    const started = performance.now();
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / tickMs + 1) * perTick));
+      const messages = [];
+      for (; sent < due; sent += 1) {
+        const i = sent;
+        const eventId = randomUUID();
+        const email = `lead${i}@company${i % 400}.example`;
+        const lead: LeadCaptured = {
+          metadata: {
+            eventId,
+            occurredAt: Date.now(),
+            workspaceId: workspace,
+            source: 'bench',
+            correlationId: eventId,
+            causationId: null,
+          },
+          leadId: `lead-${run}-${i}`,
+          email,
+          firstName: 'Ada',
+          lastName: `Bench${i}`,
+          company: `Company ${i % 400}`,
+          consents: { email_marketing: true },
+          source: 'form',
+          externalId: null,
+          formId: 'demo-request',
+          rawFieldsJson: JSON.stringify({
+            title: TITLES[i % TITLES.length],
+            country: COUNTRIES[i % COUNTRIES.length],
+            companySize: 20 + (i % 50) * 40,
+          }),
+          capturedAt: Date.now(),
+        };
+        messages.push({ key: email, value: await registry.encodeWithId(leadSchema, lead), eventId });
+      }
+      if (messages.length > 0) {
+        const t = performance.now();
+        await producer.send({
+          topic: Topics.LeadsCaptured,
+          acks: -1,
+          messages: messages.map(({ key: k, value }) => ({ key: k, value })),
+        });
+        for (const m of messages) sentAt.set(m.eventId, t);
+        bar.update(sent, { assigned: assignedAt.size });
+      }
+      await sleep(Math.max(0, started + (sent / opts.rate) * 1000 - performance.now()));
+    }
+    const captureSeconds = (performance.now() - started) / 1000;
+    const deadline = Date.now() + 120_000;
+    while ([...sentAt.keys()].some((id) => !assignedAt.has(id)) && Date.now() < deadline) {
+      bar.update(sent, { assigned: assignedAt.size });
+      await sleep(250);
+    }
+    bar.stop();
+    const latencies = [...sentAt].flatMap(([id, t]) => {
+      const at = assignedAt.get(id);
+      return at === undefined ? [] : [at - t];
+    });
+    console.log(
+      `\ncapture → assigned: ${latencies.length}/${total} leads assigned; sent at ${(total / captureSeconds).toFixed(0)}/s over ${captureSeconds.toFixed(1)} s`,
+    );
+    table({
+      'latency ms': {
+        p50: Number(percentile(latencies, 50).toFixed(1)),
+        p95: Number(percentile(latencies, 95).toFixed(1)),
+        p99: Number(percentile(latencies, 99).toFixed(1)),
+        max: Number(Math.max(0, ...latencies).toFixed(1)),
+      },
+    });
+
+    // 2. scoring consumer throughput on a backlog of tracking events.
+    const trackSchema = registry.schemaId(Topics.TrackingEvents);
+    const ids = new Set<string>();
+    const t0 = performance.now();
+    for (let offset = 0; offset < opts.events; offset += 1_000) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(1_000, opts.events - offset) }, async (_, j) => {
+          const i = offset + j;
+          const eventId = randomUUID();
+          ids.add(eventId);
+          const userId = `user-${i % 2_000}`;
+          const event: TrackingEvent = trackingEventFixture({
+            metadata: {
+              eventId,
+              occurredAt: Date.now(),
+              workspaceId: workspace,
+              source: 'bench',
+              correlationId: eventId,
+              causationId: null,
+            },
+            messageId: eventId,
+            userId,
+            event: i % 5 === 0 ? 'Pricing Page Viewed' : 'Feature Used',
+          });
+          return { key: userId, value: await registry.encodeWithId(trackSchema, event) };
+        }),
+      );
+      await producer.send({ topic: Topics.TrackingEvents, acks: -1, messages: batch });
+    }
+    const producedSeconds = (performance.now() - t0) / 1000;
+    const throughputBar = new SingleBar(
+      { format: 'scoring backlog [{bar}] {value}/{total} scored', noTTYOutput: true, notTTYSchedule: 5_000 },
+      Presets.shades_classic,
+    );
+    throughputBar.start(opts.events, 0);
+    const scoredOfBacklog = () => [...ids].filter((id) => scoredCauses.has(id)).length;
+    const backlogDeadline = Date.now() + 15 * 60_000;
+    let done = 0;
+    while (done < opts.events && Date.now() < backlogDeadline) {
+      await sleep(1_000);
+      done = scoredOfBacklog();
+      throughputBar.update(done);
+    }
+    throughputBar.stop();
+    const seconds = (lastScoredAt - t0) / 1000;
+    console.log(`\nscoring consumer: ${done}/${opts.events} tracking events scored`);
+    table({
+      'tracking.events → leads.scored': {
+        'produced in s': Number(producedSeconds.toFixed(1)),
+        'scored in s': Number(seconds.toFixed(1)),
+        'events/s': Number((done / seconds).toFixed(0)),
+      },
+    });
+  } finally {
+    await watcher.disconnect().catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
+    await stopService(scoring);
+  }
+  process.exit(0);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
