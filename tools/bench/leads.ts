@@ -28,8 +28,23 @@ const opts = new Command('bench:leads')
   .option('--events <n>', 'tracking events in the throughput backlog', (v) => Number(v), 20_000)
   .option('--owners <n>', 'sales reps in the routing team', (v) => Number(v), 20)
   .option('--port <n>', 'scoring HTTP port', (v) => Number(v), 4201)
+  .option(
+    '--drain-seconds <n>',
+    'how long to wait for the last assignments after capturing',
+    (v) => Number(v),
+    120,
+  )
+  .option('--backlog-seconds <n>', 'how long to let scoring work through the backlog', (v) => Number(v), 120)
   .parse()
-  .opts<{ rate: number; seconds: number; events: number; owners: number; port: number }>();
+  .opts<{
+    rate: number;
+    seconds: number;
+    events: number;
+    owners: number;
+    port: number;
+    drainSeconds: number;
+    backlogSeconds: number;
+  }>();
 
 const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'CA', 'BR', 'JP', 'AU'];
 const TITLES = ['VP Marketing', 'Head of Growth', 'Marketing Manager', 'Student', 'CTO', 'Director of Sales'];
@@ -55,6 +70,8 @@ async function main(): Promise<void> {
       CONSUMER_FROM_BEGINNING: 'false',
       WRITE_KEYS: `${key}:${workspace}`,
       LOG_LEVEL: 'warn',
+      // `STORE_SLOW_COMMAND_MS=20 npm run bench:leads` shows which store commands hold the pipeline up.
+      STORE_SLOW_COMMAND_MS: process.env['STORE_SLOW_COMMAND_MS'] ?? '0',
     },
     logDir,
   );
@@ -78,7 +95,7 @@ async function main(): Promise<void> {
           id: 'inbound',
           members: Array.from({ length: opts.owners }, (_, i) => ({
             ownerId: `rep-${i}`,
-            capacity: 1_000_000,
+            capacity: 100_000,
             timezone: 'UTC',
           })),
         },
@@ -187,7 +204,7 @@ async function main(): Promise<void> {
       await sleep(Math.max(0, started + (sent / opts.rate) * 1000 - performance.now()));
     }
     const captureSeconds = (performance.now() - started) / 1000;
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + opts.drainSeconds * 1000;
     while ([...sentAt.keys()].some((id) => !assignedAt.has(id)) && Date.now() < deadline) {
       bar.update(sent, { assigned: assignedAt.size });
       await sleep(250);
@@ -245,7 +262,8 @@ async function main(): Promise<void> {
     );
     throughputBar.start(opts.events, 0);
     const scoredOfBacklog = () => [...ids].filter((id) => scoredCauses.has(id)).length;
-    const backlogDeadline = Date.now() + 15 * 60_000;
+    // Bounded: a store that cannot keep up is reported by what it scored in this window.
+    const backlogDeadline = Date.now() + opts.backlogSeconds * 1000;
     let done = 0;
     while (done < opts.events && Date.now() < backlogDeadline) {
       await sleep(1_000);

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Connection } from 'mongoose';
+import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
-import { StaticWorkspaceKeys, WORKSPACE_KEYS } from '@tributary/platform';
 import type { ReportingConfig } from './config';
 import { EVENT_FACT_MODEL, eventFactModel } from './event-counts/event-fact.model';
 import { EVENT_COUNT_MODEL, eventCountModel } from './event-counts/event-count.model';
@@ -9,13 +9,13 @@ import { EventCounter } from './event-counts/event-counter.service';
 import { EventCountsController } from './event-counts/event-counts.controller';
 import { EventCountsHandler } from './event-counts/event-counts.handler';
 
-/** Read models, the reporting API and report topics. */
+/** Read models, the reporting API (behind the edge's keys and scopes) and report topics. */
 @Module({})
 export class ReportingModule {
   static forRoot(config: ReportingConfig): DynamicModule {
     return {
       module: ReportingModule,
-      imports: [EventServiceModule.forRoot(config)],
+      imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
       controllers: [EventCountsHandler, EventCountsController],
       providers: [
         EventCounter,
@@ -29,7 +29,6 @@ export class ReportingModule {
           inject: [STORE_CONNECTION],
           useFactory: (c: Connection) => eventCountModel(c),
         },
-        { provide: WORKSPACE_KEYS, useValue: new StaticWorkspaceKeys(config.WRITE_KEYS) },
       ],
     };
   }

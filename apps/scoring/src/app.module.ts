@@ -1,7 +1,7 @@
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import type { Connection } from 'mongoose';
+import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
-import { StaticWorkspaceKeys, WORKSPACE_KEYS } from '@tributary/platform';
 import type { ScoringConfig } from './config';
 import { CONTACT_MODEL, contactModel } from './contacts/contact.model';
 import { ContactsController } from './contacts/contacts.controller';
@@ -41,7 +41,8 @@ export class ScoringModule {
   static forRoot(config: ScoringConfig): DynamicModule {
     return {
       module: ScoringModule,
-      imports: [EventServiceModule.forRoot(config)],
+      // The edge's API keys, OAuth clients and scopes, learnt from `access.credentials` (plus bootstrap WRITE_KEYS).
+      imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
       controllers: [
         LeadEventsHandler,
         ContactsController,
@@ -86,7 +87,6 @@ export class ScoringModule {
           inject: [STORE_CONNECTION],
           useFactory: (c: Connection) => contactModel(c),
         },
-        { provide: WORKSPACE_KEYS, useValue: new StaticWorkspaceKeys(config.WRITE_KEYS) },
       ],
     };
   }

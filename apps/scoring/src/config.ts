@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sharedAccessConfigShape } from '@tributary/access';
 import { loadServiceConfig, type ServiceConfig } from '@tributary/platform';
 import { enrichmentConfigShape } from './enrichment/enrichment.config';
 import { scoringModelConfigShape } from './models/scoring-model.store';
@@ -20,6 +21,7 @@ const scoringShape = {
   /** First re-enrichment attempt after this long; doubles per attempt up to ENRICHMENT_RETRY_MAX_MS. */
   ENRICHMENT_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000),
   ENRICHMENT_RETRY_MAX_MS: z.coerce.number().int().min(10).default(3_600_000),
+  ...sharedAccessConfigShape,
   ...enrichmentConfigShape,
   ...scoringModelConfigShape,
   ...routingConfigShape,

@@ -35,7 +35,12 @@ const samples: Partial<Record<TopicName, unknown>> = {
     contactId: 'ws_1:u-1',
     score: 10,
     previousScore: 0,
-    breakdown: [{ rule: 'r', points: 10 }],
+    breakdown: [{ rule: 'r', points: 10, kind: 'engagement', reason: '1 event' }],
+    fitScore: 0,
+    engagementScore: 10,
+    modelVersion: 2,
+    trigger: 'event',
+    enrichmentState: 'enriched',
   },
   'journey.steps': {
     metadata,

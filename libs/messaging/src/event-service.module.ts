@@ -65,7 +65,13 @@ export class EventServiceModule {
         { provide: SERVICE_LOGGER, useFactory: () => createLogger(service, config.LOG_LEVEL) },
         {
           provide: STORE_CONNECTION,
-          useFactory: () => connectServiceStore(config.MONGO_URL, config.MONGO_DB),
+          inject: [SERVICE_LOGGER],
+          useFactory: (logger: Logger) =>
+            connectServiceStore(config.MONGO_URL, config.MONGO_DB, {
+              slowCommandMs: config.STORE_SLOW_COMMAND_MS,
+              onSlowCommand: (slow) =>
+                logger.warn({ event: 'slow-store-command', ...slow }, 'slow store command'),
+            }),
         },
         {
           provide: KAFKA_CLIENT,

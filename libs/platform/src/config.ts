@@ -50,6 +50,8 @@ export const baseConfigShape = {
   CONSUMER_RETRY_MAX_MS: z.coerce.number().int().min(1).default(10_000),
   CONSUMER_PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
   DEDUPE_TTL_HOURS: z.coerce.number().int().min(1).default(168),
+  /** Log store commands slower than this (command, collection, ms; never values); 0 = off. */
+  STORE_SLOW_COMMAND_MS: z.coerce.number().int().min(0).default(0),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
 } satisfies ZodRawShape;
 

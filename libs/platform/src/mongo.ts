@@ -1,15 +1,48 @@
 import mongoose, { type Connection } from 'mongoose';
 import type { ReadinessCheck } from './health';
 
-/** Opens the service's own database; mongoose buffers nothing, so a down store surfaces as an error, not a hang. */
-export async function connectServiceStore(url: string, dbName: string): Promise<Connection> {
+/** A store command that took longer than the configured bound: what and where, never the values. */
+export interface SlowStoreCommand {
+  command: string;
+  collection: string | undefined;
+  durationMs: number;
+}
+
+/**
+ * Opens the service's own database; mongoose buffers nothing, so a down store surfaces as an error, not a hang.
+ * With `slowCommandMs` > 0, commands slower than that are reported to `onSlowCommand` (driver command monitoring).
+ */
+export async function connectServiceStore(
+  url: string,
+  dbName: string,
+  options: { slowCommandMs?: number; onSlowCommand?: (slow: SlowStoreCommand) => void } = {},
+): Promise<Connection> {
+  const { slowCommandMs = 0, onSlowCommand } = options;
+  const monitor = slowCommandMs > 0 && onSlowCommand !== undefined;
   const connection = mongoose.createConnection(url, {
     dbName,
     serverSelectionTimeoutMS: 3_000,
     heartbeatFrequencyMS: 2_000,
     bufferCommands: false,
     autoIndex: true,
+    monitorCommands: monitor,
   });
+  if (monitor) {
+    const collections = new Map<number, string | undefined>();
+    const client = connection.getClient();
+    client.on('commandStarted', (event) => {
+      const target: unknown = event.command[event.commandName];
+      collections.set(event.requestId, typeof target === 'string' ? target : undefined);
+    });
+    const finish = (event: { requestId: number; commandName: string; duration: number }) => {
+      const collection = collections.get(event.requestId);
+      collections.delete(event.requestId);
+      if (event.duration >= slowCommandMs)
+        onSlowCommand({ command: event.commandName, collection, durationMs: event.duration });
+    };
+    client.on('commandSucceeded', finish);
+    client.on('commandFailed', finish);
+  }
   await connection.asPromise();
   return connection;
 }

@@ -7,6 +7,7 @@ import {
   NotFoundException,
 } from '@nestjs/common';
 import type { z } from 'zod';
+import { formatApiKey, hashSecret, liveSecrets, newCredentialId, newSecret } from '@tributary/access';
 import { SERVICE_CONFIG, SERVICE_LOGGER } from '@tributary/platform';
 import type { Logger } from '@tributary/observability';
 import type { IngestionConfig } from '../config';
@@ -21,13 +22,12 @@ import { AuditLog, type AuditRecord } from './audit-log';
 import {
   ConcurrentChangeError,
   CredentialStore,
-  liveSecrets,
   rotatedSecrets,
   type ApiKeyDoc,
   type OAuthClientDoc,
   type WorkspaceDoc,
 } from './credential-store';
-import { formatApiKey, hashSecret, newCredentialId, newSecret } from './credentials';
+import { CredentialFeed } from './credential-feed';
 import { EdgeCredentials } from './edge-credentials';
 import { CurrentSigningKeyError, SigningKeyring } from './signing-keys';
 
@@ -103,6 +103,7 @@ const notFound = (what: string) => new NotFoundException({ error: 'not_found', r
 /**
  * Workspaces, API keys, OAuth clients and signing keys. Every action is authorised against the actor (a workspace
  * credential only ever reaches its own workspace) and audited; secrets are returned once and never stored or logged.
+ * Every credential change is published to `access.credentials` after the store has it (signing keys: by the keyring).
  */
 @Injectable()
 export class AccessAdministration {
@@ -110,6 +111,7 @@ export class AccessAdministration {
     private readonly store: CredentialStore,
     private readonly credentials: EdgeCredentials,
     private readonly keyring: SigningKeyring,
+    private readonly feed: CredentialFeed,
     private readonly audit: AuditLog,
     @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
@@ -160,6 +162,7 @@ export class AccessAdministration {
       revision: 0,
     };
     await this.store.createKey(key);
+    await this.feed.apiKeyChanged(key);
     await this.succeeded(actor, {
       ...target,
       targetWorkspaceId: workspaceId,
@@ -207,6 +210,7 @@ export class AccessAdministration {
     }
     if (!rotated) throw notFound('active API key');
     this.credentials.forgetKey(keyId);
+    await this.feed.apiKeyChanged(rotated);
     await this.succeeded(actor, { ...target, targetWorkspaceId: workspaceId, details: { graceSeconds } });
     return { ...keyView(rotated, now), apiKey: formatApiKey(keyId, secret) };
   }
@@ -216,6 +220,8 @@ export class AccessAdministration {
     await this.requireWorkspace(actor, workspaceId, target);
     if (!(await this.store.revokeKey(workspaceId, keyId, new Date()))) throw notFound('API key');
     this.credentials.forgetKey(keyId);
+    const revoked = await this.store.findWorkspaceKey(workspaceId, keyId);
+    if (revoked) await this.feed.apiKeyChanged(revoked);
     await this.succeeded(actor, { ...target, targetWorkspaceId: workspaceId });
   }
 
@@ -243,6 +249,7 @@ export class AccessAdministration {
       revokedAt: null,
     };
     await this.store.createClient(client);
+    await this.feed.clientChanged(client);
     await this.succeeded(actor, {
       ...target,
       targetWorkspaceId: workspaceId,
@@ -269,6 +276,8 @@ export class AccessAdministration {
     await this.requireWorkspace(actor, workspaceId, target);
     if (!(await this.store.revokeClient(workspaceId, clientId, new Date()))) throw notFound('OAuth client');
     this.credentials.forgetClient(clientId);
+    const revoked = await this.store.findClient(clientId);
+    if (revoked) await this.feed.clientChanged(revoked);
     await this.succeeded(actor, { ...target, targetWorkspaceId: workspaceId });
   }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tokenVerificationConfigShape } from '@tributary/access';
 
 /**
  * Admin credential used when ADMIN_TOKEN is unset outside production (local runs, demo). Named so nobody mistakes it
@@ -21,8 +22,8 @@ export const accessConfigShape = {
   API_KEY_ROTATION_GRACE_SECONDS: seconds(0, 30 * 86_400, 86_400),
   /** Lifetime of OAuth2 access tokens (client credentials). */
   OAUTH_TOKEN_TTL_SECONDS: seconds(60, 86_400, 900),
-  OAUTH_ISSUER: z.string().min(1).default('tributary-ingestion'),
-  OAUTH_AUDIENCE: z.string().min(1).default('tributary-edge'),
+  /** OAUTH_ISSUER / OAUTH_AUDIENCE: what tokens are signed with here and verified with everywhere. */
+  ...tokenVerificationConfigShape,
   /** Sustained requests per second per credential (per replica). */
   RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
   /** Requests a credential may burst before being throttled (per replica). */

@@ -24,6 +24,7 @@ import { AccessTokens } from './access-tokens';
 import { AdminController } from './admin.controller';
 import { AdminGuard } from './admin-auth';
 import { AuditLog } from './audit-log';
+import { CredentialFeed } from './credential-feed';
 import { CredentialStore } from './credential-store';
 import { EdgeCredentials } from './edge-credentials';
 import { OAuthController } from './oauth.controller';
@@ -38,7 +39,8 @@ const SIGNING_KEY_SKEW_SECONDS = 60;
 /**
  * Who may call the edge, for every controller: API keys and OAuth2 clients from ingestion's store (WRITE_KEYS stay
  * as bootstrap keys), per-credential rate limits (WorkspaceKeyGuard picks up RATE_LIMITER), request ids, and the
- * admin API that manages credentials and audits every change.
+ * admin API that manages credentials and audits every change. Every credential change (and, at start-up, the state of
+ * all of them) goes to `access.credentials`, from which other services honour the same keys (@tributary/access).
  */
 @Global()
 @Module({
@@ -89,6 +91,7 @@ const SIGNING_KEY_SKEW_SECONDS = 60;
       useFactory: (config: IngestionConfig) =>
         new CredentialRateLimits({ perSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST }),
     },
+    CredentialFeed,
     AuditLog,
     AccessAdministration,
     OAuthTokenExchange,

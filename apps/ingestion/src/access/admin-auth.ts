@@ -8,6 +8,7 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { constantTimeEquals } from '@tributary/access';
 import {
   RATE_LIMITER,
   SERVICE_CONFIG,
@@ -19,7 +20,6 @@ import {
   type WorkspaceKeyResolver,
 } from '@tributary/platform';
 import type { IngestionConfig } from '../config';
-import { constantTimeEquals } from './credentials';
 
 /**
  * Who administers: the platform operator (ADMIN_TOKEN: every workspace, creates workspaces, signing keys) or a

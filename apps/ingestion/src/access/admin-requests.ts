@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { unknownScopes } from './credentials';
+import { unknownScopes } from '@tributary/access';
 
 const name = z.string().trim().min(1).max(100);
 const scopes = z

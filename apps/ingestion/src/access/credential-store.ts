@@ -1,4 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
+import { CredentialKind, liveSecrets, type CredentialSnapshot } from '@tributary/access';
 
 /** A tenant. Its id is what every event and read model is keyed by. */
 export interface WorkspaceDoc {
@@ -74,11 +75,6 @@ const oauthClientSchema = new Schema<OAuthClientDoc>(
   { versionKey: false, collection: 'oauth_clients' },
 );
 
-/** Secrets still accepted at `now`: the current one and rotated-out ones within their grace period. */
-export function liveSecrets(secrets: readonly KeySecret[], now: number): KeySecret[] {
-  return secrets.filter((s) => s.expiresAt === null || s.expiresAt.getTime() > now);
-}
-
 /**
  * The secrets of a key after a rotation: the new one, plus earlier ones ending at most `graceMs` from now (already
  * expired ones are dropped, so the list stays short).
@@ -97,6 +93,36 @@ export function rotatedSecrets(
     }))
     .filter((s) => s.expiresAt.getTime() > now);
   return [{ hash: newHash, createdAt: new Date(now), expiresAt: null }, ...kept];
+}
+
+const latest = (...dates: (Date | null)[]) =>
+  new Date(Math.max(...dates.map((d) => d?.getTime() ?? Number.NEGATIVE_INFINITY)));
+
+/** What every service may know of an API key (hashes only); `updatedAt` is its last change. */
+export function apiKeySnapshot(key: ApiKeyDoc): Extract<CredentialSnapshot, { kind: 'api-key' }> {
+  return {
+    kind: CredentialKind.ApiKey,
+    keyId: key._id,
+    workspaceId: key.workspaceId,
+    scopes: key.scopes,
+    secrets: key.secrets.map((s) => ({ hash: s.hash, expiresAt: s.expiresAt })),
+    revokedAt: key.revokedAt,
+    updatedAt: latest(key.createdAt, key.revokedAt, ...key.secrets.map((s) => s.createdAt)),
+  };
+}
+
+/** What every service may know of an OAuth client: not even its secret's hash (only the edge issues tokens). */
+export function clientSnapshot(
+  client: OAuthClientDoc,
+): Extract<CredentialSnapshot, { kind: 'oauth-client' }> {
+  return {
+    kind: CredentialKind.OAuthClient,
+    clientId: client._id,
+    workspaceId: client.workspaceId,
+    scopes: client.scopes,
+    revokedAt: client.revokedAt,
+    updatedAt: latest(client.createdAt, client.revokedAt),
+  };
 }
 
 /** Workspaces, API keys and OAuth clients in ingestion's own database. Secrets arrive here already hashed. */
@@ -145,6 +171,16 @@ export class CredentialStore {
   /** A key of one workspace (administration: never reaches another workspace's keys). */
   async findWorkspaceKey(workspaceId: string, keyId: string): Promise<ApiKeyDoc | null> {
     return this.keys.findOne({ _id: keyId, workspaceId }).lean<ApiKeyDoc>();
+  }
+
+  /** Every key of every workspace (start-up snapshot of access.credentials). */
+  async allKeys(): Promise<ApiKeyDoc[]> {
+    return this.keys.find({}).lean<ApiKeyDoc[]>();
+  }
+
+  /** Every OAuth client of every workspace (start-up snapshot of access.credentials). */
+  async allClients(): Promise<OAuthClientDoc[]> {
+    return this.clients.find({}).lean<OAuthClientDoc[]>();
   }
 
   async listKeys(workspaceId: string): Promise<ApiKeyDoc[]> {

@@ -1,7 +1,7 @@
+import { formatApiKey, hashSecret, newSecret } from '@tributary/access';
 import { StaticWorkspaceKeys } from '@tributary/platform';
 import { AccessTokens } from './access-tokens';
 import type { ApiKeyDoc, CredentialStore, OAuthClientDoc } from './credential-store';
-import { formatApiKey, hashSecret, newSecret } from './credentials';
 import { EdgeCredentials } from './edge-credentials';
 import { InMemorySigningKeyStore, SigningKeyring } from './signing-keys';
 

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { clientCredentialId, parseScopeParameter, secretMatches } from '@tributary/access';
 import { RATE_LIMITER, type CredentialRateLimiter, type RateLimitDecision } from '@tributary/platform';
 import { AccessTokens } from './access-tokens';
-import { parseScopeParameter, secretMatches } from './credentials';
-import { EdgeCredentials, clientCredentialId } from './edge-credentials';
+import { EdgeCredentials } from './edge-credentials';
 
 /** An OAuth2 error response (RFC 6749 §5.2). */
 export class OAuthError extends Error {

@@ -1,8 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type KeyLike } from 'jose';
-import { newCredentialId } from './credentials';
-
-export const TOKEN_ALG = 'ES256';
+import { TOKEN_ALG, newCredentialId } from '@tributary/access';
 
 /** An ES256 key pair that signs (newest live key) or only verifies (rotated out, until `verifyUntil`). */
 export interface StoredSigningKey {
@@ -106,6 +104,12 @@ export interface KeyringOptions {
   now?: () => number;
 }
 
+/** What changed in the keyring: a key rotated in (others retired) or a key removed. */
+export type SigningKeyChange = { rotated: string } | { removed: string };
+
+/** The public half of a stored signing key (what other services may know). */
+export type PublicSigningKey = Omit<StoredSigningKey, 'privateJwk'>;
+
 /** Raised when removing the key that currently signs: rotate first. */
 export class CurrentSigningKeyError extends Error {}
 
@@ -116,12 +120,28 @@ export class CurrentSigningKeyError extends Error {}
 export class SigningKeyring {
   private loaded?: { at: number; keys: Map<string, LoadedKey> };
   private readonly now: () => number;
+  private readonly listeners: Array<(change: SigningKeyChange) => Promise<void>> = [];
 
   constructor(
     private readonly store: SigningKeyStore,
     private readonly options: KeyringOptions,
   ) {
     this.now = options.now ?? Date.now;
+  }
+
+  /** Called after every rotation or removal, once the store has it (a failing listener fails the change). */
+  onChange(listener: (change: SigningKeyChange) => Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
+  /** Every stored key's public half, read fresh from the store (retired ones included). */
+  async publicKeys(): Promise<PublicSigningKey[]> {
+    return (await this.store.all()).map(({ kid, publicJwk, createdAt, verifyUntil }) => ({
+      kid,
+      publicJwk,
+      createdAt,
+      verifyUntil,
+    }));
   }
 
   /** Makes sure a current key exists (first boot). Replicas racing here each add one; the newest signs. */
@@ -144,6 +164,7 @@ export class SigningKeyring {
     const retiredUntil = new Date(now + this.options.retireAfterMs);
     await this.store.retireOthers(kid, retiredUntil);
     this.loaded = undefined;
+    await this.notify({ rotated: kid });
     return { kid, retiredUntil };
   }
 
@@ -154,6 +175,7 @@ export class SigningKeyring {
       throw new CurrentSigningKeyError('rotate before removing the current key');
     const removed = await this.store.remove(kid);
     this.loaded = undefined;
+    if (removed) await this.notify({ removed: kid });
     return removed;
   }
 
@@ -183,6 +205,10 @@ export class SigningKeyring {
     const order = (k: LoadedKey) => k.stored.verifyUntil?.getTime() ?? Number.POSITIVE_INFINITY;
     keys.sort((a, b) => order(b) - order(a) || b.stored.createdAt.getTime() - a.stored.createdAt.getTime());
     return { keys: keys.map((k) => k.stored.publicJwk) };
+  }
+
+  private async notify(change: SigningKeyChange): Promise<void> {
+    for (const listener of this.listeners) await listener(change);
   }
 
   private isLive(key: StoredSigningKey): boolean {

@@ -1,14 +1,15 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
-import { CurrentWorkspace, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
 import { EventCounter, type EventCounts } from './event-counter.service';
 
-/** `GET /v1/reports/event-counts`: the caller's workspace only, whatever it asks for. */
+/** `GET /v1/reports/event-counts`: the caller's workspace only, whatever it asks for; needs `reports:read`. */
 @Controller('v1/reports')
 @UseGuards(WorkspaceKeyGuard)
 export class EventCountsController {
   constructor(private readonly counter: EventCounter) {}
 
   @Get('event-counts')
+  @RequireScopes('reports:read')
   async eventCounts(@CurrentWorkspace() workspaceId: string): Promise<EventCounts> {
     return this.counter.countsFor(workspaceId);
   }

@@ -264,58 +264,73 @@ export class LeadPipeline {
       });
   }
 
-  /** Records a change in one conditional upsert; a fact already recorded (redelivery) leaves the contact as it is. */
+  /**
+   * Records a change. With a fact: insert the contact if it is new, else append the fact unless it is there already
+   * (a redelivery leaves the contact as it is). Insert first because FerretDB answers a conditional update that
+   * matches nothing by scanning the collection, while a duplicate-key insert fails at once.
+   */
   private async record(change: ContactChange): Promise<ContactDoc> {
     const now = new Date();
     const { fact } = change;
+    const enrichment = change.enrichment
+      ? { ...change.enrichment, attempts: 0 }
+      : { state: 'none' as const, sources: [], attempts: 0 };
+    if (fact) {
+      const created: ContactDoc = {
+        _id: change.contactId,
+        workspaceId: change.workspaceId,
+        score: 0,
+        fitScore: 0,
+        engagementScore: 0,
+        breakdown: [],
+        modelVersion: 0,
+        eventCount: 1,
+        lastRule: fact.name ?? fact.callType,
+        attributes: Object.fromEntries(
+          Object.entries(change.attributes ?? {}).filter(([, value]) => value !== undefined),
+        ),
+        facts: [fact],
+        factIds: [fact.eventId],
+        revision: 1,
+        scoredRevision: -1,
+        stage: null,
+        stageHistory: [],
+        enrichment,
+        sources: change.source ? [change.source] : [],
+        createdAt: now,
+        updatedAt: now,
+      };
+      try {
+        await this.contacts.collection.insertOne(created as never);
+        return created;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+    }
     const set: Record<string, unknown> = {
       workspaceId: change.workspaceId,
       updatedAt: now,
       ...dotted(change.attributes),
     };
-    if (change.enrichment) set['enrichment'] = { ...change.enrichment, attempts: 0 };
-    const onInsert: Record<string, unknown> = {
-      createdAt: now,
-      score: 0,
-      fitScore: 0,
-      engagementScore: 0,
-      breakdown: [],
-      modelVersion: 0,
-      stage: null,
-      stageHistory: [],
-      scoredRevision: -1,
-    };
-    if (Object.keys(dotted(change.attributes)).length === 0) onInsert['attributes'] = {};
-    if (!change.enrichment) onInsert['enrichment'] = { state: 'none', sources: [], attempts: 0 };
-    if (!fact) Object.assign(onInsert, { facts: [], factIds: [], lastRule: 'none' });
-    if (!change.source) onInsert['sources'] = [];
-    const update: Record<string, unknown> = {
-      $set: set,
-      $setOnInsert: onInsert,
-      $inc: { revision: 1, eventCount: fact ? 1 : 0 },
-    };
+    if (change.enrichment) set['enrichment'] = enrichment;
+    if (fact) set['lastRule'] = fact.name ?? fact.callType;
+    const update: Record<string, unknown> = { $set: set, $inc: { revision: 1, eventCount: fact ? 1 : 0 } };
     if (fact)
       update['$push'] = {
         facts: { $each: [fact], $slice: -MAX_FACTS },
         factIds: { $each: [fact.eventId], $slice: -MAX_FACTS },
       };
-    if (fact) set['lastRule'] = fact.name ?? fact.callType;
     if (change.source) update['$addToSet'] = { sources: change.source };
     const filter = fact
       ? { _id: change.contactId, factIds: { $ne: fact.eventId } }
       : { _id: change.contactId };
-    try {
-      const doc = await this.contacts.collection.findOneAndUpdate(filter as never, update, {
-        upsert: true,
-        returnDocument: 'after',
-      });
-      if (doc) return doc as unknown as ContactDoc;
-    } catch (error) {
-      // The fact is already there: the upsert collided with the contact that holds it.
-      if (!isDuplicateKey(error)) throw error;
-    }
+    const doc = await this.contacts.collection.findOneAndUpdate(filter as never, update, {
+      returnDocument: 'after',
+    });
+    if (doc) return doc as unknown as ContactDoc;
+    // The fact was recorded before (redelivery), or a profile change for a contact that does not exist.
     const existing = await this.read(change.contactId);
-    if (!existing) throw new Error(`contact ${change.contactId} vanished while recording`);
+    if (!existing) throw new Error(`contact ${change.contactId} does not exist`);
     return existing;
   }
 

@@ -1,5 +1,4 @@
 import { hasScopes } from '@tributary/platform';
-import { liveSecrets, rotatedSecrets, type KeySecret } from './credential-store';
 import {
   formatApiKey,
   hashSecret,
@@ -75,6 +74,8 @@ describe('scopes', () => {
     expect(
       unknownScopes(['track:write', 'leads:write', 'reports:read', 'admin', 'webhooks:hubspot']),
     ).toEqual([]);
+    // Scopes of the services behind the edge: scoring's contacts, lead acceptance and admin APIs.
+    expect(unknownScopes(['contacts:read', 'leads:accept', 'scoring:admin', 'routing:admin'])).toEqual([]);
     expect(unknownScopes(['track:read', '*', 'webhooks:', 'webhooks:Shop!fy', 'admin '])).toEqual([
       'track:read',
       '*',
@@ -97,32 +98,6 @@ describe('scopes', () => {
     expect(parseScopeParameter('track:write  leads:write track:write')).toEqual([
       'track:write',
       'leads:write',
-    ]);
-  });
-});
-
-describe('key rotation secrets', () => {
-  const t0 = Date.UTC(2025, 0, 1);
-  const current: KeySecret = { hash: 'old', createdAt: new Date(t0 - 1000), expiresAt: null };
-
-  it('keeps the previous secret for the grace period only', () => {
-    const secrets = rotatedSecrets([current], 'new', 60_000, t0);
-    expect(secrets.map((s) => [s.hash, s.expiresAt?.getTime() ?? null])).toEqual([
-      ['new', null],
-      ['old', t0 + 60_000],
-    ]);
-    expect(liveSecrets(secrets, t0 + 59_999).map((s) => s.hash)).toEqual(['new', 'old']);
-    expect(liveSecrets(secrets, t0 + 60_000).map((s) => s.hash)).toEqual(['new']);
-  });
-
-  it('drops the previous secret at once with no grace, and never extends an earlier grace', () => {
-    expect(rotatedSecrets([current], 'new', 0, t0).map((s) => s.hash)).toEqual(['new']);
-    const first = rotatedSecrets([current], 'second', 10_000, t0);
-    const second = rotatedSecrets(first, 'third', 60_000, t0 + 1_000);
-    expect(second.map((s) => [s.hash, s.expiresAt?.getTime() ?? null])).toEqual([
-      ['third', null],
-      ['second', t0 + 61_000],
-      ['old', t0 + 10_000],
     ]);
   });
 });

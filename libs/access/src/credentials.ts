@@ -57,8 +57,21 @@ export function looksLikeJwt(credential: string): boolean {
   return /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(credential);
 }
 
-/** Scopes a credential can hold. `webhooks:<source>` is one per webhook source. */
-export const FIXED_SCOPES = ['track:write', 'leads:write', 'reports:read', 'admin'] as const;
+/**
+ * Scopes a credential can hold, for every service that honours edge credentials (ingestion's edge, scoring,
+ * reporting). `webhooks:<source>` is one per webhook source.
+ */
+export const FIXED_SCOPES = [
+  'track:write',
+  'leads:write',
+  'reports:read',
+  'admin',
+  'contacts:read',
+  'leads:accept',
+  'scoring:admin',
+  'routing:admin',
+  'routing:read',
+] as const;
 const WEBHOOK_SCOPE = /^webhooks:[a-z0-9][a-z0-9-]{0,31}$/;
 
 export function isKnownScope(scope: string): boolean {

@@ -1,0 +1,15 @@
+/**
+ * Edge credentials for every service: the API key format and hashing, access token verification, the principal
+ * rules, and the credential table that lets scoring and reporting honour the edge's keys and scopes.
+ */
+export * from './credentials';
+export * from './ttl-cache';
+export * from './access-token-verifier';
+export * from './principal-rules';
+export * from './credential-resolver';
+export * from './credential-records';
+export * from './credential-state';
+export * from './credential-table';
+export * from './shared-credentials';
+export * from './shared-access.config';
+export * from './shared-access.module';

@@ -1,0 +1,83 @@
+import {
+  Inject,
+  Module,
+  type BeforeApplicationShutdown,
+  type DynamicModule,
+  type OnModuleInit,
+} from '@nestjs/common';
+import type { Admin, Kafka } from 'kafkajs';
+import { AvroSchemaRegistry, KAFKA_ADMIN, KAFKA_CLIENT } from '@tributary/messaging';
+import type { Logger } from '@tributary/observability';
+import { SERVICE_LOGGER, StaticWorkspaceKeys, WORKSPACE_KEYS, type ServiceConfig } from '@tributary/platform';
+import { CredentialTable } from './credential-table';
+import { sharedAccessSettings, type SharedAccessSettings } from './shared-access.config';
+import { SharedCredentials } from './shared-credentials';
+
+/** DI token of the resolved SharedAccessSettings. */
+export const SHARED_ACCESS_SETTINGS = Symbol('SHARED_ACCESS_SETTINGS');
+
+/**
+ * The edge's keys and scopes for a service that is not the edge: provides WORKSPACE_KEYS (so WorkspaceKeyGuard and
+ * RequireScopes work as they do at the edge) backed by the service's own credential table, plus bootstrap WRITE_KEYS.
+ * Start-up waits until the table has read `access.credentials` up to where it stood, so HTTP never opens with a
+ * partial table. Needs EventServiceModule (Kafka, registry, logger) imported next to it.
+ */
+@Module({})
+export class SharedAccessModule implements OnModuleInit, BeforeApplicationShutdown {
+  constructor(
+    private readonly table: CredentialTable,
+    @Inject(SHARED_ACCESS_SETTINGS) private readonly settings: SharedAccessSettings,
+    @Inject(SERVICE_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  static forRoot(config: ServiceConfig & Partial<SharedAccessSettings>): DynamicModule {
+    const settings = sharedAccessSettings(config);
+    return {
+      module: SharedAccessModule,
+      global: true,
+      providers: [
+        { provide: SHARED_ACCESS_SETTINGS, useValue: settings },
+        {
+          provide: CredentialTable,
+          inject: [KAFKA_CLIENT, KAFKA_ADMIN, AvroSchemaRegistry, SERVICE_LOGGER],
+          useFactory: (kafka: Kafka, admin: Admin, registry: AvroSchemaRegistry, logger: Logger) =>
+            new CredentialTable({
+              kafka,
+              admin,
+              registry,
+              logger,
+              service: config.SERVICE_NAME,
+              replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+            }),
+        },
+        {
+          provide: SharedCredentials,
+          inject: [CredentialTable],
+          useFactory: (table: CredentialTable) =>
+            new SharedCredentials(table, {
+              issuer: settings.OAUTH_ISSUER,
+              audience: settings.OAUTH_AUDIENCE,
+              bootstrap: new StaticWorkspaceKeys(config.WRITE_KEYS),
+            }),
+        },
+        { provide: WORKSPACE_KEYS, useExisting: SharedCredentials },
+      ],
+      exports: [WORKSPACE_KEYS, SharedCredentials, CredentialTable, SHARED_ACCESS_SETTINGS],
+    };
+  }
+
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.table.start();
+      await this.table.waitUntilReady(this.settings.ACCESS_TABLE_READY_TIMEOUT_MS);
+    } catch (error) {
+      this.logger.error({ err: error }, 'credential table did not catch up: not starting');
+      await this.table.stop();
+      throw error;
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.table.stop();
+  }
+}
