@@ -352,8 +352,9 @@ export class LeadPipeline {
       contact.modelVersion !== version ||
       contact.score !== result.total;
     if (changed) {
-      const written = await this.contacts.updateOne(
-        { _id: contact._id, revision: contact.revision },
+      // findAndModify, not update: FerretDB answers the same conditional write several times faster that way.
+      const written = await this.contacts.collection.findOneAndUpdate(
+        { _id: contact._id, revision: contact.revision } as never,
         {
           $set: {
             score: result.total,
@@ -365,7 +366,7 @@ export class LeadPipeline {
           },
         },
       );
-      if (written.matchedCount === 0) return null;
+      if (!written) return null;
       contact.score = result.total;
     }
     await this.publisher.publish({
