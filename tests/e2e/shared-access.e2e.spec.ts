@@ -1,7 +1,8 @@
 /**
- * The edge's keys and scopes honoured behind it, on the real stack with ingestion and reporting in this process:
- * credentials are managed through ingestion's admin API only, reach reporting through `access.credentials` (never
- * ingestion's database or HTTP API), and reporting applies the same scopes, revocations and OAuth2 tokens.
+ * The edge's keys and scopes honoured behind it, on the real stack with ingestion, reporting and scoring in this
+ * process: credentials are managed through ingestion's admin API only, reach reporting and scoring through
+ * `access.credentials` (never ingestion's database or HTTP API), and both apply the same scopes, workspaces,
+ * revocations and (reporting) OAuth2 tokens.
  */
 import { randomBytes } from 'node:crypto';
 import { startService, type RunningService } from '@tributary/messaging';
@@ -9,18 +10,22 @@ import { stopTelemetry } from '@tributary/observability';
 import { testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
+import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
 
 const run = uniqueId('sha');
 const adminToken = randomBytes(32).toString('base64url');
 const workspace = `ws_${run}`;
+/** A second tenant: its keys must never see the first one's contacts. */
+const otherWorkspace = `ws_${run}_other`;
 const bootKey = `boot-${run}`;
-/** How long a change made at the edge may take to reach reporting (Kafka round trip, with CI slack). */
+/** How long a change made at the edge may take to reach reporting or scoring (Kafka round trip, with CI slack). */
 const PROPAGATION_BOUND_MS = 10_000;
 const env = (service: string, extra: Record<string, string> = {}) =>
   testServiceEnv(service, run, { WRITE_KEYS: `${bootKey}:ws_boot_${run}`, ...extra });
 
 let ingestion: RunningService;
 let reporting: RunningService | undefined;
+let scoring: RunningService | undefined;
 
 const bearer = (credential: string) => `Bearer ${credential}`;
 const operator = bearer(adminToken);
@@ -51,27 +56,48 @@ function reportingService(): RunningService {
   return reporting;
 }
 
+function scoringService(): RunningService {
+  if (!scoring) throw new Error('scoring is not running');
+  return scoring;
+}
+
 const eventCounts = (auth: string) =>
   call<{ workspaceId: string }>(reportingService(), 'GET', '/v1/reports/event-counts', { auth });
 
-async function createKey(scopes: string[]): Promise<{ keyId: string; apiKey: string }> {
+interface ContactView {
+  contactId: string;
+  workspaceId: string;
+  attributes: Record<string, unknown>;
+}
+
+const contact = (auth: string, key: string) =>
+  call<ContactView>(scoringService(), 'GET', `/v1/contacts/${encodeURIComponent(key)}`, { auth });
+
+async function createKey(
+  scopes: string[],
+  inWorkspace = workspace,
+): Promise<{ keyId: string; apiKey: string }> {
   const res = await call<{ keyId: string; apiKey: string }>(
     ingestion,
     'POST',
-    `/v1/admin/workspaces/${workspace}/keys`,
-    { auth: operator, json: { name: `reporting ${scopes.join(',')}`, scopes } },
+    `/v1/admin/workspaces/${inWorkspace}/keys`,
+    { auth: operator, json: { name: `e2e ${scopes.join(',')}`, scopes } },
   );
   expect(res.status).toBe(201);
   return res.body;
 }
 
-/** Waits until reporting answers `status` for `auth`; returns how long that took. */
-async function reportingAnswers(auth: string, status: number): Promise<number> {
+/** Waits until `request` is answered with `status`; returns how long that took. */
+async function answers(
+  what: string,
+  request: () => Promise<{ status: number }>,
+  status: number,
+): Promise<number> {
   const since = Date.now();
   await waitFor(
-    `reporting to answer ${status}`,
+    `${what} to answer ${status}`,
     async () => {
-      const res = await eventCounts(auth);
+      const res = await request();
       if (res.status !== status) throw new Error(`answered ${res.status}`);
       return true;
     },
@@ -79,6 +105,9 @@ async function reportingAnswers(auth: string, status: number): Promise<number> {
   );
   return Date.now() - since;
 }
+
+const reportingAnswers = (auth: string, status: number) =>
+  answers('reporting', () => eventCounts(auth), status);
 
 let keyBeforeReporting: { keyId: string; apiKey: string };
 
@@ -93,10 +122,16 @@ beforeAll(async () => {
   // Created before reporting starts: reporting must know it from its first request on.
   keyBeforeReporting = await createKey(['reports:read']);
   const reportingConfig = loadReportingConfig(env('reporting'));
-  reporting = await startService(ReportingModule.forRoot(reportingConfig), reportingConfig);
+  const scoringConfig = loadScoringConfig(env('scoring'));
+  // Side by side to keep start-up short; each is assigned as soon as it runs so afterAll closes it either way.
+  await Promise.all([
+    startService(ReportingModule.forRoot(reportingConfig), reportingConfig).then((s) => (reporting = s)),
+    startService(ScoringModule.forRoot(scoringConfig), scoringConfig).then((s) => (scoring = s)),
+  ]);
 });
 
 afterAll(async () => {
+  await scoring?.close();
   await reporting?.close();
   await ingestion?.close();
   await stopTelemetry();
@@ -213,5 +248,106 @@ describe('shared access: reporting honours the edge’s credentials', () => {
     expect(removed.status).toBe(204);
     await reportingAnswers(bearer(before), 401);
     expect((await eventCounts(bearer(after))).status).toBe(200);
+  });
+});
+
+describe('shared access: scoring honours the edge’s credentials', () => {
+  // Offline enrichment knows this company domain, so the contact is a full lead without any provider.
+  const email = `ada.${run}@brightlane.example`;
+  let reader: { keyId: string; apiKey: string };
+  let captured: ContactView;
+
+  beforeAll(async () => {
+    const other = await call(ingestion, 'POST', '/v1/admin/workspaces', {
+      auth: operator,
+      json: { id: otherWorkspace, name: 'Globex' },
+    });
+    expect(other.status).toBe(201);
+    const formWriter = await createKey(['leads:write']);
+    const lead = await call(ingestion, 'POST', '/v1/leads', {
+      auth: bearer(formWriter.apiKey),
+      json: {
+        email,
+        firstName: 'Ada',
+        company: 'Brightlane Analytics',
+        consents: { email_marketing: true },
+        formId: 'demo-request',
+        // Top level: scoring reads a form's own fields from the raw body (not from `fields`).
+        title: 'VP Marketing',
+      },
+    });
+    expect(lead.status).toBe(200);
+    reader = await createKey(['contacts:read']);
+    captured = await waitFor(
+      'scoring to show the captured lead to a contacts:read key',
+      async () => {
+        const res = await contact(bearer(reader.apiKey), `email:${email}`);
+        return res.status === 200 ? res.body : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  });
+
+  it('a contacts:read key from the admin API reads a contact of its own workspace', () => {
+    expect(captured.workspaceId).toBe(workspace);
+    expect(captured.contactId.startsWith(`${workspace}:`)).toBe(true);
+    // The title from the form; the country from offline enrichment of the company domain.
+    expect(captured.attributes).toMatchObject({ email, title: 'VP Marketing', country: 'DE' });
+  });
+
+  it('a key without contacts:read is refused with 403', async () => {
+    const formWriter = await createKey(['leads:write', 'reports:read']);
+    await answers('scoring', () => contact(bearer(formWriter.apiKey), `email:${email}`), 403);
+    expect((await contact(bearer(formWriter.apiKey), `email:${email}`)).body).toMatchObject({
+      error: 'forbidden',
+      reason: 'missing scope: contacts:read',
+    });
+  });
+
+  it('a contacts:read key of another workspace cannot see the contact (404), by email or by contact id', async () => {
+    const outsider = await createKey(['contacts:read'], otherWorkspace);
+    // 404, not 401: scoring knows the key (it is authenticated) and still finds nothing in its workspace.
+    await answers('scoring', () => contact(bearer(outsider.apiKey), `email:${email}`), 404);
+    expect((await contact(bearer(outsider.apiKey), captured.contactId)).status).toBe(404);
+  });
+
+  it('replacing the scoring model needs scoring:admin', async () => {
+    const model = {
+      mqlThreshold: 40,
+      engagementHalfLifeDays: 14,
+      fit: [{ id: 'senior-title', attribute: 'title', matches: '\\b(vp|head|chief)\\b', points: 20 }],
+      engagement: [{ id: 'form-submitted', when: { callType: 'form' }, points: 10 }],
+    };
+    const putModel = (auth: string) =>
+      call<{ version: number }>(scoringService(), 'PUT', '/v1/scoring-model', { auth, json: model });
+    const analyst = await createKey(['contacts:read', 'routing:admin']);
+    await answers('scoring', () => putModel(bearer(analyst.apiKey)), 403);
+    expect((await putModel(bearer(analyst.apiKey))).body).toMatchObject({
+      error: 'forbidden',
+      reason: 'missing scope: scoring:admin',
+    });
+
+    const modeller = await createKey(['scoring:admin']);
+    await answers('scoring', () => putModel(bearer(modeller.apiKey)), 200);
+    const current = await call<{ version: number; model: { mqlThreshold: number } }>(
+      scoringService(),
+      'GET',
+      '/v1/scoring-model',
+      { auth: bearer(modeller.apiKey) },
+    );
+    expect(current.body.model.mqlThreshold).toBe(40);
+  });
+
+  it('a key revoked through ingestion’s admin API is refused by scoring within the propagation bound', async () => {
+    const key = await createKey(['contacts:read']);
+    await answers('scoring', () => contact(bearer(key.apiKey), `email:${email}`), 200);
+    const revoked = await call(ingestion, 'DELETE', `/v1/admin/workspaces/${workspace}/keys/${key.keyId}`, {
+      auth: operator,
+    });
+    expect(revoked.status).toBe(204);
+    const took = await answers('scoring', () => contact(bearer(key.apiKey), `email:${email}`), 401);
+    expect(took).toBeLessThan(PROPAGATION_BOUND_MS);
+    // Revoking one key leaves the workspace's other keys alone.
+    expect((await contact(bearer(reader.apiKey), `email:${email}`)).status).toBe(200);
   });
 });

@@ -1,24 +1,68 @@
 /**
  * `npm start`: the whole platform on this machine without Docker — the real stack (Kafka, Apicurio, FerretDB),
- * all five services as separate processes, and demo traffic — then prints where to look. Ctrl-C stops the
- * services (the stack keeps running for a fast restart; `npm run stack -- down` stops it).
+ * all five services as separate processes, the demo workspace's lead routing and scoring model, and demo traffic
+ * (tracking plus lead forms) — then prints where to look. Ctrl-C stops the services (the stack keeps running for a
+ * fast restart; `npm run stack -- down` stops it).
  */
 import { join } from 'node:path';
+import { Command } from 'commander';
 import { stackEndpoints, stackUp } from '../stack/stack';
-import { sendDemoTraffic } from './demo-traffic';
+import { consumerBacklogs, skipBacklogs } from './consumer-backlog';
+import { DEMO_PROSPECTS, sendDemoTraffic } from './demo-traffic';
+import { DEMO_WORKSPACE, DEMO_WRITE_KEY, setUpDemoWorkspace } from './demo-workspace';
 import { SERVICES, spawnService, stopService, waitReady, type RunningProcess } from './services';
 
 const root = join(__dirname, '..', '..');
+/** A group this far behind delays the demo noticeably (a few minutes on a laptop), so start-up says so. */
+const BACKLOG_WARNING_RECORDS = 1_000;
+
+/** Tells about (or, with --skip-backlog, skips) what the dev consumer groups have not consumed yet. */
+async function handleBacklog(brokers: string, skip: boolean): Promise<void> {
+  const groups = SERVICES.map((s) => s.name);
+  try {
+    if (skip) {
+      const refused = await skipBacklogs(brokers, groups);
+      console.log(
+        refused.length === 0
+          ? 'consumer groups moved to the end of their topics (--skip-backlog)'
+          : `could not move ${refused.join(', ')} (still running somewhere?); they keep their positions`,
+      );
+      return;
+    }
+    const behind = (await consumerBacklogs(brokers, groups)).filter(
+      (b) => b.total >= BACKLOG_WARNING_RECORDS,
+    );
+    if (behind.length === 0) return;
+    console.log('older events on this stack (e.g. from test runs) are waiting for the services:');
+    for (const backlog of behind)
+      console.log(`  ${backlog.group}: ${backlog.topics.map((t) => `${t.behind} on ${t.topic}`).join(', ')}`);
+    console.log(
+      '  they go first, so demo leads show up late; `npm start -- --skip-backlog` starts at the end.',
+    );
+  } catch (error) {
+    console.log(`(could not read the consumer groups' positions: ${(error as Error).message})`);
+  }
+}
 
 async function main(): Promise<void> {
+  const options = new Command('start')
+    .option('--skip-backlog', 'start the services’ consumer groups at the end of their topics')
+    .parse()
+    .opts<{ skipBacklog?: boolean }>();
   const t0 = Date.now();
   await stackUp();
   const endpoints = stackEndpoints();
+  await handleBacklog(endpoints.kafkaBrokers, options.skipBacklog === true);
   const logDir = join(root, '.stack', 'logs', 'services');
   console.log('starting services (logs in .stack/logs/services/) ...');
-  const running: RunningProcess[] = SERVICES.map((s) =>
-    spawnService(s.name, s.port, { ...endpoints.env }, logDir),
-  );
+  const env = {
+    ...endpoints.env,
+    // The demo's lead forms must carry this consent, so a form without it shows the edge's 400 (unless overridden).
+    LEAD_REQUIRED_CONSENTS: process.env['LEAD_REQUIRED_CONSENTS'] ?? `${DEMO_WORKSPACE}:privacy_policy`,
+    // A topic a group never read starts at its end: the demo needs its own traffic, not every test run's.
+    CONSUMER_FROM_BEGINNING: process.env['CONSUMER_FROM_BEGINNING'] ?? 'false',
+  };
+  const running: RunningProcess[] = SERVICES.map((s) => spawnService(s.name, s.port, env, logDir));
   const controller = new AbortController();
   const shutdown = async () => {
     console.log('\nstopping services (graceful: in-flight batches finish and commit) ...');
@@ -38,15 +82,33 @@ async function main(): Promise<void> {
     await Promise.all(running.map((s) => stopService(s, 5_000)));
     process.exit(1);
   }
-  const auth = '-u demo-write-key:';
+  let setup: string[];
+  try {
+    setup = (await setUpDemoWorkspace({ scoringUrl: 'http://127.0.0.1:3001', writeKey: DEMO_WRITE_KEY }))
+      .summary;
+  } catch (error) {
+    // Tracking and reporting still work without it; leads then stay unrouted until rules are PUT.
+    setup = [`✖ could not set up the lead pipeline: ${(error as Error).message}`];
+  }
+  const auth = `-u ${DEMO_WRITE_KEY}:`;
+  const json = "-H 'content-type: application/json'";
+  const ada = DEMO_PROSPECTS[0] ?? { email: 'ada.lovelace@brightlane.example', userId: 'prospect-1' };
   console.log(`
-Tributary is up in ${((Date.now() - t0) / 1000).toFixed(1)} s — demo traffic is flowing (5 track calls/s).
+Tributary is up in ${((Date.now() - t0) / 1000).toFixed(1)} s — demo traffic is flowing into ${DEMO_WORKSPACE}
+(5 calls/s: track + identify, and a lead form every 4 s from ${DEMO_PROSPECTS.length} prospects).
+Lead pipeline of ${DEMO_WORKSPACE}: ${setup.join('; ')}.
 
-  Tracking API     POST http://127.0.0.1:3000/v1/track
-                   curl ${auth} -H 'content-type: application/json' \\
+  Tracking API     curl ${auth} ${json} \\
                      -d '{"userId":"ada","event":"Pricing Page Viewed"}' http://127.0.0.1:3000/v1/track
+  Lead form        curl ${auth} ${json} \\
+                     -d '{"email":"you@copperleaf.example","title":"VP Sales","country":"CA","consents":{"privacy_policy":true}}' \\
+                     http://127.0.0.1:3000/v1/leads
+  A lead           curl ${auth} http://127.0.0.1:3001/v1/contacts/email:${ada.email}
+                   (score + breakdown, enrichment, stage, owner; the same person: /v1/contacts/${ada.userId})
+  Accept it        curl ${auth} ${json} -d '{}' http://127.0.0.1:3001/v1/leads/${ada.userId}/accept
+  Routing rules    curl ${auth} http://127.0.0.1:3001/v1/routing-rules
+  Scoring model    curl ${auth} http://127.0.0.1:3001/v1/scoring-model
   Reporting API    curl ${auth} http://127.0.0.1:3004/v1/reports/event-counts
-  A contact        curl ${auth} http://127.0.0.1:3001/v1/contacts/prospect-1
   Health           http://127.0.0.1:300{0..4}/health/ready
   Kafka            ${endpoints.kafkaBrokers}
   Schema registry  ${endpoints.schemaRegistryUrl}
@@ -54,19 +116,24 @@ Tributary is up in ${((Date.now() - t0) / 1000).toFixed(1)} s — demo traffic i
   Service logs     .stack/logs/services/<service>.log
 
 Ctrl-C stops the services.`);
-  const { sent, failed } = await sendDemoTraffic({
+  let failures = 0;
+  const { sent, failed, leads } = await sendDemoTraffic({
     ingestionUrl: 'http://127.0.0.1:3000',
-    writeKey: 'demo-write-key',
-    ratePerSecond: 5,
+    writeKey: DEMO_WRITE_KEY,
+    ratePerSecond: 3,
+    leadEverySeconds: 4,
     durationSeconds: Number(process.env['DEMO_DURATION_SECONDS'] ?? 0),
     signal: controller.signal,
     onSent: (ok, bad) => {
       if ((ok + bad) % 100 === 0) console.log(`demo traffic: ${ok} sent, ${bad} failed`);
     },
+    // The first few say why (a missing consent, a service down); after that the counts tell the story.
+    onFailure: (path, reason) => {
+      if ((failures += 1) <= 5) console.warn(`demo traffic: ${path} failed: ${reason}`);
+    },
   });
-  console.log(
-    `demo traffic finished: ${sent} sent, ${failed} failed; services keep running (Ctrl-C to stop).`,
-  );
+  console.log(`demo traffic finished: ${sent} sent (${leads} lead forms), ${failed} failed.`);
+  if (!controller.signal.aborted) console.log('services keep running (Ctrl-C to stop).');
 }
 
 main().catch((error: unknown) => {

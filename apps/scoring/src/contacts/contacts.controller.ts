@@ -1,7 +1,6 @@
 import { Controller, Get, Inject, NotFoundException, Param, UseGuards } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
-import { ContactMerger } from '../identity/contact-merger.service';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LeadRouter } from '../routing/lead-router.service';
 import { CONTACT_MODEL, type ContactDoc } from './contact.model';
@@ -36,7 +35,6 @@ export class ContactsController {
   constructor(
     @Inject(CONTACT_MODEL) private readonly contacts: Model<ContactDoc>,
     private readonly identities: IdentityResolver,
-    private readonly merges: ContactMerger,
     private readonly router: LeadRouter,
   ) {}
 
@@ -74,11 +72,7 @@ export class ContactsController {
    * contacts answer with their survivor.
    */
   private async find(workspaceId: string, contactKey: string): Promise<ContactDoc> {
-    const contactId = contactKey.startsWith(`${workspaceId}:`)
-      ? await this.merges.survivorOf(contactKey)
-      : contactKey.startsWith('email:')
-        ? await this.identities.findByEmail(workspaceId, contactKey.slice('email:'.length))
-        : await this.identities.resolveId(workspaceId, contactKey);
+    const contactId = await this.identities.resolveContactKey(workspaceId, contactKey);
     const contact =
       contactId && (await this.contacts.findOne({ _id: contactId, workspaceId }).lean<ContactDoc>());
     if (!contact)

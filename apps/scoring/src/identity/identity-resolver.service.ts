@@ -117,6 +117,17 @@ export class IdentityResolver {
     return entries.map((entry) => entry._id).sort();
   }
 
+  /**
+   * The live contact an API caller names: a contact id (`<ws>:...`), `email:<address>`, or a userId / anonymousId.
+   * Merged contacts answer with their survivor; null when an email is unknown.
+   */
+  async resolveContactKey(workspaceId: string, contactKey: string): Promise<string | null> {
+    if (contactKey.startsWith(`${workspaceId}:`)) return this.merger.survivorOf(contactKey);
+    if (contactKey.startsWith('email:'))
+      return this.findByEmail(workspaceId, contactKey.slice('email:'.length));
+    return this.resolveId(workspaceId, contactKey);
+  }
+
   /** The live contact of an id given from outside (a userId, else an anonymousId). */
   async resolveId(workspaceId: string, id: string): Promise<string> {
     return (await this.resolve(workspaceId, refForId(workspaceId, id))).contactId;

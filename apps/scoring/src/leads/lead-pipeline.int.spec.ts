@@ -401,4 +401,43 @@ describe('lead pipeline', () => {
     expect(after).toMatchObject({ modelVersion: 2, score: before.score + 10 });
     expect(after?.breakdown.find((b) => b.rule === 'senior-title')?.points).toBe(30);
   });
+
+  it('sales disqualifies a lead by its email (a retry is not a second move) and recycles it to nurture', async () => {
+    const captured = lead('gus@initech.example', { title: 'Intern', country: 'FR' });
+    await capture(captured);
+    await contactWhere('email:gus@initech.example', 'owned', (c) => c.owner !== null);
+    const move = (action: string, key: string) =>
+      fetch(`${service.url}/v1/leads/${encodeURIComponent('email:gus@initech.example')}/${action}`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ reason: 'no-budget' }),
+      });
+    expect((await move('disqualify', 'dq-1')).status).toBe(200);
+    // The same request again is the same move; a new one is a conflict (already disqualified).
+    expect((await move('disqualify', 'dq-1')).status).toBe(200);
+    expect((await move('disqualify', 'dq-2')).status).toBe(409);
+    const disqualified = await contactWhere(
+      'email:gus@initech.example',
+      'disqualified',
+      (c) => c.stage === 'disqualified',
+    );
+    expect(disqualified.owner).toMatchObject({ state: 'closed' });
+    expect(disqualified.stageHistory.filter((s) => s.to === 'disqualified')).toHaveLength(1);
+    expect((await move('recycle', 'rc-1')).status).toBe(200);
+    const recycled = await contactWhere('email:gus@initech.example', 'recycled', (c) => c.stage === 'lead');
+    expect(recycled.stageHistory.at(-1)).toMatchObject({
+      from: 'disqualified',
+      to: 'lead',
+      reason: 'recycled:no-budget',
+    });
+    const unknown = await fetch(
+      `${service.url}/v1/leads/${encodeURIComponent('email:nobody@nowhere.example')}/accept`,
+      {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: '{}',
+      },
+    );
+    expect(unknown.status).toBe(404);
+  });
 });

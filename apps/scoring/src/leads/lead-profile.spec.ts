@@ -56,6 +56,14 @@ describe('attributesOfLead', () => {
     });
   });
 
+  it('reads answers a form nested under `fields`', () => {
+    expect(
+      attributesOfLead(
+        lead({ rawFieldsJson: JSON.stringify({ email: 'x', fields: { jobTitle: 'CTO', country: 'fr' } }) }),
+      ),
+    ).toEqual({ email: 'ada@acme.example', title: 'CTO', country: 'FR' });
+  });
+
   it('lets the named fields win and ignores junk', () => {
     expect(
       attributesOfLead(

@@ -58,7 +58,12 @@ function fromFlatFields(fields: Fields): ContactAttributes {
 
 /** What a captured lead says about the person: the form's or CRM's own fields, the named ones winning. */
 export function attributesOfLead(lead: LeadCaptured): ContactAttributes {
-  const raw = fromFlatFields(parseObject(lead.rawFieldsJson));
+  const body = parseObject(lead.rawFieldsJson);
+  // Lead forms may nest their answers under `fields` (the edge keeps the whole submitted body).
+  const nested = body['fields'];
+  const raw = fromFlatFields(
+    typeof nested === 'object' && nested !== null && !Array.isArray(nested) ? { ...body, ...nested } : body,
+  );
   return compact({
     ...raw,
     email: lead.email ?? undefined,

@@ -1,4 +1,5 @@
 import {
+  BadRequestException,
   Body,
   ConflictException,
   Controller,
@@ -18,10 +19,8 @@ import {
   WorkspaceKeyGuard,
   type Principal,
 } from '@tributary/platform';
-import { ContactMerger } from '../identity/contact-merger.service';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LeadPipeline } from './lead-pipeline.service';
-import { BadRequestException } from '@nestjs/common';
 
 const acceptBody = z.object({ ownerId: z.string().min(1).max(200).optional() }).strict();
 const moveBody = z.object({ reason: z.string().min(1).max(200) }).strict();
@@ -48,7 +47,6 @@ export class LeadsController {
   constructor(
     private readonly pipeline: LeadPipeline,
     private readonly identities: IdentityResolver,
-    private readonly merges: ContactMerger,
   ) {}
 
   @Post(':contactKey/accept')
@@ -130,9 +128,10 @@ export class LeadsController {
   }
 
   private async contactIdOf(workspaceId: string, contactKey: string): Promise<string> {
-    return contactKey.startsWith(`${workspaceId}:`)
-      ? this.merges.survivorOf(contactKey)
-      : this.identities.resolveId(workspaceId, contactKey);
+    const contactId = await this.identities.resolveContactKey(workspaceId, contactKey);
+    if (!contactId)
+      throw new NotFoundException({ error: 'not_found', field: 'contactKey', reason: 'no such contact' });
+    return contactId;
   }
 
   private cause(workspaceId: string, principal: Principal, action: string, idempotencyKey?: string) {

@@ -1,0 +1,116 @@
+/**
+ * The demo workspace's lead pipeline set-up for `npm start`: routing rules (two sales teams, a territory rule, an
+ * accept SLA) and a scoring model, written through scoring's own API like a customer's admin would. Each is written
+ * only while the workspace has none of its own, so edits made while exploring survive a restart.
+ */
+
+/** The bootstrap workspace and key every service knows without the admin API (WRITE_KEYS' default). */
+export const DEMO_WORKSPACE = 'ws_demo';
+export const DEMO_WRITE_KEY = 'demo-write-key';
+
+/** EMEA countries of the demo prospects go to the EMEA team; everyone else to North America. */
+const EMEA_COUNTRIES = ['DE', 'GB', 'FR', 'NL', 'ES', 'IE', 'SE', 'IT', 'CH', 'FI'];
+
+/**
+ * Two teams with reps in their own time zones. No working hours on purpose: the demo runs at any hour and every
+ * lead should find an owner (with working hours, leads outside them wait in the queue).
+ */
+export const DEMO_ROUTING_RULES = {
+  acceptWithinMinutes: 30,
+  teams: [
+    {
+      id: 'emea',
+      members: [
+        { ownerId: 'rep-anna', capacity: 20, timezone: 'Europe/Berlin' },
+        { ownerId: 'rep-ben', capacity: 20, timezone: 'Europe/London' },
+        { ownerId: 'rep-chiara', capacity: 10, timezone: 'Europe/Rome' },
+      ],
+    },
+    {
+      id: 'na',
+      members: [
+        { ownerId: 'rep-dana', capacity: 20, timezone: 'America/New_York' },
+        { ownerId: 'rep-eli', capacity: 20, timezone: 'America/Los_Angeles' },
+      ],
+    },
+  ],
+  rules: [{ id: 'emea-territory', teamId: 'emea', when: { countries: EMEA_COUNTRIES } }],
+  fallbackTeamId: 'na',
+};
+
+/** Fit from the form and offline enrichment (title, size, industry), engagement from tracking and forms. */
+export const DEMO_SCORING_MODEL_YAML = `# Demo scoring model (npm start). A lead at or above mqlThreshold becomes an MQL.
+mqlThreshold: 50
+engagementHalfLifeDays: 14
+fit:
+  - { id: senior-title, attribute: title, matches: "\\\\b(vp|vice president|head|director|chief|cmo|cto)\\\\b", points: 20 }
+  - { id: mid-market, attribute: companySize, min: 200, max: 5000, points: 15 }
+  - { id: target-industry, attribute: industry, equals: [software, financial services, it services, healthcare], points: 10 }
+  - { id: free-mail, attribute: freeMail, is: true, points: -15 }
+  - { id: disposable-email, attribute: disposableEmail, is: true, points: -50 }
+engagement:
+  - { id: contact-sales-form, when: { callType: form, event: contact-sales }, points: 25 }
+  - { id: form-submitted, when: { callType: form }, points: 10, cap: 40 }
+  - { id: demo-requested, when: { callType: track, event: Demo Requested }, points: 20, cap: 40 }
+  - { id: pricing-page, when: { callType: track, event: Pricing Page Viewed }, points: 5, cap: 20 }
+  - { id: identified, when: { callType: identify }, points: 5, cap: 5 }
+  - { id: other-activity, when: { callType: track }, points: 1, cap: 10 }
+`;
+
+export interface DemoWorkspaceSetup {
+  /** One line per document: what was written or kept, for the start-up banner. */
+  summary: string[];
+}
+
+async function scoringCall(
+  scoringUrl: string,
+  auth: string,
+  method: 'GET' | 'PUT',
+  path: string,
+  body?: { contentType: string; text: string },
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${scoringUrl}${path}`, {
+    method,
+    headers: { authorization: auth, ...(body ? { 'content-type': body.contentType } : {}) },
+    body: body?.text,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  const json = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+  if (res.status >= 400 && res.status !== 404)
+    throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 500)}`);
+  return { status: res.status, json };
+}
+
+/** Writes the demo routing rules and scoring model where the workspace has none yet; throws when scoring refuses. */
+export async function setUpDemoWorkspace(options: {
+  scoringUrl: string;
+  writeKey: string;
+}): Promise<DemoWorkspaceSetup> {
+  const auth = `Basic ${Buffer.from(`${options.writeKey}:`).toString('base64')}`;
+  const summary: string[] = [];
+
+  const rules = await scoringCall(options.scoringUrl, auth, 'GET', '/v1/routing-rules');
+  if (rules.status === 404) {
+    const put = await scoringCall(options.scoringUrl, auth, 'PUT', '/v1/routing-rules', {
+      contentType: 'application/json',
+      text: JSON.stringify(DEMO_ROUTING_RULES),
+    });
+    summary.push(`routing rules v${String(put.json['version'])} written (teams emea + na, SLA 30 min)`);
+  } else {
+    summary.push(`routing rules v${String(rules.json['version'])} kept (the workspace already had rules)`);
+  }
+
+  // Version 0 is the built-in default: the workspace never stored a model of its own.
+  const model = await scoringCall(options.scoringUrl, auth, 'GET', '/v1/scoring-model');
+  if (model.json['version'] === 0) {
+    const put = await scoringCall(options.scoringUrl, auth, 'PUT', '/v1/scoring-model', {
+      contentType: 'application/yaml',
+      text: DEMO_SCORING_MODEL_YAML,
+    });
+    summary.push(`scoring model v${String(put.json['version'])} written (MQL at 50)`);
+  } else {
+    summary.push(`scoring model v${String(model.json['version'])} kept (the workspace already had one)`);
+  }
+  return { summary };
+}
