@@ -47,13 +47,17 @@ export class CredentialTable implements CredentialDirectory {
   private caughtUp = false;
   private crashed?: string;
   private markReady: () => void = () => undefined;
-  private readonly ready = new Promise<void>((resolve) => {
+  private failReady: (error: Error) => void = () => undefined;
+  private readonly ready = new Promise<void>((resolve, reject) => {
     this.markReady = resolve;
+    this.failReady = reject;
   });
 
   constructor(private readonly options: CredentialTableOptions) {
     this.state = new CredentialState(options.now);
     this.groupId = `credential-table.${options.service}.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    // Awaited by waitUntilReady; a failure nobody waits for (the table was never started) is not unhandled.
+    this.ready.catch(() => undefined);
   }
 
   /** Creates the topic if missing, notes where "caught up" is, and starts reading; resolves once consuming. */
@@ -74,14 +78,17 @@ export class CredentialTable implements CredentialDirectory {
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       logger.error({ err: payload.error, restart: payload.restart }, 'credential table consumer crashed');
-      if (!payload.restart) this.crashed = String(payload.error);
+      if (payload.restart) return;
+      this.crashed = String(payload.error);
+      // Start-up learns it at once rather than when ACCESS_TABLE_READY_TIMEOUT_MS runs out.
+      this.failReady(new Error(`${TOPIC} consumer stopped before catching up: ${this.crashed}`));
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload) });
   }
 
-  /** Resolves once caught up; rejects after `timeoutMs` saying how far it got. */
+  /** Resolves once caught up; rejects after `timeoutMs` saying how far it got, or at once when the consumer gave up. */
   async waitUntilReady(timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {

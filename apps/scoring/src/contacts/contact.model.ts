@@ -54,7 +54,7 @@ export interface ContactDoc {
   scoredRevision: number;
   stage: LifecycleStage | null;
   stageHistory: StageChange[];
-  enrichment: { state: EnrichmentState; sources: string[]; attempts: number; lastError?: string };
+  enrichment: { state: EnrichmentState; sources: string[]; attempts: number; failure?: string };
   /** Where the contact was captured (form, hubspot, shopify), first capture first. */
   sources: string[];
   createdAt: Date;

@@ -184,7 +184,8 @@ export class LeadPipeline {
     metadata: EventMetadata,
   ): Promise<{ moved: boolean; stage: LifecycleStage | null; why?: string }> {
     const contact = await this.read(contactId);
-    if (!contact) return { moved: false, stage: null, why: 'no such contact' };
+    if (!contact || contact.workspaceId !== metadata.workspaceId)
+      return { moved: false, stage: null, why: 'no such contact' };
     const decision = planMove(contact.stage ?? null, cause);
     // The same request retried (same Idempotency-Key) finds its own earlier move: that is a success, not a conflict.
     const retried = (contact.stageHistory ?? []).some(
@@ -255,7 +256,14 @@ export class LeadPipeline {
       { kind: 'score', score: scored.total, threshold: scored.mqlThreshold },
       cause,
     );
-    if ((route || (stage === 'mql' && stageBefore !== 'mql')) && needsOwner(stage))
+    // This cause made it an MQL now, or made it one before a crash that came ahead of routing (its redelivery).
+    const madeMql =
+      stage === 'mql' &&
+      (stageBefore !== 'mql' ||
+        (contact.stageHistory ?? []).some(
+          (change) => change.causeEventId === cause.eventId && change.to === 'mql',
+        ));
+    if ((route || madeMql) && needsOwner(stage))
       await this.router.assign({
         workspaceId: contact.workspaceId,
         contactId: contact._id,

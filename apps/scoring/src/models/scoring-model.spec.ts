@@ -79,6 +79,41 @@ describe('parseScoringModel', () => {
     ]);
   });
 
+  it('rejects YAML whose aliases expand past the value limit, before validating it', () => {
+    // 600 uses of one 600-value list: 360,000 values to validate from a 10 KB body.
+    const values = Array.from({ length: 600 }, (_, i) => `v${i}`).join(', ');
+    const aliases = Array.from({ length: 599 }, () => '*rule').join(', ');
+    const yaml = [
+      'mqlThreshold: 50',
+      'engagementHalfLifeDays: 30',
+      `fit: [&rule { id: a, attribute: industry, equals: [${values}], points: 1 }, ${aliases}]`,
+    ].join('\n');
+    expect(errorsOf(yaml, 'application/yaml')).toEqual([
+      { field: '(body)', reason: expect.stringContaining('YAML aliases') as unknown },
+    ]);
+  });
+
+  it('accepts the largest model the rules allow, which stays under the value limit', () => {
+    const values = (prefix: string) => Array.from({ length: 500 }, (_, i) => `${prefix}${i}`);
+    const model = {
+      ...base,
+      fit: Array.from({ length: 200 }, (_, r) => ({
+        id: `fit-${r}`,
+        attribute: 'industry',
+        equals: values('industry-'),
+        points: 1,
+      })),
+      engagement: Array.from({ length: 200 }, (_, r) => ({
+        id: `engagement-${r}`,
+        when: { callType: 'track', event: values('Event '), pathPrefix: '/docs' },
+        points: 1,
+        cap: 10,
+        halfLifeDays: 7,
+      })),
+    };
+    expect(parseScoringModel(JSON.stringify(model), 'application/json')).toMatchObject({ ok: true });
+  });
+
   it('rejects a body that is not a model object', () => {
     expect(errorsOf('', 'application/yaml')).toEqual([
       { field: '(body)', reason: expect.any(String) as unknown },

@@ -34,6 +34,12 @@ export type EngagementCallType = (typeof ENGAGEMENT_CALL_TYPES)[number];
 const NAMELESS_CALL_TYPES: readonly EngagementCallType[] = ['identify', 'group', 'alias'];
 
 const MAX_REGEX_LENGTH = 500;
+/**
+ * Values a model may hold, counting every use of a YAML alias as a copy. The largest valid model (200 + 200 rules of
+ * 500 values each) stays below it; a few hundred aliases of a long list do not, and validating them would block
+ * the event loop for minutes on a 256 KB body.
+ */
+export const MAX_MODEL_VALUES = 250_000;
 
 /**
  * True when a group that already repeats is itself repeated, e.g. `(a+)+` or `(\w*x)*`: the classic shape of
@@ -304,6 +310,22 @@ export function isJsonContentType(contentType: string | undefined): boolean {
   return /^application\/([\w.-]+\+)?json\b/i.test(contentType?.trim() ?? '');
 }
 
+/** Whether `value` holds at most `limit` values with shared (aliased) objects counted each time they appear. */
+function withinExpandedSize(value: unknown, limit: number): boolean {
+  let count = 1;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    // Counted before they are walked, so neither the walk nor the stack outgrows the limit.
+    count += children.length;
+    if (count > limit) return false;
+    stack.push(...children);
+  }
+  return true;
+}
+
 /**
  * Parses and validates a model sent as YAML or JSON. The content type decides; without one, text starting with `{`
  * is JSON and anything else YAML. YAML uses the core schema (YAML 1.2: `no` stays the string "no", no dates).
@@ -323,6 +345,16 @@ export function parseScoringModel(text: string, contentType?: string): ScoringMo
       errors: [{ field: '(body)', reason: `not valid JSON: ${(error as Error).message}` }],
     };
   }
+  if (!withinExpandedSize(value, MAX_MODEL_VALUES))
+    return {
+      ok: false,
+      errors: [
+        {
+          field: '(body)',
+          reason: `holds more than ${MAX_MODEL_VALUES} values once YAML aliases are expanded; write lists out instead`,
+        },
+      ],
+    };
   return validateScoringModel(value);
 }
 

@@ -24,10 +24,10 @@ import {
 import { createLogger } from '@tributary/observability';
 import { connectServiceStore } from '@tributary/platform';
 import { readTopicUntil, testStackEndpoints, uniqueId, waitFor } from '@tributary/testing';
-import { LeadRouter, type Assignment } from './lead-router.service';
+import { LeadRouter, SWEEP_BATCH, firstAssignment, type Assignment } from './lead-router.service';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
-import { assignmentModel, ownerLoadModel } from './routing.model';
+import { assignmentModel, ownerLoadModel, type AssignmentDoc } from './routing.model';
 
 const run = uniqueId('rt');
 const endpoints = testStackEndpoints();
@@ -95,6 +95,21 @@ async function setRules(store: Connection, workspaceId: string, input: unknown):
 }
 
 const cause = (workspaceId: string): EventMetadata => originMetadata({ workspaceId, source: 'rt' });
+
+/** An assignment document as a router (possibly a crashed one) left it: routing, no owner, lease run out. */
+function storedAssignment(
+  workspaceId: string,
+  contactId: string,
+  overrides: Partial<AssignmentDoc> = {},
+): AssignmentDoc {
+  const past = new Date(Date.now() - 60_000);
+  const claim = firstAssignment(
+    { workspaceId, contactId, attributes: {}, cause: cause(workspaceId) },
+    past,
+    0,
+  );
+  return { ...claim, leaseToken: null, ...overrides };
+}
 
 /** Open leads per owner as the store counts them. */
 async function openLeads(store: Connection, workspaceId: string): Promise<Record<string, number>> {
@@ -168,7 +183,7 @@ async function published<T extends RoutingTopic>(
 }
 
 describe('lead router', () => {
-  it('two replicas assigning the same leads at once give each one owner, announced under one eventId', async () => {
+  it('two replicas assigning the same lead at once give it one owner, announced under one eventId', async () => {
     const { routers, store } = await replicas('race');
     const [a, b] = routers;
     if (!a || !b) throw new Error('two replicas expected');
@@ -180,12 +195,13 @@ describe('lead router', () => {
       fallbackTeamId: 'inbound',
     });
     const leads = Array.from({ length: 6 }, (_, i) => `${ws}:lead-${i}`);
-    const results = await Promise.all(
-      leads.map(async (contactId) => {
-        const input = { workspaceId: ws, contactId, attributes: { country: 'DE' }, cause: cause(ws) };
-        return Promise.all([a.assign(input), b.assign(input)]);
-      }),
-    );
+    // Both replicas race on each lead, one lead after another: FerretDB 1.x does not apply concurrent `$inc`s on one
+    // document atomically (the team cursor, an owner's load), while the claim itself is an insert, which it does.
+    const results: (Assignment | null)[][] = [];
+    for (const contactId of leads) {
+      const input = { workspaceId: ws, contactId, attributes: { country: 'DE' }, cause: cause(ws) };
+      results.push(await Promise.all([a.assign(input), b.assign(input)]));
+    }
 
     for (const [i, contactId] of leads.entries()) {
       const stored = await a.assignmentOf(ws, contactId);
@@ -247,36 +263,10 @@ describe('lead router', () => {
     });
     const contactId = `${ws}:bo`;
     const scored = cause(ws);
-    const past = new Date(Date.now() - 60_000);
     // What a replica leaves when it dies after reserving rep-2's capacity, before recording the decision.
-    await assignmentModel(store).collection.insertOne({
-      _id: contactId,
-      workspaceId: ws,
-      state: 'routing',
-      n: 1,
-      reason: 'routed',
-      ownerId: null,
-      previousOwnerId: null,
-      teamId: null,
-      ruleId: null,
-      rulesVersion: null,
-      ticket: null,
-      routingAttributes: {},
-      cause: scored,
-      metadata: null,
-      assignedAt: null,
-      acceptDueAt: null,
-      acceptedAt: null,
-      closedAt: null,
-      queuedAt: null,
-      breach: null,
-      leaseToken: 'crashed-replica',
-      leaseUntil: past,
-      outbox: [],
-      pending: false,
-      createdAt: past,
-      updatedAt: past,
-    } as never);
+    await assignmentModel(store).collection.insertOne(
+      storedAssignment(ws, contactId, { cause: scored, leaseToken: 'crashed-replica' }) as never,
+    );
     await ownerLoadModel(store).create({
       _id: `${ws}:rep-2`,
       workspaceId: ws,
@@ -415,6 +405,112 @@ describe('lead router', () => {
     expect(await openLeads(store, ws)).toEqual({ 'rep-solo': 1 });
     const announced = await published(Topics.LeadsAssigned, ws, `${ws}:two`);
     expect(announced.map((e) => [e.ownerId, e.reason])).toEqual([['rep-solo', 'routed']]);
+  });
+
+  it('a backlog of queued leads hides neither a missed SLA nor the waiting lead of another team', async () => {
+    const { routers, store } = await replicas('backlog', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_backlog`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 1,
+      teams: [
+        { id: 'inbound', members: [{ ownerId: 'rep-solo', capacity: 1, timezone: 'UTC' }] },
+        { id: 'partners', members: [{ ownerId: 'rep-partner', capacity: 5, timezone: 'UTC' }] },
+      ],
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    // A full sweep batch of leads waiting for the inbound team, then one for the partner team (which has room).
+    const longAgo = Date.now() - 3_600_000;
+    const waiting = Array.from({ length: SWEEP_BATCH }, (_, i) =>
+      storedAssignment(ws, `${ws}:waiting-${i}`, {
+        state: 'queued',
+        teamId: 'inbound',
+        queuedAt: new Date(longAgo + i),
+      }),
+    );
+    await assignmentModel(store).collection.insertMany(waiting as never[]);
+    const partnerLead = `${ws}:partner-lead`;
+    await assignmentModel(store).collection.insertOne(
+      storedAssignment(ws, partnerLead, {
+        state: 'queued',
+        teamId: 'partners',
+        queuedAt: new Date(),
+      }) as never,
+    );
+    // The inbound rep takes one more lead and lets its SLA run out.
+    const missed = await router.assign({
+      workspaceId: ws,
+      contactId: `${ws}:missed`,
+      attributes: {},
+      cause: cause(ws),
+    });
+    if (!missed?.acceptDueAt) throw new Error(`not assigned: ${JSON.stringify(missed)}`);
+
+    const report = await router.sweep(new Date(missed.acceptDueAt.getTime() + 1_000));
+    // The breach frees the inbound rep, who takes the oldest waiting lead; the partner rep takes theirs.
+    expect(report).toMatchObject({ breached: 1, assigned: 2 });
+    expect(await router.assignmentOf(ws, `${ws}:waiting-0`)).toMatchObject({ ownerId: 'rep-solo' });
+    expect(await router.assignmentOf(ws, `${ws}:waiting-1`)).toMatchObject({ state: 'queued' });
+    expect(await router.assignmentOf(ws, partnerLead)).toMatchObject({
+      state: 'assigned',
+      ownerId: 'rep-partner',
+    });
+    // Nobody else in the inbound team: the missed lead waits, announced as breached without a new owner.
+    expect(await router.assignmentOf(ws, `${ws}:missed`)).toMatchObject({
+      state: 'queued',
+      assignmentNumber: 2,
+      previousOwnerId: 'rep-solo',
+    });
+    const breaches = await published(Topics.LeadsSlaBreached, ws, `${ws}:missed`);
+    expect(breaches.map((e) => [e.ownerId, e.reassignedTo])).toEqual([['rep-solo', null]]);
+  });
+
+  it('a queued lead whose announcement another replica is still publishing is left to that replica', async () => {
+    const { routers, store } = await replicas('publishing', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_publishing`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const contactId = `${ws}:fay`;
+    const at = Date.now();
+    const breach: LeadSlaBreached = {
+      metadata: cause(ws),
+      contactId,
+      ownerId: 'rep-gone',
+      teamId: 'inbound',
+      assignedAt: at - 120_000,
+      acceptDueAt: at - 60_000,
+      breachedAt: at,
+      reassignedTo: null,
+    };
+    // What a replica leaves between writing "queued" with its breach announcement and clearing the outbox: the
+    // clear empties the whole outbox, so nobody may add to it meanwhile.
+    await assignmentModel(store).collection.insertOne(
+      storedAssignment(ws, contactId, {
+        state: 'queued',
+        n: 2,
+        reason: 'sla-reassigned',
+        previousOwnerId: 'rep-gone',
+        teamId: 'inbound',
+        queuedAt: new Date(at),
+        leaseToken: 'publishing-replica',
+        leaseUntil: new Date(at + 60_000),
+        outbox: [{ topic: Topics.LeadsSlaBreached, event: breach }],
+        pending: true,
+      }) as never,
+    );
+
+    expect(await router.sweep(new Date(at + 1_000))).toMatchObject({ assigned: 0, republished: 0 });
+    const untouched = await assignmentModel(store).findById(contactId).lean<AssignmentDoc>();
+    expect(untouched).toMatchObject({ state: 'queued', pending: true, leaseToken: 'publishing-replica' });
+    expect(untouched?.outbox).toHaveLength(1);
   });
 
   it('leads of a workspace without rules stay unrouted until rules exist', async () => {

@@ -60,9 +60,11 @@ export interface SweepReport {
   republished: number;
 }
 
-/** Routing settings (from ROUTING_SWEEP_INTERVAL_MS). */
+/** Routing settings (from ROUTING_SWEEP_INTERVAL_MS and SCORING_BACKGROUND_JOBS). */
 export interface RoutingOptions {
   sweepIntervalMs: number;
+  /** Sweep on the interval (default true); off in one-shot tools such as the rescore CLI. */
+  sweep?: boolean;
   /** How long a claim or a sweep may work on one lead before another replica may take it over. */
   leaseMs?: number;
 }
@@ -70,8 +72,10 @@ export interface RoutingOptions {
 export const ROUTING_OPTIONS = Symbol('ROUTING_OPTIONS');
 
 const DEFAULT_LEASE_MS = 30_000;
-// Leads handled per sweep; the rest wait for the next tick so one tick stays short.
-const SWEEP_BATCH = 200;
+/** Leads read per sweep query; the rest wait for the next tick so one tick stays short. */
+export const SWEEP_BATCH = 200;
+// Pages of queued leads per sweep, each without the teams the earlier ones found full.
+const MAX_QUEUED_PAGES = 5;
 // Bounded retries of an accept racing a reassignment of the same lead.
 const MAX_ACCEPT_ATTEMPTS = 3;
 
@@ -108,6 +112,51 @@ function outgoing(contactId: string, entry: OutboxEntry): OutgoingEvent {
     return { topic: Topics.LeadsAssigned, key: contactId, event };
   }
   return { topic: Topics.LeadsSlaBreached, key: contactId, event: entry.event };
+}
+
+/** A lead to route, with what routing reads of it and the event that asks for it. */
+export interface RoutingRequest {
+  workspaceId: string;
+  contactId: string;
+  attributes: ContactAttributes;
+  cause: EventMetadata;
+}
+
+/** The claim of a lead's first assignment: routing under a fresh lease of `leaseMs`, nobody chosen yet. */
+export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: number): AssignmentDoc {
+  const { country, region, companySize } = input.attributes;
+  return {
+    _id: input.contactId,
+    workspaceId: input.workspaceId,
+    state: 'routing',
+    n: 1,
+    reason: 'routed',
+    ownerId: null,
+    previousOwnerId: null,
+    teamId: null,
+    ruleId: null,
+    rulesVersion: null,
+    ticket: null,
+    routingAttributes: {
+      ...(country === undefined ? {} : { country }),
+      ...(region === undefined ? {} : { region }),
+      ...(companySize === undefined ? {} : { companySize }),
+    },
+    cause: input.cause,
+    metadata: null,
+    assignedAt: null,
+    acceptDueAt: null,
+    acceptedAt: null,
+    closedAt: null,
+    queuedAt: null,
+    breach: null,
+    leaseToken: randomUUID(),
+    leaseUntil: new Date(now.getTime() + leaseMs),
+    outbox: [],
+    pending: false,
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /**
@@ -152,6 +201,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   onApplicationBootstrap(): void {
+    if (this.options.sweep === false) return;
     this.stopped = false;
     this.schedule();
   }
@@ -169,14 +219,9 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
    * is recorded as `unrouted` and is routed by its next `assign` once rules exist. A `queued` assignment (nobody
    * eligible now) is finished by the sweeper.
    */
-  async assign(input: {
-    workspaceId: string;
-    contactId: string;
-    attributes: ContactAttributes;
-    cause: EventMetadata;
-  }): Promise<Assignment | null> {
+  async assign(input: RoutingRequest): Promise<Assignment | null> {
     const now = new Date();
-    const claim = this.newClaim(input, now);
+    const claim = firstAssignment(input, now, this.leaseMs);
     const [rules, claimed] = await Promise.all([
       this.rules.current(input.workspaceId),
       this.assignments.collection.insertOne(claim as never).then(
@@ -253,66 +298,87 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * One pass, safe on every replica at once (each step is conditional on the state it found):
    * assignments past `acceptDueAt` and not accepted are breached (once) and reassigned round-robin in their team
-   * without the owner who missed it; queued ones are retried; interrupted ones are finished.
+   * without the owner who missed it; interrupted ones are finished; queued ones are retried, oldest first.
    */
   async sweep(now = new Date()): Promise<SweepReport> {
     const report: SweepReport = { breached: 0, assigned: 0, republished: 0 };
-    const found = await this.assignments
-      .find({
-        $or: [
-          { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
-          { state: 'queued' },
-          { state: 'routing', leaseUntil: { $lte: now } },
-          { pending: true, leaseUntil: { $lte: now } },
-        ],
-      })
-      .limit(SWEEP_BATCH)
-      .lean<AssignmentDoc[]>();
-    // Oldest first, so queued leads get owners in the order they arrived.
-    found.sort(
-      (a, b) =>
-        (a.queuedAt ?? a.acceptDueAt ?? a.updatedAt).getTime() -
-        (b.queuedAt ?? b.acceptDueAt ?? b.updatedAt).getTime(),
-    );
     const rulesOf = new Map<string, Promise<RoutingRulesVersion | null>>();
     const rulesFor = (workspaceId: string) => {
       const cached = rulesOf.get(workspaceId) ?? this.rules.current(workspaceId);
       rulesOf.set(workspaceId, cached);
       return cached;
     };
-    const full = new Set<string>();
-    for (const doc of found) {
+    // Missed SLAs, interrupted routings and unpublished outboxes in a query of their own: a backlog of queued leads
+    // (a team at capacity) must never crowd them out of the batch.
+    const urgent = await this.assignments
+      .find({
+        $or: [
+          { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
+          { state: 'routing', leaseUntil: { $lte: now } },
+          { pending: true, leaseUntil: { $lte: now } },
+        ],
+      })
+      .limit(SWEEP_BATCH)
+      .lean<AssignmentDoc[]>();
+    urgent.sort(
+      (a, b) => (a.acceptDueAt ?? a.updatedAt).getTime() - (b.acceptDueAt ?? b.updatedAt).getTime(),
+    );
+    for (const doc of urgent) {
       if (this.stopped) break;
-      try {
+      await this.sweepStep(doc, async () => {
         if (doc.pending && doc.leaseUntil <= now) {
           await this.flush(doc);
           report.republished += 1;
         } else if (doc.state === 'assigned') {
-          const outcome = await this.breach(doc, await rulesFor(doc.workspaceId), now);
-          if (outcome) report.breached += 1;
+          if (await this.breach(doc, await rulesFor(doc.workspaceId), now)) report.breached += 1;
         } else if (doc.state === 'routing') {
           const taken = await this.lease(doc, { state: 'routing', leaseToken: doc.leaseToken }, now);
           const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now, true));
           if (routed && routed.state === 'assigned') report.assigned += 1;
-        } else if (doc.state === 'queued') {
-          // A team found full in this pass stays full for it: skip its other queued leads without writing.
-          const teamKey = `${doc.workspaceId}:${doc.teamId ?? ''}`;
-          if (full.has(teamKey)) continue;
-          const taken = await this.lease(doc, { state: 'queued' }, now);
+        }
+      });
+    }
+    // A team found full in this pass stays full for it: its other queued leads are skipped without a write, and the
+    // next page leaves its leads out, so one full team's backlog cannot hide another team's waiting leads.
+    const full: { workspaceId: string; teamId: string | null }[] = [];
+    const isFull = (doc: AssignmentDoc) =>
+      full.some((team) => team.workspaceId === doc.workspaceId && team.teamId === doc.teamId);
+    for (let page = 0; page < MAX_QUEUED_PAGES && !this.stopped; page += 1) {
+      const fullBefore = full.length;
+      const queued = await this.assignments
+        // Not while its outbox is pending: the replica publishing it clears the whole outbox afterwards.
+        .find({ state: 'queued', pending: false, ...(full.length > 0 ? { $nor: [...full] } : {}) })
+        .sort({ queuedAt: 1 })
+        .limit(SWEEP_BATCH)
+        .lean<AssignmentDoc[]>();
+      for (const doc of queued) {
+        if (this.stopped) break;
+        if (isFull(doc)) continue;
+        await this.sweepStep(doc, async () => {
+          const taken = await this.lease(doc, { state: 'queued', pending: false }, now);
           const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now));
           if (routed && routed.state === 'assigned') report.assigned += 1;
-          else if (routed && routed.state === 'queued' && !routed.previousOwnerId) full.add(teamKey);
-        }
-      } catch (error) {
-        if (isStoreUnavailable(error)) throw error;
-        // One lead's failure (e.g. Kafka refused the outbox) must not stop the others; its lease expires.
-        this.logger.warn(
-          { event: 'routing-sweep-lead-failed', contactId: doc._id, err: error },
-          'routing sweep step failed',
-        );
+          else if (routed && routed.state === 'queued' && !routed.previousOwnerId)
+            full.push({ workspaceId: doc.workspaceId, teamId: doc.teamId });
+        });
       }
+      if (queued.length < SWEEP_BATCH || full.length === fullBefore) break;
     }
     return report;
+  }
+
+  /** One lead's step of a sweep: its failure (e.g. Kafka refused the outbox) must not stop the others. */
+  private async sweepStep(doc: AssignmentDoc, step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      if (isStoreUnavailable(error)) throw error;
+      // Its lease expires and a later sweep takes it up again.
+      this.logger.warn(
+        { event: 'routing-sweep-lead-failed', contactId: doc._id, err: error },
+        'routing sweep step failed',
+      );
+    }
   }
 
   private schedule(): void {
@@ -339,48 +405,9 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.timer.unref();
   }
 
-  private newClaim(
-    input: { workspaceId: string; contactId: string; attributes: ContactAttributes; cause: EventMetadata },
-    now: Date,
-  ): AssignmentDoc {
-    const { country, region, companySize } = input.attributes;
-    return {
-      _id: input.contactId,
-      workspaceId: input.workspaceId,
-      state: 'routing',
-      n: 1,
-      reason: 'routed',
-      ownerId: null,
-      previousOwnerId: null,
-      teamId: null,
-      ruleId: null,
-      rulesVersion: null,
-      ticket: null,
-      routingAttributes: {
-        ...(country === undefined ? {} : { country }),
-        ...(region === undefined ? {} : { region }),
-        ...(companySize === undefined ? {} : { companySize }),
-      },
-      cause: input.cause,
-      metadata: null,
-      assignedAt: null,
-      acceptDueAt: null,
-      acceptedAt: null,
-      closedAt: null,
-      queuedAt: null,
-      breach: null,
-      leaseToken: randomUUID(),
-      leaseUntil: new Date(now.getTime() + this.leaseMs),
-      outbox: [],
-      pending: false,
-      createdAt: now,
-      updatedAt: now,
-    };
-  }
-
   /** The claim was someone else's: answer with their assignment, finishing it when they left it half-way. */
   private async resume(
-    input: { workspaceId: string; contactId: string; attributes: ContactAttributes; cause: EventMetadata },
+    input: RoutingRequest,
     rules: RoutingRulesVersion | null,
     now: Date,
   ): Promise<AssignmentDoc | null> {
@@ -391,7 +418,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     if (doc.state === 'unrouted') {
       if (!rules) return doc;
       // Rules exist now: this is the lead's first real routing, caused by the event at hand.
-      const fresh = this.newClaim(input, now);
+      const fresh = firstAssignment(input, now, this.leaseMs);
       const taken = await this.assignments
         .findOneAndUpdate(
           { _id: doc._id, state: 'unrouted' },
@@ -422,7 +449,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   /** Takes the lease of a lead found in `expected` (conditional, so one replica wins); null when another did. */
   private async lease(
     doc: AssignmentDoc,
-    expected: { state: AssignmentState; leaseToken?: string | null },
+    expected: { state: AssignmentState; leaseToken?: string | null; pending?: boolean },
     now: Date,
   ): Promise<AssignmentDoc | null> {
     return this.assignments

@@ -25,6 +25,8 @@ let url: string;
 const principals: Record<string, Principal> = {
   'admin-key': { workspaceId: workspace, scopes: ['routing:admin', 'routing:read'], credentialId: 'admin' },
   'reader-key': { workspaceId: workspace, scopes: ['routing:read'], credentialId: 'reader' },
+  'writer-key': { workspaceId: workspace, scopes: ['routing:admin'], credentialId: 'writer' },
+  'contacts-key': { workspaceId: workspace, scopes: ['contacts:read'], credentialId: 'contacts' },
   'other-key': { workspaceId: `${workspace}_other`, scopes: ['*'], credentialId: 'other' },
 };
 const keys: WorkspaceKeyResolver = { resolve: (key) => principals[key] };
@@ -135,6 +137,9 @@ describe('routing rules API', () => {
 
   it('needs routing:admin to change rules and keeps workspaces apart', async () => {
     expect((await call('PUT', 'reader-key', RULES)).status).toBe(403);
+    // Reading takes routing:read or routing:admin, nothing else.
+    expect((await call('GET', 'writer-key')).status).toBe(200);
+    expect((await call('GET', 'contacts-key')).status).toBe(403);
     expect((await call('GET', 'other-key')).status).toBe(404);
     expect((await call('GET', 'nobody')).status).toBe(401);
   });

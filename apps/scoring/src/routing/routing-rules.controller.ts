@@ -2,12 +2,20 @@ import {
   BadRequestException,
   Body,
   Controller,
+  ForbiddenException,
   Get,
   NotFoundException,
   Put,
   UseGuards,
 } from '@nestjs/common';
-import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
+import {
+  CurrentPrincipal,
+  CurrentWorkspace,
+  RequireScopes,
+  WorkspaceKeyGuard,
+  hasScopes,
+  type Principal,
+} from '@tributary/platform';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
 
@@ -37,8 +45,17 @@ export class RoutingRulesController {
   }
 
   @Get()
-  @RequireScopes('routing:read')
-  async get(@CurrentWorkspace() workspaceId: string): Promise<RoutingRulesView> {
+  async get(
+    @CurrentWorkspace() workspaceId: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<RoutingRulesView> {
+    // Whoever may write the rules may read them back: either scope will do (RequireScopes needs all it lists).
+    if (!['routing:read', 'routing:admin'].some((scope) => hasScopes(principal.scopes, [scope])))
+      throw new ForbiddenException({
+        error: 'forbidden',
+        field: 'authorization',
+        reason: 'missing scope: routing:read (or routing:admin)',
+      });
     const current = await this.store.current(workspaceId);
     if (!current)
       throw new NotFoundException({

@@ -5,19 +5,25 @@ import { RoutingRulesController } from './routing-rules.controller';
 import { RoutingRulesStore } from './routing-rules.store';
 import { routingConfigShape, type RoutingConfig } from './routing.config';
 
+/**
+ * Routing options from the service config, falling back to the shape's default when it does not carry the key.
+ * SCORING_BACKGROUND_JOBS=false (the rescore CLI) turns the SLA sweep off like the other interval jobs.
+ */
+export function routingOptionsOf(
+  config: Partial<RoutingConfig> & { SCORING_BACKGROUND_JOBS?: boolean },
+): RoutingOptions {
+  return {
+    sweepIntervalMs:
+      config.ROUTING_SWEEP_INTERVAL_MS ?? routingConfigShape.ROUTING_SWEEP_INTERVAL_MS.parse(undefined),
+    sweep: config.SCORING_BACKGROUND_JOBS !== false,
+  };
+}
+
 /** Routing's providers for ScoringModule (they need EventServiceModule's store connection, publisher and logger). */
 export const routingProviders: Provider[] = [
   RoutingRulesStore,
   LeadRouter,
-  {
-    provide: ROUTING_OPTIONS,
-    inject: [SERVICE_CONFIG],
-    // Falls back to the shape's default when the service config does not carry the key.
-    useFactory: (config: Partial<RoutingConfig>): RoutingOptions => ({
-      sweepIntervalMs:
-        config.ROUTING_SWEEP_INTERVAL_MS ?? routingConfigShape.ROUTING_SWEEP_INTERVAL_MS.parse(undefined),
-    }),
-  },
+  { provide: ROUTING_OPTIONS, inject: [SERVICE_CONFIG], useFactory: routingOptionsOf },
 ];
 
 /** Routing's HTTP controllers for ScoringModule. */
