@@ -73,6 +73,14 @@ export function isStoreUnavailable(error: unknown): boolean {
   );
 }
 
+/**
+ * True when a write failed because a document with that `_id` (or unique key) exists: the way an insert claims
+ * something exactly once, on MongoDB and on FerretDB alike.
+ */
+export function isDuplicateKey(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
+}
+
 /** The collection operations document expiry needs (a mongoose model's `collection` has them). */
 export interface ExpiringCollection {
   createIndex(spec: Record<string, 1>, options?: { expireAfterSeconds?: number }): Promise<unknown>;

@@ -1,4 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
+import { isDuplicateKey } from '@tributary/platform';
 import { CredentialKind, liveSecrets, type CredentialSnapshot } from '@tributary/access';
 
 /** A tenant. Its id is what every event and read model is keyed by. */
@@ -145,7 +146,7 @@ export class CredentialStore {
       await this.workspaces.create(workspace);
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === 11000) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
   }

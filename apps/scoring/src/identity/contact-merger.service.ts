@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { Topics, type EventMetadata } from '@tributary/contracts';
 import { EventPublisher, ProcessedEvents, causedMetadata } from '@tributary/messaging';
+import { isDuplicateKey } from '@tributary/platform';
 import { CONTACT_MODEL, MAX_FACTS, type ContactDoc, type StoredFact } from '../contacts/contact.model';
 import type { MergeReason } from './identity-rules';
 import { CONTACT_MERGE_MODEL, type ContactMergeDoc } from './identity.model';
@@ -138,7 +139,7 @@ export class ContactMerger {
           return;
         } catch (error) {
           // The survivor appeared meanwhile (its own first event): fold into it instead.
-          if ((error as { code?: number }).code !== 11000) throw error;
+          if (!isDuplicateKey(error)) throw error;
           continue;
         }
       }

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Model } from 'mongoose';
-import { MongoServerError } from 'mongodb';
 import {
   Topics,
   type EventMetadata,
@@ -39,6 +38,7 @@ import {
   emailDomain,
   paidOrderEmail,
 } from './lead-profile';
+import { isDuplicateKey } from '@tributary/platform';
 
 /** What a score computation produced, for lifecycle decisions. */
 interface Scored {
@@ -55,8 +55,6 @@ interface ContactChange {
   source?: string;
   enrichment?: { state: EnrichmentState; sources: string[]; failure?: string };
 }
-
-const isDuplicateKey = (error: unknown): boolean => error instanceof MongoServerError && error.code === 11000;
 
 /** `attributes.title` style paths, so a patch sets fields without replacing what other sources told us. */
 function dotted(attributes: ContactAttributes | undefined): Record<string, unknown> {

@@ -3,6 +3,7 @@ import { Schema, type Connection, type Model } from 'mongoose';
 import { z } from 'zod';
 import { STORE_CONNECTION } from '@tributary/messaging';
 import { DEFAULT_SCORING_MODEL, type ScoringModel } from './scoring-model';
+import { isDuplicateKey } from '@tributary/platform';
 
 /** One stored version of a workspace's model, `_id: <workspaceId>:<version>`; never changed once written. */
 export interface ScoringModelDoc {
@@ -85,8 +86,6 @@ export function scoringModelHeads(connection: Connection): Model<ScoringModelHea
     connection.model<ScoringModelHeadDoc>('ScoringModelHead', scoringModelHeadSchema)
   );
 }
-
-const isDuplicateKey = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === 11000;
 
 // Concurrent writers each take the next free version; more than this many in one race means something is wrong.
 const MAX_CLAIM_ATTEMPTS = 50;

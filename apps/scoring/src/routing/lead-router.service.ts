@@ -10,7 +10,7 @@ import {
 } from '@tributary/contracts';
 import { EventPublisher, STORE_CONNECTION, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import type { Logger } from '@tributary/observability';
-import { SERVICE_LOGGER, isStoreUnavailable } from '@tributary/platform';
+import { isDuplicateKey, isStoreUnavailable, SERVICE_LOGGER } from '@tributary/platform';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import { FALLBACK_RULE_ID, chooseTeam, pickOwner, teamOf, type RoutingMember } from './routing-rules';
 import { RoutingRulesStore, type RoutingRulesVersion } from './routing-rules.store';
@@ -78,8 +78,6 @@ export const SWEEP_BATCH = 200;
 const MAX_QUEUED_PAGES = 5;
 // Bounded retries of an accept racing a reassignment of the same lead.
 const MAX_ACCEPT_ATTEMPTS = 3;
-
-const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000;
 
 /** The capacity hold of assignment `n` of a lead, as listed in its owner's load document. */
 const holdIdOf = (contactId: string, n: number): string => `${contactId}#${n}`;

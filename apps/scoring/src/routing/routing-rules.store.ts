@@ -3,6 +3,7 @@ import type { Connection, Model } from 'mongoose';
 import { STORE_CONNECTION } from '@tributary/messaging';
 import type { RoutingRules } from './routing-rules';
 import { routingRulesModel, type RoutingRulesDoc } from './routing.model';
+import { isDuplicateKey } from '@tributary/platform';
 
 /** One stored version of a workspace's routing rules. */
 export interface RoutingRulesVersion {
@@ -14,8 +15,6 @@ export interface RoutingRulesVersion {
 
 // Concurrent PUTs each take the next free version; this many collisions in a row means something is wrong.
 const MAX_VERSION_ATTEMPTS = 16;
-
-const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000;
 
 const headId = (workspaceId: string): string => `${workspaceId}:head`;
 const versionId = (workspaceId: string, version: number): string => `${workspaceId}:${version}`;
