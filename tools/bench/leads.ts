@@ -34,6 +34,10 @@ const opts = new Command('bench:leads')
     (v) => Number(v),
     120,
   )
+  .option(
+    '--mongo-url <url>',
+    "scoring's store (default: the stack's FerretDB), to measure the same code elsewhere",
+  )
   .option('--backlog-seconds <n>', 'how long to let scoring work through the backlog', (v) => Number(v), 120)
   .parse()
   .opts<{
@@ -44,6 +48,7 @@ const opts = new Command('bench:leads')
     port: number;
     drainSeconds: number;
     backlogSeconds: number;
+    mongoUrl?: string;
   }>();
 
 const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'CA', 'BR', 'JP', 'AU'];
@@ -65,6 +70,7 @@ async function main(): Promise<void> {
     opts.port,
     {
       ...endpoints.env,
+      ...(opts.mongoUrl ? { MONGO_URL: opts.mongoUrl } : {}),
       MONGO_DB: `bench_${run}_scoring`,
       CONSUMER_GROUP: `scoring.${run}`,
       CONSUMER_FROM_BEGINNING: 'false',
