@@ -56,7 +56,14 @@ async function main(): Promise<void> {
   const report = join(root, '.stack', 'jest-results.json');
   const jest = spawnSync(
     bin('jest'),
-    ['--ci', '--json', `--outputFile=${report}`, ...process.argv.slice(2).filter((a) => a !== '--no-static')],
+    // --forceExit: a suite whose service hung past its hook timeout has failed already; its handles must not hang CI.
+    [
+      '--ci',
+      '--forceExit',
+      '--json',
+      `--outputFile=${report}`,
+      ...process.argv.slice(2).filter((a) => a !== '--no-static'),
+    ],
     { cwd: root, stdio: 'inherit', env: { ...process.env, ...endpoints.env, TRIBUTARY_TEST_SUITE: 'all' } },
   );
   let summary: JestSummary | undefined;

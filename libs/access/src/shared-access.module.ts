@@ -67,13 +67,25 @@ export class SharedAccessModule implements OnModuleInit, BeforeApplicationShutdo
   }
 
   async onModuleInit(): Promise<void> {
+    const timeoutMs = this.settings.ACCESS_TABLE_READY_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.table.start();
-      await this.table.waitUntilReady(this.settings.ACCESS_TABLE_READY_TIMEOUT_MS);
+      // One bound for joining and catching up: a consumer that never gets its group must fail start-up, not hang it.
+      await Promise.race([
+        this.table.start().then(() => this.table.waitUntilReady(timeoutMs)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`credential table did not start reading within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
     } catch (error) {
       this.logger.error({ err: error }, 'credential table did not catch up: not starting');
       await this.table.stop();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -112,16 +112,19 @@ beforeAll(async () => {
   await registry.registerTopics([Topics.LeadsCaptured, Topics.RecordsChanged]);
   publisher = new EventPublisher(kafka, registry, 'lp');
   await publisher.connect();
+  // Bounded, so a hang names its step instead of the hook's timeout.
   const model = await fetch(`${service.url}/v1/scoring-model`, {
     method: 'PUT',
     headers: { ...auth, 'content-type': 'application/yaml' },
     body: MODEL_YAML,
+    signal: AbortSignal.timeout(20_000),
   });
   expect(model.status).toBe(200);
   const rules = await fetch(`${service.url}/v1/routing-rules`, {
     method: 'PUT',
     headers: { ...auth, 'content-type': 'application/json' },
     body: JSON.stringify(ROUTING_RULES),
+    signal: AbortSignal.timeout(20_000),
   });
   expect(rules.status).toBe(200);
 });
