@@ -25,6 +25,7 @@ import {
   type LifecycleCause,
   type LifecycleStage,
 } from '../lifecycle/lifecycle';
+import { emailDomainOf } from '../enrichment/enrichment.port';
 import { LeadEnricher } from '../enrichment/lead-enricher';
 import { ScoringModelStore } from '../models/scoring-model.store';
 import { engagementFactOf, scoreContact } from '../models/scoring-engine';
@@ -35,7 +36,6 @@ import {
   attributesOfLead,
   attributesOfTraits,
   crmStageOf,
-  emailDomain,
   paidOrderEmail,
 } from './lead-profile';
 import { isDuplicateKey } from '@tributary/platform';
@@ -112,7 +112,7 @@ export class LeadPipeline {
     const enrichment = await this.enricher.enrich({
       workspaceId: ws,
       email: given.email,
-      domain: emailDomain(given.email),
+      domain: emailDomainOf(given.email),
     });
     const contact = await this.record({
       contactId,
@@ -203,7 +203,7 @@ export class LeadPipeline {
     const outcome = await this.enricher.enrich({
       workspaceId: contact.workspaceId,
       email: contact.attributes?.email,
-      domain: emailDomain(contact.attributes?.email),
+      domain: emailDomainOf(contact.attributes?.email),
     });
     if (outcome.state !== 'enriched') return outcome.state;
     // Enrichment fills gaps only: anything the person or a CRM said stays.

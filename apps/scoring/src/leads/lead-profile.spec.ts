@@ -5,7 +5,6 @@ import {
   attributesOfLead,
   attributesOfTraits,
   crmStageOf,
-  emailDomain,
   paidOrderEmail,
 } from './lead-profile';
 
@@ -120,10 +119,5 @@ describe('CRM and shop changes', () => {
   it('makes a customer of a paid order only', () => {
     expect(paidOrderEmail('{"financialStatus":"paid","email":"Bo@Shop.Example"}')).toBe('bo@shop.example');
     expect(paidOrderEmail('{"financialStatus":"pending","email":"bo@shop.example"}')).toBeNull();
-  });
-
-  it('finds the domain of an address', () => {
-    expect(emailDomain('ada@Acme.Example')).toBe('acme.example');
-    expect(emailDomain('nobody')).toBeUndefined();
   });
 });

@@ -110,9 +110,3 @@ export function paidOrderEmail(fieldsJson: string): string | null {
   const email = text(fields['email']);
   return status === 'paid' && email ? email.toLowerCase() : null;
 }
-
-/** The domain of an email address, lower-cased. */
-export function emailDomain(email: string | undefined): string | undefined {
-  const at = email?.lastIndexOf('@') ?? -1;
-  return email && at > 0 ? email.slice(at + 1).toLowerCase() : undefined;
-}
