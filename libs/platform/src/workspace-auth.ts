@@ -110,6 +110,11 @@ const SCOPES_KEY = 'tributary:required-scopes';
 /** Scopes a route needs; the caller needs all of them (or `*`). */
 export const RequireScopes = (...scopes: string[]) => SetMetadata(SCOPES_KEY, scopes);
 
+const ANY_SCOPES_KEY = 'tributary:any-of-scopes';
+
+/** Scopes of which a route needs at least one (e.g. a read that a reader or an admin scope allows). */
+export const RequireAnyScope = (...scopes: string[]) => SetMetadata(ANY_SCOPES_KEY, scopes);
+
 /** True when `granted` covers every scope in `required`. */
 export function hasScopes(granted: readonly string[], required: readonly string[]): boolean {
   return granted.includes('*') || required.every((scope) => granted.includes(scope));
@@ -156,6 +161,18 @@ export class WorkspaceKeyGuard implements CanActivate {
         error: 'forbidden',
         field: 'authorization',
         reason: `missing scope: ${required.filter((s) => !principal.scopes.includes(s)).join(', ')}`,
+      });
+    }
+    const anyOf =
+      this.reflector.getAllAndOverride<string[] | undefined>(ANY_SCOPES_KEY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? [];
+    if (anyOf.length > 0 && !anyOf.some((scope) => hasScopes(principal.scopes, [scope]))) {
+      throw new ForbiddenException({
+        error: 'forbidden',
+        field: 'authorization',
+        reason: `missing scope: one of ${anyOf.join(', ')}`,
       });
     }
     req.principal = principal;

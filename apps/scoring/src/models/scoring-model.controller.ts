@@ -2,7 +2,6 @@ import {
   BadRequestException,
   Body,
   Controller,
-  ForbiddenException,
   Get,
   Headers,
   NotFoundException,
@@ -14,9 +13,9 @@ import {
 import {
   CurrentPrincipal,
   CurrentWorkspace,
+  RequireAnyScope,
   RequireScopes,
   WorkspaceKeyGuard,
-  hasScopes,
   type Principal,
 } from '@tributary/platform';
 import {
@@ -33,17 +32,8 @@ import {
 } from './scoring-model.store';
 
 export const SCORING_ADMIN_SCOPE = 'scoring:admin';
-/** Any one of these lets a caller read the model (RequireScopes needs all of its scopes, so reads check here). */
+/** Any one of these lets a caller read the model. */
 const READ_SCOPES = ['contacts:read', SCORING_ADMIN_SCOPE];
-
-function requireReadScope(principal: Principal): void {
-  if (READ_SCOPES.some((scope) => hasScopes(principal.scopes, [scope]))) return;
-  throw new ForbiddenException({
-    error: 'forbidden',
-    field: 'authorization',
-    reason: `missing scope: one of ${READ_SCOPES.join(', ')}`,
-  });
-}
 
 /** A workspace's lead scoring model: replace it (a new version each time), read the current one or any version. */
 @Controller('v1/scoring-model')
@@ -73,30 +63,25 @@ export class ScoringModelController {
   }
 
   @Get()
-  async current(
-    @CurrentWorkspace() workspaceId: string,
-    @CurrentPrincipal() principal: Principal,
-  ): Promise<VersionedScoringModel> {
-    requireReadScope(principal);
+  @RequireAnyScope(...READ_SCOPES)
+  async current(@CurrentWorkspace() workspaceId: string): Promise<VersionedScoringModel> {
     return this.models.current(workspaceId);
   }
 
   @Get('versions')
+  @RequireAnyScope(...READ_SCOPES)
   async versions(
     @CurrentWorkspace() workspaceId: string,
-    @CurrentPrincipal() principal: Principal,
   ): Promise<{ versions: ScoringModelVersionSummary[] }> {
-    requireReadScope(principal);
     return { versions: await this.models.list(workspaceId) };
   }
 
   @Get('versions/:version')
+  @RequireAnyScope(...READ_SCOPES)
   async version(
     @CurrentWorkspace() workspaceId: string,
-    @CurrentPrincipal() principal: Principal,
     @Param('version') version: string,
   ): Promise<VersionedScoringModel> {
-    requireReadScope(principal);
     const stored = /^\d{1,9}$/.test(version)
       ? await this.models.get(workspaceId, Number(version))
       : undefined;

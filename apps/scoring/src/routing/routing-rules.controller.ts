@@ -2,20 +2,12 @@ import {
   BadRequestException,
   Body,
   Controller,
-  ForbiddenException,
   Get,
   NotFoundException,
   Put,
   UseGuards,
 } from '@nestjs/common';
-import {
-  CurrentPrincipal,
-  CurrentWorkspace,
-  RequireScopes,
-  WorkspaceKeyGuard,
-  hasScopes,
-  type Principal,
-} from '@tributary/platform';
+import { CurrentWorkspace, RequireAnyScope, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
 
@@ -45,17 +37,9 @@ export class RoutingRulesController {
   }
 
   @Get()
-  async get(
-    @CurrentWorkspace() workspaceId: string,
-    @CurrentPrincipal() principal: Principal,
-  ): Promise<RoutingRulesView> {
-    // Whoever may write the rules may read them back: either scope will do (RequireScopes needs all it lists).
-    if (!['routing:read', 'routing:admin'].some((scope) => hasScopes(principal.scopes, [scope])))
-      throw new ForbiddenException({
-        error: 'forbidden',
-        field: 'authorization',
-        reason: 'missing scope: routing:read (or routing:admin)',
-      });
+  // Whoever may write the rules may read them back.
+  @RequireAnyScope('routing:read', 'routing:admin')
+  async get(@CurrentWorkspace() workspaceId: string): Promise<RoutingRulesView> {
     const current = await this.store.current(workspaceId);
     if (!current)
       throw new NotFoundException({
