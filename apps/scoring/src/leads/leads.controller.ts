@@ -88,13 +88,7 @@ export class LeadsController {
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey?: string,
   ) {
-    const { reason } = parse(moveBody, body);
-    const contactId = await this.contactIdOf(workspaceId, contactKey);
-    const cause = this.cause(workspaceId, principal, `disqualify/${contactId}`, idempotencyKey);
-    return this.answer(
-      contactId,
-      await this.pipeline.moveByHand(contactId, { kind: 'disqualify', reason }, cause),
-    );
+    return this.moveByHand('disqualify', workspaceId, principal, contactKey, body, idempotencyKey);
   }
 
   @Post(':contactKey/recycle')
@@ -107,19 +101,22 @@ export class LeadsController {
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey?: string,
   ) {
-    const { reason } = parse(moveBody, body);
-    const contactId = await this.contactIdOf(workspaceId, contactKey);
-    const cause = this.cause(workspaceId, principal, `recycle/${contactId}`, idempotencyKey);
-    return this.answer(
-      contactId,
-      await this.pipeline.moveByHand(contactId, { kind: 'recycle', reason }, cause),
-    );
+    return this.moveByHand('recycle', workspaceId, principal, contactKey, body, idempotencyKey);
   }
 
-  private answer(
-    contactId: string,
-    outcome: Awaited<ReturnType<LeadPipeline['moveByHand']>>,
-  ): { contactId: string; stage: string | null } {
+  /** Disqualify and recycle: same body, same answers, one cause per request (or per Idempotency-Key). */
+  private async moveByHand(
+    kind: 'disqualify' | 'recycle',
+    workspaceId: string,
+    principal: Principal,
+    contactKey: string,
+    body: unknown,
+    idempotencyKey: string | undefined,
+  ): Promise<{ contactId: string; stage: string | null }> {
+    const { reason } = parse(moveBody, body);
+    const contactId = await this.contactIdOf(workspaceId, contactKey);
+    const cause = this.cause(workspaceId, principal, `${kind}/${contactId}`, idempotencyKey);
+    const outcome = await this.pipeline.moveByHand(contactId, { kind, reason }, cause);
     if (outcome.why === 'no such contact')
       throw new NotFoundException({ error: 'not_found', field: 'contactKey', reason: 'no such contact' });
     if (!outcome.moved)
