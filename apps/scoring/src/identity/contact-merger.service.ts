@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { Topics, type EventMetadata } from '@tributary/contracts';
 import { EventPublisher, ProcessedEvents, causedMetadata } from '@tributary/messaging';
@@ -19,13 +19,32 @@ function unionFacts(a: readonly StoredFact[], b: readonly StoredFact[]): StoredF
     .slice(-MAX_FACTS);
 }
 
+/** A merge as the rest of scoring hears of it. */
+export interface ContactMerged {
+  workspaceId: string;
+  mergedContactId: string;
+  survivingContactId: string;
+}
+
+/**
+ * Something scoring keeps per contact that must follow a merge (e.g. routing frees the merged contact's owner).
+ * Called on every completion attempt of a merge until it is done, so it must be idempotent.
+ */
+export interface MergedContactHandler {
+  onContactMerged(merge: ContactMerged): Promise<void>;
+}
+
+/** The handlers ContactMerger calls (a multi-provider list bound by the app module; none when unbound). */
+export const MERGED_CONTACT_HANDLERS = Symbol('MERGED_CONTACT_HANDLERS');
+
 // Merge chains are short (path compression in the resolver); the bound only guards against a cycle from a race.
 const MAX_HOPS = 16;
 
 /**
  * Folds one contact into another without multi-document transactions: record the intent (merge history), freeze
  * the merged contact (`mergedInto`), move its score and event count onto the survivor exactly once (ProcessedEvents),
- * announce `contacts.merged`, mark the record done. Every step is safe to repeat, and a merge interrupted half-way
+ * let the handlers follow (routing closes the merged contact's assignment), announce `contacts.merged`, mark the
+ * record done. Every step is safe to repeat, and a merge interrupted half-way
  * is finished by whoever next meets the frozen contact (`survivorOf`).
  */
 @Injectable()
@@ -35,6 +54,9 @@ export class ContactMerger {
     @Inject(CONTACT_MERGE_MODEL) private readonly merges: Model<ContactMergeDoc>,
     private readonly processed: ProcessedEvents,
     private readonly publisher: EventPublisher,
+    @Optional()
+    @Inject(MERGED_CONTACT_HANDLERS)
+    private readonly handlers: readonly MergedContactHandler[] = [],
   ) {}
 
   /** Merges `mergedContactId` into `survivingContactId`; a contact never scored has nothing to move. */
@@ -94,6 +116,12 @@ export class ContactMerger {
     // The survivor may itself have been merged since: the points go where its identity lives now.
     const target = await this.survivorOf(record.survivingContactId);
     await this.processed.once('scoring-merge', mergedContactId, () => this.fold(merged, target));
+    for (const handler of this.handlers ?? [])
+      await handler.onContactMerged({
+        workspaceId: record.workspaceId,
+        mergedContactId,
+        survivingContactId: target,
+      });
     // Announced on every completion attempt: the deterministic eventId lets consumers drop a repeat.
     await this.publisher.publish({
       topic: Topics.ContactsMerged,

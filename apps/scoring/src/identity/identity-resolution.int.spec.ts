@@ -21,6 +21,10 @@ import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
 import { contactModel } from '../contacts/contact.model';
+import { LeadRouter } from '../routing/lead-router.service';
+import { RoutingRulesStore } from '../routing/routing-rules.store';
+import { parseRoutingRules } from '../routing/routing-rules';
+import { ownerLoadModel } from '../routing/routing.model';
 import { contactMergeModel } from './identity.model';
 
 const run = uniqueId('idr');
@@ -184,6 +188,44 @@ describe('identity resolution', () => {
       merges.filter((x) => x.mergedContactId === `${workspace}:anon-b`).map((x) => x.metadata.eventId),
     );
     expect(ids.size).toBe(1);
+  });
+
+  it('a contact merged into another frees its owner: its assignment is closed for good', async () => {
+    const rules = parseRoutingRules({
+      acceptWithinMinutes: 60,
+      teams: [{ id: 'inbound', members: [{ ownerId: 'rep-merge', capacity: 5, timezone: 'UTC' }] }],
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    if (!rules.ok) throw new Error(JSON.stringify(rules.errors));
+    await service.app.get(RoutingRulesStore).put(workspace, rules.rules);
+    await send(trackingEvent({ callType: 'page', anonymousId: 'anon-d', name: 'Pricing' }));
+    await contactWith('anon-d', 1);
+    const mergedId = `${workspace}:anon-d`;
+    // The anonymous contact was a lead with an owner when it turned out to be a known user.
+    const router = service.app.get(LeadRouter);
+    const assigned = await router.assign({
+      workspaceId: workspace,
+      contactId: mergedId,
+      attributes: {},
+      cause: originMetadata({ workspaceId: workspace, source: 'idr' }),
+    });
+    expect(assigned).toMatchObject({ state: 'assigned', ownerId: 'rep-merge' });
+
+    await send(
+      trackingEvent({ callType: 'identify', anonymousId: 'anon-d', userId: 'user-6', traitsJson: '{}' }),
+    );
+    await contactWith('user-6', 2);
+    const closed = await waitFor('the merged contact closed', async () => {
+      const assignment = await router.assignmentOf(workspace, mergedId);
+      return assignment?.state === 'closed' ? assignment : undefined;
+    });
+    expect(closed).toMatchObject({ ownerId: 'rep-merge' });
+    const load = await ownerLoadModel(store).findById(`${workspace}:rep-merge`).lean();
+    expect(load).toMatchObject({ open: 0, holds: [] });
+    // Frozen for good: neither a recycle nor a new cause gives it an owner again.
+    await router.recycle(workspace, mergedId, originMetadata({ workspaceId: workspace, source: 'idr' }));
+    expect(await router.assignmentOf(workspace, mergedId)).toMatchObject({ state: 'closed' });
   });
 
   it('a merge interrupted after the freeze is finished by the next event for the merged id, once', async () => {

@@ -111,6 +111,29 @@ describe('fit rules', () => {
     expect(rulesFor({ title: 'Marketing Manager' })).toEqual([]);
   });
 
+  it('matches patterns that backtrack catastrophically on a backtracking engine in linear time', () => {
+    const risky = model({
+      fit: [
+        { id: 'alternation', attribute: 'title', matches: '(a|aa)+$', points: 5 },
+        { id: 'nested', attribute: 'companyDomain', matches: '^(a+)+$', points: 5 },
+      ],
+    });
+    // On JavaScript's RegExp each of these takes seconds (doubling per extra character); here microseconds.
+    const hostile = `${'a'.repeat(40)}!`;
+    const started = performance.now();
+    expect(scoreContact(risky, { title: hostile, companyDomain: hostile }, [], NOW).breakdown).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(
+      scoreContact(risky, { title: 'x', companyDomain: 'AAAA' }, [], NOW).breakdown.map((l) => l.rule),
+    ).toEqual(['nested']);
+  });
+
+  it('treats a stored pattern the engine cannot compile (validated before RE2) as matching nothing', () => {
+    const legacy = model({ fit: [{ id: 'senior', attribute: 'title', matches: 'vp', points: 5 }] });
+    const stored = { ...legacy, fit: [{ ...legacy.fit[0], matches: 'vp(?= sales)' }] } as ScoringModel;
+    expect(scoreContact(stored, { title: 'VP Sales' }, [], NOW).breakdown).toEqual([]);
+  });
+
   it('matches min/max inclusively and open-ended', () => {
     expect(rulesFor({ companySize: 200 })).toEqual(['mid-market']);
     expect(rulesFor({ companySize: 5000 })).toEqual(['mid-market']);

@@ -1,6 +1,7 @@
 import type { TrackingEvent } from '@tributary/contracts';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import type { EngagementRule, FitRule, ScoringModel } from './scoring-model';
+import { compileRuleRegex, type RuleRegex } from './rule-regex';
 
 /** What engagement scoring needs to remember of an event: enough to rescore it under any model version. */
 export interface EngagementFact {
@@ -108,7 +109,10 @@ export function roundPoints(value: number): number {
 }
 
 // Rules are immutable once parsed, so their normalised conditions are computed once per rule object.
-const regexCache = new WeakMap<FitRule, RegExp>();
+const regexCache = new WeakMap<FitRule, RuleRegex>();
+// A stored model validated before patterns ran on RE2 may hold one it cannot compile (a lookaround): that rule
+// matches nothing rather than failing every score of the workspace.
+const NEVER: RuleRegex = { test: () => false };
 const valueSetCache = new WeakMap<object, Set<string>>();
 
 function valueSet(owner: object, values: readonly string[]): Set<string> {
@@ -120,10 +124,14 @@ function valueSet(owner: object, values: readonly string[]): Set<string> {
   return set;
 }
 
-function regexOf(rule: FitRule, source: string): RegExp {
+function regexOf(rule: FitRule, source: string): RuleRegex {
   let regex = regexCache.get(rule);
   if (!regex) {
-    regex = new RegExp(source, 'i');
+    try {
+      regex = compileRuleRegex(source);
+    } catch {
+      regex = NEVER;
+    }
     regexCache.set(rule, regex);
   }
   return regex;

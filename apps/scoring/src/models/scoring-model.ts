@@ -1,6 +1,7 @@
 import { CORE_SCHEMA, YAMLException, load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
 import type { ContactAttributeName } from '../contacts/contact-attributes';
+import { ruleRegexProblem } from './rule-regex';
 
 /** Contact attributes a fit rule can test, grouped by the one kind of condition that makes sense for each. */
 export const TEXT_ATTRIBUTES = [
@@ -41,41 +42,6 @@ const MAX_REGEX_LENGTH = 500;
  */
 export const MAX_MODEL_VALUES = 250_000;
 
-/**
- * True when a group that already repeats is itself repeated, e.g. `(a+)+` or `(\w*x)*`: the classic shape of
- * catastrophic backtracking. A heuristic (it also flags some harmless patterns), but a model's regexes run on every
- * score, so we would rather ask for a rewrite than risk a stuck event loop.
- */
-export function hasNestedQuantifier(source: string): boolean {
-  const groups: { repeats: boolean }[] = [];
-  let inClass = false;
-  for (let i = 0; i < source.length; i += 1) {
-    const c = source[i];
-    if (c === '\\') {
-      i += 1;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(') groups.push({ repeats: false });
-    else if (c === ')') {
-      const group = groups.pop();
-      const next = source[i + 1];
-      const repeated = next === '*' || next === '+' || next === '{';
-      if (group?.repeats && repeated) return true;
-      const parent = groups[groups.length - 1];
-      if (parent && (group?.repeats || repeated)) parent.repeats = true;
-    } else if (c === '*' || c === '+' || c === '{') {
-      const current = groups[groups.length - 1];
-      if (current) current.repeats = true;
-    }
-  }
-  return false;
-}
-
 const ruleId = z
   .string({ invalid_type_error: 'must be a string' })
   .regex(
@@ -110,21 +76,9 @@ const regexSource = z
   .min(1, 'must not be empty')
   .max(MAX_REGEX_LENGTH, `must be at most ${MAX_REGEX_LENGTH} characters`)
   .superRefine((source, ctx) => {
-    try {
-      new RegExp(source, 'i');
-    } catch (error) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message: `not a valid regular expression: ${(error as Error).message}`,
-      });
-      return;
-    }
-    if (hasNestedQuantifier(source))
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message:
-          'repeats a group that already repeats (like (a+)+), which can take exponential time; rewrite it',
-      });
+    // Compiled by the engine that runs it (linear time, see rule-regex.ts), so what passes here also runs there.
+    const problem = ruleRegexProblem(source);
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
   });
 
 const fitRuleSchema = z

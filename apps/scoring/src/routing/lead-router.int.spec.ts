@@ -27,7 +27,7 @@ import { readTopicUntil, testStackEndpoints, uniqueId, waitFor } from '@tributar
 import { LeadRouter, SWEEP_BATCH, firstAssignment, type Assignment } from './lead-router.service';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
-import { assignmentModel, ownerLoadModel, type AssignmentDoc } from './routing.model';
+import { assignmentModel, ownerLoadModel, routingClaimModel, type AssignmentDoc } from './routing.model';
 
 const run = uniqueId('rt');
 const endpoints = testStackEndpoints();
@@ -334,6 +334,47 @@ describe('lead router', () => {
     expect(assigned[1]?.metadata.causationId).toBe(breaches[0]?.metadata.eventId);
   });
 
+  it('missed SLAs of many leads are each breached once while two replicas sweep at once', async () => {
+    // The breach used to be claimed by a conditional update, which FerretDB 1.24 lets both replicas win (seen as a
+    // flaky `breached: 2` in the test above under load); it is an insert claim per assignment now.
+    const { routers, store } = await replicas('sla-race');
+    const [a, b] = routers;
+    if (!a || !b) throw new Error('two replicas expected');
+    const ws = `ws_${run}_sla_race`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 0.5,
+      teams: team(['rep-1', 'rep-2', 'rep-3']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const leads = Array.from({ length: 8 }, (_, i) => `${ws}:lead-${i}`);
+    const firsts: Assignment[] = [];
+    for (const contactId of leads) {
+      const first = await a.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
+      if (!first?.acceptDueAt) throw new Error(`not assigned: ${JSON.stringify(first)}`);
+      firsts.push(first);
+    }
+    const late = new Date(Math.max(...firsts.map((f) => f.acceptDueAt?.getTime() ?? 0)) + 1_000);
+    const reports = await Promise.all([a.sweep(late), b.sweep(late)]);
+    expect(reports.map((r) => r.breached).reduce((x, y) => x + y, 0)).toBe(leads.length);
+    for (const [i, contactId] of leads.entries()) {
+      const now = await a.assignmentOf(ws, contactId);
+      expect(now).toMatchObject({
+        state: 'assigned',
+        assignmentNumber: 2,
+        previousOwnerId: firsts[i]?.ownerId,
+      });
+      const breaches = await published(Topics.LeadsSlaBreached, ws, contactId);
+      expect(breaches.map((e) => e.reassignedTo)).toEqual([now?.ownerId]);
+      const assigned = await published(Topics.LeadsAssigned, ws, contactId);
+      expect(
+        new Set(assigned.filter((e) => e.reason === 'sla-reassigned').map((e) => e.metadata.eventId)).size,
+      ).toBe(1);
+    }
+    // (Open-lead counts are not asserted here: the two replicas update one owner's load document at once, which
+    // FerretDB 1.24 does not isolate; see docs/architecture.md.)
+  });
+
   it('an accepted lead is not breached, and accept answers for every situation', async () => {
     const { routers, store } = await replicas('accept', 1);
     const [router] = routers;
@@ -415,11 +456,25 @@ describe('lead router', () => {
     await setRules(store, ws, {
       acceptWithinMinutes: 1,
       teams: [
-        { id: 'inbound', members: [{ ownerId: 'rep-solo', capacity: 1, timezone: 'UTC' }] },
+        {
+          id: 'inbound',
+          members: [
+            { ownerId: 'rep-solo', capacity: 1, timezone: 'UTC' },
+            { ownerId: 'rep-full', capacity: 1, timezone: 'UTC' },
+          ],
+        },
         { id: 'partners', members: [{ ownerId: 'rep-partner', capacity: 5, timezone: 'UTC' }] },
       ],
       rules: [],
       fallbackTeamId: 'inbound',
+    });
+    // The other inbound rep is busy with a lead of their own throughout.
+    await ownerLoadModel(store).create({
+      _id: `${ws}:rep-full`,
+      workspaceId: ws,
+      ownerId: 'rep-full',
+      open: 1,
+      holds: [`${ws}:elsewhere#1`],
     });
     // A full sweep batch of leads waiting for the inbound team, then one for the partner team (which has room).
     const longAgo = Date.now() - 3_600_000;
@@ -457,7 +512,7 @@ describe('lead router', () => {
       state: 'assigned',
       ownerId: 'rep-partner',
     });
-    // Nobody else in the inbound team: the missed lead waits, announced as breached without a new owner.
+    // Nobody else in the inbound team has room: the missed lead waits, announced as breached without a new owner.
     expect(await router.assignmentOf(ws, `${ws}:missed`)).toMatchObject({
       state: 'queued',
       assignmentNumber: 2,
@@ -465,6 +520,330 @@ describe('lead router', () => {
     });
     const breaches = await published(Topics.LeadsSlaBreached, ws, `${ws}:missed`);
     expect(breaches.map((e) => [e.ownerId, e.reassignedTo])).toEqual([['rep-solo', null]]);
+  });
+
+  it('a lead whose one-member team missed the SLA goes to the fallback team', async () => {
+    const { routers, store } = await replicas('sla-solo', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_sla_solo`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 1,
+      teams: [
+        { id: 'dach', members: [{ ownerId: 'rep-solo', capacity: 5, timezone: 'UTC' }] },
+        ...team(['rep-1', 'rep-2']),
+      ],
+      rules: [{ id: 'dach-territory', teamId: 'dach', when: { countries: ['DE'] } }],
+      fallbackTeamId: 'inbound',
+    });
+    const contactId = `${ws}:gus`;
+    const first = await router.assign({
+      workspaceId: ws,
+      contactId,
+      attributes: { country: 'DE' },
+      cause: cause(ws),
+    });
+    expect(first).toMatchObject({ ownerId: 'rep-solo', teamId: 'dach', ruleId: 'dach-territory' });
+    if (!first?.acceptDueAt) throw new Error('not assigned');
+
+    expect(await router.sweep(new Date(first.acceptDueAt.getTime() + 1_000))).toMatchObject({ breached: 1 });
+    const now = await router.assignmentOf(ws, contactId);
+    expect(now).toMatchObject({
+      state: 'assigned',
+      assignmentNumber: 2,
+      teamId: 'inbound',
+      ruleId: 'fallback',
+      reason: 'sla-reassigned',
+      previousOwnerId: 'rep-solo',
+    });
+    expect(['rep-1', 'rep-2']).toContain(now?.ownerId);
+    expect(await openLeads(store, ws)).toMatchObject({ 'rep-solo': 0, [now?.ownerId ?? '']: 1 });
+    const breaches = await published(Topics.LeadsSlaBreached, ws, contactId);
+    expect(breaches.map((e) => [e.ownerId, e.teamId, e.reassignedTo])).toEqual([
+      ['rep-solo', 'dach', now?.ownerId],
+    ]);
+  });
+
+  it('when nobody else can ever take it, the owner who missed the SLA gets it back with a fresh SLA', async () => {
+    const { routers, store } = await replicas('sla-renew');
+    const [a, b] = routers;
+    if (!a || !b) throw new Error('two replicas expected');
+    const ws = `ws_${run}_sla_renew`;
+    // One-member team that is also the fallback team; a colleague on leave (capacity 0) takes no leads.
+    await setRules(store, ws, {
+      acceptWithinMinutes: 1,
+      teams: [
+        {
+          id: 'inbound',
+          members: [
+            { ownerId: 'rep-solo', capacity: 1, timezone: 'UTC' },
+            { ownerId: 'rep-on-leave', capacity: 0, timezone: 'UTC' },
+          ],
+        },
+      ],
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const contactId = `${ws}:hal`;
+    const first = await a.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
+    if (!first?.acceptDueAt) throw new Error(`not assigned: ${JSON.stringify(first)}`);
+
+    const late = new Date(first.acceptDueAt.getTime() + 1_000);
+    const reports = await Promise.all([a.sweep(late), b.sweep(late)]);
+    expect(reports.map((r) => r.breached).reduce((x, y) => x + y, 0)).toBe(1);
+    const renewed = await a.assignmentOf(ws, contactId);
+    expect(renewed).toMatchObject({
+      state: 'assigned',
+      ownerId: 'rep-solo',
+      assignmentNumber: 2,
+      reason: 'sla-renewed',
+      previousOwnerId: 'rep-solo',
+    });
+    // A fresh SLA from the breach on, and the owner's capacity counted once (capacity 1 and not queued).
+    expect(renewed?.acceptDueAt?.getTime()).toBe(late.getTime() + 60_000);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-solo': 1 });
+
+    // Missed again: a second breach (its own id), the lead back again.
+    const later = new Date(late.getTime() + 61_000);
+    expect(await b.sweep(later)).toMatchObject({ breached: 1 });
+    expect(await a.assignmentOf(ws, contactId)).toMatchObject({ ownerId: 'rep-solo', assignmentNumber: 3 });
+    const breaches = await published(Topics.LeadsSlaBreached, ws, contactId);
+    expect(breaches.map((e) => [e.ownerId, e.reassignedTo])).toEqual([
+      ['rep-solo', 'rep-solo'],
+      ['rep-solo', 'rep-solo'],
+    ]);
+    expect(new Set(breaches.map((e) => e.metadata.eventId)).size).toBe(2);
+    const assigned = await published(Topics.LeadsAssigned, ws, contactId);
+    expect(assigned.map((e) => [e.ownerId, e.reason])).toEqual([
+      ['rep-solo', 'routed'],
+      ['rep-solo', 'sla-renewed'],
+      ['rep-solo', 'sla-renewed'],
+    ]);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-solo': 1 });
+  });
+
+  it('a recycled lead gets an owner again on its next cause: once, round-robin going on, never for an old cause', async () => {
+    const { routers, store } = await replicas('recycle');
+    const [a, b] = routers;
+    if (!a || !b) throw new Error('two replicas expected');
+    const ws = `ws_${run}_recycle`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2', 'rep-3']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const contactId = `${ws}:ida`;
+    const captured = cause(ws);
+    const first = await a.assign({ workspaceId: ws, contactId, attributes: {}, cause: captured });
+    expect(first).toMatchObject({ state: 'assigned', ownerId: 'rep-1', round: 1 });
+    // A later cause of round 1 (the MQL after the capture) is remembered too.
+    const qualified = cause(ws);
+    expect(await b.assign({ workspaceId: ws, contactId, attributes: {}, cause: qualified })).toMatchObject({
+      ownerId: 'rep-1',
+      round: 1,
+    });
+    expect(await a.accept(ws, contactId, 'rep-1')).toMatchObject({ status: 'accepted' });
+
+    const recycling = cause(ws);
+    const recycled = await a.recycle(ws, contactId, recycling);
+    expect(recycled).toMatchObject({ state: 'recycled', round: 1, ownerId: 'rep-1' });
+    expect(recycled?.recycledAt).toBeInstanceOf(Date);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 0 });
+    // Nobody owns it until its next round: the old owner cannot accept it again.
+    expect((await b.accept(ws, contactId, 'rep-1')).status).toBe('not-assigned');
+    // Redelivered recycle and redelivered causes of round 1: nothing moves.
+    expect(await b.recycle(ws, contactId, recycling)).toMatchObject({ state: 'recycled', round: 1 });
+    for (const old of [captured, qualified])
+      expect(await b.assign({ workspaceId: ws, contactId, attributes: {}, cause: old })).toMatchObject({
+        state: 'recycled',
+        round: 1,
+      });
+
+    // Two new causes race on two replicas: one round 2, one owner, the cursor moved on (rep-1 had ticket 1).
+    const requalified = [cause(ws), cause(ws)] as const;
+    await Promise.all([
+      a.assign({ workspaceId: ws, contactId, attributes: {}, cause: requalified[0] }),
+      b.assign({ workspaceId: ws, contactId, attributes: {}, cause: requalified[1] }),
+    ]);
+    const second = await a.assignmentOf(ws, contactId);
+    expect(second).toMatchObject({
+      state: 'assigned',
+      round: 2,
+      assignmentNumber: 2,
+      reason: 'requalified',
+      ownerId: 'rep-2',
+      previousOwnerId: null,
+      acceptedAt: null,
+      recycledAt: null,
+    });
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 0, 'rep-2': 1 });
+
+    // The old round's recycle and causes, redelivered once more, leave round 2 alone.
+    expect(await a.recycle(ws, contactId, recycling)).toMatchObject({ state: 'assigned', round: 2 });
+    expect(await b.assign({ workspaceId: ws, contactId, attributes: {}, cause: captured })).toMatchObject({
+      state: 'assigned',
+      round: 2,
+      ownerId: 'rep-2',
+    });
+
+    const announced = await published(Topics.LeadsAssigned, ws, contactId);
+    const winner = requalified.find(
+      (c) => announced[1]?.metadata.eventId === derivedEventId(c.eventId, 'scoring/lead-assigned/2'),
+    );
+    expect(winner).toBeDefined();
+    expect(announced.map((e) => [e.ownerId, e.reason])).toEqual([
+      ['rep-1', 'routed'],
+      ['rep-2', 'requalified'],
+    ]);
+    expect(announced[0]?.metadata.eventId).toBe(derivedEventId(captured.eventId, 'scoring/lead-assigned/1'));
+  });
+
+  it('recycling respects capacity, reopens a disqualified lead, and never a lead closed for good', async () => {
+    const { routers, store } = await replicas('recycle-closed', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_recycle_closed`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-solo'], 1),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const one = `${ws}:one`;
+    const two = `${ws}:two`;
+    const assign = (contactId: string) =>
+      router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
+    expect(await assign(one)).toMatchObject({ ownerId: 'rep-solo' });
+    // Disqualified: closed, and no cause routes it again until it is recycled.
+    await router.close(ws, one);
+    expect(await assign(one)).toMatchObject({ state: 'closed', round: 1 });
+    await router.recycle(ws, one, cause(ws));
+    // The rep took another lead meanwhile, so the recycled lead's next round waits for room.
+    expect(await assign(two)).toMatchObject({ ownerId: 'rep-solo' });
+    expect(await assign(one)).toMatchObject({ state: 'queued', round: 2, ownerId: null });
+    // The other lead became a customer: closed for good, its place goes to the waiting lead.
+    await router.close(ws, two, { final: true });
+    expect(await router.sweep()).toMatchObject({ assigned: 1 });
+    expect(await router.assignmentOf(ws, one)).toMatchObject({
+      state: 'assigned',
+      round: 2,
+      ownerId: 'rep-solo',
+    });
+    expect(await router.recycle(ws, two, cause(ws))).toMatchObject({ state: 'closed', round: 1 });
+    expect(await assign(two)).toMatchObject({ state: 'closed', round: 1 });
+    expect(await openLeads(store, ws)).toEqual({ 'rep-solo': 1 });
+    // Recycling a lead that was never routed changes nothing.
+    expect(await router.recycle(ws, `${ws}:never`, cause(ws))).toBeNull();
+  });
+
+  it('a breach or a new round claimed by a replica that died before writing it is finished once its lease ran out', async () => {
+    const { routers, store } = await replicas('claims', 1);
+    const [router] = routers;
+    if (!router) throw new Error('one replica expected');
+    const ws = `ws_${run}_claims`;
+    await setRules(store, ws, {
+      acceptWithinMinutes: 1,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const claims = routingClaimModel(store);
+    const past = new Date(Date.now() - 60_000);
+
+    // A breach: the claim is there, the assignment still shows the owner who missed it.
+    const missed = `${ws}:jo`;
+    const first = await router.assign({
+      workspaceId: ws,
+      contactId: missed,
+      attributes: {},
+      cause: cause(ws),
+    });
+    if (!first?.ownerId || !first.acceptDueAt) throw new Error('not assigned');
+    const late = new Date(first.acceptDueAt.getTime() + 1_000);
+    const breachEventId = 'breach-of-a-dead-replica';
+    await claims.create({
+      _id: `${missed}#breach-1`,
+      workspaceId: ws,
+      contactId: missed,
+      kind: 'breach',
+      causeId: breachEventId,
+      set: {
+        state: 'routing',
+        n: 2,
+        reason: 'sla-reassigned',
+        previousOwnerId: first.ownerId,
+        ownerId: null,
+        ticket: null,
+        cause: { ...cause(ws), eventId: breachEventId },
+        metadata: null,
+        assignedAt: null,
+        acceptDueAt: null,
+        queuedAt: null,
+        breach: {
+          metadata: { ...cause(ws), eventId: breachEventId },
+          contactId: missed,
+          ownerId: first.ownerId,
+          teamId: 'inbound',
+          assignedAt: first.assignedAt?.getTime() ?? 0,
+          acceptDueAt: first.acceptDueAt.getTime(),
+          breachedAt: past.getTime(),
+        },
+        leaseToken: 'dead-replica',
+        leaseUntil: past,
+        updatedAt: past,
+      },
+      createdAt: past,
+    });
+    expect(await router.sweep(late)).toMatchObject({ breached: 1 });
+    expect(await router.assignmentOf(ws, missed)).toMatchObject({
+      state: 'assigned',
+      assignmentNumber: 2,
+      previousOwnerId: first.ownerId,
+    });
+    const breaches = await published(Topics.LeadsSlaBreached, ws, missed);
+    expect(breaches.map((e) => e.metadata.eventId)).toEqual([breachEventId]);
+    // Nothing left to breach twice.
+    expect(await router.sweep(late)).toMatchObject({ breached: 0 });
+
+    // A new round: claimed by a replica that died before writing it; the next cause finishes it (theirs).
+    const recycledLead = `${ws}:kim`;
+    await router.assign({ workspaceId: ws, contactId: recycledLead, attributes: {}, cause: cause(ws) });
+    await router.recycle(ws, recycledLead, cause(ws));
+    const deadCause = cause(ws);
+    await claims.create({
+      _id: `${recycledLead}#round-2`,
+      workspaceId: ws,
+      contactId: recycledLead,
+      kind: 'round',
+      causeId: deadCause.eventId,
+      set: {
+        ...storedAssignment(ws, recycledLead, { cause: deadCause }),
+        _id: undefined,
+        round: 2,
+        n: 2,
+        reason: 'requalified',
+        leaseToken: 'dead-replica',
+        leaseUntil: past,
+      },
+      createdAt: past,
+    });
+    const finished = await router.assign({
+      workspaceId: ws,
+      contactId: recycledLead,
+      attributes: {},
+      cause: cause(ws),
+    });
+    expect(finished).toMatchObject({
+      state: 'assigned',
+      round: 2,
+      assignmentNumber: 2,
+      reason: 'requalified',
+    });
+    const announced = await published(Topics.LeadsAssigned, ws, recycledLead);
+    expect(announced.map((e) => e.metadata.eventId)[1]).toBe(
+      derivedEventId(deadCause.eventId, 'scoring/lead-assigned/2'),
+    );
   });
 
   it('a queued lead whose announcement another replica is still publishing is left to that replica', async () => {

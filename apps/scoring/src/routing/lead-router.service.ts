@@ -12,17 +12,26 @@ import { EventPublisher, STORE_CONNECTION, causedMetadata, type OutgoingEvent } 
 import type { Logger } from '@tributary/observability';
 import { isDuplicateKey, isStoreUnavailable, SERVICE_LOGGER } from '@tributary/platform';
 import type { ContactAttributes } from '../contacts/contact-attributes';
-import { FALLBACK_RULE_ID, chooseTeam, pickOwner, teamOf, type RoutingMember } from './routing-rules';
+import {
+  FALLBACK_RULE_ID,
+  chooseTeam,
+  pickOwner,
+  teamOf,
+  type RoutingMember,
+  type RoutingTeam,
+} from './routing-rules';
 import { RoutingRulesStore, type RoutingRulesVersion } from './routing-rules.store';
 import {
   assignmentModel,
   ownerLoadModel,
+  routingClaimModel,
   routingCursorModel,
   type AssignmentDoc,
   type AssignmentReason,
   type AssignmentState,
   type OutboxEntry,
   type OwnerLoadDoc,
+  type RoutingClaimDoc,
   type RoutingCursorDoc,
 } from './routing.model';
 
@@ -39,14 +48,18 @@ export interface Assignment {
   ruleId: string | null;
   reason: AssignmentReason;
   previousOwnerId: string | null;
-  /** 1 for the first owner, +1 per SLA reassignment. */
+  /** 1 for the first owner, +1 per SLA reassignment and per new round (never reused within a lead). */
   assignmentNumber: number;
+  /** 1, +1 each time the lead was recycled and routed again; the assignment shown is the current round's. */
+  round: number;
   rulesVersion: number | null;
   assignedAt: Date | null;
   acceptDueAt: Date | null;
   acceptedAt: Date | null;
   closedAt: Date | null;
   queuedAt: Date | null;
+  /** When the current round was recycled (state `recycled`), else null. */
+  recycledAt: Date | null;
 }
 
 export type AcceptStatus = 'accepted' | 'already-accepted' | 'not-assigned' | 'wrong-owner';
@@ -78,6 +91,10 @@ export const SWEEP_BATCH = 200;
 const MAX_QUEUED_PAGES = 5;
 // Bounded retries of an accept racing a reassignment of the same lead.
 const MAX_ACCEPT_ATTEMPTS = 3;
+// Bounded retries of a recycle racing another change of the same lead (a breach, a lost update on FerretDB).
+const MAX_RECYCLE_ATTEMPTS = 3;
+// Cause and recycle ids remembered per lead: a redelivery older than this many later causes could open a round.
+export const MAX_REMEMBERED_CAUSES = 100;
 
 /** The capacity hold of assignment `n` of a lead, as listed in its owner's load document. */
 const holdIdOf = (contactId: string, n: number): string => `${contactId}#${n}`;
@@ -94,13 +111,34 @@ function toAssignment(doc: AssignmentDoc): Assignment {
     reason: doc.reason,
     previousOwnerId: doc.previousOwnerId ?? null,
     assignmentNumber: doc.n,
+    round: doc.round ?? 1,
     rulesVersion: doc.rulesVersion ?? null,
     assignedAt: doc.assignedAt ?? null,
     acceptDueAt: doc.acceptDueAt ?? null,
     acceptedAt: doc.acceptedAt ?? null,
     closedAt: doc.closedAt ?? null,
     queuedAt: doc.queuedAt ?? null,
+    recycledAt: doc.recycledAt ?? null,
   };
+}
+
+/** The owner who missed the SLA that started assignment `doc.n`, if it was started by one. */
+function missedOwnerOf(doc: AssignmentDoc): string | null {
+  return doc.reason === 'sla-reassigned' || doc.reason === 'sla-renewed'
+    ? (doc.previousOwnerId ?? null)
+    : null;
+}
+
+/** A member other than `ownerId` who takes leads at all (capacity above 0; full or off shift now is fine). */
+function hasOtherTaker(team: RoutingTeam, ownerId: string): boolean {
+  return team.members.some((member) => member.ownerId !== ownerId && member.capacity > 0);
+}
+
+/** `ids` with `more` appended once each, the oldest dropped beyond the bound. */
+function remember(ids: readonly string[] | undefined, ...more: string[]): string[] {
+  const kept = [...(ids ?? [])];
+  for (const id of more) if (!kept.includes(id)) kept.push(id);
+  return kept.slice(-MAX_REMEMBERED_CAUSES);
 }
 
 function outgoing(contactId: string, entry: OutboxEntry): OutgoingEvent {
@@ -128,6 +166,11 @@ export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: numbe
     workspaceId: input.workspaceId,
     state: 'routing',
     n: 1,
+    round: 1,
+    causeIds: [input.cause.eventId],
+    recycleIds: [],
+    recycledAt: null,
+    final: false,
     reason: 'routed',
     ownerId: null,
     previousOwnerId: null,
@@ -174,10 +217,15 @@ export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: numbe
  * taken over (a capacity hold it left is adopted, not counted twice). Nobody eligible (capacity, working hours) →
  * `queued`, and the sweeper retries with the same cursor position. Exactly one owner rests on the conditional
  * decision write: only the lease holder can record one.
+ *
+ * Every other exactly-once decision starts with an insert claim too (`routing_claims`), because FerretDB 1.24 lets
+ * two conditional updates of one document both win: a breach claims `<contactId>#breach-<n>`, the next round of a
+ * recycled lead `<contactId>#round-<round>`, and a recycle its cause (`<contactId>#recycle:<eventId>`).
  */
 @Injectable()
 export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly assignments: Model<AssignmentDoc>;
+  private readonly claims: Model<RoutingClaimDoc>;
   private readonly cursors: Model<RoutingCursorDoc>;
   private readonly loads: Model<OwnerLoadDoc>;
   private readonly leaseMs: number;
@@ -193,6 +241,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
   ) {
     this.assignments = assignmentModel(connection);
+    this.claims = routingClaimModel(connection);
     this.cursors = routingCursorModel(connection);
     this.loads = ownerLoadModel(connection);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
@@ -215,7 +264,8 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
    * Routes a lead to an owner, once: a redelivery, a second replica or a retry after a crash gets the same
    * assignment back (and the same `leads.assigned` eventId). Null when the workspace has no routing rules: the lead
    * is recorded as `unrouted` and is routed by its next `assign` once rules exist. A `queued` assignment (nobody
-   * eligible now) is finished by the sweeper.
+   * eligible now) is finished by the sweeper. A `recycled` lead is routed again (a new round) by a cause it has not
+   * seen before; a `closed` one never again.
    */
   async assign(input: RoutingRequest): Promise<Assignment | null> {
     const now = new Date();
@@ -255,7 +305,8 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       if (accepted) return { status: 'accepted', assignment: toAssignment(accepted) };
       const doc = await this.assignments.findOne({ _id: contactId, workspaceId }).lean<AssignmentDoc>();
       const assignment = doc ? toAssignment(doc) : null;
-      if (!doc?.ownerId) return { status: 'not-assigned', assignment };
+      // A recycled lead's owner is the previous round's: nobody owns it until its next round.
+      if (!doc?.ownerId || doc.state === 'recycled') return { status: 'not-assigned', assignment };
       if (ownerId !== undefined && doc.ownerId !== ownerId) return { status: 'wrong-owner', assignment };
       if (doc.acceptedAt) return { status: 'already-accepted', assignment };
       // Assigned to this owner yet the update missed it: it changed in between; look again.
@@ -264,27 +315,108 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** The lead left sales (disqualified, converted): frees its owner's capacity. Idempotent; null when never routed. */
-  async close(workspaceId: string, contactId: string): Promise<Assignment | null> {
+  /**
+   * The lead left sales (disqualified, converted, merged away): frees its owner's capacity. Idempotent; null when
+   * never routed. No `assign` routes a closed lead again; a `recycle` reopens it unless `final` (a customer, a
+   * merged-away contact), which no later call undoes.
+   */
+  async close(
+    workspaceId: string,
+    contactId: string,
+    options: { final?: boolean } = {},
+  ): Promise<Assignment | null> {
     const now = new Date();
+    const final = options.final === true;
     const before = await this.assignments
       .findOneAndUpdate(
-        { _id: contactId, workspaceId, state: { $ne: 'closed' } },
-        { $set: { state: 'closed', closedAt: now, leaseToken: null, updatedAt: now } },
+        { _id: contactId, workspaceId, ...(final ? { final: { $ne: true } } : { state: { $ne: 'closed' } }) },
+        {
+          $set: {
+            state: 'closed',
+            closedAt: now,
+            leaseToken: null,
+            updatedAt: now,
+            ...(final ? { final: true } : {}),
+          },
+        },
       )
       .lean<AssignmentDoc>();
     const doc =
       before ?? (await this.assignments.findOne({ _id: contactId, workspaceId }).lean<AssignmentDoc>());
     if (!doc) return null;
-    const holdId = holdIdOf(contactId, doc.n);
     // Repeated on every close: a crash between the two writes is finished by the retry.
-    if (doc.ownerId) await this.release(workspaceId, doc.ownerId, holdId);
-    // A router interrupted mid-way may hold capacity for an owner it never recorded.
-    else if (doc.state === 'routing') await this.releaseStrays(workspaceId, holdId, null);
-    // A reassignment interrupted before it freed the owner who missed the SLA.
-    if (doc.n > 1 && doc.previousOwnerId)
-      await this.release(workspaceId, doc.previousOwnerId, holdIdOf(contactId, doc.n - 1));
-    return toAssignment({ ...doc, state: 'closed', closedAt: doc.closedAt ?? now });
+    await this.releaseHoldsOf(doc);
+    return toAssignment({
+      ...doc,
+      state: 'closed',
+      closedAt: doc.closedAt ?? now,
+      ...(final ? { final: true } : {}),
+    });
+  }
+
+  /**
+   * Sales recycled the lead (SQL, MQL or disqualified back to lead): the current round ends like a close (its
+   * owner's capacity is freed) and the lead becomes routable again, so the next `assign` with a cause it has not
+   * seen opens round + 1 and gives it an owner again. A recycle cause acts once: it is claimed by an insert of
+   * `<contactId>#recycle:<eventId>` naming the round it recycles, so its redelivery is a no-op, also after the next
+   * round began. Null when the lead was never up for routing (its first `assign` routes it as usual); a lead closed
+   * for good (`final`) or `unrouted` is answered as it is.
+   */
+  async recycle(workspaceId: string, contactId: string, cause: EventMetadata): Promise<Assignment | null> {
+    for (let attempt = 0; ; attempt += 1) {
+      const now = new Date();
+      const doc = await this.assignments.findOne({ _id: contactId, workspaceId }).lean<AssignmentDoc>();
+      if (!doc) return null;
+      if (doc.final || doc.state === 'unrouted' || (doc.recycleIds ?? []).includes(cause.eventId))
+        return toAssignment(doc);
+      const round = doc.round ?? 1;
+      const claimId = `${contactId}#recycle:${cause.eventId}`;
+      const won = await this.claim({
+        _id: claimId,
+        workspaceId,
+        contactId,
+        kind: 'recycle',
+        causeId: cause.eventId,
+        set: { round },
+        createdAt: now,
+      });
+      if (!won) {
+        const claimed = await this.claims.findById(claimId).lean<RoutingClaimDoc>();
+        // This cause recycled an earlier round: a redelivery.
+        if ((claimed?.set?.round ?? round) !== round) return toAssignment(doc);
+      }
+      if (doc.state === 'recycled') {
+        // Recycled already (by another cause, or by this one before a crash): finish the release, change nothing.
+        await this.releaseHoldsOf(doc);
+        return toAssignment(doc);
+      }
+      const recycled = await this.assignments
+        .findOneAndUpdate(
+          { _id: contactId, n: doc.n, state: doc.state, final: { $ne: true } },
+          {
+            $set: {
+              state: 'recycled',
+              recycledAt: now,
+              closedAt: doc.closedAt ?? now,
+              leaseToken: null,
+              recycleIds: remember(doc.recycleIds, cause.eventId),
+              updatedAt: now,
+            },
+          },
+          { new: true },
+        )
+        .lean<AssignmentDoc>();
+      if (recycled) {
+        // The holds of the state it had: its owner's, or what an interrupted router or reassignment held.
+        await this.releaseHoldsOf(doc);
+        return toAssignment(recycled);
+      }
+      // It changed in between (a breach moved it to the next assignment, an accept): recycle what it is now.
+      if (attempt + 1 >= MAX_RECYCLE_ATTEMPTS) {
+        const current = await this.assignmentDoc(contactId);
+        return current ? toAssignment(current) : null;
+      }
+    }
   }
 
   /** The lead's assignment (any state, `unrouted` included), or null when it was never up for routing. */
@@ -356,7 +488,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
           const taken = await this.lease(doc, { state: 'queued', pending: false }, now);
           const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now));
           if (routed && routed.state === 'assigned') report.assigned += 1;
-          else if (routed && routed.state === 'queued' && !routed.previousOwnerId)
+          else if (routed && routed.state === 'queued' && !missedOwnerOf(routed))
             full.push({ workspaceId: doc.workspaceId, teamId: doc.teamId });
         });
       }
@@ -403,16 +535,36 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.timer.unref();
   }
 
-  /** The claim was someone else's: answer with their assignment, finishing it when they left it half-way. */
+  /**
+   * The claim was someone else's: answer with their assignment, finishing it when they left it half-way. A recycled
+   * lead meeting a cause it has not seen opens its next round.
+   */
   private async resume(
     input: RoutingRequest,
     rules: RoutingRulesVersion | null,
     now: Date,
   ): Promise<AssignmentDoc | null> {
-    const doc = await this.assignments
+    let doc = await this.assignments
       .findOne({ _id: input.contactId, workspaceId: input.workspaceId })
       .lean<AssignmentDoc>();
     if (!doc) return null;
+    const seen =
+      doc.cause.eventId === input.cause.eventId || (doc.causeIds ?? []).includes(input.cause.eventId);
+    if (doc.state === 'recycled') {
+      // A cause of an earlier round (a redelivery, a replayed dead letter) does not route it again.
+      if (seen) return doc;
+      const opened = await this.openRound(doc, input, now);
+      if (!opened) return this.assignmentDoc(doc._id);
+      if (opened.mine) return this.route(opened.doc, rules, now);
+      doc = opened.doc;
+    } else if (!seen && doc.state !== 'closed' && (!doc.leaseToken || doc.leaseUntil <= now)) {
+      // Remembered so that, once the lead is recycled, this cause redelivered opens no round. Not while someone
+      // holds the lease: on FerretDB this write could overwrite their decision.
+      await this.assignments.updateOne(
+        { _id: doc._id },
+        { $set: { causeIds: remember(doc.causeIds, input.cause.eventId) } },
+      );
+    }
     if (doc.state === 'unrouted') {
       if (!rules) return doc;
       // Rules exist now: this is the lead's first real routing, caused by the event at hand.
@@ -424,6 +576,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
             $set: {
               state: 'routing',
               cause: fresh.cause,
+              causeIds: remember(doc.causeIds, fresh.cause.eventId),
               routingAttributes: fresh.routingAttributes,
               leaseToken: fresh.leaseToken,
               leaseUntil: fresh.leaseUntil,
@@ -442,6 +595,98 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     }
     if (doc.pending) await this.flush(doc);
     return doc;
+  }
+
+  /**
+   * Opens round + 1 of a recycled lead for `input`: claimed by inserting `<contactId>#round-<round>`, whose winner
+   * writes the new round (routing, under its lease) and routes it (`mine`). Someone else's claim: their round is
+   * answered, written from their claim when they stopped before writing it (their lease ran out), so the sweeper or
+   * the next caller takes it over like any interrupted routing.
+   */
+  private async openRound(
+    doc: AssignmentDoc,
+    input: RoutingRequest,
+    now: Date,
+  ): Promise<{ doc: AssignmentDoc; mine: boolean } | null> {
+    const round = (doc.round ?? 1) + 1;
+    const claimId = `${doc._id}#round-${round}`;
+    const fresh = firstAssignment(input, now, this.leaseMs);
+    const set: Partial<AssignmentDoc> = {
+      state: 'routing',
+      round,
+      n: doc.n + 1,
+      reason: 'requalified',
+      ownerId: null,
+      previousOwnerId: null,
+      teamId: null,
+      ruleId: null,
+      rulesVersion: null,
+      ticket: null,
+      routingAttributes: fresh.routingAttributes,
+      cause: input.cause,
+      metadata: null,
+      assignedAt: null,
+      acceptDueAt: null,
+      acceptedAt: null,
+      closedAt: null,
+      queuedAt: null,
+      recycledAt: null,
+      breach: null,
+      leaseToken: fresh.leaseToken,
+      leaseUntil: fresh.leaseUntil,
+      updatedAt: now,
+    };
+    const won = await this.claim({
+      _id: claimId,
+      workspaceId: doc.workspaceId,
+      contactId: doc._id,
+      kind: 'round',
+      causeId: input.cause.eventId,
+      set,
+      createdAt: now,
+    });
+    const claimed = won ? set : (await this.claims.findById(claimId).lean<RoutingClaimDoc>())?.set;
+    if (!claimed) return null;
+    // The claimant is (or may still be) writing it.
+    if (!won && claimed.leaseUntil && claimed.leaseUntil > now) return null;
+    const opened = await this.assignments
+      .findOneAndUpdate(
+        { _id: doc._id, n: doc.n, state: 'recycled' },
+        {
+          $set: {
+            ...claimed,
+            causeIds: remember(doc.causeIds, claimed.cause?.eventId ?? input.cause.eventId),
+          },
+        },
+        { new: true },
+      )
+      .lean<AssignmentDoc>();
+    return opened ? { doc: opened, mine: won } : null;
+  }
+
+  /** Inserts an exclusive claim; false when it exists already (someone else took this decision). */
+  private async claim(doc: RoutingClaimDoc): Promise<boolean> {
+    try {
+      await this.claims.collection.insertOne(doc as never);
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Frees the capacity a lead in the state `doc` holds (idempotent: each hold is given back once): its owner's,
+   * what a router interrupted mid-way reserved for an owner it never recorded, and the hold of the owner who missed
+   * the SLA when the reassignment was interrupted before it freed it.
+   */
+  private async releaseHoldsOf(doc: AssignmentDoc): Promise<void> {
+    const ws = doc.workspaceId;
+    const holdId = holdIdOf(doc._id, doc.n);
+    if (doc.ownerId) await this.release(ws, doc.ownerId, holdId);
+    else if (doc.state === 'routing') await this.releaseStrays(ws, holdId, null);
+    const missed = missedOwnerOf(doc);
+    if (missed) await this.release(ws, missed, holdIdOf(doc._id, doc.n - 1));
   }
 
   /** Takes the lease of a lead found in `expected` (conditional, so one replica wins); null when another did. */
@@ -489,21 +734,31 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     const chosen = doc.teamId
       ? { teamId: doc.teamId, ruleId: doc.ruleId ?? FALLBACK_RULE_ID }
       : chooseTeam(rules.rules, doc.routingAttributes ?? {});
-    const team = teamOf(rules.rules, chosen.teamId);
+    let team = teamOf(rules.rules, chosen.teamId);
     const ws = doc.workspaceId;
     const holdId = holdIdOf(doc._id, doc.n);
-    const missed = doc.n > 1 ? doc.previousOwnerId : null;
+    const missed = missedOwnerOf(doc);
+    // After a missed SLA the lead goes to someone else in its team. A team with nobody else who takes leads (a
+    // one-member team) hands it to the fallback team; when that has nobody else either, it goes back to the owner
+    // who missed it, with a fresh SLA. Others who are full or off shift now are waited for (queued).
+    let exclude: string | null = missed;
+    if (missed && !hasOtherTaker(team, missed)) {
+      const fallback = teamOf(rules.rules, rules.rules.fallbackTeamId);
+      if (fallback.id !== team.id && hasOtherTaker(fallback, missed)) team = fallback;
+      else exclude = null;
+    }
+    // A reassignment frees the owner who missed the SLA (idempotent, so repeated retries are harmless); before the
+    // loads are read, so that owner counts as free when the lead goes back to them.
+    if (missed) await this.release(ws, missed, holdIdOf(doc._id, doc.n - 1));
     const [ticket, loads, held] = await Promise.all([
       doc.ticket ?? this.nextTicket(ws, team.id),
       this.loadsOf(ws, team.members),
       takeover ? this.holderOf(ws, holdId) : undefined,
-      // A reassignment frees the owner who missed the SLA (idempotent, so repeated retries are harmless).
-      missed ? this.release(ws, missed, holdIdOf(doc._id, doc.n - 1)) : undefined,
     ]);
     let ownerId = held;
     let reserved = false;
     while (!ownerId) {
-      const member = pickOwner(team.members, ticket - 1, loads, now, new Set(missed ? [missed] : []));
+      const member = pickOwner(team.members, ticket - 1, loads, now, new Set(exclude ? [exclude] : []));
       if (!member) break;
       if (await this.reserve(ws, member, holdId)) {
         ownerId = member.ownerId;
@@ -536,13 +791,14 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       return queued;
     }
     const acceptDueAt = new Date(now.getTime() + rules.rules.acceptWithinMinutes * 60_000);
+    const reason: AssignmentReason = missed && ownerId === missed ? 'sla-renewed' : doc.reason;
     const assigned: LeadAssigned = {
       metadata: causedMetadata(doc.cause, 'scoring', `lead-assigned/${doc.n}`, now.getTime()),
       contactId: doc._id,
       ownerId,
       teamId: common.teamId,
       ruleId: common.ruleId,
-      reason: doc.reason,
+      reason,
       previousOwnerId: doc.previousOwnerId ?? null,
       assignedAt: now.getTime(),
       acceptDueAt: acceptDueAt.getTime(),
@@ -559,6 +815,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
         $set: {
           ...common,
           state: 'assigned',
+          reason,
           ownerId,
           metadata: assigned.metadata,
           assignedAt: now,
@@ -599,6 +856,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       const adopted =
         sameAssignment &&
         current.state !== 'closed' &&
+        current.state !== 'recycled' &&
         (current.state === 'routing' || current.ownerId === reservation.ownerId);
       if (!adopted) await this.release(reservation.workspaceId, reservation.ownerId, reservation.holdId);
     }
@@ -616,8 +874,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * A missed SLA: claimed by a conditional write on the assignment number (two sweeping replicas breach it once),
-   * announced, and the lead routed again in its team without the owner who missed it.
+   * A missed SLA: claimed by inserting `<contactId>#breach-<n>` (two sweeping replicas breach it once; a conditional
+   * update alone had two winners on FerretDB), written as assignment n + 1 under the claimant's lease, announced,
+   * and the lead routed again (see `route` for who gets it). A claimant that stopped between its claim and its write
+   * is taken over once the lease in its claim ran out, with the same breach (same event id).
    */
   private async breach(
     doc: AssignmentDoc,
@@ -634,34 +894,53 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       acceptDueAt: doc.acceptDueAt.getTime(),
       breachedAt: now.getTime(),
     };
-    const claimed = await this.assignments
+    const set: Partial<AssignmentDoc> = {
+      state: 'routing',
+      n: doc.n + 1,
+      reason: 'sla-reassigned',
+      previousOwnerId: doc.ownerId,
+      ownerId: null,
+      ticket: null,
+      cause: breach.metadata,
+      metadata: null,
+      assignedAt: null,
+      acceptDueAt: null,
+      queuedAt: null,
+      breach,
+      leaseToken: randomUUID(),
+      leaseUntil: new Date(now.getTime() + this.leaseMs),
+      updatedAt: now,
+    };
+    const claimId = `${doc._id}#breach-${doc.n}`;
+    const won = await this.claim({
+      _id: claimId,
+      workspaceId: doc.workspaceId,
+      contactId: doc._id,
+      kind: 'breach',
+      causeId: breach.metadata.eventId,
+      set,
+      createdAt: now,
+    });
+    const claimed = won ? set : (await this.claims.findById(claimId).lean<RoutingClaimDoc>())?.set;
+    // Someone else's breach, still within their lease: theirs to finish.
+    if (!claimed || (!won && (!claimed.leaseUntil || claimed.leaseUntil > now))) return null;
+    const written = await this.assignments
       .findOneAndUpdate(
         { _id: doc._id, n: doc.n, state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
-        {
-          $set: {
-            state: 'routing',
-            n: doc.n + 1,
-            reason: 'sla-reassigned',
-            previousOwnerId: doc.ownerId,
-            ownerId: null,
-            ticket: null,
-            cause: breach.metadata,
-            metadata: null,
-            assignedAt: null,
-            acceptDueAt: null,
-            queuedAt: null,
-            breach,
-            leaseToken: randomUUID(),
-            leaseUntil: new Date(now.getTime() + this.leaseMs),
-            updatedAt: now,
-          },
-        },
+        { $set: claimed },
         { new: true },
       )
       .lean<AssignmentDoc>();
-    if (!claimed) return null;
-    await this.route(claimed, rules, now);
-    return claimed;
+    if (!written) return null;
+    if (won) {
+      await this.route(written, rules, now);
+      return written;
+    }
+    // Their lease ran out before they wrote it: take it over like any interrupted routing.
+    const taken = await this.lease(written, { state: 'routing', leaseToken: written.leaseToken }, now);
+    if (!taken) return null;
+    await this.route(taken, rules, now, true);
+    return taken;
   }
 
   private async assignmentDoc(contactId: string): Promise<AssignmentDoc | null> {

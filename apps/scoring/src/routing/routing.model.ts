@@ -9,11 +9,21 @@ import type { RoutingRules } from './routing-rules';
  * - `routing`: someone holds the lease and is choosing an owner (or a crash left it; the lease then expires);
  * - `queued`: nobody in the team could take it (capacity, working hours); the sweeper retries;
  * - `assigned`: an owner has it and must accept before `acceptDueAt`;
- * - `accepted`: the owner took it; `closed`: disqualified or converted, the owner's capacity is free again.
+ * - `accepted`: the owner took it; `closed`: disqualified, converted or merged away, the owner's capacity is free
+ *   again, and no `assign` routes it again (only a `recycle` of a lead that is not `final` reopens it);
+ * - `recycled`: sales sent it back to nurture; the owner's capacity is free and the next `assign` with a cause this
+ *   lead has not seen yet opens a new round (a new owner, round-robin going on).
  */
-export type AssignmentState = 'unrouted' | 'routing' | 'queued' | 'assigned' | 'accepted' | 'closed';
+export type AssignmentState =
+  'unrouted' | 'routing' | 'queued' | 'assigned' | 'accepted' | 'closed' | 'recycled';
 
-export type AssignmentReason = 'routed' | 'sla-reassigned';
+/**
+ * Why assignment `n` went to its owner: `routed` (first round), `requalified` (first assignment of a later round,
+ * after a recycle), `sla-reassigned` (the previous owner missed the SLA: another member of the team, or of the
+ * fallback team when theirs has nobody else), `sla-renewed` (nobody else can ever take it: back to the owner who
+ * missed it, with a fresh SLA).
+ */
+export type AssignmentReason = 'routed' | 'requalified' | 'sla-reassigned' | 'sla-renewed';
 
 /** An event decided together with a state change and published after it (a one-document outbox). */
 export type OutboxEntry =
@@ -24,8 +34,20 @@ export interface AssignmentDoc {
   _id: string;
   workspaceId: string;
   state: AssignmentState;
-  /** 1 for the first owner, +1 per SLA reassignment; names the capacity hold and the derived event ids. */
+  /**
+   * 1 for the first owner, +1 per SLA reassignment and per new round; never reused within a lead, so it names the
+   * capacity hold and the derived event ids of each assignment.
+   */
   n: number;
+  /** 1, then +1 each time a recycled lead is routed again; taken by an insert claim (`<contactId>#round-<r>`). */
+  round?: number;
+  /** Event ids of the causes `assign` saw for this lead (bounded): a redelivered one never opens a new round. */
+  causeIds?: string[];
+  /** Event ids of the recycles applied (bounded): a redelivered recycle is a no-op. */
+  recycleIds?: string[];
+  recycledAt?: Date | null;
+  /** Closed for good (a customer, a merged-away contact): not even a recycle reopens it. */
+  final?: boolean;
   reason: AssignmentReason;
   ownerId: string | null;
   previousOwnerId: string | null;
@@ -63,6 +85,11 @@ const assignmentSchema = new Schema<AssignmentDoc>(
     workspaceId: { type: String, required: true },
     state: { type: String, required: true },
     n: { type: Number, required: true },
+    round: { type: Number, default: 1 },
+    causeIds: { type: [String], default: [] },
+    recycleIds: { type: [String], default: [] },
+    recycledAt: { type: Date, default: null },
+    final: { type: Boolean, default: false },
     reason: { type: String, required: true },
     ownerId: { type: String, default: null },
     previousOwnerId: { type: String, default: null },
@@ -90,6 +117,38 @@ const assignmentSchema = new Schema<AssignmentDoc>(
 );
 // The sweep's filter; an index on MongoDB, a scan on FerretDB (kept small: one document per routed lead).
 assignmentSchema.index({ state: 1, acceptDueAt: 1 });
+
+/**
+ * An exclusive decision about one lead, taken by inserting its `_id` (FerretDB 1.24 lets two conditional updates of
+ * one document both win, and concurrent updates of one document can overwrite each other; an insert on `_id` is the
+ * only write it makes exclusive): `<contactId>#round-<r>` opens round r, `<contactId>#breach-<n>` breaches
+ * assignment n, `<contactId>#recycle:<eventId>` applies one recycle cause (to the round in `set.round`). `set` is
+ * what the winner writes into the assignment, so whoever finds a claim its winner left half-way (the lease in
+ * `set` ran out) can finish it with the same content.
+ */
+export interface RoutingClaimDoc {
+  _id: string;
+  workspaceId: string;
+  contactId: string;
+  kind: 'round' | 'recycle' | 'breach';
+  /** Event id of the cause that won the claim. */
+  causeId: string;
+  set: Partial<AssignmentDoc> | null;
+  createdAt: Date;
+}
+
+const claimSchema = new Schema<RoutingClaimDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    contactId: { type: String, required: true },
+    kind: { type: String, required: true },
+    causeId: { type: String, required: true },
+    set: { type: Schema.Types.Mixed, default: null },
+    createdAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'routing_claims', minimize: false },
+);
 
 /** Round-robin position per workspace and team (`<ws>:<teamId>`), advanced with an atomic `$inc`. */
 export interface RoutingCursorDoc {
@@ -150,6 +209,10 @@ export function assignmentModel(connection: Connection): Model<AssignmentDoc> {
   return (
     connection.models['LeadAssignment'] ?? connection.model<AssignmentDoc>('LeadAssignment', assignmentSchema)
   );
+}
+
+export function routingClaimModel(connection: Connection): Model<RoutingClaimDoc> {
+  return connection.models['RoutingClaim'] ?? connection.model<RoutingClaimDoc>('RoutingClaim', claimSchema);
 }
 
 export function routingCursorModel(connection: Connection): Model<RoutingCursorDoc> {
