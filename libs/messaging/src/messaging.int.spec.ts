@@ -14,6 +14,7 @@ import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/te
 import { Catalog, type DeadLetter, type TopicName } from '@tributary/contracts';
 import {
   AvroSchemaRegistry,
+  BatchEventPattern,
   createKafka,
   EventPublisher,
   EventServiceModule,
@@ -31,6 +32,7 @@ const config = loadServiceConfig(
 );
 const logger = createLogger('msgtest', 'warn');
 const topic = `test.${run}.offers`;
+const batchTopic = `test.${run}.offer-batches`;
 const offerSchema = {
   type: 'record',
   name: 'OfferViewed',
@@ -68,13 +70,27 @@ class OfferHandler {
   }
 }
 
+/** A batch handler: all-or-nothing per call, so one poison record fails the call and the transport goes one by one. */
+const batches: { sizes: number[]; offers: OfferViewed[] } = { sizes: [], offers: [] };
+
+@Controller()
+class OfferBatchHandler {
+  @BatchEventPattern(batchTopic as TopicName)
+  async onOffers(@Payload() offers: OfferViewed[]): Promise<void> {
+    batches.sizes.push(offers.length);
+    const poison = offers.find((offer) => offer.behaviour === 'poison');
+    if (poison) throw new PoisonMessageError(`offer ${poison.offerId} is malformed`);
+    batches.offers.push(...offers);
+  }
+}
+
 @Module({})
 class OfferTestModule {
   static forRoot(): DynamicModule {
     return {
       module: OfferTestModule,
       imports: [EventServiceModule.forRoot(config)],
-      controllers: [OfferHandler],
+      controllers: [OfferHandler, OfferBatchHandler],
     };
   }
 }
@@ -90,9 +106,16 @@ beforeAll(async () => {
   kafka = createKafka(`msgtest-${run}`, config.KAFKA_BROKERS, logger);
   admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [
+      { topic, numPartitions: 2 },
+      { topic: batchTopic, numPartitions: 1 },
+    ],
+    waitForLeaders: true,
+  });
   registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
   schemaId = await registry.registerSchema(`${topic}-value`, offerSchema);
+  await registry.registerSchema(`${batchTopic}-value`, offerSchema);
   publisher = new EventPublisher(kafka, registry, 'msgtest');
   await publisher.connect();
   app = (await startService(OfferTestModule.forRoot(), config)).app;
@@ -243,5 +266,49 @@ describe('consumer transport', () => {
     await deadLetters(5);
     expect(await replayCli()).toMatch(/replayed 2 record\(s\)/);
     expect(seen.offers.filter((o) => o.offerId === 'fixedLater-1')).toHaveLength(1);
+  });
+});
+
+describe('consumer transport, batch handlers', () => {
+  it('hands a backlog over in batches, and a poison record in one goes to the DLQ alone', async () => {
+    const offers: OfferViewed[] = Array.from({ length: 30 }, (_, i) => ({
+      offerId: `batch-${i}`,
+      behaviour: i === 17 ? 'poison' : 'ok',
+    }));
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      // One produce request: the consumer's next fetch returns them together.
+      await producer.send({
+        topic: batchTopic,
+        messages: await Promise.all(
+          offers.map(async (offer) => ({
+            key: offer.offerId,
+            value: await registry.encodeWithId(schemaId, offer),
+          })),
+        ),
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    await waitFor('every good offer of the batch', async () => batches.offers.length >= 29);
+    expect(Math.max(...batches.sizes)).toBeGreaterThan(1);
+    // Each good offer handled once, in order; the poison one never.
+    expect(batches.offers.map((offer) => offer.offerId)).toEqual(
+      offers.filter((offer) => offer.behaviour === 'ok').map((offer) => offer.offerId),
+    );
+    const letters = await readTopicUntil(kafka, deadLetterTopic(config.CONSUMER_GROUP), async (records) => {
+      const decoded = await Promise.all(
+        records.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
+      );
+      return decoded.some((letter) => letter.sourceTopic === batchTopic);
+    });
+    const decoded = await Promise.all(
+      letters.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
+    );
+    const fromBatch = decoded.filter((letter) => letter.sourceTopic === batchTopic);
+    expect(fromBatch).toHaveLength(1);
+    expect(fromBatch[0]).toMatchObject({ errorType: 'poison', errorMessage: 'offer batch-17 is malformed' });
+    expect(fromBatch[0]?.originalKey?.toString()).toBe('batch-17');
   });
 });

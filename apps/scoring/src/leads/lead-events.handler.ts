@@ -1,5 +1,6 @@
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
+import { BatchEventPattern } from '@tributary/messaging';
 import { Topics, type LeadCaptured, type RecordChanged, type TrackingEvent } from '@tributary/contracts';
 import { LeadPipeline } from './lead-pipeline.service';
 
@@ -8,9 +9,10 @@ import { LeadPipeline } from './lead-pipeline.service';
 export class LeadEventsHandler {
   constructor(private readonly pipeline: LeadPipeline) {}
 
-  @EventPattern(Topics.TrackingEvents)
-  async onTrackingEvent(@Payload() event: TrackingEvent): Promise<void> {
-    await this.pipeline.onTrackingEvent(event);
+  /** Tracking is the high-volume topic: a partition's batch is scored with one read and one write per contact. */
+  @BatchEventPattern(Topics.TrackingEvents)
+  async onTrackingEvents(@Payload() events: TrackingEvent[]): Promise<void> {
+    await this.pipeline.onTrackingEvents(events);
   }
 
   @EventPattern(Topics.LeadsCaptured)

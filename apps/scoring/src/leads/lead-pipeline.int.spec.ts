@@ -320,8 +320,9 @@ describe('lead pipeline', () => {
     fake.setDown(false);
     const enriched = await contactWhere(
       'email:di@umbrella.example',
-      're-enriched',
-      (c) => c.enrichment.state === 'enriched',
+      're-enriched and qualified',
+      // The enrichment is written before the rescore and the MQL move: wait for the move, not the enrichment.
+      (c) => c.enrichment.state === 'enriched' && c.stage === 'mql',
     );
     expect(enriched).toMatchObject({
       attributes: { companySize: 2500, industry: 'Software' },

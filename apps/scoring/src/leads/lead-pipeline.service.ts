@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Model } from 'mongoose';
+import { LRUCache } from 'lru-cache';
+import pLimit from 'p-limit';
 import {
   Topics,
   type EventMetadata,
@@ -7,7 +9,7 @@ import {
   type RecordChanged,
   type TrackingEvent,
 } from '@tributary/contracts';
-import { EventPublisher, causedMetadata } from '@tributary/messaging';
+import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import {
   CONTACT_MODEL,
@@ -17,7 +19,9 @@ import {
   type StageChange,
   type StoredFact,
 } from '../contacts/contact.model';
-import { IdentityResolver } from '../identity/identity-resolver.service';
+import { IDENTITY_OPTIONS, IdentityResolver } from '../identity/identity-resolver.service';
+import { planIdentity, type IdentityOptions } from '../identity/identity-rules';
+import { IDENTITY_MODEL, type IdentityDoc } from '../identity/identity.model';
 import {
   needsOwner,
   planMove,
@@ -28,7 +32,7 @@ import {
 import { emailDomainOf } from '../enrichment/enrichment.port';
 import { LeadEnricher } from '../enrichment/lead-enricher';
 import { ScoringModelStore } from '../models/scoring-model.store';
-import { engagementFactOf, scoreContact } from '../models/scoring-engine';
+import { engagementFactOf, scoreContact, type ContactScore } from '../models/scoring-engine';
 import { LeadRouter } from '../routing/lead-router.service';
 import { PendingEnrichments } from './pending-enrichments';
 import {
@@ -56,6 +60,32 @@ interface ContactChange {
   enrichment?: { state: EnrichmentState; sources: string[]; failure?: string };
 }
 
+/**
+ * Store calls a batch keeps in flight at once: enough to hide round trips, few enough not to starve the connection
+ * pool that HTTP requests and the other partitions share.
+ */
+const BATCH_STORE_CONCURRENCY = 32;
+
+/**
+ * Contacts this replica wrote last, reused by the next batch instead of a read. Safe because every write from it is
+ * conditional on the revision it read (and on the contact not being merged): a stale copy only costs a re-read.
+ */
+const RECENT_CONTACTS = 20_000;
+
+/** What one contact's share of a tracking batch came to. */
+type EngagementOutcome =
+  | { kind: 'retry'; events: readonly TrackingEvent[] }
+  | { kind: 'scored'; contact: ContactDoc; announce: OutgoingEvent; scored: Scored; cause: EventMetadata };
+
+/** Whether a stored score is stale for this model version or result (a model change, or decay since). */
+function isRescoreNeeded(contact: ContactDoc, version: number, result: ContactScore): boolean {
+  return (
+    contact.scoredRevision !== contact.revision ||
+    contact.modelVersion !== version ||
+    contact.score !== result.total
+  );
+}
+
 /** `attributes.title` style paths, so a patch sets fields without replacing what other sources told us. */
 function dotted(attributes: ContactAttributes | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -74,6 +104,8 @@ function dotted(attributes: ContactAttributes | undefined): Record<string, unkno
 export class LeadPipeline {
   constructor(
     @Inject(CONTACT_MODEL) private readonly contacts: Model<ContactDoc>,
+    @Inject(IDENTITY_MODEL) private readonly identityIndex: Model<IdentityDoc>,
+    @Inject(IDENTITY_OPTIONS) private readonly identityOptions: IdentityOptions,
     private readonly identities: IdentityResolver,
     private readonly models: ScoringModelStore,
     private readonly enricher: LeadEnricher,
@@ -81,6 +113,28 @@ export class LeadPipeline {
     private readonly pending: PendingEnrichments,
     private readonly publisher: EventPublisher,
   ) {}
+
+  private readonly recent = new LRUCache<string, ContactDoc>({ max: RECENT_CONTACTS });
+
+  /**
+   * A partition's batch of behavioural events, in offset order. Plain engagement (no identity link, no traits) is
+   * the bulk of the traffic: its contacts are read once, each gets one write with all its new facts and its new
+   * score, and the scores go out in one produce. Everything else (identify/alias, traits, a merged contact, a write
+   * that lost a race) takes the one-event path, in order, after the plain events before it.
+   */
+  async onTrackingEvents(events: readonly TrackingEvent[]): Promise<void> {
+    let plain: TrackingEvent[] = [];
+    for (const event of events) {
+      if (this.isPlainEngagement(event)) {
+        plain.push(event);
+        continue;
+      }
+      await this.recordEngagement(plain);
+      plain = [];
+      await this.onTrackingEvent(event);
+    }
+    await this.recordEngagement(plain);
+  }
 
   /** A behavioural event: identity links, traits, one engagement fact, then score and maybe MQL. */
   async onTrackingEvent(event: TrackingEvent): Promise<void> {
@@ -190,9 +244,14 @@ export class LeadPipeline {
       (change) => change.causeEventId === metadata.eventId && change.to === targetOf(cause),
     );
     const stage = await this.move(contact, cause, metadata);
+    const moved = decision.move ? stage === decision.move.to : retried;
     if (cause.kind === 'disqualify' && stage === 'disqualified')
       await this.router.close(contact.workspaceId, contactId);
-    if (decision.move) return { moved: stage === decision.move.to, stage };
+    // Back to nurture: the owner is freed and the lead's next qualifying cause gives it an owner again. `moved`, not
+    // the stage: a refused recycle of a contact already at `lead` must not recycle its current round.
+    if (cause.kind === 'recycle' && moved)
+      await this.router.recycle(contact.workspaceId, contactId, metadata);
+    if (decision.move) return { moved, stage };
     return retried ? { moved: true, stage } : { moved: false, stage, why: decision.why };
   }
 
@@ -228,6 +287,193 @@ export class LeadPipeline {
     const scored = await this.score(contact, asOf, 'rescore', cause);
     if (scored) await this.qualify(contact, scored, cause, false);
     return scored !== null && scored.total !== before;
+  }
+
+  /** An event that only adds an engagement fact: it links no ids and tells nothing about the person. */
+  private isPlainEngagement(event: TrackingEvent): boolean {
+    const plan = planIdentity(event, this.identityOptions);
+    return (
+      plan.merges.length === 0 &&
+      plan.emailKey === null &&
+      Object.keys(attributesOfTraits(event)).length === 0
+    );
+  }
+
+  /** Plain engagement events of one batch: one read and one write per contact, one produce for all scores. */
+  private async recordEngagement(events: readonly TrackingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const limit = pLimit(BATCH_STORE_CONCURRENCY);
+    // Lookups by _id one by one: neither FerretDB backend pushes `$in` down, so one `$in` scans the collection.
+    const subjects = events.map((event) => planIdentity(event, this.identityOptions).subject);
+    const keys = [...new Set(subjects.flatMap((subject) => subject.keys))];
+    const owners = new Map<string, string>();
+    await Promise.all(
+      keys.map((key) =>
+        limit(async () => {
+          const entry = await this.identityIndex.findById(key, { contactId: 1 }).lean();
+          if (entry) owners.set(key, entry.contactId);
+        }),
+      ),
+    );
+    const groups = new Map<string, TrackingEvent[]>();
+    events.forEach((event, i) => {
+      const subject = subjects[i];
+      if (!subject) return;
+      const key = subject.keys.find((candidate) => owners.has(candidate));
+      const contactId = (key && owners.get(key)) || subject.fallbackContactId;
+      const group = groups.get(contactId);
+      if (group) group.push(event);
+      else groups.set(contactId, [event]);
+    });
+    const outcomes = await Promise.all(
+      [...groups].map(([contactId, group]) =>
+        limit(async () => {
+          const cached = this.recent.get(contactId);
+          const outcome = await this.appendEngagement(
+            contactId,
+            cached ?? (await this.read(contactId)),
+            group,
+          );
+          if (outcome.kind === 'retry' && cached)
+            return this.appendEngagement(contactId, await this.read(contactId), group);
+          return outcome;
+        }),
+      ),
+    );
+    const retry = new Set<TrackingEvent>();
+    const scored: Extract<EngagementOutcome, { kind: 'scored' }>[] = [];
+    for (const outcome of outcomes) {
+      if (outcome.kind === 'retry') outcome.events.forEach((event) => retry.add(event));
+      else scored.push(outcome);
+    }
+    await this.publisher.publishAll(scored.map((outcome) => outcome.announce));
+    // Stage moves are rare and conditional; the common case (no move, no owner needed) makes no store call.
+    for (const outcome of scored) await this.qualify(outcome.contact, outcome.scored, outcome.cause, false);
+    for (const event of events) if (retry.has(event)) await this.onTrackingEvent(event);
+  }
+
+  /**
+   * One contact's new engagement facts and its new score in one write: an insert for a new contact, else an update
+   * conditional on the revision read. A lost race or a merged contact sends its events down the one-event path.
+   */
+  private async appendEngagement(
+    contactId: string,
+    existing: ContactDoc | null,
+    events: readonly TrackingEvent[],
+  ): Promise<EngagementOutcome> {
+    const first = events[0];
+    const last = events[events.length - 1];
+    if (!first || !last || existing?.mergedInto) return { kind: 'retry', events };
+    const workspaceId = first.metadata.workspaceId;
+    const { version, model } = await this.models.current(workspaceId);
+    const known = new Set(existing?.factIds ?? []);
+    const fresh: StoredFact[] = [];
+    for (const event of events) {
+      const fact = engagementFactOf(event);
+      if (known.has(fact.eventId)) continue;
+      known.add(fact.eventId);
+      fresh.push(fact);
+    }
+    const asOf = Math.max(...events.map((event) => event.timestamp));
+    const facts = [...(existing?.facts ?? []), ...fresh].slice(-MAX_FACTS);
+    const result = scoreContact(model, existing?.attributes ?? {}, facts, asOf);
+    const scoreFields = {
+      score: result.total,
+      fitScore: result.fit,
+      engagementScore: result.engagement,
+      breakdown: result.breakdown,
+      modelVersion: version,
+    };
+    const newest = fresh[fresh.length - 1];
+    const now = new Date();
+    let contact: ContactDoc;
+    if (!existing) {
+      contact = {
+        _id: contactId,
+        workspaceId,
+        ...scoreFields,
+        eventCount: fresh.length,
+        lastRule: newest ? (newest.name ?? newest.callType) : '',
+        attributes: {},
+        facts,
+        factIds: facts.map((fact) => fact.eventId),
+        revision: 1,
+        scoredRevision: 1,
+        stage: null,
+        stageHistory: [],
+        enrichment: { state: 'none', sources: [], attempts: 0 },
+        sources: [],
+        createdAt: now,
+        updatedAt: now,
+      };
+      try {
+        await this.contacts.collection.insertOne(contact as never);
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        return { kind: 'retry', events };
+      }
+      this.recent.set(contactId, contact);
+    } else if (fresh.length > 0 || isRescoreNeeded(existing, version, result)) {
+      const revision = existing.revision + (fresh.length > 0 ? 1 : 0);
+      const update: Record<string, unknown> = {
+        $set: { ...scoreFields, scoredRevision: revision, updatedAt: now },
+      };
+      if (newest) {
+        update['$set'] = {
+          ...scoreFields,
+          scoredRevision: revision,
+          updatedAt: now,
+          lastRule: newest.name ?? newest.callType,
+        };
+        update['$inc'] = { revision: 1, eventCount: fresh.length };
+        update['$push'] = {
+          facts: { $each: fresh, $slice: -MAX_FACTS },
+          factIds: { $each: fresh.map((fact) => fact.eventId), $slice: -MAX_FACTS },
+        };
+      }
+      const written = await this.contacts.collection.findOneAndUpdate(
+        { _id: contactId, revision: existing.revision, mergedInto: { $exists: false } } as never,
+        update,
+        { returnDocument: 'after' },
+      );
+      if (!written) {
+        this.recent.delete(contactId);
+        return { kind: 'retry', events };
+      }
+      contact = written as unknown as ContactDoc;
+      this.recent.set(contactId, contact);
+    } else {
+      contact = existing;
+    }
+    // A redelivery after a crash between the MQL move and routing: route under the cause that made the move.
+    const mqlCause = (contact.stageHistory ?? []).find(
+      (change) =>
+        change.to === 'mql' && events.some((event) => event.metadata.eventId === change.causeEventId),
+    );
+    const cause =
+      events.find((event) => event.metadata.eventId === mqlCause?.causeEventId)?.metadata ?? last.metadata;
+    return {
+      kind: 'scored',
+      contact,
+      cause,
+      scored: { total: result.total, mqlThreshold: model.mqlThreshold },
+      announce: {
+        topic: Topics.LeadsScored,
+        key: contactId,
+        event: {
+          metadata: causedMetadata(last.metadata, 'scoring', 'lead-scored'),
+          contactId,
+          score: result.total,
+          previousScore: existing?.score ?? 0,
+          breakdown: result.breakdown.map((line) => ({ ...line })),
+          fitScore: result.fit,
+          engagementScore: result.engagement,
+          modelVersion: version,
+          trigger: 'event',
+          enrichmentState: contact.enrichment?.state ?? 'none',
+        },
+      },
+    };
   }
 
   private async advance(
@@ -353,11 +599,7 @@ export class LeadPipeline {
     const { version, model } = await this.models.current(contact.workspaceId);
     const result = scoreContact(model, contact.attributes ?? {}, contact.facts ?? [], asOf);
     const previousScore = contact.score ?? 0;
-    const changed =
-      contact.scoredRevision !== contact.revision ||
-      contact.modelVersion !== version ||
-      contact.score !== result.total;
-    if (changed) {
+    if (isRescoreNeeded(contact, version, result)) {
       // findAndModify, not update: FerretDB answers the same conditional write several times faster that way.
       const written = await this.contacts.collection.findOneAndUpdate(
         { _id: contact._id, revision: contact.revision } as never,
@@ -437,7 +679,7 @@ export class LeadPipeline {
     contact.stage = to;
     contact.stageHistory = [...(contact.stageHistory ?? []), entry];
     await this.announce(contact, entry, contact.score, metadata);
-    if (to === 'customer') await this.router.close(contact.workspaceId, contact._id);
+    if (to === 'customer') await this.router.close(contact.workspaceId, contact._id, { final: true });
     return to;
   }
 

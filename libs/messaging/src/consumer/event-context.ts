@@ -12,8 +12,16 @@ export interface ConsumedMessageInfo {
 }
 
 /** Nest RPC context for Kafka events delivered by KafkaEventTransport. */
-export class KafkaEventContext extends BaseRpcContext<[ConsumedMessageInfo]> {
+export class KafkaEventContext extends BaseRpcContext<ConsumedMessageInfo[]> {
+  /** The record (for a batch handler: the first one). */
   get message(): ConsumedMessageInfo {
-    return this.args[0];
+    const first = this.args[0];
+    if (!first) throw new Error('no record in this context');
+    return first;
+  }
+
+  /** Every record of the call, in offset order (one for an `@EventPattern` handler). */
+  get messages(): readonly ConsumedMessageInfo[] {
+    return this.args;
   }
 }

@@ -1,5 +1,10 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
+import {
+  EventPattern,
+  Server,
+  type CustomTransportStrategy,
+  type MessageHandler,
+} from '@nestjs/microservices';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { lastValueFrom } from 'rxjs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +37,22 @@ export interface KafkaEventTransportOptions {
 }
 
 type Outcome = 'processed' | 'paused';
+
+/** Most records one batch handler call gets: bounds its store queries and the work a failure repeats. */
+export const MAX_HANDLER_BATCH = 2_000;
+
+/**
+ * Like `@EventPattern(topic)`, but the handler gets an array: the decoded records of one fetched batch of one
+ * partition (in offset order, at most MAX_HANDLER_BATCH), with a context listing each record. Lets a handler read
+ * and write the store once per batch instead of once per record. When a call fails, the transport calls it again
+ * with one record at a time, so retries, dead letters and store-outage pauses work per record as usual; the
+ * handler must therefore be idempotent per record, as every handler here already is (at-least-once).
+ */
+export const BatchEventPattern = (topic: TopicName): MethodDecorator => EventPattern(topic, { batch: true });
+
+function isBatchHandler(handler: MessageHandler | undefined): boolean {
+  return handler?.extras?.['batch'] === true;
+}
 
 /**
  * Nest transport strategy that feeds `@EventPattern(topic)` handlers from Kafka.
@@ -112,28 +133,115 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause } = payload;
+    const chunkSize = isBatchHandler(this.messageHandlers.get(batch.topic)) ? MAX_HANDLER_BATCH : 1;
     let sinceHeartbeat = 0;
     let lastHeartbeat = Date.now();
-    for (const message of batch.messages) {
+    for (let start = 0; start < batch.messages.length; start += chunkSize) {
       if (!isRunning() || isStale() || this.stopping) break;
-      const outcome = await this.process(batch.topic, batch.partition, message, heartbeat);
-      if (outcome === 'paused') {
-        // Rewind to the message that could not be applied, then wait for the store; nothing after it is committed.
-        this.consumer?.seek({ topic: batch.topic, partition: batch.partition, offset: message.offset });
-        const resume = pause();
-        this.resumeWhenStoreIsBack(batch.topic, batch.partition, resume);
-        break;
-      }
-      resolveOffset(message.offset);
-      // kafkajs throttles heartbeats itself, but each call is still an await; a slow handler is covered by the
-      // time check, a fast batch by the count.
-      if (++sinceHeartbeat >= 100 || Date.now() - lastHeartbeat > 1_000) {
+      const chunk = batch.messages.slice(start, start + chunkSize);
+      const last = chunk[chunk.length - 1];
+      if (chunk.length > 1 && last && (await this.processChunk(batch.topic, batch.partition, chunk))) {
+        resolveOffset(last.offset);
         await heartbeat();
-        sinceHeartbeat = 0;
         lastHeartbeat = Date.now();
+        continue;
       }
+      let paused = false;
+      for (const message of chunk) {
+        if (!isRunning() || isStale() || this.stopping) {
+          paused = true;
+          break;
+        }
+        const outcome = await this.process(batch.topic, batch.partition, message, heartbeat);
+        if (outcome === 'paused') {
+          // Rewind to the message that could not be applied, then wait for the store; nothing after it is committed.
+          this.consumer?.seek({ topic: batch.topic, partition: batch.partition, offset: message.offset });
+          const resume = pause();
+          this.resumeWhenStoreIsBack(batch.topic, batch.partition, resume);
+          paused = true;
+          break;
+        }
+        resolveOffset(message.offset);
+        // kafkajs throttles heartbeats itself, but each call is still an await; a slow handler is covered by the
+        // time check, a fast batch by the count.
+        if (++sinceHeartbeat >= 100 || Date.now() - lastHeartbeat > 1_000) {
+          await heartbeat();
+          sinceHeartbeat = 0;
+          lastHeartbeat = Date.now();
+        }
+      }
+      if (paused) break;
     }
     await commitOffsetsIfNecessary();
+  }
+
+  /**
+   * One call of a batch handler with a chunk of records; false (nothing applied for sure) when a record does not
+   * decode or the call fails, and the caller then goes record by record.
+   */
+  private async processChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<boolean> {
+    const { registry, consumerGroup, logger, service } = this.options;
+    const handler = this.messageHandlers.get(topic);
+    if (!handler) return false;
+    const infos = messages.map((message) => {
+      const headers = flattenHeaders(message.headers);
+      return {
+        info: {
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          headers,
+          consumerGroup,
+          attempt: 1,
+        },
+        parent: propagation.extract(context.active(), headers, headerGetter),
+      };
+    });
+    // One span for the call, linked to each record's producer context (a span has one parent).
+    const span = tributaryTracer().startSpan(`process ${topic}`, {
+      kind: SpanKind.CONSUMER,
+      links: infos.flatMap(({ parent }) => {
+        const linked = trace.getSpanContext(parent);
+        return linked ? [{ context: linked }] : [];
+      }),
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': topic,
+        'messaging.destination.partition.id': String(partition),
+        'messaging.batch.message_count': messages.length,
+        'messaging.consumer.group.name': consumerGroup,
+        'tributary.service': service,
+      },
+    });
+    try {
+      await context.with(trace.setSpan(context.active(), span), async () => {
+        const events = await Promise.all(messages.map((message) => registry.decode(message.value)));
+        const ctx = new KafkaEventContext(infos.map(({ info }) => info));
+        await lastValueFrom(this.transformToObservable(await handler(events, ctx)), {
+          defaultValue: undefined,
+        });
+      });
+      span.end();
+      return true;
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      span.end();
+      logger.warn(
+        {
+          topic,
+          partition,
+          from: messages[0]?.offset,
+          count: messages.length,
+          err: (error as Error).message,
+        },
+        'batch failed: going record by record',
+      );
+      return false;
+    }
   }
 
   private async process(
@@ -182,7 +290,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
               attempt,
             },
           ]);
-          await lastValueFrom(this.transformToObservable(await handler(event, ctx)), {
+          const input = isBatchHandler(handler) ? [event] : event;
+          await lastValueFrom(this.transformToObservable(await handler(input, ctx)), {
             defaultValue: undefined,
           });
         });

@@ -1,0 +1,224 @@
+/**
+ * Tracking events scored a partition batch at a time, on the real stack: a backlog published in one go reaches the
+ * pipeline as batches; each contact gets every fact once and the score a one-by-one run gives; an identify call in
+ * the middle still links and moves its contact; a redelivered backlog changes nothing; a lead whose score crosses
+ * the threshold inside a batch becomes an MQL once and keeps its one owner.
+ */
+import type { Model } from 'mongoose';
+import { Topics, type TrackingEvent } from '@tributary/contracts';
+import {
+  AvroSchemaRegistry,
+  EventPublisher,
+  createKafka,
+  originMetadata,
+  startService,
+  type RunningService,
+} from '@tributary/messaging';
+import { createLogger, stopTelemetry } from '@tributary/observability';
+import { testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tributary/testing';
+import { ScoringModule } from '../app.module';
+import { loadScoringConfig } from '../config';
+import { CONTACT_MODEL, type ContactDoc } from '../contacts/contact.model';
+import { LeadRouter } from '../routing/lead-router.service';
+import { LeadPipeline } from './lead-pipeline.service';
+
+const run = uniqueId('tb');
+const workspace = `ws_tb_${run}`;
+const writeKey = `tb-key-${run}`;
+const auth = { authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` };
+
+const MODEL_YAML = `
+mqlThreshold: 30
+engagementHalfLifeDays: 14
+engagement:
+  - { id: pricing-page, when: { event: Pricing Page Viewed }, points: 10, cap: 40 }
+  - { id: feature-used, when: { event: Feature Used }, points: 1, cap: 5 }
+`;
+
+let service: RunningService;
+let publisher: EventPublisher;
+let contacts: Model<ContactDoc>;
+let router: LeadRouter;
+const batchSizes: number[] = [];
+
+beforeAll(async () => {
+  const config = loadScoringConfig(
+    testServiceEnv('scoring', run, { WRITE_KEYS: `${writeKey}:${workspace}` }),
+  );
+  service = await startService(ScoringModule.forRoot(config), config);
+  const pipeline = service.app.get(LeadPipeline);
+  const onTrackingEvents = pipeline.onTrackingEvents.bind(pipeline);
+  jest.spyOn(pipeline, 'onTrackingEvents').mockImplementation(async (events) => {
+    batchSizes.push(events.length);
+    await onTrackingEvents(events);
+  });
+  contacts = service.app.get(CONTACT_MODEL);
+  router = service.app.get(LeadRouter);
+  const kafka = createKafka(`tb-${run}`, config.KAFKA_BROKERS, createLogger('tb', 'fatal'));
+  const registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+  await registry.registerTopics([Topics.TrackingEvents, Topics.LeadsCaptured]);
+  publisher = new EventPublisher(kafka, registry, 'tb');
+  await publisher.connect();
+  const routing = await fetch(`${service.url}/v1/routing-rules`, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      acceptWithinMinutes: 60,
+      teams: [{ id: 'inbound', members: [{ ownerId: 'rep-1', capacity: 1000, timezone: 'UTC' }] }],
+      rules: [],
+      fallbackTeamId: 'inbound',
+    }),
+    signal: AbortSignal.timeout(20_000),
+  });
+  expect(routing.status).toBe(200);
+  const model = await fetch(`${service.url}/v1/scoring-model`, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': 'application/yaml' },
+    body: MODEL_YAML,
+    signal: AbortSignal.timeout(20_000),
+  });
+  expect(model.status).toBe(200);
+});
+
+afterAll(async () => {
+  await publisher?.disconnect();
+  await service?.close();
+  await stopTelemetry();
+});
+
+function track(userId: string, event: string): TrackingEvent {
+  const eventId = uniqueId('ev');
+  return trackingEventFixture({
+    metadata: { eventId, workspaceId: workspace, occurredAt: Date.now() },
+    messageId: eventId,
+    userId,
+    anonymousId: null,
+    event,
+    timestamp: Date.now(),
+  });
+}
+
+async function publishAll(events: TrackingEvent[]): Promise<void> {
+  // One produce call: each partition's share arrives in one fetch, i.e. one batch.
+  await publisher.publishAll(
+    events.map((event) => ({ topic: Topics.TrackingEvents, key: event.userId ?? event.messageId, event })),
+  );
+}
+
+const contactOf = (userId: string) => contacts.findById(`${workspace}:${userId}`).lean<ContactDoc>();
+
+describe('tracking events in batches', () => {
+  const users = Array.from({ length: 12 }, (_, i) => `tb-user-${i}`);
+  // user i views pricing i % 4 times (0–30 points) and uses a feature 6 times (capped at 5).
+  const backlog = users.flatMap((userId, i) => [
+    ...Array.from({ length: i % 4 }, () => track(userId, 'Pricing Page Viewed')),
+    ...Array.from({ length: 6 }, () => track(userId, 'Feature Used')),
+  ]);
+  const identify = trackingEventFixture({
+    metadata: { eventId: uniqueId('ev'), workspaceId: workspace },
+    callType: 'identify',
+    userId: 'tb-user-1',
+    anonymousId: null,
+    event: null,
+    traitsJson: JSON.stringify({ email: 'tb-user-1@batch.example' }),
+  });
+
+  it('scores a backlog in batches: every fact once, the same score as one by one, identify in between', async () => {
+    const middle = backlog.length / 2;
+    await publishAll([...backlog.slice(0, middle), identify, ...backlog.slice(middle)]);
+
+    for (const [i, userId] of users.entries()) {
+      const expected = backlog.filter((e) => e.userId === userId).length + (userId === 'tb-user-1' ? 1 : 0);
+      const contact = await waitFor(`${userId} has its ${expected} facts`, async () => {
+        const doc = await contactOf(userId);
+        // Scored on its newest revision: the identify call's one-event path records first and scores after.
+        return doc && doc.eventCount === expected && doc.scoredRevision === doc.revision ? doc : undefined;
+      });
+      expect(new Set(contact.factIds).size).toBe(expected);
+      expect(contact.score).toBe((i % 4) * 10 + 5);
+      expect({ userId, facts: contact.facts.length }).toEqual({ userId, facts: expected });
+    }
+    // The pipeline got more than one event per call: the batch path ran, not only the one-event path.
+    expect(Math.max(...batchSizes)).toBeGreaterThan(1);
+    const identified = await contactOf('tb-user-1');
+    expect(identified?.attributes.email).toBe('tb-user-1@batch.example');
+    expect(identified?.stage).toBe('subscriber');
+  });
+
+  it('a redelivered backlog adds no fact and changes no score', async () => {
+    const before = new Map(await Promise.all(users.map(async (u) => [u, await contactOf(u)] as const)));
+    const sentinel = track('tb-user-0', 'Feature Used');
+    await publishAll([...backlog, identify, sentinel]);
+    await waitFor('the sentinel after the redelivered backlog', async () => {
+      const doc = await contactOf('tb-user-0');
+      return doc?.factIds.includes(sentinel.metadata.eventId) ? doc : undefined;
+    });
+    for (const userId of users.slice(1)) {
+      const after = await contactOf(userId);
+      expect(after?.eventCount).toBe(before.get(userId)?.eventCount);
+      expect(after?.score).toBe(before.get(userId)?.score);
+    }
+  });
+
+  it('a lead whose score crosses the threshold inside a batch becomes an MQL once, keeping its one owner', async () => {
+    // Only leads become MQLs: identify the visitor, capture them as a lead (routed at once), then a batch of views.
+    const userId = 'tb-lead';
+    const email = 'tb-lead@batch.example';
+    await publishAll([
+      trackingEventFixture({
+        metadata: { eventId: uniqueId('ev'), workspaceId: workspace },
+        callType: 'identify',
+        userId,
+        anonymousId: null,
+        event: null,
+        traitsJson: JSON.stringify({ email }),
+      }),
+    ]);
+    // Identified and scored: on FerretDB a write still in flight could overwrite the capture's stage move.
+    await waitFor('tb-lead identified and scored', async () => {
+      const doc = await contactOf(userId);
+      return doc?.stage === 'subscriber' && doc.scoredRevision === doc.revision;
+    });
+    await publisher.publish({
+      topic: Topics.LeadsCaptured,
+      key: email,
+      event: {
+        metadata: originMetadata({ workspaceId: workspace, source: 'tb' }),
+        leadId: uniqueId('lead'),
+        email,
+        firstName: 'Tia',
+        lastName: 'Batch',
+        company: null,
+        consents: { email_marketing: true },
+        source: 'form',
+        externalId: null,
+        formId: null,
+        rawFieldsJson: '{}',
+        capturedAt: Date.now(),
+      },
+    });
+    const contactId = `${workspace}:${userId}`;
+    const owner = await waitFor('tb-lead routed as a lead', async () => {
+      const assignment = await router.assignmentOf(workspace, contactId);
+      return assignment?.ownerId ? assignment : undefined;
+    });
+    expect((await contactOf(userId))?.stage).toBe('lead');
+
+    await publishAll([
+      ...Array.from({ length: 4 }, () => track(userId, 'Pricing Page Viewed')),
+      ...Array.from({ length: 3 }, () => track(userId, 'Feature Used')),
+    ]);
+    const mql = await waitFor('tb-lead an MQL', async () => {
+      const doc = await contactOf(userId);
+      return doc?.stage === 'mql' ? doc : undefined;
+    });
+    expect(mql.stageHistory.filter((change) => change.to === 'mql')).toHaveLength(1);
+    expect(await router.assignmentOf(workspace, contactId)).toMatchObject({
+      ownerId: owner.ownerId,
+      assignmentNumber: owner.assignmentNumber,
+    });
+    // Below the threshold, or never captured: no stage from scoring, no owner.
+    expect((await contactOf('tb-user-3'))?.stage).toBeNull();
+    expect(await router.assignmentOf(workspace, `${workspace}:tb-user-3`)).toBeNull();
+  });
+});
