@@ -15,9 +15,10 @@ export class LeadEventsHandler {
     await this.pipeline.onTrackingEvents(events);
   }
 
-  @EventPattern(Topics.LeadsCaptured)
-  async onLeadCaptured(@Payload() lead: LeadCaptured): Promise<void> {
-    await this.pipeline.onLeadCaptured(lead);
+  /** A burst of form leads is mostly new people: created with one insert each and announced in one produce. */
+  @BatchEventPattern(Topics.LeadsCaptured)
+  async onLeadsCaptured(@Payload() leads: LeadCaptured[]): Promise<void> {
+    await this.pipeline.onLeadsCaptured(leads);
   }
 
   @EventPattern(Topics.RecordsChanged)

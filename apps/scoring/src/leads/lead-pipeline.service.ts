@@ -20,7 +20,13 @@ import {
   type StoredFact,
 } from '../contacts/contact.model';
 import { IDENTITY_OPTIONS, IdentityResolver } from '../identity/identity-resolver.service';
-import { planIdentity, type IdentityOptions } from '../identity/identity-rules';
+import {
+  defaultContactId,
+  identityKey,
+  normalizeEmail,
+  planIdentity,
+  type IdentityOptions,
+} from '../identity/identity-rules';
 import { IDENTITY_MODEL, type IdentityDoc } from '../identity/identity.model';
 import {
   needsOwner,
@@ -71,6 +77,18 @@ const BATCH_STORE_CONCURRENCY = 32;
  * conditional on the revision it read (and on the contact not being merged): a stale copy only costs a re-read.
  */
 const RECENT_CONTACTS = 20_000;
+
+/** A captured lead of a batch that names nobody we know: it becomes a new contact in one insert. */
+interface NewLead {
+  lead: LeadCaptured;
+  contactId: string;
+  keys: string[];
+}
+
+/** What a new lead's insert came to: its announcements, or a race lost to another writer (one-lead path then). */
+type NewLeadOutcome =
+  | { kind: 'retry'; lead: LeadCaptured }
+  | { kind: 'created'; contact: ContactDoc; announce: OutgoingEvent[]; lead: LeadCaptured };
 
 /** What one contact's share of a tracking batch came to. */
 type EngagementOutcome =
@@ -149,6 +167,69 @@ export class LeadPipeline {
     // A person who told us their email is reachable; only a capture makes them a sales lead.
     if (attributes.email) await this.move(contact, { kind: 'subscribed' }, event.metadata);
     await this.advance(contact, event.metadata, event.timestamp, 'event');
+  }
+
+  /**
+   * A partition's batch of captured leads. Leads whose email and source record nobody owns yet (most form leads) each
+   * become a new contact in one insert that already holds the enrichment, score and stage moves; their announcements
+   * go out in one produce; then each is routed. The others (a known person, a key taken meanwhile) take the one-lead
+   * path afterwards, in order, so a second capture of the same person in this batch finds the first one's contact.
+   */
+  async onLeadsCaptured(leads: readonly LeadCaptured[]): Promise<void> {
+    const limit = pLimit(BATCH_STORE_CONCURRENCY);
+    const keysOf = (lead: LeadCaptured): string[] => {
+      const ws = lead.metadata.workspaceId;
+      const email = normalizeEmail(lead.email, this.identityOptions);
+      return [
+        ...(email ? [identityKey(ws, 'email', email)] : []),
+        ...(lead.externalId ? [identityKey(ws, 'ext', `${lead.source}:${lead.externalId}`)] : []),
+      ];
+    };
+    const keys = [...new Set(leads.flatMap(keysOf))];
+    const bound = new Set<string>();
+    await Promise.all(
+      keys.map((key) =>
+        limit(async () => {
+          if (await this.identityIndex.exists({ _id: key })) bound.add(key);
+        }),
+      ),
+    );
+    const fresh: NewLead[] = [];
+    const later: LeadCaptured[] = [];
+    const claimed = new Set<string>();
+    for (const lead of leads) {
+      const leadKeys = keysOf(lead);
+      if (leadKeys.some((key) => bound.has(key) || claimed.has(key))) later.push(lead);
+      else {
+        leadKeys.forEach((key) => claimed.add(key));
+        const contactId = defaultContactId(lead.metadata.workspaceId, `lead:${lead.leadId}`);
+        fresh.push({ lead, contactId, keys: leadKeys });
+      }
+    }
+    const outcomes = await Promise.all(fresh.map((item) => limit(() => this.createLead(item))));
+    const created = outcomes.filter(
+      (o): o is Extract<NewLeadOutcome, { kind: 'created' }> => o.kind === 'created',
+    );
+    await this.publisher.publishAll(created.flatMap((outcome) => outcome.announce));
+    for (const { contact } of created)
+      if (contact.enrichment.state === 'pending')
+        await this.pending.schedule({
+          contactId: contact._id,
+          workspaceId: contact.workspaceId,
+          email: contact.attributes.email ?? null,
+        });
+    // One at a time: round-robin turns are a counter, and FerretDB does not isolate concurrent updates of it (more
+    // routers at once only meant more leads sharing a turn; the store, not the wait, bounds throughput here).
+    for (const { contact, lead } of created)
+      if (needsOwner(contact.stage))
+        await this.router.assign({
+          workspaceId: contact.workspaceId,
+          contactId: contact._id,
+          attributes: contact.attributes ?? {},
+          cause: lead.metadata,
+        });
+    const retry = new Set(outcomes.flatMap((o) => (o.kind === 'retry' ? [o.lead] : [])));
+    for (const lead of leads) if (retry.has(lead) || later.includes(lead)) await this.onLeadCaptured(lead);
   }
 
   /** A lead from a form, CRM or shop: enrich, score, stage `lead`, route to an owner, MQL when the score says so. */
@@ -287,6 +368,126 @@ export class LeadPipeline {
     const scored = await this.score(contact, asOf, 'rescore', cause);
     if (scored) await this.qualify(contact, scored, cause, false);
     return scored !== null && scored.total !== before;
+  }
+
+  /**
+   * A new lead's contact in one insert: enriched, scored, at stage `lead` (and `mql` when the score is there), with
+   * the stage history a one-lead run would write (same announcement ids), so a redelivery finishes what is missing.
+   * Its keys are bound first, as the one-lead path does: a key someone bound meanwhile sends it down that path.
+   */
+  private async createLead({ lead, contactId, keys }: NewLead): Promise<NewLeadOutcome> {
+    const ws = lead.metadata.workspaceId;
+    const given = attributesOfLead(lead);
+    const enrichment = await this.enricher.enrich({
+      workspaceId: ws,
+      email: given.email,
+      domain: emailDomainOf(given.email),
+    });
+    const now = new Date();
+    for (const key of keys) {
+      try {
+        const entry: IdentityDoc = { _id: key, workspaceId: ws, contactId, updatedAt: now };
+        await this.identityIndex.collection.insertOne(entry as never);
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        return { kind: 'retry', lead };
+      }
+    }
+    const { version, model } = await this.models.current(ws);
+    const fact: StoredFact = {
+      eventId: lead.metadata.eventId,
+      callType: 'form',
+      name: lead.formId ?? lead.source,
+      path: null,
+      at: lead.capturedAt,
+    };
+    // What the person or their CRM said beats what a provider guessed.
+    const attributes = Object.fromEntries(
+      Object.entries({ ...enrichment.attributes, ...given }).filter(([, value]) => value !== undefined),
+    ) as ContactAttributes;
+    const result = scoreContact(model, attributes, [fact], lead.capturedAt);
+    const stageHistory: StageChange[] = [];
+    const announce: OutgoingEvent[] = [];
+    const moveTo = (from: LifecycleStage | null, cause: LifecycleCause): LifecycleStage | null => {
+      const decision = planMove(from, cause);
+      if (!decision.move) return from;
+      const metadata = causedMetadata(lead.metadata, 'scoring', `lifecycle/${decision.move.to}`);
+      stageHistory.push({
+        from,
+        to: decision.move.to,
+        reason: decision.move.reason,
+        at: now,
+        eventId: metadata.eventId,
+        causeEventId: lead.metadata.eventId,
+      });
+      announce.push({
+        topic: Topics.LifecycleChanged,
+        key: contactId,
+        event: {
+          metadata,
+          contactId,
+          from,
+          to: decision.move.to,
+          reason: decision.move.reason,
+          score: result.total,
+        },
+      });
+      return decision.move.to;
+    };
+    const asLead = moveTo(null, { kind: 'lead-captured' });
+    const stage = moveTo(asLead, { kind: 'score', score: result.total, threshold: model.mqlThreshold });
+    const contact: ContactDoc = {
+      _id: contactId,
+      workspaceId: ws,
+      score: result.total,
+      fitScore: result.fit,
+      engagementScore: result.engagement,
+      breakdown: result.breakdown,
+      modelVersion: version,
+      eventCount: 1,
+      lastRule: fact.name ?? fact.callType,
+      attributes,
+      facts: [fact],
+      factIds: [fact.eventId],
+      revision: 1,
+      scoredRevision: 1,
+      stage,
+      stageHistory,
+      enrichment: {
+        state: enrichment.state,
+        sources: enrichment.sources,
+        attempts: 0,
+        ...(enrichment.failure ? { failure: enrichment.failure } : {}),
+      },
+      sources: [lead.source],
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.contacts.collection.insertOne(contact as never);
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      return { kind: 'retry', lead };
+    }
+    this.recent.set(contactId, contact);
+    // The score first, as the one-lead path announces it, then the stage moves.
+    announce.unshift({
+      topic: Topics.LeadsScored,
+      key: contactId,
+      event: {
+        metadata: causedMetadata(lead.metadata, 'scoring', 'lead-scored'),
+        contactId,
+        score: result.total,
+        previousScore: 0,
+        breakdown: result.breakdown.map((line) => ({ ...line })),
+        fitScore: result.fit,
+        engagementScore: result.engagement,
+        modelVersion: version,
+        trigger: 'lead-captured',
+        enrichmentState: enrichment.state,
+      },
+    });
+    return { kind: 'created', contact, announce, lead };
   }
 
   /** An event that only adds an engagement fact: it links no ids and tells nothing about the person. */

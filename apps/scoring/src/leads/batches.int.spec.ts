@@ -1,11 +1,13 @@
 /**
- * Tracking events scored a partition batch at a time, on the real stack: a backlog published in one go reaches the
- * pipeline as batches; each contact gets every fact once and the score a one-by-one run gives; an identify call in
- * the middle still links and moves its contact; a redelivered backlog changes nothing; a lead whose score crosses
- * the threshold inside a batch becomes an MQL once and keeps its one owner.
+ * Tracking events and captured leads handled a partition batch at a time, on the real stack.
+ * Tracking: a backlog published in one go reaches the pipeline as batches; each contact gets every fact once and the
+ * score a one-by-one run gives; an identify call in the middle still links and moves its contact; a redelivered
+ * backlog changes nothing; a lead whose score crosses the threshold inside a batch becomes an MQL once and keeps its
+ * one owner. Captures: a burst becomes new contacts with one owner each, a repeated email in the burst joins the
+ * first one, and a redelivered burst changes nothing.
  */
 import type { Model } from 'mongoose';
-import { Topics, type TrackingEvent } from '@tributary/contracts';
+import { Topics, type LeadCaptured, type TrackingEvent } from '@tributary/contracts';
 import {
   AvroSchemaRegistry,
   EventPublisher,
@@ -19,6 +21,7 @@ import { testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tribut
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
 import { CONTACT_MODEL, type ContactDoc } from '../contacts/contact.model';
+import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LeadRouter } from '../routing/lead-router.service';
 import { LeadPipeline } from './lead-pipeline.service';
 
@@ -39,7 +42,9 @@ let service: RunningService;
 let publisher: EventPublisher;
 let contacts: Model<ContactDoc>;
 let router: LeadRouter;
+let identities: IdentityResolver;
 const batchSizes: number[] = [];
+const captureBatchSizes: number[] = [];
 
 beforeAll(async () => {
   const config = loadScoringConfig(
@@ -52,8 +57,14 @@ beforeAll(async () => {
     batchSizes.push(events.length);
     await onTrackingEvents(events);
   });
+  const onLeadsCaptured = pipeline.onLeadsCaptured.bind(pipeline);
+  jest.spyOn(pipeline, 'onLeadsCaptured').mockImplementation(async (leads) => {
+    captureBatchSizes.push(leads.length);
+    await onLeadsCaptured(leads);
+  });
   contacts = service.app.get(CONTACT_MODEL);
   router = service.app.get(LeadRouter);
+  identities = service.app.get(IdentityResolver);
   const kafka = createKafka(`tb-${run}`, config.KAFKA_BROKERS, createLogger('tb', 'fatal'));
   const registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
   await registry.registerTopics([Topics.TrackingEvents, Topics.LeadsCaptured]);
@@ -107,7 +118,7 @@ async function publishAll(events: TrackingEvent[]): Promise<void> {
 
 const contactOf = (userId: string) => contacts.findById(`${workspace}:${userId}`).lean<ContactDoc>();
 
-describe('tracking events in batches', () => {
+describe('tracking events and captures in batches', () => {
   const users = Array.from({ length: 12 }, (_, i) => `tb-user-${i}`);
   // user i views pricing i % 4 times (0–30 points) and uses a feature 6 times (capped at 5).
   const backlog = users.flatMap((userId, i) => [
@@ -220,5 +231,65 @@ describe('tracking events in batches', () => {
     // Below the threshold, or never captured: no stage from scoring, no owner.
     expect((await contactOf('tb-user-3'))?.stage).toBeNull();
     expect(await router.assignmentOf(workspace, `${workspace}:tb-user-3`)).toBeNull();
+  });
+
+  it('a burst of captures becomes new contacts in batches: one owner each, a repeated email joins the first', async () => {
+    const capture = (email: string): LeadCaptured => ({
+      metadata: originMetadata({ workspaceId: workspace, source: 'tb' }),
+      leadId: uniqueId('lead'),
+      email,
+      firstName: null,
+      lastName: null,
+      company: null,
+      consents: { email_marketing: true },
+      source: 'form',
+      externalId: null,
+      formId: 'webinar',
+      rawFieldsJson: '{}',
+      capturedAt: Date.now(),
+    });
+    const burst = Array.from({ length: 20 }, (_, i) => capture(`burst-${i}@batch.example`));
+    const again = capture('burst-3@batch.example');
+    const send = (leads: LeadCaptured[]) =>
+      publisher.publishAll(
+        leads.map((lead) => ({ topic: Topics.LeadsCaptured, key: lead.leadId, event: lead })),
+      );
+    await send([...burst, again]);
+
+    const contactIds = await Promise.all(
+      burst.map((lead) =>
+        waitFor(`${lead.email} captured and routed`, async () => {
+          const id = await identities.findByEmail(workspace, lead.email ?? '');
+          const assignment = id ? await router.assignmentOf(workspace, id) : null;
+          return id && assignment?.ownerId ? id : undefined;
+        }),
+      ),
+    );
+    expect(new Set(contactIds).size).toBe(20);
+    expect(Math.max(...captureBatchSizes)).toBeGreaterThan(1);
+    const repeated = await waitFor('the repeated email on the first contact', async () => {
+      const doc = await contacts.findById(contactIds[3]).lean<ContactDoc>();
+      return doc?.eventCount === 2 ? doc : undefined;
+    });
+    expect(repeated.factIds).toEqual(
+      expect.arrayContaining([burst[3]?.metadata.eventId, again.metadata.eventId]),
+    );
+    expect(repeated.stageHistory.filter((change) => change.to === 'lead')).toHaveLength(1);
+
+    // Redelivered: no new contact, fact or owner.
+    const owners = await Promise.all(contactIds.map((id) => router.assignmentOf(workspace, id)));
+    const sentinel = capture('burst-sentinel@batch.example');
+    await send([...burst, again, sentinel]);
+    await waitFor('the sentinel routed', async () => {
+      const id = await identities.findByEmail(workspace, 'burst-sentinel@batch.example');
+      return id ? (await router.assignmentOf(workspace, id))?.ownerId : undefined;
+    });
+    for (const [i, id] of contactIds.entries()) {
+      expect((await contacts.findById(id).lean<ContactDoc>())?.eventCount).toBe(i === 3 ? 2 : 1);
+      expect(await router.assignmentOf(workspace, id)).toMatchObject({
+        ownerId: owners[i]?.ownerId,
+        assignmentNumber: owners[i]?.assignmentNumber,
+      });
+    }
   });
 });
