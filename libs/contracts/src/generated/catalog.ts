@@ -919,7 +919,7 @@ const avroSchemas = {
       {
         name: 'reason',
         type: 'string',
-        doc: 'routed: first assignment; sla-reassigned: the previous owner did not accept in time.',
+        doc: 'routed: first assignment; requalified: first assignment after the lead was recycled; sla-reassigned: the previous owner did not accept in time (another member or the fallback team takes it); sla-renewed: nobody else can take it, so it went back to the owner who missed the SLA, with a fresh SLA.',
       },
       { name: 'previousOwnerId', type: ['null', 'string'], default: null },
       { name: 'assignedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
