@@ -1,6 +1,6 @@
 // `npm run stack -- up|down|status|logs|reset|env`: thin commander wrapper over stack.ts.
 import { Command, InvalidArgumentError } from 'commander';
-import { COMPONENTS, loadConfig, type ComponentName } from './config';
+import { COMPONENTS, loadConfig, stackComponents, type ComponentName } from './config';
 import { StackError } from './errors';
 import { showLogs } from './logs';
 import {
@@ -50,9 +50,10 @@ function parseComponent(value: string): ComponentName {
 
 const program = new Command('stack')
   .description(
-    'Local Tributary stack without Docker: Kafka (KRaft), Apicurio Registry, FerretDB.\n' +
-      'Env: TRIBUTARY_STACK_DIR, TRIBUTARY_CACHE_DIR, TRIBUTARY_{KAFKA,KAFKA_CONTROLLER,REGISTRY,REGISTRY_MGMT,MONGO}_PORT,\n' +
-      'TRIBUTARY_KAFKA_JAVA, TRIBUTARY_REGISTRY_JAVA, TRIBUTARY_STACK_TIMEOUT_S.',
+    'Local Tributary stack without Docker: Kafka (KRaft), Apicurio Registry, PostgreSQL, FerretDB.\n' +
+      'Env: TRIBUTARY_STACK_DIR, TRIBUTARY_CACHE_DIR,\n' +
+      'TRIBUTARY_{KAFKA,KAFKA_CONTROLLER,REGISTRY,REGISTRY_MGMT,POSTGRES,MONGO}_PORT, TRIBUTARY_STORE_BACKEND,\n' +
+      'TRIBUTARY_POSTGRES_BIN, TRIBUTARY_KAFKA_JAVA, TRIBUTARY_REGISTRY_JAVA, TRIBUTARY_STACK_TIMEOUT_S.',
   )
   .showHelpAfterError();
 
@@ -108,7 +109,8 @@ program
   .option('-f, --follow', 'keep printing new lines')
   .action(
     action(async (component: ComponentName | undefined, opts: { lines: number; follow?: boolean }) => {
-      await showLogs(loadConfig(), component ? [component] : COMPONENTS, {
+      const config = loadConfig();
+      await showLogs(config, component ? [component] : stackComponents(config), {
         lines: opts.lines,
         follow: opts.follow ?? false,
       });

@@ -2,12 +2,15 @@
 import type { ComponentName, StackConfig } from './config';
 import type { JavaInfo } from './java';
 import type { Task } from './progress';
+import type { RunAs } from './system';
 
 export interface LaunchSpec {
   command: string;
   args: string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** Run as another user (PostgreSQL refuses to run as root). */
+  user?: RunAs;
 }
 
 export interface PortSpec {
@@ -50,11 +53,14 @@ export function describeProblems(preflights: readonly Preflight[]): string[] {
 export interface ComponentDef {
   name: ComponentName;
   title: string;
-  version: string;
+  /** What `up` starts with this configuration (PostgreSQL's is the installed major, FerretDB's names its backend). */
+  version(config: StackConfig): string;
   /** Default time from spawn to healthy. */
   startTimeoutMs: number;
   /** Grace period between SIGTERM and SIGKILL on `down`. */
   stopGraceMs: number;
+  /** Sent to the process alone instead of SIGTERM to its group, for servers that stop their own children. */
+  stopSignal?: NodeJS.Signals;
   ports(config: StackConfig): PortSpec[];
   address(config: StackConfig): string;
   /** Whether a command line is this component of this stack (pid files can outlive their process). */

@@ -1,4 +1,11 @@
-import { DEFAULT_PORTS, loadConfig, parsePort, stackEndpointsFor, stackPaths } from './config';
+import {
+  DEFAULT_PORTS,
+  loadConfig,
+  parsePort,
+  stackComponents,
+  stackEndpointsFor,
+  stackPaths,
+} from './config';
 import { StackError } from './errors';
 
 const base = { cwd: '/work/repo', home: '/home/dev', repoRoot: '/work/repo' };
@@ -11,6 +18,7 @@ describe('loadConfig', () => {
       kafkaController: 9093,
       registry: 8081,
       registryManagement: 9001,
+      postgres: 5432,
       mongo: 27017,
     });
     expect(config.cacheDir).toBe('/home/dev/.cache/tributary');
@@ -18,6 +26,8 @@ describe('loadConfig', () => {
     expect(config.host).toBe('127.0.0.1');
     expect(config.java).toEqual({});
     expect(config.startTimeoutMs).toBeUndefined();
+    expect(config.storeBackend).toBe('postgresql');
+    expect(config.postgresBin).toBeUndefined();
   });
 
   it('reads ports, directories, java overrides and the timeout from the environment', () => {
@@ -28,11 +38,14 @@ describe('loadConfig', () => {
         TRIBUTARY_KAFKA_CONTROLLER_PORT: '29093',
         TRIBUTARY_REGISTRY_PORT: '28081',
         TRIBUTARY_REGISTRY_MGMT_PORT: '29001',
+        TRIBUTARY_POSTGRES_PORT: '15432',
         TRIBUTARY_MONGO_PORT: ' 27117 ',
         TRIBUTARY_CACHE_DIR: '~/caches/trib',
         TRIBUTARY_STACK_DIR: 'tmp/stack',
         TRIBUTARY_REGISTRY_JAVA: '/opt/jdk-21/bin/java',
         TRIBUTARY_STACK_TIMEOUT_S: '2.5',
+        TRIBUTARY_STORE_BACKEND: 'SQLite',
+        TRIBUTARY_POSTGRES_BIN: '~/pg/16/bin',
       },
     });
     expect(config.ports).toEqual({
@@ -40,12 +53,15 @@ describe('loadConfig', () => {
       kafkaController: 29093,
       registry: 28081,
       registryManagement: 29001,
+      postgres: 15432,
       mongo: 27117,
     });
     expect(config.cacheDir).toBe('/home/dev/caches/trib');
     expect(config.stackDir).toBe('/work/repo/tmp/stack');
     expect(config.java).toEqual({ registry: '/opt/jdk-21/bin/java' });
     expect(config.startTimeoutMs).toBe(2500);
+    expect(config.storeBackend).toBe('sqlite');
+    expect(config.postgresBin).toBe('/home/dev/pg/16/bin');
   });
 
   it('treats empty variables as unset', () => {
@@ -60,9 +76,37 @@ describe('loadConfig', () => {
     );
   });
 
+  it('rejects PostgreSQL and FerretDB on one port', () => {
+    expect(() => loadConfig({ ...base, env: { TRIBUTARY_POSTGRES_PORT: '27017' } })).toThrow(
+      /TRIBUTARY_MONGO_PORT and TRIBUTARY_POSTGRES_PORT are both 27017/,
+    );
+  });
+
+  it('rejects an unknown store backend, naming the choices', () => {
+    expect(() => loadConfig({ ...base, env: { TRIBUTARY_STORE_BACKEND: 'mysql' } })).toThrow(
+      "TRIBUTARY_STORE_BACKEND must be one of postgresql, sqlite, got 'mysql'",
+    );
+  });
+
   it('rejects a bad timeout', () => {
     expect(() => loadConfig({ ...base, env: { TRIBUTARY_STACK_TIMEOUT_S: 'soon' } })).toThrow(StackError);
     expect(() => loadConfig({ ...base, env: { TRIBUTARY_STACK_TIMEOUT_S: '0' } })).toThrow(/positive/);
+  });
+});
+
+describe('stackComponents', () => {
+  it('runs PostgreSQL between the registry and FerretDB, and not at all for SQLite', () => {
+    expect(stackComponents(loadConfig({ ...base, env: {} }))).toEqual([
+      'kafka',
+      'registry',
+      'postgres',
+      'mongo',
+    ]);
+    expect(stackComponents(loadConfig({ ...base, env: { TRIBUTARY_STORE_BACKEND: 'sqlite' } }))).toEqual([
+      'kafka',
+      'registry',
+      'mongo',
+    ]);
   });
 });
 
@@ -107,5 +151,7 @@ describe('stackPaths', () => {
     const paths = stackPaths(loadConfig({ ...base, env: { TRIBUTARY_STACK_DIR: '/tmp/s' } }));
     expect(paths.pidFile('kafka')).toBe('/tmp/s/run/kafka.pid');
     expect(paths.logFile('registry')).toBe('/tmp/s/logs/registry.log');
+    expect(paths.postgresData).toBe('/tmp/s/data/postgres');
+    expect(paths.postgresSocketDir).toBe('/tmp/s/run/postgres');
   });
 });

@@ -4,16 +4,27 @@ import * as path from 'node:path';
 import { StackError } from './errors';
 import { VERSIONS } from './versions';
 
-export type ComponentName = 'kafka' | 'registry' | 'mongo';
+export type ComponentName = 'kafka' | 'registry' | 'postgres' | 'mongo';
 
-/** Start order; `down` walks it backwards. */
-export const COMPONENTS: readonly ComponentName[] = ['kafka', 'registry', 'mongo'];
+/** Every component the tool knows, in start order; `down` walks it backwards. */
+export const COMPONENTS: readonly ComponentName[] = ['kafka', 'registry', 'postgres', 'mongo'];
+
+/** What FerretDB stores its data in: PostgreSQL (default) or SQLite files (no extra server). */
+export type StoreBackend = 'postgresql' | 'sqlite';
+
+export const STORE_BACKENDS: readonly StoreBackend[] = ['postgresql', 'sqlite'];
+
+/** The components this configuration runs, in start order (SQLite needs no PostgreSQL). */
+export function stackComponents(config: Pick<StackConfig, 'storeBackend'>): ComponentName[] {
+  return COMPONENTS.filter((name) => name !== 'postgres' || config.storeBackend === 'postgresql');
+}
 
 export interface StackPorts {
   kafka: number;
   kafkaController: number;
   registry: number;
   registryManagement: number;
+  postgres: number;
   mongo: number;
 }
 
@@ -28,6 +39,10 @@ export interface StackConfig {
   ports: StackPorts;
   /** Explicit java binaries (TRIBUTARY_KAFKA_JAVA / TRIBUTARY_REGISTRY_JAVA), else discovered. */
   java: { kafka?: string; registry?: string };
+  /** FerretDB's backend (TRIBUTARY_STORE_BACKEND). */
+  storeBackend: StoreBackend;
+  /** A PostgreSQL bin directory (TRIBUTARY_POSTGRES_BIN), else the newest /usr/lib/postgresql/<major>/bin. */
+  postgresBin?: string;
   /** Overrides every component's start timeout (TRIBUTARY_STACK_TIMEOUT_S). */
   startTimeoutMs?: number;
 }
@@ -45,6 +60,7 @@ export const PORT_ENV: Record<keyof StackPorts, string> = {
   kafkaController: 'TRIBUTARY_KAFKA_CONTROLLER_PORT',
   registry: 'TRIBUTARY_REGISTRY_PORT',
   registryManagement: 'TRIBUTARY_REGISTRY_MGMT_PORT',
+  postgres: 'TRIBUTARY_POSTGRES_PORT',
   mongo: 'TRIBUTARY_MONGO_PORT',
 };
 
@@ -53,6 +69,7 @@ export const DEFAULT_PORTS: StackPorts = {
   kafkaController: 9093,
   registry: 8081,
   registryManagement: 9001,
+  postgres: 5432,
   mongo: 27017,
 };
 
@@ -94,6 +111,7 @@ export function loadConfig(options: LoadConfigOptions = {}): StackConfig {
   const stackRaw = nonEmpty(env['TRIBUTARY_STACK_DIR']);
   const kafkaJava = nonEmpty(env['TRIBUTARY_KAFKA_JAVA']);
   const registryJava = nonEmpty(env['TRIBUTARY_REGISTRY_JAVA']);
+  const postgresBin = nonEmpty(env['TRIBUTARY_POSTGRES_BIN']);
   return {
     repoRoot,
     cacheDir: cacheRaw ? resolvePath(cacheRaw, cwd, home) : path.join(home, '.cache', 'tributary'),
@@ -104,6 +122,8 @@ export function loadConfig(options: LoadConfigOptions = {}): StackConfig {
       ...(kafkaJava ? { kafka: resolvePath(kafkaJava, cwd, home) } : {}),
       ...(registryJava ? { registry: resolvePath(registryJava, cwd, home) } : {}),
     },
+    storeBackend: parseStoreBackend(env['TRIBUTARY_STORE_BACKEND']),
+    ...(postgresBin ? { postgresBin: resolvePath(postgresBin, cwd, home) } : {}),
     ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}),
   };
 }
@@ -115,6 +135,15 @@ export function parsePort(raw: string | undefined, name: string, fallback: numbe
   const port = Number(value);
   if (port < 1 || port > 65535) throw new StackError(`${name} must be a TCP port (1-65535), got '${value}'`);
   return port;
+}
+
+export function parseStoreBackend(raw: string | undefined): StoreBackend {
+  const value = nonEmpty(raw)?.toLowerCase();
+  if (value === undefined) return 'postgresql';
+  if ((STORE_BACKENDS as readonly string[]).includes(value)) return value as StoreBackend;
+  throw new StackError(
+    `TRIBUTARY_STORE_BACKEND must be one of ${STORE_BACKENDS.join(', ')}, got '${raw?.trim() ?? ''}'`,
+  );
 }
 
 function assertDistinctPorts(ports: StackPorts): void {
@@ -172,6 +201,9 @@ export function stackPaths(config: StackConfig) {
     kafkaData: path.join(dir, 'data', 'kafka'),
     registryWork: path.join(dir, 'data', 'registry'),
     ferretData: path.join(dir, 'data', 'ferretdb'),
+    postgresData: path.join(dir, 'data', 'postgres'),
+    /** Unix socket dir: the server's own, not /var/run/postgresql (root-owned, shared with a system cluster). */
+    postgresSocketDir: path.join(dir, 'run', 'postgres'),
     ferretState: path.join(dir, 'data', 'ferretdb-state'),
   };
 }

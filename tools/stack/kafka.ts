@@ -23,7 +23,7 @@ function isProvisioned(config: StackConfig): boolean {
 export const kafka: ComponentDef = {
   name: 'kafka',
   title: 'Kafka',
-  version: VERSIONS.kafka,
+  version: () => VERSIONS.kafka,
   startTimeoutMs: 90_000,
   // A single-node broker has no leadership to hand over; a clean shutdown takes a few seconds.
   stopGraceMs: 30_000,

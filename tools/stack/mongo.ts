@@ -1,16 +1,17 @@
-// FerretDB (MongoDB wire protocol) on its SQLite backend, built from source via the Go module proxy.
+// FerretDB (MongoDB wire protocol) on PostgreSQL (the stack's postgres component) or SQLite files, built from
+// source via the Go module proxy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ComponentDef, LaunchSpec } from './component';
-import { PORT_ENV, cachePaths, stackPaths, type StackConfig } from './config';
+import { PORT_ENV, cachePaths, stackPaths } from './config';
 import { StackError } from './errors';
 import { mongoPing } from './mongo-ping';
+import { ensureFerretDatabase } from './postgres';
+import { renderFerretArgs } from './render';
 import { assertSuccess, copyTreeWritable, removeTree, runCommand, which } from './system';
 import { VERSIONS } from './versions';
 
 const MODULE = 'github.com/FerretDB/FerretDB';
-
-const stateDirArg = (config: StackConfig) => `--state-dir=${stackPaths(config).ferretState}`;
 
 /** Adds flags to GOFLAGS without dropping the user's own. */
 function goEnv(extraFlags: string): NodeJS.ProcessEnv {
@@ -21,7 +22,8 @@ function goEnv(extraFlags: string): NodeJS.ProcessEnv {
 export const mongo: ComponentDef = {
   name: 'mongo',
   title: 'FerretDB',
-  version: VERSIONS.ferretdb,
+  // The backend is part of what runs: a FerretDB started on the other one is reported as not matching.
+  version: (config) => `${VERSIONS.ferretdb} (${config.storeBackend})`,
   startTimeoutMs: 30_000,
   stopGraceMs: 10_000,
 
@@ -30,7 +32,8 @@ export const mongo: ComponentDef = {
   ],
   address: (config) => `mongodb://${config.host}:${config.ports.mongo}`,
   isOurs: (cmdline, config) =>
-    path.basename(cmdline[0] ?? '').startsWith('ferretdb') && cmdline.includes(stateDirArg(config)),
+    path.basename(cmdline[0] ?? '').startsWith('ferretdb') &&
+    cmdline.includes(`--state-dir=${stackPaths(config).ferretState}`),
 
   health: (config) => mongoPing(config.host, config.ports.mongo, 3_000),
 
@@ -103,25 +106,14 @@ export const mongo: ComponentDef = {
     fs.renameSync(partial, cache.ferretBin);
   },
 
-  async prepare(config): Promise<LaunchSpec> {
+  async prepare(config, _preflight, task): Promise<LaunchSpec> {
     const paths = stackPaths(config);
-    fs.mkdirSync(paths.ferretData, { recursive: true });
     fs.mkdirSync(paths.ferretState, { recursive: true });
+    if (config.storeBackend === 'sqlite') fs.mkdirSync(paths.ferretData, { recursive: true });
+    else await ensureFerretDatabase(config, task);
     return {
       command: cachePaths(config).ferretBin,
-      args: [
-        '--handler=sqlite',
-        // A directory URI: one SQLite file per database; the trailing slash is required.
-        // WAL is FerretDB's default; synchronous=NORMAL is safe with WAL (no corruption) and only risks the last
-        // commits on power loss, which is right for a development stack and halves write latency.
-        `--sqlite-url=file:${paths.ferretData}/?_pragma=synchronous(normal)`,
-        stateDirArg(config),
-        `--listen-addr=${config.host}:${config.ports.mongo}`,
-        // '-' disables the debug/metrics HTTP listener, one port less to collide on.
-        '--debug-addr=-',
-        '--telemetry=disable',
-        '--log-level=warn',
-      ],
+      args: renderFerretArgs(config),
       cwd: paths.ferretState,
       env: process.env,
     };

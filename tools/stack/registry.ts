@@ -65,7 +65,7 @@ async function extract(config: StackConfig, task: Task, signal?: AbortSignal): P
 export const registry: ComponentDef = {
   name: 'registry',
   title: 'Apicurio Registry',
-  version: VERSIONS.apicurio,
+  version: () => VERSIONS.apicurio,
   // Quarkus boot + replaying the kafkasql journal: ~9 s on 2 idle cores, several times that on a busy machine.
   startTimeoutMs: 180_000,
   stopGraceMs: 20_000,

@@ -1,10 +1,14 @@
 import { loadConfig } from './config';
 import {
+  ferretPostgresUrl,
   formatTable,
   lastLines,
   newKafkaClusterId,
   renderKafkaLog4j2,
   renderKafkaPom,
+  renderFerretArgs,
+  renderInitdbArgs,
+  renderPostgresArgs,
   renderServerProperties,
 } from './render';
 
@@ -104,5 +108,89 @@ describe('lastLines', () => {
     expect(lastLines('a\nb\nc\n', 2)).toEqual(['b', 'c']);
     expect(lastLines('a\nb', 5)).toEqual(['a', 'b']);
     expect(lastLines('a\n', 0)).toEqual([]);
+  });
+});
+
+/** `-c key=value` pairs of a postgres command line, as a map. */
+function settingsOf(args: readonly string[]): Record<string, string> {
+  const settings: Record<string, string> = {};
+  args.forEach((arg, i) => {
+    if (arg !== '-c') return;
+    const [key, ...value] = (args[i + 1] ?? '').split('=');
+    if (key) settings[key] = value.join('=');
+  });
+  return settings;
+}
+
+describe('renderPostgresArgs', () => {
+  const args = renderPostgresArgs(
+    configWith({ TRIBUTARY_POSTGRES_PORT: '15432' }),
+    '/s/data/postgres',
+    '/s/run/postgres',
+  );
+
+  it('serves the data dir on loopback at the configured port, with its own socket dir', () => {
+    expect(args.slice(0, 2)).toEqual(['-D', '/s/data/postgres']);
+    expect(settingsOf(args)).toMatchObject({
+      listen_addresses: '127.0.0.1',
+      port: '15432',
+      unix_socket_directories: '/s/run/postgres',
+      cluster_name: 'tributary',
+    });
+  });
+
+  it('trades the last commits, never consistency, for speed: no setting that can corrupt data on a crash', () => {
+    const settings = settingsOf(args);
+    expect(settings['synchronous_commit']).toBe('off');
+    expect(settings).not.toHaveProperty('fsync');
+    expect(settings).not.toHaveProperty('full_page_writes');
+    expect(settings['max_parallel_workers_per_gather']).toBe('0');
+  });
+
+  it('passes every value as one argument, so paths with spaces stay whole', () => {
+    const spaced = renderPostgresArgs(configWith({}), '/my stack/data', '/my stack/run');
+    expect(spaced).toContain('unix_socket_directories=/my stack/run');
+    expect(settingsOf(spaced)['port']).toBe('5432');
+  });
+});
+
+describe('renderInitdbArgs', () => {
+  it('creates the postgres superuser with trust auth, UTF-8 and the C locale', () => {
+    expect(renderInitdbArgs('/s/data/postgres.partial')).toEqual([
+      '-D',
+      '/s/data/postgres.partial',
+      '--username=postgres',
+      '--auth-local=trust',
+      '--auth-host=trust',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-instructions',
+    ]);
+  });
+});
+
+describe('renderFerretArgs', () => {
+  it("points FerretDB at the stack's PostgreSQL by default", () => {
+    const config = configWith({ TRIBUTARY_POSTGRES_PORT: '15432', TRIBUTARY_MONGO_PORT: '27117' });
+    expect(ferretPostgresUrl(config)).toBe('postgres://postgres@127.0.0.1:15432/ferretdb');
+    expect(renderFerretArgs(config)).toEqual([
+      '--handler=postgresql',
+      '--postgresql-url=postgres://postgres@127.0.0.1:15432/ferretdb',
+      '--state-dir=/r/.stack/data/ferretdb-state',
+      '--listen-addr=127.0.0.1:27117',
+      '--debug-addr=-',
+      '--telemetry=disable',
+      '--log-level=warn',
+    ]);
+  });
+
+  it('keeps the SQLite files (synchronous=normal) with TRIBUTARY_STORE_BACKEND=sqlite', () => {
+    const args = renderFerretArgs(configWith({ TRIBUTARY_STORE_BACKEND: 'sqlite' }));
+    expect(args.slice(0, 2)).toEqual([
+      '--handler=sqlite',
+      '--sqlite-url=file:/r/.stack/data/ferretdb/?_pragma=synchronous(normal)',
+    ]);
+    expect(args).toContain('--state-dir=/r/.stack/data/ferretdb-state');
+    expect(args.join(' ')).not.toContain('postgres');
   });
 });

@@ -1,6 +1,6 @@
 // Pure generators for the files and text the stack writes: configs, the Kafka classpath pom, tables.
 import { randomBytes } from 'node:crypto';
-import type { StackConfig } from './config';
+import { stackPaths, type StackConfig } from './config';
 import { VERSIONS } from './versions';
 
 /** Java .properties values: only backslashes and a leading space need escaping. */
@@ -119,4 +119,88 @@ export function lastLines(text: string, n: number): string[] {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   return lines.slice(-n);
+}
+
+/** The superuser initdb creates; FerretDB and the stack's own checks connect as it (trust, loopback only). */
+export const POSTGRES_SUPERUSER = 'postgres';
+/** The database FerretDB keeps every MongoDB database in (one PostgreSQL schema each). */
+export const FERRETDB_DATABASE = 'ferretdb';
+
+/**
+ * Development settings. None can corrupt data on a crash: synchronous_commit=off loses at most the last few
+ * hundred ms of commits on a crash, never consistency. fsync stays on: it measured no faster here
+ * (docs/architecture.md), and off it can corrupt the cluster when the machine crashes.
+ */
+export const POSTGRES_SETTINGS: readonly (readonly [string, string])[] = [
+  ['synchronous_commit', 'off'],
+  // Two cores shared with Kafka, the registry and the services: small memory, no parallel query workers.
+  ['shared_buffers', '64MB'],
+  ['max_connections', '100'],
+  ['max_worker_processes', '4'],
+  ['max_parallel_workers_per_gather', '0'],
+  // FerretDB sends short statements: compiling them costs more than it saves.
+  ['jit', 'off'],
+  // No replicas or archiving: write only the WAL that crash recovery needs.
+  ['wal_level', 'minimal'],
+  ['max_wal_senders', '0'],
+  // Fewer checkpoints while tests write.
+  ['checkpoint_timeout', '15min'],
+  ['log_checkpoints', 'off'],
+];
+
+/** `postgres` server arguments: loopback only, the configured port, its own socket dir, the settings above. */
+export function renderPostgresArgs(config: StackConfig, dataDir: string, socketDir: string): string[] {
+  const settings: (readonly [string, string])[] = [
+    ['listen_addresses', config.host],
+    ['port', String(config.ports.postgres)],
+    ['unix_socket_directories', socketDir],
+    // Names the processes in ps ("postgres: tributary: checkpointer"), so they are told from a system cluster's.
+    ['cluster_name', 'tributary'],
+    ...POSTGRES_SETTINGS,
+  ];
+  return ['-D', dataDir, ...settings.flatMap(([key, value]) => ['-c', `${key}=${value}`])];
+}
+
+/** `initdb` arguments: trust auth (initdb's host lines are 127.0.0.1/32 and ::1/128 only), UTF-8, C collation. */
+export function renderInitdbArgs(dataDir: string): string[] {
+  return [
+    '-D',
+    dataDir,
+    `--username=${POSTGRES_SUPERUSER}`,
+    '--auth-local=trust',
+    '--auth-host=trust',
+    '--encoding=UTF8',
+    '--locale=C',
+    '--no-instructions',
+  ];
+}
+
+/** FerretDB's --postgresql-url for this stack. */
+export function ferretPostgresUrl(config: StackConfig): string {
+  return `postgres://${POSTGRES_SUPERUSER}@${config.host}:${config.ports.postgres}/${FERRETDB_DATABASE}`;
+}
+
+/** FerretDB's arguments: the configured backend, loopback only, no debug listener or telemetry. */
+export function renderFerretArgs(config: StackConfig): string[] {
+  const paths = stackPaths(config);
+  const backend =
+    config.storeBackend === 'postgresql'
+      ? ['--handler=postgresql', `--postgresql-url=${ferretPostgresUrl(config)}`]
+      : [
+          '--handler=sqlite',
+          // A directory URI: one SQLite file per database; the trailing slash is required.
+          // WAL is FerretDB's default; synchronous=NORMAL is safe with WAL (no corruption) and only risks the
+          // last commits on power loss, which is right for a development stack and halves write latency.
+          `--sqlite-url=file:${paths.ferretData}/?_pragma=synchronous(normal)`,
+        ];
+  return [
+    ...backend,
+    // Both backends: FerretDB keeps its state.json here, and `isOurs` finds our process by this argument.
+    `--state-dir=${paths.ferretState}`,
+    `--listen-addr=${config.host}:${config.ports.mongo}`,
+    // '-' disables the debug/metrics HTTP listener, one port less to collide on.
+    '--debug-addr=-',
+    '--telemetry=disable',
+    '--log-level=warn',
+  ];
 }

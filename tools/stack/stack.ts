@@ -1,4 +1,4 @@
-// Programmatic API of the local stack (Kafka, Apicurio Registry, FerretDB): the CLI and the dev/test drivers
+// Programmatic API of the local stack (Kafka, Apicurio Registry, PostgreSQL, FerretDB): the CLI and the dev/test drivers
 // call these in-process. Processes run detached in their own process groups and outlive the caller; pid files
 // under <stackDir>/run let any later call find and stop them.
 import { spawn } from 'node:child_process';
@@ -8,6 +8,7 @@ import { describeProblems, type ComponentDef, type Preflight } from './component
 import {
   COMPONENTS,
   loadConfig,
+  stackComponents,
   stackEndpointsFor,
   stackPaths,
   type ComponentName,
@@ -17,6 +18,7 @@ import {
 import { StackError, errorMessage } from './errors';
 import { kafka } from './kafka';
 import { mongo } from './mongo';
+import { postgres } from './postgres';
 import { createReporter, silentReporter, type Reporter, type Task } from './progress';
 import { registry } from './registry';
 import { formatTable } from './render';
@@ -30,6 +32,7 @@ import {
   sleep,
   tailFile,
   terminate,
+  type TerminateOptions,
 } from './system';
 
 export type { ComponentName, StackConfig, StackEndpoints } from './config';
@@ -37,7 +40,12 @@ export { loadConfig } from './config';
 export { StackError } from './errors';
 export { createReporter, lineReporter, silentReporter, type Reporter } from './progress';
 
-export const COMPONENT_DEFS: Readonly<Record<ComponentName, ComponentDef>> = { kafka, registry, mongo };
+export const COMPONENT_DEFS: Readonly<Record<ComponentName, ComponentDef>> = {
+  kafka,
+  registry,
+  postgres,
+  mongo,
+};
 
 export type ComponentState = 'up' | 'unhealthy' | 'down';
 
@@ -109,13 +117,13 @@ function readRunState(config: StackConfig, name: ComponentName): RunState | unde
   }
 }
 
-function writePidFiles(config: StackConfig, name: ComponentName, pid: number, version: string): void {
+function writePidFiles(config: StackConfig, name: ComponentName, pid: number): void {
   const paths = stackPaths(config);
   fs.mkdirSync(paths.runDir, { recursive: true });
   fs.writeFileSync(paths.pidFile(name), `${pid}\n`);
   const state: RunState = {
     pid,
-    version,
+    version: COMPONENT_DEFS[name].version(config),
     address: COMPONENT_DEFS[name].address(config),
     startedAt: new Date().toISOString(),
   };
@@ -153,17 +161,26 @@ function locateAll(config: StackConfig): Record<ComponentName, Located> {
   return {
     kafka: locate(config, 'kafka'),
     registry: locate(config, 'registry'),
+    postgres: locate(config, 'postgres'),
     mongo: locate(config, 'mongo'),
   };
 }
 
-/** Why a running component is not where the configuration expects it (ports changed since it started). */
+/**
+ * Why a running component is not what the configuration asks for: ports changed since it started, or FerretDB
+ * runs on the other backend (its version names the backend).
+ */
 function addressMismatch(config: StackConfig, name: ComponentName): string | undefined {
-  const recorded = readRunState(config, name)?.address;
-  const expected = COMPONENT_DEFS[name].address(config);
-  return recorded && recorded !== expected
-    ? `${name} runs at ${recorded}, but the environment now says ${expected}`
-    : undefined;
+  const def = COMPONENT_DEFS[name];
+  const state = readRunState(config, name);
+  const expected = def.address(config);
+  if (state?.address && state.address !== expected) {
+    return `${name} runs at ${state.address}, but the environment now says ${expected}`;
+  }
+  if (name === 'mongo' && state?.version && state.version !== def.version(config)) {
+    return `${name} runs ${def.title} ${state.version}, but the environment now says ${def.version(config)}`;
+  }
+  return undefined;
 }
 
 /** undefined when healthy, else the reason. Bounded, whatever the client library does. */
@@ -195,15 +212,18 @@ async function probe(
 export async function stackStatus(options: Pick<StackOptions, 'config'> = {}): Promise<StackStatus> {
   const config = options.config ?? loadConfig();
   const paths = stackPaths(config);
+  const active = stackComponents(config);
+  // A component this configuration does not use is listed only while it still runs (`down` stops it).
+  const listed = COMPONENTS.filter((name) => active.includes(name) || locate(config, name).pid !== undefined);
   const components = await Promise.all(
-    COMPONENTS.map(async (name): Promise<ComponentStatus> => {
+    listed.map(async (name): Promise<ComponentStatus> => {
       const def = COMPONENT_DEFS[name];
       const { pid } = locate(config, name);
       const base = {
         name,
         title: def.title,
         address: def.address(config),
-        version: readRunState(config, name)?.version ?? def.version,
+        version: readRunState(config, name)?.version ?? def.version(config),
         logFile: paths.logFile(name),
       };
       if (pid === undefined) return { ...base, state: 'down' };
@@ -216,7 +236,7 @@ export async function stackStatus(options: Pick<StackOptions, 'config'> = {}): P
     }),
   );
   return {
-    up: components.every((c) => c.state === 'up'),
+    up: components.every((c) => c.state === 'up' || !active.includes(c.name)),
     components,
     endpoints: stackEndpointsFor(config),
     stackDir: config.stackDir,
@@ -369,35 +389,37 @@ function handled<T>(promise: Promise<T>): Promise<T> {
 
 async function upLocked(config: StackConfig, reporter: Reporter): Promise<ComponentName[]> {
   const located = locateAll(config);
-  const running = COMPONENTS.filter((name) => located[name].pid !== undefined);
+  const active = stackComponents(config);
+  const running = active.filter((name) => located[name].pid !== undefined);
 
-  for (const name of COMPONENTS) {
+  for (const name of active) {
     const { pid, stalePid, adopted } = located[name];
     if (pid !== undefined && adopted) {
       reporter.info(`found ${name} running as pid ${pid} without a pid file; adopting it`);
-      writePidFiles(config, name, pid, COMPONENT_DEFS[name].version);
+      writePidFiles(config, name, pid);
     } else if (pid === undefined && stalePid !== undefined) {
       reporter.info(`removing stale pid file of ${name} (pid ${stalePid} is not running)`);
       clearPidFiles(config, name);
     }
   }
 
-  // Processes started with other ports would never turn healthy at the configured address.
+  // Processes started with other ports would never turn healthy at the configured address (nor would FerretDB
+  // on the other backend see the data this configuration expects).
   const moved = running.flatMap((name) => addressMismatch(config, name) ?? []);
   if (moved.length > 0) {
-    throw new StackError('the running stack does not match the configured ports:', [
+    throw new StackError('the running stack does not match the configuration:', [
       ...moved.map((m) => `  - ${m}`),
       'stop it first (`npm run stack -- down` finds it by pid), then run `up` again',
     ]);
   }
 
   // Fast path: everything already running and healthy.
-  if (running.length === COMPONENTS.length) {
-    const problems = await Promise.all(COMPONENTS.map((name) => probe(config, name)));
+  if (running.length === active.length) {
+    const problems = await Promise.all(active.map((name) => probe(config, name)));
     if (problems.every((p) => p === undefined)) return [];
   }
 
-  const toStart = COMPONENTS.filter((name) => located[name].pid === undefined);
+  const toStart = active.filter((name) => located[name].pid === undefined);
   for (const name of running) reporter.info(`${name} is already running (pid ${located[name].pid})`);
 
   const preflights = new Map<ComponentName, Preflight>();
@@ -431,11 +453,12 @@ async function upLocked(config: StackConfig, reporter: Reporter): Promise<Compon
     const def = COMPONENT_DEFS[name];
     if (!toStart.includes(name) || def.isProvisioned(config)) return Promise.resolve();
     const what = name === 'mongo' ? 'build' : 'download';
-    return reporter.task(`${what} ${def.title} ${def.version}`, (task) =>
+    return reporter.task(`${what} ${def.title} ${def.version(config)}`, (task) =>
       def.provision(config, task, abort.signal),
     );
   };
   const bringUp = async (name: ComponentName): Promise<void> => {
+    if (!active.includes(name)) return;
     const def = COMPONENT_DEFS[name];
     const pid = located[name].pid;
     if (pid !== undefined) {
@@ -446,19 +469,21 @@ async function upLocked(config: StackConfig, reporter: Reporter): Promise<Compon
       );
       return;
     }
-    await reporter.task(`start ${def.title} ${def.version}`, (task) =>
+    await reporter.task(`start ${def.title} ${def.version(config)}`, (task) =>
       startComponent(config, name, preflights.get(name) ?? { problems: [], missing: [] }, task),
     );
   };
 
   // Kafka and the registry both download with mvn: run those one after the other (a shared ~/.m2 is not
-  // safe for concurrent writers); the FerretDB build runs alongside.
+  // safe for concurrent writers); the FerretDB build runs alongside. Start order: Kafka, then the registry
+  // alongside PostgreSQL (nothing to download: Debian's package), then FerretDB on top of PostgreSQL.
   const kafkaJars = step(provision('kafka'));
   const registryDist = step(kafkaJars.then(() => provision('registry')));
   const ferretBinary = step(provision('mongo'));
   const kafkaUp = step(kafkaJars.then(() => bringUp('kafka')));
   const registryUp = step(Promise.all([kafkaUp, registryDist]).then(() => bringUp('registry')));
-  const mongoUp = step(Promise.all([kafkaUp, ferretBinary]).then(() => bringUp('mongo')));
+  const postgresUp = step(kafkaUp.then(() => bringUp('postgres')));
+  const mongoUp = step(Promise.all([postgresUp, ferretBinary]).then(() => bringUp('mongo')));
 
   const results = await Promise.allSettled([
     kafkaJars,
@@ -466,6 +491,7 @@ async function upLocked(config: StackConfig, reporter: Reporter): Promise<Compon
     ferretBinary,
     kafkaUp,
     registryUp,
+    postgresUp,
     mongoUp,
   ]);
   if (results.some((r) => r.status === 'rejected')) {
@@ -526,7 +552,7 @@ async function startComponent(
   rotateLog(logFile);
   fs.appendFileSync(
     logFile,
-    `\n[tributary stack] ${new Date().toISOString()} starting ${def.title} ${def.version}\n`,
+    `\n[tributary stack] ${new Date().toISOString()} starting ${def.title} ${def.version(config)}\n`,
   );
 
   const spec = await def.prepare(config, preflight, task);
@@ -536,11 +562,14 @@ async function startComponent(
   let pid: number;
   try {
     // Own process group (detached): it outlives this process, and `down` can signal the whole group.
+    // The log file is opened here and handed over as a descriptor, so a server running as another user
+    // (PostgreSQL as `postgres` under root) writes to it without owning the logs dir.
     const child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,
       env: spec.env,
       detached: true,
       stdio: ['ignore', out, out],
+      ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
     });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
@@ -555,13 +584,13 @@ async function startComponent(
   } finally {
     fs.closeSync(out);
   }
-  writePidFiles(config, name, pid, def.version);
+  writePidFiles(config, name, pid);
   task.note(`pid ${pid}, waiting until healthy`);
   try {
     await waitHealthy(config, name, pid, task, () => exit);
   } catch (error) {
     // Do not leave a half-started process behind.
-    if (isAlive(pid)) await terminate(pid, def.stopGraceMs).catch(() => undefined);
+    if (isAlive(pid)) await terminate(pid, def.stopGraceMs, stopOptions(def)).catch(() => undefined);
     clearPidFiles(config, name);
     throw error;
   }
@@ -603,6 +632,10 @@ async function waitHealthy(
 // ---------------------------------------------------------------------------------------------------------
 // down / reset
 
+function stopOptions(def: ComponentDef): TerminateOptions {
+  return def.stopSignal ? { signal: def.stopSignal, leaderOnly: true } : {};
+}
+
 export async function stackDown(options: StackOptions = {}): Promise<ComponentName[]> {
   const config = options.config ?? loadConfig();
   const reporter = reporterFor(options);
@@ -621,14 +654,21 @@ async function downLocked(config: StackConfig, reporter: Reporter): Promise<Comp
       return;
     }
     const def = COMPONENT_DEFS[name];
-    const how = await reporter.task(`stop ${def.title} (pid ${pid})`, () => terminate(pid, def.stopGraceMs));
-    if (how === 'killed')
-      reporter.info(`${def.title} ignored SIGTERM for ${def.stopGraceMs / 1000} s: killed`);
+    const how = await reporter.task(`stop ${def.title} (pid ${pid})`, () =>
+      terminate(pid, def.stopGraceMs, stopOptions(def)),
+    );
+    if (how === 'killed') {
+      reporter.info(
+        `${def.title} ignored ${def.stopSignal ?? 'SIGTERM'} for ${def.stopGraceMs / 1000} s: killed`,
+      );
+    }
     if (fs.existsSync(stackPaths(config).runDir)) clearPidFiles(config, name);
     stopped.push(name);
   };
-  // Clients of Kafka first, so they do not log a storm of connection errors while it goes away.
-  await Promise.all([stop('registry'), stop('mongo')]);
+  // Clients first, so they do not log a storm of connection errors while their server goes away: FerretDB
+  // before PostgreSQL, the registry (and that chain) before Kafka. Whatever the backend: a PostgreSQL left
+  // from an earlier configuration is stopped too.
+  await Promise.all([stop('registry'), stop('mongo').then(() => stop('postgres'))]);
   await stop('kafka');
   if (stopped.length === 0) reporter.info('stack is not running');
   return stopped;

@@ -85,15 +85,26 @@ export function groupMembers(pgid: number): number[] {
   });
 }
 
+export interface TerminateOptions {
+  /** First signal; default SIGTERM. */
+  signal?: NodeJS.Signals;
+  /** Send the first signal to the leader alone, which stops its own children (PostgreSQL's postmaster). */
+  leaderOnly?: boolean;
+}
+
 /**
  * SIGTERM the process (its whole group when it leads one, which is how the stack starts processes), wait for
  * it to go, then SIGKILL after `graceMs`. Resolves once nothing of the group is left.
  */
-export async function terminate(pid: number, graceMs: number): Promise<'terminated' | 'killed'> {
+export async function terminate(
+  pid: number,
+  graceMs: number,
+  options: TerminateOptions = {},
+): Promise<'terminated' | 'killed'> {
   const useGroup = !hasProc || readStat(pid)?.pgrp === pid;
-  const send = (signal: NodeJS.Signals) => {
+  const send = (signal: NodeJS.Signals, toGroup: boolean) => {
     try {
-      process.kill(useGroup ? -pid : pid, signal);
+      process.kill(toGroup ? -pid : pid, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
@@ -107,9 +118,9 @@ export async function terminate(pid: number, graceMs: number): Promise<'terminat
     }
     return true;
   };
-  send('SIGTERM');
+  send(options.signal ?? 'SIGTERM', useGroup && !options.leaderOnly);
   if (await waitGone(graceMs)) return 'terminated';
-  send('SIGKILL');
+  send('SIGKILL', useGroup);
   if (await waitGone(10_000)) return 'killed';
   throw new StackError(`pid ${pid} survived SIGKILL for 10 s; check it with: ps -o pid,stat,args -g ${pid}`);
 }
@@ -173,6 +184,15 @@ export interface RunOptions {
   logFile?: string;
   /** Aborting kills the command (another step of `up` failed: no point in finishing a build). */
   signal?: AbortSignal;
+  /** Run as this user (root running PostgreSQL's tools, which refuse to run as root). */
+  user?: RunAs;
+}
+
+/** A uid/gid pair to run a child process as. */
+export interface RunAs {
+  name: string;
+  uid: number;
+  gid: number;
 }
 
 export interface RunResult {
@@ -197,6 +217,7 @@ export function runCommand(
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
     });
     let output = '';
     let stdout = '';
