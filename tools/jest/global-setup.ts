@@ -1,7 +1,7 @@
 /**
  * Jest global setup for integration and end-to-end suites: makes sure a real stack answers and exports its
  * endpoints (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, MONGO_URL) to the tests.
- * - default (native): reuse a running stack, else start one with tools/stack (Kafka, Apicurio, FerretDB);
+ * - default (native): reuse a running stack, else start one with tools/stack (Kafka, Apicurio, PostgreSQL, FerretDB);
  * - TRIBUTARY_STACK=containers: start Kafka, Apicurio and MongoDB with testcontainers (needs Docker).
  */
 // Jest's globalSetup does not go through moduleNameMapper, so the lib's files are imported by path here (not its
@@ -29,6 +29,9 @@ export default async function globalSetup(): Promise<void> {
   const { cachePaths } = await import('../stack/config');
   // The store-outage test runs a private FerretDB from the same binary, so it can stop it without harming others.
   process.env['TRIBUTARY_FERRETDB_BIN'] = cachePaths(loadConfig()).ferretBin;
+  // Without exported endpoints (a bare `npx jest`), use the stack this checkout's TRIBUTARY_*_PORT variables
+  // configure, never the default ports: those may be another checkout's stack.
+  for (const [key, value] of Object.entries(stackEndpoints().env)) process.env[key] ??= value;
   if (await stackReachable(testStackEndpoints())) return;
   await stackUp();
   Object.assign(process.env, stackEndpoints().env);
