@@ -128,8 +128,8 @@ export const FERRETDB_DATABASE = 'ferretdb';
 
 /**
  * Development settings. None can corrupt data on a crash: synchronous_commit=off loses at most the last few
- * hundred ms of commits on a crash, never consistency. fsync stays on: it measured no faster here
- * (docs/architecture.md), and off it can corrupt the cluster when the machine crashes.
+ * hundred ms of commits on a crash, never consistency. fsync stays on: off, a machine crash can corrupt the
+ * cluster, and it bought no median latency or throughput in bench:leads and bench:store (docs/architecture.md).
  */
 export const POSTGRES_SETTINGS: readonly (readonly [string, string])[] = [
   ['synchronous_commit', 'off'],
