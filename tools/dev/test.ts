@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     step('lint', bin('eslint'), ['--max-warnings', '0', '.']);
     step('types', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
   }
-  console.log('\n▶ real stack (Kafka, Apicurio Registry, FerretDB)');
+  console.log('\n▶ real stack (Kafka, Apicurio Registry, PostgreSQL, FerretDB)');
   await stackUp();
   const endpoints = stackEndpoints();
   mkdirSync(join(root, '.stack'), { recursive: true });

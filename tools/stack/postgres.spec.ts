@@ -1,4 +1,13 @@
-import { choosePostgresMajor, parsePasswd, postgresUser, socketPathProblem } from './postgres';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  choosePostgresMajor,
+  parsePasswd,
+  postgresUser,
+  socketPathProblem,
+  unreachableDirs,
+} from './postgres';
 
 describe('choosePostgresMajor', () => {
   it('takes the newest installed major for a new cluster', () => {
@@ -52,5 +61,23 @@ describe('socketPathProblem', () => {
     expect(socketPathProblem(deep, 5432)).toMatch(
       /\.s\.PGSQL\.5432 is longer than 107 bytes.*TRIBUTARY_STACK_DIR/,
     );
+  });
+});
+
+describe('unreachableDirs', () => {
+  it('names the directories above the data dir that the server user cannot enter', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-reach-')); // mode 0700: only its owner enters
+    try {
+      fs.mkdirSync(path.join(root, 'stack'), { mode: 0o755 });
+      const dataDir = path.join(root, 'stack', 'data', 'postgres'); // not created yet: the stack creates it
+      const stranger = { name: 'stranger', uid: 54321, gid: 54321 };
+      const owner = { name: 'me', uid: fs.statSync(root).uid, gid: 54321 };
+      expect(unreachableDirs(dataDir, stranger)).toEqual([root]);
+      expect(unreachableDirs(dataDir, owner)).toEqual([]);
+      fs.chmodSync(root, 0o711);
+      expect(unreachableDirs(dataDir, stranger)).toEqual([]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
