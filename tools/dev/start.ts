@@ -1,7 +1,7 @@
 /**
- * `npm start`: the whole platform on this machine without Docker — the real stack (Kafka, Apicurio, PostgreSQL, FerretDB),
- * all five services as separate processes, the demo workspace's lead routing and scoring model, and demo traffic
- * (tracking plus lead forms) — then prints where to look. Ctrl-C stops the services (the stack keeps running for a
+ * `npm start`: the whole platform on this machine without Docker — the real stack (Kafka, Apicurio, PostgreSQL,
+ * FerretDB), all five services as separate processes, the demo workspace's lead routing and scoring model, and demo
+ * traffic (tracking plus lead forms) — then prints where to look. Ctrl-C stops the services (the stack keeps running for a
  * fast restart; `npm run stack -- down` stops it).
  */
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
-// Programmatic API of the local stack (Kafka, Apicurio Registry, PostgreSQL, FerretDB): the CLI and the dev/test drivers
-// call these in-process. Processes run detached in their own process groups and outlive the caller; pid files
-// under <stackDir>/run let any later call find and stop them.
+// Programmatic API of the local stack (Kafka, Apicurio Registry, PostgreSQL, FerretDB): the CLI and the dev/test
+// drivers call these in-process. Processes run detached in their own process groups and outlive the caller; pid
+// files under <stackDir>/run let any later call find and stop them.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
