@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { loadConfig } from './config';
 import {
   choosePostgresMajor,
+  findPostgres,
   parsePasswd,
   postgresUser,
   socketPathProblem,
@@ -79,5 +81,38 @@ describe('unreachableDirs', () => {
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('findPostgres', () => {
+  const config = (env: NodeJS.ProcessEnv = {}) =>
+    loadConfig({ env, cwd: '/r', home: '/home/dev', repoRoot: '/r' });
+
+  it('says exactly what to install when no server is found', () => {
+    expect(findPostgres(config(), '/nonexistent/postgresql')).toEqual({
+      problem:
+        "PostgreSQL server not found (no /nonexistent/postgresql/<major>/bin/postgres): install Debian's package " +
+        '(as root: `apt-get install -y postgresql`), point TRIBUTARY_POSTGRES_BIN at a PostgreSQL bin directory, ' +
+        'or keep FerretDB on SQLite with TRIBUTARY_STORE_BACKEND=sqlite',
+    });
+  });
+
+  it('takes the newest major that has a server binary', () => {
+    const lib = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-lib-'));
+    try {
+      for (const major of ['13', '16', '17']) {
+        fs.mkdirSync(path.join(lib, major, 'bin'), { recursive: true });
+        if (major !== '17') fs.writeFileSync(path.join(lib, major, 'bin', 'postgres'), '', { mode: 0o755 });
+      }
+      expect(findPostgres(config(), lib)).toEqual({ binDir: path.join(lib, '16', 'bin'), major: '16' });
+    } finally {
+      fs.rmSync(lib, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a TRIBUTARY_POSTGRES_BIN without a server binary', () => {
+    expect(findPostgres(config({ TRIBUTARY_POSTGRES_BIN: '/nope/bin' }))).toEqual({
+      problem: 'TRIBUTARY_POSTGRES_BIN=/nope/bin has no postgres server binary',
+    });
   });
 });

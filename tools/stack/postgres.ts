@@ -68,7 +68,10 @@ export function dataDirMajor(dataDir: string): string | undefined {
 }
 
 /** The binaries to use, or why there are none. */
-export function findPostgres(config: StackConfig): PostgresInstall | { problem: string } {
+export function findPostgres(
+  config: StackConfig,
+  libDir = POSTGRES_LIB_DIR,
+): PostgresInstall | { problem: string } {
   const dataMajor = dataDirMajor(stackPaths(config).postgresData);
   if (config.postgresBin) {
     if (!isExecutable(path.join(config.postgresBin, 'postgres'))) {
@@ -78,9 +81,9 @@ export function findPostgres(config: StackConfig): PostgresInstall | { problem: 
     const major = /(?:^|\/)(\d+(?:\.\d+)?)\/bin\/?$/.exec(config.postgresBin)?.[1] ?? dataMajor ?? 'custom';
     return { binDir: config.postgresBin, major };
   }
-  const installed = installedPostgresMajors();
+  const installed = installedPostgresMajors(libDir);
   const major = choosePostgresMajor(installed, dataMajor);
-  if (major !== undefined) return { binDir: path.join(POSTGRES_LIB_DIR, major, 'bin'), major };
+  if (major !== undefined) return { binDir: path.join(libDir, major, 'bin'), major };
   if (dataMajor !== undefined && installed.length > 0) {
     return {
       problem:
@@ -90,7 +93,7 @@ export function findPostgres(config: StackConfig): PostgresInstall | { problem: 
     };
   }
   return {
-    problem: `PostgreSQL server not found (no ${POSTGRES_LIB_DIR}/<major>/bin/postgres): ${POSTGRES_INSTALL_HINT}`,
+    problem: `PostgreSQL server not found (no ${libDir}/<major>/bin/postgres): ${POSTGRES_INSTALL_HINT}`,
   };
 }
 
