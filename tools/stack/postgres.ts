@@ -171,6 +171,8 @@ export function unreachableDirs(dir: string, user: RunAs): string[] {
 
 /** Makes a directory the server's own: created if needed, mode 0700, owned by the user it runs as. */
 function ownDir(dir: string, user: RunAs | undefined): void {
+  // Parents with the default mode: the server user must pass through them.
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.chmodSync(dir, 0o700);
   if (user) fs.chownSync(dir, user.uid, user.gid);
