@@ -225,7 +225,11 @@ export function cachePaths(config: StackConfig) {
     downloads: path.join(dir, 'downloads'),
     apicurioArtifact,
     apicurioTarball: path.join(dir, 'downloads', apicurioArtifact),
-    ferretBin: path.join(dir, 'bin', `ferretdb-${VERSIONS.ferretdb}`),
+    ferretBin: path.join(
+      dir,
+      'bin',
+      `ferretdb-${VERSIONS.ferretdb}-tributary.${VERSIONS.ferretdbPatchLevel}`,
+    ),
     ferretBuild: path.join(dir, 'build', 'ferretdb'),
     ferretSrc: path.join(dir, 'build', 'ferretdb-src'),
   };

@@ -9,7 +9,7 @@ import { mongoPing } from './mongo-ping';
 import { ensureFerretDatabase } from './postgres';
 import { renderFerretArgs } from './render';
 import { assertSuccess, copyTreeWritable, removeTree, runCommand, which } from './system';
-import { VERSIONS } from './versions';
+import { FERRETDB_PATCHES, VERSIONS } from './versions';
 
 const MODULE = 'github.com/FerretDB/FerretDB';
 
@@ -93,6 +93,19 @@ export const mongo: ComponentDef = {
     removeTree(cache.ferretSrc);
     copyTreeWritable(moduleDir, cache.ferretSrc);
     fs.writeFileSync(path.join(cache.ferretSrc, 'build', 'version', 'version.txt'), `${VERSIONS.ferretdb}\n`);
+
+    // Our fixes of its PostgreSQL backend (index use for _id lookups, no pool deadlock under concurrent updates):
+    // see the header of each patch. The copy is outside any git repository, so `git apply` patches files only.
+    for (const patch of FERRETDB_PATCHES) {
+      task.note(`applying ${path.basename(patch)}`);
+      const applied = await runCommand('git', ['apply', '--verbose', path.join(__dirname, patch)], {
+        cwd: cache.ferretSrc,
+        env: { ...process.env, GIT_CEILING_DIRECTORIES: path.dirname(cache.ferretSrc) },
+        logFile: log,
+        signal,
+      });
+      assertSuccess(applied, `git apply ${patch}`, log);
+    }
 
     task.note('go build ./cmd/ferretdb (~1.5 min the first time)');
     fs.mkdirSync(path.dirname(cache.ferretBin), { recursive: true });

@@ -10,9 +10,17 @@ export const VERSIONS = {
   log4j: '2.24.3',
   /** Apicurio Registry (Confluent-compatible API at /apis/ccompat/v7), Quarkus tarball from Maven Central. */
   apicurio: '3.3.3',
-  /** FerretDB (MongoDB wire protocol on SQLite), built from the Go module proxy. */
+  /** FerretDB (MongoDB wire protocol on PostgreSQL or SQLite), built from the Go module proxy. */
   ferretdb: 'v1.24.2',
+  /**
+   * Our patches applied to its source before the build (tools/stack/patches/, in name order). Bump this when they
+   * change: the binary's cache name carries it, so every checkout rebuilds once.
+   */
+  ferretdbPatchLevel: 1,
 } as const;
+
+/** The patches of FerretDB, relative to tools/stack. */
+export const FERRETDB_PATCHES = ['patches/ferretdb-v1.24.2-postgresql.patch'] as const;
 
 /** Minimum Java major versions: Kafka 4 brokers need 17, the Apicurio 3 jars are class file 65 (Java 21). */
 export const JAVA_MIN = {
