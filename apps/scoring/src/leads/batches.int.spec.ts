@@ -20,7 +20,7 @@ import { createLogger, stopTelemetry } from '@tributary/observability';
 import { testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tributary/testing';
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
-import { CONTACT_MODEL, type ContactDoc } from '../contacts/contact.model';
+import { CONTACT_MODEL, MAX_FACTS, type ContactDoc } from '../contacts/contact.model';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LeadRouter } from '../routing/lead-router.service';
 import { LeadPipeline } from './lead-pipeline.service';
@@ -169,6 +169,24 @@ describe('tracking events and captures in batches', () => {
       expect(after?.eventCount).toBe(before.get(userId)?.eventCount);
       expect(after?.score).toBe(before.get(userId)?.score);
     }
+  });
+
+  it('keeps only the newest MAX_FACTS facts of a contact, on every store', async () => {
+    const first = Array.from({ length: 150 }, () => track('tb-many', 'Feature Used'));
+    const second = Array.from({ length: MAX_FACTS - 150 + 10 }, () => track('tb-many', 'Feature Used'));
+    await publishAll(first);
+    await waitFor('the first 150', async () => (await contactOf('tb-many'))?.eventCount === 150);
+    await publishAll(second);
+    const doc = await waitFor('all of them', async () => {
+      const contact = await contactOf('tb-many');
+      return contact?.eventCount === MAX_FACTS + 10 ? contact : undefined;
+    });
+    expect(doc.facts).toHaveLength(MAX_FACTS);
+    expect(doc.factIds).toEqual(doc.facts.map((fact) => fact.eventId));
+    // The oldest ten went, the newest stayed.
+    expect(doc.factIds).not.toContain(first[9]?.metadata.eventId);
+    expect(doc.factIds).toContain(first[10]?.metadata.eventId);
+    expect(doc.factIds.at(-1)).toBe(second.at(-1)?.metadata.eventId);
   });
 
   it('a lead whose score crosses the threshold inside a batch becomes an MQL once, keeping its one owner', async () => {

@@ -15,8 +15,11 @@ export class LeadEventsHandler {
     await this.pipeline.onTrackingEvents(events);
   }
 
-  /** A burst of form leads is mostly new people: created with one insert each and announced in one produce. */
-  @BatchEventPattern(Topics.LeadsCaptured)
+  /**
+   * A burst of form leads is mostly new people: created with one insert each and announced in one produce. Small
+   * batches, because each new lead is then routed in turn within the call and waits for its whole batch.
+   */
+  @BatchEventPattern(Topics.LeadsCaptured, { maxBatch: 100 })
   async onLeadsCaptured(@Payload() leads: LeadCaptured[]): Promise<void> {
     await this.pipeline.onLeadsCaptured(leads);
   }

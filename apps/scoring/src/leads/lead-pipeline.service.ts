@@ -620,17 +620,17 @@ export class LeadPipeline {
         $set: { ...scoreFields, scoredRevision: revision, updatedAt: now },
       };
       if (newest) {
+        // The bounded list as computed, not `$push` + `$slice`: the write is conditional on the revision read, and
+        // FerretDB ignores `$slice`, which left facts unbounded on the dev stack.
         update['$set'] = {
           ...scoreFields,
           scoredRevision: revision,
           updatedAt: now,
           lastRule: newest.name ?? newest.callType,
+          facts,
+          factIds: facts.map((fact) => fact.eventId),
         };
         update['$inc'] = { revision: 1, eventCount: fresh.length };
-        update['$push'] = {
-          facts: { $each: fresh, $slice: -MAX_FACTS },
-          factIds: { $each: fresh.map((fact) => fact.eventId), $slice: -MAX_FACTS },
-        };
       }
       const written = await this.contacts.collection.findOneAndUpdate(
         { _id: contactId, revision: existing.revision, mergedInto: { $exists: false } } as never,

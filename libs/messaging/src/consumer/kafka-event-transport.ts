@@ -38,20 +38,31 @@ export interface KafkaEventTransportOptions {
 
 type Outcome = 'processed' | 'paused';
 
-/** Most records one batch handler call gets: bounds its store queries and the work a failure repeats. */
+/** Most records one batch handler call gets by default: bounds its store queries and the work a failure repeats. */
 export const MAX_HANDLER_BATCH = 2_000;
+
+/** How often the transport heartbeats while a batch handler runs, well inside the 30 s session timeout. */
+const BATCH_HEARTBEAT_MS = 3_000;
 
 /**
  * Like `@EventPattern(topic)`, but the handler gets an array: the decoded records of one fetched batch of one
- * partition (in offset order, at most MAX_HANDLER_BATCH), with a context listing each record. Lets a handler read
- * and write the store once per batch instead of once per record. When a call fails, the transport calls it again
- * with one record at a time, so retries, dead letters and store-outage pauses work per record as usual; the
- * handler must therefore be idempotent per record, as every handler here already is (at-least-once).
+ * partition (in offset order, at most `maxBatch`), with a context listing each record. Lets a handler read and write
+ * the store once per batch instead of once per record. When a call fails, the transport calls it again with one
+ * record at a time, so retries, dead letters and store-outage pauses work per record as usual; the handler must
+ * therefore be idempotent per record, as every handler here already is (at-least-once). Pick `maxBatch` so that one
+ * call stays short: offsets are committed after it, and a failure repeats it.
  */
-export const BatchEventPattern = (topic: TopicName): MethodDecorator => EventPattern(topic, { batch: true });
+export const BatchEventPattern = (topic: TopicName, options: { maxBatch?: number } = {}): MethodDecorator =>
+  EventPattern(topic, { batch: true, maxBatch: options.maxBatch ?? MAX_HANDLER_BATCH });
 
 function isBatchHandler(handler: MessageHandler | undefined): boolean {
   return handler?.extras?.['batch'] === true;
+}
+
+/** Records per call: a batch handler's `maxBatch`, else one. */
+function chunkSizeOf(handler: MessageHandler | undefined): number {
+  const max: unknown = handler?.extras?.['maxBatch'];
+  return isBatchHandler(handler) && typeof max === 'number' && max >= 1 ? Math.floor(max) : 1;
 }
 
 /**
@@ -133,14 +144,18 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause } = payload;
-    const chunkSize = isBatchHandler(this.messageHandlers.get(batch.topic)) ? MAX_HANDLER_BATCH : 1;
+    const chunkSize = chunkSizeOf(this.messageHandlers.get(batch.topic));
     let sinceHeartbeat = 0;
     let lastHeartbeat = Date.now();
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
       if (!isRunning() || isStale() || this.stopping) break;
       const chunk = batch.messages.slice(start, start + chunkSize);
       const last = chunk[chunk.length - 1];
-      if (chunk.length > 1 && last && (await this.processChunk(batch.topic, batch.partition, chunk))) {
+      if (
+        chunk.length > 1 &&
+        last &&
+        (await this.processChunk(batch.topic, batch.partition, chunk, heartbeat))
+      ) {
         resolveOffset(last.offset);
         await heartbeat();
         lastHeartbeat = Date.now();
@@ -179,7 +194,12 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
    * One call of a batch handler with a chunk of records; false (nothing applied for sure) when a record does not
    * decode or the call fails, and the caller then goes record by record.
    */
-  private async processChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<boolean> {
+  private async processChunk(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
     const { registry, consumerGroup, logger, service } = this.options;
     const handler = this.messageHandlers.get(topic);
     if (!handler) return false;
@@ -216,6 +236,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         'tributary.service': service,
       },
     });
+    // A long call must not look like a dead consumer: the group would evict it and hand the batch to another.
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), BATCH_HEARTBEAT_MS);
     try {
       await context.with(trace.setSpan(context.active(), span), async () => {
         const events = await Promise.all(messages.map((message) => registry.decode(message.value)));
@@ -241,6 +263,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         'batch failed: going record by record',
       );
       return false;
+    } finally {
+      clearInterval(beat);
     }
   }
 
