@@ -41,6 +41,9 @@ type Outcome = 'processed' | 'paused';
 /** Most records one batch handler call gets by default: bounds its store queries and the work a failure repeats. */
 export const MAX_HANDLER_BATCH = 2_000;
 
+/** How long one partition's fetched batch may keep a batch handler busy before the rest waits for the next fetch. */
+const BATCH_TIME_BUDGET_MS = 5_000;
+
 /** How often the transport heartbeats while a batch handler runs, well inside the 30 s session timeout. */
 const BATCH_HEARTBEAT_MS = 3_000;
 
@@ -145,10 +148,14 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause } = payload;
     const chunkSize = chunkSizeOf(this.messageHandlers.get(batch.topic));
+    const startedAt = Date.now();
     let sinceHeartbeat = 0;
     let lastHeartbeat = Date.now();
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
       if (!isRunning() || isStale() || this.stopping) break;
+      // Leave the rest of a slow partition's batch to the next fetch (it starts after the last resolved offset), so
+      // the other partitions of this fetch, e.g. another topic's, are not held up for minutes behind it.
+      if (chunkSize > 1 && start > 0 && Date.now() - startedAt > BATCH_TIME_BUDGET_MS) break;
       const chunk = batch.messages.slice(start, start + chunkSize);
       const last = chunk[chunk.length - 1];
       if (
