@@ -26,6 +26,8 @@ import {
   normalizeEmail,
   planIdentity,
   type IdentityOptions,
+  type IdentityPlan,
+  type IdentityRef,
 } from '../identity/identity-rules';
 import { IDENTITY_MODEL, type IdentityDoc } from '../identity/identity.model';
 import {
@@ -90,6 +92,19 @@ type NewLeadOutcome =
   | { kind: 'retry'; lead: LeadCaptured }
   | { kind: 'created'; contact: ContactDoc; announce: OutgoingEvent[]; lead: LeadCaptured };
 
+/** A tracking event that only adds an engagement fact, with the id it is about. */
+interface PlainEngagement {
+  event: TrackingEvent;
+  subject: IdentityRef;
+}
+
+/** An event that only adds an engagement fact: it links no ids and tells nothing about the person. */
+function isPlainEngagement(event: TrackingEvent, plan: IdentityPlan): boolean {
+  return (
+    plan.merges.length === 0 && plan.emailKey === null && Object.keys(attributesOfTraits(event)).length === 0
+  );
+}
+
 /** What one contact's share of a tracking batch came to. */
 type EngagementOutcome =
   | { kind: 'retry'; events: readonly TrackingEvent[] }
@@ -102,6 +117,127 @@ function isRescoreNeeded(contact: ContactDoc, version: number, result: ContactSc
     contact.modelVersion !== version ||
     contact.score !== result.total
   );
+}
+
+/** The score fields of a contact document, as `scoreContact` computed them under model `version`. */
+function scoreFieldsOf(result: ContactScore, version: number) {
+  return {
+    score: result.total,
+    fitScore: result.fit,
+    engagementScore: result.engagement,
+    breakdown: result.breakdown,
+    modelVersion: version,
+  };
+}
+
+/** `leads.scored` for a contact, caused by `cause`: the same event whichever path scored it. */
+function scoredAnnouncement(input: {
+  contactId: string;
+  cause: EventMetadata;
+  result: ContactScore;
+  version: number;
+  previousScore: number;
+  trigger: string;
+  enrichmentState: EnrichmentState;
+}): OutgoingEvent {
+  const { contactId, result } = input;
+  return {
+    topic: Topics.LeadsScored,
+    key: contactId,
+    event: {
+      metadata: causedMetadata(input.cause, 'scoring', 'lead-scored'),
+      contactId,
+      score: result.total,
+      previousScore: input.previousScore,
+      breakdown: result.breakdown.map((line) => ({ ...line })),
+      fitScore: result.fit,
+      engagementScore: result.engagement,
+      modelVersion: input.version,
+      trigger: input.trigger,
+      enrichmentState: input.enrichmentState,
+    },
+  };
+}
+
+/** A stage move caused by `cause`, with the id of the `lifecycle.changed` that announces it (derived from the cause). */
+function stageChangeOf(
+  from: LifecycleStage | null,
+  move: { to: LifecycleStage; reason: string },
+  cause: EventMetadata,
+  at: Date,
+): { entry: StageChange; metadata: EventMetadata } {
+  const metadata = causedMetadata(cause, 'scoring', `lifecycle/${move.to}`);
+  return {
+    entry: {
+      from,
+      to: move.to,
+      reason: move.reason,
+      at,
+      eventId: metadata.eventId,
+      causeEventId: cause.eventId,
+    },
+    metadata,
+  };
+}
+
+/** `lifecycle.changed` for a recorded move; without `metadata`, rebuilt from the entry (a redelivery's re-announcement). */
+function lifecycleAnnouncement(
+  contact: Pick<ContactDoc, '_id' | 'workspaceId'>,
+  change: StageChange,
+  score: number,
+  metadata?: EventMetadata,
+): OutgoingEvent {
+  return {
+    topic: Topics.LifecycleChanged,
+    key: contact._id,
+    event: {
+      metadata: metadata ?? {
+        eventId: change.eventId,
+        occurredAt: new Date(change.at).getTime(),
+        workspaceId: contact.workspaceId,
+        source: 'scoring',
+        correlationId: change.causeEventId,
+        causationId: change.causeEventId,
+      },
+      contactId: contact._id,
+      from: change.from,
+      to: change.to,
+      reason: change.reason,
+      score,
+    },
+  };
+}
+
+/** A contact as first written: nothing known, nothing scored; callers override what they know. */
+function newContact(
+  contactId: string,
+  workspaceId: string,
+  now: Date,
+  known: Partial<ContactDoc>,
+): ContactDoc {
+  return {
+    _id: contactId,
+    workspaceId,
+    score: 0,
+    fitScore: 0,
+    engagementScore: 0,
+    breakdown: [],
+    modelVersion: 0,
+    eventCount: 0,
+    lastRule: '',
+    attributes: {},
+    facts: [],
+    factIds: [],
+    revision: 1,
+    scoredRevision: -1,
+    stage: null,
+    stageHistory: [],
+    enrichment: { state: 'none', sources: [], attempts: 0 },
+    sources: [],
+    createdAt: now,
+    updatedAt: now,
+    ...known,
+  };
 }
 
 /** `attributes.title` style paths, so a patch sets fields without replacing what other sources told us. */
@@ -141,10 +277,11 @@ export class LeadPipeline {
    * that lost a race) takes the one-event path, in order, after the plain events before it.
    */
   async onTrackingEvents(events: readonly TrackingEvent[]): Promise<void> {
-    let plain: TrackingEvent[] = [];
+    let plain: PlainEngagement[] = [];
     for (const event of events) {
-      if (this.isPlainEngagement(event)) {
-        plain.push(event);
+      const plan = planIdentity(event, this.identityOptions);
+      if (isPlainEngagement(event, plan)) {
+        plain.push({ event, subject: plan.subject });
         continue;
       }
       await this.recordEngagement(plain);
@@ -195,11 +332,11 @@ export class LeadPipeline {
       ),
     );
     const fresh: NewLead[] = [];
-    const later: LeadCaptured[] = [];
+    const later = new Set<LeadCaptured>();
     const claimed = new Set<string>();
     for (const lead of leads) {
       const leadKeys = keysOf(lead);
-      if (leadKeys.some((key) => bound.has(key) || claimed.has(key))) later.push(lead);
+      if (leadKeys.some((key) => bound.has(key) || claimed.has(key))) later.add(lead);
       else {
         leadKeys.forEach((key) => claimed.add(key));
         const contactId = defaultContactId(lead.metadata.workspaceId, `lead:${lead.leadId}`);
@@ -228,8 +365,8 @@ export class LeadPipeline {
           attributes: contact.attributes ?? {},
           cause: lead.metadata,
         });
-    const retry = new Set(outcomes.flatMap((o) => (o.kind === 'retry' ? [o.lead] : [])));
-    for (const lead of leads) if (retry.has(lead) || later.includes(lead)) await this.onLeadCaptured(lead);
+    for (const outcome of outcomes) if (outcome.kind === 'retry') later.add(outcome.lead);
+    for (const lead of leads) if (later.has(lead)) await this.onLeadCaptured(lead);
   }
 
   /** A lead from a form, CRM or shop: enrich, score, stage `lead`, route to an owner, MQL when the score says so. */
@@ -406,53 +543,25 @@ export class LeadPipeline {
       Object.entries({ ...enrichment.attributes, ...given }).filter(([, value]) => value !== undefined),
     ) as ContactAttributes;
     const result = scoreContact(model, attributes, [fact], lead.capturedAt);
-    const stageHistory: StageChange[] = [];
-    const announce: OutgoingEvent[] = [];
+    const moves: ReturnType<typeof stageChangeOf>[] = [];
     const moveTo = (from: LifecycleStage | null, cause: LifecycleCause): LifecycleStage | null => {
       const decision = planMove(from, cause);
       if (!decision.move) return from;
-      const metadata = causedMetadata(lead.metadata, 'scoring', `lifecycle/${decision.move.to}`);
-      stageHistory.push({
-        from,
-        to: decision.move.to,
-        reason: decision.move.reason,
-        at: now,
-        eventId: metadata.eventId,
-        causeEventId: lead.metadata.eventId,
-      });
-      announce.push({
-        topic: Topics.LifecycleChanged,
-        key: contactId,
-        event: {
-          metadata,
-          contactId,
-          from,
-          to: decision.move.to,
-          reason: decision.move.reason,
-          score: result.total,
-        },
-      });
+      moves.push(stageChangeOf(from, decision.move, lead.metadata, now));
       return decision.move.to;
     };
     const asLead = moveTo(null, { kind: 'lead-captured' });
     const stage = moveTo(asLead, { kind: 'score', score: result.total, threshold: model.mqlThreshold });
-    const contact: ContactDoc = {
-      _id: contactId,
-      workspaceId: ws,
-      score: result.total,
-      fitScore: result.fit,
-      engagementScore: result.engagement,
-      breakdown: result.breakdown,
-      modelVersion: version,
+    const contact = newContact(contactId, ws, now, {
+      ...scoreFieldsOf(result, version),
       eventCount: 1,
       lastRule: fact.name ?? fact.callType,
       attributes,
       facts: [fact],
       factIds: [fact.eventId],
-      revision: 1,
       scoredRevision: 1,
       stage,
-      stageHistory,
+      stageHistory: moves.map(({ entry }) => entry),
       enrichment: {
         state: enrichment.state,
         sources: enrichment.sources,
@@ -460,53 +569,30 @@ export class LeadPipeline {
         ...(enrichment.failure ? { failure: enrichment.failure } : {}),
       },
       sources: [lead.source],
-      createdAt: now,
-      updatedAt: now,
-    };
-    try {
-      await this.contacts.collection.insertOne(contact as never);
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      return { kind: 'retry', lead };
-    }
-    this.recent.set(contactId, contact);
-    // The score first, as the one-lead path announces it, then the stage moves.
-    announce.unshift({
-      topic: Topics.LeadsScored,
-      key: contactId,
-      event: {
-        metadata: causedMetadata(lead.metadata, 'scoring', 'lead-scored'),
+    });
+    if (!(await this.insertContact(contact))) return { kind: 'retry', lead };
+    // The score first, as the one-lead path announces it, then the stage moves (ids derived from the capture).
+    const announce = [
+      scoredAnnouncement({
         contactId,
-        score: result.total,
+        cause: lead.metadata,
+        result,
+        version,
         previousScore: 0,
-        breakdown: result.breakdown.map((line) => ({ ...line })),
-        fitScore: result.fit,
-        engagementScore: result.engagement,
-        modelVersion: version,
         trigger: 'lead-captured',
         enrichmentState: enrichment.state,
-      },
-    });
+      }),
+      ...moves.map(({ entry, metadata }) => lifecycleAnnouncement(contact, entry, result.total, metadata)),
+    ];
     return { kind: 'created', contact, announce, lead };
   }
 
-  /** An event that only adds an engagement fact: it links no ids and tells nothing about the person. */
-  private isPlainEngagement(event: TrackingEvent): boolean {
-    const plan = planIdentity(event, this.identityOptions);
-    return (
-      plan.merges.length === 0 &&
-      plan.emailKey === null &&
-      Object.keys(attributesOfTraits(event)).length === 0
-    );
-  }
-
   /** Plain engagement events of one batch: one read and one write per contact, one produce for all scores. */
-  private async recordEngagement(events: readonly TrackingEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  private async recordEngagement(plain: readonly PlainEngagement[]): Promise<void> {
+    if (plain.length === 0) return;
     const limit = pLimit(BATCH_STORE_CONCURRENCY);
     // Lookups by _id one by one: neither FerretDB backend pushes `$in` down, so one `$in` scans the collection.
-    const subjects = events.map((event) => planIdentity(event, this.identityOptions).subject);
-    const keys = [...new Set(subjects.flatMap((subject) => subject.keys))];
+    const keys = [...new Set(plain.flatMap(({ subject }) => subject.keys))];
     const owners = new Map<string, string>();
     await Promise.all(
       keys.map((key) =>
@@ -517,15 +603,13 @@ export class LeadPipeline {
       ),
     );
     const groups = new Map<string, TrackingEvent[]>();
-    events.forEach((event, i) => {
-      const subject = subjects[i];
-      if (!subject) return;
+    for (const { event, subject } of plain) {
       const key = subject.keys.find((candidate) => owners.has(candidate));
       const contactId = (key && owners.get(key)) || subject.fallbackContactId;
       const group = groups.get(contactId);
       if (group) group.push(event);
       else groups.set(contactId, [event]);
-    });
+    }
     const outcomes = await Promise.all(
       [...groups].map(([contactId, group]) =>
         limit(async () => {
@@ -550,7 +634,7 @@ export class LeadPipeline {
     await this.publisher.publishAll(scored.map((outcome) => outcome.announce));
     // Stage moves are rare and conditional; the common case (no move, no owner needed) makes no store call.
     for (const outcome of scored) await this.qualify(outcome.contact, outcome.scored, outcome.cause, false);
-    for (const event of events) if (retry.has(event)) await this.onTrackingEvent(event);
+    for (const { event } of plain) if (retry.has(event)) await this.onTrackingEvent(event);
   }
 
   /**
@@ -578,42 +662,20 @@ export class LeadPipeline {
     const asOf = Math.max(...events.map((event) => event.timestamp));
     const facts = [...(existing?.facts ?? []), ...fresh].slice(-MAX_FACTS);
     const result = scoreContact(model, existing?.attributes ?? {}, facts, asOf);
-    const scoreFields = {
-      score: result.total,
-      fitScore: result.fit,
-      engagementScore: result.engagement,
-      breakdown: result.breakdown,
-      modelVersion: version,
-    };
+    const scoreFields = scoreFieldsOf(result, version);
     const newest = fresh[fresh.length - 1];
     const now = new Date();
     let contact: ContactDoc;
     if (!existing) {
-      contact = {
-        _id: contactId,
-        workspaceId,
+      contact = newContact(contactId, workspaceId, now, {
         ...scoreFields,
         eventCount: fresh.length,
         lastRule: newest ? (newest.name ?? newest.callType) : '',
-        attributes: {},
         facts,
         factIds: facts.map((fact) => fact.eventId),
-        revision: 1,
         scoredRevision: 1,
-        stage: null,
-        stageHistory: [],
-        enrichment: { state: 'none', sources: [], attempts: 0 },
-        sources: [],
-        createdAt: now,
-        updatedAt: now,
-      };
-      try {
-        await this.contacts.collection.insertOne(contact as never);
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        return { kind: 'retry', events };
-      }
-      this.recent.set(contactId, contact);
+      });
+      if (!(await this.insertContact(contact))) return { kind: 'retry', events };
     } else if (fresh.length > 0 || isRescoreNeeded(existing, version, result)) {
       const revision = existing.revision + (fresh.length > 0 ? 1 : 0);
       const update: Record<string, unknown> = {
@@ -658,22 +720,15 @@ export class LeadPipeline {
       contact,
       cause,
       scored: { total: result.total, mqlThreshold: model.mqlThreshold },
-      announce: {
-        topic: Topics.LeadsScored,
-        key: contactId,
-        event: {
-          metadata: causedMetadata(last.metadata, 'scoring', 'lead-scored'),
-          contactId,
-          score: result.total,
-          previousScore: existing?.score ?? 0,
-          breakdown: result.breakdown.map((line) => ({ ...line })),
-          fitScore: result.fit,
-          engagementScore: result.engagement,
-          modelVersion: version,
-          trigger: 'event',
-          enrichmentState: contact.enrichment?.state ?? 'none',
-        },
-      },
+      announce: scoredAnnouncement({
+        contactId,
+        cause: last.metadata,
+        result,
+        version,
+        previousScore: existing?.score ?? 0,
+        trigger: 'event',
+        enrichmentState: contact.enrichment?.state ?? 'none',
+      }),
     };
   }
 
@@ -729,14 +784,7 @@ export class LeadPipeline {
       ? { ...change.enrichment, attempts: 0 }
       : { state: 'none' as const, sources: [], attempts: 0 };
     if (fact) {
-      const created: ContactDoc = {
-        _id: change.contactId,
-        workspaceId: change.workspaceId,
-        score: 0,
-        fitScore: 0,
-        engagementScore: 0,
-        breakdown: [],
-        modelVersion: 0,
+      const created = newContact(change.contactId, change.workspaceId, now, {
         eventCount: 1,
         lastRule: fact.name ?? fact.callType,
         attributes: Object.fromEntries(
@@ -744,21 +792,10 @@ export class LeadPipeline {
         ),
         facts: [fact],
         factIds: [fact.eventId],
-        revision: 1,
-        scoredRevision: -1,
-        stage: null,
-        stageHistory: [],
         enrichment,
         sources: change.source ? [change.source] : [],
-        createdAt: now,
-        updatedAt: now,
-      };
-      try {
-        await this.contacts.collection.insertOne(created as never);
-        return created;
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-      }
+      });
+      if (await this.insertContact(created)) return created;
     }
     const set: Record<string, unknown> = {
       workspaceId: change.workspaceId,
@@ -804,36 +841,22 @@ export class LeadPipeline {
       // findAndModify, not update: FerretDB answers the same conditional write several times faster that way.
       const written = await this.contacts.collection.findOneAndUpdate(
         { _id: contact._id, revision: contact.revision } as never,
-        {
-          $set: {
-            score: result.total,
-            fitScore: result.fit,
-            engagementScore: result.engagement,
-            breakdown: result.breakdown,
-            modelVersion: version,
-            scoredRevision: contact.revision,
-          },
-        },
+        { $set: { ...scoreFieldsOf(result, version), scoredRevision: contact.revision } },
       );
       if (!written) return null;
       contact.score = result.total;
     }
-    await this.publisher.publish({
-      topic: Topics.LeadsScored,
-      key: contact._id,
-      event: {
-        metadata: causedMetadata(cause, 'scoring', 'lead-scored'),
+    await this.publisher.publish(
+      scoredAnnouncement({
         contactId: contact._id,
-        score: result.total,
+        cause,
+        result,
+        version,
         previousScore,
-        breakdown: result.breakdown.map((line) => ({ ...line })),
-        fitScore: result.fit,
-        engagementScore: result.engagement,
-        modelVersion: version,
         trigger,
         enrichmentState: contact.enrichment?.state ?? 'none',
-      },
-    });
+      }),
+    );
     return { total: result.total, mqlThreshold: model.mqlThreshold };
   }
 
@@ -855,16 +878,8 @@ export class LeadPipeline {
           await this.announce(contact, earlier, contact.score);
       return from;
     }
-    const { to, reason } = decision.move;
-    const metadata = causedMetadata(cause, 'scoring', `lifecycle/${to}`);
-    const entry: StageChange = {
-      from,
-      to,
-      reason,
-      at: new Date(),
-      eventId: metadata.eventId,
-      causeEventId: cause.eventId,
-    };
+    const { to } = decision.move;
+    const { entry, metadata } = stageChangeOf(from, decision.move, cause, new Date());
     const moved = await this.contacts.collection.findOneAndUpdate(
       { _id: contact._id, stage: from } as never,
       { $set: { stage: to, updatedAt: entry.at }, $push: { stageHistory: entry } } as never,
@@ -890,25 +905,19 @@ export class LeadPipeline {
     score: number,
     metadata?: EventMetadata,
   ): Promise<void> {
-    await this.publisher.publish({
-      topic: Topics.LifecycleChanged,
-      key: contact._id,
-      event: {
-        metadata: metadata ?? {
-          eventId: change.eventId,
-          occurredAt: new Date(change.at).getTime(),
-          workspaceId: contact.workspaceId,
-          source: 'scoring',
-          correlationId: change.causeEventId,
-          causationId: change.causeEventId,
-        },
-        contactId: contact._id,
-        from: change.from,
-        to: change.to,
-        reason: change.reason,
-        score,
-      },
-    });
+    await this.publisher.publish(lifecycleAnnouncement(contact, change, score, metadata));
+  }
+
+  /** Inserts a new contact and remembers it; false when it exists already (a redelivery or another writer). */
+  private async insertContact(contact: ContactDoc): Promise<boolean> {
+    try {
+      await this.contacts.collection.insertOne(contact as never);
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      return false;
+    }
+    this.recent.set(contact._id, contact);
+    return true;
   }
 
   private async read(contactId: string): Promise<ContactDoc | null> {
