@@ -1,4 +1,4 @@
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import {
   EventPattern,
   Server,
@@ -16,7 +16,7 @@ import { flattenHeaders, headerGetter } from '../headers';
 import { decideOnFailure, type RetrySettings } from './failure-policy';
 import { deadLetterTopic, deadLetterTopicSpec, toDeadLetter } from './dead-letter';
 import { ensureTopics } from '../kafka-connection';
-import { KafkaEventContext } from './event-context';
+import { KafkaEventContext, type ConsumedMessageInfo } from './event-context';
 
 export interface KafkaEventTransportOptions {
   kafka: Kafka;
@@ -207,21 +207,13 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     messages: KafkaMessage[],
     heartbeat: () => Promise<void>,
   ): Promise<boolean> {
-    const { registry, consumerGroup, logger, service } = this.options;
+    const { registry, logger } = this.options;
     const handler = this.messageHandlers.get(topic);
     if (!handler) return false;
     const infos = messages.map((message) => {
       const headers = flattenHeaders(message.headers);
       return {
-        info: {
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key?.toString() ?? null,
-          headers,
-          consumerGroup,
-          attempt: 1,
-        },
+        info: this.consumedInfo(topic, partition, message, headers, 1),
         parent: propagation.extract(context.active(), headers, headerGetter),
       };
     });
@@ -233,14 +225,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         return linked ? [{ context: linked }] : [];
       }),
       attributes: {
-        'messaging.system': 'kafka',
-        'messaging.operation.type': 'process',
-        'messaging.operation.name': 'process',
-        'messaging.destination.name': topic,
-        'messaging.destination.partition.id': String(partition),
+        ...this.spanAttributes(topic, partition),
         'messaging.batch.message_count': messages.length,
-        'messaging.consumer.group.name': consumerGroup,
-        'tributary.service': service,
       },
     });
     // A long call must not look like a dead consumer: the group would evict it and hand the batch to another.
@@ -281,7 +267,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     message: KafkaMessage,
     heartbeat: () => Promise<void>,
   ): Promise<Outcome> {
-    const { registry, consumerGroup, logger, retry, service } = this.options;
+    const { registry, logger, retry } = this.options;
     const headers = flattenHeaders(message.headers);
     const parent = propagation.extract(context.active(), headers, headerGetter);
     // Our patterns are plain topic names, i.e. already routes: a direct lookup skips Nest's per-call
@@ -293,14 +279,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         {
           kind: SpanKind.CONSUMER,
           attributes: {
-            'messaging.system': 'kafka',
-            'messaging.operation.type': 'process',
-            'messaging.operation.name': 'process',
-            'messaging.destination.name': topic,
-            'messaging.destination.partition.id': String(partition),
+            ...this.spanAttributes(topic, partition),
             'messaging.kafka.offset': Number(message.offset),
-            'messaging.consumer.group.name': consumerGroup,
-            'tributary.service': service,
             'tributary.attempt': attempt,
           },
         },
@@ -310,17 +290,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         await context.with(trace.setSpan(parent, span), async () => {
           const event = await registry.decode(message.value);
           if (!handler) throw new Error(`no handler for ${topic}`);
-          const ctx = new KafkaEventContext([
-            {
-              topic,
-              partition,
-              offset: message.offset,
-              key: message.key?.toString() ?? null,
-              headers,
-              consumerGroup,
-              attempt,
-            },
-          ]);
+          const ctx = new KafkaEventContext([this.consumedInfo(topic, partition, message, headers, attempt)]);
           const input = isBatchHandler(handler) ? [event] : event;
           await lastValueFrom(this.transformToObservable(await handler(input, ctx)), {
             defaultValue: undefined,
@@ -349,6 +319,38 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         if (this.stopping) return 'paused';
       }
     }
+  }
+
+  /** Where a record came from, as handlers see it through `@Ctx()`. */
+  private consumedInfo(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    headers: Record<string, Buffer>,
+    attempt: number,
+  ): ConsumedMessageInfo {
+    return {
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key?.toString() ?? null,
+      headers,
+      consumerGroup: this.options.consumerGroup,
+      attempt,
+    };
+  }
+
+  /** The attributes every consumer span carries (OpenTelemetry messaging conventions). */
+  private spanAttributes(topic: string, partition: number): Attributes {
+    return {
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': topic,
+      'messaging.destination.partition.id': String(partition),
+      'messaging.consumer.group.name': this.options.consumerGroup,
+      'tributary.service': this.options.service,
+    };
   }
 
   private async deadLetter(
