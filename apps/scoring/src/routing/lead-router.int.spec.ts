@@ -80,6 +80,24 @@ async function replicas(label: string, count = 2): Promise<{ routers: LeadRouter
   return { routers, store };
 }
 
+/** Two routers on one store, and the test's workspace (`ws_<run>_<label>`). */
+async function twoReplicas(
+  label: string,
+): Promise<{ a: LeadRouter; b: LeadRouter; store: Connection; ws: string }> {
+  const { routers, store } = await replicas(label);
+  const [a, b] = routers;
+  if (!a || !b) throw new Error('two replicas expected');
+  return { a, b, store, ws: `ws_${run}_${label.replaceAll('-', '_')}` };
+}
+
+/** One router, and the test's workspace (`ws_<run>_<label>`). */
+async function oneReplica(label: string): Promise<{ router: LeadRouter; store: Connection; ws: string }> {
+  const { routers, store } = await replicas(label, 1);
+  const [router] = routers;
+  if (!router) throw new Error('one replica expected');
+  return { router, store, ws: `ws_${run}_${label.replaceAll('-', '_')}` };
+}
+
 function rules(input: unknown): RoutingRules {
   const parsed = parseRoutingRules(input);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
@@ -184,10 +202,7 @@ async function published<T extends RoutingTopic>(
 
 describe('lead router', () => {
   it('two replicas assigning the same lead at once give it one owner, announced under one eventId', async () => {
-    const { routers, store } = await replicas('race');
-    const [a, b] = routers;
-    if (!a || !b) throw new Error('two replicas expected');
-    const ws = `ws_${run}_race`;
+    const { a, b, store, ws } = await twoReplicas('race');
     await setRules(store, ws, {
       acceptWithinMinutes: 60,
       teams: team(['rep-1', 'rep-2', 'rep-3']),
@@ -225,10 +240,7 @@ describe('lead router', () => {
   });
 
   it('a redelivered assign answers with the same owner and announces under the same eventId', async () => {
-    const { routers, store } = await replicas('redeliver');
-    const [a, b] = routers;
-    if (!a || !b) throw new Error('two replicas expected');
-    const ws = `ws_${run}_redeliver`;
+    const { a, b, store, ws } = await twoReplicas('redeliver');
     await setRules(store, ws, {
       acceptWithinMinutes: 60,
       teams: team(['rep-1', 'rep-2']),
@@ -251,10 +263,7 @@ describe('lead router', () => {
   });
 
   it('a claim left half-way by a crashed replica is finished by the redelivery, keeping the capacity it took', async () => {
-    const { routers, store } = await replicas('crash', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_crash`;
+    const { router, store, ws } = await oneReplica('crash');
     await setRules(store, ws, {
       acceptWithinMinutes: 60,
       teams: team(['rep-1', 'rep-2']),
@@ -285,10 +294,7 @@ describe('lead router', () => {
   });
 
   it('a missed SLA is breached once by two sweeping replicas and the lead goes to another member', async () => {
-    const { routers, store } = await replicas('sla');
-    const [a, b] = routers;
-    if (!a || !b) throw new Error('two replicas expected');
-    const ws = `ws_${run}_sla`;
+    const { a, b, store, ws } = await twoReplicas('sla');
     await setRules(store, ws, {
       acceptWithinMinutes: 0.5,
       teams: team(['rep-1', 'rep-2', 'rep-3']),
@@ -337,10 +343,7 @@ describe('lead router', () => {
   it('missed SLAs of many leads are each breached once while two replicas sweep at once', async () => {
     // The breach used to be claimed by a conditional update, which FerretDB 1.24 lets both replicas win (seen as a
     // flaky `breached: 2` in the test above under load); it is an insert claim per assignment now.
-    const { routers, store } = await replicas('sla-race');
-    const [a, b] = routers;
-    if (!a || !b) throw new Error('two replicas expected');
-    const ws = `ws_${run}_sla_race`;
+    const { a, b, store, ws } = await twoReplicas('sla-race');
     await setRules(store, ws, {
       acceptWithinMinutes: 0.5,
       teams: team(['rep-1', 'rep-2', 'rep-3']),
@@ -376,10 +379,7 @@ describe('lead router', () => {
   });
 
   it('an accepted lead is not breached, and accept answers for every situation', async () => {
-    const { routers, store } = await replicas('accept', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_accept`;
+    const { router, store, ws } = await oneReplica('accept');
     const contactId = `${ws}:di`;
     expect(await router.accept(ws, contactId)).toEqual({ status: 'not-assigned', assignment: null });
     await setRules(store, ws, {
@@ -405,10 +405,7 @@ describe('lead router', () => {
   });
 
   it('a lead waits queued while the team is at capacity and is assigned once a close frees a place', async () => {
-    const { routers, store } = await replicas('capacity', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_capacity`;
+    const { router, store, ws } = await oneReplica('capacity');
     await setRules(store, ws, {
       acceptWithinMinutes: 60,
       teams: team(['rep-solo'], 1),
@@ -449,10 +446,7 @@ describe('lead router', () => {
   });
 
   it('a backlog of queued leads hides neither a missed SLA nor the waiting lead of another team', async () => {
-    const { routers, store } = await replicas('backlog', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_backlog`;
+    const { router, store, ws } = await oneReplica('backlog');
     await setRules(store, ws, {
       acceptWithinMinutes: 1,
       teams: [
@@ -523,10 +517,7 @@ describe('lead router', () => {
   });
 
   it('a lead whose one-member team missed the SLA goes to the fallback team', async () => {
-    const { routers, store } = await replicas('sla-solo', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_sla_solo`;
+    const { router, store, ws } = await oneReplica('sla-solo');
     await setRules(store, ws, {
       acceptWithinMinutes: 1,
       teams: [
@@ -565,10 +556,7 @@ describe('lead router', () => {
   });
 
   it('when nobody else can ever take it, the owner who missed the SLA gets it back with a fresh SLA', async () => {
-    const { routers, store } = await replicas('sla-renew');
-    const [a, b] = routers;
-    if (!a || !b) throw new Error('two replicas expected');
-    const ws = `ws_${run}_sla_renew`;
+    const { a, b, store, ws } = await twoReplicas('sla-renew');
     // One-member team that is also the fallback team; a colleague on leave (capacity 0) takes no leads.
     await setRules(store, ws, {
       acceptWithinMinutes: 1,
@@ -623,10 +611,7 @@ describe('lead router', () => {
   });
 
   it('a recycled lead gets an owner again on its next cause: once, round-robin going on, never for an old cause', async () => {
-    const { routers, store } = await replicas('recycle');
-    const [a, b] = routers;
-    if (!a || !b) throw new Error('two replicas expected');
-    const ws = `ws_${run}_recycle`;
+    const { a, b, store, ws } = await twoReplicas('recycle');
     await setRules(store, ws, {
       acceptWithinMinutes: 60,
       teams: team(['rep-1', 'rep-2', 'rep-3']),
@@ -700,10 +685,7 @@ describe('lead router', () => {
   });
 
   it('recycling respects capacity, reopens a disqualified lead, and never a lead closed for good', async () => {
-    const { routers, store } = await replicas('recycle-closed', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_recycle_closed`;
+    const { router, store, ws } = await oneReplica('recycle-closed');
     await setRules(store, ws, {
       acceptWithinMinutes: 60,
       teams: team(['rep-solo'], 1),
@@ -738,10 +720,7 @@ describe('lead router', () => {
   });
 
   it('a breach or a new round claimed by a replica that died before writing it is finished once its lease ran out', async () => {
-    const { routers, store } = await replicas('claims', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_claims`;
+    const { router, store, ws } = await oneReplica('claims');
     await setRules(store, ws, {
       acceptWithinMinutes: 1,
       teams: team(['rep-1', 'rep-2']),
@@ -847,10 +826,7 @@ describe('lead router', () => {
   });
 
   it('a queued lead whose announcement another replica is still publishing is left to that replica', async () => {
-    const { routers, store } = await replicas('publishing', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_publishing`;
+    const { router, store, ws } = await oneReplica('publishing');
     await setRules(store, ws, {
       acceptWithinMinutes: 60,
       teams: team(['rep-1']),
@@ -893,10 +869,7 @@ describe('lead router', () => {
   });
 
   it('leads of a workspace without rules stay unrouted until rules exist', async () => {
-    const { routers, store } = await replicas('unrouted', 1);
-    const [router] = routers;
-    if (!router) throw new Error('one replica expected');
-    const ws = `ws_${run}_unrouted`;
+    const { router, store, ws } = await oneReplica('unrouted');
     const contactId = `${ws}:eve`;
     expect(await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) })).toBeNull();
     expect(await router.assignmentOf(ws, contactId)).toMatchObject({ state: 'unrouted', ownerId: null });
