@@ -7,7 +7,7 @@ import type { Connection } from 'mongoose';
 import { CredentialTable } from '@tributary/access';
 import { connectServiceStore } from '@tributary/platform';
 import { testServiceEnv, uniqueId } from '@tributary/testing';
-import { contactModel, type ContactDoc } from '../contacts/contact.model';
+import { contactModel, newContact, type ContactDoc } from '../contacts/contact.model';
 import { EnrichmentRetrier } from '../leads/enrichment-retrier';
 import { LeadEventsHandler } from '../leads/lead-events.handler';
 import { LeadPipeline } from '../leads/lead-pipeline.service';
@@ -30,29 +30,7 @@ afterAll(async () => {
 });
 
 function contact(id: string, title: string): ContactDoc {
-  const now = new Date();
-  return {
-    _id: `${workspace}:${id}`,
-    workspaceId: workspace,
-    score: 0,
-    fitScore: 0,
-    engagementScore: 0,
-    breakdown: [],
-    modelVersion: 0,
-    eventCount: 0,
-    lastRule: 'seed',
-    attributes: { title },
-    facts: [],
-    factIds: [],
-    revision: 1,
-    scoredRevision: -1,
-    stage: null,
-    stageHistory: [],
-    enrichment: { state: 'none', sources: [], attempts: 0 },
-    sources: [],
-    createdAt: now,
-    updatedAt: now,
-  };
+  return newContact(`${workspace}:${id}`, workspace, new Date(), { lastRule: 'seed', attributes: { title } });
 }
 
 describe('rescore CLI', () => {

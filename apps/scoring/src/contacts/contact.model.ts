@@ -69,6 +69,38 @@ export interface ContactDoc {
  */
 export const MAX_FACTS = 200;
 
+/** A contact as first written: nothing known, nothing scored; callers override what they know. */
+export function newContact(
+  contactId: string,
+  workspaceId: string,
+  now: Date,
+  known: Partial<ContactDoc>,
+): ContactDoc {
+  return {
+    _id: contactId,
+    workspaceId,
+    score: 0,
+    fitScore: 0,
+    engagementScore: 0,
+    breakdown: [],
+    modelVersion: 0,
+    eventCount: 0,
+    lastRule: '',
+    attributes: {},
+    facts: [],
+    factIds: [],
+    revision: 1,
+    scoredRevision: -1,
+    stage: null,
+    stageHistory: [],
+    enrichment: { state: 'none', sources: [], attempts: 0 },
+    sources: [],
+    createdAt: now,
+    updatedAt: now,
+    ...known,
+  };
+}
+
 const contactSchema = new Schema<ContactDoc>(
   {
     _id: { type: String, required: true },

@@ -14,6 +14,7 @@ import type { ContactAttributes } from '../contacts/contact-attributes';
 import {
   CONTACT_MODEL,
   MAX_FACTS,
+  newContact,
   type ContactDoc,
   type EnrichmentState,
   type StageChange,
@@ -205,38 +206,6 @@ function lifecycleAnnouncement(
       reason: change.reason,
       score,
     },
-  };
-}
-
-/** A contact as first written: nothing known, nothing scored; callers override what they know. */
-function newContact(
-  contactId: string,
-  workspaceId: string,
-  now: Date,
-  known: Partial<ContactDoc>,
-): ContactDoc {
-  return {
-    _id: contactId,
-    workspaceId,
-    score: 0,
-    fitScore: 0,
-    engagementScore: 0,
-    breakdown: [],
-    modelVersion: 0,
-    eventCount: 0,
-    lastRule: '',
-    attributes: {},
-    facts: [],
-    factIds: [],
-    revision: 1,
-    scoredRevision: -1,
-    stage: null,
-    stageHistory: [],
-    enrichment: { state: 'none', sources: [], attempts: 0 },
-    sources: [],
-    createdAt: now,
-    updatedAt: now,
-    ...known,
   };
 }
 
