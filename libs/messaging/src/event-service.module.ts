@@ -148,6 +148,7 @@ export class EventServiceModule {
               consumerGroup: config.CONSUMER_GROUP,
               fromBeginning: config.CONSUMER_FROM_BEGINNING,
               partitionsConcurrency: config.CONSUMER_PARTITIONS_CONCURRENCY,
+              maxBytesPerPartition: config.CONSUMER_MAX_BYTES_PER_PARTITION,
               retry: {
                 maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
                 initialDelayMs: config.CONSUMER_RETRY_INITIAL_MS,

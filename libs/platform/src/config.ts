@@ -49,6 +49,11 @@ export const baseConfigShape = {
   CONSUMER_RETRY_INITIAL_MS: z.coerce.number().int().min(1).default(200),
   CONSUMER_RETRY_MAX_MS: z.coerce.number().int().min(1).default(10_000),
   CONSUMER_PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+  /**
+   * Bytes one fetch may bring per partition (kafkajs defaults to 1 MiB, ~2,000 tracking events). Larger fetches give
+   * batch handlers more records per store round when a backlog builds up; without a backlog fetches stay small.
+   */
+  CONSUMER_MAX_BYTES_PER_PARTITION: z.coerce.number().int().min(65_536).default(4_194_304),
   DEDUPE_TTL_HOURS: z.coerce.number().int().min(1).default(168),
   /** Log store commands slower than this (command, collection, ms; never values); 0 = off. */
   STORE_SLOW_COMMAND_MS: z.coerce.number().int().min(0).default(0),

@@ -81,6 +81,57 @@ export function isDuplicateKey(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
 }
 
+/** The collection operations the batch helpers below need (a mongoose model's `collection` has them). */
+export interface BatchCollection<T> {
+  find(
+    filter: Record<string, unknown>,
+    options?: { projection?: Record<string, 0 | 1> },
+  ): { toArray(): Promise<T[]> };
+  insertMany(docs: readonly T[], options: { ordered: false }): Promise<unknown>;
+}
+
+/** How many ids one `$in` read carries: big enough for a whole batch, small enough for any server's limits. */
+const IDS_PER_READ = 1_000;
+
+/**
+ * Reads documents by `_id`, one `$in` query per thousand ids: an index lookup on MongoDB and on our patched FerretDB
+ * (upstream FerretDB scanned the collection for `$in`).
+ */
+export async function findByIds<T extends { _id: string }>(
+  collection: BatchCollection<T>,
+  ids: Iterable<string>,
+  projection?: Record<string, 0 | 1>,
+): Promise<Map<string, T>> {
+  const unique = [...new Set(ids)];
+  const found = new Map<string, T>();
+  for (let start = 0; start < unique.length; start += IDS_PER_READ) {
+    const chunk = unique.slice(start, start + IDS_PER_READ);
+    const docs = await collection.find({ _id: { $in: chunk } }, projection ? { projection } : {}).toArray();
+    for (const doc of docs) found.set(doc._id, doc);
+  }
+  return found;
+}
+
+/**
+ * Inserts documents in one unordered `insertMany` and returns the positions of those whose `_id` existed already
+ * (each insert is a claim, as with `isDuplicateKey`); any other failure is thrown.
+ */
+export async function insertClaims<T>(
+  collection: BatchCollection<T>,
+  docs: readonly T[],
+): Promise<Set<number>> {
+  if (docs.length === 0) return new Set();
+  try {
+    await collection.insertMany(docs, { ordered: false });
+    return new Set();
+  } catch (error) {
+    const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
+    const failures = Array.isArray(writeErrors) ? (writeErrors as { index: number; code?: unknown }[]) : [];
+    if (failures.length === 0 || failures.some((failure) => failure.code !== 11000)) throw error;
+    return new Set(failures.map((failure) => failure.index));
+  }
+}
+
 /** The collection operations document expiry needs (a mongoose model's `collection` has them). */
 export interface ExpiringCollection {
   createIndex(spec: Record<string, 1>, options?: { expireAfterSeconds?: number }): Promise<unknown>;

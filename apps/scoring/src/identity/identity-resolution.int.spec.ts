@@ -24,7 +24,7 @@ import { contactModel } from '../contacts/contact.model';
 import { LeadRouter } from '../routing/lead-router.service';
 import { RoutingRulesStore } from '../routing/routing-rules.store';
 import { parseRoutingRules } from '../routing/routing-rules';
-import { ownerLoadModel } from '../routing/routing.model';
+import { ownerLoadModel, routingHoldModel } from '../routing/routing.model';
 import { contactMergeModel } from './identity.model';
 
 const run = uniqueId('idr');
@@ -222,7 +222,10 @@ describe('identity resolution', () => {
     });
     expect(closed).toMatchObject({ ownerId: 'rep-merge' });
     const load = await ownerLoadModel(store).findById(`${workspace}:rep-merge`).lean();
-    expect(load).toMatchObject({ open: 0, holds: [] });
+    expect(load).toMatchObject({ open: 0 });
+    expect(
+      await routingHoldModel(store).countDocuments({ workspaceId: workspace, ownerId: 'rep-merge' }),
+    ).toBe(0);
     // Frozen for good: neither a recycle nor a new cause gives it an owner again.
     await router.recycle(workspace, mergedId, originMetadata({ workspaceId: workspace, source: 'idr' }));
     expect(await router.assignmentOf(workspace, mergedId)).toMatchObject({ state: 'closed' });

@@ -189,6 +189,43 @@ describe('tracking events and captures in batches', () => {
     expect(doc.factIds.at(-1)).toBe(second.at(-1)?.metadata.eventId);
   });
 
+  it('a contact another replica changed since this one cached it: the stale write misses, every fact counts once', async () => {
+    const pipeline = service.app.get(LeadPipeline);
+    const [stale, fresh] = ['tb-stale', 'tb-fresh'];
+    await pipeline.onTrackingEvents([track(stale, 'Feature Used'), track(fresh, 'Feature Used')]);
+    // Another replica records a fact on the contact this one holds in its cache (a revision it has not seen).
+    const elsewhere = track(stale, 'Pricing Page Viewed');
+    await contacts.collection.updateOne(
+      { _id: `${workspace}:${stale}` } as never,
+      {
+        $inc: { revision: 1, eventCount: 1 },
+        $push: {
+          facts: {
+            eventId: elsewhere.metadata.eventId,
+            callType: 'track',
+            name: 'Pricing Page Viewed',
+            path: null,
+            at: Date.now(),
+          },
+          factIds: elsewhere.metadata.eventId,
+        },
+      } as never,
+    );
+    const later = [track(stale, 'Feature Used'), track(fresh, 'Feature Used'), track(stale, 'Feature Used')];
+    await pipeline.onTrackingEvents(later);
+
+    const staleDoc = await contactOf(stale);
+    expect(staleDoc?.eventCount).toBe(4);
+    expect(new Set(staleDoc?.factIds).size).toBe(4);
+    expect(staleDoc?.factIds).toContain(elsewhere.metadata.eventId);
+    // The other replica's pricing view (10) survives beside the three feature uses (1 each).
+    expect(staleDoc?.score).toBe(13);
+    expect(staleDoc?.scoredRevision).toBe(staleDoc?.revision);
+    const freshDoc = await contactOf(fresh);
+    expect(freshDoc?.eventCount).toBe(2);
+    expect(freshDoc?.score).toBe(2);
+  });
+
   it('a lead whose score crosses the threshold inside a batch becomes an MQL once, keeping its one owner', async () => {
     // Only leads become MQLs: identify the visitor, capture them as a lead (routed at once), then a batch of views.
     const userId = 'tb-lead';

@@ -27,7 +27,13 @@ import { readTopicUntil, testStackEndpoints, uniqueId, waitFor } from '@tributar
 import { LeadRouter, SWEEP_BATCH, firstAssignment, type Assignment } from './lead-router.service';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
-import { assignmentModel, ownerLoadModel, routingClaimModel, type AssignmentDoc } from './routing.model';
+import {
+  assignmentModel,
+  ownerLoadModel,
+  routingClaimModel,
+  routingHoldModel,
+  type AssignmentDoc,
+} from './routing.model';
 
 const run = uniqueId('rt');
 const endpoints = testStackEndpoints();
@@ -129,6 +135,14 @@ function storedAssignment(
   return { ...claim, leaseToken: null, ...overrides };
 }
 
+/** The assignments (`<contactId>#<n>`) holding capacity, per owner. */
+async function holdsOf(store: Connection, workspaceId: string): Promise<Record<string, string[]>> {
+  const holds = await routingHoldModel(store).find({ workspaceId }).lean();
+  const byOwner: Record<string, string[]> = {};
+  for (const hold of holds) byOwner[hold.ownerId] = [...(byOwner[hold.ownerId] ?? []), hold._id].sort();
+  return byOwner;
+}
+
 /** Open leads per owner as the store counts them. */
 async function openLeads(store: Connection, workspaceId: string): Promise<Record<string, number>> {
   const docs = await ownerLoadModel(store).find({ workspaceId }).lean();
@@ -176,26 +190,43 @@ async function published<T extends RoutingTopic>(
   workspaceId: string,
   contactId: string,
 ): Promise<RoutingEvent<T>[]> {
+  return (await publishedAbout(topic, workspaceId, [contactId])).get(contactId) ?? [];
+}
+
+/** `published` for several leads at once (one marker per lead, one read of the topic). */
+async function publishedAbout<T extends RoutingTopic>(
+  topic: T,
+  workspaceId: string,
+  contactIds: readonly string[],
+): Promise<Map<string, RoutingEvent<T>[]>> {
   const markerId = uniqueId('marker');
-  const event = marker(topic, contactId, markerId);
+  const markers = contactIds.map((contactId) => marker(topic, contactId, markerId));
   if (topic === Topics.LeadsAssigned)
-    await publisher.publish({ topic: Topics.LeadsAssigned, key: contactId, event: event as LeadAssigned });
+    await publisher.publishAll(
+      markers.map((event) => ({
+        topic: Topics.LeadsAssigned,
+        key: event.contactId,
+        event: event as LeadAssigned,
+      })),
+    );
   else
-    await publisher.publish({
-      topic: Topics.LeadsSlaBreached,
-      key: contactId,
-      event: event as LeadSlaBreached,
-    });
-  const seen: RoutingEvent<T>[] = [];
+    await publisher.publishAll(
+      markers.map((event) => ({
+        topic: Topics.LeadsSlaBreached,
+        key: event.contactId,
+        event: event as LeadSlaBreached,
+      })),
+    );
+  const seen = new Map(contactIds.map((contactId) => [contactId, [] as RoutingEvent<T>[]]));
+  const marked = new Set<string>();
   let decoded = 0;
-  let done = false;
   await readTopicUntil(kafka, topic, async (records) => {
     for (; decoded < records.length; decoded += 1) {
       const value = (await registry.decode(records[decoded]?.value ?? null)) as RoutingEvent<T>;
-      if (value.metadata.workspaceId === markerId) done = true;
-      else if (value.metadata.workspaceId === workspaceId && value.contactId === contactId) seen.push(value);
+      if (value.metadata.workspaceId === markerId) marked.add(value.contactId);
+      else if (value.metadata.workspaceId === workspaceId) seen.get(value.contactId)?.push(value);
     }
-    return done;
+    return marked.size === seen.size;
   });
   return seen;
 }
@@ -276,12 +307,12 @@ describe('lead router', () => {
     await assignmentModel(store).collection.insertOne(
       storedAssignment(ws, contactId, { cause: scored, leaseToken: 'crashed-replica' }) as never,
     );
-    await ownerLoadModel(store).create({
-      _id: `${ws}:rep-2`,
+    await ownerLoadModel(store).create({ _id: `${ws}:rep-2`, workspaceId: ws, ownerId: 'rep-2', open: 1 });
+    await routingHoldModel(store).create({
+      _id: `${contactId}#1`,
       workspaceId: ws,
       ownerId: 'rep-2',
-      open: 1,
-      holds: [`${contactId}#1`],
+      createdAt: new Date(),
     });
 
     const finished = await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: scored });
@@ -468,7 +499,12 @@ describe('lead router', () => {
       workspaceId: ws,
       ownerId: 'rep-full',
       open: 1,
-      holds: [`${ws}:elsewhere#1`],
+    });
+    await routingHoldModel(store).create({
+      _id: `${ws}:elsewhere#1`,
+      workspaceId: ws,
+      ownerId: 'rep-full',
+      createdAt: new Date(),
     });
     // A full sweep batch of leads waiting for the inbound team, then one for the partner team (which has room).
     const longAgo = Date.now() - 3_600_000;
@@ -915,5 +951,363 @@ describe('lead router', () => {
     expect(JSON.parse(failures()[0] ?? '{}')).toMatchObject({ level: 'warn', storeDown: true });
     // Resolves once the sweep in flight (if any) is done; no further tick is scheduled.
     await router.onModuleDestroy();
+  });
+});
+
+describe('lead router, batches (assignMany)', () => {
+  const leadsOf = (ws: string, count: number, from = 0) =>
+    Array.from({ length: count }, (_, i) => ({
+      workspaceId: ws,
+      contactId: `${ws}:lead-${from + i}`,
+      attributes: { country: 'DE' },
+      cause: cause(ws),
+    }));
+  const ownersOf = (results: readonly (Assignment | null)[]) =>
+    results.map((result) => result?.ownerId ?? null);
+  /** The leads (`<contactId>#1` holds) each owner got, as `holdsOf` lists them. */
+  const leadsPerOwner = (contactIds: readonly string[], owners: readonly (string | null)[]) => {
+    const byOwner: Record<string, string[]> = {};
+    contactIds.forEach((contactId, i) => {
+      const owner = owners[i];
+      if (owner) byOwner[owner] = [...(byOwner[owner] ?? []), `${contactId}#1`].sort();
+    });
+    return byOwner;
+  };
+  const countsOf = (byOwner: Record<string, string[]>) =>
+    Object.fromEntries(Object.entries(byOwner).map(([owner, leads]) => [owner, leads.length]));
+
+  it('routes a batch round-robin, one owner and one capacity hold per lead, each announced once', async () => {
+    const { router, store, ws } = await oneReplica('batch');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2', 'rep-3', 'rep-4']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const inputs = leadsOf(ws, 40);
+    const contactIds = inputs.map((input) => input.contactId);
+
+    const results = await router.assignMany(inputs);
+
+    // Turns 1..40 in input order, as 40 `assign` calls in a row: rep-1, rep-2, rep-3, rep-4, rep-1, ...
+    const owners = ownersOf(results);
+    expect(owners).toEqual(inputs.map((_, i) => `rep-${(i % 4) + 1}`));
+    expect(results.map((r) => [r?.state, r?.assignmentNumber, r?.teamId, r?.ruleId, r?.reason])).toEqual(
+      inputs.map(() => ['assigned', 1, 'inbound', 'fallback', 'routed']),
+    );
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 10, 'rep-2': 10, 'rep-3': 10, 'rep-4': 10 });
+    expect(await holdsOf(store, ws)).toEqual(leadsPerOwner(contactIds, owners));
+    // Recorded as answered, outboxes published and cleared, leases given back.
+    const docs = await assignmentModel(store).find({ workspaceId: ws }).lean();
+    expect(docs).toHaveLength(40);
+    for (const doc of docs) {
+      const i = contactIds.indexOf(doc._id);
+      expect([doc._id, doc.state, doc.ownerId, doc.ticket, doc.pending, doc.outbox, doc.leaseToken]).toEqual([
+        contactIds[i],
+        'assigned',
+        owners[i],
+        i + 1,
+        false,
+        [],
+        null,
+      ]);
+    }
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, contactIds);
+    for (const [i, input] of inputs.entries())
+      expect(announced.get(input.contactId)?.map((e) => [e.metadata.eventId, e.ownerId, e.reason])).toEqual([
+        [derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'), owners[i], 'routed'],
+      ]);
+    // The next lead, one at a time, takes the turn after the batch's.
+    const [late] = leadsOf(ws, 1, 40);
+    if (!late) throw new Error('lead expected');
+    expect((await router.assign(late))?.ownerId).toBe('rep-1');
+  });
+
+  it('a redelivered batch answers with the same owners and changes nothing', async () => {
+    const { router, store, ws } = await oneReplica('batch-again');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2', 'rep-3']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const inputs = leadsOf(ws, 12);
+    const contactIds = inputs.map((input) => input.contactId);
+    const first = await router.assignMany(inputs);
+    const loads = await openLeads(store, ws);
+    const holds = await holdsOf(store, ws);
+
+    const again = await router.assignMany(inputs);
+
+    expect(ownersOf(again)).toEqual(ownersOf(first));
+    expect(again.map((r) => r?.assignedAt)).toEqual(first.map((r) => r?.assignedAt));
+    expect(loads).toEqual({ 'rep-1': 4, 'rep-2': 4, 'rep-3': 4 });
+    expect(await openLeads(store, ws)).toEqual(loads);
+    expect(await holdsOf(store, ws)).toEqual(holds);
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, contactIds);
+    for (const [i, input] of inputs.entries())
+      expect(announced.get(input.contactId)?.map((e) => [e.metadata.eventId, e.ownerId])).toEqual([
+        [derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'), first[i]?.ownerId],
+      ]);
+    // The redelivery took no turns: the next lead is turn 13.
+    const [late] = leadsOf(ws, 1, 12);
+    if (!late) throw new Error('lead expected');
+    expect((await router.assign(late))?.ownerId).toBe('rep-1');
+  });
+
+  it('two replicas batching overlapping leads at once give each lead one owner and one hold', async () => {
+    const { a, b, store, ws } = await twoReplicas('batch-race');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2', 'rep-3', 'rep-4']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const inputs = leadsOf(ws, 40);
+    const contactIds = inputs.map((input) => input.contactId);
+
+    const [fromA, fromB] = await Promise.all([
+      a.assignMany(inputs.slice(0, 30)),
+      b.assignMany(inputs.slice(10)),
+    ]);
+
+    const stored = await Promise.all(contactIds.map((contactId) => a.assignmentOf(ws, contactId)));
+    expect(stored.map((doc) => [doc?.state, doc?.assignmentNumber])).toEqual(
+      inputs.map(() => ['assigned', 1]),
+    );
+    const owners = ownersOf(stored);
+    // Whoever answered with an owner answered with the lead's one owner (the other saw the claim in progress).
+    const answered = [...fromA.map((r, i) => [i, r] as const), ...fromB.map((r, i) => [10 + i, r] as const)];
+    for (const [i, result] of answered)
+      if (result?.ownerId) expect([i, result.ownerId]).toEqual([i, owners[i]]);
+    expect(answered.filter(([, result]) => result?.ownerId).length).toBeGreaterThanOrEqual(40);
+    // Capacity held once per lead, on its owner (holds are insert claims, exact on FerretDB too).
+    const holds = await holdsOf(store, ws);
+    expect(holds).toEqual(leadsPerOwner(contactIds, owners));
+    expect(Object.values(countsOf(holds)).reduce((x, y) => x + y, 0)).toBe(40);
+    // The `open` counters: equal to the holds on MongoDB; FerretDB 1.24 can lose one of two replicas' concurrent
+    // `$inc`s of one owner's load (docs/architecture.md), so here they may only fall short, never exceed.
+    const open = await openLeads(store, ws);
+    for (const [owner, held] of Object.entries(countsOf(holds)))
+      expect([owner, Math.min(open[owner] ?? 0, held)]).toEqual([owner, open[owner]]);
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, contactIds);
+    for (const [i, input] of inputs.entries())
+      expect([i, announced.get(input.contactId)?.map((e) => [e.metadata.eventId, e.ownerId])]).toEqual([
+        i,
+        [[derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'), owners[i]]],
+      ]);
+  });
+
+  it('respects capacity within a batch exactly as the same leads assigned one by one', async () => {
+    const batched = await oneReplica('batch-capacity');
+    const single = await oneReplica('single-capacity');
+    for (const { store, ws } of [batched, single])
+      await setRules(store, ws, {
+        acceptWithinMinutes: 60,
+        teams: team(['rep-1', 'rep-2', 'rep-3'], 2),
+        rules: [],
+        fallbackTeamId: 'inbound',
+      });
+
+    const inBatch = await batched.router.assignMany(leadsOf(batched.ws, 10));
+    const oneByOne: (Assignment | null)[] = [];
+    for (const input of leadsOf(single.ws, 10)) oneByOne.push(await single.router.assign(input));
+
+    const shape = (results: (Assignment | null)[]) =>
+      results.map((r) => [
+        r?.state,
+        r?.ownerId,
+        r?.teamId,
+        r?.ruleId,
+        r?.assignmentNumber,
+        r?.queuedAt === null,
+      ]);
+    expect(shape(inBatch)).toEqual(shape(oneByOne));
+    expect(inBatch.map((r) => r?.state)).toEqual([...Array(6).fill('assigned'), ...Array(4).fill('queued')]);
+    expect(await openLeads(batched.store, batched.ws)).toEqual({ 'rep-1': 2, 'rep-2': 2, 'rep-3': 2 });
+    expect(countsOf(await holdsOf(batched.store, batched.ws))).toEqual({
+      'rep-1': 2,
+      'rep-2': 2,
+      'rep-3': 2,
+    });
+    const queued = await assignmentModel(batched.store)
+      .find({ workspaceId: batched.ws, state: 'queued' })
+      .lean();
+    expect(queued.map((doc) => doc.ticket).sort((x, y) => (x ?? 0) - (y ?? 0))).toEqual([7, 8, 9, 10]);
+    expect(queued.map((doc) => [doc.pending, doc.leaseToken])).toEqual(queued.map(() => [false, null]));
+  });
+
+  it('an owner filled up under the batch gets only what fits; the rest goes on as one by one', async () => {
+    const { router, store, ws } = await oneReplica('batch-filled');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2'], 2),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const [before] = leadsOf(ws, 1, 100);
+    if (!before) throw new Error('lead expected');
+    expect((await router.assign(before))?.ownerId).toBe('rep-1');
+    // The batch read the loads before that lead was counted (as when another replica routes it meanwhile).
+    const loadsOf = jest
+      .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
+      .mockResolvedValueOnce(new Map());
+    const inputs = leadsOf(ws, 4);
+
+    const results = await router.assignMany(inputs);
+
+    expect(loadsOf).toHaveBeenCalled();
+    loadsOf.mockRestore();
+    // As four `assign` calls in a row (turns 2..5) would give: rep-2, rep-1, rep-2, then nobody has room.
+    expect(results.map((r) => [r?.state, r?.ownerId])).toEqual([
+      ['assigned', 'rep-2'],
+      ['assigned', 'rep-1'],
+      ['assigned', 'rep-2'],
+      ['queued', null],
+    ]);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 2, 'rep-2': 2 });
+    expect(await holdsOf(store, ws)).toEqual({
+      'rep-1': [`${before.contactId}#1`, `${inputs[1]?.contactId}#1`].sort(),
+      'rep-2': [`${inputs[0]?.contactId}#1`, `${inputs[2]?.contactId}#1`].sort(),
+    });
+    const announced = await publishedAbout(
+      Topics.LeadsAssigned,
+      ws,
+      inputs.map((input) => input.contactId),
+    );
+    expect(inputs.map((input) => announced.get(input.contactId)?.map((e) => e.ownerId))).toEqual([
+      ['rep-2'],
+      ['rep-1'],
+      ['rep-2'],
+      [],
+    ]);
+  });
+
+  it('a batch lead taken over before its decision is left to the takeover, which keeps the capacity it held', async () => {
+    const { router, store, ws } = await oneReplica('batch-takeover');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const inputs = leadsOf(ws, 3);
+    const contactIds = inputs.map((input) => input.contactId);
+    const taken = contactIds[1] ?? '';
+    // Another replica takes the lease of one lead while the batch is choosing owners (as after a long stall).
+    const loadsOf = jest
+      .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
+      .mockImplementationOnce(async () => {
+        await assignmentModel(store).updateOne({ _id: taken }, { $set: { leaseToken: 'other-replica' } });
+        return new Map();
+      });
+
+    const results = await router.assignMany(inputs);
+
+    loadsOf.mockRestore();
+    expect(results.map((r) => [r?.state, r?.ownerId])).toEqual([
+      ['assigned', 'rep-1'],
+      ['routing', null],
+      ['assigned', 'rep-1'],
+    ]);
+    // The hold the batch took for it stays: whoever finishes the routing finds and adopts it.
+    expect(await holdsOf(store, ws)).toEqual({
+      'rep-1': [`${contactIds[0]}#1`, `${contactIds[2]}#1`].sort(),
+      'rep-2': [`${taken}#1`],
+    });
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 2, 'rep-2': 1 });
+    expect((await publishedAbout(Topics.LeadsAssigned, ws, contactIds)).get(taken)).toEqual([]);
+
+    // That replica died; once its lease ran out the sweep finishes the lead on the capacity already held.
+    expect(await router.sweep(new Date(Date.now() + 120_000))).toMatchObject({ assigned: 1 });
+    expect(await router.assignmentOf(ws, taken)).toMatchObject({ state: 'assigned', ownerId: 'rep-2' });
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 2, 'rep-2': 1 });
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, contactIds);
+    expect(contactIds.map((contactId) => announced.get(contactId)?.map((e) => e.ownerId))).toEqual([
+      ['rep-1'],
+      ['rep-2'],
+      ['rep-1'],
+    ]);
+  });
+
+  it('a batch mixing leads assigned before with new ones keeps the old owners and routes the new', async () => {
+    const { router, store, ws } = await oneReplica('batch-mixed');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const inputs = leadsOf(ws, 8);
+    const before: (Assignment | null)[] = [];
+    for (const input of inputs.slice(0, 3)) before.push(await router.assign(input));
+    expect(ownersOf(before)).toEqual(['rep-1', 'rep-2', 'rep-1']);
+
+    // The old leads come back with new causes, interleaved with new leads; one new lead twice.
+    const again = inputs.slice(0, 3).map((input) => ({ ...input, cause: cause(ws) }));
+    const lead = (i: number) => {
+      const input = inputs[i];
+      if (!input) throw new Error('lead expected');
+      return input;
+    };
+    const [old0, old1, old2] = again;
+    if (!old0 || !old1 || !old2) throw new Error('leads expected');
+    const batch = [lead(3), old0, lead(4), old1, lead(5), old2, lead(6), lead(7), lead(5)];
+
+    const results = await router.assignMany(batch);
+
+    // New leads take turns 4..8 in input order; the old ones and the repeat answer with what they have.
+    expect(ownersOf(results)).toEqual([
+      'rep-2',
+      'rep-1',
+      'rep-1',
+      'rep-2',
+      'rep-2',
+      'rep-1',
+      'rep-1',
+      'rep-2',
+      'rep-2',
+    ]);
+    expect(results.map((r) => [r?.state, r?.assignmentNumber])).toEqual(batch.map(() => ['assigned', 1]));
+    expect(results[1]?.assignedAt).toEqual(before[0]?.assignedAt);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 4, 'rep-2': 4 });
+    const announced = await publishedAbout(
+      Topics.LeadsAssigned,
+      ws,
+      inputs.map((input) => input.contactId),
+    );
+    // One announcement per lead, under the cause of its first assignment.
+    for (const input of inputs)
+      expect(announced.get(input.contactId)?.map((e) => e.metadata.eventId)).toEqual([
+        derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'),
+      ]);
+  });
+
+  it('a batch in a workspace without rules leaves its leads unrouted until rules exist', async () => {
+    const { router, store, ws } = await oneReplica('batch-unrouted');
+    const inputs = leadsOf(ws, 5);
+
+    expect(await router.assignMany(inputs)).toEqual([null, null, null, null, null]);
+
+    const docs = await assignmentModel(store).find({ workspaceId: ws }).lean();
+    expect(docs.map((doc) => [doc.state, doc.leaseToken, doc.ownerId, doc.outbox])).toEqual(
+      inputs.map(() => ['unrouted', null, null, []]),
+    );
+    expect(await openLeads(store, ws)).toEqual({});
+    await setRules(store, ws, {
+      acceptWithinMinutes: 60,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const routed = await router.assignMany(inputs.map((input) => ({ ...input, cause: cause(ws) })));
+    expect(routed.map((r) => [r?.state, r?.ownerId])).toEqual([
+      ['assigned', 'rep-1'],
+      ['assigned', 'rep-2'],
+      ['assigned', 'rep-1'],
+      ['assigned', 'rep-2'],
+      ['assigned', 'rep-1'],
+    ]);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 3, 'rep-2': 2 });
   });
 });

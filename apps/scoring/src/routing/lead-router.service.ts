@@ -10,7 +10,14 @@ import {
 } from '@tributary/contracts';
 import { EventPublisher, STORE_CONNECTION, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import type { Logger } from '@tributary/observability';
-import { isDuplicateKey, isStoreUnavailable, SERVICE_LOGGER } from '@tributary/platform';
+import {
+  findByIds,
+  insertClaims,
+  isDuplicateKey,
+  isStoreUnavailable,
+  SERVICE_LOGGER,
+  type BatchCollection,
+} from '@tributary/platform';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import {
   FALLBACK_RULE_ID,
@@ -26,6 +33,7 @@ import {
   ownerLoadModel,
   routingClaimModel,
   routingCursorModel,
+  routingHoldModel,
   type AssignmentDoc,
   type AssignmentReason,
   type AssignmentState,
@@ -33,6 +41,7 @@ import {
   type OwnerLoadDoc,
   type RoutingClaimDoc,
   type RoutingCursorDoc,
+  type RoutingHoldDoc,
 } from './routing.model';
 
 export type { AssignmentState, AssignmentReason } from './routing.model';
@@ -150,6 +159,55 @@ function outgoing(contactId: string, entry: OutboxEntry): OutgoingEvent {
   return { topic: Topics.LeadsSlaBreached, key: contactId, event: entry.event };
 }
 
+/** Who a lead's assignment goes to is chosen among `team` at round-robin position `ticket`. */
+interface RoutingChoice {
+  team: RoutingTeam;
+  ruleId: string;
+  rules: RoutingRulesVersion;
+  ticket: number;
+}
+
+/** A decided assignment: the fields it sets and the events it queues in its outbox. */
+interface Decision {
+  set: Partial<AssignmentDoc>;
+  outbox: OutboxEntry[];
+}
+
+/** The decision as one conditional write (the outbox appended). */
+function updateOf(decision: Decision): UpdateQuery<AssignmentDoc> {
+  return {
+    $set: decision.set,
+    ...(decision.outbox.length > 0 ? { $push: { outbox: { $each: decision.outbox } } } : {}),
+  };
+}
+
+/** Capacity taken for a hold, to give back if the decision that took it is not recorded. */
+interface Reservation {
+  workspaceId: string;
+  ownerId: string;
+  holdId: string;
+}
+
+/** A claimed lead of a batch, its team and turn, and the member chosen for it (none: nobody can take it now). */
+interface BatchPick {
+  claim: AssignmentDoc;
+  choice: RoutingChoice;
+  member: RoutingMember | undefined;
+}
+
+/** A batch lead's decision, to write under its claim's lease; `ticket` null when it was not routed (no rules). */
+interface BatchDecision {
+  claim: AssignmentDoc;
+  decision: Decision;
+  ticket: number | null;
+  reservation?: Reservation;
+}
+
+/** No routing rules in the workspace: recorded as unrouted, routed by a later `assign` once rules exist. */
+function unroutedDecision(now: Date): Decision {
+  return { set: { state: 'unrouted', leaseToken: null, updatedAt: now }, outbox: [] };
+}
+
 /** A lead to route, with what routing reads of it and the event that asks for it. */
 export interface RoutingRequest {
   workspaceId: string;
@@ -208,11 +266,12 @@ export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: numbe
  *      lease (E11000: someone else owns the claim; their assignment is returned, or finished when their lease ran
  *      out, never a second owner);
  *   2. in parallel: `$inc` the team's round-robin cursor ‖ read the members' open-lead counts (`_id $in`);
- *   3. reserve capacity: one conditional update on the owner's load (`open < capacity`, hold id not yet listed;
- *      refused → next member in round-robin order);
+ *   3. reserve capacity: insert the hold `routing_holds._id = <contactId>#<n>`, then one conditional `$inc` of the
+ *      owner's load (`open < capacity`; refused → the hold deleted, next member in round-robin order);
  *   4. record the decision and the `leads.assigned` event (outbox) in one conditional write on the lease;
  *   5. publish the outbox (Kafka), then 6. clear it.
- * Seven store round trips in five sequential steps, plus the publish. A crash after 4 leaves the outbox, which a
+ * Eight store round trips in six sequential steps, plus the publish (`assignMany` routes a batch in a few per
+ * batch). A crash after 4 leaves the outbox, which a
  * redelivery or the sweeper publishes under the same eventId; a crash before it leaves a lease that expires and is
  * taken over (a capacity hold it left is adopted, not counted twice). Nobody eligible (capacity, working hours) →
  * `queued`, and the sweeper retries with the same cursor position. Exactly one owner rests on the conditional
@@ -228,6 +287,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly claims: Model<RoutingClaimDoc>;
   private readonly cursors: Model<RoutingCursorDoc>;
   private readonly loads: Model<OwnerLoadDoc>;
+  private readonly holds: Model<RoutingHoldDoc>;
   private readonly leaseMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -244,6 +304,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.claims = routingClaimModel(connection);
     this.cursors = routingCursorModel(connection);
     this.loads = ownerLoadModel(connection);
+    this.holds = routingHoldModel(connection);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
 
@@ -282,6 +343,187 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     ]);
     const doc = claimed ? await this.route(claim, rules, now) : await this.resume(input, rules, now);
     return doc && doc.state !== 'unrouted' ? toAssignment(doc) : null;
+  }
+
+  /**
+   * Routes several leads with the results `assign` gives each in turn, in a few store commands per batch: one insert
+   * of all claims and one rules read per workspace; per team one cursor move for all its leads and one read of its
+   * members' loads; per chosen owner one capacity write; one write of all decisions; one produce; one write clearing
+   * the outboxes. A lead someone claimed before (a redelivery, another replica, a repeat in the batch) is resumed as
+   * `assign` resumes it, afterwards and in input order; a lead whose owner's load changed under the batch is routed
+   * on its own (its claim, lease and turn already taken).
+   */
+  async assignMany(inputs: readonly RoutingRequest[]): Promise<(Assignment | null)[]> {
+    if (inputs.length < 2) return Promise.all(inputs.map((input) => this.assign(input)));
+    const now = new Date();
+    const claims = inputs.map((input) => firstAssignment(input, now, this.leaseMs));
+    const workspaces = [...new Set(inputs.map((input) => input.workspaceId))];
+    const [taken, rules] = await Promise.all([
+      insertClaims(this.assignments.collection as unknown as BatchCollection<AssignmentDoc>, claims),
+      Promise.all(workspaces.map(async (ws) => [ws, await this.rules.current(ws)] as const)),
+    ]);
+    const rulesOf = new Map(rules);
+    const routed = await this.routeClaims(
+      claims.filter((_, index) => !taken.has(index)),
+      rulesOf,
+      now,
+    );
+    const results: (Assignment | null)[] = [];
+    for (const [index, input] of inputs.entries()) {
+      const mine = !taken.has(index);
+      // Not ours (or our decision lost its lease): whatever the lead's assignment is now, finished if left half-way.
+      const doc =
+        mine && routed.has(input.contactId)
+          ? routed.get(input.contactId)
+          : await this.resume(input, rulesOf.get(input.workspaceId) ?? null, new Date());
+      results.push(doc && doc.state !== 'unrouted' ? toAssignment(doc) : null);
+    }
+    return results;
+  }
+
+  /**
+   * First assignments claimed by this call, routed together (see `assignMany`); by contact id. A lead missing from
+   * the result lost its lease before its decision was written.
+   */
+  private async routeClaims(
+    claims: readonly AssignmentDoc[],
+    rulesOf: ReadonlyMap<string, RoutingRulesVersion | null>,
+    now: Date,
+  ): Promise<Map<string, AssignmentDoc | null>> {
+    const decided: BatchDecision[] = [];
+    const teams = new Map<string, { team: RoutingTeam; rules: RoutingRulesVersion; leads: BatchPick[] }>();
+    for (const claim of claims) {
+      const rules = rulesOf.get(claim.workspaceId) ?? null;
+      if (!rules) {
+        decided.push({ claim, decision: unroutedDecision(now), ticket: null });
+        continue;
+      }
+      const chosen = chooseTeam(rules.rules, claim.routingAttributes ?? {});
+      const team = teamOf(rules.rules, chosen.teamId);
+      const ruleId = team.id === chosen.teamId ? chosen.ruleId : FALLBACK_RULE_ID;
+      const key = JSON.stringify([claim.workspaceId, team.id]);
+      const entry = teams.get(key) ?? { team, rules, leads: [] };
+      // The turn is known once the team's cursor moved (below).
+      entry.leads.push({ claim, choice: { team, ruleId, rules, ticket: 0 }, member: undefined });
+      teams.set(key, entry);
+    }
+    // Per team: its turns in one cursor move, owners picked as that many `assign` calls in a row would pick them.
+    await Promise.all(
+      [...teams.values()].map(async ({ team, leads }) => {
+        const workspaceId = leads[0]?.claim.workspaceId ?? '';
+        const [last, loads] = await Promise.all([
+          this.takeTickets(workspaceId, team.id, leads.length),
+          this.loadsOf(workspaceId, team.members),
+        ]);
+        for (const [i, pick] of leads.entries()) {
+          pick.choice.ticket = last - leads.length + 1 + i;
+          pick.member = pickOwner(team.members, pick.choice.ticket - 1, loads, now);
+          if (pick.member) loads.set(pick.member.ownerId, (loads.get(pick.member.ownerId) ?? 0) + 1);
+        }
+      }),
+    );
+    const picks = [...teams.values()].flatMap(({ leads }) => leads);
+    // Per owner: their holds counted at once. Refused (the load changed meanwhile) → those leads one by one.
+    const byOwner = new Map<string, { member: RoutingMember; workspaceId: string; picks: BatchPick[] }>();
+    for (const pick of picks) {
+      if (!pick.member) continue;
+      const key = loadIdOf(pick.claim.workspaceId, pick.member.ownerId);
+      const entry = byOwner.get(key) ?? {
+        member: pick.member,
+        workspaceId: pick.claim.workspaceId,
+        picks: [],
+      };
+      entry.picks.push(pick);
+      byOwner.set(key, entry);
+    }
+    const refused = await this.reserveBatch([...byOwner.values()], now);
+    for (const pick of picks) {
+      if (refused.has(pick)) continue;
+      const { claim, choice, member } = pick;
+      decided.push({
+        claim,
+        decision: this.decisionOf(claim, choice, member?.ownerId ?? null, now),
+        ticket: choice.ticket,
+        ...(member
+          ? {
+              reservation: {
+                workspaceId: claim.workspaceId,
+                ownerId: member.ownerId,
+                holdId: holdIdOf(claim._id, claim.n),
+              },
+            }
+          : {}),
+      });
+    }
+    const landed = await this.recordDecisions(decided);
+    await this.flushAll(landed);
+    const routed = new Map<string, AssignmentDoc | null>();
+    for (const { claim, decision } of landed)
+      routed.set(claim._id, {
+        ...claim,
+        ...decision.set,
+        ...(decision.outbox.length > 0 ? { outbox: [], pending: false, leaseToken: null } : {}),
+      });
+    // Their claim and lease are held, and their turn taken: `route` keeps that turn and reserves member by member.
+    for (const { claim, choice } of refused)
+      routed.set(claim._id, await this.route({ ...claim, ticket: choice.ticket }, choice.rules, now));
+    return routed;
+  }
+
+  /**
+   * Writes a batch's decisions, each conditional on its lease (one `bulkWrite`). When some did not match (a lease
+   * lost to a takeover), the leads are read back (one `_id $in` read): those whose decision is not recorded give
+   * their capacity back unless it was adopted, as `decide` does, and are left out of the result.
+   */
+  private async recordDecisions(decided: readonly BatchDecision[]): Promise<BatchDecision[]> {
+    if (decided.length === 0) return [];
+    const result = await this.assignments.bulkWrite(
+      decided.map(({ claim, decision }) => ({
+        updateOne: {
+          filter: { _id: claim._id, state: 'routing', leaseToken: claim.leaseToken },
+          update: updateOf(decision),
+        },
+      })),
+      { ordered: false },
+    );
+    if (result.matchedCount === decided.length) return [...decided];
+    const current = await findByIds(
+      this.assignments.collection as unknown as BatchCollection<AssignmentDoc>,
+      decided.map(({ claim }) => claim._id),
+    );
+    const landed: BatchDecision[] = [];
+    for (const item of decided) {
+      const stored = current.get(item.claim._id) ?? null;
+      // A takeover takes a new turn, so the same state, turn and owner means this write is the one recorded.
+      const recorded =
+        stored !== null &&
+        stored.n === item.claim.n &&
+        stored.state === item.decision.set.state &&
+        (stored.ticket ?? null) === item.ticket &&
+        (stored.ownerId ?? null) === (item.reservation?.ownerId ?? null);
+      if (recorded) landed.push(item);
+      else if (item.reservation) await this.releaseUnlessAdopted(stored, item.reservation);
+    }
+    return landed;
+  }
+
+  /** Publishes the outboxes of a batch's decisions in one produce and clears them in one write, as `flush` does. */
+  private async flushAll(decided: readonly BatchDecision[]): Promise<void> {
+    const queued = decided.filter(({ decision }) => decision.outbox.length > 0);
+    if (queued.length === 0) return;
+    await this.publisher.publishAll(
+      queued.flatMap(({ claim, decision }) => decision.outbox.map((entry) => outgoing(claim._id, entry))),
+    );
+    const cleared = new Date();
+    await this.assignments.bulkWrite(
+      queued.map(({ claim }) => ({
+        updateOne: {
+          filter: { _id: claim._id, n: claim.n, pending: true },
+          update: { $set: { outbox: [], pending: false, leaseToken: null, updatedAt: cleared } },
+        },
+      })),
+      { ordered: false },
+    );
   }
 
   /**
@@ -729,7 +971,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     const lease = { _id: doc._id, state: 'routing', leaseToken: doc.leaseToken };
     if (!rules) {
       // Rules are never deleted, so only a first routing meets a workspace without them.
-      return this.decide(lease, { $set: { state: 'unrouted', leaseToken: null, updatedAt: now } });
+      return this.decide(lease, updateOf(unroutedDecision(now)));
     }
     const chosen = doc.teamId
       ? { teamId: doc.teamId, ruleId: doc.ruleId ?? FALLBACK_RULE_ID }
@@ -753,7 +995,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     const [ticket, loads, held] = await Promise.all([
       doc.ticket ?? this.nextTicket(ws, team.id),
       this.loadsOf(ws, team.members),
-      takeover ? this.holderOf(ws, holdId) : undefined,
+      takeover ? this.holderOf(holdId) : undefined,
     ]);
     let ownerId = held;
     let reserved = false;
@@ -765,11 +1007,37 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
         reserved = true;
       } else loads.set(member.ownerId, member.capacity); // filled up since the read
     }
-    const common = {
-      teamId: team.id,
+    const choice: RoutingChoice = {
+      team,
       ruleId: team.id === chosen.teamId ? chosen.ruleId : FALLBACK_RULE_ID,
-      rulesVersion: rules.version,
+      rules,
       ticket,
+    };
+    if (!ownerId) {
+      const queued = await this.decide(lease, updateOf(this.decisionOf(doc, choice, null, now)));
+      if (takeover) await this.releaseStrays(ws, holdId, null);
+      return queued;
+    }
+    const decided = await this.decide(
+      lease,
+      updateOf(this.decisionOf(doc, choice, ownerId, now)),
+      reserved ? { workspaceId: ws, ownerId, holdId } : undefined,
+    );
+    if (takeover && decided?.state === 'assigned' && decided.n === doc.n)
+      await this.releaseStrays(ws, holdId, decided.ownerId);
+    return decided;
+  }
+
+  /**
+   * Assignment `doc.n` decided: to `ownerId`, with its `leads.assigned` (and the breach that started it, if one did)
+   * in the outbox, or queued when nobody could take it (the breach still announced).
+   */
+  private decisionOf(doc: AssignmentDoc, choice: RoutingChoice, ownerId: string | null, now: Date): Decision {
+    const common = {
+      teamId: choice.team.id,
+      ruleId: choice.ruleId,
+      rulesVersion: choice.rules.version,
+      ticket: choice.ticket,
       breach: null,
       updatedAt: now,
     };
@@ -778,19 +1046,18 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       const outbox: OutboxEntry[] = breach
         ? [{ topic: Topics.LeadsSlaBreached, event: { ...breach, reassignedTo: null } }]
         : [];
-      const queued = await this.decide(lease, {
-        $set: {
+      return {
+        set: {
           ...common,
           state: 'queued',
           queuedAt: doc.queuedAt ?? now,
           ...(outbox.length > 0 ? { pending: true } : { leaseToken: null }),
         },
-        ...(outbox.length > 0 ? { $push: { outbox: { $each: outbox } } } : {}),
-      });
-      if (takeover) await this.releaseStrays(ws, holdId, null);
-      return queued;
+        outbox,
+      };
     }
-    const acceptDueAt = new Date(now.getTime() + rules.rules.acceptWithinMinutes * 60_000);
+    const missed = missedOwnerOf(doc);
+    const acceptDueAt = new Date(now.getTime() + choice.rules.rules.acceptWithinMinutes * 60_000);
     const reason: AssignmentReason = missed && ownerId === missed ? 'sla-renewed' : doc.reason;
     const assigned: LeadAssigned = {
       metadata: causedMetadata(doc.cause, 'scoring', `lead-assigned/${doc.n}`, now.getTime()),
@@ -803,33 +1070,25 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       assignedAt: now.getTime(),
       acceptDueAt: acceptDueAt.getTime(),
     };
-    const outbox: OutboxEntry[] = [
-      ...(breach
-        ? [{ topic: Topics.LeadsSlaBreached, event: { ...breach, reassignedTo: ownerId } } as const]
-        : []),
-      { topic: Topics.LeadsAssigned, event: assigned },
-    ];
-    const decided = await this.decide(
-      lease,
-      {
-        $set: {
-          ...common,
-          state: 'assigned',
-          reason,
-          ownerId,
-          metadata: assigned.metadata,
-          assignedAt: now,
-          acceptDueAt,
-          pending: true,
-          leaseUntil: new Date(now.getTime() + this.leaseMs),
-        },
-        $push: { outbox: { $each: outbox } },
+    return {
+      set: {
+        ...common,
+        state: 'assigned',
+        reason,
+        ownerId,
+        metadata: assigned.metadata,
+        assignedAt: now,
+        acceptDueAt,
+        pending: true,
+        leaseUntil: new Date(now.getTime() + this.leaseMs),
       },
-      reserved ? { workspaceId: ws, ownerId, holdId } : undefined,
-    );
-    if (takeover && decided?.state === 'assigned' && decided.n === doc.n)
-      await this.releaseStrays(ws, holdId, decided.ownerId);
-    return decided;
+      outbox: [
+        ...(breach
+          ? [{ topic: Topics.LeadsSlaBreached, event: { ...breach, reassignedTo: ownerId } } as const]
+          : []),
+        { topic: Topics.LeadsAssigned, event: assigned },
+      ],
+    };
   }
 
   /**
@@ -840,7 +1099,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private async decide(
     lease: { _id: string; state: string; leaseToken: string | null },
     update: UpdateQuery<AssignmentDoc>,
-    reservation?: { workspaceId: string; ownerId: string; holdId: string },
+    reservation?: Reservation,
   ): Promise<AssignmentDoc | null> {
     const decided = await this.assignments
       .findOneAndUpdate(lease, update, { new: true })
@@ -850,17 +1109,20 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       return decided;
     }
     const current = await this.assignmentDoc(lease._id);
-    if (reservation) {
-      const sameAssignment = current !== null && holdIdOf(current._id, current.n) === reservation.holdId;
-      // Whoever took over may have found this hold and adopted it (routing), or already recorded it (our owner).
-      const adopted =
-        sameAssignment &&
-        current.state !== 'closed' &&
-        current.state !== 'recycled' &&
-        (current.state === 'routing' || current.ownerId === reservation.ownerId);
-      if (!adopted) await this.release(reservation.workspaceId, reservation.ownerId, reservation.holdId);
-    }
+    if (reservation) await this.releaseUnlessAdopted(current, reservation);
     return current;
+  }
+
+  /** A decision lost its lease: the capacity it reserved goes back unless the lead ended up with this very hold. */
+  private async releaseUnlessAdopted(current: AssignmentDoc | null, reservation: Reservation): Promise<void> {
+    const sameAssignment = current !== null && holdIdOf(current._id, current.n) === reservation.holdId;
+    // Whoever took over may have found this hold and adopted it (routing), or already recorded it (our owner).
+    const adopted =
+      sameAssignment &&
+      current.state !== 'closed' &&
+      current.state !== 'recycled' &&
+      (current.state === 'routing' || current.ownerId === reservation.ownerId);
+    if (!adopted) await this.release(reservation.workspaceId, reservation.ownerId, reservation.holdId);
   }
 
   /** Publishes a lead's outbox and clears it (kept for assignment `n` only: a later one has its own). */
@@ -949,17 +1211,28 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** The next round-robin position of a team (1, 2, ...). */
   private async nextTicket(workspaceId: string, teamId: string): Promise<number> {
-    const cursor = await this.cursors
-      .findOneAndUpdate(
-        { _id: `${workspaceId}:${teamId}` },
-        { $inc: { seq: 1 } },
-        { upsert: true, new: true },
-      )
-      .lean<RoutingCursorDoc>();
-    return cursor?.seq ?? 1;
+    return this.takeTickets(workspaceId, teamId, 1);
   }
 
-  /** Open leads per owner of a team (one `_id $in` read, without the hold lists). */
+  /** Takes `count` consecutive round-robin positions of a team; returns the last (they end there). */
+  private async takeTickets(workspaceId: string, teamId: string, count: number): Promise<number> {
+    const take = () =>
+      this.cursors
+        .findOneAndUpdate(
+          { _id: `${workspaceId}:${teamId}` },
+          { $inc: { seq: count } },
+          { upsert: true, new: true },
+        )
+        .lean<RoutingCursorDoc>();
+    // Two first moves of a new team's cursor at once both try to insert it; the loser finds it on the second try.
+    const cursor = await take().catch((error: unknown) => {
+      if (isDuplicateKey(error)) return take();
+      throw error;
+    });
+    return cursor?.seq ?? count;
+  }
+
+  /** Open leads per owner of a team (one `_id $in` read). */
   private async loadsOf(
     workspaceId: string,
     members: readonly RoutingMember[],
@@ -971,30 +1244,90 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /** The owner already holding capacity for this assignment (left by an interrupted router), if any. */
-  private async holderOf(workspaceId: string, holdId: string): Promise<string | undefined> {
-    const doc = await this.loads.findOne({ workspaceId, holds: holdId }, { ownerId: 1 }).lean<OwnerLoadDoc>();
-    return doc?.ownerId;
+  private async holderOf(holdId: string): Promise<string | undefined> {
+    const hold = await this.holds.findById(holdId, { ownerId: 1 }).lean<Pick<RoutingHoldDoc, 'ownerId'>>();
+    return hold?.ownerId;
   }
 
   /**
-   * Takes one unit of the owner's capacity for `holdId`, exactly once: the filter admits the update only under
-   * capacity and only if the hold is not listed yet, so the count and the marker change in one write (unlike
-   * ProcessedEvents, whose marker follows the effect, a crash here cannot count twice).
+   * Takes one unit of the owner's capacity for `holdId`, exactly once: the hold is inserted first (an insert by
+   * `_id` has one winner, also on FerretDB), then counted under capacity; refused, the hold is taken back. A retry
+   * finds the hold and does not count it again (a crash between the two writes leaves the count one low, never
+   * one high).
    */
   private async reserve(workspaceId: string, member: RoutingMember, holdId: string): Promise<boolean> {
     if (member.capacity <= 0) return false;
-    const _id = loadIdOf(workspaceId, member.ownerId);
+    const hold: RoutingHoldDoc = { _id: holdId, workspaceId, ownerId: member.ownerId, createdAt: new Date() };
+    const inserted = await this.holds.collection.insertOne(hold as never).then(
+      () => true,
+      (error: unknown) => {
+        if (isDuplicateKey(error)) return false;
+        throw error;
+      },
+    );
+    // Held already: counted when it is this owner's (a retry); another owner's is a stray its takeover gives back.
+    if (!inserted) return (await this.holderOf(holdId)) === member.ownerId;
+    if (await this.takeCapacity(workspaceId, member, 1)) return true;
+    await this.holds.deleteOne({ _id: holdId, ownerId: member.ownerId });
+    return false;
+  }
+
+  /**
+   * Capacity for the leads a batch picked, owner by owner: all their holds in one insert, then one count per owner
+   * of all its holds at once. An owner whose load changed under the batch (filled up) or who met a hold someone
+   * else had takes back what this batch inserted for them; their leads are returned, to reserve lead by lead.
+   */
+  private async reserveBatch(
+    owners: readonly { workspaceId: string; member: RoutingMember; picks: BatchPick[] }[],
+    now: Date,
+  ): Promise<Set<BatchPick>> {
+    const holds = owners.flatMap(({ workspaceId, member, picks }) =>
+      picks.map(({ claim }) => ({
+        _id: holdIdOf(claim._id, claim.n),
+        workspaceId,
+        ownerId: member.ownerId,
+        createdAt: now,
+      })),
+    );
+    const taken = await insertClaims(
+      this.holds.collection as unknown as BatchCollection<RoutingHoldDoc>,
+      holds,
+    );
+    let next = 0;
+    const tries = owners.map((owner) => {
+      const ours = holds.slice(next, next + owner.picks.length).filter((_, i) => !taken.has(next + i));
+      next += owner.picks.length;
+      return { ...owner, ours, clash: ours.length < owner.picks.length };
+    });
+    const refused = new Set<BatchPick>();
+    await Promise.all(
+      tries.map(async ({ workspaceId, member, picks, ours, clash }) => {
+        if (!clash && (await this.takeCapacity(workspaceId, member, picks.length))) return;
+        if (ours.length > 0)
+          await this.holds.deleteMany({
+            _id: { $in: ours.map((hold) => hold._id) },
+            ownerId: member.ownerId,
+          });
+        for (const pick of picks) refused.add(pick);
+      }),
+    );
+    return refused;
+  }
+
+  /** Counts `units` more open leads on the owner if they all fit under the capacity (one conditional write). */
+  private async takeCapacity(workspaceId: string, member: RoutingMember, units: number): Promise<boolean> {
+    if (member.capacity < units) return false;
     try {
       await this.loads.updateOne(
-        { _id, open: { $lt: member.capacity }, holds: { $ne: holdId } },
-        { $inc: { open: 1 }, $push: { holds: holdId }, $set: { workspaceId, ownerId: member.ownerId } },
+        { _id: loadIdOf(workspaceId, member.ownerId), open: { $lte: member.capacity - units } },
+        { $inc: { open: units }, $set: { workspaceId, ownerId: member.ownerId } },
         { upsert: true },
       );
       return true;
     } catch (error) {
-      // The load exists but did not match: full, or this hold is already counted (a retry).
+      // The load exists but did not match: full.
       if (!isDuplicateKey(error)) throw error;
-      return (await this.loads.exists({ _id, holds: holdId })) !== null;
+      return false;
     }
   }
 
@@ -1007,17 +1340,14 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     holdId: string,
     keptOwnerId: string | null,
   ): Promise<void> {
-    await this.loads.updateMany(
-      { workspaceId, holds: holdId, ...(keptOwnerId ? { ownerId: { $ne: keptOwnerId } } : {}) },
-      { $pull: { holds: holdId }, $inc: { open: -1 } },
-    );
+    const holder = await this.holderOf(holdId);
+    if (holder && holder !== keptOwnerId) await this.release(workspaceId, holder, holdId);
   }
 
-  /** Gives back the capacity `holdId` took, exactly once. */
+  /** Gives back the capacity `holdId` took, exactly once: only the call that deletes the hold uncounts it. */
   private async release(workspaceId: string, ownerId: string, holdId: string): Promise<void> {
-    await this.loads.updateOne(
-      { _id: loadIdOf(workspaceId, ownerId), holds: holdId },
-      { $pull: { holds: holdId }, $inc: { open: -1 } },
-    );
+    const { deletedCount } = await this.holds.deleteOne({ _id: holdId, ownerId });
+    if (deletedCount > 0)
+      await this.loads.updateOne({ _id: loadIdOf(workspaceId, ownerId) }, { $inc: { open: -1 } });
   }
 }

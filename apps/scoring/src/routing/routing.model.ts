@@ -162,16 +162,14 @@ const cursorSchema = new Schema<RoutingCursorDoc>(
 );
 
 /**
- * An owner's open leads (`<ws>:<ownerId>`). `holds` lists the assignments (`<contactId>#<n>`) counted in `open`,
- * so reserving and freeing capacity are each one conditional single-document update and happen exactly once per
- * assignment, whatever is retried.
+ * An owner's open leads (`<ws>:<ownerId>`): the count routing compares with their capacity. Each lead counted in it
+ * has a hold (`RoutingHoldDoc`), which makes taking and giving back capacity happen once per assignment.
  */
 export interface OwnerLoadDoc {
   _id: string;
   workspaceId: string;
   ownerId: string;
   open: number;
-  holds: string[];
 }
 
 const ownerLoadSchema = new Schema<OwnerLoadDoc>(
@@ -180,9 +178,31 @@ const ownerLoadSchema = new Schema<OwnerLoadDoc>(
     workspaceId: { type: String, required: true },
     ownerId: { type: String, required: true },
     open: { type: Number, required: true, default: 0 },
-    holds: { type: [String], default: [] },
   },
   { versionKey: false, collection: 'routing_owner_loads' },
+);
+
+/**
+ * Capacity that assignment `n` of a lead holds on its owner (`_id` = `<contactId>#<n>`): inserted before the owner's
+ * `open` goes up, deleted before it goes down, so a retry never counts or frees it twice (an insert and a delete by
+ * `_id` happen once on FerretDB too). Its own documents, not a list in the load: the list grew with every open lead,
+ * and rewriting it took most of the store's time under a burst of leads.
+ */
+export interface RoutingHoldDoc {
+  _id: string;
+  workspaceId: string;
+  ownerId: string;
+  createdAt: Date;
+}
+
+const holdSchema = new Schema<RoutingHoldDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    ownerId: { type: String, required: true },
+    createdAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'routing_holds' },
 );
 
 /** A version of a workspace's rules (`<ws>:<version>`, immutable) or its head (`<ws>:head`, the current one). */
@@ -223,6 +243,10 @@ export function routingCursorModel(connection: Connection): Model<RoutingCursorD
 
 export function ownerLoadModel(connection: Connection): Model<OwnerLoadDoc> {
   return connection.models['OwnerLoad'] ?? connection.model<OwnerLoadDoc>('OwnerLoad', ownerLoadSchema);
+}
+
+export function routingHoldModel(connection: Connection): Model<RoutingHoldDoc> {
+  return connection.models['RoutingHold'] ?? connection.model<RoutingHoldDoc>('RoutingHold', holdSchema);
 }
 
 export function routingRulesModel(connection: Connection): Model<RoutingRulesDoc> {

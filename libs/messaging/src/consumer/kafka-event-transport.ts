@@ -32,6 +32,8 @@ export interface KafkaEventTransportOptions {
   retry: RetrySettings;
   /** Partitions processed in parallel; order is kept within a partition (hence per entity key). */
   partitionsConcurrency: number;
+  /** Bytes one fetch may bring per partition. */
+  maxBytesPerPartition?: number;
   /** Resolves when the service's store answers again after an outage. */
   storeReady: () => Promise<boolean>;
 }
@@ -108,6 +110,9 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
       maxWaitTimeInMs: 250,
+      ...(this.options.maxBytesPerPartition
+        ? { maxBytesPerPartition: this.options.maxBytesPerPartition }
+        : {}),
     });
     await ensureTopics(
       this.options.admin,
