@@ -1055,6 +1055,35 @@ describe('lead router, batches (assignMany)', () => {
     expect((await router.assign(late))?.ownerId).toBe('rep-1');
   });
 
+  it("two replicas' first batches for a new team both get their turns: the cursor's creation race is retried", async () => {
+    // Each round is a workspace whose team cursor does not exist yet; both replicas create it at once.
+    for (let round = 0; round < 10; round += 1) {
+      const { a, b, store, ws } = await twoReplicas(`cursor-race-${round}`);
+      await setRules(store, ws, {
+        acceptWithinMinutes: 60,
+        teams: team(['rep-1', 'rep-2']),
+        rules: [],
+        fallbackTeamId: 'inbound',
+      });
+      const inputs = leadsOf(ws, 8);
+
+      const [fromA, fromB] = await Promise.all([
+        a.assignMany(inputs.slice(0, 4)),
+        b.assignMany(inputs.slice(4)),
+      ]);
+
+      expect({ round, states: [...fromA, ...fromB].map((r) => r?.state) }).toEqual({
+        round,
+        states: Array.from({ length: 8 }, () => 'assigned'),
+      });
+      for (const input of inputs)
+        expect(await a.assignmentOf(ws, input.contactId)).toMatchObject({
+          state: 'assigned',
+          assignmentNumber: 1,
+        });
+    }
+  });
+
   it('two replicas batching overlapping leads at once give each lead one owner and one hold', async () => {
     const { a, b, store, ws } = await twoReplicas('batch-race');
     await setRules(store, ws, {
