@@ -264,6 +264,11 @@ export class LeadPipeline {
 
   private readonly recent = new LRUCache<string, ContactDoc>({ max: RECENT_CONTACTS });
 
+  /** The identity index's driver collection, for the batch reads and inserts. */
+  private get identityCollection(): BatchCollection<IdentityDoc> {
+    return this.identityIndex.collection as unknown as BatchCollection<IdentityDoc>;
+  }
+
   /** The contacts' driver collection, for the batch reads and inserts. */
   private get contactCollection(): BatchCollection<ContactDoc> {
     return this.contacts.collection as unknown as BatchCollection<ContactDoc>;
@@ -321,11 +326,7 @@ export class LeadPipeline {
         ...(lead.externalId ? [identityKey(ws, 'ext', `${lead.source}:${lead.externalId}`)] : []),
       ];
     };
-    const bound = await findByIds(
-      this.identityIndex.collection as unknown as BatchCollection<IdentityDoc>,
-      leads.flatMap(keysOf),
-      { _id: 1 },
-    );
+    const bound = await findByIds(this.identityCollection, leads.flatMap(keysOf), { _id: 1 });
     const fresh: NewLead[] = [];
     const later = new Set<LeadCaptured>();
     const claimed = new Set<string>();
@@ -364,6 +365,7 @@ export class LeadPipeline {
     for (const lead of leads) if (later.has(lead)) await this.onLeadCaptured(lead);
   }
 
+  /** A lead from a form, CRM or shop: enrich, score, stage `lead`, route to an owner, MQL when the score says so. */
   async onLeadCaptured(lead: LeadCaptured): Promise<void> {
     const ws = lead.metadata.workspaceId;
     const contactId = await this.identities.resolveLead({
@@ -585,7 +587,7 @@ export class LeadPipeline {
   private async createLeads(planned: readonly PlannedLead[]): Promise<PlannedLead[]> {
     const entries = planned.flatMap((lead) => lead.identities.map((entry) => ({ entry, lead })));
     const taken = await insertClaims(
-      this.identityIndex.collection as unknown as BatchCollection<IdentityDoc>,
+      this.identityCollection,
       entries.map(({ entry }) => entry),
     );
     const blocked = new Set(entries.filter((_, index) => taken.has(index)).map(({ lead }) => lead));
@@ -607,7 +609,7 @@ export class LeadPipeline {
   private async recordEngagement(plain: readonly PlainEngagement[]): Promise<void> {
     if (plain.length === 0) return;
     const owners = await findByIds(
-      this.identityIndex.collection as unknown as BatchCollection<IdentityDoc>,
+      this.identityCollection,
       plain.flatMap(({ subject }) => subject.keys),
       { contactId: 1 },
     );
@@ -746,12 +748,12 @@ export class LeadPipeline {
         { ordered: false },
       );
       if (result.matchedCount < updates.length) {
-        const now = await findByIds(
+        const current = await findByIds(
           this.contactCollection,
           updates.map((plan) => plan.contact._id),
         );
         landed = (plan) => {
-          const stored = now.get(plan.contact._id);
+          const stored = current.get(plan.contact._id);
           const factIds = new Set(stored?.factIds ?? []);
           return (
             stored !== undefined &&
