@@ -55,9 +55,12 @@ export async function ensureTopics(
   attempts = 10,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const existing = new Set(await admin.listTopics());
-    const missing = specs.filter((spec) => !existing.has(spec.name));
+    let missing: readonly TopicSpec[] = specs;
     try {
+      // Inside the retry too: on a broker that has just started, kafkajs' listTopics can fail on metadata that is
+      // not there yet ("Cannot destructure property 'topicMetadata'"), which stopped scoring under `npm start`.
+      const existing = new Set(await admin.listTopics());
+      missing = specs.filter((spec) => !existing.has(spec.name));
       if (missing.length > 0) {
         await admin.createTopics({
           waitForLeaders: true,
