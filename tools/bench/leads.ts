@@ -10,14 +10,13 @@
  *      `leads.scored` per contact). Bigger backlogs give each contact more events per batch, hence more events/s.
  * Prints numbers; asserts nothing.
  */
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import type { KafkaMessage } from 'kafkajs';
 import { Topics, type LeadCaptured, type TrackingEvent } from '@tributary/contracts';
-import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
+import { AvroSchemaRegistry, createKafka, originMetadata } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { trackingEventFixture, uniqueId } from '@tributary/testing';
 import { spawnService, stopService, waitReady } from '../dev/services';
@@ -164,17 +163,11 @@ async function main(): Promise<void> {
       const messages = [];
       for (; sent < due; sent += 1) {
         const i = sent;
-        const eventId = randomUUID();
+        const metadata = originMetadata({ workspaceId: workspace, source: 'bench' });
+        const { eventId } = metadata;
         const email = `lead${i}@company${i % 400}.example`;
         const lead: LeadCaptured = {
-          metadata: {
-            eventId,
-            occurredAt: Date.now(),
-            workspaceId: workspace,
-            source: 'bench',
-            correlationId: eventId,
-            causationId: null,
-          },
+          metadata,
           leadId: `lead-${run}-${i}`,
           email,
           firstName: 'Ada',
@@ -255,18 +248,11 @@ async function main(): Promise<void> {
         await Promise.all(
           Array.from({ length: Math.min(1_000, opts.events - offset) }, async (_, j) => {
             const i = offset + j;
-            const eventId = randomUUID();
+            const metadata = originMetadata({ workspaceId: workspace, source: 'bench' });
             const userId = `user-${i % 2_000}`;
             const event: TrackingEvent = trackingEventFixture({
-              metadata: {
-                eventId,
-                occurredAt: Date.now(),
-                workspaceId: workspace,
-                source: 'bench',
-                correlationId: eventId,
-                causationId: null,
-              },
-              messageId: eventId,
+              metadata,
+              messageId: metadata.eventId,
               userId,
               event: i % 5 === 0 ? 'Pricing Page Viewed' : 'Feature Used',
             });

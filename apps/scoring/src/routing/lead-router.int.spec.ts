@@ -118,6 +118,21 @@ async function setRules(store: Connection, workspaceId: string, input: unknown):
   await new RoutingRulesStore(store).put(workspaceId, rules(input));
 }
 
+/** Rules of one team, `inbound` (also the fallback), with a 60-minute SLA and no territory rules. */
+async function setTeam(
+  store: Connection,
+  workspaceId: string,
+  ownerIds: string[],
+  capacity?: number,
+): Promise<void> {
+  await setRules(store, workspaceId, {
+    acceptWithinMinutes: 60,
+    teams: team(ownerIds, capacity),
+    rules: [],
+    fallbackTeamId: 'inbound',
+  });
+}
+
 const cause = (workspaceId: string): EventMetadata => originMetadata({ workspaceId, source: 'rt' });
 
 /** An assignment document as a router (possibly a crashed one) left it: routing, no owner, lease run out. */
@@ -234,12 +249,7 @@ async function publishedAbout<T extends RoutingTopic>(
 describe('lead router', () => {
   it('two replicas assigning the same lead at once give it one owner, announced under one eventId', async () => {
     const { a, b, store, ws } = await twoReplicas('race');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2', 'rep-3']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3']);
     const leads = Array.from({ length: 6 }, (_, i) => `${ws}:lead-${i}`);
     // Both replicas race on each lead, one lead after another: FerretDB 1.x does not apply concurrent `$inc`s on one
     // document atomically (the team cursor, an owner's load), while the claim itself is an insert, which it does.
@@ -272,12 +282,7 @@ describe('lead router', () => {
 
   it('a redelivered assign answers with the same owner and announces under the same eventId', async () => {
     const { a, b, store, ws } = await twoReplicas('redeliver');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
     const contactId = `${ws}:ada`;
     const scored = cause(ws);
     const first = await a.assign({ workspaceId: ws, contactId, attributes: {}, cause: scored });
@@ -295,12 +300,7 @@ describe('lead router', () => {
 
   it('a claim left half-way by a crashed replica is finished by the redelivery, keeping the capacity it took', async () => {
     const { router, store, ws } = await oneReplica('crash');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
     const contactId = `${ws}:bo`;
     const scored = cause(ws);
     // What a replica leaves when it dies after reserving rep-2's capacity, before recording the decision.
@@ -437,12 +437,7 @@ describe('lead router', () => {
 
   it('a lead waits queued while the team is at capacity and is assigned once a close frees a place', async () => {
     const { router, store, ws } = await oneReplica('capacity');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-solo'], 1),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-solo'], 1);
     const first = await router.assign({
       workspaceId: ws,
       contactId: `${ws}:one`,
@@ -648,12 +643,7 @@ describe('lead router', () => {
 
   it('a recycled lead gets an owner again on its next cause: once, round-robin going on, never for an old cause', async () => {
     const { a, b, store, ws } = await twoReplicas('recycle');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2', 'rep-3']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3']);
     const contactId = `${ws}:ida`;
     const captured = cause(ws);
     const first = await a.assign({ workspaceId: ws, contactId, attributes: {}, cause: captured });
@@ -722,12 +712,7 @@ describe('lead router', () => {
 
   it('recycling respects capacity, reopens a disqualified lead, and never a lead closed for good', async () => {
     const { router, store, ws } = await oneReplica('recycle-closed');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-solo'], 1),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-solo'], 1);
     const one = `${ws}:one`;
     const two = `${ws}:two`;
     const assign = (contactId: string) =>
@@ -863,12 +848,7 @@ describe('lead router', () => {
 
   it('a queued lead whose announcement another replica is still publishing is left to that replica', async () => {
     const { router, store, ws } = await oneReplica('publishing');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1']);
     const contactId = `${ws}:fay`;
     const at = Date.now();
     const breach: LeadSlaBreached = {
@@ -909,12 +889,7 @@ describe('lead router', () => {
     const contactId = `${ws}:eve`;
     expect(await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) })).toBeNull();
     expect(await router.assignmentOf(ws, contactId)).toMatchObject({ state: 'unrouted', ownerId: null });
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1']);
     const routed: Assignment | null = await router.assign({
       workspaceId: ws,
       contactId,
@@ -978,12 +953,7 @@ describe('lead router, batches (assignMany)', () => {
 
   it('routes a batch round-robin, one owner and one capacity hold per lead, each announced once', async () => {
     const { router, store, ws } = await oneReplica('batch');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2', 'rep-3', 'rep-4']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3', 'rep-4']);
     const inputs = leadsOf(ws, 40);
     const contactIds = inputs.map((input) => input.contactId);
 
@@ -1025,12 +995,7 @@ describe('lead router, batches (assignMany)', () => {
 
   it('a redelivered batch answers with the same owners and changes nothing', async () => {
     const { router, store, ws } = await oneReplica('batch-again');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2', 'rep-3']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3']);
     const inputs = leadsOf(ws, 12);
     const contactIds = inputs.map((input) => input.contactId);
     const first = await router.assignMany(inputs);
@@ -1059,12 +1024,7 @@ describe('lead router, batches (assignMany)', () => {
     // Each round is a workspace whose team cursor does not exist yet; both replicas create it at once.
     for (let round = 0; round < 10; round += 1) {
       const { a, b, store, ws } = await twoReplicas(`cursor-race-${round}`);
-      await setRules(store, ws, {
-        acceptWithinMinutes: 60,
-        teams: team(['rep-1', 'rep-2']),
-        rules: [],
-        fallbackTeamId: 'inbound',
-      });
+      await setTeam(store, ws, ['rep-1', 'rep-2']);
       const inputs = leadsOf(ws, 8);
 
       const [fromA, fromB] = await Promise.all([
@@ -1086,12 +1046,7 @@ describe('lead router, batches (assignMany)', () => {
 
   it('two replicas batching overlapping leads at once give each lead one owner and one hold', async () => {
     const { a, b, store, ws } = await twoReplicas('batch-race');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2', 'rep-3', 'rep-4']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3', 'rep-4']);
     const inputs = leadsOf(ws, 40);
     const contactIds = inputs.map((input) => input.contactId);
 
@@ -1130,13 +1085,7 @@ describe('lead router, batches (assignMany)', () => {
   it('respects capacity within a batch exactly as the same leads assigned one by one', async () => {
     const batched = await oneReplica('batch-capacity');
     const single = await oneReplica('single-capacity');
-    for (const { store, ws } of [batched, single])
-      await setRules(store, ws, {
-        acceptWithinMinutes: 60,
-        teams: team(['rep-1', 'rep-2', 'rep-3'], 2),
-        rules: [],
-        fallbackTeamId: 'inbound',
-      });
+    for (const { store, ws } of [batched, single]) await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3'], 2);
 
     const inBatch = await batched.router.assignMany(leadsOf(batched.ws, 10));
     const oneByOne: (Assignment | null)[] = [];
@@ -1168,12 +1117,7 @@ describe('lead router, batches (assignMany)', () => {
 
   it('an owner filled up under the batch gets only what fits; the rest goes on as one by one', async () => {
     const { router, store, ws } = await oneReplica('batch-filled');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2'], 2),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2'], 2);
     const [before] = leadsOf(ws, 1, 100);
     if (!before) throw new Error('lead expected');
     expect((await router.assign(before))?.ownerId).toBe('rep-1');
@@ -1214,12 +1158,7 @@ describe('lead router, batches (assignMany)', () => {
 
   it('a batch lead taken over before its decision is left to the takeover, which keeps the capacity it held', async () => {
     const { router, store, ws } = await oneReplica('batch-takeover');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
     const inputs = leadsOf(ws, 3);
     const contactIds = inputs.map((input) => input.contactId);
     const taken = contactIds[1] ?? '';
@@ -1261,12 +1200,7 @@ describe('lead router, batches (assignMany)', () => {
 
   it('a batch mixing leads assigned before with new ones keeps the old owners and routes the new', async () => {
     const { router, store, ws } = await oneReplica('batch-mixed');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
     const inputs = leadsOf(ws, 8);
     const before: (Assignment | null)[] = [];
     for (const input of inputs.slice(0, 3)) before.push(await router.assign(input));
@@ -1323,12 +1257,7 @@ describe('lead router, batches (assignMany)', () => {
       inputs.map(() => ['unrouted', null, null, []]),
     );
     expect(await openLeads(store, ws)).toEqual({});
-    await setRules(store, ws, {
-      acceptWithinMinutes: 60,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
     const routed = await router.assignMany(inputs.map((input) => ({ ...input, cause: cause(ws) })));
     expect(routed.map((r) => [r?.state, r?.ownerId])).toEqual([
       ['assigned', 'rep-1'],

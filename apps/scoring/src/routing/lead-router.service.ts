@@ -359,7 +359,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     const claims = inputs.map((input) => firstAssignment(input, now, this.leaseMs));
     const workspaces = [...new Set(inputs.map((input) => input.workspaceId))];
     const [taken, rules] = await Promise.all([
-      insertClaims(this.assignments.collection as unknown as BatchCollection<AssignmentDoc>, claims),
+      insertClaims(this.assignmentCollection, claims),
       Promise.all(workspaces.map(async (ws) => [ws, await this.rules.current(ws)] as const)),
     ]);
     const rulesOf = new Map(rules);
@@ -488,7 +488,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     );
     if (result.matchedCount === decided.length) return [...decided];
     const current = await findByIds(
-      this.assignments.collection as unknown as BatchCollection<AssignmentDoc>,
+      this.assignmentCollection,
       decided.map(({ claim }) => claim._id),
     );
     const landed: BatchDecision[] = [];
@@ -1258,13 +1258,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private async reserve(workspaceId: string, member: RoutingMember, holdId: string): Promise<boolean> {
     if (member.capacity <= 0) return false;
     const hold: RoutingHoldDoc = { _id: holdId, workspaceId, ownerId: member.ownerId, createdAt: new Date() };
-    const inserted = await this.holds.collection.insertOne(hold as never).then(
-      () => true,
-      (error: unknown) => {
-        if (isDuplicateKey(error)) return false;
-        throw error;
-      },
-    );
+    const inserted = (await insertClaims(this.holdCollection, [hold])).size === 0;
     // Held already: counted when it is this owner's (a retry); another owner's is a stray its takeover gives back.
     if (!inserted) return (await this.holderOf(holdId)) === member.ownerId;
     if (await this.takeCapacity(workspaceId, member, 1)) return true;
@@ -1289,10 +1283,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
         createdAt: now,
       })),
     );
-    const taken = await insertClaims(
-      this.holds.collection as unknown as BatchCollection<RoutingHoldDoc>,
-      holds,
-    );
+    const taken = await insertClaims(this.holdCollection, holds);
     let next = 0;
     const tries = owners.map((owner) => {
       const ours = holds.slice(next, next + owner.picks.length).filter((_, i) => !taken.has(next + i));
@@ -1329,6 +1320,15 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       if (!isDuplicateKey(error)) throw error;
       return false;
     }
+  }
+
+  /** The driver collections the batch helpers read and insert through. */
+  private get assignmentCollection(): BatchCollection<AssignmentDoc> {
+    return this.assignments.collection as unknown as BatchCollection<AssignmentDoc>;
+  }
+
+  private get holdCollection(): BatchCollection<RoutingHoldDoc> {
+    return this.holds.collection as unknown as BatchCollection<RoutingHoldDoc>;
   }
 
   /**
