@@ -1156,17 +1156,22 @@ describe('lead router, batches (assignMany)', () => {
     ]);
   });
 
-  it('a batch lead taken over before its decision is left to the takeover, which keeps the capacity it held', async () => {
+  it('a batch lead another replica claims while the batch decides is left to it, which adopts the capacity held', async () => {
     const { router, store, ws } = await oneReplica('batch-takeover');
     await setTeam(store, ws, ['rep-1', 'rep-2']);
     const inputs = leadsOf(ws, 3);
     const contactIds = inputs.map((input) => input.contactId);
     const taken = contactIds[1] ?? '';
-    // Another replica takes the lease of one lead while the batch is choosing owners (as after a long stall).
+    // Another replica claims one lead while the batch is choosing owners, then stalls before deciding.
     const loadsOf = jest
       .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
       .mockImplementationOnce(async () => {
-        await assignmentModel(store).updateOne({ _id: taken }, { $set: { leaseToken: 'other-replica' } });
+        const input = inputs[1];
+        if (!input) throw new Error('lead expected');
+        await assignmentModel(store).collection.insertOne({
+          ...firstAssignment(input, new Date(), 30_000),
+          leaseToken: 'other-replica',
+        } as never);
         return new Map();
       });
 
@@ -1178,7 +1183,7 @@ describe('lead router, batches (assignMany)', () => {
       ['routing', null],
       ['assigned', 'rep-1'],
     ]);
-    // The hold the batch took for it stays: whoever finishes the routing finds and adopts it.
+    // The hold the batch took for it stays: whoever finishes the routing finds and adopts it, not a second one.
     expect(await holdsOf(store, ws)).toEqual({
       'rep-1': [`${contactIds[0]}#1`, `${contactIds[2]}#1`].sort(),
       'rep-2': [`${taken}#1`],

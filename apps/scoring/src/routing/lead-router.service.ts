@@ -346,34 +346,44 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Routes several leads with the results `assign` gives each in turn, in a few store commands per batch: one insert
-   * of all claims and one rules read per workspace; per team one cursor move for all its leads and one read of its
-   * members' loads; per chosen owner one capacity write; one write of all decisions; one produce; one write clearing
-   * the outboxes. A lead someone claimed before (a redelivery, another replica, a repeat in the batch) is resumed as
-   * `assign` resumes it, afterwards and in input order; a lead whose owner's load changed under the batch is routed
-   * on its own (its claim, lease and turn already taken).
+   * Routes several leads with the results `assign` gives each in turn, in a few store commands per batch: one read
+   * of which leads have an assignment already and one rules read per workspace; per team one cursor move for all its
+   * leads and one read of its members' loads; one insert of all capacity holds and per chosen owner one capacity
+   * write; one insert of all assignments, each already decided with its `leads.assigned` in its outbox; one produce;
+   * one write clearing the outboxes.
+   *
+   * The insert is the claim, as in `assign`, only made after the decision: a lead someone inserted meanwhile (another
+   * replica, the one-lead path) gives back the capacity it reserved unless that lead took this very hold, and is
+   * resumed. A lead that had an assignment before (a redelivery, a repeat in the batch) is resumed as `assign`
+   * resumes it, afterwards and in input order; a lead whose owner's load changed under the batch is inserted as a
+   * plain claim and routed on its own (its lease and turn already taken).
    */
   async assignMany(inputs: readonly RoutingRequest[]): Promise<(Assignment | null)[]> {
     if (inputs.length < 2) return Promise.all(inputs.map((input) => this.assign(input)));
     const now = new Date();
-    const claims = inputs.map((input) => firstAssignment(input, now, this.leaseMs));
     const workspaces = [...new Set(inputs.map((input) => input.workspaceId))];
-    const [taken, rules] = await Promise.all([
-      insertClaims(this.assignmentCollection, claims),
+    const [known, rules] = await Promise.all([
+      findByIds(
+        this.assignmentCollection,
+        inputs.map((input) => input.contactId),
+        { _id: 1 },
+      ),
       Promise.all(workspaces.map(async (ws) => [ws, await this.rules.current(ws)] as const)),
     ]);
     const rulesOf = new Map(rules);
-    const routed = await this.routeClaims(
-      claims.filter((_, index) => !taken.has(index)),
-      rulesOf,
-      now,
-    );
+    const fresh = new Map<string, AssignmentDoc>();
+    for (const input of inputs)
+      if (!known.has(input.contactId) && !fresh.has(input.contactId))
+        fresh.set(input.contactId, firstAssignment(input, now, this.leaseMs));
+    const routed = await this.routeFresh([...fresh.values()], rulesOf, now);
     const results: (Assignment | null)[] = [];
-    for (const [index, input] of inputs.entries()) {
-      const mine = !taken.has(index);
-      // Not ours (or our decision lost its lease): whatever the lead's assignment is now, finished if left half-way.
+    const answered = new Set<string>();
+    for (const input of inputs) {
+      const first = !answered.has(input.contactId);
+      answered.add(input.contactId);
+      // Not ours (or a repeat): whatever the lead's assignment is now, finished if left half-way.
       const doc =
-        mine && routed.has(input.contactId)
+        first && routed.has(input.contactId)
           ? routed.get(input.contactId)
           : await this.resume(input, rulesOf.get(input.workspaceId) ?? null, new Date());
       results.push(doc && doc.state !== 'unrouted' ? toAssignment(doc) : null);
@@ -382,10 +392,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * First assignments claimed by this call, routed together (see `assignMany`); by contact id. A lead missing from
-   * the result lost its lease before its decision was written.
+   * Leads without an assignment, decided together and inserted decided (see `assignMany`); by contact id. A lead
+   * missing from the result was inserted by someone else first.
    */
-  private async routeClaims(
+  private async routeFresh(
     claims: readonly AssignmentDoc[],
     rulesOf: ReadonlyMap<string, RoutingRulesVersion | null>,
     now: Date,
@@ -455,56 +465,42 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
           : {}),
       });
     }
-    const landed = await this.recordDecisions(decided);
-    await this.flushAll(landed);
-    const routed = new Map<string, AssignmentDoc | null>();
-    for (const { claim, decision } of landed)
-      routed.set(claim._id, {
+    const refusedPicks = [...refused];
+    const docs = [
+      ...decided.map(({ claim, decision }) => ({
         ...claim,
         ...decision.set,
-        ...(decision.outbox.length > 0 ? { outbox: [], pending: false, leaseToken: null } : {}),
-      });
-    // Their claim and lease are held, and their turn taken: `route` keeps that turn and reserves member by member.
-    for (const { claim, choice } of refused)
-      routed.set(claim._id, await this.route({ ...claim, ticket: choice.ticket }, choice.rules, now));
-    return routed;
-  }
-
-  /**
-   * Writes a batch's decisions, each conditional on its lease (one `bulkWrite`). When some did not match (a lease
-   * lost to a takeover), the leads are read back (one `_id $in` read): those whose decision is not recorded give
-   * their capacity back unless it was adopted, as `decide` does, and are left out of the result.
-   */
-  private async recordDecisions(decided: readonly BatchDecision[]): Promise<BatchDecision[]> {
-    if (decided.length === 0) return [];
-    const result = await this.assignments.bulkWrite(
-      decided.map(({ claim, decision }) => ({
-        updateOne: {
-          filter: { _id: claim._id, state: 'routing', leaseToken: claim.leaseToken },
-          update: updateOf(decision),
-        },
+        outbox: [...claim.outbox, ...decision.outbox],
       })),
-      { ordered: false },
-    );
-    if (result.matchedCount === decided.length) return [...decided];
-    const current = await findByIds(
-      this.assignmentCollection,
-      decided.map(({ claim }) => claim._id),
-    );
-    const landed: BatchDecision[] = [];
-    for (const item of decided) {
-      const stored = current.get(item.claim._id) ?? null;
-      // A takeover takes a new turn, so the same state, turn and owner means this write is the one recorded.
-      const recorded =
-        stored !== null &&
-        stored.n === item.claim.n &&
-        stored.state === item.decision.set.state &&
-        (stored.ticket ?? null) === item.ticket &&
-        (stored.ownerId ?? null) === (item.reservation?.ownerId ?? null);
-      if (recorded) landed.push(item);
-      else if (item.reservation) await this.releaseUnlessAdopted(stored, item.reservation);
+      ...refusedPicks.map(({ claim, choice }) => ({ ...claim, ticket: choice.ticket })),
+    ];
+    const taken = await insertClaims(this.assignmentCollection, docs);
+    const landed = decided.filter((_, index) => !taken.has(index));
+    const lost = decided.filter((item, index) => taken.has(index) && item.reservation);
+    if (lost.length > 0) {
+      const current = await findByIds(
+        this.assignmentCollection,
+        lost.map(({ claim }) => claim._id),
+      );
+      for (const { claim, reservation } of lost)
+        if (reservation) await this.releaseUnlessAdopted(current.get(claim._id) ?? null, reservation);
     }
-    return landed;
+    await this.flushAll(landed);
+    const routed = new Map<string, AssignmentDoc | null>();
+    for (const [index, { claim }] of decided.entries()) {
+      if (taken.has(index)) continue;
+      const doc = docs[index];
+      if (!doc) continue;
+      routed.set(
+        claim._id,
+        doc.outbox.length > 0 ? { ...doc, outbox: [], pending: false, leaseToken: null } : doc,
+      );
+    }
+    // Their claim and lease are held now, and their turn taken: `route` keeps that turn and reserves member by member.
+    for (const [i, { claim, choice }] of refusedPicks.entries())
+      if (!taken.has(decided.length + i))
+        routed.set(claim._id, await this.route({ ...claim, ticket: choice.ticket }, choice.rules, now));
+    return routed;
   }
 
   /** Publishes the outboxes of a batch's decisions in one produce and clears them in one write, as `flush` does. */
