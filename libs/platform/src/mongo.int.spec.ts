@@ -77,3 +77,58 @@ describe('batch store helpers', () => {
     expect(await insertClaims(batch(claims), [])).toEqual(new Set());
   });
 });
+
+/**
+ * Sweeps for due work compare dates (`{acceptDueAt: {$lte: now}}`). Our FerretDB patch has PostgreSQL compare them
+ * instead of decoding every document; these are MongoDB's answers, which the pushed-down filter must not change.
+ */
+describe('date and number comparisons', () => {
+  const at = (ms: number) => new Date(ms);
+  const ids = async (filter: object) =>
+    (await connection.collection('due').find(filter).sort({ _id: 1 }).toArray()).map((doc) => doc['_id']);
+
+  beforeAll(async () => {
+    await connection.collection('due').insertMany([
+      { _id: 'past', state: 'assigned', dueAt: at(1_000) },
+      { _id: 'now', state: 'assigned', dueAt: at(5_000) },
+      { _id: 'future', state: 'assigned', dueAt: at(9_000) },
+      { _id: 'queued-past', state: 'queued', dueAt: at(1_000) },
+      { _id: 'array-past', state: 'assigned', dueAt: [at(9_999), at(500)] },
+      { _id: 'array-future', state: 'assigned', dueAt: [at(9_999)] },
+      { _id: 'number', state: 'assigned', dueAt: 4_000 },
+      { _id: 'string', state: 'assigned', dueAt: '4000' },
+      { _id: 'null', state: 'assigned', dueAt: null },
+      { _id: 'object', state: 'assigned', dueAt: { at: at(1_000) } },
+      { _id: 'flag', state: 'assigned', dueAt: true },
+      { _id: 'missing', state: 'assigned' },
+    ] as never[]);
+  });
+
+  it('a date bound matches dates and arrays holding one, never numbers, strings, null or missing fields', async () => {
+    expect(await ids({ dueAt: { $lte: at(5_000) } })).toEqual(['array-past', 'now', 'past', 'queued-past']);
+    expect(await ids({ dueAt: { $lt: at(5_000) } })).toEqual(['array-past', 'past', 'queued-past']);
+    expect(await ids({ dueAt: { $gt: at(5_000) } })).toEqual(['array-future', 'array-past', 'future']);
+    expect(await ids({ dueAt: { $gte: at(9_000) } })).toEqual(['array-future', 'array-past', 'future']);
+    // Each bound may be met by a different element of an array, as in MongoDB.
+    expect(await ids({ state: 'assigned', dueAt: { $gte: at(1_000), $lt: at(9_000) } })).toEqual([
+      'array-past',
+      'now',
+      'past',
+    ]);
+  });
+
+  it('a number bound matches numbers only', async () => {
+    expect(await ids({ dueAt: { $lte: 4_000 } })).toEqual(['number']);
+    expect(await ids({ dueAt: { $gt: 3_999.5 } })).toEqual(['number']);
+    expect(await ids({ dueAt: { $lt: 4_000 } })).toEqual([]);
+  });
+
+  it('is answered by PostgreSQL, not by decoding the collection (FerretDB reports the pushdown)', async () => {
+    const plan: { filterPushdown?: boolean } = await connection
+      .collection('due')
+      .find({ dueAt: { $lte: at(5_000) } })
+      .explain();
+    // Real MongoDB (the testcontainers mode) plans with its indexes and has no such field.
+    if ('filterPushdown' in plan) expect(plan.filterPushdown).toBe(true);
+  });
+});

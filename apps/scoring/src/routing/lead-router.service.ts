@@ -676,21 +676,19 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       rulesOf.set(workspaceId, cached);
       return cached;
     };
-    // Missed SLAs, interrupted routings and unpublished outboxes in a query of their own: a backlog of queued leads
-    // (a team at capacity) must never crowd them out of the batch.
-    const urgent = await this.assignments
-      .find({
-        $or: [
-          { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
-          { state: 'routing', leaseUntil: { $lte: now } },
-          { pending: true, leaseUntil: { $lte: now } },
-        ],
-      })
-      .limit(SWEEP_BATCH)
-      .lean<AssignmentDoc[]>();
-    urgent.sort(
-      (a, b) => (a.acceptDueAt ?? a.updatedAt).getTime() - (b.acceptDueAt ?? b.updatedAt).getTime(),
+    // Missed SLAs, interrupted routings and unpublished outboxes in queries of their own: a backlog of queued leads
+    // (a team at capacity) must never crowd them out of the batch. Three queries rather than one `$or`: FerretDB
+    // runs each of them in PostgreSQL (equality and date comparisons), while an `$or` would decode every assignment.
+    const due = await Promise.all(
+      [
+        { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
+        { state: 'routing', leaseUntil: { $lte: now } },
+        { pending: true, leaseUntil: { $lte: now } },
+      ].map((filter) => this.assignments.find(filter).limit(SWEEP_BATCH).lean<AssignmentDoc[]>()),
     );
+    const urgent = [...new Map(due.flat().map((doc) => [doc._id, doc])).values()]
+      .sort((a, b) => (a.acceptDueAt ?? a.updatedAt).getTime() - (b.acceptDueAt ?? b.updatedAt).getTime())
+      .slice(0, SWEEP_BATCH);
     for (const doc of urgent) {
       if (this.stopped) break;
       await this.sweepStep(doc, async () => {
