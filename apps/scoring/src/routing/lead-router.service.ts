@@ -510,15 +510,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     await this.publisher.publishAll(
       queued.flatMap(({ claim, decision }) => decision.outbox.map((entry) => outgoing(claim._id, entry))),
     );
-    const cleared = new Date();
-    await this.assignments.bulkWrite(
-      queued.map(({ claim }) => ({
-        updateOne: {
-          filter: { _id: claim._id, n: claim.n, pending: true },
-          update: { $set: { outbox: [], pending: false, leaseToken: null, updatedAt: cleared } },
-        },
-      })),
-      { ordered: false },
+    // One statement for all: the batch's assignments are all first ones (n = 1), inserted by this call.
+    await this.assignments.updateMany(
+      { _id: { $in: queued.map(({ claim }) => claim._id) }, n: 1, pending: true },
+      { $set: { outbox: [], pending: false, leaseToken: null, updatedAt: new Date() } },
     );
   }
 
@@ -1287,6 +1282,8 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     const refused = new Set<BatchPick>();
     await Promise.all(
       tries.map(async ({ workspaceId, member, picks, ours, clash }) => {
+        // One write per owner, not one bulk: FerretDB 1.24 stops an unordered bulk of updates at the first failed
+        // upsert and reports it at the wrong position, so which owners were full could not be told apart.
         if (!clash && (await this.takeCapacity(workspaceId, member, picks.length))) return;
         if (ours.length > 0)
           await this.holds.deleteMany({
