@@ -132,3 +132,47 @@ describe('date and number comparisons', () => {
     if ('filterPushdown' in plan) expect(plan.filterPushdown).toBe(true);
   });
 });
+
+/**
+ * Capacity counters and conditional decisions rely on an update being atomic on its document. Upstream FerretDB 1.24
+ * read, changed and wrote a document back without checking that nobody wrote it meanwhile; our patch makes the write
+ * conditional on the row version and applies the update again on a conflict.
+ */
+describe('concurrent updates of one document', () => {
+  const loads = () => connection.collection<{ _id: string; open: number }>('loads');
+
+  it('every concurrent $inc lands', async () => {
+    await loads().insertOne({ _id: 'rep-1', open: 0 });
+    await Promise.all(
+      Array.from({ length: 200 }, () => loads().updateOne({ _id: 'rep-1' }, { $inc: { open: 1 } })),
+    );
+    expect(await loads().findOne({ _id: 'rep-1' })).toEqual({ _id: 'rep-1', open: 200 });
+  });
+
+  it('a conditional $inc under a bound wins exactly as often as the bound allows', async () => {
+    await loads().insertOne({ _id: 'rep-2', open: 0 });
+    const results = await Promise.all(
+      Array.from({ length: 120 }, () =>
+        loads().updateOne({ _id: 'rep-2', open: { $lte: 39 } }, { $inc: { open: 1 } }),
+      ),
+    );
+    expect(results.filter((result) => result.modifiedCount === 1)).toHaveLength(40);
+    expect(await loads().findOne({ _id: 'rep-2' })).toEqual({ _id: 'rep-2', open: 40 });
+  });
+
+  it('a conditional upsert whose document fills up meanwhile fails on its _id, as on MongoDB', async () => {
+    const outcomes = await Promise.all(
+      Array.from({ length: 80 }, () =>
+        loads()
+          .updateOne({ _id: 'rep-3', open: { $lte: 19 } }, { $inc: { open: 1 } }, { upsert: true })
+          .then(
+            (result) => (result.modifiedCount + result.upsertedCount === 1 ? 'counted' : 'no-op'),
+            (error: { code?: number }) => (error.code === 11000 ? 'full' : 'failed'),
+          ),
+      ),
+    );
+    expect(outcomes.filter((outcome) => outcome === 'counted')).toHaveLength(20);
+    expect(outcomes.filter((outcome) => outcome === 'full')).toHaveLength(60);
+    expect(await loads().findOne({ _id: 'rep-3' })).toEqual({ _id: 'rep-3', open: 20 });
+  });
+});
