@@ -271,14 +271,15 @@ export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: numbe
  *   4. record the decision and the `leads.assigned` event (outbox) in one conditional write on the lease;
  *   5. publish the outbox (Kafka), then 6. clear it.
  * Eight store round trips in six sequential steps, plus the publish (`assignMany` routes a batch in a few per
- * batch). A crash after 4 leaves the outbox, which a
- * redelivery or the sweeper publishes under the same eventId; a crash before it leaves a lease that expires and is
+ * batch, and inserts each assignment already decided). A crash after 4 leaves the outbox, which a redelivery or the
+ * sweeper publishes under the same eventId; a crash before it leaves a lease that expires and is
  * taken over (a capacity hold it left is adopted, not counted twice). Nobody eligible (capacity, working hours) →
  * `queued`, and the sweeper retries with the same cursor position. Exactly one owner rests on the conditional
  * decision write: only the lease holder can record one.
  *
- * Every other exactly-once decision starts with an insert claim too (`routing_claims`), because FerretDB 1.24 lets
- * two conditional updates of one document both win: a breach claims `<contactId>#breach-<n>`, the next round of a
+ * Every other exactly-once decision starts with an insert claim too (`routing_claims`), because FerretDB 1.24 as
+ * released lets two conditional updates of one document both win (our patch fixes that, the design does not rely
+ * on it): a breach claims `<contactId>#breach-<n>`, the next round of a
  * recycled lead `<contactId>#round-<round>`, and a recycle its cause (`<contactId>#recycle:<eventId>`).
  */
 @Injectable()

@@ -115,13 +115,13 @@ const assignmentSchema = new Schema<AssignmentDoc>(
   },
   { versionKey: false, collection: 'lead_assignments', minimize: false },
 );
-// The sweep's filter; an index on MongoDB, a scan on FerretDB (kept small: one document per routed lead).
+// The sweep's filter; an index on MongoDB, on FerretDB a comparison PostgreSQL evaluates (our patch pushes it down).
 assignmentSchema.index({ state: 1, acceptDueAt: 1 });
 
 /**
- * An exclusive decision about one lead, taken by inserting its `_id` (FerretDB 1.24 lets two conditional updates of
- * one document both win, and concurrent updates of one document can overwrite each other; an insert on `_id` is the
- * only write it makes exclusive): `<contactId>#round-<r>` opens round r, `<contactId>#breach-<n>` breaches
+ * An exclusive decision about one lead, taken by inserting its `_id` (FerretDB 1.24 as released lets two conditional
+ * updates of one document both win, and concurrent updates of one document can overwrite each other; an insert on
+ * `_id` is the only write it makes exclusive): `<contactId>#round-<r>` opens round r, `<contactId>#breach-<n>` breaches
  * assignment n, `<contactId>#recycle:<eventId>` applies one recycle cause (to the round in `set.round`). `set` is
  * what the winner writes into the assignment, so whoever finds a claim its winner left half-way (the lease in
  * `set` ran out) can finish it with the same content.
