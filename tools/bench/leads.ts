@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import type { KafkaMessage } from 'kafkajs';
+import mongoose from 'mongoose';
 import { Topics, type LeadCaptured, type TrackingEvent } from '@tributary/contracts';
 import { AvroSchemaRegistry, createKafka, originMetadata } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
@@ -40,6 +41,7 @@ const opts = new Command('bench:leads')
     "scoring's store (default: the stack's FerretDB), to measure the same code elsewhere",
   )
   .option('--backlog-seconds <n>', 'how long to let scoring work through the backlog', (v) => Number(v), 120)
+  .option('--keep-data', "keep the run's scoring database (dropped by default)")
   .parse()
   .opts<{
     rate: number;
@@ -50,10 +52,20 @@ const opts = new Command('bench:leads')
     drainSeconds: number;
     backlogSeconds: number;
     mongoUrl?: string;
+    keepData?: boolean;
   }>();
 
 const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'CA', 'BR', 'JP', 'AU'];
 const TITLES = ['VP Marketing', 'Head of Growth', 'Marketing Manager', 'Student', 'CTO', 'Director of Sales'];
+
+async function dropDatabase(url: string, name: string): Promise<void> {
+  const connection = await mongoose.createConnection(url, { dbName: name }).asPromise();
+  try {
+    await connection.dropDatabase();
+  } finally {
+    await connection.close();
+  }
+}
 
 function table(rows: Record<string, Record<string, number | string>>): void {
   console.table(rows);
@@ -66,13 +78,14 @@ async function main(): Promise<void> {
   const workspace = `ws_${run}`;
   const key = `bench-key-${run}`;
   const logDir = join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`);
+  const database = `bench_${run}_scoring`;
   const scoring = spawnService(
     'scoring',
     opts.port,
     {
       ...endpoints.env,
       ...(opts.mongoUrl ? { MONGO_URL: opts.mongoUrl } : {}),
-      MONGO_DB: `bench_${run}_scoring`,
+      MONGO_DB: database,
       CONSUMER_GROUP: `scoring.${run}`,
       CONSUMER_FROM_BEGINNING: 'false',
       WRITE_KEYS: `${key}:${workspace}`,
@@ -303,6 +316,8 @@ async function main(): Promise<void> {
     await watcher.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
     await stopService(scoring);
+    // Each run's 30,000 leads would otherwise stay in the store: dozens of runs made later ones measurably slower.
+    if (!opts.keepData) await dropDatabase(opts.mongoUrl ?? endpoints.mongoUrl, database);
   }
   process.exit(0);
 }
