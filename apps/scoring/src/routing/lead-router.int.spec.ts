@@ -30,6 +30,7 @@ import { RoutingRulesStore } from './routing-rules.store';
 import {
   assignmentModel,
   ownerLoadModel,
+  routingAnnouncementModel,
   routingClaimModel,
   routingHoldModel,
   type AssignmentDoc,
@@ -1218,6 +1219,58 @@ describe('lead router, batches (assignMany)', () => {
       ['rep-2'],
       ['rep-1'],
     ]);
+  });
+
+  it('a batch that stopped before announcing is announced by the sweep, its lost leads left out', async () => {
+    const { router, store, ws } = await oneReplica('batch-announce');
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
+    const inputs = leadsOf(ws, 4);
+    const contactIds = inputs.map((input) => input.contactId);
+    const taken = contactIds[1] ?? '';
+    // Another replica claims one lead while the batch decides; then the batch stops after inserting its assignments,
+    // before anything is published (as in a crash).
+    const loadsOf = jest
+      .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
+      .mockImplementationOnce(async () => {
+        const input = inputs[1];
+        if (!input) throw new Error('lead expected');
+        await assignmentModel(store).collection.insertOne({
+          ...firstAssignment(input, new Date(), 30_000),
+          leaseToken: 'other-replica',
+        } as never);
+        return new Map();
+      });
+    const announce = jest
+      .spyOn(router as unknown as { announce(): Promise<void> }, 'announce')
+      .mockRejectedValueOnce(new Error('stopped'));
+
+    await expect(router.assignMany(inputs)).rejects.toThrow('stopped');
+
+    loadsOf.mockRestore();
+    announce.mockRestore();
+    const stored = await Promise.all(contactIds.map((contactId) => router.assignmentOf(ws, contactId)));
+    expect(stored.map((doc) => doc?.state)).toEqual(['assigned', 'routing', 'assigned', 'assigned']);
+    const before = await publishedAbout(Topics.LeadsAssigned, ws, contactIds);
+    expect(contactIds.map((contactId) => before.get(contactId) ?? [])).toEqual(contactIds.map(() => []));
+    const left = await routingAnnouncementModel(store).find().lean();
+    expect(left.flatMap((doc) => doc.events.map((e) => e.contactId)).sort()).toEqual([...contactIds].sort());
+
+    // Within the lease the batch may still be publishing: nothing happens. After it, the three that landed are
+    // announced from the batch's announcement, and the other replica's lead, its lease over too, is taken over and
+    // announced by its own routing (on the hold the batch took for it), once.
+    expect(await router.sweep(new Date(Date.now() + 1_000))).toMatchObject({ republished: 0, assigned: 0 });
+    expect(await router.sweep(new Date(Date.now() + 31_000))).toMatchObject({ republished: 3, assigned: 1 });
+    const final = await Promise.all(contactIds.map((contactId) => router.assignmentOf(ws, contactId)));
+    expect(final.map((doc) => doc?.state)).toEqual(['assigned', 'assigned', 'assigned', 'assigned']);
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, contactIds);
+    expect(contactIds.map((contactId) => announced.get(contactId)?.map((e) => e.ownerId))).toEqual(
+      final.map((doc) => [doc?.ownerId]),
+    );
+    expect(final.filter((doc) => doc?.contactId !== taken)).toEqual(
+      stored.filter((doc) => doc?.contactId !== taken),
+    );
+    expect(await routingAnnouncementModel(store).countDocuments()).toBe(0);
+    expect(await router.sweep(new Date(Date.now() + 62_000))).toMatchObject({ republished: 0 });
   });
 
   it('a batch mixing leads assigned before with new ones keeps the old owners and routes the new', async () => {

@@ -31,6 +31,7 @@ import { RoutingRulesStore, type RoutingRulesVersion } from './routing-rules.sto
 import {
   assignmentModel,
   ownerLoadModel,
+  routingAnnouncementModel,
   routingClaimModel,
   routingCursorModel,
   routingHoldModel,
@@ -39,6 +40,7 @@ import {
   type AssignmentState,
   type OutboxEntry,
   type OwnerLoadDoc,
+  type RoutingAnnouncementDoc,
   type RoutingClaimDoc,
   type RoutingCursorDoc,
   type RoutingHoldDoc,
@@ -78,7 +80,7 @@ export interface SweepReport {
   breached: number;
   /** Queued or interrupted leads that got an owner. */
   assigned: number;
-  /** Outboxes a crash left unpublished, published now. */
+  /** Outboxes and batch announcements a crash left unpublished: events published now. */
   republished: number;
 }
 
@@ -289,6 +291,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly cursors: Model<RoutingCursorDoc>;
   private readonly loads: Model<OwnerLoadDoc>;
   private readonly holds: Model<RoutingHoldDoc>;
+  private readonly announcements: Model<RoutingAnnouncementDoc>;
   private readonly leaseMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -306,6 +309,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.cursors = routingCursorModel(connection);
     this.loads = ownerLoadModel(connection);
     this.holds = routingHoldModel(connection);
+    this.announcements = routingAnnouncementModel(connection);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
 
@@ -467,16 +471,30 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       });
     }
     const refusedPicks = [...refused];
+    // The batch's `leads.assigned` events go into one announcement document, written before the assignments (so no
+    // decision can land without its event) and deleted once they are published: no outbox per lead to clear.
+    const announced = decided.flatMap(({ claim, decision }) =>
+      decision.outbox.flatMap((entry) =>
+        entry.topic === Topics.LeadsAssigned ? [{ contactId: claim._id, event: entry.event }] : [],
+      ),
+    );
+    const announcement: RoutingAnnouncementDoc = { _id: randomUUID(), events: announced, createdAt: now };
+    if (announced.length > 0) await this.announcements.collection.insertOne(announcement as never);
     const docs = [
-      ...decided.map(({ claim, decision }) => ({
-        ...claim,
-        ...decision.set,
-        outbox: [...claim.outbox, ...decision.outbox],
-      })),
+      ...decided.map(({ claim, decision }) => {
+        // A first assignment queues nothing but its `leads.assigned` (no breach came before it).
+        const kept = decision.outbox.filter((entry) => entry.topic !== Topics.LeadsAssigned);
+        return {
+          ...claim,
+          ...decision.set,
+          outbox: kept,
+          pending: kept.length > 0,
+          ...(kept.length > 0 ? {} : { leaseToken: null }),
+        };
+      }),
       ...refusedPicks.map(({ claim, choice }) => ({ ...claim, ticket: choice.ticket })),
     ];
     const taken = await insertClaims(this.assignmentCollection, docs);
-    const landed = decided.filter((_, index) => !taken.has(index));
     const lost = decided.filter((item, index) => taken.has(index) && item.reservation);
     if (lost.length > 0) {
       const current = await findByIds(
@@ -486,16 +504,15 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       for (const { claim, reservation } of lost)
         if (reservation) await this.releaseUnlessAdopted(current.get(claim._id) ?? null, reservation);
     }
-    await this.flushAll(landed);
+    const landed = new Set(decided.filter((_, index) => !taken.has(index)).map(({ claim }) => claim._id));
+    await this.announce(
+      announcement,
+      announced.filter(({ contactId }) => landed.has(contactId)),
+    );
     const routed = new Map<string, AssignmentDoc | null>();
     for (const [index, { claim }] of decided.entries()) {
-      if (taken.has(index)) continue;
       const doc = docs[index];
-      if (!doc) continue;
-      routed.set(
-        claim._id,
-        doc.outbox.length > 0 ? { ...doc, outbox: [], pending: false, leaseToken: null } : doc,
-      );
+      if (!taken.has(index) && doc) routed.set(claim._id, doc);
     }
     // Their claim and lease are held now, and their turn taken: `route` keeps that turn and reserves member by member.
     for (const [i, { claim, choice }] of refusedPicks.entries())
@@ -504,18 +521,45 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     return routed;
   }
 
-  /** Publishes the outboxes of a batch's decisions in one produce and clears them in one write, as `flush` does. */
-  private async flushAll(decided: readonly BatchDecision[]): Promise<void> {
-    const queued = decided.filter(({ decision }) => decision.outbox.length > 0);
-    if (queued.length === 0) return;
+  /** Publishes the events of a batch's announcement that landed (one produce), then deletes the announcement. */
+  private async announce(
+    announcement: RoutingAnnouncementDoc,
+    landed: readonly { contactId: string; event: LeadAssigned }[],
+  ): Promise<void> {
+    if (announcement.events.length === 0) return;
     await this.publisher.publishAll(
-      queued.flatMap(({ claim, decision }) => decision.outbox.map((entry) => outgoing(claim._id, entry))),
+      landed.map(({ contactId, event }) => ({ topic: Topics.LeadsAssigned, key: contactId, event })),
     );
-    // One statement for all: the batch's assignments are all first ones (n = 1), inserted by this call.
-    await this.assignments.updateMany(
-      { _id: { $in: queued.map(({ claim }) => claim._id) }, n: 1, pending: true },
-      { $set: { outbox: [], pending: false, leaseToken: null, updatedAt: new Date() } },
-    );
+    await this.announcements.deleteOne({ _id: announcement._id });
+  }
+
+  /**
+   * Announcements a crash left behind (older than a lease): their events are published whose assignment landed as
+   * decided (assignment 1, that owner, that event id), the others were lost to another writer and are dropped.
+   * Returns how many events were published.
+   */
+  private async sweepAnnouncements(now: Date): Promise<number> {
+    const left = await this.announcements
+      .find({ createdAt: { $lte: new Date(now.getTime() - this.leaseMs) } })
+      .limit(SWEEP_BATCH)
+      .lean<RoutingAnnouncementDoc[]>();
+    let published = 0;
+    for (const announcement of left) {
+      if (this.stopped) break;
+      const stored = await findByIds(
+        this.assignmentCollection,
+        announcement.events.map(({ contactId }) => contactId),
+      );
+      const landed = announcement.events.filter(({ contactId, event }) => {
+        const doc = stored.get(contactId);
+        return (
+          doc?.n === 1 && doc.ownerId === event.ownerId && doc.metadata?.eventId === event.metadata.eventId
+        );
+      });
+      await this.announce(announcement, landed);
+      published += landed.length;
+    }
+    return published;
   }
 
   /**
@@ -666,6 +710,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async sweep(now = new Date()): Promise<SweepReport> {
     const report: SweepReport = { breached: 0, assigned: 0, republished: 0 };
+    report.republished += await this.sweepAnnouncements(now);
     const rulesOf = new Map<string, Promise<RoutingRulesVersion | null>>();
     const rulesFor = (workspaceId: string) => {
       const cached = rulesOf.get(workspaceId) ?? this.rules.current(workspaceId);

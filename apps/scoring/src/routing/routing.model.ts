@@ -205,6 +205,28 @@ const holdSchema = new Schema<RoutingHoldDoc>(
   { versionKey: false, collection: 'routing_holds' },
 );
 
+/**
+ * The `leads.assigned` events of a routed batch, written before its assignments and deleted once they are published:
+ * the batch's outbox, one document for all its leads instead of an outbox in each assignment that had to be cleared
+ * lead by lead. A crash leaves it behind; the sweep then publishes the events whose assignment landed as decided.
+ */
+export interface RoutingAnnouncementDoc {
+  _id: string;
+  events: { contactId: string; event: LeadAssigned }[];
+  createdAt: Date;
+}
+
+const announcementSchema = new Schema<RoutingAnnouncementDoc>(
+  {
+    _id: { type: String, required: true },
+    events: { type: Schema.Types.Mixed, required: true },
+    createdAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'routing_announcements' },
+);
+// The sweep's filter: batches left behind longer than a lease.
+announcementSchema.index({ createdAt: 1 });
+
 /** A version of a workspace's rules (`<ws>:<version>`, immutable) or its head (`<ws>:head`, the current one). */
 export interface RoutingRulesDoc {
   _id: string;
@@ -243,6 +265,13 @@ export function routingCursorModel(connection: Connection): Model<RoutingCursorD
 
 export function ownerLoadModel(connection: Connection): Model<OwnerLoadDoc> {
   return connection.models['OwnerLoad'] ?? connection.model<OwnerLoadDoc>('OwnerLoad', ownerLoadSchema);
+}
+
+export function routingAnnouncementModel(connection: Connection): Model<RoutingAnnouncementDoc> {
+  return (
+    connection.models['RoutingAnnouncement'] ??
+    connection.model<RoutingAnnouncementDoc>('RoutingAnnouncement', announcementSchema)
+  );
 }
 
 export function routingHoldModel(connection: Connection): Model<RoutingHoldDoc> {
