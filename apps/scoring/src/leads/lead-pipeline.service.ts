@@ -342,24 +342,31 @@ export class LeadPipeline {
     const limit = pLimit(BATCH_STORE_CONCURRENCY);
     const planned = await Promise.all(fresh.map((item) => limit(() => this.planLead(item))));
     const created = await this.createLeads(planned);
-    await this.publisher.publishAll(created.flatMap((lead) => lead.announce));
-    for (const { contact } of created)
-      if (contact.enrichment.state === 'pending')
-        await this.pending.schedule({
-          contactId: contact._id,
-          workspaceId: contact.workspaceId,
-          email: contact.attributes.email ?? null,
-        });
-    await this.router.assignMany(
-      created
-        .filter(({ contact }) => needsOwner(contact.stage))
-        .map(({ contact, lead }) => ({
-          workspaceId: contact.workspaceId,
-          contactId: contact._id,
-          attributes: contact.attributes ?? {},
-          cause: lead.metadata,
-        })),
-    );
+    // The scores and stage moves are announced while the batch is routed: other topics, and a redelivery redoes
+    // either. Both settle before a failure is thrown, so the one-record retry never runs beside this routing.
+    const settled = await Promise.allSettled([
+      this.publisher.publishAll(created.flatMap((lead) => lead.announce)),
+      (async () => {
+        for (const { contact } of created)
+          if (contact.enrichment.state === 'pending')
+            await this.pending.schedule({
+              contactId: contact._id,
+              workspaceId: contact.workspaceId,
+              email: contact.attributes.email ?? null,
+            });
+        await this.router.assignMany(
+          created
+            .filter(({ contact }) => needsOwner(contact.stage))
+            .map(({ contact, lead }) => ({
+              workspaceId: contact.workspaceId,
+              contactId: contact._id,
+              attributes: contact.attributes ?? {},
+              cause: lead.metadata,
+            })),
+        );
+      })(),
+    ]);
+    for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
     const made = new Set(created.map(({ lead }) => lead));
     for (const { lead } of fresh) if (!made.has(lead)) later.add(lead);
     for (const lead of leads) if (later.has(lead)) await this.onLeadCaptured(lead);

@@ -453,13 +453,30 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       entry.picks.push(pick);
       byOwner.set(key, entry);
     }
-    const refused = await this.reserveBatch([...byOwner.values()], now);
-    for (const pick of picks) {
+    // Decided as if every owner had room, so that the batch's announcement (its `leads.assigned` events, one
+    // document) is written while the capacity is reserved. It must exist before the assignments (no decision may
+    // land without its event) and is deleted once they are published: no outbox per lead to clear. An event of a
+    // lead that did not land as decided here (refused capacity, lost claim) is never published from it.
+    const planned = picks.map((pick) => ({
+      pick,
+      decision: this.decisionOf(pick.claim, pick.choice, pick.member?.ownerId ?? null, now),
+    }));
+    const announced = planned.flatMap(({ pick, decision }) =>
+      decision.outbox.flatMap((entry) =>
+        entry.topic === Topics.LeadsAssigned ? [{ contactId: pick.claim._id, event: entry.event }] : [],
+      ),
+    );
+    const announcement: RoutingAnnouncementDoc = { _id: randomUUID(), events: announced, createdAt: now };
+    const [refused] = await Promise.all([
+      this.reserveBatch([...byOwner.values()], now),
+      announced.length > 0 ? this.announcements.collection.insertOne(announcement as never) : undefined,
+    ]);
+    for (const { pick, decision } of planned) {
       if (refused.has(pick)) continue;
       const { claim, choice, member } = pick;
       decided.push({
         claim,
-        decision: this.decisionOf(claim, choice, member?.ownerId ?? null, now),
+        decision,
         ticket: choice.ticket,
         ...(member
           ? {
@@ -473,15 +490,6 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       });
     }
     const refusedPicks = [...refused];
-    // The batch's `leads.assigned` events go into one announcement document, written before the assignments (so no
-    // decision can land without its event) and deleted once they are published: no outbox per lead to clear.
-    const announced = decided.flatMap(({ claim, decision }) =>
-      decision.outbox.flatMap((entry) =>
-        entry.topic === Topics.LeadsAssigned ? [{ contactId: claim._id, event: entry.event }] : [],
-      ),
-    );
-    const announcement: RoutingAnnouncementDoc = { _id: randomUUID(), events: announced, createdAt: now };
-    if (announced.length > 0) await this.announcements.collection.insertOne(announcement as never);
     const docs = [
       ...decided.map(({ claim, decision }) => {
         // A first assignment queues nothing but its `leads.assigned` (no breach came before it).
@@ -537,7 +545,8 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Announcements a crash left behind (older than a lease): their events are published whose assignment landed as
-   * decided (assignment 1, that owner, that event id), the others were lost to another writer and are dropped.
+   * decided (assignment 1, that owner, that event id, that time); the others went another way (lost to another
+   * writer, or routed lead by lead with an outbox of their own) and are dropped.
    * Returns how many events were published.
    */
   private async sweepAnnouncements(now: Date): Promise<number> {
@@ -555,7 +564,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       const landed = announcement.events.filter(({ contactId, event }) => {
         const doc = stored.get(contactId);
         return (
-          doc?.n === 1 && doc.ownerId === event.ownerId && doc.metadata?.eventId === event.metadata.eventId
+          doc?.n === 1 &&
+          doc.ownerId === event.ownerId &&
+          doc.metadata?.eventId === event.metadata.eventId &&
+          doc.assignedAt?.getTime() === event.assignedAt
         );
       });
       await this.announce(announcement, landed);
