@@ -355,9 +355,9 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * Routes several leads with the results `assign` gives each in turn, in a few store commands per batch: one read
    * of which leads have an assignment already and one rules read per workspace; per team one cursor move for all its
-   * leads and one read of its members' loads; one insert of all capacity holds and per chosen owner one capacity
-   * write; one insert of all assignments, each already decided with its `leads.assigned` in its outbox; one produce;
-   * one write clearing the outboxes.
+   * leads and one read of its members' loads; one insert of all capacity holds, one count of all chosen owners and
+   * one read of their loads, beside one insert of the batch's announcement (its `leads.assigned` events); one insert
+   * of all assignments, already decided; one produce; one delete of the announcement.
    *
    * The insert is the claim, as in `assign`, only made after the decision: a lead someone inserted meanwhile (another
    * replica, the one-lead path) gives back the capacity it reserved unless that lead took this very hold, and is
