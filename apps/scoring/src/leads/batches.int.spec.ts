@@ -4,10 +4,12 @@
  * score a one-by-one run gives; an identify call in the middle still links and moves its contact; a redelivered
  * backlog changes nothing; a lead whose score crosses the threshold inside a batch becomes an MQL once and keeps its
  * one owner. Captures: a burst becomes new contacts with one owner each, a repeated email in the burst joins the
- * first one, and a redelivered burst changes nothing.
+ * first one, a redelivered burst changes nothing, and a burst whose scores the broker refuses once is retried lead by
+ * lead without a second owner or event id.
  */
+import type { Kafka } from 'kafkajs';
 import type { Model } from 'mongoose';
-import { Topics, type LeadCaptured, type TrackingEvent } from '@tributary/contracts';
+import { Topics, type LeadCaptured, type LeadScored, type TrackingEvent } from '@tributary/contracts';
 import {
   AvroSchemaRegistry,
   EventPublisher,
@@ -17,7 +19,7 @@ import {
   type RunningService,
 } from '@tributary/messaging';
 import { createLogger, stopTelemetry } from '@tributary/observability';
-import { testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tributary/testing';
+import { readTopicUntil, testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tributary/testing';
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
 import { CONTACT_MODEL, MAX_FACTS, type ContactDoc } from '../contacts/contact.model';
@@ -40,6 +42,8 @@ engagement:
 
 let service: RunningService;
 let publisher: EventPublisher;
+let kafka: Kafka;
+let registry: AvroSchemaRegistry;
 let contacts: Model<ContactDoc>;
 let router: LeadRouter;
 let identities: IdentityResolver;
@@ -65,8 +69,8 @@ beforeAll(async () => {
   contacts = service.app.get(CONTACT_MODEL);
   router = service.app.get(LeadRouter);
   identities = service.app.get(IdentityResolver);
-  const kafka = createKafka(`tb-${run}`, config.KAFKA_BROKERS, createLogger('tb', 'fatal'));
-  const registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+  kafka = createKafka(`tb-${run}`, config.KAFKA_BROKERS, createLogger('tb', 'fatal'));
+  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
   await registry.registerTopics([Topics.TrackingEvents, Topics.LeadsCaptured]);
   publisher = new EventPublisher(kafka, registry, 'tb');
   await publisher.connect();
@@ -288,21 +292,22 @@ describe('tracking events and captures in batches', () => {
     expect(await router.assignmentOf(workspace, `${workspace}:tb-user-3`)).toBeNull();
   });
 
+  const capture = (email: string): LeadCaptured => ({
+    metadata: originMetadata({ workspaceId: workspace, source: 'tb' }),
+    leadId: uniqueId('lead'),
+    email,
+    firstName: null,
+    lastName: null,
+    company: null,
+    consents: { email_marketing: true },
+    source: 'form',
+    externalId: null,
+    formId: 'webinar',
+    rawFieldsJson: '{}',
+    capturedAt: Date.now(),
+  });
+
   it('a burst of captures becomes new contacts in batches: one owner each, a repeated email joins the first', async () => {
-    const capture = (email: string): LeadCaptured => ({
-      metadata: originMetadata({ workspaceId: workspace, source: 'tb' }),
-      leadId: uniqueId('lead'),
-      email,
-      firstName: null,
-      lastName: null,
-      company: null,
-      consents: { email_marketing: true },
-      source: 'form',
-      externalId: null,
-      formId: 'webinar',
-      rawFieldsJson: '{}',
-      capturedAt: Date.now(),
-    });
     const burst = Array.from({ length: 20 }, (_, i) => capture(`burst-${i}@batch.example`));
     const again = capture('burst-3@batch.example');
     const send = (leads: LeadCaptured[]) =>
@@ -344,6 +349,71 @@ describe('tracking events and captures in batches', () => {
       expect(await router.assignmentOf(workspace, id)).toMatchObject({
         ownerId: owners[i]?.ownerId,
         assignmentNumber: owners[i]?.assignmentNumber,
+      });
+    }
+  });
+
+  it('a burst whose scores the broker refuses is retried lead by lead: routed once, each event under one id', async () => {
+    const appPublisher = service.app.get(EventPublisher);
+    const publishAllOf = appPublisher.publishAll.bind(appPublisher);
+    const burst = Array.from({ length: 6 }, (_, i) => capture(`refused-${i}@batch.example`));
+    const causes = new Set(burst.map((lead) => lead.metadata.eventId));
+    // The batch's produce of scores fails once, while the batch is being routed beside it.
+    const refused: number[] = [];
+    const produce = jest.spyOn(appPublisher, 'publishAll').mockImplementation(async (events) => {
+      const scores = events.filter(
+        (e) =>
+          e.topic === Topics.LeadsScored && causes.has((e.event as LeadScored).metadata.causationId ?? ''),
+      );
+      if (refused.length === 0 && scores.length > 1) {
+        refused.push(scores.length);
+        throw new Error('broker refused the produce');
+      }
+      return publishAllOf(events);
+    });
+    // One key: one partition, so the six arrive as one batch.
+    await publisher.publishAll(
+      burst.map((lead) => ({ topic: Topics.LeadsCaptured, key: 'refused-burst', event: lead })),
+    );
+
+    const contactIds = await Promise.all(
+      burst.map((lead) =>
+        waitFor(`${lead.email} captured and routed`, async () => {
+          const id = await identities.findByEmail(workspace, lead.email ?? '');
+          const assignment = id ? await router.assignmentOf(workspace, id) : null;
+          return id && assignment?.ownerId ? id : undefined;
+        }),
+      ),
+    );
+    // Every event id each lead was announced under, read until every lead has its score and its owner.
+    const idsOn = async (topic: typeof Topics.LeadsScored | typeof Topics.LeadsAssigned) => {
+      const ids = new Map<string, Set<string>>();
+      await readTopicUntil(kafka, topic, async (records) => {
+        ids.clear();
+        for (const record of records) {
+          const event = (await registry.decode(record.value)) as {
+            contactId: string;
+            metadata: { eventId: string; causationId: string | null };
+          };
+          if (!causes.has(event.metadata.causationId ?? '')) continue;
+          ids.set(event.contactId, (ids.get(event.contactId) ?? new Set()).add(event.metadata.eventId));
+        }
+        return contactIds.every((id) => ids.has(id));
+      });
+      return contactIds.map((id) => ids.get(id)?.size);
+    };
+    const scored = await idsOn(Topics.LeadsScored);
+    const assigned = await idsOn(Topics.LeadsAssigned);
+    produce.mockRestore();
+
+    expect(refused[0]).toBeGreaterThan(1);
+    expect(scored).toEqual(contactIds.map(() => 1));
+    expect(assigned).toEqual(contactIds.map(() => 1));
+    for (const id of contactIds) {
+      expect((await contacts.findById(id).lean<ContactDoc>())?.eventCount).toBe(1);
+      expect(await router.assignmentOf(workspace, id)).toMatchObject({
+        assignmentNumber: 1,
+        ownerId: 'rep-1',
       });
     }
   });
