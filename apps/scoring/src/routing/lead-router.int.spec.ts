@@ -1273,6 +1273,33 @@ describe('lead router, batches (assignMany)', () => {
     expect(await router.sweep(new Date(Date.now() + 62_000))).toMatchObject({ republished: 0 });
   });
 
+  it('an open count a crash left off its holds is corrected once the next recount finds the same mismatch', async () => {
+    const { router, store, ws } = await oneReplica('recount');
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
+    await router.assignMany(leadsOf(ws, 4));
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 2, 'rep-2': 2 });
+    expect(await router.recountLoads()).toBe(0);
+    // A crash between a hold and its count (rep-1 one low) and one between a release's delete and its uncount
+    // (rep-2 one high).
+    const holds = routingHoldModel(store);
+    const hold = (id: string) => ({ _id: id, workspaceId: ws, ownerId: 'rep-1', createdAt: new Date() });
+    await holds.create(hold(`${ws}:crashed-a#1`));
+    const [released] = (await holdsOf(store, ws))['rep-2'] ?? [];
+    await holds.deleteOne({ _id: released });
+
+    // Seen once: it could be a reserve or release in flight, so nothing is touched.
+    expect(await router.recountLoads()).toBe(0);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 2, 'rep-2': 2 });
+    // rep-1 changes in between (another hold): only rep-2's mismatch is the same, and only it is corrected.
+    await holds.create(hold(`${ws}:crashed-b#1`));
+    expect(await router.recountLoads()).toBe(1);
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 2, 'rep-2': 1 });
+    expect(await router.recountLoads()).toBe(1);
+    expect(await openLeads(store, ws)).toEqual(countsOf(await holdsOf(store, ws)));
+    expect(await openLeads(store, ws)).toEqual({ 'rep-1': 4, 'rep-2': 1 });
+    expect(await router.recountLoads()).toBe(0);
+  });
+
   it('a batch mixing leads assigned before with new ones keeps the old owners and routes the new', async () => {
     const { router, store, ws } = await oneReplica('batch-mixed');
     await setTeam(store, ws, ['rep-1', 'rep-2']);

@@ -82,6 +82,8 @@ export interface SweepReport {
   assigned: number;
   /** Outboxes and batch announcements a crash left unpublished: events published now. */
   republished: number;
+  /** Owners' `open` counts a crash left off their holds, corrected now. */
+  recounted: number;
 }
 
 /** Routing settings (from ROUTING_SWEEP_INTERVAL_MS and SCORING_BACKGROUND_JOBS). */
@@ -100,6 +102,8 @@ const DEFAULT_LEASE_MS = 30_000;
 export const SWEEP_BATCH = 200;
 // Pages of queued leads per sweep, each without the teams the earlier ones found full.
 const MAX_QUEUED_PAGES = 5;
+/** Every how many sweeps the owners' `open` counts are checked against their holds (about a minute by default). */
+const RECOUNT_EVERY_SWEEPS = 12;
 // Bounded retries of an accept racing a reassignment of the same lead.
 const MAX_ACCEPT_ATTEMPTS = 3;
 // Bounded retries of a recycle racing another change of the same lead (a breach, a lost update on FerretDB).
@@ -294,6 +298,9 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly announcements: Model<RoutingAnnouncementDoc>;
   /** Owner load documents known to exist (they are never deleted), so a batch counts without upserts. */
   private readonly knownLoads = new Set<string>();
+  /** The last recount's mismatches (`open` vs holds) by load: corrected only when the next one sees the same. */
+  private mismatches = new Map<string, { open: number; held: number }>();
+  private sweeps = 0;
   private readonly leaseMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -723,8 +730,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
    * without the owner who missed it; interrupted ones are finished; queued ones are retried, oldest first.
    */
   async sweep(now = new Date()): Promise<SweepReport> {
-    const report: SweepReport = { breached: 0, assigned: 0, republished: 0 };
+    const report: SweepReport = { breached: 0, assigned: 0, republished: 0, recounted: 0 };
     report.republished += await this.sweepAnnouncements(now);
+    this.sweeps += 1;
+    if (this.sweeps % RECOUNT_EVERY_SWEEPS === 0) report.recounted = await this.recountLoads();
     const rulesOf = new Map<string, Promise<RoutingRulesVersion | null>>();
     const rulesFor = (workspaceId: string) => {
       const cached = rulesOf.get(workspaceId) ?? this.rules.current(workspaceId);
@@ -788,6 +797,48 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     return report;
   }
 
+  /**
+   * Corrects owners' `open` counts from their capacity holds (the truth: one hold per counted lead). A crash between
+   * inserting a hold and counting it leaves `open` one low (the owner could get one lead beyond capacity), and one
+   * between deleting a hold and uncounting it one high. A mismatch is corrected only when the next recount finds the
+   * very same one (a reserve or release in flight lasts milliseconds, not a recount interval), and only if `open` has
+   * not moved since (conditional write); a reserve or release landing meanwhile adds its own unit to the corrected
+   * count. Returns how many loads were corrected.
+   */
+  async recountLoads(): Promise<number> {
+    const [loads, held] = await Promise.all([
+      this.loads.find({}, { workspaceId: 1, ownerId: 1, open: 1 }).lean<OwnerLoadDoc[]>(),
+      this.holds.aggregate<{ _id: { workspaceId: string; ownerId: string }; n: number }>([
+        { $group: { _id: { workspaceId: '$workspaceId', ownerId: '$ownerId' }, n: { $sum: 1 } } },
+      ]),
+    ]);
+    const counts = new Map(held.map(({ _id, n }) => [loadIdOf(_id.workspaceId, _id.ownerId), n]));
+    const seen = new Map<string, { open: number; held: number }>();
+    let corrected = 0;
+    for (const load of loads) {
+      const count = counts.get(load._id) ?? 0;
+      if (load.open === count) continue;
+      const before = this.mismatches.get(load._id);
+      if (before?.open !== load.open || before.held !== count) {
+        seen.set(load._id, { open: load.open, held: count });
+        continue;
+      }
+      const { modifiedCount } = await this.loads.updateOne(
+        { _id: load._id, open: load.open },
+        { $set: { open: count } },
+      );
+      if (modifiedCount > 0) {
+        corrected += 1;
+        this.logger.warn(
+          { event: 'routing-load-recounted', loadId: load._id, open: load.open, held: count },
+          "an owner's open-lead count did not match their capacity holds; corrected",
+        );
+      }
+    }
+    this.mismatches = seen;
+    return corrected;
+  }
+
   /** One lead's step of a sweep: its failure (e.g. Kafka refused the outbox) must not stop the others. */
   private async sweepStep(doc: AssignmentDoc, step: () => Promise<void>): Promise<void> {
     try {
@@ -808,7 +859,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.timer = setTimeout(() => {
       this.running = this.sweep()
         .then((report) => {
-          if (report.breached + report.assigned + report.republished > 0)
+          if (report.breached + report.assigned + report.republished + report.recounted > 0)
             this.logger.info({ event: 'routing-sweep', ...report }, 'routing sweep');
         })
         .catch((error: unknown) =>

@@ -30,7 +30,9 @@ describe('routing options', () => {
       routingOptionsOf(config),
       createLogger('routing-options', 'silent'),
     );
-    const sweep = jest.spyOn(router, 'sweep').mockResolvedValue({ breached: 0, assigned: 0, republished: 0 });
+    const sweep = jest
+      .spyOn(router, 'sweep')
+      .mockResolvedValue({ breached: 0, assigned: 0, republished: 0, recounted: 0 });
     return { router, sweep };
   }
 
