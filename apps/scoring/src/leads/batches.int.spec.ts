@@ -307,6 +307,18 @@ describe('tracking events and captures in batches', () => {
     capturedAt: Date.now(),
   });
 
+  /** The contact ids of captured leads, once each has an owner. */
+  const routedContacts = (leads: readonly LeadCaptured[]) =>
+    Promise.all(
+      leads.map((lead) =>
+        waitFor(`${lead.email} captured and routed`, async () => {
+          const id = await identities.findByEmail(workspace, lead.email ?? '');
+          const assignment = id ? await router.assignmentOf(workspace, id) : null;
+          return id && assignment?.ownerId ? id : undefined;
+        }),
+      ),
+    );
+
   it('a burst of captures becomes new contacts in batches: one owner each, a repeated email joins the first', async () => {
     const burst = Array.from({ length: 20 }, (_, i) => capture(`burst-${i}@batch.example`));
     const again = capture('burst-3@batch.example');
@@ -316,15 +328,7 @@ describe('tracking events and captures in batches', () => {
       );
     await send([...burst, again]);
 
-    const contactIds = await Promise.all(
-      burst.map((lead) =>
-        waitFor(`${lead.email} captured and routed`, async () => {
-          const id = await identities.findByEmail(workspace, lead.email ?? '');
-          const assignment = id ? await router.assignmentOf(workspace, id) : null;
-          return id && assignment?.ownerId ? id : undefined;
-        }),
-      ),
-    );
+    const contactIds = await routedContacts(burst);
     expect(new Set(contactIds).size).toBe(20);
     expect(Math.max(...captureBatchSizes)).toBeGreaterThan(1);
     const repeated = await waitFor('the repeated email on the first contact', async () => {
@@ -376,15 +380,7 @@ describe('tracking events and captures in batches', () => {
       burst.map((lead) => ({ topic: Topics.LeadsCaptured, key: 'refused-burst', event: lead })),
     );
 
-    const contactIds = await Promise.all(
-      burst.map((lead) =>
-        waitFor(`${lead.email} captured and routed`, async () => {
-          const id = await identities.findByEmail(workspace, lead.email ?? '');
-          const assignment = id ? await router.assignmentOf(workspace, id) : null;
-          return id && assignment?.ownerId ? id : undefined;
-        }),
-      ),
-    );
+    const contactIds = await routedContacts(burst);
     // Every event id each lead was announced under, read until every lead has its score and its owner.
     const idsOn = async (topic: typeof Topics.LeadsScored | typeof Topics.LeadsAssigned) => {
       const ids = new Map<string, Set<string>>();

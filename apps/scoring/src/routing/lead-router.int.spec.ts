@@ -24,7 +24,13 @@ import {
 import { createLogger } from '@tributary/observability';
 import { connectServiceStore } from '@tributary/platform';
 import { readTopicUntil, testStackEndpoints, uniqueId, waitFor } from '@tributary/testing';
-import { LeadRouter, SWEEP_BATCH, firstAssignment, type Assignment } from './lead-router.service';
+import {
+  LeadRouter,
+  SWEEP_BATCH,
+  firstAssignment,
+  type Assignment,
+  type RoutingRequest,
+} from './lead-router.service';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
 import {
@@ -931,6 +937,22 @@ describe('lead router', () => {
 });
 
 describe('lead router, batches (assignMany)', () => {
+  /**
+   * Makes another replica claim `input` (insert its first assignment under a lease of its own, then stall) while the
+   * router's next batch reads its owners' loads, i.e. after the batch found the lead unassigned.
+   */
+  const claimWhileDeciding = (router: LeadRouter, store: Connection, input: RoutingRequest | undefined) => {
+    if (!input) throw new Error('lead expected');
+    return jest
+      .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
+      .mockImplementationOnce(async () => {
+        await assignmentModel(store).collection.insertOne({
+          ...firstAssignment(input, new Date(), 30_000),
+          leaseToken: 'other-replica',
+        } as never);
+        return new Map();
+      });
+  };
   const leadsOf = (ws: string, count: number, from = 0) =>
     Array.from({ length: count }, (_, i) => ({
       workspaceId: ws,
@@ -1181,17 +1203,7 @@ describe('lead router, batches (assignMany)', () => {
     const contactIds = inputs.map((input) => input.contactId);
     const taken = contactIds[1] ?? '';
     // Another replica claims one lead while the batch is choosing owners, then stalls before deciding.
-    const loadsOf = jest
-      .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
-      .mockImplementationOnce(async () => {
-        const input = inputs[1];
-        if (!input) throw new Error('lead expected');
-        await assignmentModel(store).collection.insertOne({
-          ...firstAssignment(input, new Date(), 30_000),
-          leaseToken: 'other-replica',
-        } as never);
-        return new Map();
-      });
+    const loadsOf = claimWhileDeciding(router, store, inputs[1]);
 
     const results = await router.assignMany(inputs);
 
@@ -1229,17 +1241,7 @@ describe('lead router, batches (assignMany)', () => {
     const taken = contactIds[1] ?? '';
     // Another replica claims one lead while the batch decides; then the batch stops after inserting its assignments,
     // before anything is published (as in a crash).
-    const loadsOf = jest
-      .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
-      .mockImplementationOnce(async () => {
-        const input = inputs[1];
-        if (!input) throw new Error('lead expected');
-        await assignmentModel(store).collection.insertOne({
-          ...firstAssignment(input, new Date(), 30_000),
-          leaseToken: 'other-replica',
-        } as never);
-        return new Map();
-      });
+    const loadsOf = claimWhileDeciding(router, store, inputs[1]);
     const announce = jest
       .spyOn(router as unknown as { announce(): Promise<void> }, 'announce')
       .mockRejectedValueOnce(new Error('stopped'));
