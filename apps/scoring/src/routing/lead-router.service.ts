@@ -201,11 +201,10 @@ interface BatchPick {
   member: RoutingMember | undefined;
 }
 
-/** A batch lead's decision, to write under its claim's lease; `ticket` null when it was not routed (no rules). */
+/** A batch lead's decision, inserted with its assignment, and the capacity to give back if someone inserted it first. */
 interface BatchDecision {
   claim: AssignmentDoc;
   decision: Decision;
-  ticket: number | null;
   reservation?: Reservation;
 }
 
@@ -419,7 +418,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     for (const claim of claims) {
       const rules = rulesOf.get(claim.workspaceId) ?? null;
       if (!rules) {
-        decided.push({ claim, decision: unroutedDecision(now), ticket: null });
+        decided.push({ claim, decision: unroutedDecision(now) });
         continue;
       }
       const chosen = chooseTeam(rules.rules, claim.routingAttributes ?? {});
@@ -480,11 +479,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     ]);
     for (const { pick, decision } of planned) {
       if (refused.has(pick)) continue;
-      const { claim, choice, member } = pick;
+      const { claim, member } = pick;
       decided.push({
         claim,
         decision,
-        ticket: choice.ticket,
         ...(member
           ? {
               reservation: {
