@@ -977,8 +977,7 @@ export class LeadPipeline {
     return true;
   }
 
-  /** The driver, not a mongoose query: a query captures a stack trace per call, a cost on the hot path. */
   private async read(contactId: string): Promise<ContactDoc | null> {
-    return (await this.contacts.collection.findOne({ _id: contactId } as never)) as ContactDoc | null;
+    return this.contacts.findById(contactId).lean<ContactDoc>();
   }
 }
