@@ -1,11 +1,18 @@
 /**
  * The batch store helpers on the real store (FerretDB with our patch, whose `_id $in` pushdown they rely on):
  * `findByIds` returns exactly the documents asked for, across chunks, whatever else the collection holds;
- * `insertClaims` inserts what is free and names the positions someone held already.
+ * `insertClaims` inserts what is free and names the positions someone held already; `guardedUpserts` applies the
+ * updates whose guard holds and names the others.
  */
 import mongoose, { Types, type Connection, type mongo } from 'mongoose';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
-import { findByIds, insertClaims, type BatchCollection } from './mongo';
+import {
+  findByIds,
+  guardedUpserts,
+  insertClaims,
+  type BatchCollection,
+  type UpsertCollection,
+} from './mongo';
 
 interface Lead {
   _id: string;
@@ -75,6 +82,53 @@ describe('batch store helpers', () => {
       { _id: 'new-2', email: '2@acme.example', n: 2 },
     ]);
     expect(await insertClaims(batch(claims), [])).toEqual(new Set());
+  });
+
+  it('guardedUpserts applies the updates whose guard holds, creates missing documents and names the refused', async () => {
+    const loads = connection.collection<{ _id: string; open: number }>('guarded');
+    await loads.insertMany([
+      { _id: 'rep-full', open: 9 },
+      { _id: 'rep-room', open: 5 },
+      { _id: 'rep-full-2', open: 10 },
+    ]);
+    const add = (_id: string, n: number) => ({
+      filter: { _id, open: { $lte: 10 - n } },
+      update: { $inc: { open: n }, $set: { team: 'inbound' } },
+    });
+
+    // Refusals first, in the middle and last: each reported at its own position, the others still applied.
+    const refused = await guardedUpserts(loads as unknown as UpsertCollection, [
+      add('rep-full', 2),
+      add('rep-room', 3),
+      add('rep-new', 4),
+      add('rep-full-2', 1),
+    ]);
+
+    expect([...refused].sort()).toEqual([0, 3]);
+    expect(await loads.find().sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 'rep-full', open: 9 },
+      { _id: 'rep-full-2', open: 10 },
+      { _id: 'rep-new', open: 4, team: 'inbound' },
+      { _id: 'rep-room', open: 8, team: 'inbound' },
+    ]);
+    expect(await guardedUpserts(loads as unknown as UpsertCollection, [])).toEqual(new Set());
+  });
+
+  it('guardedUpserts from concurrent bulks never takes a counter past its bound', async () => {
+    const loads = connection.collection<{ _id: string; open: number }>('guarded-race');
+    const owners = ['rep-a', 'rep-b', 'rep-c'];
+    // 60 bulks of 2 units on each of three owners, each owner bounded at 30: 15 bulks fit per owner.
+    const results = await Promise.all(
+      Array.from({ length: 60 }, () =>
+        guardedUpserts(
+          loads as unknown as UpsertCollection,
+          owners.map((_id) => ({ filter: { _id, open: { $lte: 28 } }, update: { $inc: { open: 2 } } })),
+        ),
+      ),
+    );
+    for (const [position] of owners.entries())
+      expect(results.filter((refused) => !refused.has(position))).toHaveLength(15);
+    expect(await loads.find().sort({ _id: 1 }).toArray()).toEqual(owners.map((_id) => ({ _id, open: 30 })));
   });
 });
 

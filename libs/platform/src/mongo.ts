@@ -128,10 +128,52 @@ export async function insertClaims<T>(
     await collection.insertMany(docs, { ordered: false });
     return new Set();
   } catch (error) {
-    const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
-    const failures = Array.isArray(writeErrors) ? (writeErrors as { index: number; code?: unknown }[]) : [];
-    if (failures.length === 0 || failures.some((failure) => failure.code !== 11000)) throw error;
-    return new Set(failures.map((failure) => failure.index));
+    return duplicatePositions(error);
+  }
+}
+
+/** The positions an unordered bulk refused with a duplicate key; any other failure is thrown. */
+function duplicatePositions(error: unknown): Set<number> {
+  const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
+  const failures = Array.isArray(writeErrors) ? (writeErrors as { index: number; code?: unknown }[]) : [];
+  if (failures.length === 0 || failures.some((failure) => failure.code !== 11000)) throw error;
+  return new Set(failures.map((failure) => failure.index));
+}
+
+/** An update of the one document `filter._id` names, applied only while the rest of `filter` holds. */
+export interface GuardedUpdate {
+  filter: { _id: string } & Record<string, unknown>;
+  update: Record<string, unknown>;
+}
+
+/** The collection operation `guardedUpserts` needs (a mongoose model's `collection` has it). */
+export interface UpsertCollection {
+  bulkWrite(
+    operations: { updateOne: GuardedUpdate & { upsert: true } }[],
+    options: { ordered: false },
+  ): Promise<unknown>;
+}
+
+/**
+ * Applies guarded updates in one unordered bulk of upserts and returns the positions refused: their document exists
+ * but fails the guard, so the upsert's insert meets its `_id` (E11000). A missing document is created. A counter
+ * under a bound is one such update, e.g. `{ _id, open: { $lte: capacity - n } }` with `{ $inc: { open: n } }`.
+ * Exact where an update is atomic on its document and each refusal is reported at its own position: MongoDB, and
+ * FerretDB with our patches 4 and 6 (released, the first refusal failed the rest of the bulk).
+ */
+export async function guardedUpserts(
+  collection: UpsertCollection,
+  updates: readonly GuardedUpdate[],
+): Promise<Set<number>> {
+  if (updates.length === 0) return new Set();
+  try {
+    await collection.bulkWrite(
+      updates.map((update) => ({ updateOne: { ...update, upsert: true } })),
+      { ordered: false },
+    );
+    return new Set();
+  } catch (error) {
+    return duplicatePositions(error);
   }
 }
 

@@ -12,11 +12,14 @@ import { EventPublisher, STORE_CONNECTION, causedMetadata, type OutgoingEvent } 
 import type { Logger } from '@tributary/observability';
 import {
   findByIds,
+  guardedUpserts,
   insertClaims,
   isDuplicateKey,
   isStoreUnavailable,
   SERVICE_LOGGER,
   type BatchCollection,
+  type GuardedUpdate,
+  type UpsertCollection,
 } from '@tributary/platform';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import {
@@ -114,6 +117,17 @@ export const MAX_REMEMBERED_CAUSES = 100;
 /** The capacity hold of assignment `n` of a lead, as listed in its owner's load document. */
 const holdIdOf = (contactId: string, n: number): string => `${contactId}#${n}`;
 const loadIdOf = (workspaceId: string, ownerId: string): string => `${workspaceId}:${ownerId}`;
+
+/** `units` more open leads on an owner, if they fit under the capacity; creates the load document if missing. */
+const countUnder = (
+  loadId: string,
+  workspaceId: string,
+  member: RoutingMember,
+  units: number,
+): GuardedUpdate => ({
+  filter: { _id: loadId, open: { $lte: member.capacity - units } },
+  update: { $inc: { open: units }, $set: { workspaceId, ownerId: member.ownerId } },
+});
 
 function toAssignment(doc: AssignmentDoc): Assignment {
   return {
@@ -295,8 +309,6 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly loads: Model<OwnerLoadDoc>;
   private readonly holds: Model<RoutingHoldDoc>;
   private readonly announcements: Model<RoutingAnnouncementDoc>;
-  /** Owner load documents known to exist (they are never deleted), so a batch counts without upserts. */
-  private readonly knownLoads = new Set<string>();
   /** The last recount's mismatches (`open` vs holds) by load: corrected only when the next one sees the same. */
   private mismatches = new Map<string, { open: number; held: number }>();
   private sweeps = 0;
@@ -1365,12 +1377,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Capacity for the leads a batch picked: all their holds in one insert, then all owners counted in one write and
-   * checked in one read, where a conditional count per owner cost one command each (20 of a batch's 30 at 500
-   * leads/s; FerretDB cannot run conditional upserts in one bulk). The count is optimistic: each owner's `open` goes
-   * up by their picks, then whoever ended above capacity (another batch counted meanwhile) takes its units back.
-   * Those owners, and those who met a hold someone else had, take back the holds this batch inserted for them; their
-   * leads are returned, to reserve lead by lead (one conditional count each).
+   * Capacity for the leads a batch picked: all their holds in one insert, then all owners counted in one bulk write,
+   * each owner's count guarded by their capacity (a conditional count per owner cost one command each, 20 of a
+   * batch's 30 at 500 leads/s). Owners who did not fit, and those who met a hold someone else had, take back the
+   * holds this batch inserted for them; their leads are returned, to reserve lead by lead.
    */
   private async reserveBatch(
     owners: readonly { workspaceId: string; member: RoutingMember; picks: BatchPick[] }[],
@@ -1410,64 +1420,28 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Adds each owner's picks to their `open` (one bulk write), reads the loads back (one `_id $in` read) and takes
-   * back the units of those now above capacity; returns the owners whose units stay counted. Exact because an
-   * update is atomic on its document (on FerretDB through our patch).
+   * Adds each owner's picks to their `open` if they all fit under the capacity, all owners in one bulk of guarded
+   * upserts; returns the owners counted. The others were full (or lost the race to create their load document).
    */
   private async countAll<
     T extends { workspaceId: string; member: RoutingMember; picks: unknown[]; loadId: string },
   >(owners: readonly T[]): Promise<T[]> {
-    if (owners.length === 0) return [];
-    // Load documents are never deleted: each is created once (an insert that may lose to another replica's).
-    const unknown = owners.filter(({ loadId }) => !this.knownLoads.has(loadId));
-    await insertClaims(
-      this.loadCollection,
-      unknown.map(({ loadId, workspaceId, member }) => ({
-        _id: loadId,
-        workspaceId,
-        ownerId: member.ownerId,
-        open: 0,
-      })),
+    const refused = await guardedUpserts(
+      this.loadUpserts,
+      owners.map(({ loadId, workspaceId, member, picks }) =>
+        countUnder(loadId, workspaceId, member, picks.length),
+      ),
     );
-    for (const { loadId } of unknown) this.knownLoads.add(loadId);
-    const add = (sign: 1 | -1, which: readonly T[]) =>
-      this.loads.bulkWrite(
-        which.map(({ loadId, picks }) => ({
-          updateOne: { filter: { _id: loadId }, update: { $inc: { open: sign * picks.length } } },
-        })),
-        { ordered: false },
-      );
-    await add(1, owners);
-    const loads = await findByIds(
-      this.loadCollection,
-      owners.map(({ loadId }) => loadId),
-      { open: 1 },
-    );
-    const over = owners.filter(({ loadId, member }) => (loads.get(loadId)?.open ?? 0) > member.capacity);
-    if (over.length > 0) await add(-1, over);
-    // A load document gone (a store restored from an older copy) counted nothing: those go lead by lead, which
-    // creates it again.
-    const missing = owners.filter(({ loadId }) => !loads.has(loadId));
-    for (const { loadId } of missing) this.knownLoads.delete(loadId);
-    const refused = new Set([...over, ...missing]);
-    return owners.filter((owner) => !refused.has(owner));
+    return owners.filter((_, index) => !refused.has(index));
   }
 
   /** Counts `units` more open leads on the owner if they all fit under the capacity (one conditional write). */
   private async takeCapacity(workspaceId: string, member: RoutingMember, units: number): Promise<boolean> {
     if (member.capacity < units) return false;
-    try {
-      await this.loads.updateOne(
-        { _id: loadIdOf(workspaceId, member.ownerId), open: { $lte: member.capacity - units } },
-        { $inc: { open: units }, $set: { workspaceId, ownerId: member.ownerId } },
-        { upsert: true },
-      );
-      return true;
-    } catch (error) {
-      // The load exists but did not match: full.
-      if (!isDuplicateKey(error)) throw error;
-      return false;
-    }
+    const loadId = loadIdOf(workspaceId, member.ownerId);
+    return (
+      (await guardedUpserts(this.loadUpserts, [countUnder(loadId, workspaceId, member, units)])).size === 0
+    );
   }
 
   /** The driver collections the batch helpers read and insert through. */
@@ -1475,8 +1449,8 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     return this.assignments.collection as unknown as BatchCollection<AssignmentDoc>;
   }
 
-  private get loadCollection(): BatchCollection<OwnerLoadDoc> {
-    return this.loads.collection as unknown as BatchCollection<OwnerLoadDoc>;
+  private get loadUpserts(): UpsertCollection {
+    return this.loads.collection as unknown as UpsertCollection;
   }
 
   private get holdCollection(): BatchCollection<RoutingHoldDoc> {
