@@ -13,6 +13,7 @@ import {
   type WorkspaceKeyResolver,
 } from '@tributary/platform';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
+import { parseRoutingRules } from './routing-rules';
 import { RoutingRulesController } from './routing-rules.controller';
 import { RoutingRulesStore } from './routing-rules.store';
 
@@ -142,5 +143,23 @@ describe('routing rules API', () => {
     expect((await call('GET', 'contacts-key')).status).toBe(403);
     expect((await call('GET', 'other-key')).status).toBe(404);
     expect((await call('GET', 'nobody')).status).toBe(401);
+  });
+
+  it('caches the current rules per replica for the TTL: the writer sees new rules at once, others after expiry', async () => {
+    const ws = `${workspace}_cache`;
+    let clock = 1_000_000;
+    const replica = () => new RoutingRulesStore(store, { cacheTtlMs: 5000, now: () => clock });
+    const writer = replica();
+    const other = replica();
+    expect(await other.current(ws)).toBeNull();
+
+    const parsed = parseRoutingRules(RULES);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    await writer.put(ws, parsed.rules);
+    expect(await writer.current(ws)).toMatchObject({ version: 1 });
+    clock += 4999;
+    expect(await other.current(ws)).toBeNull();
+    clock += 2;
+    expect(await other.current(ws)).toMatchObject({ version: 1 });
   });
 });

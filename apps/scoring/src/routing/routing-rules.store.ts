@@ -1,5 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Connection, Model } from 'mongoose';
+import { TtlCache } from '@tributary/access';
 import { STORE_CONNECTION } from '@tributary/messaging';
 import type { RoutingRules } from './routing-rules';
 import { routingRulesModel, type RoutingRulesDoc } from './routing.model';
@@ -13,8 +14,18 @@ export interface RoutingRulesVersion {
   createdAt: Date;
 }
 
+export const ROUTING_RULES_STORE_OPTIONS = Symbol('ROUTING_RULES_STORE_OPTIONS');
+
+export interface RoutingRulesStoreOptions {
+  /** How long a replica reuses a workspace's current rules before reading them again (0 = never cache). */
+  cacheTtlMs: number;
+  /** Clock for cache expiry (tests). */
+  now?: () => number;
+}
+
 // Concurrent PUTs each take the next free version; this many collisions in a row means something is wrong.
 const MAX_VERSION_ATTEMPTS = 16;
+const MAX_CACHED_WORKSPACES = 1_000;
 
 const headId = (workspaceId: string): string => `${workspaceId}:head`;
 const versionId = (workspaceId: string, version: number): string => `${workspaceId}:${version}`;
@@ -31,19 +42,29 @@ const versionOf = (doc: RoutingRulesDoc): RoutingRulesVersion => ({
  * (`<ws>:<version>`, taken by an insert so two concurrent PUTs never share a number) and the head (`<ws>:head`)
  * carries a copy of the newest, so routing reads the current rules in one `_id` lookup. A workspace without rules
  * does not route: its leads stay `unrouted`.
+ *
+ * `current()` is cached per replica for `cacheTtlMs`, as scoring models are: every routed batch needs the rules, and
+ * a replica that stored rules sees them at once, other replicas within that bound.
  */
 @Injectable()
 export class RoutingRulesStore {
   private readonly docs: Model<RoutingRulesDoc>;
+  private readonly cache: TtlCache<RoutingRulesVersion>;
 
-  constructor(@Inject(STORE_CONNECTION) connection: Connection) {
+  constructor(
+    @Inject(STORE_CONNECTION) connection: Connection,
+    @Optional() @Inject(ROUTING_RULES_STORE_OPTIONS) options?: RoutingRulesStoreOptions,
+  ) {
     this.docs = routingRulesModel(connection);
+    this.cache = new TtlCache(options?.cacheTtlMs ?? 0, MAX_CACHED_WORKSPACES, options?.now);
   }
 
   /** The rules in force, or null when the workspace never set any. */
-  async current(workspaceId: string): Promise<RoutingRulesVersion | null> {
-    const head = await this.docs.findById(headId(workspaceId)).lean<RoutingRulesDoc>();
-    return head ? versionOf(head) : null;
+  current(workspaceId: string): Promise<RoutingRulesVersion | null> {
+    return this.cache.get(workspaceId, async () => {
+      const head = await this.docs.findById(headId(workspaceId)).lean<RoutingRulesDoc>();
+      return head ? versionOf(head) : null;
+    });
   }
 
   /** A past (or the current) version. */
@@ -84,6 +105,7 @@ export class RoutingRulesStore {
       // The head is already at a newer version (the upsert collided with it): that version is current.
       if (!isDuplicateKey(error)) throw error;
     }
+    this.cache.invalidate(workspaceId);
     return { workspaceId, version, rules, createdAt };
   }
 }

@@ -4,6 +4,8 @@ import { z } from 'zod';
 export const routingConfigShape = {
   /** How often each replica looks for missed SLAs and queued leads (ms). Bounds how late a breach is noticed. */
   ROUTING_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5_000),
+  /** Per-replica cache of each workspace's routing rules = how long other replicas may route by the old ones. */
+  ROUTING_RULES_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
 };
 
 export type RoutingConfig = z.infer<z.ZodObject<typeof routingConfigShape>>;

@@ -2,7 +2,11 @@ import type { Provider } from '@nestjs/common';
 import { SERVICE_CONFIG } from '@tributary/platform';
 import { LeadRouter, ROUTING_OPTIONS, type RoutingOptions } from './lead-router.service';
 import { RoutingRulesController } from './routing-rules.controller';
-import { RoutingRulesStore } from './routing-rules.store';
+import {
+  ROUTING_RULES_STORE_OPTIONS,
+  RoutingRulesStore,
+  type RoutingRulesStoreOptions,
+} from './routing-rules.store';
 import { routingConfigShape, type RoutingConfig } from './routing.config';
 
 /**
@@ -24,6 +28,14 @@ export const routingProviders: Provider[] = [
   RoutingRulesStore,
   LeadRouter,
   { provide: ROUTING_OPTIONS, inject: [SERVICE_CONFIG], useFactory: routingOptionsOf },
+  {
+    provide: ROUTING_RULES_STORE_OPTIONS,
+    inject: [SERVICE_CONFIG],
+    useFactory: (config: Partial<RoutingConfig>): RoutingRulesStoreOptions => ({
+      cacheTtlMs:
+        config.ROUTING_RULES_CACHE_TTL_MS ?? routingConfigShape.ROUTING_RULES_CACHE_TTL_MS.parse(undefined),
+    }),
+  },
 ];
 
 /** Routing's HTTP controllers for ScoringModule. */
