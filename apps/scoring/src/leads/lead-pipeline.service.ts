@@ -312,10 +312,11 @@ export class LeadPipeline {
 
   /**
    * A partition's batch of captured leads. Leads whose email and source record nobody owns yet (most form leads)
-   * become new contacts that are already enriched, scored and staged: one `$in` read of their keys, one `insertMany`
-   * binding the keys, one of the contacts, one produce of their announcements, and one batch routing. The others (a
-   * known person, a key taken meanwhile) take the one-lead path afterwards, in order, so a second capture of the same
-   * person in this batch finds the first one's contact.
+   * become new contacts that are already enriched, scored and staged: one `insertMany` binding their keys, one of
+   * the contacts, one produce of their announcements, and one batch routing. The others (a known person, a key taken
+   * meanwhile) take the one-lead path afterwards, in order, so a second capture of the same person in this batch
+   * finds the first one's contact. A lead with one key (an email) needs no read first: binding it is the check. The
+   * keys of leads with several are read first (one `$in` read), so that none binds some and finds the others taken.
    */
   async onLeadsCaptured(leads: readonly LeadCaptured[]): Promise<void> {
     const keysOf = (lead: LeadCaptured): string[] => {
@@ -326,7 +327,11 @@ export class LeadPipeline {
         ...(lead.externalId ? [identityKey(ws, 'ext', `${lead.source}:${lead.externalId}`)] : []),
       ];
     };
-    const bound = await findByIds(this.identityCollection, leads.flatMap(keysOf), { _id: 1 });
+    const severalKeys = leads.map(keysOf).filter((keys) => keys.length > 1);
+    const bound =
+      severalKeys.length > 0
+        ? await findByIds(this.identityCollection, severalKeys.flat(), { _id: 1 })
+        : new Map<string, unknown>();
     const fresh: NewLead[] = [];
     const later = new Set<LeadCaptured>();
     const claimed = new Set<string>();
@@ -363,6 +368,7 @@ export class LeadPipeline {
               attributes: contact.attributes ?? {},
               cause: lead.metadata,
             })),
+          { newContacts: true },
         );
       })(),
     ]);

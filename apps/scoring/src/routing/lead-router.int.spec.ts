@@ -973,6 +973,12 @@ describe('lead router, batches (assignMany)', () => {
   };
   const countsOf = (byOwner: Record<string, string[]>) =>
     Object.fromEntries(Object.entries(byOwner).map(([owner, leads]) => [owner, leads.length]));
+  const ids = (inputs: readonly RoutingRequest[]) => inputs.map((input) => input.contactId);
+  /** Announcement documents still stored that carry an event of one of these leads. */
+  const announcementsOf = async (store: Connection, contactIds: readonly string[]) =>
+    (await routingAnnouncementModel(store).find().lean()).filter((doc) =>
+      doc.events.some((event) => contactIds.includes(event.contactId)),
+    ).length;
 
   it('routes a batch round-robin, one owner and one capacity hold per lead, each announced once', async () => {
     const { router, store, ws } = await oneReplica('batch');
@@ -1010,10 +1016,43 @@ describe('lead router, batches (assignMany)', () => {
       expect(announced.get(input.contactId)?.map((e) => [e.metadata.eventId, e.ownerId, e.reason])).toEqual([
         [derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'), owners[i], 'routed'],
       ]);
+    // The batch's announcement is deleted once published, though the batch did not wait for that.
+    await waitFor(
+      'the published announcement deleted',
+      async () => (await announcementsOf(store, contactIds)) === 0,
+      {
+        intervalMs: 20,
+      },
+    );
     // The next lead, one at a time, takes the turn after the batch's.
     const [late] = leadsOf(ws, 1, 40);
     if (!late) throw new Error('lead expected');
     expect((await router.assign(late))?.ownerId).toBe('rep-1');
+  });
+
+  it("an announcement whose delete failed is deleted with the next batch's, and never announced again", async () => {
+    const { router, store, ws } = await oneReplica('batch-spent');
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
+    const first = leadsOf(ws, 3);
+    const second = leadsOf(ws, 3, 3);
+    const deleteMany = jest
+      .spyOn(routingAnnouncementModel(store), 'deleteMany')
+      .mockRejectedValueOnce(new Error('store hiccup'));
+
+    await router.assignMany(first);
+    await waitFor('the failed delete', async () => deleteMany.mock.calls.length === 1, { intervalMs: 20 });
+    expect(await announcementsOf(store, ids(first))).toBe(1);
+    await router.assignMany(second);
+    await waitFor(
+      'both announcements deleted',
+      async () => (await announcementsOf(store, [...ids(first), ...ids(second)])) === 0,
+      { intervalMs: 20 },
+    );
+    deleteMany.mockRestore();
+
+    expect(await router.sweep(new Date(Date.now() + 31_000))).toMatchObject({ republished: 0 });
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, [...ids(first), ...ids(second)]);
+    expect([...announced.values()].map((events) => events.length)).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   it('a redelivered batch answers with the same owners and changes nothing', async () => {
@@ -1344,6 +1383,32 @@ describe('lead router, batches (assignMany)', () => {
       inputs.map((input) => input.contactId),
     );
     // One announcement per lead, under the cause of its first assignment.
+    for (const input of inputs)
+      expect(announced.get(input.contactId)?.map((e) => e.metadata.eventId)).toEqual([
+        derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'),
+      ]);
+  });
+
+  it('a batch said to be of new contacts, one of which had an assignment after all, keeps that one as it was', async () => {
+    const { router, store, ws } = await oneReplica('batch-new');
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
+    const inputs = leadsOf(ws, 4);
+    const [old] = inputs;
+    if (!old) throw new Error('lead expected');
+    const before = await router.assign(old);
+    expect(before?.ownerId).toBe('rep-1');
+
+    const results = await router.assignMany([{ ...old, cause: cause(ws) }, ...inputs.slice(1)], {
+      newContacts: true,
+    });
+
+    // Its assignment is unchanged; the capacity the batch reserved for it went back.
+    expect([results[0]?.ownerId, results[0]?.assignedAt]).toEqual(['rep-1', before?.assignedAt]);
+    expect(results.map((r) => [r?.state, r?.assignmentNumber])).toEqual(inputs.map(() => ['assigned', 1]));
+    const holds = await holdsOf(store, ws);
+    expect(holds).toEqual(leadsPerOwner(ids(inputs), ownersOf(results)));
+    expect(await openLeads(store, ws)).toEqual(countsOf(holds));
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, ids(inputs));
     for (const input of inputs)
       expect(announced.get(input.contactId)?.map((e) => e.metadata.eventId)).toEqual([
         derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'),

@@ -312,6 +312,9 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   /** The last recount's mismatches (`open` vs holds) by load: corrected only when the next one sees the same. */
   private mismatches = new Map<string, { open: number; held: number }>();
   private sweeps = 0;
+  /** Announcements published and not yet deleted, deleted together off the batches' path (see `announce`). */
+  private spent: string[] = [];
+  private deleting: Promise<void> | undefined;
   private readonly leaseMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -344,6 +347,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await this.deleting;
   }
 
   /**
@@ -372,10 +376,11 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Routes several leads with the results `assign` gives each in turn, in a few store commands per batch: one read
-   * of which leads have an assignment already and one rules read per workspace; per team one cursor move for all its
-   * leads and one read of its members' loads; one insert of all capacity holds, one count of all chosen owners and
-   * one read of their loads, beside one insert of the batch's announcement (its `leads.assigned` events); one insert
-   * of all assignments, already decided; one produce; one delete of the announcement.
+   * of which leads have an assignment already (none when the caller just created them: `newContacts`) beside the
+   * rules of each workspace (cached); per team one cursor move for all its leads and one read of its members' loads;
+   * one insert of all capacity holds and one guarded count of all chosen owners, beside one insert of the batch's
+   * announcement (its `leads.assigned` events); one insert of all assignments, already decided; one produce. The
+   * announcement is deleted afterwards, with other batches'.
    *
    * The insert is the claim, as in `assign`, only made after the decision: a lead someone inserted meanwhile (another
    * replica, the one-lead path) gives back the capacity it reserved unless that lead took this very hold, and is
@@ -383,16 +388,22 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
    * resumes it, afterwards and in input order; a lead whose owner's load changed under the batch is inserted as a
    * plain claim and routed on its own (its lease and turn already taken).
    */
-  async assignMany(inputs: readonly RoutingRequest[]): Promise<(Assignment | null)[]> {
+  async assignMany(
+    inputs: readonly RoutingRequest[],
+    { newContacts = false }: { newContacts?: boolean } = {},
+  ): Promise<(Assignment | null)[]> {
     if (inputs.length < 2) return Promise.all(inputs.map((input) => this.assign(input)));
     const now = new Date();
     const workspaces = [...new Set(inputs.map((input) => input.workspaceId))];
     const [known, rules] = await Promise.all([
-      findByIds(
-        this.assignmentCollection,
-        inputs.map((input) => input.contactId),
-        { _id: 1 },
-      ),
+      // Contacts created just now have no assignment; should one have it after all, its insert below says so.
+      newContacts
+        ? new Map<string, AssignmentDoc>()
+        : findByIds(
+            this.assignmentCollection,
+            inputs.map((input) => input.contactId),
+            { _id: 1 },
+          ),
       Promise.all(workspaces.map(async (ws) => [ws, await this.rules.current(ws)] as const)),
     ]);
     const rulesOf = new Map(rules);
@@ -548,7 +559,11 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     return routed;
   }
 
-  /** Publishes the events of a batch's announcement that landed (one produce), then deletes the announcement. */
+  /**
+   * Publishes the events of a batch's announcement that landed (one produce). The announcement is deleted after, but
+   * the batch does not wait for that: the deletes of all batches published meanwhile go in one command. One a crash
+   * leaves is the sweep's, which publishes its events again under the same ids.
+   */
   private async announce(
     announcement: RoutingAnnouncementDoc,
     landed: readonly { contactId: string; event: LeadAssigned }[],
@@ -557,7 +572,30 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     await this.publisher.publishAll(
       landed.map(({ contactId, event }) => ({ topic: Topics.LeadsAssigned, key: contactId, event })),
     );
-    await this.announcements.deleteOne({ _id: announcement._id });
+    this.spent.push(announcement._id);
+    this.deleting ??= this.deleteSpent();
+  }
+
+  /** Deletes published announcements, one command per round; a failed round's are tried again with the next. */
+  private async deleteSpent(): Promise<void> {
+    try {
+      while (this.spent.length > 0) {
+        const ids = this.spent;
+        this.spent = [];
+        try {
+          await this.announcements.deleteMany({ _id: { $in: ids } });
+        } catch (error) {
+          this.spent.unshift(...ids);
+          this.logger.warn(
+            { err: (error as Error).message, count: ids.length },
+            'announcements not deleted yet',
+          );
+          return;
+        }
+      }
+    } finally {
+      this.deleting = undefined;
+    }
   }
 
   /**
