@@ -977,7 +977,7 @@ describe('lead router, batches (assignMany)', () => {
   /** Announcement documents still stored that carry an event of one of these leads. */
   const announcementsOf = async (store: Connection, contactIds: readonly string[]) =>
     (await routingAnnouncementModel(store).find().lean()).filter((doc) =>
-      doc.events.some((event) => contactIds.includes(event.contactId)),
+      doc.leads.some((lead) => contactIds.includes(lead.contactId)),
     ).length;
 
   it('routes a batch round-robin, one owner and one capacity hold per lead, each announced once', async () => {
@@ -1294,7 +1294,9 @@ describe('lead router, batches (assignMany)', () => {
     const before = await publishedAbout(Topics.LeadsAssigned, ws, contactIds);
     expect(contactIds.map((contactId) => before.get(contactId) ?? [])).toEqual(contactIds.map(() => []));
     const left = await routingAnnouncementModel(store).find().lean();
-    expect(left.flatMap((doc) => doc.events.map((e) => e.contactId)).sort()).toEqual([...contactIds].sort());
+    expect(left.flatMap((doc) => doc.leads.map((lead) => lead.contactId)).sort()).toEqual(
+      [...contactIds].sort(),
+    );
 
     // Within the lease the batch may still be publishing: nothing happens. After it, the three that landed are
     // announced from the batch's announcement, and the other replica's lead, its lease over too, is taken over and
@@ -1307,6 +1309,28 @@ describe('lead router, batches (assignMany)', () => {
     expect(contactIds.map((contactId) => announced.get(contactId)?.map((e) => e.ownerId))).toEqual(
       final.map((doc) => [doc?.ownerId]),
     );
+    // Rebuilt from the assignments, the sweep's events are those the batch would have published.
+    for (const [i, input] of inputs.entries()) {
+      if (input.contactId === taken) continue;
+      const doc = stored[i];
+      expect(announced.get(input.contactId)).toEqual([
+        {
+          metadata: expect.objectContaining({
+            eventId: derivedEventId(input.cause.eventId, 'scoring/lead-assigned/1'),
+            causationId: input.cause.eventId,
+            workspaceId: ws,
+          }) as unknown,
+          contactId: input.contactId,
+          ownerId: doc?.ownerId,
+          teamId: 'inbound',
+          ruleId: 'fallback',
+          reason: 'routed',
+          previousOwnerId: null,
+          assignedAt: doc?.assignedAt?.getTime(),
+          acceptDueAt: doc?.acceptDueAt?.getTime(),
+        },
+      ]);
+    }
     expect(final.filter((doc) => doc?.contactId !== taken)).toEqual(
       stored.filter((doc) => doc?.contactId !== taken),
     );

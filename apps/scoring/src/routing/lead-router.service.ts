@@ -129,6 +129,23 @@ const countUnder = (
   update: { $inc: { open: units }, $set: { workspaceId, ownerId: member.ownerId } },
 });
 
+/** The `leads.assigned` event of an assignment as decided (`decisionOf` stores every field of it). */
+function assignedEventOf(doc: AssignmentDoc): LeadAssigned {
+  if (!doc.metadata || !doc.ownerId || !doc.teamId || !doc.ruleId || !doc.assignedAt || !doc.acceptDueAt)
+    throw new Error(`assignment ${doc._id} #${doc.n} is not assigned`);
+  return {
+    metadata: doc.metadata,
+    contactId: doc._id,
+    ownerId: doc.ownerId,
+    teamId: doc.teamId,
+    ruleId: doc.ruleId,
+    reason: doc.reason,
+    previousOwnerId: doc.previousOwnerId ?? null,
+    assignedAt: doc.assignedAt.getTime(),
+    acceptDueAt: doc.acceptDueAt.getTime(),
+  };
+}
+
 function toAssignment(doc: AssignmentDoc): Assignment {
   return {
     contactId: doc._id,
@@ -495,7 +512,15 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
         entry.topic === Topics.LeadsAssigned ? [{ contactId: pick.claim._id, event: entry.event }] : [],
       ),
     );
-    const announcement: RoutingAnnouncementDoc = { _id: randomUUID(), events: announced, createdAt: now };
+    const announcement: RoutingAnnouncementDoc = {
+      _id: randomUUID(),
+      leads: announced.map(({ contactId, event }) => ({
+        contactId,
+        ownerId: event.ownerId,
+        eventId: event.metadata.eventId,
+      })),
+      createdAt: now,
+    };
     const [refused] = await Promise.all([
       this.reserveBatch([...byOwner.values()], now),
       announced.length > 0 ? this.announcements.collection.insertOne(announcement as never) : undefined,
@@ -568,7 +593,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     announcement: RoutingAnnouncementDoc,
     landed: readonly { contactId: string; event: LeadAssigned }[],
   ): Promise<void> {
-    if (announcement.events.length === 0) return;
+    if (announcement.leads.length === 0) return;
     await this.publisher.publishAll(
       landed.map(({ contactId, event }) => ({ topic: Topics.LeadsAssigned, key: contactId, event })),
     );
@@ -599,10 +624,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Announcements a crash left behind (older than a lease): their events are published whose assignment landed as
-   * decided (assignment 1, that owner, that event id, that time); the others went another way (lost to another
-   * writer, or routed lead by lead with an outbox of their own) and are dropped.
-   * Returns how many events were published.
+   * Announcements a crash left behind (older than a lease): the events of the leads whose assignment landed as
+   * decided (assignment 1, that owner, that event id, that time) are rebuilt from their assignments and published;
+   * the others went another way (lost to another writer, or routed lead by lead with an outbox of their own) and are
+   * dropped. Returns how many events were published.
    */
   private async sweepAnnouncements(now: Date): Promise<number> {
     const left = await this.announcements
@@ -614,16 +639,16 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       if (this.stopped) break;
       const stored = await findByIds(
         this.assignmentCollection,
-        announcement.events.map(({ contactId }) => contactId),
+        announcement.leads.map(({ contactId }) => contactId),
       );
-      const landed = announcement.events.filter(({ contactId, event }) => {
+      const landed = announcement.leads.flatMap(({ contactId, ownerId, eventId }) => {
         const doc = stored.get(contactId);
-        return (
+        const asDecided =
           doc?.n === 1 &&
-          doc.ownerId === event.ownerId &&
-          doc.metadata?.eventId === event.metadata.eventId &&
-          doc.assignedAt?.getTime() === event.assignedAt
-        );
+          doc.ownerId === ownerId &&
+          doc.metadata?.eventId === eventId &&
+          doc.assignedAt?.getTime() === announcement.createdAt.getTime();
+        return asDecided ? [{ contactId, event: assignedEventOf(doc) }] : [];
       });
       await this.announce(announcement, landed);
       published += landed.length;

@@ -206,20 +206,23 @@ const holdSchema = new Schema<RoutingHoldDoc>(
 );
 
 /**
- * The `leads.assigned` events of a routed batch, written before its assignments and deleted once they are published:
- * the batch's outbox, one document for all its leads instead of an outbox in each assignment that had to be cleared
- * lead by lead. A crash leaves it behind; the sweep then publishes the events whose assignment landed as decided.
+ * The decisions of a routed batch whose `leads.assigned` events are due, written before its assignments and deleted
+ * once they are published: the batch's outbox, one document for all its leads instead of an outbox in each assignment
+ * that had to be cleared lead by lead. A crash leaves it behind; the sweep then publishes the events of the leads
+ * whose assignment landed as decided here (assignment 1, this owner and event id, assigned at `createdAt`), each
+ * rebuilt from its assignment. Only what identifies a decision is kept: the store encodes and decodes every value.
  */
 export interface RoutingAnnouncementDoc {
   _id: string;
-  events: { contactId: string; event: LeadAssigned }[];
+  leads: { contactId: string; ownerId: string; eventId: string }[];
+  /** When the batch decided, i.e. each of its assignments' `assignedAt`. */
   createdAt: Date;
 }
 
 const announcementSchema = new Schema<RoutingAnnouncementDoc>(
   {
     _id: { type: String, required: true },
-    events: { type: Schema.Types.Mixed, required: true },
+    leads: { type: Schema.Types.Mixed, required: true },
     createdAt: { type: Date, required: true },
   },
   { versionKey: false, collection: 'routing_announcements' },
