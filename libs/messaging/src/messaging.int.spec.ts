@@ -33,6 +33,7 @@ const config = loadServiceConfig(
 const logger = createLogger('msgtest', 'warn');
 const topic = `test.${run}.offers`;
 const batchTopic = `test.${run}.offer-batches`;
+const joinTopic = `test.${run}.offer-joins`;
 const offerSchema = {
   type: 'record',
   name: 'OfferViewed',
@@ -84,13 +85,26 @@ class OfferBatchHandler {
   }
 }
 
+/** A batch handler taking several partitions' chunks per call; what each successful call got, in order. */
+const joins: { calls: OfferViewed[][] } = { calls: [] };
+
+@Controller()
+class OfferJoinHandler {
+  @BatchEventPattern(joinTopic as TopicName, { acrossPartitions: true })
+  async onOffers(@Payload() offers: OfferViewed[]): Promise<void> {
+    const poison = offers.find((offer) => offer.behaviour === 'poison');
+    if (poison) throw new PoisonMessageError(`offer ${poison.offerId} is malformed`);
+    joins.calls.push(offers);
+  }
+}
+
 @Module({})
 class OfferTestModule {
   static forRoot(): DynamicModule {
     return {
       module: OfferTestModule,
       imports: [EventServiceModule.forRoot(config)],
-      controllers: [OfferHandler, OfferBatchHandler],
+      controllers: [OfferHandler, OfferBatchHandler, OfferJoinHandler],
     };
   }
 }
@@ -110,12 +124,14 @@ beforeAll(async () => {
     topics: [
       { topic, numPartitions: 2 },
       { topic: batchTopic, numPartitions: 1 },
+      { topic: joinTopic, numPartitions: 3 },
     ],
     waitForLeaders: true,
   });
   registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
   schemaId = await registry.registerSchema(`${topic}-value`, offerSchema);
   await registry.registerSchema(`${batchTopic}-value`, offerSchema);
+  await registry.registerSchema(`${joinTopic}-value`, offerSchema);
   publisher = new EventPublisher(kafka, registry, 'msgtest');
   await publisher.connect();
   app = (await startService(OfferTestModule.forRoot(), config)).app;
@@ -310,5 +326,84 @@ describe('consumer transport, batch handlers', () => {
     expect(fromBatch).toHaveLength(1);
     expect(fromBatch[0]).toMatchObject({ errorType: 'poison', errorMessage: 'offer batch-17 is malformed' });
     expect(fromBatch[0]?.originalKey?.toString()).toBe('batch-17');
+  });
+});
+
+describe('consumer transport, batch handlers across partitions', () => {
+  /** Sends offers in one produce request, offer i to partition i % 3. */
+  const sendAcross = async (offers: OfferViewed[]) => {
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await producer.send({
+        topic: joinTopic,
+        messages: await Promise.all(
+          offers.map(async (offer, i) => ({
+            key: offer.offerId,
+            partition: i % 3,
+            value: await registry.encodeWithId(schemaId, offer),
+          })),
+        ),
+      });
+    } finally {
+      await producer.disconnect();
+    }
+  };
+  const partitionOf = (offerId: string) => Number(offerId.split('-').pop()) % 3;
+
+  it('joins the partitions a fetch brings into one call, each in offset order, and commits all of them', async () => {
+    const offers: OfferViewed[] = Array.from({ length: 30 }, (_, i) => ({
+      offerId: `join-${i}`,
+      behaviour: 'ok',
+    }));
+
+    await sendAcross(offers);
+
+    await waitFor('every offer handled', async () => joins.calls.flat().length >= 30);
+    const handled = joins.calls.flat().map((offer) => offer.offerId);
+    expect([...handled].sort()).toEqual(offers.map((offer) => offer.offerId).sort());
+    // Some call held more than one partition's records; within each partition the order is the log's.
+    expect(joins.calls.some((call) => new Set(call.map((o) => partitionOf(o.offerId))).size > 1)).toBe(true);
+    for (const partition of [0, 1, 2])
+      expect(handled.filter((id) => partitionOf(id) === partition)).toEqual(
+        offers.map((o) => o.offerId).filter((id) => partitionOf(id) === partition),
+      );
+    // Offsets are committed for every partition once handled (one commit request for those ending together).
+    await waitFor('offsets committed on all three partitions', async () => {
+      const [committed] = await admin.fetchOffsets({ groupId: config.CONSUMER_GROUP, topics: [joinTopic] });
+      return committed?.partitions.every((p) => p.offset === '10') ?? false;
+    });
+  });
+
+  it('a joined call that fails goes record by record in each partition: the poison one to the DLQ alone', async () => {
+    joins.calls = [];
+    const offers: OfferViewed[] = Array.from({ length: 12 }, (_, i) => ({
+      offerId: `rejoin-${i}`,
+      behaviour: i === 4 ? 'poison' : 'ok',
+    }));
+
+    await sendAcross(offers);
+
+    await waitFor('every good offer handled', async () => joins.calls.flat().length >= 11);
+    const handled = joins.calls.flat().map((offer) => offer.offerId);
+    expect([...handled].sort()).toEqual(
+      offers
+        .filter((offer) => offer.behaviour === 'ok')
+        .map((offer) => offer.offerId)
+        .sort(),
+    );
+    const letters = await readTopicUntil(kafka, deadLetterTopic(config.CONSUMER_GROUP), async (records) => {
+      const decoded = await Promise.all(
+        records.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
+      );
+      return decoded.some((letter) => letter.sourceTopic === joinTopic);
+    });
+    const decoded = await Promise.all(
+      letters.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
+    );
+    const fromJoins = decoded.filter((letter) => letter.sourceTopic === joinTopic);
+    expect(fromJoins.map((letter) => [letter.errorType, letter.originalKey?.toString()])).toEqual([
+      ['poison', 'rejoin-4'],
+    ]);
   });
 });

@@ -22,7 +22,7 @@ export class LeadEventsHandler {
    * A burst of form leads is mostly new people: created, announced and routed together, in a few store commands per
    * batch. Without a backlog a fetch holds what arrived since the last one; with one, bigger batches catch up faster.
    */
-  @BatchEventPattern(Topics.LeadsCaptured, { maxBatch: 500 })
+  @BatchEventPattern(Topics.LeadsCaptured, { maxBatch: 500, acrossPartitions: true })
   async onLeadsCaptured(@Payload() leads: LeadCaptured[]): Promise<void> {
     await this.pipeline.onLeadsCaptured(leads);
   }
