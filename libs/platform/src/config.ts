@@ -48,7 +48,7 @@ export const baseConfigShape = {
   CONSUMER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
   CONSUMER_RETRY_INITIAL_MS: z.coerce.number().int().min(1).default(200),
   CONSUMER_RETRY_MAX_MS: z.coerce.number().int().min(1).default(10_000),
-  CONSUMER_PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+  CONSUMER_PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
   /**
    * Bytes one fetch may bring per partition (kafkajs defaults to 1 MiB, ~2,000 tracking events). Larger fetches give
    * batch handlers more records per store round when a backlog builds up; without a backlog fetches stay small.

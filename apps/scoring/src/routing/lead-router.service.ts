@@ -816,13 +816,14 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     // Missed SLAs, interrupted routings and unpublished outboxes in queries of their own: a backlog of queued leads
     // (a team at capacity) must never crowd them out of the batch. Three queries rather than one `$or`: FerretDB
     // runs each of them in PostgreSQL (equality and date comparisons), while an `$or` would decode every assignment.
-    const due = await Promise.all(
-      [
-        { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
-        { state: 'routing', leaseUntil: { $lte: now } },
-        { pending: true, leaseUntil: { $lte: now } },
-      ].map((filter) => this.assignments.find(filter).limit(SWEEP_BATCH).lean<AssignmentDoc[]>()),
-    );
+    // One after another: each scans the assignments, and three at once took both cores from the routing of new leads.
+    const due: AssignmentDoc[][] = [];
+    for (const filter of [
+      { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
+      { state: 'routing', leaseUntil: { $lte: now } },
+      { pending: true, leaseUntil: { $lte: now } },
+    ])
+      due.push(await this.assignments.find(filter).limit(SWEEP_BATCH).lean<AssignmentDoc[]>());
     const urgent = [...new Map(due.flat().map((doc) => [doc._id, doc])).values()]
       .sort((a, b) => (a.acceptDueAt ?? a.updatedAt).getTime() - (b.acceptDueAt ?? b.updatedAt).getTime())
       .slice(0, SWEEP_BATCH);
