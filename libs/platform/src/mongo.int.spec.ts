@@ -84,6 +84,22 @@ describe('batch store helpers', () => {
     expect(await insertClaims(batch(claims), [])).toEqual(new Set());
   });
 
+  it("insertClaims inserts batches around the store's statement size whole: 100 in one statement, 250 in three", async () => {
+    const claims = connection.collection<Lead>('claims-sized');
+    for (const size of [100, 250]) {
+      const docs = Array.from({ length: size }, (_, n) => ({
+        _id: `${size}-${n}`,
+        email: `${n}@acme.example`,
+        n,
+      }));
+      expect(await insertClaims(batch(claims), docs)).toEqual(new Set());
+      // A duplicate in the last statement leaves the others inserted and is reported at its position.
+      const again = [...docs.slice(0, 1), { _id: `${size}-new`, email: 'new@acme.example', n: -1 }];
+      expect(await insertClaims(batch(claims), again)).toEqual(new Set([0]));
+    }
+    expect(await claims.countDocuments()).toBe(352);
+  });
+
   it('guardedUpserts applies the updates whose guard holds, creates missing documents and names the refused', async () => {
     const loads = connection.collection<{ _id: string; open: number }>('guarded');
     await loads.insertMany([
