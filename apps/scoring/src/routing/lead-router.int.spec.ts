@@ -1365,6 +1365,38 @@ describe('lead router, batches (assignMany)', () => {
     expect(await router.recountLoads()).toBe(0);
   });
 
+  it('the sweep recounts a few owners at a time, in turn, and corrects a mismatch the second time it meets it', async () => {
+    const { router, store, ws } = await oneReplica('recount-turns');
+    await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3', 'rep-4', 'rep-5', 'rep-6']);
+    await router.assignMany(leadsOf(ws, 6));
+    // A crash left rep-6 one hold without its count.
+    await routingHoldModel(store).create({
+      _id: `${ws}:crashed#1`,
+      workspaceId: ws,
+      ownerId: 'rep-6',
+      createdAt: new Date(),
+    });
+    const counts = jest.spyOn(routingHoldModel(store), 'countDocuments');
+    const owners = await ownerLoadModel(store).countDocuments();
+
+    // Every owner of the store is met once in ceil(owners / 4) calls; the second meeting corrects.
+    let corrected = 0;
+    let calls = 0;
+    const perCall: number[] = [];
+    while (corrected === 0 && calls < 2 * Math.ceil(owners / 4) + 2) {
+      const before = counts.mock.calls.length;
+      corrected = await router.recountLoads(4);
+      perCall.push(counts.mock.calls.length - before);
+      calls += 1;
+    }
+    counts.mockRestore();
+
+    expect(corrected).toBe(1);
+    expect(Math.max(...perCall)).toBeLessThanOrEqual(4);
+    expect(calls).toBeGreaterThan(Math.ceil(owners / 4));
+    expect(await openLeads(store, ws)).toEqual(countsOf(await holdsOf(store, ws)));
+  });
+
   it('a batch mixing leads assigned before with new ones keeps the old owners and routes the new', async () => {
     const { router, store, ws } = await oneReplica('batch-mixed');
     await setTeam(store, ws, ['rep-1', 'rep-2']);

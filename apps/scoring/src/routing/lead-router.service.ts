@@ -105,8 +105,11 @@ const DEFAULT_LEASE_MS = 30_000;
 export const SWEEP_BATCH = 200;
 // Pages of queued leads per sweep, each without the teams the earlier ones found full.
 const MAX_QUEUED_PAGES = 5;
-/** Every how many sweeps the owners' `open` counts are checked against their holds (about a minute by default). */
-const RECOUNT_EVERY_SWEEPS = 12;
+/**
+ * Owners whose `open` count each sweep checks against their holds, in turn: a few per sweep, so that no sweep counts
+ * every hold at once (one `$group` over all holds stalled the routing of new leads for hundreds of milliseconds).
+ */
+const RECOUNT_PER_SWEEP = 4;
 // Bounded retries of an accept racing a reassignment of the same lead.
 const MAX_ACCEPT_ATTEMPTS = 3;
 // Bounded retries of a recycle racing another change of the same lead (a breach, a lost update on FerretDB).
@@ -326,9 +329,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly loads: Model<OwnerLoadDoc>;
   private readonly holds: Model<RoutingHoldDoc>;
   private readonly announcements: Model<RoutingAnnouncementDoc>;
-  /** The last recount's mismatches (`open` vs holds) by load: corrected only when the next one sees the same. */
-  private mismatches = new Map<string, { open: number; held: number }>();
-  private sweeps = 0;
+  /** Each load's mismatch (`open` vs holds) at its last recount: corrected only when the next one sees the same. */
+  private readonly mismatches = new Map<string, { open: number; held: number }>();
+  /** The last load the sweep's recount reached (`_id` order); the next sweep goes on after it. */
+  private recountAfter = '';
   /** Announcements published and not yet deleted, deleted together off the batches' path (see `announce`). */
   private spent: string[] = [];
   private deleting: Promise<void> | undefined;
@@ -805,8 +809,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   async sweep(now = new Date()): Promise<SweepReport> {
     const report: SweepReport = { breached: 0, assigned: 0, republished: 0, recounted: 0 };
     report.republished += await this.sweepAnnouncements(now);
-    this.sweeps += 1;
-    if (this.sweeps % RECOUNT_EVERY_SWEEPS === 0) report.recounted = await this.recountLoads();
+    report.recounted = await this.recountLoads(RECOUNT_PER_SWEEP);
     const rulesOf = new Map<string, Promise<RoutingRulesVersion | null>>();
     const rulesFor = (workspaceId: string) => {
       const cached = rulesOf.get(workspaceId) ?? this.rules.current(workspaceId);
@@ -874,42 +877,41 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * Corrects owners' `open` counts from their capacity holds (the truth: one hold per counted lead). A crash between
    * inserting a hold and counting it leaves `open` one low (the owner could get one lead beyond capacity), and one
-   * between deleting a hold and uncounting it one high. A mismatch is corrected only when the next recount finds the
-   * very same one (a reserve or release in flight lasts milliseconds, not a recount interval), and only if `open` has
-   * not moved since (conditional write); a reserve or release landing meanwhile adds its own unit to the corrected
-   * count. Returns how many loads were corrected.
+   * between deleting a hold and uncounting it one high. A mismatch is corrected only when the owner's next recount
+   * finds the very same one (a reserve or release in flight lasts milliseconds, not a recount interval), and only if
+   * `open` has not moved since (conditional write); a reserve or release landing meanwhile adds its own unit to the
+   * corrected count. Recounts `limit` owners, going on from where the last call stopped (all of them by default),
+   * one count of holds each. Returns how many loads were corrected.
    */
-  async recountLoads(): Promise<number> {
-    const [loads, held] = await Promise.all([
-      this.loads.find({}, { workspaceId: 1, ownerId: 1, open: 1 }).lean<OwnerLoadDoc[]>(),
-      this.holds.aggregate<{ _id: { workspaceId: string; ownerId: string }; n: number }>([
-        { $group: { _id: { workspaceId: '$workspaceId', ownerId: '$ownerId' }, n: { $sum: 1 } } },
-      ]),
-    ]);
-    const counts = new Map(held.map(({ _id, n }) => [loadIdOf(_id.workspaceId, _id.ownerId), n]));
-    const seen = new Map<string, { open: number; held: number }>();
+  async recountLoads(limit = Number.POSITIVE_INFINITY): Promise<number> {
+    const loads = (
+      await this.loads.find({}, { workspaceId: 1, ownerId: 1, open: 1 }).lean<OwnerLoadDoc[]>()
+    ).sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    const turn = loads.filter((load) => load._id > this.recountAfter).slice(0, limit);
+    // Past the last owner, the next call starts again from the first.
+    this.recountAfter = turn.length === limit ? (turn.at(-1)?._id ?? '') : '';
     let corrected = 0;
-    for (const load of loads) {
-      const count = counts.get(load._id) ?? 0;
-      if (load.open === count) continue;
+    for (const load of turn) {
+      const held = await this.holds.countDocuments({ workspaceId: load.workspaceId, ownerId: load.ownerId });
       const before = this.mismatches.get(load._id);
-      if (before?.open !== load.open || before.held !== count) {
-        seen.set(load._id, { open: load.open, held: count });
+      this.mismatches.delete(load._id);
+      if (load.open === held) continue;
+      if (before?.open !== load.open || before.held !== held) {
+        this.mismatches.set(load._id, { open: load.open, held });
         continue;
       }
       const { modifiedCount } = await this.loads.updateOne(
         { _id: load._id, open: load.open },
-        { $set: { open: count } },
+        { $set: { open: held } },
       );
       if (modifiedCount > 0) {
         corrected += 1;
         this.logger.warn(
-          { event: 'routing-load-recounted', loadId: load._id, open: load.open, held: count },
+          { event: 'routing-load-recounted', loadId: load._id, open: load.open, held },
           "an owner's open-lead count did not match their capacity holds; corrected",
         );
       }
     }
-    this.mismatches = seen;
     return corrected;
   }
 

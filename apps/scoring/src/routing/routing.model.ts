@@ -204,6 +204,8 @@ const holdSchema = new Schema<RoutingHoldDoc>(
   },
   { versionKey: false, collection: 'routing_holds' },
 );
+// The recount's per-owner count of holds.
+holdSchema.index({ workspaceId: 1, ownerId: 1 });
 
 /**
  * The decisions of a routed batch whose `leads.assigned` events are due, written before its assignments and deleted
