@@ -159,6 +159,40 @@ async function deadLetters(count: number): Promise<DeadLetter[]> {
   return Promise.all(records.map(async (r) => (await registry.decode(r.value)) as DeadLetter));
 }
 
+/** Sends offers in one produce request, so that the consumer's next fetch returns them together. */
+async function sendTogether(
+  target: string,
+  offers: readonly OfferViewed[],
+  partitionOf?: (index: number) => number,
+): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await producer.send({
+      topic: target,
+      messages: await Promise.all(
+        offers.map(async (offer, i) => ({
+          key: offer.offerId,
+          ...(partitionOf ? { partition: partitionOf(i) } : {}),
+          value: await registry.encodeWithId(schemaId, offer),
+        })),
+      ),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** The dead letters of records from `sourceTopic`, read until there is one. */
+async function deadLettersFrom(sourceTopic: string): Promise<DeadLetter[]> {
+  const decode = (records: readonly { value: Buffer | null }[]) =>
+    Promise.all(records.map(async (r) => (await registry.decode(r.value)) as DeadLetter));
+  const records = await readTopicUntil(kafka, deadLetterTopic(config.CONSUMER_GROUP), async (read) =>
+    (await decode(read)).some((letter) => letter.sourceTopic === sourceTopic),
+  );
+  return (await decode(records)).filter((letter) => letter.sourceTopic === sourceTopic);
+}
+
 async function replayCli(): Promise<string> {
   const root = join(__dirname, '..', '..', '..');
   const { stdout } = await promisify(execFile)(
@@ -291,38 +325,14 @@ describe('consumer transport, batch handlers', () => {
       offerId: `batch-${i}`,
       behaviour: i === 17 ? 'poison' : 'ok',
     }));
-    const producer = kafka.producer();
-    await producer.connect();
-    try {
-      // One produce request: the consumer's next fetch returns them together.
-      await producer.send({
-        topic: batchTopic,
-        messages: await Promise.all(
-          offers.map(async (offer) => ({
-            key: offer.offerId,
-            value: await registry.encodeWithId(schemaId, offer),
-          })),
-        ),
-      });
-    } finally {
-      await producer.disconnect();
-    }
+    await sendTogether(batchTopic, offers);
     await waitFor('every good offer of the batch', async () => batches.offers.length >= 29);
     expect(Math.max(...batches.sizes)).toBeGreaterThan(1);
     // Each good offer handled once, in order; the poison one never.
     expect(batches.offers.map((offer) => offer.offerId)).toEqual(
       offers.filter((offer) => offer.behaviour === 'ok').map((offer) => offer.offerId),
     );
-    const letters = await readTopicUntil(kafka, deadLetterTopic(config.CONSUMER_GROUP), async (records) => {
-      const decoded = await Promise.all(
-        records.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
-      );
-      return decoded.some((letter) => letter.sourceTopic === batchTopic);
-    });
-    const decoded = await Promise.all(
-      letters.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
-    );
-    const fromBatch = decoded.filter((letter) => letter.sourceTopic === batchTopic);
+    const fromBatch = await deadLettersFrom(batchTopic);
     expect(fromBatch).toHaveLength(1);
     expect(fromBatch[0]).toMatchObject({ errorType: 'poison', errorMessage: 'offer batch-17 is malformed' });
     expect(fromBatch[0]?.originalKey?.toString()).toBe('batch-17');
@@ -331,24 +341,7 @@ describe('consumer transport, batch handlers', () => {
 
 describe('consumer transport, batch handlers across partitions', () => {
   /** Sends offers in one produce request, offer i to partition i % 3. */
-  const sendAcross = async (offers: OfferViewed[]) => {
-    const producer = kafka.producer();
-    await producer.connect();
-    try {
-      await producer.send({
-        topic: joinTopic,
-        messages: await Promise.all(
-          offers.map(async (offer, i) => ({
-            key: offer.offerId,
-            partition: i % 3,
-            value: await registry.encodeWithId(schemaId, offer),
-          })),
-        ),
-      });
-    } finally {
-      await producer.disconnect();
-    }
-  };
+  const sendAcross = (offers: OfferViewed[]) => sendTogether(joinTopic, offers, (i) => i % 3);
   const partitionOf = (offerId: string) => Number(offerId.split('-').pop()) % 3;
 
   it('joins the partitions a fetch brings into one call, each in offset order, and commits all of them', async () => {
@@ -392,16 +385,7 @@ describe('consumer transport, batch handlers across partitions', () => {
         .map((offer) => offer.offerId)
         .sort(),
     );
-    const letters = await readTopicUntil(kafka, deadLetterTopic(config.CONSUMER_GROUP), async (records) => {
-      const decoded = await Promise.all(
-        records.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
-      );
-      return decoded.some((letter) => letter.sourceTopic === joinTopic);
-    });
-    const decoded = await Promise.all(
-      letters.map(async (r) => (await registry.decode(r.value)) as DeadLetter),
-    );
-    const fromJoins = decoded.filter((letter) => letter.sourceTopic === joinTopic);
+    const fromJoins = await deadLettersFrom(joinTopic);
     expect(fromJoins.map((letter) => [letter.errorType, letter.originalKey?.toString()])).toEqual([
       ['poison', 'rejoin-4'],
     ]);
