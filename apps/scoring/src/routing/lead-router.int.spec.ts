@@ -984,7 +984,7 @@ describe('lead router, batches (assignMany)', () => {
     const { router, store, ws } = await oneReplica('batch');
     await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3', 'rep-4']);
     const inputs = leadsOf(ws, 40);
-    const contactIds = inputs.map((input) => input.contactId);
+    const contactIds = ids(inputs);
 
     const results = await router.assignMany(inputs);
 
@@ -1059,7 +1059,7 @@ describe('lead router, batches (assignMany)', () => {
     const { router, store, ws } = await oneReplica('batch-again');
     await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3']);
     const inputs = leadsOf(ws, 12);
-    const contactIds = inputs.map((input) => input.contactId);
+    const contactIds = ids(inputs);
     const first = await router.assignMany(inputs);
     const loads = await openLeads(store, ws);
     const holds = await holdsOf(store, ws);
@@ -1110,7 +1110,7 @@ describe('lead router, batches (assignMany)', () => {
     const { a, b, store, ws } = await twoReplicas('batch-race');
     await setTeam(store, ws, ['rep-1', 'rep-2', 'rep-3', 'rep-4']);
     const inputs = leadsOf(ws, 40);
-    const contactIds = inputs.map((input) => input.contactId);
+    const contactIds = ids(inputs);
 
     const [fromA, fromB] = await Promise.all([
       a.assignMany(inputs.slice(0, 30)),
@@ -1222,11 +1222,7 @@ describe('lead router, batches (assignMany)', () => {
       'rep-1': [`${before.contactId}#1`, `${inputs[1]?.contactId}#1`].sort(),
       'rep-2': [`${inputs[0]?.contactId}#1`, `${inputs[2]?.contactId}#1`].sort(),
     });
-    const announced = await publishedAbout(
-      Topics.LeadsAssigned,
-      ws,
-      inputs.map((input) => input.contactId),
-    );
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, ids(inputs));
     expect(inputs.map((input) => announced.get(input.contactId)?.map((e) => e.ownerId))).toEqual([
       ['rep-2'],
       ['rep-1'],
@@ -1239,7 +1235,7 @@ describe('lead router, batches (assignMany)', () => {
     const { router, store, ws } = await oneReplica('batch-takeover');
     await setTeam(store, ws, ['rep-1', 'rep-2']);
     const inputs = leadsOf(ws, 3);
-    const contactIds = inputs.map((input) => input.contactId);
+    const contactIds = ids(inputs);
     const taken = contactIds[1] ?? '';
     // Another replica claims one lead while the batch is choosing owners, then stalls before deciding.
     const loadsOf = claimWhileDeciding(router, store, inputs[1]);
@@ -1276,7 +1272,7 @@ describe('lead router, batches (assignMany)', () => {
     const { router, store, ws } = await oneReplica('batch-announce');
     await setTeam(store, ws, ['rep-1', 'rep-2']);
     const inputs = leadsOf(ws, 4);
-    const contactIds = inputs.map((input) => input.contactId);
+    const contactIds = ids(inputs);
     const taken = contactIds[1] ?? '';
     // Another replica claims one lead while the batch decides; then the batch stops after inserting its assignments,
     // before anything is published (as in a crash).
@@ -1433,11 +1429,7 @@ describe('lead router, batches (assignMany)', () => {
     expect(results.map((r) => [r?.state, r?.assignmentNumber])).toEqual(batch.map(() => ['assigned', 1]));
     expect(results[1]?.assignedAt).toEqual(before[0]?.assignedAt);
     expect(await openLeads(store, ws)).toEqual({ 'rep-1': 4, 'rep-2': 4 });
-    const announced = await publishedAbout(
-      Topics.LeadsAssigned,
-      ws,
-      inputs.map((input) => input.contactId),
-    );
+    const announced = await publishedAbout(Topics.LeadsAssigned, ws, ids(inputs));
     // One announcement per lead, under the cause of its first assignment.
     for (const input of inputs)
       expect(announced.get(input.contactId)?.map((e) => e.metadata.eventId)).toEqual([
