@@ -309,13 +309,17 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       call = undefined;
     }
     if (!call) {
-      const started: JoinedCall = { chunks: [], records: 0, result: Promise.resolve(false) };
-      started.result = new Promise<boolean>((resolve) =>
-        setImmediate(() => {
-          if (this.joining.get(topic) === started) this.joining.delete(topic);
-          resolve(this.callBatchHandler(topic, handler, started.chunks));
-        }),
-      );
+      const chunks: Chunk[] = [];
+      const started: JoinedCall = {
+        chunks,
+        records: 0,
+        result: new Promise<boolean>((resolve) =>
+          setImmediate(() => {
+            if (this.joining.get(topic) === started) this.joining.delete(topic);
+            resolve(this.callBatchHandler(topic, handler, chunks));
+          }),
+        ),
+      };
       this.joining.set(topic, started);
       call = started;
     }
