@@ -187,6 +187,19 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
+    try {
+      await this.consumeBatch(payload);
+    } catch (error) {
+      // What was processed before the failure (e.g. a heartbeat that saw a rebalance) is committed first, as kafkajs'
+      // auto-commit did: the partition's next owner must not process it again.
+      await this.commitResolved(payload).catch(() => undefined);
+      throw error;
+    }
+    await this.commitResolved(payload);
+  }
+
+  /** A partition's fetched batch, chunk by chunk or record by record; resolves the offset of each record handled. */
+  private async consumeBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, pause } = payload;
     const chunkSize = chunkSizeOf(this.messageHandlers.get(batch.topic));
     const startedAt = Date.now();
@@ -235,7 +248,6 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       }
       if (paused) break;
     }
-    await this.commitResolved(payload);
   }
 
   /**
