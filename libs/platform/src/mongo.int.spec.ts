@@ -203,6 +203,48 @@ describe('date and number comparisons', () => {
   });
 });
 
+/** The router's index of due work is read by `_id` ranges (`t|<time>|<lead>`); our patch serves them from the index. */
+describe('string _id ranges', () => {
+  const ids = async (filter: object) =>
+    (await connection.collection<{ _id: unknown }>('wakes').find(filter).sort({ _id: 1 }).toArray()).map(
+      (doc) => doc._id,
+    );
+
+  beforeAll(async () => {
+    await connection
+      .collection('wakes')
+      .insertMany([
+        { _id: 't|001|a' },
+        { _id: 't|002|b' },
+        { _id: 't|010|c' },
+        { _id: 't|' },
+        { _id: 'q|001|d' },
+        { _id: 'u' },
+        { _id: 'T|001|e' },
+        { _id: 't|002|é' },
+        { _id: 7 },
+        { _id: new Types.ObjectId() },
+        { _id: { at: 't|001' } },
+      ] as never[]);
+  });
+
+  it('matches strings in byte order only, as MongoDB does, whatever other types the _ids have', async () => {
+    expect(await ids({ _id: { $gte: 't|', $lt: 't|003' } })).toEqual(['t|', 't|001|a', 't|002|b', 't|002|é']);
+    expect(await ids({ _id: { $gt: 't|', $lte: 't|002|b' } })).toEqual(['t|001|a', 't|002|b']);
+    expect(await ids({ _id: { $gt: 't|002|b' } })).toEqual(['t|002|é', 't|010|c', 'u']);
+    expect(await ids({ _id: { $lt: 't|' } })).toEqual(['T|001|e', 'q|001|d']);
+    expect(await ids({ _id: { $gte: 'q|', $lt: 'q}' } })).toEqual(['q|001|d']);
+  });
+
+  it('is answered by PostgreSQL, not by decoding the collection (FerretDB reports the pushdown)', async () => {
+    const plan: { filterPushdown?: boolean } = await connection
+      .collection<{ _id: string }>('wakes')
+      .find({ _id: { $gte: 't|', $lt: 't|003' } })
+      .explain();
+    if ('filterPushdown' in plan) expect(plan.filterPushdown).toBe(true);
+  });
+});
+
 /**
  * Capacity counters and conditional decisions rely on an update being atomic on its document. Upstream FerretDB 1.24
  * read, changed and wrote a document back without checking that nobody wrote it meanwhile; our patch makes the write

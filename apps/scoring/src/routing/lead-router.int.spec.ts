@@ -38,7 +38,9 @@ import {
   ownerLoadModel,
   routingAnnouncementModel,
   routingClaimModel,
+  routingDueModel,
   routingHoldModel,
+  dueEntriesOf,
   type AssignmentDoc,
 } from './routing.model';
 
@@ -155,6 +157,21 @@ function storedAssignment(
     0,
   );
   return { ...claim, leaseToken: null, ...overrides };
+}
+
+/** Stores assignments as a router's writes leave them: each with its entries in the sweep's index. */
+async function storeAssignments(store: Connection, docs: readonly AssignmentDoc[]): Promise<void> {
+  await assignmentModel(store).collection.insertMany(docs as never[]);
+  await routingDueModel(store).collection.insertMany(docs.flatMap((doc) => dueEntriesOf(doc)) as never[]);
+}
+
+/** The sweep's index entries of a workspace: kind (`t` wake-up, `q` queue), lead and time, in `_id` order. */
+async function dueOf(store: Connection, workspaceId: string): Promise<[string, string, number][]> {
+  const entries = await routingDueModel(store).find({ workspaceId }).sort({ _id: 1 }).lean();
+  return entries.map((entry) => {
+    const [kind = '', at = ''] = entry._id.split('|');
+    return [kind, entry.contactId, Number(at)];
+  });
 }
 
 /** The assignments (`<contactId>#<n>`) holding capacity, per owner. */
@@ -311,9 +328,9 @@ describe('lead router', () => {
     const contactId = `${ws}:bo`;
     const scored = cause(ws);
     // What a replica leaves when it dies after reserving rep-2's capacity, before recording the decision.
-    await assignmentModel(store).collection.insertOne(
-      storedAssignment(ws, contactId, { cause: scored, leaseToken: 'crashed-replica' }) as never,
-    );
+    await storeAssignments(store, [
+      storedAssignment(ws, contactId, { cause: scored, leaseToken: 'crashed-replica' }),
+    ]);
     await ownerLoadModel(store).create({ _id: `${ws}:rep-2`, workspaceId: ws, ownerId: 'rep-2', open: 1 });
     await routingHoldModel(store).create({
       _id: `${contactId}#1`,
@@ -478,6 +495,93 @@ describe('lead router', () => {
     expect(announced.map((e) => [e.ownerId, e.reason])).toEqual([['rep-solo', 'routed']]);
   });
 
+  it('the sweep finds due leads through its index, whose entries follow each lead and go once spent', async () => {
+    const { router, store, ws } = await oneReplica('due-index');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 1,
+      teams: team(['rep-1'], 1),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const firstId = `${ws}:first`;
+    const secondId = `${ws}:second`;
+    const first = await router.assign({
+      workspaceId: ws,
+      contactId: firstId,
+      attributes: {},
+      cause: cause(ws),
+    });
+    const second = await router.assign({
+      workspaceId: ws,
+      contactId: secondId,
+      attributes: {},
+      cause: cause(ws),
+    });
+    if (first?.state !== 'assigned' || !first.acceptDueAt || second?.state !== 'queued' || !second.queuedAt)
+      throw new Error(`unexpected: ${JSON.stringify([first, second])}`);
+    const entries = await dueOf(store, ws);
+    // The queue entry of the second lead; each claim's lease (should its router stop before deciding), then the
+    // first lead's SLA, in time order.
+    expect(entries.map(([kind, contactId]) => [kind, contactId])).toEqual([
+      ['q', secondId],
+      ['t', firstId],
+      ['t', secondId],
+      ['t', firstId],
+    ]);
+    expect(entries).toContainEqual(['t', firstId, first.acceptDueAt.getTime()]);
+    expect(entries).toContainEqual(['q', secondId, second.queuedAt.getTime()]);
+
+    // The first lead is closed: its owner takes the waiting one once the sweep comes to the queue.
+    await router.close(ws, firstId);
+    const afterLeases = new Date(Date.now() + 31_000);
+    expect(await router.sweep(afterLeases)).toMatchObject({ assigned: 1, breached: 0 });
+    const routed = await router.assignmentOf(ws, secondId);
+    if (!routed?.acceptDueAt) throw new Error('second lead not assigned');
+    expect(routed.acceptDueAt.getTime()).toBe(afterLeases.getTime() + 60_000);
+    // Spent: both leases and the queue entry. Left: the closed lead's SLA (dropped when it comes up) and the new one.
+    expect(await dueOf(store, ws)).toEqual([
+      ['t', firstId, first.acceptDueAt.getTime()],
+      ['t', secondId, routed.acceptDueAt.getTime()],
+    ]);
+    expect(await router.sweep(new Date(first.acceptDueAt.getTime() + 1_000))).toMatchObject({ breached: 0 });
+    expect(await dueOf(store, ws)).toEqual([['t', secondId, routed.acceptDueAt.getTime()]]);
+  });
+
+  it('a due lead missing from the index is left to the reconciling scan, which adds it', async () => {
+    const { router, store, ws } = await oneReplica('due-reconcile');
+    await setRules(store, ws, {
+      acceptWithinMinutes: 1,
+      teams: team(['rep-1', 'rep-2']),
+      rules: [],
+      fallbackTeamId: 'inbound',
+    });
+    const start = Date.now();
+    // A replica's first sweep scans (nothing is due yet); the next scan is ROUTING_RECONCILE_INTERVAL_MS later.
+    expect(await router.sweep(new Date(start))).toMatchObject({ rearmed: 0 });
+    const leadId = `${ws}:lead`;
+    const lead = await router.assign({
+      workspaceId: ws,
+      contactId: leadId,
+      attributes: {},
+      cause: cause(ws),
+    });
+    if (!lead?.acceptDueAt) throw new Error('not assigned');
+    // What a write leaves whose index entries the store did not take (it answered the assignment's insert only).
+    await routingDueModel(store).deleteMany({ contactId: leadId });
+
+    expect(await router.sweep(new Date(lead.acceptDueAt.getTime() + 1_000))).toMatchObject({
+      breached: 0,
+      rearmed: 0,
+    });
+    expect(await router.assignmentOf(ws, leadId)).toMatchObject({ state: 'assigned', ownerId: 'rep-1' });
+    expect(await router.sweep(new Date(start + 600_000))).toMatchObject({ rearmed: 1, breached: 1 });
+    expect(await router.assignmentOf(ws, leadId)).toMatchObject({
+      state: 'assigned',
+      ownerId: 'rep-2',
+      reason: 'sla-reassigned',
+    });
+  });
+
   it('a backlog of queued leads hides neither a missed SLA nor the waiting lead of another team', async () => {
     const { router, store, ws } = await oneReplica('backlog');
     await setRules(store, ws, {
@@ -517,15 +621,11 @@ describe('lead router', () => {
         queuedAt: new Date(longAgo + i),
       }),
     );
-    await assignmentModel(store).collection.insertMany(waiting as never[]);
     const partnerLead = `${ws}:partner-lead`;
-    await assignmentModel(store).collection.insertOne(
-      storedAssignment(ws, partnerLead, {
-        state: 'queued',
-        teamId: 'partners',
-        queuedAt: new Date(),
-      }) as never,
-    );
+    await storeAssignments(store, [
+      ...waiting,
+      storedAssignment(ws, partnerLead, { state: 'queued', teamId: 'partners', queuedAt: new Date() }),
+    ]);
     // The inbound rep takes one more lead and lets its SLA run out.
     const missed = await router.assign({
       workspaceId: ws,
@@ -870,7 +970,7 @@ describe('lead router', () => {
     };
     // What a replica leaves between writing "queued" with its breach announcement and clearing the outbox: the
     // clear empties the whole outbox, so nobody may add to it meanwhile.
-    await assignmentModel(store).collection.insertOne(
+    await storeAssignments(store, [
       storedAssignment(ws, contactId, {
         state: 'queued',
         n: 2,
@@ -882,8 +982,8 @@ describe('lead router', () => {
         leaseUntil: new Date(at + 60_000),
         outbox: [{ topic: Topics.LeadsSlaBreached, event: breach }],
         pending: true,
-      }) as never,
-    );
+      }),
+    ]);
 
     expect(await router.sweep(new Date(at + 1_000))).toMatchObject({ assigned: 0, republished: 0 });
     const untouched = await assignmentModel(store).findById(contactId).lean<AssignmentDoc>();
@@ -946,10 +1046,9 @@ describe('lead router, batches (assignMany)', () => {
     return jest
       .spyOn(router as unknown as { loadsOf(): Promise<Map<string, number>> }, 'loadsOf')
       .mockImplementationOnce(async () => {
-        await assignmentModel(store).collection.insertOne({
-          ...firstAssignment(input, new Date(), 30_000),
-          leaseToken: 'other-replica',
-        } as never);
+        await storeAssignments(store, [
+          { ...firstAssignment(input, new Date(), 30_000), leaseToken: 'other-replica' },
+        ]);
         return new Map();
       });
   };

@@ -37,7 +37,14 @@ import {
   routingAnnouncementModel,
   routingClaimModel,
   routingCursorModel,
+  routingDueModel,
   routingHoldModel,
+  dueEntriesOf,
+  wakeAtOf,
+  wakeBound,
+  QUEUE_END,
+  QUEUE_PREFIX,
+  WAKE_PREFIX,
   type AssignmentDoc,
   type AssignmentReason,
   type AssignmentState,
@@ -46,6 +53,7 @@ import {
   type RoutingAnnouncementDoc,
   type RoutingClaimDoc,
   type RoutingCursorDoc,
+  type RoutingDueDoc,
   type RoutingHoldDoc,
 } from './routing.model';
 
@@ -87,11 +95,18 @@ export interface SweepReport {
   republished: number;
   /** Owners' `open` counts a crash left off their holds, corrected now. */
   recounted: number;
+  /** Due leads the reconciling scan found without their entry in the sweep's index (a write that half-failed). */
+  rearmed: number;
 }
 
-/** Routing settings (from ROUTING_SWEEP_INTERVAL_MS and SCORING_BACKGROUND_JOBS). */
+/** Routing settings (from ROUTING_SWEEP_INTERVAL_MS, ROUTING_RECONCILE_INTERVAL_MS and SCORING_BACKGROUND_JOBS). */
 export interface RoutingOptions {
   sweepIntervalMs: number;
+  /**
+   * How often a sweep also scans the assignments for due leads missing from its index (default 10 minutes; the
+   * first sweep of a replica always does). Bounds how late such a lead is handled.
+   */
+  reconcileIntervalMs?: number;
   /** Sweep on the interval (default true); off in one-shot tools such as the rescore CLI. */
   sweep?: boolean;
   /** How long a claim or a sweep may work on one lead before another replica may take it over. */
@@ -101,15 +116,19 @@ export interface RoutingOptions {
 export const ROUTING_OPTIONS = Symbol('ROUTING_OPTIONS');
 
 const DEFAULT_LEASE_MS = 30_000;
+const DEFAULT_RECONCILE_INTERVAL_MS = 600_000;
 /** Leads read per sweep query; the rest wait for the next tick so one tick stays short. */
 export const SWEEP_BATCH = 200;
 // Pages of queued leads per sweep, each without the teams the earlier ones found full.
 const MAX_QUEUED_PAGES = 5;
+// Pages of due wake-ups per sweep: most are of leads that moved on (accepted, routed), dropped a page at a time.
+const MAX_WAKE_PAGES = 10;
 /**
- * Owners whose `open` count each sweep checks against their holds, in turn: a few per sweep, so that no sweep counts
- * every hold at once (one `$group` over all holds stalled the routing of new leads for hundreds of milliseconds).
+ * Owners whose `open` count each sweep checks against their holds, in turn: one per sweep, since each count reads
+ * every hold (FerretDB serves no index but `_id`), and one `$group` over all holds stalled the routing of new leads
+ * for hundreds of milliseconds. With 20 owners and a 5 s sweep, a drift is corrected within about 200 s.
  */
-const RECOUNT_PER_SWEEP = 4;
+const RECOUNT_PER_SWEEP = 1;
 // Bounded retries of an accept racing a reassignment of the same lead.
 const MAX_ACCEPT_ATTEMPTS = 3;
 // Bounded retries of a recycle racing another change of the same lead (a breach, a lost update on FerretDB).
@@ -329,6 +348,9 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly loads: Model<OwnerLoadDoc>;
   private readonly holds: Model<RoutingHoldDoc>;
   private readonly announcements: Model<RoutingAnnouncementDoc>;
+  private readonly due: Model<RoutingDueDoc>;
+  /** When this replica's sweep last scanned the assignments for due leads missing from the index (0: never). */
+  private reconciledAt = 0;
   /** Each load's mismatch (`open` vs holds) at its last recount: corrected only when the next one sees the same. */
   private readonly mismatches = new Map<string, { open: number; held: number }>();
   /** The last load the sweep's recount reached (`_id` order); the next sweep goes on after it. */
@@ -354,6 +376,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.loads = ownerLoadModel(connection);
     this.holds = routingHoldModel(connection);
     this.announcements = routingAnnouncementModel(connection);
+    this.due = routingDueModel(connection);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
 
@@ -390,6 +413,8 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
           throw error;
         },
       ),
+      // The sweep takes the lead over when the lease runs out, should this router stop before deciding.
+      this.arm(dueEntriesOf(claim)),
     ]);
     const doc = claimed ? await this.route(claim, rules, now) : await this.resume(input, rules, now);
     return doc && doc.state !== 'unrouted' ? toAssignment(doc) : null;
@@ -528,6 +553,12 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     const [refused] = await Promise.all([
       this.reserveBatch([...byOwner.values()], now),
       announced.length > 0 ? this.announcements.collection.insertOne(announcement as never) : undefined,
+      // Each decision's SLA (or queue entry), in the sweep's index before the assignment lands.
+      this.arm(
+        planned.flatMap(({ pick, decision }) =>
+          dueEntriesOf({ ...pick.claim, ...decision.set, pending: false }),
+        ),
+      ),
     ]);
     for (const { pick, decision } of planned) {
       if (refused.has(pick)) continue;
@@ -547,6 +578,8 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       });
     }
     const refusedPicks = [...refused];
+    // Inserted as plain claims under their lease: the sweep takes them over should this router stop.
+    await this.arm(refusedPicks.flatMap(({ claim }) => dueEntriesOf(claim)));
     const docs = [
       ...decided.map(({ claim, decision }) => {
         // A first assignment queues nothing but its `leads.assigned` (no breach came before it).
@@ -805,62 +838,82 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
    * One pass, safe on every replica at once (each step is conditional on the state it found):
    * assignments past `acceptDueAt` and not accepted are breached (once) and reassigned round-robin in their team
    * without the owner who missed it; interrupted ones are finished; queued ones are retried, oldest first.
+   * The sweep reads only what its index (`routing_due`) says is due, never the whole table: an `_id` range of the
+   * wake-ups up to now, then the queue. Every writer that makes a lead due adds its entry (see RoutingDueDoc); once in
+   * a while (and on a replica's first sweep) a scan of the assignments adds any a half-failed write left out.
    */
   async sweep(now = new Date()): Promise<SweepReport> {
-    const report: SweepReport = { breached: 0, assigned: 0, republished: 0, recounted: 0 };
+    const report: SweepReport = { breached: 0, assigned: 0, republished: 0, recounted: 0, rearmed: 0 };
     report.republished += await this.sweepAnnouncements(now);
     report.recounted = await this.recountLoads(RECOUNT_PER_SWEEP);
+    const reconcileEvery = this.options.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
+    if (this.reconciledAt === 0 || now.getTime() - this.reconciledAt >= reconcileEvery) {
+      report.rearmed = await this.reconcile(now);
+      this.reconciledAt = now.getTime();
+    }
     const rulesOf = new Map<string, Promise<RoutingRulesVersion | null>>();
     const rulesFor = (workspaceId: string) => {
       const cached = rulesOf.get(workspaceId) ?? this.rules.current(workspaceId);
       rulesOf.set(workspaceId, cached);
       return cached;
     };
-    // Missed SLAs, interrupted routings and unpublished outboxes in queries of their own: a backlog of queued leads
-    // (a team at capacity) must never crowd them out of the batch. Three queries rather than one `$or`: FerretDB
-    // runs each of them in PostgreSQL (equality and date comparisons), while an `$or` would decode every assignment.
-    // One after another: each scans the assignments, and three at once took both cores from the routing of new leads.
-    const due: AssignmentDoc[][] = [];
-    for (const filter of [
-      { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
-      { state: 'routing', leaseUntil: { $lte: now } },
-      { pending: true, leaseUntil: { $lte: now } },
-    ])
-      due.push(await this.assignments.find(filter).limit(SWEEP_BATCH).lean<AssignmentDoc[]>());
-    const urgent = [...new Map(due.flat().map((doc) => [doc._id, doc])).values()]
-      .sort((a, b) => (a.acceptDueAt ?? a.updatedAt).getTime() - (b.acceptDueAt ?? b.updatedAt).getTime())
-      .slice(0, SWEEP_BATCH);
-    for (const doc of urgent) {
-      if (this.stopped) break;
-      await this.sweepStep(doc, async () => {
-        if (doc.pending && doc.leaseUntil <= now) {
-          await this.flush(doc);
-          report.republished += 1;
-        } else if (doc.state === 'assigned') {
-          if (await this.breach(doc, await rulesFor(doc.workspaceId), now)) report.breached += 1;
-        } else if (doc.state === 'routing') {
-          const taken = await this.lease(doc, { state: 'routing', leaseToken: doc.leaseToken }, now);
-          const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now, true));
-          if (routed && routed.state === 'assigned') report.assigned += 1;
-        }
-      });
+    // Missed SLAs, interrupted routings and unpublished outboxes first, oldest first, in pages of their own: a
+    // backlog of queued leads (a team at capacity) must never crowd them out.
+    for (let page = 0; page < MAX_WAKE_PAGES && !this.stopped; page += 1) {
+      const wakes = await this.due
+        .find({ _id: { $gte: WAKE_PREFIX, $lt: wakeBound(now) } })
+        .sort({ _id: 1 })
+        .limit(SWEEP_BATCH)
+        .lean<RoutingDueDoc[]>();
+      const docs = await findByIds(
+        this.assignmentCollection,
+        wakes.map((wake) => wake.contactId),
+      );
+      const urgent = [...docs.values()]
+        .filter((doc) => (wakeAtOf(doc)?.getTime() ?? Number.POSITIVE_INFINITY) <= now.getTime())
+        .sort((a, b) => (wakeAtOf(a)?.getTime() ?? 0) - (wakeAtOf(b)?.getTime() ?? 0));
+      for (const doc of urgent) {
+        if (this.stopped) break;
+        await this.sweepStep(doc, async () => {
+          if (doc.pending) {
+            await this.flush(doc);
+            report.republished += 1;
+          } else if (doc.state === 'assigned') {
+            if (await this.breach(doc, await rulesFor(doc.workspaceId), now)) report.breached += 1;
+          } else if (doc.state === 'routing') {
+            const taken = await this.lease(doc, { state: 'routing', leaseToken: doc.leaseToken }, now);
+            const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now, true));
+            if (routed && routed.state === 'assigned') report.assigned += 1;
+          }
+        });
+      }
+      const dropped = await this.settle(wakes, now);
+      if (wakes.length < SWEEP_BATCH || dropped === 0) break;
     }
     // A team found full in this pass stays full for it: its other queued leads are skipped without a write, and the
     // next page leaves its leads out, so one full team's backlog cannot hide another team's waiting leads.
     const full: { workspaceId: string; teamId: string | null }[] = [];
-    const isFull = (doc: AssignmentDoc) =>
-      full.some((team) => team.workspaceId === doc.workspaceId && team.teamId === doc.teamId);
+    const isFull = (entry: RoutingDueDoc) =>
+      full.some((team) => team.workspaceId === entry.workspaceId && team.teamId === entry.teamId);
     for (let page = 0; page < MAX_QUEUED_PAGES && !this.stopped; page += 1) {
       const fullBefore = full.length;
-      const queued = await this.assignments
-        // Not while its outbox is pending: the replica publishing it clears the whole outbox afterwards.
-        .find({ state: 'queued', pending: false, ...(full.length > 0 ? { $nor: [...full] } : {}) })
-        .sort({ queuedAt: 1 })
+      const queue = await this.due
+        .find({
+          _id: { $gte: QUEUE_PREFIX, $lt: QUEUE_END },
+          ...(full.length > 0 ? { $nor: [...full] } : {}),
+        })
+        .sort({ _id: 1 })
         .limit(SWEEP_BATCH)
-        .lean<AssignmentDoc[]>();
-      for (const doc of queued) {
+        .lean<RoutingDueDoc[]>();
+      const docs = await findByIds(
+        this.assignmentCollection,
+        queue.map((entry) => entry.contactId),
+      );
+      for (const entry of queue) {
+        const doc = docs.get(entry.contactId);
         if (this.stopped) break;
-        if (isFull(doc)) continue;
+        // Not while its outbox is pending: the replica publishing it clears the whole outbox afterwards.
+        if (!doc || doc.state !== 'queued' || doc.pending || isFull(entry)) continue;
         await this.sweepStep(doc, async () => {
           const taken = await this.lease(doc, { state: 'queued', pending: false }, now);
           const routed = taken && (await this.route(taken, await rulesFor(doc.workspaceId), now));
@@ -869,9 +922,58 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
             full.push({ workspaceId: doc.workspaceId, teamId: doc.teamId });
         });
       }
-      if (queued.length < SWEEP_BATCH || full.length === fullBefore) break;
+      await this.settle(queue, now);
+      if (queue.length < SWEEP_BATCH || full.length === fullBefore) break;
     }
     return report;
+  }
+
+  /**
+   * After the sweep came to these entries: each lead's entries as it stands now are added (a lead still due comes up
+   * again at the next sweep), then the entries it no longer needs are deleted. Returns how many were deleted.
+   */
+  private async settle(entries: readonly RoutingDueDoc[], now: Date): Promise<number> {
+    if (entries.length === 0) return 0;
+    const current = await findByIds(
+      this.assignmentCollection,
+      entries.map((entry) => entry.contactId),
+    );
+    const next = new Date(now.getTime() + 1);
+    const needed = [...current.values()].flatMap((doc) => dueEntriesOf(doc, next));
+    const neededIds = new Set(needed.map((entry) => entry._id));
+    const seen = new Set(entries.map((entry) => entry._id));
+    await this.armMissing(needed.filter((entry) => !seen.has(entry._id)));
+    const spent = entries.filter((entry) => !neededIds.has(entry._id)).map((entry) => entry._id);
+    if (spent.length > 0) await this.due.deleteMany({ _id: { $in: spent } });
+    return spent.length;
+  }
+
+  /**
+   * Scans the assignments for leads due now (the sweep's former queries, each reading the whole table) and adds the
+   * index entries they lack; returns how many were missing. A write that made a lead due and failed to add its entry
+   * (the store answered one command of two) is caught here, at most `reconcileIntervalMs` late.
+   */
+  private async reconcile(now: Date): Promise<number> {
+    const found: AssignmentDoc[] = [];
+    // One after another: each scans the assignments, and several at once took both cores from the routing of leads.
+    for (const filter of [
+      { state: 'assigned', pending: false, acceptDueAt: { $lte: now } },
+      { state: 'routing', leaseUntil: { $lte: now } },
+      { pending: true, leaseUntil: { $lte: now } },
+      { state: 'queued', pending: false },
+    ])
+      found.push(...(await this.assignments.find(filter).limit(SWEEP_BATCH).lean<AssignmentDoc[]>()));
+    const missing = await this.armMissing(found.flatMap((doc) => dueEntriesOf(doc)));
+    if (missing.length > 0)
+      this.logger.warn(
+        {
+          event: 'routing-due-rearmed',
+          count: missing.length,
+          contactIds: missing.map((e) => e.contactId).slice(0, 20),
+        },
+        "due leads were missing from the sweep's index; added",
+      );
+    return missing.length;
   }
 
   /**
@@ -987,6 +1089,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       if (!rules) return doc;
       // Rules exist now: this is the lead's first real routing, caused by the event at hand.
       const fresh = firstAssignment(input, now, this.leaseMs);
+      await this.arm(dueEntriesOf({ ...doc, state: 'routing', leaseUntil: fresh.leaseUntil }));
       const taken = await this.assignments
         .findOneAndUpdate(
           { _id: doc._id, state: 'unrouted' },
@@ -1067,6 +1170,7 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     if (!claimed) return null;
     // The claimant is (or may still be) writing it.
     if (!won && claimed.leaseUntil && claimed.leaseUntil > now) return null;
+    await this.arm(dueEntriesOf({ ...doc, ...claimed }));
     const opened = await this.assignments
       .findOneAndUpdate(
         { _id: doc._id, n: doc.n, state: 'recycled' },
@@ -1189,15 +1293,20 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       rules,
       ticket,
     };
+    const decision = this.decisionOf(doc, choice, ownerId ?? null, now);
+    // The queue entry or the SLA of the decision, while it is written. Should that fail alone, the lease's entry
+    // (`doc` is routing) brings the sweep to the lead, which then adds what it needs.
+    const entries = dueEntriesOf({ ...doc, ...decision.set, pending: false });
     if (!ownerId) {
-      const queued = await this.decide(lease, updateOf(this.decisionOf(doc, choice, null, now)));
+      const queued = await this.decide(lease, updateOf(decision), undefined, entries);
       if (takeover) await this.releaseStrays(ws, holdId, null);
       return queued;
     }
     const decided = await this.decide(
       lease,
-      updateOf(this.decisionOf(doc, choice, ownerId, now)),
+      updateOf(decision),
       reserved ? { workspaceId: ws, ownerId, holdId } : undefined,
+      entries,
     );
     if (takeover && decided?.state === 'assigned' && decided.n === doc.n)
       await this.releaseStrays(ws, holdId, decided.ownerId);
@@ -1276,10 +1385,12 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     lease: { _id: string; state: string; leaseToken: string | null },
     update: UpdateQuery<AssignmentDoc>,
     reservation?: Reservation,
+    entries: readonly RoutingDueDoc[] = [],
   ): Promise<AssignmentDoc | null> {
-    const decided = await this.assignments
-      .findOneAndUpdate(lease, update, { new: true })
-      .lean<AssignmentDoc>();
+    const [decided] = await Promise.all([
+      this.assignments.findOneAndUpdate(lease, update, { new: true }).lean<AssignmentDoc>(),
+      this.arm(entries),
+    ]);
     if (decided) {
       if (decided.pending) await this.flush(decided);
       return decided;
@@ -1521,6 +1632,32 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
 
   private get holdCollection(): BatchCollection<RoutingHoldDoc> {
     return this.holds.collection as unknown as BatchCollection<RoutingHoldDoc>;
+  }
+
+  /** Adds entries to the sweep's index (see RoutingDueDoc); an entry there already stays as it is. */
+  private async arm(entries: readonly RoutingDueDoc[]): Promise<void> {
+    await insertClaims(this.dueCollection, entries);
+  }
+
+  /**
+   * `arm` for entries that mostly exist already (the sweep's): read first by `_id`, so that only the missing ones
+   * are inserted (a duplicate in an insert costs FerretDB a retry of each document alone). Returns those added.
+   */
+  private async armMissing(entries: readonly RoutingDueDoc[]): Promise<RoutingDueDoc[]> {
+    const unique = [...new Map(entries.map((entry) => [entry._id, entry])).values()];
+    if (unique.length === 0) return [];
+    const existing = await findByIds(
+      this.dueCollection,
+      unique.map((entry) => entry._id),
+      { _id: 1 },
+    );
+    const missing = unique.filter((entry) => !existing.has(entry._id));
+    await this.arm(missing);
+    return missing;
+  }
+
+  private get dueCollection(): BatchCollection<RoutingDueDoc> {
+    return this.due.collection as unknown as BatchCollection<RoutingDueDoc>;
   }
 
   /**

@@ -232,6 +232,77 @@ const announcementSchema = new Schema<RoutingAnnouncementDoc>(
 // The sweep's filter: batches left behind longer than a lease.
 announcementSchema.index({ createdAt: 1 });
 
+/**
+ * The sweep's index of work falling due, keyed by time because `_id` ranges are the only filter FerretDB serves from
+ * an index (any other field is read from every document; the sweep's scans grew with the table and stalled routing):
+ * - `t|<ms>|<contactId>` wakes the sweep for a lead whose SLA, lease or outbox falls due at <ms>;
+ * - `q|<queuedAt ms>|<contactId>` lists a queued lead (its team and workspace for the sweep's filter), oldest first.
+ * Written beside the write that makes a lead due, or before it; an entry of a lead that moved on is dropped when the
+ * sweep comes to it, and one for a lead due later is replaced by one at its new time.
+ */
+export interface RoutingDueDoc {
+  _id: string;
+  contactId: string;
+  workspaceId: string;
+  teamId: string | null;
+}
+
+const dueSchema = new Schema<RoutingDueDoc>(
+  {
+    _id: { type: String, required: true },
+    contactId: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    teamId: { type: String, default: null },
+  },
+  { versionKey: false, collection: 'routing_due' },
+);
+
+/** Milliseconds as fixed-width digits: as strings they sort as the times do. */
+const stampOf = (at: Date): string => String(at.getTime()).padStart(15, '0');
+export const WAKE_PREFIX = 't|';
+export const QUEUE_PREFIX = 'q|';
+/** Every wake-up at or before `at` sorts below this bound (`_id < bound`). */
+export const wakeBound = (at: Date): string => `${WAKE_PREFIX}${stampOf(new Date(at.getTime() + 1))}`;
+/** Past every queue entry (`|` sorts below `}`). */
+export const QUEUE_END = 'q}';
+
+/** When the sweep must look at a lead in state `doc` next: its lease or outbox, else its SLA; null when never. */
+export function wakeAtOf(
+  doc: Pick<AssignmentDoc, 'state' | 'pending' | 'leaseUntil' | 'acceptDueAt'>,
+): Date | null {
+  if (doc.pending || doc.state === 'routing') return doc.leaseUntil;
+  return doc.state === 'assigned' ? doc.acceptDueAt : null;
+}
+
+/**
+ * The entries of `routing_due` a lead in state `doc` needs (see RoutingDueDoc). A wake-up is never earlier than
+ * `notBefore`: a lead the sweep left due (its step failed, someone else's claim) comes up again at the next sweep,
+ * without blocking the ones behind it in this one.
+ */
+export function dueEntriesOf(
+  doc: Pick<
+    AssignmentDoc,
+    '_id' | 'workspaceId' | 'teamId' | 'state' | 'pending' | 'leaseUntil' | 'acceptDueAt' | 'queuedAt'
+  >,
+  notBefore?: Date,
+): RoutingDueDoc[] {
+  const of = (id: string): RoutingDueDoc => ({
+    _id: id,
+    contactId: doc._id,
+    workspaceId: doc.workspaceId,
+    teamId: doc.teamId ?? null,
+  });
+  const entries: RoutingDueDoc[] = [];
+  const wakeAt = wakeAtOf(doc);
+  if (wakeAt) {
+    const at = notBefore && wakeAt < notBefore ? notBefore : wakeAt;
+    entries.push(of(`${WAKE_PREFIX}${stampOf(at)}|${doc._id}`));
+  }
+  if (doc.state === 'queued' && doc.queuedAt)
+    entries.push(of(`${QUEUE_PREFIX}${stampOf(doc.queuedAt)}|${doc._id}`));
+  return entries;
+}
+
 /** A version of a workspace's rules (`<ws>:<version>`, immutable) or its head (`<ws>:head`, the current one). */
 export interface RoutingRulesDoc {
   _id: string;
@@ -281,6 +352,10 @@ export function routingAnnouncementModel(connection: Connection): Model<RoutingA
 
 export function routingHoldModel(connection: Connection): Model<RoutingHoldDoc> {
   return connection.models['RoutingHold'] ?? connection.model<RoutingHoldDoc>('RoutingHold', holdSchema);
+}
+
+export function routingDueModel(connection: Connection): Model<RoutingDueDoc> {
+  return connection.models['RoutingDue'] ?? connection.model<RoutingDueDoc>('RoutingDue', dueSchema);
 }
 
 export function routingRulesModel(connection: Connection): Model<RoutingRulesDoc> {

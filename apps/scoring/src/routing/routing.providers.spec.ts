@@ -32,7 +32,7 @@ describe('routing options', () => {
     );
     const sweep = jest
       .spyOn(router, 'sweep')
-      .mockResolvedValue({ breached: 0, assigned: 0, republished: 0, recounted: 0 });
+      .mockResolvedValue({ breached: 0, assigned: 0, republished: 0, recounted: 0, rearmed: 0 });
     return { router, sweep };
   }
 
@@ -55,6 +55,10 @@ describe('routing options', () => {
   });
 
   it("falls back to the shape's default interval when the config does not carry the key", () => {
-    expect(routingOptionsOf({})).toEqual({ sweepIntervalMs: 5_000, sweep: true });
+    expect(routingOptionsOf({})).toEqual({
+      sweepIntervalMs: 5_000,
+      reconcileIntervalMs: 600_000,
+      sweep: true,
+    });
   });
 });

@@ -19,6 +19,9 @@ export function routingOptionsOf(
   return {
     sweepIntervalMs:
       config.ROUTING_SWEEP_INTERVAL_MS ?? routingConfigShape.ROUTING_SWEEP_INTERVAL_MS.parse(undefined),
+    reconcileIntervalMs:
+      config.ROUTING_RECONCILE_INTERVAL_MS ??
+      routingConfigShape.ROUTING_RECONCILE_INTERVAL_MS.parse(undefined),
     sweep: config.SCORING_BACKGROUND_JOBS !== false,
   };
 }
