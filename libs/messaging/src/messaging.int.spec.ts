@@ -7,6 +7,7 @@ import { EventPattern, Payload } from '@nestjs/microservices';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { Type } from 'avsc';
 import type { Admin, Kafka } from 'kafkajs';
 import { createLogger } from '@tributary/observability';
 import { loadServiceConfig } from '@tributary/platform';
@@ -226,6 +227,29 @@ describe('schema registry (Apicurio, Confluent API)', () => {
     expect(bytes[0]).toBe(0); // Confluent magic byte
     expect(bytes.readInt32BE(1)).toBe(id);
     expect(await registry.decode(bytes)).toEqual({ offerId: 'o-1', behaviour: 'ok' });
+  });
+
+  it('a burst of records of a writer schema this process never saw fetches it and builds its Avro type once', async () => {
+    const subject = `test.${run}.burst-value`;
+    const id = await registry.registerSchema(subject, offerSchema);
+    const records = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        registry.encodeWithId(id, { offerId: `o-${i}`, behaviour: 'ok' }),
+      ),
+    );
+    // A consumer that starts on a backlog: nothing of this schema cached, all of a fetch decoded at once.
+    const consumer = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+    const builds = jest.spyOn(Type, 'forSchema');
+    const decoded = await Promise.all(records.map((bytes) => consumer.decode(bytes)));
+    // Each build also calls it for the record's field types: count the record's own.
+    const built = builds.mock.calls.filter(
+      ([schema]) => (schema as { type?: unknown }).type === 'record',
+    ).length;
+    builds.mockRestore();
+    expect(decoded.map((record) => (record as { offerId: string }).offerId)).toEqual(
+      records.map((_, i) => `o-${i}`),
+    );
+    expect(built).toBe(1);
   });
 
   it('refuses an incompatible change under BACKWARD compatibility', async () => {

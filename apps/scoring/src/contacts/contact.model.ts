@@ -19,6 +19,33 @@ export interface StoredFact {
   at: number;
 }
 
+/**
+ * A fact as the contact document keeps it: one string, `[eventId, callType, name, path, at]` as JSON. FerretDB
+ * decodes and encodes every field of a document on each read and write; as objects, a contact's facts were most of
+ * that (30 facts: 1.9 ms per update and 0.9 ms per read against 1.0 and 0.35 ms as strings). Strings in an array
+ * still take `$push` with `$slice`, next to `factIds`. Contacts written before hold objects until their next write.
+ */
+export type PackedFact = string | StoredFact;
+
+export function packFact(fact: StoredFact): string {
+  return JSON.stringify([fact.eventId, fact.callType, fact.name, fact.path, fact.at]);
+}
+
+/** A contact's facts, oldest first, whichever way each was stored. */
+export function factsOf(contact: { facts?: readonly PackedFact[] } | null | undefined): StoredFact[] {
+  return (contact?.facts ?? []).map((stored) => {
+    if (typeof stored !== 'string') return stored;
+    const [eventId, callType, name, path, at] = JSON.parse(stored) as [
+      string,
+      string,
+      string | null,
+      string | null,
+      number,
+    ];
+    return { eventId, callType, name, path, at };
+  });
+}
+
 export interface StageChange {
   from: LifecycleStage | null;
   to: LifecycleStage;
@@ -46,7 +73,7 @@ export interface ContactDoc {
   lastRule: string;
   attributes: ContactAttributes;
   /** Newest events, bounded (MAX_FACTS); `factIds` mirrors their ids so an append is idempotent in one update. */
-  facts: StoredFact[];
+  facts: PackedFact[];
   factIds: string[];
   /** Bumped by every change of facts or attributes; a score is written only for the revision it was computed on. */
   revision: number;

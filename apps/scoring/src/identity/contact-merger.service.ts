@@ -3,7 +3,14 @@ import type { Model } from 'mongoose';
 import { Topics, type EventMetadata } from '@tributary/contracts';
 import { EventPublisher, ProcessedEvents, causedMetadata } from '@tributary/messaging';
 import { isDuplicateKey } from '@tributary/platform';
-import { CONTACT_MODEL, MAX_FACTS, type ContactDoc, type StoredFact } from '../contacts/contact.model';
+import {
+  CONTACT_MODEL,
+  MAX_FACTS,
+  factsOf,
+  packFact,
+  type ContactDoc,
+  type StoredFact,
+} from '../contacts/contact.model';
 import type { MergeReason } from './identity-rules';
 import { CONTACT_MERGE_MODEL, type ContactMergeDoc } from './identity.model';
 
@@ -147,7 +154,7 @@ export class ContactMerger {
   private async fold(merged: ContactDoc, targetId: string): Promise<void> {
     for (let attempt = 0; attempt < MAX_FOLD_ATTEMPTS; attempt += 1) {
       const survivor = await this.contacts.findById(targetId).lean<ContactDoc>();
-      const facts = unionFacts(survivor?.facts ?? [], merged.facts ?? []);
+      const facts = unionFacts(factsOf(survivor), factsOf(merged));
       const attributes = { ...(merged.attributes ?? {}), ...(survivor?.attributes ?? {}) };
       const stage = survivor?.stage ?? merged.stage ?? null;
       const stageHistory = survivor?.stage ? survivor.stageHistory : (merged.stageHistory ?? []);
@@ -157,7 +164,7 @@ export class ContactMerger {
           await this.contacts.collection.insertOne({
             ...rest,
             _id: targetId,
-            facts,
+            facts: facts.map(packFact),
             factIds: facts.map((fact) => fact.eventId),
             revision: 1,
             scoredRevision: -1,
@@ -175,7 +182,7 @@ export class ContactMerger {
         { _id: targetId, revision: survivor.revision },
         {
           $set: {
-            facts,
+            facts: facts.map(packFact),
             factIds: facts.map((fact) => fact.eventId),
             attributes,
             stage,

@@ -22,7 +22,7 @@ import { createLogger, stopTelemetry } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tributary/testing';
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
-import { CONTACT_MODEL, MAX_FACTS, type ContactDoc } from '../contacts/contact.model';
+import { CONTACT_MODEL, MAX_FACTS, factsOf, packFact, type ContactDoc } from '../contacts/contact.model';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LeadRouter } from '../routing/lead-router.service';
 import { LeadPipeline } from './lead-pipeline.service';
@@ -186,7 +186,7 @@ describe('tracking events and captures in batches', () => {
       return contact?.eventCount === MAX_FACTS + 10 ? contact : undefined;
     });
     expect(doc.facts).toHaveLength(MAX_FACTS);
-    expect(doc.factIds).toEqual(doc.facts.map((fact) => fact.eventId));
+    expect(doc.factIds).toEqual(factsOf(doc).map((fact) => fact.eventId));
     // The oldest ten went, the newest stayed.
     expect(doc.factIds).not.toContain(first[9]?.metadata.eventId);
     expect(doc.factIds).toContain(first[10]?.metadata.eventId);
@@ -204,13 +204,13 @@ describe('tracking events and captures in batches', () => {
       {
         $inc: { revision: 1, eventCount: 1 },
         $push: {
-          facts: {
+          facts: packFact({
             eventId: elsewhere.metadata.eventId,
             callType: 'track',
             name: 'Pricing Page Viewed',
             path: null,
             at: Date.now(),
-          },
+          }),
           factIds: elsewhere.metadata.eventId,
         },
       } as never,

@@ -14,7 +14,9 @@ import type { ContactAttributes } from '../contacts/contact-attributes';
 import {
   CONTACT_MODEL,
   MAX_FACTS,
+  factsOf,
   newContact,
+  packFact,
   type ContactDoc,
   type EnrichmentState,
   type StageChange,
@@ -563,7 +565,7 @@ export class LeadPipeline {
       eventCount: 1,
       lastRule: fact.name ?? fact.callType,
       attributes,
-      facts: [fact],
+      facts: [packFact(fact)],
       factIds: [fact.eventId],
       scoredRevision: 1,
       stage,
@@ -677,7 +679,7 @@ export class LeadPipeline {
       fresh.push(fact);
     }
     const asOf = Math.max(...events.map((event) => event.timestamp));
-    const facts = [...(existing?.facts ?? []), ...fresh].slice(-MAX_FACTS);
+    const facts = [...factsOf(existing), ...fresh].slice(-MAX_FACTS);
     const result = scoreContact(model, existing?.attributes ?? {}, facts, asOf);
     const scoreFields = scoreFieldsOf(result, version);
     const newest = fresh[fresh.length - 1];
@@ -706,7 +708,7 @@ export class LeadPipeline {
         ...scoreFields,
         eventCount: fresh.length,
         lastRule: newest ? (newest.name ?? newest.callType) : '',
-        facts,
+        facts: facts.map(packFact),
         factIds: facts.map((fact) => fact.eventId),
         scoredRevision: 1,
       });
@@ -723,7 +725,7 @@ export class LeadPipeline {
           scoredRevision: revision,
           updatedAt: now,
           lastRule: newest.name ?? newest.callType,
-          facts,
+          facts: facts.map(packFact),
           factIds: facts.map((fact) => fact.eventId),
         }
       : { ...scoreFields, scoredRevision: revision, updatedAt: now };
@@ -853,7 +855,7 @@ export class LeadPipeline {
         attributes: Object.fromEntries(
           Object.entries(change.attributes ?? {}).filter(([, value]) => value !== undefined),
         ),
-        facts: [fact],
+        facts: [packFact(fact)],
         factIds: [fact.eventId],
         enrichment,
         sources: change.source ? [change.source] : [],
@@ -870,7 +872,7 @@ export class LeadPipeline {
     const update: Record<string, unknown> = { $set: set, $inc: { revision: 1, eventCount: fact ? 1 : 0 } };
     if (fact)
       update['$push'] = {
-        facts: { $each: [fact], $slice: -MAX_FACTS },
+        facts: { $each: [packFact(fact)], $slice: -MAX_FACTS },
         factIds: { $each: [fact.eventId], $slice: -MAX_FACTS },
       };
     if (change.source) update['$addToSet'] = { sources: change.source };
@@ -898,7 +900,7 @@ export class LeadPipeline {
     cause: EventMetadata,
   ): Promise<Scored | null> {
     const { version, model } = await this.models.current(contact.workspaceId);
-    const result = scoreContact(model, contact.attributes ?? {}, contact.facts ?? [], asOf);
+    const result = scoreContact(model, contact.attributes ?? {}, factsOf(contact), asOf);
     const previousScore = contact.score ?? 0;
     if (isRescoreNeeded(contact, version, result)) {
       // findAndModify, not update: FerretDB answers the same conditional write several times faster that way.
