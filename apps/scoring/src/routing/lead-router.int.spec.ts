@@ -127,15 +127,16 @@ async function setRules(store: Connection, workspaceId: string, input: unknown):
   await new RoutingRulesStore(store).put(workspaceId, rules(input));
 }
 
-/** Rules of one team, `inbound` (also the fallback), with a 60-minute SLA and no territory rules. */
+/** Rules of one team, `inbound` (also the fallback), with a 60-minute SLA (or the one given) and no territory rules. */
 async function setTeam(
   store: Connection,
   workspaceId: string,
   ownerIds: string[],
   capacity?: number,
+  acceptWithinMinutes = 60,
 ): Promise<void> {
   await setRules(store, workspaceId, {
-    acceptWithinMinutes: 60,
+    acceptWithinMinutes,
     teams: team(ownerIds, capacity),
     rules: [],
     fallbackTeamId: 'inbound',
@@ -437,12 +438,7 @@ describe('lead router', () => {
     const { router, store, ws } = await oneReplica('accept');
     const contactId = `${ws}:di`;
     expect(await router.accept(ws, contactId)).toEqual({ status: 'not-assigned', assignment: null });
-    await setRules(store, ws, {
-      acceptWithinMinutes: 1,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2'], undefined, 1);
     const assigned = await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
     const owner = assigned?.ownerId ?? '';
     const other = owner === 'rep-1' ? 'rep-2' : 'rep-1';
@@ -497,12 +493,7 @@ describe('lead router', () => {
 
   it('the sweep finds due leads through its index, whose entries follow each lead and go once spent', async () => {
     const { router, store, ws } = await oneReplica('due-index');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 1,
-      teams: team(['rep-1'], 1),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1'], 1, 1);
     const firstId = `${ws}:first`;
     const secondId = `${ws}:second`;
     const first = await router.assign({
@@ -549,12 +540,7 @@ describe('lead router', () => {
 
   it('a due lead missing from the index is left to the reconciling scan, which adds it', async () => {
     const { router, store, ws } = await oneReplica('due-reconcile');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 1,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2'], undefined, 1);
     const start = Date.now();
     // A replica's first sweep scans (nothing is due yet); the next scan is ROUTING_RECONCILE_INTERVAL_MS later.
     expect(await router.sweep(new Date(start))).toMatchObject({ rearmed: 0 });
@@ -849,12 +835,7 @@ describe('lead router', () => {
 
   it('a breach or a new round claimed by a replica that died before writing it is finished once its lease ran out', async () => {
     const { router, store, ws } = await oneReplica('claims');
-    await setRules(store, ws, {
-      acceptWithinMinutes: 1,
-      teams: team(['rep-1', 'rep-2']),
-      rules: [],
-      fallbackTeamId: 'inbound',
-    });
+    await setTeam(store, ws, ['rep-1', 'rep-2'], undefined, 1);
     const claims = routingClaimModel(store);
     const past = new Date(Date.now() - 60_000);
 

@@ -860,15 +860,9 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
     // Missed SLAs, interrupted routings and unpublished outboxes first, oldest first, in pages of their own: a
     // backlog of queued leads (a team at capacity) must never crowd them out.
     for (let page = 0; page < MAX_WAKE_PAGES && !this.stopped; page += 1) {
-      const wakes = await this.due
-        .find({ _id: { $gte: WAKE_PREFIX, $lt: wakeBound(now) } })
-        .sort({ _id: 1 })
-        .limit(SWEEP_BATCH)
-        .lean<RoutingDueDoc[]>();
-      const docs = await findByIds(
-        this.assignmentCollection,
-        wakes.map((wake) => wake.contactId),
-      );
+      const { entries: wakes, docs } = await this.duePage({
+        _id: { $gte: WAKE_PREFIX, $lt: wakeBound(now) },
+      });
       const urgent = [...docs.values()]
         .filter((doc) => (wakeAtOf(doc)?.getTime() ?? Number.POSITIVE_INFINITY) <= now.getTime())
         .sort((a, b) => (wakeAtOf(a)?.getTime() ?? 0) - (wakeAtOf(b)?.getTime() ?? 0));
@@ -897,18 +891,10 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       full.some((team) => team.workspaceId === entry.workspaceId && team.teamId === entry.teamId);
     for (let page = 0; page < MAX_QUEUED_PAGES && !this.stopped; page += 1) {
       const fullBefore = full.length;
-      const queue = await this.due
-        .find({
-          _id: { $gte: QUEUE_PREFIX, $lt: QUEUE_END },
-          ...(full.length > 0 ? { $nor: [...full] } : {}),
-        })
-        .sort({ _id: 1 })
-        .limit(SWEEP_BATCH)
-        .lean<RoutingDueDoc[]>();
-      const docs = await findByIds(
-        this.assignmentCollection,
-        queue.map((entry) => entry.contactId),
-      );
+      const { entries: queue, docs } = await this.duePage({
+        _id: { $gte: QUEUE_PREFIX, $lt: QUEUE_END },
+        ...(full.length > 0 ? { $nor: [...full] } : {}),
+      });
       for (const entry of queue) {
         const doc = docs.get(entry.contactId);
         if (this.stopped) break;
@@ -926,6 +912,18 @@ export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
       if (queue.length < SWEEP_BATCH || full.length === fullBefore) break;
     }
     return report;
+  }
+
+  /** A page of the sweep's index (`_id` order, so oldest first) and the assignments its entries name. */
+  private async duePage(
+    filter: Record<string, unknown>,
+  ): Promise<{ entries: RoutingDueDoc[]; docs: Map<string, AssignmentDoc> }> {
+    const entries = await this.due.find(filter).sort({ _id: 1 }).limit(SWEEP_BATCH).lean<RoutingDueDoc[]>();
+    const docs = await findByIds(
+      this.assignmentCollection,
+      entries.map((entry) => entry.contactId),
+    );
+    return { entries, docs };
   }
 
   /**
