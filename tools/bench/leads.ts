@@ -10,8 +10,6 @@
  *      (faster than scoring reads them), and the time from the first publish until the scoring group has committed
  *      all of them gives the consumer's events/s (it commits a record only after handling it; a batch yields one
  *      `leads.scored` per contact). Bigger backlogs give each contact more events per batch, hence more events/s.
- *      `--events-warmup` events of 2,000 other users go first and are not counted, so that a run without the lead
- *      phase measures a warm consumer too.
  * Prints numbers; asserts nothing.
  */
 import { writeFileSync } from 'node:fs';
@@ -43,12 +41,6 @@ const opts = new Command('bench:leads')
     "write each measured lead's send time (epoch ms) and latency (ms), one per line",
   )
   .option('--events <n>', 'tracking events in the throughput backlog', (v) => Number(v), 20_000)
-  .option(
-    '--events-warmup <n>',
-    'tracking events of other users consumed before the measured backlog (not counted)',
-    (v) => Number(v),
-    2_000,
-  )
   .option('--owners <n>', 'sales reps in the routing team', (v) => Number(v), 20)
   .option('--port <n>', 'scoring HTTP port', (v) => Number(v), 4201)
   .option(
@@ -70,7 +62,6 @@ const opts = new Command('bench:leads')
     warmupSeconds: number;
     latencies?: string;
     events: number;
-    eventsWarmup: number;
     owners: number;
     port: number;
     drainSeconds: number;
@@ -302,46 +293,29 @@ async function main(): Promise<void> {
     };
     // Encoded before the clock starts and sent in parallel chunks: the backlog should appear as fast as the broker
     // takes it, so the figure is the consumer's, not the bench producer's.
-    const encodeBacklog = async (events: number, users: string) => {
-      const chunks: { key: string; value: Buffer }[][] = [];
-      for (let offset = 0; offset < events; offset += 1_000)
-        chunks.push(
-          await Promise.all(
-            Array.from({ length: Math.min(1_000, events - offset) }, async (_, j) => {
-              const i = offset + j;
-              const metadata = originMetadata({ workspaceId: workspace, source: 'bench' });
-              const userId = `${users}-${i % 2_000}`;
-              const event: TrackingEvent = trackingEventFixture({
-                metadata,
-                messageId: metadata.eventId,
-                userId,
-                event: i % 5 === 0 ? 'Pricing Page Viewed' : 'Feature Used',
-              });
-              return { key: userId, value: await registry.encodeWithId(trackSchema, event) };
-            }),
-          ),
-        );
-      return chunks;
-    };
-    const send = (chunks: { key: string; value: Buffer }[][]) =>
-      Promise.all(
-        chunks.map((messages) => producer.send({ topic: Topics.TrackingEvents, acks: -1, messages })),
+    const chunks: { key: string; value: Buffer }[][] = [];
+    for (let offset = 0; offset < opts.events; offset += 1_000)
+      chunks.push(
+        await Promise.all(
+          Array.from({ length: Math.min(1_000, opts.events - offset) }, async (_, j) => {
+            const i = offset + j;
+            const metadata = originMetadata({ workspaceId: workspace, source: 'bench' });
+            const userId = `user-${i % 2_000}`;
+            const event: TrackingEvent = trackingEventFixture({
+              metadata,
+              messageId: metadata.eventId,
+              userId,
+              event: i % 5 === 0 ? 'Pricing Page Viewed' : 'Feature Used',
+            });
+            return { key: userId, value: await registry.encodeWithId(trackSchema, event) };
+          }),
+        ),
       );
-    // A warm-up backlog of other users first, so that a run without the lead phase does not measure a cold process.
-    if (opts.eventsWarmup > 0) {
-      const from = await endOffsets();
-      const warmStart = performance.now();
-      await send(await encodeBacklog(opts.eventsWarmup, 'warm-user'));
-      const deadline = Date.now() + opts.backlogSeconds * 1000;
-      while ((await committedTotal(from)) < opts.eventsWarmup && Date.now() < deadline) await sleep(100);
-      console.log(
-        `scoring warm-up: ${opts.eventsWarmup} tracking events of other users in ${((performance.now() - warmStart) / 1000).toFixed(1)} s, not counted`,
-      );
-    }
-    const chunks = await encodeBacklog(opts.events, 'user');
     const startOffsets = await endOffsets();
     const t0 = performance.now();
-    await send(chunks);
+    await Promise.all(
+      chunks.map((messages) => producer.send({ topic: Topics.TrackingEvents, acks: -1, messages })),
+    );
     const producedSeconds = (performance.now() - t0) / 1000;
     const throughputBar = new SingleBar(
       {
