@@ -13,6 +13,8 @@ import { stackReachable, testStackEndpoints } from '../../libs/testing/src/stack
 
 declare global {
   var __TRIBUTARY_CONTAINERS__: ContainerStack | undefined;
+  /** The native stack's databases and topics before this run: the teardown removes the test ones created since. */
+  var __TRIBUTARY_STACK_NAMES__: import('../stack/leftovers').StackNames | undefined;
 }
 
 export default async function globalSetup(): Promise<void> {
@@ -32,7 +34,10 @@ export default async function globalSetup(): Promise<void> {
   // Without exported endpoints (a bare `npx jest`), use the stack this checkout's TRIBUTARY_*_PORT variables
   // configure, never the default ports: those may be another checkout's stack.
   for (const [key, value] of Object.entries(stackEndpoints().env)) process.env[key] ??= value;
-  if (await stackReachable(testStackEndpoints())) return;
-  await stackUp();
-  Object.assign(process.env, stackEndpoints().env);
+  if (!(await stackReachable(testStackEndpoints()))) {
+    await stackUp();
+    Object.assign(process.env, stackEndpoints().env);
+  }
+  const { listStackNames } = await import('../stack/leftovers');
+  globalThis.__TRIBUTARY_STACK_NAMES__ = await listStackNames(testStackEndpoints());
 }

@@ -1,7 +1,8 @@
-// `npm run stack -- up|down|status|logs|reset|env`: thin commander wrapper over stack.ts.
+// `npm run stack -- up|down|status|logs|reset|prune|env`: thin commander wrapper over stack.ts.
 import { Command, InvalidArgumentError } from 'commander';
 import { COMPONENTS, loadConfig, stackComponents, type ComponentName } from './config';
 import { StackError } from './errors';
+import { removeTestLeftovers } from './leftovers';
 import { showLogs } from './logs';
 import {
   formatEnv,
@@ -123,6 +124,24 @@ program
   .action(
     action(async () => {
       await stackReset();
+    }),
+  );
+
+program
+  .command('prune')
+  .description(
+    'drop test databases and delete test topics earlier runs left (not while tests run: it takes theirs too)',
+  )
+  .action(
+    action(async () => {
+      const endpoints = stackEndpoints();
+      const removed = await removeTestLeftovers({
+        kafkaBrokers: endpoints.kafkaBrokers.split(','),
+        mongoUrl: endpoints.mongoUrl,
+      });
+      process.stdout.write(
+        `removed ${removed.databases.length} test databases and ${removed.topics.length} test topics\n`,
+      );
     }),
   );
 
