@@ -13,6 +13,7 @@
  *      60,000 by default: scoring reads while the bench still publishes, so how its first fetches split a backlog
  *      decides how many writes each contact gets; over 20,000 events that made runs in a row give 7,000 to 15,000
  *      events/s (all six partitions finishing late together, the CPU busy longer), over 60,000 it matters less.
+ * `BENCH_NODE_ARGS` passes Node flags to the scoring process (e.g. `--cpu-prof`, `--trace-gc`).
  * Prints numbers; asserts nothing.
  */
 import { writeFileSync } from 'node:fs';
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
       STORE_SLOW_COMMAND_MS: process.env['STORE_SLOW_COMMAND_MS'] ?? '0',
     },
     logDir,
+    // e.g. BENCH_NODE_ARGS='--trace-gc': a GC pause or a CPU profile of scoring under the bench's load.
     (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
   );
   const kafka = createKafka(
