@@ -29,7 +29,7 @@ import { createLogger } from '@tributary/observability';
 import { trackingEventFixture, uniqueId } from '@tributary/testing';
 import { spawnService, stopService, waitReady } from '../dev/services';
 import { stackEndpoints, stackUp } from '../stack/stack';
-import { percentile } from './stats';
+import { latencySummary } from './stats';
 
 const opts = new Command('bench:leads')
   .option('--rate <n>', 'captured leads per second', (v) => Number(v), 500)
@@ -263,18 +263,12 @@ async function main(): Promise<void> {
           )
           .join('\n'),
       );
-    const stats = (values: number[]) => ({
-      p50: Number(percentile(values, 50).toFixed(1)),
-      p95: Number(percentile(values, 95).toFixed(1)),
-      p99: Number(percentile(values, 99).toFixed(1)),
-      max: Number(Math.max(0, ...values).toFixed(1)),
-    });
     console.log(
       `\ncapture → assigned: ${latencies.length}/${measured} leads assigned (after ${warmLatencies.length}/${warmup} in a ${opts.warmupSeconds} s warm-up); sent at ${(total / captureSeconds).toFixed(0)}/s over ${captureSeconds.toFixed(1)} s`,
     );
     table({
-      'latency ms': stats(latencies),
-      ...(warmup > 0 ? { 'warm-up, not counted': stats(warmLatencies) } : {}),
+      'latency ms': latencySummary(latencies),
+      ...(warmup > 0 ? { 'warm-up, not counted': latencySummary(warmLatencies) } : {}),
     });
 
     // 2. scoring consumer throughput on a backlog of tracking events. Measured by the scoring group's committed

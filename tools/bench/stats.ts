@@ -5,3 +5,13 @@ export function percentile(sample: readonly number[], p: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank] ?? Number.NaN;
 }
+
+/** The latency line the benches print: p50, p95, p99 and max, to 0.1 (max 0 for no sample). */
+export function latencySummary(sample: readonly number[]): Record<'p50' | 'p95' | 'p99' | 'max', number> {
+  return {
+    p50: Number(percentile(sample, 50).toFixed(1)),
+    p95: Number(percentile(sample, 95).toFixed(1)),
+    p99: Number(percentile(sample, 99).toFixed(1)),
+    max: Number(Math.max(0, ...sample).toFixed(1)),
+  };
+}

@@ -15,7 +15,7 @@ import { createLogger } from '@tributary/observability';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { SERVICES, spawnService, stopService, waitReady } from '../dev/services';
-import { percentile } from './stats';
+import { latencySummary, percentile } from './stats';
 
 const opts = new Command('bench:e2e')
   .option('--events <n>', 'track calls to send', (v) => Number(v), 200)
@@ -115,12 +115,7 @@ async function main(): Promise<void> {
       `\nHTTP track → reporting read model, ${latencies.length}/${opts.events} events at ${opts.rate}/s:`,
     );
     console.table({
-      'latency ms': {
-        p50: Number(percentile(latencies, 50).toFixed(1)),
-        p95: Number(percentile(latencies, 95).toFixed(1)),
-        p99: Number(percentile(latencies, 99).toFixed(1)),
-        max: Number(Math.max(...latencies).toFixed(1)),
-      },
+      'latency ms': latencySummary(latencies),
     });
     if (sentAt.size > 0) console.log(`${sentAt.size} event(s) never reached the read model within 60 s`);
   } finally {

@@ -40,12 +40,14 @@ async function withClients<T>(
   }
 }
 
+async function namesOf(admin: ReturnType<Kafka['admin']>, store: mongoose.Connection): Promise<StackNames> {
+  const [topics, listed] = await Promise.all([admin.listTopics(), store.db?.admin().listDatabases()]);
+  return { databases: (listed?.databases ?? []).map((db) => db.name), topics };
+}
+
 /** The databases and topics of the stack now. */
 export async function listStackNames(endpoints: Endpoints): Promise<StackNames> {
-  return withClients(endpoints, async (admin, store) => {
-    const [topics, listed] = await Promise.all([admin.listTopics(), store.db?.admin().listDatabases()]);
-    return { databases: (listed?.databases ?? []).map((db) => db.name), topics };
-  });
+  return withClients(endpoints, namesOf);
 }
 
 /**
@@ -58,11 +60,9 @@ export async function removeTestLeftovers(
 ): Promise<StackNames> {
   const kept = { databases: new Set(keep.databases), topics: new Set(keep.topics) };
   return withClients(endpoints, async (admin, store) => {
-    const [topics, listed] = await Promise.all([admin.listTopics(), store.db?.admin().listDatabases()]);
-    const databases = (listed?.databases ?? [])
-      .map((db) => db.name)
-      .filter((name) => isTestDatabase(name) && !kept.databases.has(name));
-    const doomed = topics.filter((name) => isTestTopic(name) && !kept.topics.has(name));
+    const now = await namesOf(admin, store);
+    const databases = now.databases.filter((name) => isTestDatabase(name) && !kept.databases.has(name));
+    const doomed = now.topics.filter((name) => isTestTopic(name) && !kept.topics.has(name));
     for (const name of databases) await store.useDb(name, { useCache: false }).dropDatabase();
     if (doomed.length > 0) await admin.deleteTopics({ topics: doomed, timeout: 60_000 });
     return { databases, topics: doomed };

@@ -31,6 +31,7 @@ import {
   type RoutingTeam,
 } from './routing-rules';
 import { RoutingRulesStore, type RoutingRulesVersion } from './routing-rules.store';
+import { routingConfigShape } from './routing.config';
 import {
   assignmentModel,
   ownerLoadModel,
@@ -116,7 +117,8 @@ export interface RoutingOptions {
 export const ROUTING_OPTIONS = Symbol('ROUTING_OPTIONS');
 
 const DEFAULT_LEASE_MS = 30_000;
-const DEFAULT_RECONCILE_INTERVAL_MS = 600_000;
+// Routers built without the service config (tests, tools) reconcile on the config's default.
+const DEFAULT_RECONCILE_INTERVAL_MS = routingConfigShape.ROUTING_RECONCILE_INTERVAL_MS.parse(undefined);
 /** Leads read per sweep query; the rest wait for the next tick so one tick stays short. */
 export const SWEEP_BATCH = 200;
 // Pages of queued leads per sweep, each without the teams the earlier ones found full.
