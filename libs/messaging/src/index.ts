@@ -10,7 +10,7 @@ export * from './consumer/failure-policy';
 export * from './consumer/dead-letter';
 export * from './consumer/event-context';
 export * from './consumer/kafka-event-transport';
-export * from './consumer/rethrow.filter';
+export * from './service-error.filter';
 export * from './event-service.module';
 export * from './run-service';
 export * from './replay-dead-letters';

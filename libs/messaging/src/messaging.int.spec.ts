@@ -194,7 +194,7 @@ async function deadLettersFrom(sourceTopic: string): Promise<DeadLetter[]> {
   return (await decode(records)).filter((letter) => letter.sourceTopic === sourceTopic);
 }
 
-async function replayCli(): Promise<string> {
+async function replayCli(...flags: string[]): Promise<string> {
   const root = join(__dirname, '..', '..', '..');
   const { stdout } = await promisify(execFile)(
     process.execPath,
@@ -203,6 +203,7 @@ async function replayCli(): Promise<string> {
       join(root, 'libs/messaging/src/cli/replay.ts'),
       '--group',
       config.CONSUMER_GROUP,
+      ...flags,
     ],
     {
       cwd: root,
@@ -322,23 +323,29 @@ describe('consumer transport', () => {
     expect(seen.offers.filter((o) => o.offerId === 'flaky-1')).toHaveLength(1);
   });
 
-  it('replay CLI brings a dead-lettered record back to its topic once the bug is fixed', async () => {
+  it('replay CLI passes over poison letters, and its --poison pass brings them back once the bug is fixed', async () => {
     await sendOffer({ offerId: 'fixedLater-1', behaviour: 'fixedLater' });
     await waitFor('the failing offer to be dead-lettered', async () =>
       (await deadLetters(3)).some((l) => l.errorMessage === 'handler bug'),
     );
     expect(seen.offers.some((o) => o.offerId === 'fixedLater-1')).toBe(false);
 
+    // All three letters failed for what they are (undecodable, poison): a plain replay would only fail them again.
+    const plain = await replayCli();
+    expect(plain).toMatch(/replayed 0 record\(s\)/);
+    expect(plain).toMatch(/passed over 3 poison letter\(s\)/);
+    expect(seen.attempts.get('fixedLater-1')).toBe(1);
+
     seen.bugFixed = true;
-    expect(await replayCli()).toMatch(/replayed 3 record\(s\)/);
+    expect(await replayCli('--poison')).toMatch(/replayed 3 record\(s\)/);
     await waitFor('the replayed offer to be processed', async () =>
       seen.offers.some((o) => o.offerId === 'fixedLater-1'),
     );
 
     // The two records that are still broken went back to the DLQ; a second replay takes only those,
-    // because progress is committed under replay.<group>: the fixed record is not replayed twice.
+    // because progress is committed under replay-poison.<group>: the fixed record is not replayed twice.
     await deadLetters(5);
-    expect(await replayCli()).toMatch(/replayed 2 record\(s\)/);
+    expect(await replayCli('--poison')).toMatch(/replayed 2 record\(s\)/);
     expect(seen.offers.filter((o) => o.offerId === 'fixedLater-1')).toHaveLength(1);
   });
 });

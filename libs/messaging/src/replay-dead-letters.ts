@@ -11,6 +11,11 @@ export interface ReplayOptions {
   limit?: number;
   /** Only report what would be replayed. */
   dryRun?: boolean;
+  /**
+   * Replay only the letters that failed for what they are (poison, undecodable), once a fix for them is deployed.
+   * A normal replay passes over them, since the same bytes would fail the same way; each pass keeps its own place.
+   */
+  poison?: boolean;
   /** Called once with the number of records to replay, then after each one. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -18,24 +23,30 @@ export interface ReplayOptions {
 export interface ReplayResult {
   replayed: number;
   skipped: number;
+  /** Letters of the other pass's kind, left where they are (in a normal replay: the poison ones). */
+  passedOver: number;
   byTopic: Record<string, number>;
 }
+
+/** Error types of letters that fail for what they are: replaying the same bytes cannot help. */
+const NEVER_SUCCEEDS = new Set(['poison', 'decode']);
 
 /** Header stamped on replayed records so their origin stays visible. */
 export const REPLAYED_FROM_HEADER = 'tributary-replayed-from';
 
 /**
  * Re-publishes a consumer group's dead letters to their source topics with the original key, value and headers.
- * Progress is committed under the `replay.<group>` consumer group, so a second run does not replay the same
- * record twice. Other groups on the source topic see the record again and drop it by eventId.
+ * Progress is committed under the `replay.<group>` consumer group (`replay-poison.<group>` for the poison pass), so
+ * a second run does not replay the same record twice. Other groups on the source topic see the record again and drop it by eventId.
  */
 export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayResult> {
   const { kafka, registry, consumerGroup } = options;
   const topic = deadLetterTopic(consumerGroup);
-  const replayGroup = `replay.${consumerGroup}`;
+  const poisonPass = options.poison === true;
+  const replayGroup = `${poisonPass ? 'replay-poison' : 'replay'}.${consumerGroup}`;
   const admin = kafka.admin();
   await admin.connect();
-  const result: ReplayResult = { replayed: 0, skipped: 0, byTopic: {} };
+  const result: ReplayResult = { replayed: 0, skipped: 0, passedOver: 0, byTopic: {} };
   try {
     const ends = await admin.fetchTopicOffsets(topic);
     const committed = await admin.fetchOffsets({ groupId: replayGroup, topics: [topic] });
@@ -69,7 +80,10 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
                 const high = highs.get(batch.partition) ?? 0;
                 if (Number(message.offset) >= high) continue; // arrived after the replay started
                 const letter = (await registry.decode(message.value)) as DeadLetter;
-                if (!options.dryRun) {
+                if (NEVER_SUCCEEDS.has(letter.errorType) !== poisonPass) {
+                  resolveOffset(message.offset);
+                  result.passedOver += 1;
+                } else if (!options.dryRun) {
                   await producer.send({
                     topic: letter.sourceTopic,
                     acks: -1,

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
+import { NestFactory, Reflector } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
@@ -9,9 +10,9 @@ import {
   startTelemetry,
   stopTelemetry,
 } from '@tributary/observability';
-import { ConfigError, type ServiceConfig } from '@tributary/platform';
+import { ConfigError, RequestInputInterceptor, type ServiceConfig } from '@tributary/platform';
 import { KafkaEventTransport } from './consumer/kafka-event-transport';
-import { RethrowToTransportFilter } from './consumer/rethrow.filter';
+import { ServiceErrorFilter } from './service-error.filter';
 
 /** A started service: its Nest app and the URL it serves HTTP on. */
 export interface RunningService {
@@ -46,14 +47,20 @@ export async function startService(
     exporter: options.spanExporter,
   });
   const logger = createLogger(service, config.LOG_LEVEL);
-  const app = await NestFactory.create(module, { logger: new NestPinoLogger(logger), abortOnError: false });
+  const app = await NestFactory.create<NestExpressApplication>(module, {
+    logger: new NestPinoLogger(logger),
+    abortOnError: false,
+  });
+  // Naming the framework only helps someone looking for its known holes.
+  app.disable('x-powered-by');
   app.use(httpTracing(service));
   const configureApp =
     options.configureApp ?? (module.module as { configureApp?: ConfigureApp }).configureApp;
   await configureApp?.(app, config);
 
   // Hybrid microservices inherit the app's global filters; they must be set before connecting the transport.
-  app.useGlobalFilters(new RethrowToTransportFilter(app.getHttpAdapter()));
+  app.useGlobalFilters(new ServiceErrorFilter(logger));
+  app.useGlobalInterceptors(new RequestInputInterceptor(app.get(Reflector)));
   const transport = app.get(KafkaEventTransport);
   app.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
   // Consumers first: once /health/ready answers, the group owns its partitions, so nothing published after

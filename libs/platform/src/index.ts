@@ -4,3 +4,5 @@ export * from './tokens';
 export * from './health';
 export * from './mongo';
 export * from './workspace-auth';
+export * from './request-input';
+export * from './api-errors';

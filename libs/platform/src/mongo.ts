@@ -76,6 +76,22 @@ export function isStoreUnavailable(error: unknown): boolean {
   );
 }
 
+// MongoDB's codes for a document no server will take as it is: BadValue, BSONObjectTooLarge, document too large.
+const REFUSED_DOCUMENT_CODES = new Set([2, 10334, 17419]);
+
+/**
+ * True when the store refused the data itself, so the same write can never succeed: the driver could not encode it
+ * (a NUL in a key), PostgreSQL behind FerretDB raised a data exception (SQLSTATE class 22, e.g. 22P05 for a NUL in
+ * text), or MongoDB called the document invalid. Retrying such a write only delays its dead letter.
+ */
+export function isStoreDataRejection(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'BSONError') return true;
+  if (/SQLSTATE 22[0-9A-Z]{3}/.test(error.message)) return true;
+  const code = (error as { code?: unknown }).code;
+  return error.name === 'MongoServerError' && typeof code === 'number' && REFUSED_DOCUMENT_CODES.has(code);
+}
+
 /**
  * True when a write failed because a document with that `_id` (or unique key) exists: the way an insert claims
  * something exactly once, on MongoDB and on FerretDB alike.

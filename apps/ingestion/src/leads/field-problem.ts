@@ -1,5 +1,2 @@
-/** One field-level validation problem, as the edge reports them: `{error, problems: [{field, reason}]}`. */
-export interface FieldProblem {
-  field: string;
-  reason: string;
-}
+/** One field-level validation problem, as every API reports them: `{error, problems: [{field, reason}]}`. */
+export type { FieldProblem } from '@tributary/platform';

@@ -51,7 +51,7 @@ describe('parseLeadForm', () => {
 
   it('refuses non-boolean consent answers, overlong names and a body that is not an object', () => {
     const result = parseLeadForm(
-      { email: 'a@example.com', consents: { x: 'yes' }, company: 'c'.repeat(201) },
+      { email: 'a@example.com', consents: { x: 'maybe' }, company: 'c'.repeat(201) },
       [],
     );
     expect(result.ok).toBe(false);
@@ -62,6 +62,20 @@ describe('parseLeadForm', () => {
       problems: [{ field: '(body)', reason: 'must be a JSON object' }],
     });
     expect(parseLeadForm(null, []).ok).toBe(false);
+  });
+
+  it('reads a form post’s text answers to consents (“true”, a ticked checkbox’s “on”) as booleans', () => {
+    const form = {
+      email: 'a@example.com',
+      consents: { email_marketing: 'true', privacy_policy: 'on', sms: 'false' },
+    };
+    expect(parseLeadForm(form, ['email_marketing', 'privacy_policy'])).toEqual({
+      ok: true,
+      form: {
+        email: 'a@example.com',
+        consents: { email_marketing: true, privacy_policy: true, sms: false },
+      },
+    });
   });
 
   it('normaliseEmail maps case variants of one address to one key', () => {

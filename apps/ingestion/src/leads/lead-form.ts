@@ -15,6 +15,24 @@ export const emailAddress = z
   .transform(normaliseEmail)
   .pipe(z.string().email('must be a valid email address'));
 
+// An HTML form posts text: a ticked checkbox sends "on" (or its value), so those words count as answers too.
+const FORM_ANSWERS: Record<string, boolean> = {
+  true: true,
+  on: true,
+  yes: true,
+  '1': true,
+  false: false,
+  off: false,
+  no: false,
+  '0': false,
+};
+
+/** A consent answer: a JSON boolean, or a form's text for one. */
+const consentAnswer = z.preprocess(
+  (value) => (typeof value === 'string' ? (FORM_ANSWERS[value.trim().toLowerCase()] ?? value) : value),
+  z.boolean({ invalid_type_error: 'must be true or false' }),
+);
+
 /** A lead form submission (`POST /v1/leads`). Unknown keys are kept only in the raw fields of the event. */
 export const leadFormSchema = z.object(
   {
@@ -22,9 +40,7 @@ export const leadFormSchema = z.object(
     firstName: optionalName,
     lastName: optionalName,
     company: optionalName,
-    consents: z
-      .record(z.string().min(1).max(64), z.boolean({ invalid_type_error: 'must be true or false' }))
-      .default({}),
+    consents: z.record(z.string().min(1).max(64), consentAnswer).default({}),
     formId: z.string().min(1).max(200).optional(),
     /** Client-generated id of this submission; a retried post with the same id produces the lead once. */
     submissionId: z.string().min(1).max(200).optional(),

@@ -1,8 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import { constantTimeEquals } from '@tributary/access';
+import { presentedKey } from '@tributary/platform';
 
 export const DOCS_PATH = 'docs';
 export const OPENAPI_JSON_PATH = 'docs/openapi.json';
+/** The whole description, admin routes included: only for the platform operator. */
+export const ADMIN_OPENAPI_JSON_PATH = '/docs/admin/openapi.json';
 
 /** The ingestion API description, built from the controllers' decorators (deterministic: no host, no dates). */
 export function ingestionOpenApiDocument(app: INestApplication): OpenAPIObject {
@@ -10,7 +15,7 @@ export function ingestionOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setTitle('Tributary ingestion API')
     .setDescription(
       'The HTTP edge of Tributary: Segment-compatible tracking, signed CRM and shop webhooks, lead capture forms. ' +
-        'Errors are JSON: `{error, reason}` or `{error, problems: [{field, reason}]}`.',
+        'Errors are JSON: `{error, problems: [{field, reason}]}`.',
     )
     .setVersion('1')
     .addBasicAuth({ type: 'http', scheme: 'basic', description: 'Write key as the user name.' }, 'writeKey')
@@ -22,9 +27,38 @@ export function ingestionOpenApiDocument(app: INestApplication): OpenAPIObject {
   return SwaggerModule.createDocument(app, config);
 }
 
-/** Serves Swagger UI at /docs and the description at /docs/openapi.json. */
-export function serveApiDocs(app: INestApplication): void {
-  SwaggerModule.setup(DOCS_PATH, app, () => ingestionOpenApiDocument(app), {
+/** The description without the operator's routes (tag `admin`): what anyone may read at /docs. */
+export function publicApiDocument(document: OpenAPIObject): OpenAPIObject {
+  const paths = Object.fromEntries(
+    Object.entries(document.paths).filter(([, item]) =>
+      Object.values(item).every(
+        (operation: unknown) => !(operation as { tags?: string[] } | undefined)?.tags?.includes('admin'),
+      ),
+    ),
+  );
+  return { ...document, paths };
+}
+
+/**
+ * Serves Swagger UI at /docs with the public description (/docs/openapi.json), and the whole one, admin routes
+ * included, at /docs/admin/openapi.json to the operator's token only: a route list is a map for an attacker.
+ */
+export function serveApiDocs(app: INestApplication, adminToken: string): void {
+  let whole: OpenAPIObject | undefined;
+  const document = () => (whole ??= ingestionOpenApiDocument(app));
+  app.use(ADMIN_OPENAPI_JSON_PATH, (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET') return next();
+    const presented = presentedKey(req);
+    if (!presented || !constantTimeEquals(presented, adminToken)) {
+      res.status(401).json({
+        error: 'unauthorized',
+        problems: [{ field: 'authorization', reason: 'the admin API description is for the operator token' }],
+      });
+      return;
+    }
+    res.json(document());
+  });
+  SwaggerModule.setup(DOCS_PATH, app, () => publicApiDocument(document()), {
     jsonDocumentUrl: OPENAPI_JSON_PATH,
     yamlDocumentUrl: 'docs/openapi.yaml',
   });

@@ -61,6 +61,20 @@ describe('parseCall', () => {
     const justUnder = 'y'.repeat(MAX_EVENT_BYTES - 100);
     expect(parseCall({ userId: 'u', event: 'E', properties: { x: justUnder } }, 'track').ok).toBe(true);
   });
+
+  it('refuses NUL in any text or key, and nesting too deep to serialise, naming the field', () => {
+    expect(parseCall({ userId: 'u\u0000', event: 'E', properties: { 'a\u0000': 1 } }, 'track')).toEqual({
+      ok: false,
+      problems: [
+        { field: 'userId', reason: 'must not contain the NUL character (\\u0000)' },
+        { field: 'properties.a\\u0000', reason: 'key must not contain the NUL character (\\u0000)' },
+      ],
+    });
+    let deep: unknown = 1;
+    for (let i = 0; i < 10_000; i++) deep = { a: deep };
+    const result = parseCall({ userId: 'u', traits: deep }, 'identify');
+    expect(result).toMatchObject({ ok: false, problems: [{ reason: 'nests deeper than 64 levels' }] });
+  });
 });
 
 describe('parseBatch', () => {
@@ -83,6 +97,26 @@ describe('parseBatch', () => {
       [3, ['batch.3.(body)']],
     ]);
     expect(result.rejected[2]?.item).toBe('not a call');
+  });
+
+  it('rejects only the item holding NUL; NUL in the batch’s shared context refuses the batch', () => {
+    const result = parseBatch({
+      batch: [
+        { type: 'track', userId: 'u', event: 'E' },
+        { type: 'track', userId: 'u', event: 'E', messageId: 'm\u0000' },
+      ],
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      calls: [{ index: 0 }],
+      rejected: [{ index: 1, problems: [{ field: 'batch.1.messageId' }] }],
+    });
+    expect(
+      parseBatch({ batch: [{ type: 'track', userId: 'u', event: 'E' }], context: { ip: '\u0000' } }),
+    ).toEqual({
+      ok: false,
+      problems: [{ field: 'context.ip', reason: 'must not contain the NUL character (\\u0000)' }],
+    });
   });
 
   it('refuses a batch that is not a batch', () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FieldProblem } from '../leads/field-problem';
+import { unstorableParts, type FieldProblem } from '@tributary/platform';
 
 /** Segment call types, as in the spec and the TrackingEvent `callType` enum. */
 export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
@@ -91,6 +91,9 @@ export function parseCall(body: unknown, routeType?: CallType, asSent: unknown =
     return { ok: false, problems: [{ field: 'type', reason: `must be one of ${CALL_TYPES.join(', ')}` }] };
   }
   const callType = type as CallType;
+  // First: serialising a value nested thousands deep overflows the stack, and NUL can never be stored.
+  const unstorable = unstorableParts(body);
+  if (unstorable.length > 0) return { ok: false, problems: unstorable };
   const problems: FieldProblem[] = [];
   const size = eventBytes(asSent);
   if (size > MAX_EVENT_BYTES) {
@@ -137,6 +140,9 @@ export function parseBatch(body: unknown): BatchResult {
     })
     .safeParse(body);
   if (!envelope.success) return { ok: false, problems: problemsOf(envelope.error) };
+  // The batch's own fields reach every item; its items are checked one by one below.
+  const shared = unstorableParts({ ...body, batch: [] });
+  if (shared.length > 0) return { ok: false, problems: shared };
   const { batch, context, integrations, sentAt } = envelope.data;
   const calls: { index: number; call: SegmentCall }[] = [];
   const rejected: RejectedItem[] = [];

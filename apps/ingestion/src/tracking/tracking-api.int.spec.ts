@@ -267,6 +267,42 @@ describe('tracking API', () => {
     expect(JSON.parse(first?.body.toString() ?? '{}')).toMatchObject({ messageId: 'no-event' });
   });
 
+  it('rejects a batch item holding NUL or nested too deep on its own; the rest is stored, and deduped, once', async () => {
+    const good = [`nul-good-a-${randomUUID()}`, `nul-good-b-${randomUUID()}`];
+    const batch = {
+      batch: [
+        { type: 'track', userId: 'nul-user', event: 'Good', messageId: good[0] },
+        { type: 'track', userId: 'nul-user', event: 'Bad', messageId: `nul\u0000${randomUUID()}` },
+        { type: 'identify', userId: 'nul-user', traits: { name: 'Ada\u0000' } },
+        { type: 'track', userId: 'nul-user', event: 'Deep', properties: { deep: 'DEEP' } },
+        { type: 'track', userId: 'nul-user', event: 'Good', messageId: good[1] },
+      ],
+    };
+    // Written out by hand: JSON.stringify itself overflows the stack on 5,000 levels.
+    const body = JSON.stringify(batch).replace('"DEEP"', `${'['.repeat(5_000)}"leaf"${']'.repeat(5_000)}`);
+    const first = await post('/v1/batch', body);
+    expect(first.status).toBe(200);
+    expect(first.body['rejected']).toEqual([
+      { index: 1, field: 'batch.1.messageId', reason: 'must not contain the NUL character (\\u0000)' },
+      { index: 2, field: 'batch.2.traits.name', reason: 'must not contain the NUL character (\\u0000)' },
+      {
+        index: 3,
+        field: expect.stringMatching(/^batch\.3\.properties\.deep(\.0)+$/),
+        reason: 'nests deeper than 64 levels',
+      },
+    ]);
+    // The resend is a client retry: the ledger must still know the good items (a NUL id once disabled it).
+    const resend = await post('/v1/batch', body);
+    expect(resend.status).toBe(200);
+    const marker = `nul-marker-${randomUUID()}`;
+    await post('/v1/track', { userId: 'nul-user', event: 'Marker', messageId: marker });
+    const events = await trackingEvents((list) => list.some((e) => e.messageId === marker));
+    expect(good.map((id) => events.filter((e) => e.messageId === id).length)).toEqual([1, 1]);
+    expect(
+      events.filter((e) => e.userId === 'nul-user' && e.event !== 'Good' && e.event !== 'Marker'),
+    ).toEqual([]);
+  });
+
   it('answers 503 with Retry-After when the producer cannot reach Kafka, and stores the retry once it can', async () => {
     const publisher = service.app.get(EventPublisher);
     const messageId = `outage-${randomUUID()}`;

@@ -160,7 +160,7 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
   ): Buffer {
     if (!this.encodeRejected) throw new Error('tracking intake used before init');
     const eventId = randomUUID();
-    const body = item.index === null ? request.raw : Buffer.from(JSON.stringify(item.item) ?? 'null', 'utf8');
+    const body = item.index === null ? request.raw : (itemBytes(item.item) ?? request.raw);
     return this.encodeRejected({
       metadata: {
         eventId,
@@ -198,5 +198,14 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       this.logger.warn({ err: error }, 'could not record messageIds as stored: a retry may produce again');
     }
+  }
+}
+
+/** A batch item as JSON; undefined when it cannot be serialised (nested too deep), so the whole request is kept. */
+function itemBytes(item: unknown): Buffer | undefined {
+  try {
+    return Buffer.from(JSON.stringify(item) ?? 'null', 'utf8');
+  } catch {
+    return undefined;
   }
 }

@@ -16,6 +16,7 @@ import {
 import type { Response } from 'express';
 import {
   CurrentPrincipal,
+  HandlerChecksBody,
   RequireScopes,
   SERVICE_CONFIG,
   WorkspaceKeyGuard,
@@ -63,6 +64,8 @@ function bodyOf(req: TrackingRequest): TrackingBody & { ok: true } {
 @Controller('v1')
 @UseGuards(WorkspaceKeyGuard)
 @UseFilters(TrackingUnavailableFilter)
+// parseCall checks each call (in a batch, each item on its own, so one bad item does not refuse the rest).
+@HandlerChecksBody()
 export class TrackingController {
   constructor(private readonly intake: TrackingIntake) {}
 

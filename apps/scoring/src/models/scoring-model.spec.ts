@@ -72,9 +72,22 @@ describe('parseScoringModel', () => {
     expect(errors[0]?.reason).toMatch(/^not valid YAML: .* at line \d+, column \d+$/);
   });
 
-  it('reports a JSON syntax error', () => {
+  it('reports a JSON syntax error by its position, without quoting the input back', () => {
     expect(errorsOf('{"mqlThreshold": ', 'application/json')).toEqual([
-      { field: '(body)', reason: expect.stringMatching(/^not valid JSON: /) as unknown },
+      { field: '(body)', reason: expect.stringMatching(/^not valid JSON( at position \d+)?$/) as unknown },
+    ]);
+    expect(errorsOf('"echo-me"x', 'application/json')).toEqual([
+      { field: '(body)', reason: expect.not.stringContaining('echo-me') as unknown },
+    ]);
+  });
+
+  it('refuses YAML nested deeper than the platform allows as too deep, and NUL in any value', () => {
+    const deep = `mqlThreshold: ${'['.repeat(5_000)}${']'.repeat(5_000)}\n`;
+    expect(errorsOf(deep, 'application/yaml')).toEqual([
+      { field: '(body)', reason: 'nests deeper than 64 levels' },
+    ]);
+    expect(errorsOf('mqlThreshold: 50\nfit:\n  - id: "a\\0b"\n', 'application/yaml')).toEqual([
+      { field: 'fit.0.id', reason: 'must not contain the NUL character (\\u0000)' },
     ]);
   });
 

@@ -1,5 +1,6 @@
 import { CORE_SCHEMA, YAMLException, load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
+import { MAX_JSON_DEPTH, unstorableParts } from '@tributary/platform';
 import type { ContactAttributeName } from '../contacts/contact-attributes';
 import { ruleRegexProblem } from './rule-regex';
 
@@ -290,13 +291,22 @@ export function parseScoringModel(text: string, contentType?: string): ScoringMo
   try {
     value = asJson ? JSON.parse(text) : loadYaml(text, { schema: CORE_SCHEMA });
   } catch (error) {
+    // js-yaml recurses per level: a document nested thousands deep overflows the stack while it is parsed.
+    if (error instanceof RangeError) {
+      return {
+        ok: false,
+        errors: [{ field: '(body)', reason: `nests deeper than ${MAX_JSON_DEPTH} levels` }],
+      };
+    }
     if (error instanceof YAMLException) {
       const where = error.mark ? ` at line ${error.mark.line + 1}, column ${error.mark.column + 1}` : '';
       return { ok: false, errors: [{ field: '(body)', reason: `not valid YAML: ${error.reason}${where}` }] };
     }
+    // Only the position: JSON.parse's message quotes the input back.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
     return {
       ok: false,
-      errors: [{ field: '(body)', reason: `not valid JSON: ${(error as Error).message}` }],
+      errors: [{ field: '(body)', reason: `not valid JSON${position ? ` at position ${position}` : ''}` }],
     };
   }
   if (!withinExpandedSize(value, MAX_MODEL_VALUES))
@@ -309,6 +319,9 @@ export function parseScoringModel(text: string, contentType?: string): ScoringMo
         },
       ],
     };
+  // After the size bound: walking an alias bomb's expansion would take exponential time.
+  const unstorable = unstorableParts(value);
+  if (unstorable.length > 0) return { ok: false, errors: unstorable };
   return validateScoringModel(value);
 }
 

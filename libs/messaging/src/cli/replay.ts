@@ -22,8 +22,13 @@ async function main(): Promise<void> {
     .requiredOption('-g, --group <group>', 'consumer group whose dead-letter topic (dlq.<group>) to replay')
     .option('-l, --limit <n>', 'replay at most n records', positiveInt)
     .option('--dry-run', 'count what would be replayed, publish nothing', false)
+    .option(
+      '--poison',
+      'replay only the poison and undecodable letters (once a fix for them is deployed); a normal replay passes over them',
+      false,
+    )
     .parse();
-  const opts = program.opts<{ group: string; limit?: number; dryRun: boolean }>();
+  const opts = program.opts<{ group: string; limit?: number; dryRun: boolean; poison: boolean }>();
   const config = loadServiceConfig('replay', process.env, {}, { HTTP_PORT: '0', LOG_LEVEL: 'warn' });
   const logger = createLogger('replay', config.LOG_LEVEL);
   const kafka = createKafka('tributary-replay', config.KAFKA_BROKERS, logger);
@@ -42,6 +47,7 @@ async function main(): Promise<void> {
     consumerGroup: opts.group,
     limit: opts.limit,
     dryRun: opts.dryRun,
+    poison: opts.poison,
     onProgress: (done, total) => {
       if (done === 0) bar.start(total, 0, { group: opts.group });
       else bar.update(done);
@@ -51,6 +57,13 @@ async function main(): Promise<void> {
   const verb = opts.dryRun ? 'would replay' : 'replayed';
   const count = opts.dryRun ? result.skipped : result.replayed;
   console.log(`${verb} ${count} record(s) from dlq.${opts.group}: ${JSON.stringify(result.byTopic)}`);
+  if (result.passedOver > 0)
+    console.log(
+      opts.poison
+        ? `passed over ${result.passedOver} letter(s) that are not poison (a replay without --poison takes them)`
+        : `passed over ${result.passedOver} poison letter(s): the same bytes would fail the same way; ` +
+            'replay them with --poison once a fix is deployed',
+    );
 }
 
 main().catch((error: unknown) => {

@@ -18,6 +18,28 @@ describe('decideOnFailure (DLQ routing decision)', () => {
     });
   });
 
+  it('dead-letters data the store refuses as such (a NUL in text or in a key) as poison, at once', () => {
+    // What FerretDB answers when PostgreSQL refuses a NUL in jsonb, and what the driver throws for a NUL in a key.
+    const nulInText = Object.assign(
+      new Error(
+        '[msg_insert.go:168 handler.(*Handler).MsgInsert] ERROR: unsupported Unicode escape sequence (SQLSTATE 22P05)',
+      ),
+      { name: 'MongoServerError', code: 1 },
+    );
+    const nulInKey = Object.assign(new Error('key k\u0000 must not contain null bytes'), {
+      name: 'BSONError',
+    });
+    for (const refused of [nulInText, nulInKey]) {
+      expect(decideOnFailure(refused, 1, settings)).toEqual({ action: 'dead-letter', errorType: 'poison' });
+    }
+    // Any other server error is still presumed transient.
+    const busy = Object.assign(new Error('ERROR: deadlock detected (SQLSTATE 40P01)'), {
+      name: 'MongoServerError',
+      code: 1,
+    });
+    expect(decideOnFailure(busy, 1, settings, () => 0.5).action).toBe('retry');
+  });
+
   it('pauses instead of dead-lettering when the store is unreachable, whatever the attempt', () => {
     const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:27017'), {
       name: 'MongoNetworkError',

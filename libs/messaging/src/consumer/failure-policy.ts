@@ -1,4 +1,4 @@
-import { isStoreUnavailable } from '@tributary/platform';
+import { isStoreDataRejection, isStoreUnavailable } from '@tributary/platform';
 import { UndecodableMessageError } from '../schema-registry';
 
 /** A handler error that retrying cannot fix (bad data, broken invariant): goes to the dead-letter topic at once. */
@@ -20,7 +20,7 @@ export interface RetrySettings {
 
 /**
  * Decides, per failed attempt, between retry with backoff, dead-lettering and pausing the partition.
- * - undecodable bytes and PoisonMessageError: dead letter now, retrying cannot help;
+ * - undecodable bytes, PoisonMessageError and data the store refuses as such: dead letter now, retrying cannot help;
  * - the service's store is down: pause (never dead-letter good data because our own dependency is down);
  * - anything else is presumed transient: exponential backoff with full jitter, dead letter after maxAttempts.
  * `random` is injectable so tests are deterministic.
@@ -32,7 +32,8 @@ export function decideOnFailure(
   random: () => number = Math.random,
 ): FailureDecision {
   if (error instanceof UndecodableMessageError) return { action: 'dead-letter', errorType: 'decode' };
-  if (error instanceof PoisonMessageError) return { action: 'dead-letter', errorType: 'poison' };
+  if (error instanceof PoisonMessageError || isStoreDataRejection(error))
+    return { action: 'dead-letter', errorType: 'poison' };
   if (isStoreUnavailable(error)) return { action: 'pause' };
   if (attempt >= settings.maxAttempts) return { action: 'dead-letter', errorType: 'handler' };
   return { action: 'retry', delayMs: backoffDelay(attempt, settings, random) };
