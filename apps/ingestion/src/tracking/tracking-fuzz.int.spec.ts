@@ -133,6 +133,36 @@ describe('generated malformed tracking calls', () => {
     );
   });
 
+  // A valid call with NUL somewhere in its text or keys: accepted, it would be lost at the first store it reached.
+  const withNul = fc
+    .string({ maxLength: 8 })
+    .chain((text) => fc.nat({ max: text.length }).map((at) => `${text.slice(0, at)}\u0000${text.slice(at)}`));
+  const callWithNul = fc.oneof(
+    withNul.map((userId) => ({ type: 'track', userId, event: 'E' })),
+    withNul.map((event) => ({ type: 'track', userId: 'u', event })),
+    fc.tuple(fc.string({ maxLength: 8 }), withNul).map(([key, value]) => ({
+      type: 'identify',
+      userId: 'u',
+      traits: { [key || 'k']: value },
+    })),
+    withNul.map((key) => ({ type: 'track', userId: 'u', event: 'E', properties: { nested: { [key]: 1 } } })),
+  );
+  it('never accepts a call holding NUL: 400 alone, rejected on its own in a batch beside a good call', async () => {
+    await fc.assert(
+      fc.asyncProperty(callWithNul, async (call) => {
+        const single = await post(`/v1/${call.type}`, JSON.stringify(call));
+        expect(single.status).toBe(400);
+        const batch = await post(
+          '/v1/batch',
+          JSON.stringify({ batch: [{ type: 'track', userId: 'u', event: 'Good' }, call] }),
+        );
+        expect(batch.status).toBe(200);
+        expect((batch.json as { rejected?: { index: number }[] }).rejected?.map((r) => r.index)).toEqual([1]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   // The access endpoints: admin API (operator token) and the OAuth2 token endpoint (form or JSON bodies).
   const junk: fc.Arbitrary<string | Buffer> = fc.oneof(
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
