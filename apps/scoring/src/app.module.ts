@@ -21,7 +21,7 @@ import {
 } from './identity/identity.model';
 import { ENRICHMENT_RETRY_INTERVAL_MS, EnrichmentRetrier } from './leads/enrichment-retrier';
 import { LeadEventsHandler } from './leads/lead-events.handler';
-import { LeadPipeline } from './leads/lead-pipeline.service';
+import { LeadPipeline, MAX_FUTURE_SKEW_MS } from './leads/lead-pipeline.service';
 import { LeadsController } from './leads/leads.controller';
 import {
   ENRICHMENT_RETRY_POLICY,
@@ -72,6 +72,7 @@ function leadPipelineProviders(config: ScoringConfig): Provider[] {
       provide: IDENTITY_OPTIONS,
       useValue: { stripPlusAddressing: config.IDENTITY_STRIP_PLUS_ADDRESSING } satisfies IdentityOptions,
     },
+    { provide: MAX_FUTURE_SKEW_MS, useValue: config.MAX_FUTURE_SKEW_SECONDS * 1000 },
     {
       provide: IDENTITY_MODEL,
       inject: [STORE_CONNECTION],

@@ -21,6 +21,12 @@ const scoringShape = {
   /** First re-enrichment attempt after this long; doubles per attempt up to ENRICHMENT_RETRY_MAX_MS. */
   ENRICHMENT_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000),
   ENRICHMENT_RETRY_MAX_MS: z.coerce.number().int().min(10).default(3_600_000),
+  /**
+   * How far ahead of this service's clock an event may be stamped (any producer may publish, not only the edge that
+   * clamps client times); a later time counts as now + this, so it can neither decay a contact's other events nor
+   * stay newer than them. Capped at an hour, like ingestion's.
+   */
+  MAX_FUTURE_SKEW_SECONDS: z.coerce.number().int().min(0).max(3_600).default(300),
   ...sharedAccessConfigShape,
   ...enrichmentConfigShape,
   ...scoringModelConfigShape,

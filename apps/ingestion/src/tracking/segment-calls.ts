@@ -175,17 +175,26 @@ export function parseBatch(body: unknown): BatchResult {
 }
 
 /**
+ * How far after its receipt a call's time may fall by default (`MAX_FUTURE_SKEW_SECONDS`): clocks that disagree by a
+ * few minutes keep their order, while a time further ahead is not skew but wrong.
+ */
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/**
  * Event time per the Segment spec: the client's timestamp (or originalTimestamp) corrected for the client's clock
  * skew, `timestamp + (receivedAt − sentAt)`, when the client says when it sent the request; else as sent; else the
- * time we received it.
+ * time we received it. Never later than `receivedAt + maxFutureSkewMs`: nothing happens after we receive it, and a
+ * time in the future (`9999-12-31`, or a `sentAt` far in the past) would decay every other event of the contact.
+ * No lower bound: a past time is a historical import or an offline queue, and only ages its own event.
  */
 export function correctedTimestamp(
   call: Pick<SegmentCall, 'timestamp' | 'originalTimestamp' | 'sentAt'>,
   receivedAt: number,
+  maxFutureSkewMs = DEFAULT_MAX_FUTURE_SKEW_MS,
 ): number {
   const stated = call.timestamp ?? call.originalTimestamp;
   if (stated === undefined) return receivedAt;
   const time = Date.parse(stated);
-  if (call.sentAt === undefined) return time;
-  return time + (receivedAt - Date.parse(call.sentAt));
+  const corrected = call.sentAt === undefined ? time : time + (receivedAt - Date.parse(call.sentAt));
+  return Math.min(corrected, receivedAt + maxFutureSkewMs);
 }

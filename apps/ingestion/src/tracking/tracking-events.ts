@@ -1,6 +1,6 @@
 import type { TrackingEvent } from '@tributary/contracts';
 import { clientEventId } from '@tributary/messaging';
-import { correctedTimestamp, type SegmentCall } from './segment-calls';
+import { correctedTimestamp, DEFAULT_MAX_FUTURE_SKEW_MS, type SegmentCall } from './segment-calls';
 
 /** A call with its (client-supplied or assigned) messageId, ready to become a TrackingEvent. */
 export type IdentifiedCall = SegmentCall & { messageId: string };
@@ -13,16 +13,18 @@ const time = (iso: string | undefined): number | null => (iso === undefined ? nu
 /**
  * Maps a validated Segment call to its `tracking.events` record. The eventId is derived from (workspace, messageId)
  * so a client retry the edge did not catch (e.g. a crash between Kafka's ack and the dedupe mark) carries the same
- * eventId, and consumers' dedupe absorbs it.
+ * eventId, and consumers' dedupe absorbs it. `timestamp` is the corrected time, at most `maxFutureSkewMs` after
+ * `receivedAt`; the client's own time stays in `originalTimestamp` (and `sentAt`).
  */
 export function toTrackingEvent(
   workspaceId: string,
   call: IdentifiedCall,
   receivedAt: number,
   correlationId?: string,
+  maxFutureSkewMs = DEFAULT_MAX_FUTURE_SKEW_MS,
 ): TrackingEvent {
   const eventId = clientEventId(workspaceId, 'tracking', call.messageId);
-  const timestamp = correctedTimestamp(call, receivedAt);
+  const timestamp = correctedTimestamp(call, receivedAt, maxFutureSkewMs);
   const properties = 'properties' in call ? call.properties : undefined;
   const traits = 'traits' in call ? call.traits : undefined;
   return {

@@ -105,7 +105,13 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
     const failedIds = new Set<string>();
     const eventIds = new Map<string, string>();
     for (const { index, call } of fresh) {
-      const event = toTrackingEvent(workspaceId, call, request.receivedAt, requestId ?? undefined);
+      const event = toTrackingEvent(
+        workspaceId,
+        call,
+        request.receivedAt,
+        requestId ?? undefined,
+        this.config.MAX_FUTURE_SKEW_SECONDS * 1000,
+      );
       eventIds.set(call.messageId, event.metadata.eventId);
       try {
         events.push({ key: contactKeyOf(call), value: this.encode(event), messageId: call.messageId });

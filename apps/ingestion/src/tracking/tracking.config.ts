@@ -14,4 +14,9 @@ export const trackingConfigShape = {
   TRACKING_PRODUCE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3_000),
   /** Retry-After (seconds) sent with 503s. */
   TRACKING_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5),
+  /**
+   * How far after its receipt a call's (skew-corrected) time may fall; a later time is clamped to receipt + this.
+   * Capped at an hour: beyond that it no longer bounds how far one call can decay a contact's other events.
+   */
+  MAX_FUTURE_SKEW_SECONDS: z.coerce.number().int().min(0).max(3_600).default(300),
 };

@@ -2,7 +2,8 @@
  * The lead pipeline on the real stack, scoring in this process and a local Clearbit-style fake as the enrichment
  * provider: a form lead is enriched, scored under the workspace's model, assigned by its routing rules and becomes an
  * MQL; a redelivered capture assigns once; the provider's 429 is waited out; a provider outage leaves the lead scored
- * and pending until it is re-enriched; an owner accepts (SQL); a CRM moves the late stages; a model change rescores.
+ * and pending until it is re-enriched; an owner accepts (SQL); a CRM moves the late stages; a model change rescores;
+ * an event stamped 9999-12-31 neither decays a contact's other events nor moves its clock.
  */
 import type { Kafka } from 'kafkajs';
 import type { Model } from 'mongoose';
@@ -14,6 +15,7 @@ import {
   type LifecycleChanged,
   type RecordChanged,
   type TopicName,
+  type TrackingEvent,
 } from '@tributary/contracts';
 import {
   AvroSchemaRegistry,
@@ -24,10 +26,17 @@ import {
   type RunningService,
 } from '@tributary/messaging';
 import { createLogger, stopTelemetry } from '@tributary/observability';
-import { FakeEnrichmentApi, readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import {
+  FakeEnrichmentApi,
+  readTopicUntil,
+  testServiceEnv,
+  trackingEventFixture,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
-import { CONTACT_MODEL, type ContactDoc } from '../contacts/contact.model';
+import { CONTACT_MODEL, factsOf, type ContactDoc } from '../contacts/contact.model';
 import { ScoringModelStore } from '../models/scoring-model.store';
 import { LeadPipeline } from './lead-pipeline.service';
 import { rescoreWorkspace } from './rescore';
@@ -109,7 +118,7 @@ beforeAll(async () => {
   service = await startService(ScoringModule.forRoot(config), config);
   kafka = createKafka(`lp-${run}`, config.KAFKA_BROKERS, createLogger('lp', 'fatal'));
   registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
-  await registry.registerTopics([Topics.LeadsCaptured, Topics.RecordsChanged]);
+  await registry.registerTopics([Topics.LeadsCaptured, Topics.RecordsChanged, Topics.TrackingEvents]);
   publisher = new EventPublisher(kafka, registry, 'lp');
   await publisher.connect();
   // Bounded, so a hang names its step instead of the hook's timeout.
@@ -443,5 +452,58 @@ describe('lead pipeline', () => {
       },
     );
     expect(unknown.status).toBe(404);
+  });
+
+  it("an event stamped 9999-12-31 neither decays the contact's other events nor moves its clock", async () => {
+    const anon = uniqueId('anon');
+    const far = Date.parse('9999-12-31T00:00:00.000Z');
+    const call = (fields: Parameters<typeof trackingEventFixture>[0] = {}): TrackingEvent =>
+      trackingEventFixture({ anonymousId: anon, event: 'Pricing Page Viewed', ...fields });
+    // Straight to Kafka, as any producer may: the edge's clamp is not in the way, and receivedAt is no guide either.
+    const send = (event: TrackingEvent) =>
+      publisher.publish({ topic: Topics.TrackingEvents, key: anon, event });
+    const fromTheFuture = (fields: Parameters<typeof trackingEventFixture>[0]): TrackingEvent =>
+      call({
+        ...fields,
+        metadata: { workspaceId: workspace, occurredAt: far },
+        timestamp: far,
+        receivedAt: far,
+      });
+    for (let i = 0; i < 3; i += 1) await send(call({ metadata: { workspaceId: workspace } }));
+    // Three pricing-page views: 30, the rule's cap.
+    const { contactId } = await contactWhere(anon, 'scored 30', (c) => c.score === 30);
+
+    // The batch path (plain engagement). As of 9999 the three views would be worth nothing: 10, this view alone.
+    const view = fromTheFuture({});
+    await send(view);
+    const [afterView] = await caused<LeadScored>(
+      Topics.LeadsScored,
+      view.metadata.eventId,
+      (e) => e.length > 0,
+    );
+    expect(afterView).toMatchObject({ contactId, score: 30 });
+
+    // The one-event path (traits): an identify earns nothing under this model; as of 9999 the score would be 10.
+    const identify = fromTheFuture({
+      callType: 'identify',
+      event: null,
+      traitsJson: JSON.stringify({ title: 'Analyst' }),
+    });
+    await send(identify);
+    const [afterIdentify] = await caused<LeadScored>(
+      Topics.LeadsScored,
+      identify.metadata.eventId,
+      (e) => e.length > 0,
+    );
+    expect(afterIdentify).toMatchObject({ contactId, score: 30 });
+
+    // Stored no later than the scorer's clock plus the skew (5 minutes), so these facts age like the others.
+    const stored = await service.app
+      .get<Model<ContactDoc>>(CONTACT_MODEL)
+      .findById(contactId)
+      .lean<ContactDoc>();
+    const times = factsOf(stored).map((fact) => fact.at);
+    expect(times).toHaveLength(5);
+    expect(Math.max(...times)).toBeLessThanOrEqual(Date.now() + 5 * 60_000);
   });
 });

@@ -43,7 +43,7 @@ import {
 import { emailDomainOf } from '../enrichment/enrichment.port';
 import { LeadEnricher } from '../enrichment/lead-enricher';
 import { ScoringModelStore } from '../models/scoring-model.store';
-import { engagementFactOf, scoreContact, type ContactScore } from '../models/scoring-engine';
+import { engagementFactOf, scoreContact, scoringInstant, type ContactScore } from '../models/scoring-engine';
 import { LeadRouter } from '../routing/lead-router.service';
 import { PendingEnrichments } from './pending-enrichments';
 import {
@@ -54,6 +54,9 @@ import {
   paidOrderEmail,
 } from './lead-profile';
 import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/platform';
+
+/** How far ahead of this replica's clock an event may be stamped (ms, from `MAX_FUTURE_SKEW_SECONDS`). */
+export const MAX_FUTURE_SKEW_MS = Symbol('MAX_FUTURE_SKEW_MS');
 
 /** What a score computation produced, for lifecycle decisions. */
 interface Scored {
@@ -262,7 +265,16 @@ export class LeadPipeline {
     private readonly router: LeadRouter,
     private readonly pending: PendingEnrichments,
     private readonly publisher: EventPublisher,
+    @Inject(MAX_FUTURE_SKEW_MS) private readonly maxFutureSkewMs: number,
   ) {}
+
+  /**
+   * The latest time an event may claim now: its producer's clock may be ahead of ours by the allowed skew, no more.
+   * Every event time that becomes a fact or an as-of instant passes through it (no producer is trusted with time).
+   */
+  private latest(): number {
+    return Date.now() + this.maxFutureSkewMs;
+  }
 
   private readonly recent = new LRUCache<string, ContactDoc>({ max: RECENT_CONTACTS });
 
@@ -304,7 +316,7 @@ export class LeadPipeline {
     const contact = await this.record({
       contactId,
       workspaceId: event.metadata.workspaceId,
-      fact: engagementFactOf(event),
+      fact: engagementFactOf(event, this.latest()),
       attributes,
     });
     // A person who told us their email is reachable; only a capture makes them a sales lead.
@@ -405,7 +417,7 @@ export class LeadPipeline {
         callType: 'form',
         name: lead.formId ?? lead.source,
         path: null,
-        at: lead.capturedAt,
+        at: Math.min(lead.capturedAt, this.latest()),
       },
       // What the person or their CRM said beats what a provider guessed.
       attributes: { ...enrichment.attributes, ...given },
@@ -544,13 +556,13 @@ export class LeadPipeline {
       callType: 'form',
       name: lead.formId ?? lead.source,
       path: null,
-      at: lead.capturedAt,
+      at: Math.min(lead.capturedAt, this.latest()),
     };
     // What the person or their CRM said beats what a provider guessed.
     const attributes = Object.fromEntries(
       Object.entries({ ...enrichment.attributes, ...given }).filter(([, value]) => value !== undefined),
     ) as ContactAttributes;
-    const result = scoreContact(model, attributes, [fact], lead.capturedAt);
+    const result = scoreContact(model, attributes, [fact], fact.at);
     const moves: ReturnType<typeof stageChangeOf>[] = [];
     const moveTo = (from: LifecycleStage | null, cause: LifecycleCause): LifecycleStage | null => {
       const decision = planMove(from, cause);
@@ -672,13 +684,17 @@ export class LeadPipeline {
     const { version, model } = await this.models.current(workspaceId);
     const known = new Set(existing?.factIds ?? []);
     const fresh: StoredFact[] = [];
+    const latest = this.latest();
     for (const event of events) {
-      const fact = engagementFactOf(event);
+      const fact = engagementFactOf(event, latest);
       if (known.has(fact.eventId)) continue;
       known.add(fact.eventId);
       fresh.push(fact);
     }
-    const asOf = Math.max(...events.map((event) => event.timestamp));
+    const asOf = scoringInstant(
+      events.map((event) => event.timestamp),
+      latest,
+    );
     const facts = [...factsOf(existing), ...fresh].slice(-MAX_FACTS);
     const result = scoreContact(model, existing?.attributes ?? {}, facts, asOf);
     const scoreFields = scoreFieldsOf(result, version);
@@ -797,14 +813,15 @@ export class LeadPipeline {
     });
   }
 
+  /** Scores as of the cause's time, never after `latest()`, and qualifies (every path but the batched ones). */
   private async advance(
     contact: ContactDoc,
     cause: EventMetadata,
-    asOf: number,
+    at: number,
     trigger: string,
     options: { route?: boolean } = {},
   ): Promise<void> {
-    const scored = await this.score(contact, asOf, trigger, cause);
+    const scored = await this.score(contact, scoringInstant([at], this.latest()), trigger, cause);
     if (scored) await this.qualify(contact, scored, cause, options.route ?? false);
   }
 

@@ -6,6 +6,7 @@ import {
   engagementRuleFor,
   roundPoints,
   scoreContact,
+  scoringInstant,
   type EngagementFact,
 } from './scoring-engine';
 import { DEFAULT_SCORING_MODEL, validateScoringModel, type ScoringModel } from './scoring-model';
@@ -24,6 +25,9 @@ function fact(partial: Partial<EngagementFact> = {}): EngagementFact {
   seq += 1;
   return { eventId: `e${seq}`, callType: 'track', name: null, path: null, at: NOW, ...partial };
 }
+
+// Event time is not what most tests here are about: no bound (see 'event time' below).
+const factOf = (e: TrackingEvent): EngagementFact => engagementFactOf(e, Number.POSITIVE_INFINITY);
 
 function event(partial: Parameters<typeof trackingEventFixture>[0]): TrackingEvent {
   return trackingEventFixture({
@@ -274,7 +278,7 @@ describe('determinism', () => {
 
 describe('engagementFactOf', () => {
   it('takes the event name of a track call and the page path from context', () => {
-    const fact = engagementFactOf(
+    const fact = factOf(
       event({
         callType: 'track',
         event: 'Pricing Page Viewed',
@@ -296,7 +300,7 @@ describe('engagementFactOf', () => {
 
   it('takes the page name and the path from page properties, else from the URL', () => {
     expect(
-      engagementFactOf(
+      factOf(
         event({
           callType: 'page',
           event: null,
@@ -306,7 +310,7 @@ describe('engagementFactOf', () => {
       ),
     ).toMatchObject({ name: 'Docs', path: '/docs' });
     expect(
-      engagementFactOf(
+      factOf(
         event({
           callType: 'page',
           event: null,
@@ -320,10 +324,49 @@ describe('engagementFactOf', () => {
 
   it('has no name for an identify call and survives unparseable JSON', () => {
     expect(
-      engagementFactOf(
-        event({ callType: 'identify', event: null, propertiesJson: '{', contextJson: 'null' }),
-      ),
+      factOf(event({ callType: 'identify', event: null, propertiesJson: '{', contextJson: 'null' })),
     ).toMatchObject({ callType: 'identify', name: null, path: null });
+  });
+});
+
+describe('event time from the future', () => {
+  const MINUTE = 60_000;
+  // The scorer's clock (NOW) plus the allowed skew.
+  const LATEST = NOW + 5 * MINUTE;
+  const FAR_FUTURE = Date.parse('9999-12-31T00:00:00.000Z');
+  // 10 points, half-life 10 days.
+  const demo = model({ engagement: [{ id: 'demo', when: { event: 'Demo Requested' }, points: 10 }] });
+  const demoAt = (eventId: string, timestamp: number, latest = LATEST): EngagementFact =>
+    engagementFactOf(
+      event({ metadata: { eventId, workspaceId: 'ws' }, event: 'Demo Requested', timestamp }),
+      latest,
+    );
+
+  it('stamps a fact from 9999-12-31 at the latest time allowed and keeps earlier times as they are', () => {
+    expect(demoAt('future', FAR_FUTURE).at).toBe(LATEST);
+    expect(demoAt('skewed', NOW + MINUTE).at).toBe(NOW + MINUTE);
+    expect(demoAt('old', NOW - 30 * DAY).at).toBe(NOW - 30 * DAY);
+  });
+
+  it('does not let a fact from the future decay the older ones', () => {
+    const older = demoAt('older', NOW - 10 * DAY);
+    const future = demoAt('future', FAR_FUTURE);
+    const asOf = scoringInstant([older.at, FAR_FUTURE], LATEST);
+    expect(asOf).toBe(LATEST);
+    // The older one after a half-life (5) plus the new one (10); as of 9999 it would be 0 + 10.
+    expect(scoreContact(demo, {}, [older, future], asOf).engagement).toBe(15);
+  });
+
+  it('lets a fact from the future decay like any other as time goes on, never counting as newer than now', () => {
+    const future = demoAt('future', FAR_FUTURE);
+    // Ten days (a half-life) later, with the clock ten days on: 5 for the clamped one, 10 for the new one (the
+    // unclamped one would still count 10).
+    const fresh = demoAt('fresh', NOW + 10 * DAY, LATEST + 10 * DAY);
+    expect(scoreContact(demo, {}, [future, fresh], fresh.at).engagement).toBe(15);
+  });
+
+  it('scores as of the newest event when none is in the future', () => {
+    expect(scoringInstant([NOW - 2 * DAY, NOW - DAY], LATEST)).toBe(NOW - DAY);
   });
 });
 
@@ -341,7 +384,7 @@ describe('DEFAULT_SCORING_MODEL parity with the walking-skeleton table', () => {
   ];
 
   it.each(today)('%j gives %s %d points when fresh', (partial, rule, points) => {
-    const fact = engagementFactOf(event({ ...partial, timestamp: NOW }));
+    const fact = factOf(event({ ...partial, timestamp: NOW }));
     expect(scoreContact(DEFAULT_SCORING_MODEL, {}, [fact], NOW).breakdown).toEqual([
       expect.objectContaining({ rule, kind: 'engagement', points }),
     ]);
@@ -349,15 +392,9 @@ describe('DEFAULT_SCORING_MODEL parity with the walking-skeleton table', () => {
 
   it('keeps summing like the table did: page + identify + pricing page = 16', () => {
     const facts = [
-      engagementFactOf(
-        event({ metadata: { eventId: 'a', workspaceId: 'ws' }, callType: 'page', event: null }),
-      ),
-      engagementFactOf(
-        event({ metadata: { eventId: 'b', workspaceId: 'ws' }, callType: 'identify', event: null }),
-      ),
-      engagementFactOf(
-        event({ metadata: { eventId: 'c', workspaceId: 'ws' }, event: 'Pricing Page Viewed' }),
-      ),
+      factOf(event({ metadata: { eventId: 'a', workspaceId: 'ws' }, callType: 'page', event: null })),
+      factOf(event({ metadata: { eventId: 'b', workspaceId: 'ws' }, callType: 'identify', event: null })),
+      factOf(event({ metadata: { eventId: 'c', workspaceId: 'ws' }, event: 'Pricing Page Viewed' })),
     ];
     expect(scoreContact(DEFAULT_SCORING_MODEL, {}, facts, Math.max(...facts.map((f) => f.at))).total).toBe(
       16,

@@ -77,8 +77,22 @@ function pathOf(event: TrackingEvent): string | null {
   return candidates.find((path) => path !== undefined) ?? null;
 }
 
-/** The engagement fact of a tracking call: track → event name, page/screen → page name, path from page data. */
-export function engagementFactOf(event: TrackingEvent): EngagementFact {
+/**
+ * The instant to score as of after events at `times` (epoch ms, at least one): the newest of them, but never after
+ * `latest`, the latest time an event may claim (the scorer's clock plus the allowed skew). Any producer may publish
+ * to `tracking.events`, not only the edge that clamps client times, and one event stamped `9999-12-31` must not move
+ * a contact's clock: scored as of then, every other fact would have decayed to nothing.
+ */
+export function scoringInstant(times: readonly number[], latest: number): number {
+  return Math.min(Math.max(...times), latest);
+}
+
+/**
+ * The engagement fact of a tracking call: track → event name, page/screen → page name, path from page data. Its
+ * time is never after `latest` (see `scoringInstant`): stored as it came, a fact from the future would count as
+ * newer than any later event, never decaying.
+ */
+export function engagementFactOf(event: TrackingEvent, latest: number): EngagementFact {
   const name =
     event.callType === 'track'
       ? event.event
@@ -90,7 +104,7 @@ export function engagementFactOf(event: TrackingEvent): EngagementFact {
     callType: event.callType,
     name: nonEmpty(name) ?? null,
     path: pathOf(event),
-    at: event.timestamp,
+    at: Math.min(event.timestamp, latest),
   };
 }
 
