@@ -82,12 +82,13 @@ const REFUSED_DOCUMENT_CODES = new Set([2, 10334, 17419]);
 /**
  * True when the store refused the data itself, so the same write can never succeed: the driver could not encode it
  * (a NUL in a key), PostgreSQL behind FerretDB raised a data exception (SQLSTATE class 22, e.g. 22P05 for a NUL in
- * text), or MongoDB called the document invalid. Retrying such a write only delays its dead letter.
+ * text) or found a value over one of its limits (class 54), or MongoDB called the document invalid. Retrying such a write only delays its dead letter.
  */
 export function isStoreDataRejection(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'BSONError') return true;
-  if (/SQLSTATE 22[0-9A-Z]{3}/.test(error.message)) return true;
+  // Class 22: data exception; class 54: a limit the value exceeds (e.g. an index entry over 2,700 bytes).
+  if (/SQLSTATE (22|54)[0-9A-Z]{3}/.test(error.message)) return true;
   const code = (error as { code?: unknown }).code;
   return error.name === 'MongoServerError' && typeof code === 'number' && REFUSED_DOCUMENT_CODES.has(code);
 }

@@ -62,6 +62,19 @@ describe('parseCall', () => {
     expect(parseCall({ userId: 'u', event: 'E', properties: { x: justUnder } }, 'track').ok).toBe(true);
   });
 
+  it('measures ids in UTF-8 bytes: 1,024 four-byte characters are too long to be a store key', () => {
+    const emoji = '\u{1F680}';
+    expect(parseCall({ userId: emoji.repeat(256), event: 'E' }, 'track').ok).toBe(true);
+    expect(parseCall({ userId: emoji.repeat(257), event: 'E' }, 'track')).toEqual({
+      ok: false,
+      problems: [{ field: 'userId', reason: 'must be at most 1024 bytes as UTF-8' }],
+    });
+    expect(parseCall({ userId: 'u', event: 'E', messageId: emoji.repeat(1024) }, 'track')).toMatchObject({
+      ok: false,
+      problems: [{ field: 'messageId' }],
+    });
+  });
+
   it('refuses NUL in any text or key, and nesting too deep to serialise, naming the field', () => {
     expect(parseCall({ userId: 'u\u0000', event: 'E', properties: { 'a\u0000': 1 } }, 'track')).toEqual({
       ok: false,

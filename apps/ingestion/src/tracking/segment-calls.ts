@@ -10,11 +10,21 @@ export const MAX_EVENT_BYTES = 32 * 1024;
 export const MAX_BATCH_BYTES = 500 * 1024;
 
 const jsonObject = z.record(z.string(), z.unknown());
+/** Longest id, in UTF-8 bytes: ids become store keys, and an index entry holds about 2,700 bytes at most. */
+export const MAX_ID_BYTES = 1024;
+
 // SDKs may send numeric ids (Segment accepts them); they are stored as strings.
 const id = z
   .union([z.string(), z.number().finite()])
   .transform(String)
-  .pipe(z.string().min(1, 'must not be empty').max(1024));
+  .pipe(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .refine((value) => Buffer.byteLength(value, 'utf8') <= MAX_ID_BYTES, {
+        message: `must be at most ${MAX_ID_BYTES} bytes as UTF-8`,
+      }),
+  );
 const isoTime = z.string().datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
 
 const common = {

@@ -18,7 +18,7 @@ describe('decideOnFailure (DLQ routing decision)', () => {
     });
   });
 
-  it('dead-letters data the store refuses as such (a NUL in text or in a key) as poison, at once', () => {
+  it('dead-letters data the store refuses as such (NUL in text or a key, a key over its size) as poison, at once', () => {
     // What FerretDB answers when PostgreSQL refuses a NUL in jsonb, and what the driver throws for a NUL in a key.
     const nulInText = Object.assign(
       new Error(
@@ -29,7 +29,11 @@ describe('decideOnFailure (DLQ routing decision)', () => {
     const nulInKey = Object.assign(new Error('key k\u0000 must not contain null bytes'), {
       name: 'BSONError',
     });
-    for (const refused of [nulInText, nulInKey]) {
+    const keyTooLong = Object.assign(
+      new Error('ERROR: index row size 2824 exceeds btree version 4 maximum 2704 (SQLSTATE 54000)'),
+      { name: 'MongoServerError', code: 1 },
+    );
+    for (const refused of [nulInText, nulInKey, keyTooLong]) {
       expect(decideOnFailure(refused, 1, settings)).toEqual({ action: 'dead-letter', errorType: 'poison' });
     }
     // Any other server error is still presumed transient.
