@@ -6,12 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { Kafka } from 'kafkajs';
+import type { OpenAPIObject } from '@nestjs/swagger';
 import { Topics, type LeadCaptured, type RecordChanged } from '@tributary/contracts';
 import { AvroSchemaRegistry, createKafka, startService, type RunningService } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, uniqueId, type ReadRecord } from '@tributary/testing';
 import { IngestionModule } from '../app.module';
 import { loadIngestionConfig } from '../config';
+import { publicApiDocument } from '../openapi/api-docs';
 import { readCommittedOpenApi } from '../openapi/committed-openapi';
 import { hubSpotSignatureV3 } from './signatures/hubspot-webhook-verifier';
 import { shopifyHmac } from './signatures/shopify-webhook-verifier';
@@ -70,9 +72,13 @@ function shopifyDelivery(body: string, topic: string, webhookId = randomUUID(), 
     'x-shopify-hmac-sha256': shopifyHmac(secret, Buffer.from(body)),
     'x-shopify-topic': topic,
     'x-shopify-webhook-id': webhookId,
+    'x-shopify-triggered-at': new Date().toISOString(),
     'x-shopify-shop-domain': 'tributary-demo.myshopify.com',
   });
 }
+
+/** Now, as Shopify stamps a resource's updated_at: deliveries older than WEBHOOK_MAX_AGE_HOURS are refused. */
+const shopifyNow = () => new Date().toISOString();
 
 function hubSpotDelivery(events: unknown[], secret = hubSpotSecret) {
   const path = `/v1/webhooks/hubspot/${workspace}`;
@@ -143,7 +149,7 @@ describe('signed webhooks', () => {
   it('a Shopify customers/create becomes a lead keyed by the normalised email', async () => {
     const email = `bob.${run}@biller.example`;
     const res = await shopifyDelivery(
-      JSON.stringify(shopifyCustomer({ id: orderId, email: email.toUpperCase() })),
+      JSON.stringify(shopifyCustomer({ id: orderId, email: email.toUpperCase(), at: shopifyNow() })),
       'customers/create',
     );
     expect(res.status).toBe(200);
@@ -160,17 +166,19 @@ describe('signed webhooks', () => {
     });
   });
 
-  it('a replayed Shopify delivery is accepted twice and published once', async () => {
-    const body = JSON.stringify(shopifyOrder({ id: orderId }));
+  it('a replayed Shopify delivery is accepted twice and published once, even under a new webhook id', async () => {
+    const body = JSON.stringify(shopifyOrder({ id: orderId, at: shopifyNow() }));
     const webhookId = randomUUID();
     const first = await shopifyDelivery(body, 'orders/create', webhookId);
     const replay = await shopifyDelivery(body, 'orders/create', webhookId);
-    expect([first.status, replay.status]).toEqual([200, 200]);
+    const resent = await shopifyDelivery(body, 'orders/create', randomUUID());
+    expect([first.status, replay.status, resent.status]).toEqual([200, 200, 200]);
     expect(replay.json).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(resent.json).toMatchObject({ accepted: 0, duplicates: 1 });
     // A later change of the same order shares its key, hence its partition: once it is read, so is any duplicate.
     const updated = {
       ...shopifyOrder({ id: orderId }),
-      updated_at: '2024-05-02T09:00:00Z',
+      updated_at: shopifyNow(),
       financial_status: 'refunded',
     };
     expect((await shopifyDelivery(JSON.stringify(updated), 'orders/updated')).status).toBe(200);
@@ -187,7 +195,11 @@ describe('signed webhooks', () => {
     const res = await shopifyDelivery(body, 'orders/create', randomUUID(), 'not-the-secret');
     expect({ status: res.status, body: res.json }).toEqual({
       status: 401,
-      body: { error: 'unauthorized', reason: 'signature does not match' },
+      body: {
+        error: 'unauthorized',
+        reason: 'signature does not match',
+        problems: [{ field: '(request)', reason: 'signature does not match' }],
+      },
     });
     const hub = await hubSpotDelivery([hubSpotContactCreation()], 'not-the-secret');
     expect(hub.status).toBe(401);
@@ -197,6 +209,24 @@ describe('signed webhooks', () => {
     expect({ status: unknown.status, body: unknown.json }).toMatchObject({
       status: 404,
       body: { error: 'not_found' },
+    });
+  });
+
+  it('refuses a year-old Shopify body re-sent with fresh headers (401) and an order body sent as orders/delete (400)', async () => {
+    const yearAgo = new Date(Date.now() - 365 * 24 * 3_600_000).toISOString();
+    const old = await shopifyDelivery(
+      JSON.stringify(shopifyOrder({ id: orderId + 1, at: yearAgo })),
+      'orders/create',
+    );
+    expect({ status: old.status, body: old.json }).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized', problems: [{ field: 'updated_at' }] },
+    });
+    const fresh = JSON.stringify(shopifyOrder({ id: orderId + 2, at: shopifyNow() }));
+    const asDelete = await shopifyDelivery(fresh, 'orders/delete');
+    expect({ status: asDelete.status, body: asDelete.json }).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_request', problems: [{ field: 'X-Shopify-Topic' }] },
     });
   });
 
@@ -266,10 +296,10 @@ describe('lead capture forms', () => {
 });
 
 describe('API description', () => {
-  it('serves /docs/openapi.json equal to the committed apps/ingestion/openapi.json, and Swagger UI at /docs', async () => {
+  it('serves /docs/openapi.json equal to the committed apps/ingestion/openapi.json less its admin routes, and Swagger UI at /docs', async () => {
     const served = await fetch(`${service.url}/docs/openapi.json`);
     expect(served.status).toBe(200);
-    expect(await served.json()).toEqual(readCommittedOpenApi());
+    expect(await served.json()).toEqual(publicApiDocument(readCommittedOpenApi() as OpenAPIObject));
     const ui = await fetch(`${service.url}/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger-ui');

@@ -2,13 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Topics, type RecordChanged } from '@tributary/contracts';
 import { derivedEventId, EventPublisher, originMetadata, ProcessedEvents } from '@tributary/messaging';
 import type { Logger } from '@tributary/observability';
-import { SERVICE_CONFIG, SERVICE_LOGGER } from '@tributary/platform';
+import { SERVICE_CONFIG, SERVICE_LOGGER, unstorableParts } from '@tributary/platform';
 import type { IngestionConfig } from '../config';
 import type { FieldProblem } from '../leads/field-problem';
 import { LeadCapture } from '../leads/lead-capture.service';
 import { applyMapping, type MappedLead, type MappedRecord } from './mapping/event-mapping';
 import type { SignedRequest } from './signatures/signature';
-import { webhookSources, type WebhookEvent } from './webhook-sources';
+import { webhookSources, type WebhookEvent, type WebhookSource } from './webhook-sources';
 import type { WebhookSourceName } from './webhooks.config';
 
 /** What happened to one event of a delivery. */
@@ -23,7 +23,7 @@ export interface WebhookEventOutcome {
 /** The answer to a delivery, by HTTP status: 2xx accepted (published, replayed or ignored), 4xx refused. */
 export type WebhookReceipt =
   | { status: 200 | 202; body: WebhookAccepted }
-  | { status: 401; body: { error: 'unauthorized'; reason: string } }
+  | { status: 401; body: { error: 'unauthorized'; reason: string; problems: FieldProblem[] } }
   | {
       status: 400 | 422;
       body: { error: 'invalid_request' | 'unprocessable_payload'; problems: FieldProblem[] };
@@ -44,6 +44,8 @@ type Mapped = { event: WebhookEvent; value: MappedLead | MappedRecord };
  * Signed inbound webhooks: verify over the raw bytes, split into events, map each declaratively, publish each once.
  * Dedupe is durable (ProcessedEvents in ingestion's store) and event ids derive from the delivery, so a replay that
  * slips past the marker (two concurrent retries) still carries the same id and downstream dedupe absorbs it.
+ * Delivery ids and event types come from signed bytes only, and deliveries whose signature holds no time are refused
+ * past WEBHOOK_MAX_AGE_HOURS: an old signed body cannot be made new, or made to mean something else, by headers.
  */
 @Injectable()
 export class WebhookIntake {
@@ -81,8 +83,17 @@ export class WebhookIntake {
         body: { error: 'invalid_request', problems: [{ field: '(body)', reason: 'must be JSON' }] },
       };
     }
+    // The platform's rule for text no store can hold (NUL, nesting past 64 levels): refused, never stripped.
+    const unstorable = unstorableParts(body);
+    if (unstorable.length > 0)
+      return { status: 400, body: { error: 'invalid_request', problems: unstorable } };
     const envelope = definition.events(body, request);
     if (!envelope.ok) return { status: 400, body: { error: 'invalid_request', problems: envelope.problems } };
+    // Only a delivery with an effect is dated: an ignored topic's body need not be stamped at its event.
+    if (envelope.events.some((event) => definition.mappings[event.eventType])) {
+      const stale = this.refuseStale(definition, body, request, now);
+      if (stale) return stale;
+    }
 
     // Map every event before publishing any, so a delivery is either refused whole or accepted whole.
     const outcomes: WebhookEventOutcome[] = [];
@@ -120,6 +131,37 @@ export class WebhookIntake {
     }
     const reason = [...new Set(outcomes.map((o) => o.reason))].join('; ');
     return { status: 202, body: { accepted, duplicates, ignored: true, reason, events: outcomes } };
+  }
+
+  /**
+   * Signed bytes sent again later must not take effect again: a sender that signs no time is held to its content's
+   * time. The window never exceeds the dedupe memory, so every replay inside it is still recognised.
+   */
+  private refuseStale(
+    definition: WebhookSource,
+    body: unknown,
+    request: SignedRequest,
+    now: number,
+  ): WebhookReceipt | undefined {
+    const time = definition.contentTime?.(body, request);
+    if (!time) return undefined;
+    if (!time.ok) return { status: 400, body: { error: 'invalid_request', problems: [time.problem] } };
+    const hours = Math.min(this.config.WEBHOOK_MAX_AGE_HOURS, this.config.DEDUPE_TTL_HOURS);
+    if (now - time.at > hours * 3_600_000) {
+      return unauthorized(`delivery is older than ${hours} hours`, {
+        field: time.field,
+        reason: `is older than ${hours} hours: a replay, or a delivery past the sender’s retries`,
+      });
+    }
+    // A future stamp would keep the bytes "fresh" for longer than the window.
+    const aheadSeconds = this.config.MAX_FUTURE_SKEW_SECONDS;
+    if (time.at - now > aheadSeconds * 1000) {
+      return unauthorized('delivery is dated in the future', {
+        field: time.field,
+        reason: `is more than ${aheadSeconds} seconds in the future`,
+      });
+    }
+    return undefined;
   }
 
   private async publishOnce(
@@ -180,6 +222,9 @@ export class WebhookIntake {
   }
 }
 
-function unauthorized(reason: string): WebhookReceipt {
-  return { status: 401, body: { error: 'unauthorized', reason } };
+function unauthorized(
+  reason: string,
+  problem: FieldProblem = { field: '(request)', reason },
+): WebhookReceipt {
+  return { status: 401, body: { error: 'unauthorized', reason, problems: [problem] } };
 }

@@ -24,6 +24,19 @@ describe('webhook and lead configuration', () => {
     expect(config.LEAD_REQUIRED_CONSENTS).toEqual({});
   });
 
+  it('bounds how old an unsigned-time delivery may be: 24 hours by default, 5 to 168', () => {
+    expect(loadIngestionConfig({ HTTP_PORT: '0' }).WEBHOOK_MAX_AGE_HOURS).toBe(24);
+    expect(loadIngestionConfig({ HTTP_PORT: '0', WEBHOOK_MAX_AGE_HOURS: '48' }).WEBHOOK_MAX_AGE_HOURS).toBe(
+      48,
+    );
+    // Under 5 hours Shopify's own last retries (8 over 4 hours) would be refused; over a week, replays.
+    for (const bad of ['4', '169', 'day', '1.5']) {
+      expect(() => loadIngestionConfig({ HTTP_PORT: '0', WEBHOOK_MAX_AGE_HOURS: bad })).toThrow(
+        /WEBHOOK_MAX_AGE_HOURS/,
+      );
+    }
+  });
+
   it('names bad entries at boot', () => {
     expect(() =>
       loadIngestionConfig({ HTTP_PORT: '0', WEBHOOK_SECRETS: 'ws:salesforce:x,ws:hubspot' }),

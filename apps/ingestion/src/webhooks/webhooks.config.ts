@@ -73,6 +73,12 @@ export const webhooksConfigShape = {
    * URL; unset = rebuilt from the request's protocol and Host header.
    */
   WEBHOOK_PUBLIC_BASE_URL: z.string().url().optional(),
+  /**
+   * How old a delivery may be when its signature holds no time (Shopify's signs the body only): its body's
+   * updated_at / created_at, else X-Shopify-Triggered-At. Shopify retries for 4 hours (8 attempts), so 5 is the
+   * least that still takes its last retry; a week is the most (and DEDUPE_TTL_HOURS caps it at run time).
+   */
+  WEBHOOK_MAX_AGE_HOURS: z.coerce.number().int().min(5).max(168).default(24),
   /** Consents each workspace's lead forms require, "ws_demo:email_marketing,ws_demo:privacy_policy". */
   LEAD_REQUIRED_CONSENTS: requiredConsents,
 };

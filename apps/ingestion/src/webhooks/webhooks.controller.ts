@@ -50,7 +50,10 @@ export class WebhooksController {
     summary: 'Receive a signed webhook',
     description:
       'HubSpot v3 (array of subscription events) or Shopify (one resource, topic in X-Shopify-Topic). ' +
-      'Mapped events become leads.captured or records.changed; replays are accepted and published once.',
+      'Mapped events become leads.captured or records.changed; replays are accepted and published once. ' +
+      'Shopify signs the body only, so its headers cannot change what a body means: the same body is the same ' +
+      'delivery whatever its X-Shopify-Webhook-Id, the topic must match the body, and a body older than ' +
+      'WEBHOOK_MAX_AGE_HOURS (24 h by default; Shopify retries for 4 h) is refused.',
   })
   @ApiParam({ name: 'source', enum: WEBHOOK_SOURCES })
   @ApiParam({ name: 'workspaceId', example: 'ws_demo' })
@@ -61,8 +64,22 @@ export class WebhooksController {
     required: false,
     description: 'Shopify: base64 HMAC of the body.',
   })
-  @ApiHeader({ name: 'X-Shopify-Topic', required: false, description: 'Shopify: e.g. orders/create.' })
-  @ApiHeader({ name: 'X-Shopify-Webhook-Id', required: false, description: 'Shopify: delivery id (dedupe).' })
+  @ApiHeader({
+    name: 'X-Shopify-Topic',
+    required: false,
+    description:
+      'Shopify: e.g. orders/create; must match the body’s admin_graphql_api_id (a */delete topic: the id alone).',
+  })
+  @ApiHeader({
+    name: 'X-Shopify-Triggered-At',
+    required: false,
+    description: 'Shopify: ISO-8601; dates a body that has no updated_at or created_at (a deletion).',
+  })
+  @ApiHeader({
+    name: 'X-Shopify-Webhook-Id',
+    required: false,
+    description: 'Shopify: not used (unsigned); dedupe is by the signed body.',
+  })
   @ApiBody({
     description: 'The sender’s payload, verified over its raw bytes.',
     schema: { oneOf: [{ type: 'array', items: { type: 'object' } }, { type: 'object' }] },
@@ -73,8 +90,14 @@ export class WebhooksController {
     type: WebhookAcceptedModel,
     description: 'No event type of it is mapped: ignored.',
   })
-  @ApiBadRequestResponse({ type: ErrorModel, description: 'Not JSON, or not the source’s envelope.' })
-  @ApiUnauthorizedResponse({ type: ErrorModel, description: 'Missing, wrong or expired signature.' })
+  @ApiBadRequestResponse({
+    type: ErrorModel,
+    description: 'Not JSON, not the source’s envelope, or a Shopify topic the signed body does not match.',
+  })
+  @ApiUnauthorizedResponse({
+    type: ErrorModel,
+    description: 'Missing, wrong or expired signature, or a Shopify body older than WEBHOOK_MAX_AGE_HOURS.',
+  })
   @ApiNotFoundResponse({ type: ErrorModel, description: 'Unknown source.' })
   @ApiUnprocessableEntityResponse({ type: ErrorModel, description: 'A mapped event lacks required fields.' })
   @ApiTooManyRequestsResponse({ type: ErrorModel, description: 'Rate limit exceeded.' })

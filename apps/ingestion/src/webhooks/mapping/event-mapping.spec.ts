@@ -1,6 +1,6 @@
 import { applyMapping, valueAt, type LeadMapping } from './event-mapping';
 import { hubSpotMappings } from './hubspot.mappings';
-import { shopifyMappings } from './shopify.mappings';
+import { shopifyMappings, shopifyTopicResources } from './shopify.mappings';
 import {
   hubSpotBatch,
   hubSpotContactCreation,
@@ -140,5 +140,14 @@ describe('valueAt', () => {
   it('takes the first path that holds a value', () => {
     const lead: LeadMapping = { produces: 'leads.captured', externalId: { from: ['missing', 'id'] } };
     expect(applyMapping(lead, { id: 7 })).toMatchObject({ ok: true, value: { externalId: '7' } });
+  });
+});
+
+describe('Shopify topic resources', () => {
+  it('names the Admin GraphQL type of every mapped topic’s resource, so the topic can be checked against the body', () => {
+    const unnamed = Object.keys(shopifyMappings).filter(
+      (topic) => !shopifyTopicResources[topic.split('/')[0] ?? ''],
+    );
+    expect(unnamed).toEqual([]);
   });
 });

@@ -81,7 +81,7 @@ export const shopifyMappings: SourceMappings = {
     changedAt: { from: ['cancelled_at', 'updated_at'], required: true },
     fields: { pick: orderFields },
   },
-  // Shopify's delete payload is only `{ "id": … }`.
+  // Shopify's delete payload is only `{ "id": … }` (dated by X-Shopify-Triggered-At; a full order body is refused).
   'orders/delete': {
     produces: 'records.changed',
     objectType: 'order',
@@ -89,4 +89,14 @@ export const shopifyMappings: SourceMappings = {
     externalId: { from: 'id' },
     fields: { pick: {} },
   },
+};
+
+/**
+ * The Admin GraphQL type of each mapped topic's resource, by the topic's first part: a full resource body names it
+ * in `admin_graphql_api_id` (gid://shopify/Order/…), which is signed, so the unsigned X-Shopify-Topic is checked
+ * against it. Every topic in shopifyMappings needs an entry (a spec checks it; deliveries are refused without one).
+ */
+export const shopifyTopicResources: Readonly<Record<string, string>> = {
+  customers: 'Customer',
+  orders: 'Order',
 };

@@ -46,7 +46,7 @@ describe('ShopifyWebhookVerifier', () => {
     expect(verifier.verify(truncated, [secret]).ok).toBe(false);
   });
 
-  it('accepts a replayed delivery (no timestamp in the scheme; dedupe absorbs it)', () => {
+  it('accepts a replayed delivery: no time is signed (the intake bounds its age and dedupes it)', () => {
     const request = signed();
     expect(verifier.verify(request, [secret]).ok).toBe(true);
     expect(verifier.verify(request, [secret]).ok).toBe(true);

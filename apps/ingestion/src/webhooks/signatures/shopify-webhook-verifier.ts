@@ -13,8 +13,9 @@ export function shopifyHmac(secret: string, rawBody: Buffer): string {
 }
 
 /**
- * Verifies `X-Shopify-Hmac-Sha256`. Shopify signs no timestamp; replays are absorbed by dedupe on the delivery id
- * instead of a freshness window.
+ * Verifies `X-Shopify-Hmac-Sha256`, which covers the body alone: no time and no header is signed. So the intake
+ * dates a delivery by its body (WEBHOOK_MAX_AGE_HOURS), dedupes it by the body's digest and checks X-Shopify-Topic
+ * against the body (webhook-sources.ts).
  */
 export class ShopifyWebhookVerifier implements WebhookVerifier {
   verify(request: SignedRequest, secrets: readonly string[]): Verification {

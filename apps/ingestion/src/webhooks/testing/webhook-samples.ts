@@ -69,13 +69,17 @@ export function hubSpotPropertyChange(overrides: { eventId?: number; objectId?: 
   };
 }
 
-/** Shopify customers/create (Admin REST webhook shape, abbreviated). */
-export function shopifyCustomer(overrides: { id?: number; email?: string } = {}) {
+/**
+ * Shopify customers/create (Admin REST webhook shape, abbreviated); `at` (ISO-8601) sets its created_at and
+ * updated_at, which bound how old a delivery may be.
+ */
+export function shopifyCustomer(overrides: { id?: number; email?: string; at?: string } = {}) {
+  const at = overrides.at ?? '2024-05-01T10:00:00-04:00';
   return {
     id: overrides.id ?? 6940734521500,
     email: overrides.email ?? 'Bob@Biller.example',
-    created_at: '2024-05-01T10:00:00-04:00',
-    updated_at: '2024-05-01T10:00:00-04:00',
+    created_at: at,
+    updated_at: at,
     first_name: 'Bob',
     last_name: 'Biller',
     orders_count: 0,
@@ -92,7 +96,7 @@ export function shopifyCustomer(overrides: { id?: number; email?: string } = {})
     email_marketing_consent: {
       state: 'subscribed',
       opt_in_level: 'single_opt_in',
-      consent_updated_at: '2024-05-01T10:00:00-04:00',
+      consent_updated_at: at,
     },
     sms_marketing_consent: null,
     admin_graphql_api_id: 'gid://shopify/Customer/6940734521500',
@@ -112,14 +116,14 @@ export function shopifyCustomer(overrides: { id?: number; email?: string } = {})
   };
 }
 
-/** Shopify orders/create (Admin REST webhook shape, abbreviated). */
-export function shopifyOrder(overrides: { id?: number } = {}) {
+/** Shopify orders/create (Admin REST webhook shape, abbreviated); `at` (ISO-8601) sets created_at and updated_at. */
+export function shopifyOrder(overrides: { id?: number; at?: string } = {}) {
   return {
     id: overrides.id ?? 5461782921372,
     admin_graphql_api_id: `gid://shopify/Order/${overrides.id ?? 5461782921372}`,
     email: 'jon@example.com',
-    created_at: '2024-05-01T10:15:00-04:00',
-    updated_at: '2024-05-01T10:15:02-04:00',
+    created_at: overrides.at ?? '2024-05-01T10:15:00-04:00',
+    updated_at: overrides.at ?? '2024-05-01T10:15:02-04:00',
     cancelled_at: null,
     currency: 'USD',
     financial_status: 'paid',
@@ -132,4 +136,9 @@ export function shopifyOrder(overrides: { id?: number } = {}) {
     customer: { id: 6940734521500, email: 'jon@example.com', first_name: 'Jon', last_name: 'Doe' },
     line_items: [{ id: 13640321171612, title: 'Trail Shoe', quantity: 1, price: '189.00', sku: 'TS-42' }],
   };
+}
+
+/** Shopify orders/delete: the deleted order's id alone, no state and no time of its own. */
+export function shopifyOrderDeletion(overrides: { id?: number } = {}) {
+  return { id: overrides.id ?? 5461782921372 };
 }
