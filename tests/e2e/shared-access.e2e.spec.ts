@@ -2,12 +2,13 @@
  * The edge's keys and scopes honoured behind it, on the real stack with ingestion, reporting and scoring in this
  * process: credentials are managed through ingestion's admin API only, reach reporting and scoring through
  * `access.credentials` (never ingestion's database or HTTP API), and both apply the same scopes, workspaces,
- * revocations and (reporting) OAuth2 tokens.
+ * revocations and (reporting) OAuth2 tokens, and the same limits (requests per credential, failed authentication
+ * per client address).
  */
 import { randomBytes } from 'node:crypto';
 import { startService, type RunningService } from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
-import { testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { requestFrom, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
 import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
@@ -349,5 +350,64 @@ describe('shared access: scoring honours the edge’s credentials', () => {
     expect(took).toBeLessThan(PROPAGATION_BOUND_MS);
     // Revoking one key leaves the workspace's other keys alone.
     expect((await contact(bearer(reader.apiKey), `email:${email}`)).status).toBe(200);
+  });
+});
+
+describe('shared access: reporting and scoring apply the edge’s limits', () => {
+  const limitedWorkspace = `ws_${run}_limits`;
+  let reader: { keyId: string; apiKey: string };
+
+  beforeAll(async () => {
+    const created = await call(ingestion, 'POST', '/v1/admin/workspaces', {
+      auth: operator,
+      json: { id: limitedWorkspace, name: 'Initech' },
+    });
+    expect(created.status).toBe(201);
+    reader = await createKey(['reports:read', 'contacts:read'], limitedWorkspace);
+    await reportingAnswers(bearer(reader.apiKey), 200);
+    await answers('scoring', () => contact(bearer(reader.apiKey), 'email:nobody@example.com'), 404);
+  });
+
+  it.each([
+    ['reporting', () => eventCounts(bearer(reader.apiKey))],
+    ['scoring', () => contact(bearer(reader.apiKey), 'email:nobody@example.com')],
+  ])('%s answers 429 once a credential spent its requests (default burst 100)', async (_, request) => {
+    let admitted = 0;
+    let last: { status: number; body: unknown } | undefined;
+    // The burst plus what refills (50/s) while the loop runs.
+    for (let i = 0; i < 300; i++) {
+      last = await request();
+      if (last.status === 429) break;
+      admitted += 1;
+    }
+    expect(admitted).toBeGreaterThanOrEqual(100);
+    expect(last?.status).toBe(429);
+    expect(last?.body).toMatchObject({ error: 'rate_limited', allowance: 'credential-requests' });
+  });
+
+  it('wrong keys from one address are throttled at reporting and scoring; a key holder at another address is not', async () => {
+    const other = await createKey(['reports:read', 'contacts:read'], limitedWorkspace);
+    await reportingAnswers(bearer(other.apiKey), 200);
+    await answers('scoring', () => contact(bearer(other.apiKey), 'email:nobody@example.com'), 404);
+    for (const [service, path, answer] of [
+      [reportingService(), '/v1/reports/event-counts', 200],
+      [scoringService(), '/v1/contacts/email%3Anobody%40example.com', 404],
+    ] as const) {
+      const from = (address: string, credential: string) =>
+        requestFrom(address, `${service.url}${path}`, { headers: { authorization: bearer(credential) } });
+      const guesses = [];
+      // AUTH_FAILURE_LIMIT's default: 20 distinct wrong keys.
+      for (let i = 0; i < 20; i++) {
+        guesses.push(
+          (await from('127.0.0.2', `trib_${reader.keyId}_${randomBytes(32).toString('base64url')}`)).status,
+        );
+      }
+      expect(guesses).toEqual(Array(20).fill(401));
+      const throttled = await from('127.0.0.2', other.apiKey);
+      expect(throttled.status).toBe(429);
+      expect(throttled.body).toMatchObject({ error: 'rate_limited', allowance: 'failed-authentications' });
+      expect(Number(throttled.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect((await from('127.0.0.3', other.apiKey)).status).toBe(answer);
+    }
   });
 });

@@ -1,4 +1,4 @@
-// The subset of autocannon 8 that bench:ingest uses (the package ships no types).
+// The subset of autocannon 8 that bench:ingest and bench:fairness use (the package ships no types).
 declare module 'autocannon' {
   interface RequestSpec {
     method?: string;
@@ -11,9 +11,14 @@ declare module 'autocannon' {
     url: string;
     connections?: number;
     pipelining?: number;
+    /** Requests per second across all connections (0: as fast as they go). */
+    overallRate?: number;
+    /** Worker threads generating the load (off the caller's event loop). */
+    workers?: number;
     duration?: number;
     method?: string;
     headers?: Record<string, string>;
+    body?: string | Buffer;
     requests?: RequestSpec[];
   }
   interface Histogram {
@@ -30,6 +35,7 @@ declare module 'autocannon' {
     errors: number;
     timeouts: number;
     non2xx: number;
+    statusCodeStats: Record<string, { count: number }>;
     '2xx': number;
   }
   function autocannon(options: Options): Promise<Result>;

@@ -203,9 +203,13 @@ async function main(): Promise<void> {
       MONGO_DB: mongoDb,
       WRITE_KEYS: `${writeKey}:${workspaceId}`,
       LOG_LEVEL: 'warn',
-      // The benchmark measures the pipeline, not the per-credential rate limit.
+      // The benchmark measures the pipeline, not the rate limits (requests; the workspace's events and bytes).
       RATE_LIMIT_PER_SECOND: '1000000',
       RATE_LIMIT_BURST: '1000000',
+      RATE_LIMIT_EVENTS_PER_SECOND: '100000000',
+      RATE_LIMIT_EVENTS_BURST: '100000000',
+      RATE_LIMIT_BYTES_PER_SECOND: '100000000000',
+      RATE_LIMIT_BYTES_BURST: '100000000000',
     },
     join(process.cwd(), '.stack', 'bench-logs', run),
     opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [],

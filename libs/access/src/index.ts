@@ -1,6 +1,7 @@
 /**
  * Edge credentials for every service: the API key format and hashing, access token verification, the principal
- * rules, and the credential table that lets scoring and reporting honour the edge's keys and scopes.
+ * rules, the credential table that lets scoring and reporting honour the edge's keys and scopes, and the rate limits
+ * and failed-authentication throttle every service applies to them.
  */
 export * from './credentials';
 export * from './ttl-cache';
@@ -11,5 +12,9 @@ export * from './credential-records';
 export * from './credential-state';
 export * from './credential-table';
 export * from './shared-credentials';
+export * from './token-buckets';
+export * from './rate-limits';
+export * from './auth-failures';
+export * from './rate-limit.config';
 export * from './shared-access.config';
 export * from './shared-access.module';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { requestLimitConfigShape } from './rate-limit.config';
 
 /** Issuer and audience of OAuth2 access tokens: the edge signs with them, every service verifies them. */
 export const tokenVerificationConfigShape = {
@@ -11,20 +12,21 @@ export const sharedAccessConfigShape = {
   ...tokenVerificationConfigShape,
   /** How long start-up waits for the credential table to read `access.credentials` up to its start. */
   ACCESS_TABLE_READY_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
+  /** Rate limits per credential and per workspace, and the failed-authentication throttle, as at the edge. */
+  ...requestLimitConfigShape,
 };
 
+const sharedAccessSchema = z.object(sharedAccessConfigShape);
+
 /** The resolved shared-access settings. */
-export interface SharedAccessSettings {
-  OAUTH_ISSUER: string;
-  OAUTH_AUDIENCE: string;
-  ACCESS_TABLE_READY_TIMEOUT_MS: number;
-}
+export type SharedAccessSettings = z.infer<typeof sharedAccessSchema>;
 
 /** Settings from a service config, defaults where the service does not (yet) declare the keys. */
-export function sharedAccessSettings(config: Partial<SharedAccessSettings>): SharedAccessSettings {
-  return z.object(sharedAccessConfigShape).parse({
-    OAUTH_ISSUER: config.OAUTH_ISSUER,
-    OAUTH_AUDIENCE: config.OAUTH_AUDIENCE,
-    ACCESS_TABLE_READY_TIMEOUT_MS: config.ACCESS_TABLE_READY_TIMEOUT_MS,
-  });
+export function sharedAccessSettings(
+  config: Partial<Record<keyof SharedAccessSettings, unknown>>,
+): SharedAccessSettings {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(sharedAccessConfigShape))
+    picked[key] = config[key as keyof SharedAccessSettings];
+  return sharedAccessSchema.parse(picked);
 }

@@ -8,8 +8,18 @@ import {
 import type { Admin, Kafka } from 'kafkajs';
 import { AvroSchemaRegistry, KAFKA_ADMIN, KAFKA_CLIENT } from '@tributary/messaging';
 import type { Logger } from '@tributary/observability';
-import { SERVICE_LOGGER, StaticWorkspaceKeys, WORKSPACE_KEYS, type ServiceConfig } from '@tributary/platform';
+import {
+  AUTH_FAILURES,
+  RATE_LIMITER,
+  SERVICE_LOGGER,
+  StaticWorkspaceKeys,
+  WORKSPACE_KEYS,
+  type ServiceConfig,
+} from '@tributary/platform';
+import { AuthFailures } from './auth-failures';
 import { CredentialTable } from './credential-table';
+import { authFailureSettings, requestAllowances } from './rate-limit.config';
+import { WorkspaceRateLimits } from './rate-limits';
 import { sharedAccessSettings, type SharedAccessSettings } from './shared-access.config';
 import { SharedCredentials } from './shared-credentials';
 
@@ -18,7 +28,9 @@ export const SHARED_ACCESS_SETTINGS = Symbol('SHARED_ACCESS_SETTINGS');
 
 /**
  * The edge's keys and scopes for a service that is not the edge: provides WORKSPACE_KEYS (so WorkspaceKeyGuard and
- * RequireScopes work as they do at the edge) backed by the service's own credential table, plus bootstrap WRITE_KEYS.
+ * RequireScopes work as they do at the edge) backed by the service's own credential table, plus bootstrap WRITE_KEYS,
+ * and the edge's request limits (RATE_LIMITER: per credential and per workspace; AUTH_FAILURES: wrong credentials
+ * per client address), so these APIs are throttled like the edge's.
  * Start-up waits until the table has read `access.credentials` up to where it stood, so HTTP never opens with a
  * partial table. Needs EventServiceModule (Kafka, registry, logger) imported next to it.
  */
@@ -61,8 +73,17 @@ export class SharedAccessModule implements OnModuleInit, BeforeApplicationShutdo
             }),
         },
         { provide: WORKSPACE_KEYS, useExisting: SharedCredentials },
+        { provide: RATE_LIMITER, useFactory: () => new WorkspaceRateLimits(requestAllowances(settings)) },
+        { provide: AUTH_FAILURES, useFactory: () => new AuthFailures(authFailureSettings(settings)) },
       ],
-      exports: [WORKSPACE_KEYS, SharedCredentials, CredentialTable, SHARED_ACCESS_SETTINGS],
+      exports: [
+        WORKSPACE_KEYS,
+        RATE_LIMITER,
+        AUTH_FAILURES,
+        SharedCredentials,
+        CredentialTable,
+        SHARED_ACCESS_SETTINGS,
+      ],
     };
   }
 

@@ -13,6 +13,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
+import ipaddr from 'ipaddr.js';
 
 /** Who is calling: the workspace a credential belongs to and what it may do. */
 export interface Principal {
@@ -31,20 +32,32 @@ export interface WorkspaceKeyResolver {
 /** DI token of the WorkspaceKeyResolver the guard uses. */
 export const WORKSPACE_KEYS = Symbol('WORKSPACE_KEYS');
 
-/** What a rate limiter decided for one request of a credential (IETF RateLimit header fields). */
+/** What a rate limiter decided for one request (IETF RateLimit header fields, of its most constrained allowance). */
 export interface RateLimitDecision {
   allowed: boolean;
-  /** Requests the credential may burst (RateLimit-Limit). */
+  /** What the allowance holds at most (RateLimit-Limit): requests, events or bytes. */
   limit: number;
-  /** Requests left before it is throttled (RateLimit-Remaining). */
+  /** What is left of it (RateLimit-Remaining). */
   remaining: number;
-  /** Seconds until the allowance is refilled (RateLimit-Reset); also Retry-After when refused. */
+  /** Seconds until it is full again (RateLimit-Reset); when refused, until the request would be admitted. */
   resetSeconds: number;
+  /** The allowance that refused the request, e.g. `workspace-events`; set when refused. */
+  allowance?: string;
+  /** Says what ran out, for the client, e.g. `this workspace's 2000 events/s (burst 20000)`; set when refused. */
+  reason?: string;
 }
 
-/** Per-credential rate limiting, consulted by WorkspaceKeyGuard after authentication. */
+/**
+ * Per-credential and per-workspace rate limiting, consulted by WorkspaceKeyGuard after authentication. The request
+ * lets a limiter count more than one request (a tracking batch: its events and bytes).
+ */
 export interface CredentialRateLimiter {
-  take(principal: Principal): Promise<RateLimitDecision>;
+  take(principal: Principal, request?: Request): Promise<RateLimitDecision> | RateLimitDecision;
+  /**
+   * Whether the principal's next request would be refused now, whatever it costs, spending nothing: lets a route
+   * refuse a throttled caller before reading its body (a 500 KB batch costs more to parse than to refuse).
+   */
+  preview?(principal: Principal): RateLimitDecision;
 }
 
 /**
@@ -53,17 +66,72 @@ export interface CredentialRateLimiter {
  */
 export const RATE_LIMITER = Symbol('RATE_LIMITER');
 
-/** Sets RateLimit-* headers (and Retry-After when refused); throws 429 when the decision refuses the request. */
+/** Sets RateLimit-* headers (and Retry-After when refused); throws 429 naming the allowance when refused. */
 export function applyRateLimitDecision(res: Response, decision: RateLimitDecision): void {
   res.setHeader('RateLimit-Limit', String(decision.limit));
   res.setHeader('RateLimit-Remaining', String(decision.remaining));
   res.setHeader('RateLimit-Reset', String(decision.resetSeconds));
   if (decision.allowed) return;
-  res.setHeader('Retry-After', String(Math.max(1, decision.resetSeconds)));
+  const retryAfter = Math.max(1, decision.resetSeconds);
+  res.setHeader('Retry-After', String(retryAfter));
+  const reason = `rate limit exceeded: ${decision.reason ?? 'this credential’s requests'}; retry in ${retryAfter} s`;
   throw new HttpException(
     {
       error: 'rate_limited',
-      reason: `rate limit exceeded for this credential; retry in ${Math.max(1, decision.resetSeconds)} s`,
+      allowance: decision.allowance ?? 'credential-requests',
+      reason,
+      problems: [{ field: '(rate limit)', reason }],
+    },
+    HttpStatus.TOO_MANY_REQUESTS,
+  );
+}
+
+/**
+ * Throttles failed authentication per client address: after a number of wrong credentials from one address, its
+ * requests are answered 429 before any credential is checked. Successful authentication never counts.
+ */
+export interface AuthFailureThrottle {
+  /** Seconds the address must wait before a credential of it is checked again; 0 when it may try now. */
+  retryAfterSeconds(address: string): number;
+  /** Records a presented credential that did not authenticate. */
+  failed(address: string, credential: string): void;
+}
+
+/** Optional DI token of an AuthFailureThrottle (WorkspaceKeyGuard uses it when provided). */
+export const AUTH_FAILURES = Symbol('AUTH_FAILURES');
+
+/**
+ * The address failures are counted by: the peer address Express sees (`req.ip`; X-Forwarded-For only counts when
+ * the app trusts a proxy, so a client cannot pick its own). IPv4-mapped IPv6 is the IPv4 address; IPv6 counts by
+ * its /64, since one subscriber usually holds a whole /64.
+ */
+export function clientAddress(req: Request): string {
+  const ip = (req.ip ?? req.socket?.remoteAddress)?.split('%', 1)[0];
+  if (!ip || !ipaddr.isValid(ip)) return ip ?? 'unknown';
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  return `${(address as ipaddr.IPv6).parts
+    .slice(0, 4)
+    .map((part) => part.toString(16))
+    .join(':')}::/64`;
+}
+
+/** Answers 429 + Retry-After, before the credential is checked, while the address is throttled. */
+export function refuseThrottledAddress(
+  throttle: AuthFailureThrottle | undefined,
+  address: string,
+  res: Response,
+): void {
+  const wait = throttle?.retryAfterSeconds(address) ?? 0;
+  if (wait <= 0) return;
+  res.setHeader('Retry-After', String(wait));
+  const reason = `too many failed authentications from this address; retry in ${wait} s`;
+  throw new HttpException(
+    {
+      error: 'rate_limited',
+      allowance: 'failed-authentications',
+      reason,
+      problems: [{ field: 'authorization', reason }],
     },
     HttpStatus.TOO_MANY_REQUESTS,
   );
@@ -124,8 +192,10 @@ type WorkspaceRequest = Request & { principal?: Principal };
 
 /**
  * Admits a request only with a known credential holding the route's scopes, and pins it to that workspace.
- * When a RATE_LIMITER is provided it then spends one request of the credential's allowance: the limiter runs here,
- * after authentication, because it is keyed by the principal (a global guard would run before this one).
+ * When AUTH_FAILURES is provided, an address that presented too many wrong credentials is answered 429 before its
+ * credential is even looked at. When a RATE_LIMITER is provided it then spends the request from the credential's
+ * and the workspace's allowances: the limiter runs here, after authentication, because it is keyed by the principal
+ * (a global guard would run before this one).
  */
 @Injectable()
 export class WorkspaceKeyGuard implements CanActivate {
@@ -133,10 +203,12 @@ export class WorkspaceKeyGuard implements CanActivate {
     @Inject(WORKSPACE_KEYS) private readonly keys: WorkspaceKeyResolver,
     private readonly reflector: Reflector,
     @Optional() @Inject(RATE_LIMITER) private readonly limiter?: CredentialRateLimiter,
+    @Optional() @Inject(AUTH_FAILURES) private readonly failures?: AuthFailureThrottle,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<WorkspaceRequest>();
+    const res = context.switchToHttp().getResponse<Response>();
     const key = presentedKey(req);
     if (!key)
       throw new UnauthorizedException({
@@ -144,13 +216,17 @@ export class WorkspaceKeyGuard implements CanActivate {
         field: 'authorization',
         reason: 'missing write key',
       });
+    const address = clientAddress(req);
+    refuseThrottledAddress(this.failures, address, res);
     const principal = await this.keys.resolve(key);
-    if (!principal)
+    if (!principal) {
+      this.failures?.failed(address, key);
       throw new UnauthorizedException({
         error: 'unauthorized',
         field: 'authorization',
         reason: 'unknown key',
       });
+    }
     const required =
       this.reflector.getAllAndOverride<string[] | undefined>(SCOPES_KEY, [
         context.getHandler(),
@@ -176,12 +252,7 @@ export class WorkspaceKeyGuard implements CanActivate {
       });
     }
     req.principal = principal;
-    if (this.limiter) {
-      applyRateLimitDecision(
-        context.switchToHttp().getResponse<Response>(),
-        await this.limiter.take(principal),
-      );
-    }
+    if (this.limiter) applyRateLimitDecision(res, await this.limiter.take(principal, req));
     return true;
   }
 }

@@ -6,3 +6,4 @@ export * from './topic-reader';
 export * from './containers';
 export * from './fixtures';
 export * from './fake-enrichment-api';
+export * from './http-from';

@@ -100,6 +100,17 @@ function parse<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {
 
 const notFound = (what: string) => new NotFoundException({ error: 'not_found', reason: `${what} not found` });
 
+/** 409 naming the cap: a workspace that holds the most active credentials of a kind must revoke one first. */
+function refuseBeyondCap(active: number, cap: number, what: 'API keys' | 'OAuth clients'): void {
+  if (active < cap) return;
+  const reason = `this workspace has ${active} active ${what}, the most allowed (${cap}); revoke one first`;
+  throw new ConflictException({
+    error: 'limit_reached',
+    reason,
+    problems: [{ field: 'workspaceId', reason }],
+  });
+}
+
 /**
  * Workspaces, API keys, OAuth clients and signing keys. Every action is authorised against the actor (a workspace
  * credential only ever reaches its own workspace) and audited; secrets are returned once and never stored or logged.
@@ -149,6 +160,12 @@ export class AccessAdministration {
     const keyId = newCredentialId();
     const target = { action: 'api_key.created', targetType: 'api_key', targetId: keyId } as const;
     await this.requireWorkspace(actor, workspaceId, target);
+    // Checked before the insert: creations racing at the cap can pass it by their number, which a cap tolerates.
+    refuseBeyondCap(
+      await this.store.countActiveKeys(workspaceId),
+      this.config.MAX_API_KEYS_PER_WORKSPACE,
+      'API keys',
+    );
     const secret = newSecret();
     const now = new Date();
     const key: ApiKeyDoc = {
@@ -238,6 +255,11 @@ export class AccessAdministration {
       targetId: clientId,
     } as const;
     await this.requireWorkspace(actor, workspaceId, target);
+    refuseBeyondCap(
+      await this.store.countActiveClients(workspaceId),
+      this.config.MAX_OAUTH_CLIENTS_PER_WORKSPACE,
+      'OAuth clients',
+    );
     const secret = newSecret();
     const client: OAuthClientDoc = {
       _id: clientId,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tokenVerificationConfigShape } from '@tributary/access';
+import { requestLimitConfigShape, tokenVerificationConfigShape } from '@tributary/access';
 
 /**
  * Admin credential used when ADMIN_TOKEN is unset outside production (local runs, demo). Named so nobody mistakes it
@@ -10,7 +10,7 @@ export const INSECURE_DEV_ADMIN_TOKEN = 'insecure-dev-admin-token-do-not-use-in-
 const seconds = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
-/** Configuration keys of edge access (admin credential, API keys, OAuth2, rate limits). */
+/** Configuration keys of edge access (admin credential, API keys, OAuth2, rate limits, failed-auth throttle). */
 export const accessConfigShape = {
   /** `production` makes ADMIN_TOKEN mandatory. */
   NODE_ENV: z.string().default('development'),
@@ -24,10 +24,20 @@ export const accessConfigShape = {
   OAUTH_TOKEN_TTL_SECONDS: seconds(60, 86_400, 900),
   /** OAUTH_ISSUER / OAUTH_AUDIENCE: what tokens are signed with here and verified with everywhere. */
   ...tokenVerificationConfigShape,
-  /** Sustained requests per second per credential (per replica). */
-  RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
-  /** Requests a credential may burst before being throttled (per replica). */
-  RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(100),
+  /** Requests per credential and per workspace, failed authentications per address (shared with every service). */
+  ...requestLimitConfigShape,
+  /** Tracking events per second of a workspace (every call and batch item counts), per replica. */
+  RATE_LIMIT_EVENTS_PER_SECOND: z.coerce.number().positive().default(2_000),
+  /** Events a workspace may send at once; a batch above it is admitted alone from a full allowance, then paid off. */
+  RATE_LIMIT_EVENTS_BURST: z.coerce.number().int().min(1).default(20_000),
+  /** Tracking body bytes (inflated) per second of a workspace, per replica. */
+  RATE_LIMIT_BYTES_PER_SECOND: z.coerce.number().positive().default(2_000_000),
+  /** Tracking body bytes a workspace may send at once. */
+  RATE_LIMIT_BYTES_BURST: z.coerce.number().int().min(1).default(10_000_000),
+  /** Active (not revoked) API keys a workspace may have; creating one more is refused with 409. */
+  MAX_API_KEYS_PER_WORKSPACE: z.coerce.number().int().min(1).max(10_000).default(50),
+  /** Active OAuth clients a workspace may have. */
+  MAX_OAUTH_CLIENTS_PER_WORKSPACE: z.coerce.number().int().min(1).max(10_000).default(50),
 };
 
 /**

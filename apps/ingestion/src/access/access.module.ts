@@ -8,9 +8,11 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { Connection } from 'mongoose';
+import { AuthFailures, authFailureSettings, requestAllowances, WorkspaceRateLimits } from '@tributary/access';
 import { STORE_CONNECTION } from '@tributary/messaging';
 import type { Logger } from '@tributary/observability';
 import {
+  AUTH_FAILURES,
   RATE_LIMITER,
   SERVICE_CONFIG,
   SERVICE_LOGGER,
@@ -29,16 +31,17 @@ import { CredentialStore } from './credential-store';
 import { EdgeCredentials } from './edge-credentials';
 import { OAuthController } from './oauth.controller';
 import { OAuthTokenExchange } from './oauth-token.service';
-import { CredentialRateLimits } from './rate-limit';
 import { RequestIdMiddleware } from './request-id.middleware';
 import { MongoSigningKeyStore, SigningKeyring } from './signing-keys';
+import { trackingCost } from '../tracking/tracking-cost';
 
 /** Seconds a rotated-out signing key keeps verifying beyond the token lifetime (clock skew between replicas). */
 const SIGNING_KEY_SKEW_SECONDS = 60;
 
 /**
  * Who may call the edge, for every controller: API keys and OAuth2 clients from ingestion's store (WRITE_KEYS stay
- * as bootstrap keys), per-credential rate limits (WorkspaceKeyGuard picks up RATE_LIMITER), request ids, and the
+ * as bootstrap keys), rate limits per credential and per workspace in requests and, for tracking, events and bytes
+ * (WorkspaceKeyGuard picks up RATE_LIMITER), the failed-authentication throttle (AUTH_FAILURES), request ids, and the
  * admin API that manages credentials and audits every change. Every credential change (and, at start-up, the state of
  * all of them) goes to `access.credentials`, from which other services honour the same keys (@tributary/access).
  */
@@ -89,7 +92,25 @@ const SIGNING_KEY_SKEW_SECONDS = 60;
       provide: RATE_LIMITER,
       inject: [SERVICE_CONFIG],
       useFactory: (config: IngestionConfig) =>
-        new CredentialRateLimits({ perSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST }),
+        new WorkspaceRateLimits(
+          {
+            ...requestAllowances(config),
+            workspaceEvents: {
+              perSecond: config.RATE_LIMIT_EVENTS_PER_SECOND,
+              burst: config.RATE_LIMIT_EVENTS_BURST,
+            },
+            workspaceBytes: {
+              perSecond: config.RATE_LIMIT_BYTES_PER_SECOND,
+              burst: config.RATE_LIMIT_BYTES_BURST,
+            },
+          },
+          trackingCost,
+        ),
+    },
+    {
+      provide: AUTH_FAILURES,
+      inject: [SERVICE_CONFIG],
+      useFactory: (config: IngestionConfig) => new AuthFailures(authFailureSettings(config)),
     },
     CredentialFeed,
     AuditLog,
@@ -97,7 +118,7 @@ const SIGNING_KEY_SKEW_SECONDS = 60;
     OAuthTokenExchange,
     AdminGuard,
   ],
-  exports: [WORKSPACE_KEYS, RATE_LIMITER],
+  exports: [WORKSPACE_KEYS, RATE_LIMITER, AUTH_FAILURES],
 })
 export class AccessModule implements NestModule, OnApplicationBootstrap {
   constructor(

@@ -10,12 +10,16 @@ import {
 import type { Request, Response } from 'express';
 import { constantTimeEquals } from '@tributary/access';
 import {
+  AUTH_FAILURES,
   RATE_LIMITER,
   SERVICE_CONFIG,
   WORKSPACE_KEYS,
   applyRateLimitDecision,
+  clientAddress,
   hasScopes,
   presentedKey,
+  refuseThrottledAddress,
+  type AuthFailureThrottle,
   type CredentialRateLimiter,
   type WorkspaceKeyResolver,
 } from '@tributary/platform';
@@ -34,25 +38,35 @@ type AdminRequest = Request & { adminActor?: AdminActor };
 const unauthorized = (reason: string) =>
   new UnauthorizedException({ error: 'unauthorized', field: 'authorization', reason });
 
-/** Admits the operator token or an `admin`-scoped workspace credential, then spends its rate-limit allowance. */
+/**
+ * Admits the operator token or an `admin`-scoped workspace credential, then spends its rate-limit allowance. An
+ * address that presented too many wrong credentials is answered 429 before the token is compared.
+ */
 @Injectable()
 export class AdminGuard implements CanActivate {
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
     @Inject(WORKSPACE_KEYS) private readonly keys: WorkspaceKeyResolver,
     @Inject(RATE_LIMITER) private readonly limiter: CredentialRateLimiter,
+    @Inject(AUTH_FAILURES) private readonly failures: AuthFailureThrottle,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<AdminRequest>();
+    const res = context.switchToHttp().getResponse<Response>();
     const presented = presentedKey(req);
     if (!presented) throw unauthorized('missing admin credential');
+    const address = clientAddress(req);
+    refuseThrottledAddress(this.failures, address, res);
     let actor: AdminActor;
     if (constantTimeEquals(presented, this.config.ADMIN_TOKEN)) {
       actor = { kind: 'operator', credentialId: 'admin-token' };
     } else {
       const principal = await this.keys.resolve(presented);
-      if (!principal) throw unauthorized('unknown credential');
+      if (!principal) {
+        this.failures.failed(address, presented);
+        throw unauthorized('unknown credential');
+      }
       if (!hasScopes(principal.scopes, ['admin'])) {
         throw new ForbiddenException({
           error: 'forbidden',
@@ -67,7 +81,7 @@ export class AdminGuard implements CanActivate {
       scopes: [],
       credentialId: actor.credentialId,
     });
-    applyRateLimitDecision(context.switchToHttp().getResponse<Response>(), decision);
+    applyRateLimitDecision(res, decision);
     req.adminActor = actor;
     return true;
   }

@@ -188,6 +188,11 @@ export class CredentialStore {
     return this.keys.find({ workspaceId }).sort({ createdAt: 1 }).lean<ApiKeyDoc[]>();
   }
 
+  /** Keys of a workspace not revoked (the per-workspace cap counts these). */
+  async countActiveKeys(workspaceId: string): Promise<number> {
+    return this.keys.countDocuments({ workspaceId, revokedAt: null });
+  }
+
   /** Replaces the secrets of a live key if nobody rotated it meanwhile; null when it is gone or revoked. */
   async replaceSecrets(key: ApiKeyDoc, secrets: KeySecret[]): Promise<ApiKeyDoc | null> {
     const result = await this.keys.updateOne(
@@ -222,6 +227,11 @@ export class CredentialStore {
 
   async listClients(workspaceId: string): Promise<OAuthClientDoc[]> {
     return this.clients.find({ workspaceId }).sort({ createdAt: 1 }).lean<OAuthClientDoc[]>();
+  }
+
+  /** OAuth clients of a workspace not revoked. */
+  async countActiveClients(workspaceId: string): Promise<number> {
+    return this.clients.countDocuments({ workspaceId, revokedAt: null });
   }
 
   async revokeClient(workspaceId: string, clientId: string, now: Date): Promise<boolean> {

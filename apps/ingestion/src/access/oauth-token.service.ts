@@ -1,6 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { clientCredentialId, parseScopeParameter, secretMatches } from '@tributary/access';
-import { RATE_LIMITER, type CredentialRateLimiter, type RateLimitDecision } from '@tributary/platform';
+import {
+  AUTH_FAILURES,
+  RATE_LIMITER,
+  type AuthFailureThrottle,
+  type CredentialRateLimiter,
+  type RateLimitDecision,
+} from '@tributary/platform';
 import { AccessTokens } from './access-tokens';
 import { EdgeCredentials } from './edge-credentials';
 
@@ -55,18 +61,23 @@ function clientAuthentication(
   throw new OAuthError(401, 'invalid_client', 'client authentication required');
 }
 
-/** The client-credentials grant: authenticates an OAuth client and issues a token for a subset of its scopes. */
+/**
+ * The client-credentials grant: authenticates an OAuth client and issues a token for a subset of its scopes. A wrong
+ * client id or secret counts against the caller's address (AUTH_FAILURES; the controller refuses a throttled one).
+ */
 @Injectable()
 export class OAuthTokenExchange {
   constructor(
     private readonly credentials: EdgeCredentials,
     private readonly tokens: AccessTokens,
     @Inject(RATE_LIMITER) private readonly limiter: CredentialRateLimiter,
+    @Inject(AUTH_FAILURES) private readonly failures: AuthFailureThrottle,
   ) {}
 
   async exchange(
     authorization: string | undefined,
     rawBody: unknown,
+    address: string,
   ): Promise<{ rateLimit: RateLimitDecision; token?: TokenResponse }> {
     const body = rawBody && typeof rawBody === 'object' ? (rawBody as Record<string, unknown>) : {};
     const grantType = field(body, 'grant_type');
@@ -78,6 +89,7 @@ export class OAuthTokenExchange {
     const client = await this.credentials.activeClient(clientId);
     // Same answer for unknown client and wrong secret: no client enumeration.
     if (!client || !secretMatches(clientSecret, client.secretHash)) {
+      this.failures.failed(address, `${clientId}:${clientSecret}`);
       throw new OAuthError(401, 'invalid_client', 'unknown client or wrong secret');
     }
     const requested = parseScopeParameter(field(body, 'scope')) ?? client.scopes;

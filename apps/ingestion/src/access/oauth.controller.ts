@@ -1,9 +1,15 @@
-import { Body, Controller, Get, Headers, HttpCode, Post, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
 import { Catch } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
-import { applyRateLimitDecision } from '@tributary/platform';
+import type { Request, Response } from 'express';
+import {
+  AUTH_FAILURES,
+  applyRateLimitDecision,
+  clientAddress,
+  refuseThrottledAddress,
+  type AuthFailureThrottle,
+} from '@tributary/platform';
 import { OAuthError, OAuthTokenExchange, type TokenResponse } from './oauth-token.service';
 import { SigningKeyring } from './signing-keys';
 
@@ -25,6 +31,7 @@ export class OAuthController {
   constructor(
     private readonly exchange: OAuthTokenExchange,
     private readonly keyring: SigningKeyring,
+    @Inject(AUTH_FAILURES) private readonly failures: AuthFailureThrottle,
   ) {}
 
   @Post('v1/oauth/token')
@@ -39,9 +46,13 @@ export class OAuthController {
   async token(
     @Headers('authorization') authorization: string | undefined,
     @Body() body: unknown,
+    @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<TokenResponse | undefined> {
-    const { rateLimit, token } = await this.exchange.exchange(authorization, body);
+    // An address that sent too many wrong client secrets is answered 429 before any client is looked up.
+    const address = clientAddress(req);
+    refuseThrottledAddress(this.failures, address, res);
+    const { rateLimit, token } = await this.exchange.exchange(authorization, body, address);
     applyRateLimitDecision(res, rateLimit);
     res.setHeader('Cache-Control', 'no-store');
     return token;

@@ -26,6 +26,20 @@ export function dedupeDecision(
 
 const DUPLICATE_KEY = 11000;
 
+/**
+ * Marks one group-commit write holds at most, and what each waiting request puts in per round: a request's marks
+ * beyond that wait for the next write, so one tenant's 11,500-event batch is written in slices and the marks of
+ * other requests go out with its first slice instead of waiting behind all of it.
+ */
+const MARKS_PER_WRITE = 1_000;
+const MARKS_PER_ROUND = 100;
+
+interface QueuedMarks {
+  docs: MessageIdDoc[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 function duplicateIndexes(error: unknown): Set<number> | undefined {
   const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
   const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
@@ -103,7 +117,8 @@ export class MessageIdLedger {
   /**
    * Marks ids as stored on Kafka (after the ack); resolves once the marks are written. Concurrent requests share one
    * insert (group commit): while a write is in flight, newer marks queue and go out together when it ends, so under
-   * load the store sees one insert per round trip instead of one per request, and at low load nothing waits.
+   * load the store sees one insert per round trip instead of one per request, and at low load nothing waits. A write
+   * takes marks from every waiting request in turn (MARKS_PER_ROUND each) up to MARKS_PER_WRITE.
    */
   async markDone(workspaceId: string, messageIds: readonly string[], now = Date.now()): Promise<void> {
     if (messageIds.length === 0) return;
@@ -115,18 +130,32 @@ export class MessageIdLedger {
     });
   }
 
-  private readonly queuedMarks: {
-    docs: MessageIdDoc[];
-    resolve: () => void;
-    reject: (error: unknown) => void;
-  }[] = [];
+  private queuedMarks: QueuedMarks[] = [];
   private writingMarks = false;
+
+  /** The next write: marks taken round-robin from the waiting requests. */
+  private nextWrite(): { docs: MessageIdDoc[]; group: Set<QueuedMarks> } {
+    const docs: MessageIdDoc[] = [];
+    const group = new Set<QueuedMarks>();
+    let took = true;
+    while (took && docs.length < MARKS_PER_WRITE) {
+      took = false;
+      for (const queued of this.queuedMarks) {
+        const room = Math.min(MARKS_PER_ROUND, MARKS_PER_WRITE - docs.length, queued.docs.length);
+        if (room <= 0) continue;
+        docs.push(...queued.docs.splice(0, room));
+        group.add(queued);
+        took = true;
+      }
+    }
+    return { docs, group };
+  }
 
   private async writeQueuedMarks(): Promise<void> {
     this.writingMarks = true;
     while (this.queuedMarks.length > 0) {
-      const group = this.queuedMarks.splice(0);
-      const docs = group.flatMap((g) => g.docs);
+      const { docs, group } = this.nextWrite();
+      this.queuedMarks = this.queuedMarks.filter((queued) => queued.docs.length > 0);
       try {
         const collided = await this.insertAll(docs);
         // An expired earlier mark is replaced, so the window restarts from this store.
@@ -139,9 +168,11 @@ export class MessageIdLedger {
             await this.insertAll([doc]);
           }
         }
-        for (const g of group) g.resolve();
+        for (const g of group) if (g.docs.length === 0) g.resolve();
       } catch (error) {
+        // A request whose slice failed fails whole; its slices still waiting are dropped.
         for (const g of group) g.reject(error);
+        this.queuedMarks = this.queuedMarks.filter((queued) => !group.has(queued));
       }
     }
     this.writingMarks = false;

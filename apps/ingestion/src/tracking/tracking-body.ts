@@ -1,6 +1,19 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { gunzip } from 'node:zlib';
+import {
+  applyRateLimitDecision,
+  AUTH_FAILURES,
+  clientAddress,
+  presentedKey,
+  RATE_LIMITER,
+  refuseThrottledAddress,
+  toApiError,
+  WORKSPACE_KEYS,
+  type AuthFailureThrottle,
+  type CredentialRateLimiter,
+  type WorkspaceKeyResolver,
+} from '@tributary/platform';
 import type { FieldProblem } from '../leads/field-problem';
 import { CALL_TYPES, MAX_BATCH_BYTES, MAX_EVENT_BYTES } from './segment-calls';
 
@@ -110,7 +123,57 @@ export function trackingBodyReader(req: TrackingRequest, _res: Response, next: N
   );
 }
 
+/**
+ * Refuses, before a byte of the body is read, a caller that would be refused anyway: its address throttled for
+ * failed authentication, or its credential or workspace out of allowance. Reading and parsing a 500 KB batch costs
+ * milliseconds of the one event loop every tenant shares, so a client ignoring Retry-After must not get that far.
+ * Unknown keys and anything else go on to the reader and WorkspaceKeyGuard, which decide as always.
+ */
+export function refuseThrottledEarly(
+  keys: WorkspaceKeyResolver,
+  limiter: CredentialRateLimiter | undefined,
+  failures: AuthFailureThrottle | undefined,
+): (req: Request, res: Response, next: NextFunction) => void {
+  const refuse = (res: Response, error: unknown) => {
+    const { status, body } = toApiError(error);
+    // The body is never buffered or parsed: once the answer is sent, Node discards the rest of the request.
+    res.status(status).json(body);
+  };
+  return (req, res, next) => {
+    if (req.method !== 'POST') return next();
+    const key = presentedKey(req);
+    if (!key) return next();
+    try {
+      refuseThrottledAddress(failures, clientAddress(req), res);
+    } catch (error) {
+      return refuse(res, error);
+    }
+    if (!limiter?.preview) return next();
+    const preview = limiter.preview;
+    Promise.resolve(keys.resolve(key)).then(
+      (principal) => {
+        if (!principal) return next();
+        try {
+          applyRateLimitDecision(res, preview.call(limiter, principal));
+        } catch (error) {
+          return refuse(res, error);
+        }
+        next();
+      },
+      (error: unknown) => next(error),
+    );
+  };
+}
+
 /** Mounts the tracking body reader; call from the app's HTTP setup, before Nest registers its body parsers. */
 export function captureTrackingBody(app: INestApplication): void {
-  app.use(TRACKING_PATHS, trackingBodyReader);
+  app.use(
+    TRACKING_PATHS,
+    refuseThrottledEarly(
+      app.get<WorkspaceKeyResolver>(WORKSPACE_KEYS),
+      app.get<CredentialRateLimiter | undefined>(RATE_LIMITER, { strict: false }),
+      app.get<AuthFailureThrottle | undefined>(AUTH_FAILURES, { strict: false }),
+    ),
+    trackingBodyReader,
+  );
 }

@@ -62,7 +62,11 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
   ) {
     this.ledger = new MessageIdLedger(store, config.TRACKING_DEDUPE_WINDOW_HOURS * 3_600_000);
-    this.gate = new ProduceGate(config.TRACKING_MAX_IN_FLIGHT, config.TRACKING_PRODUCE_TIMEOUT_MS);
+    this.gate = new ProduceGate(
+      config.TRACKING_MAX_IN_FLIGHT,
+      config.TRACKING_PRODUCE_TIMEOUT_MS,
+      config.TRACKING_WORKSPACE_IN_FLIGHT_SHARE,
+    );
   }
 
   async onModuleInit(): Promise<void> {
@@ -130,7 +134,7 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
       value: this.encodeRejectedRecord(principal, r, request, requestId),
     }));
 
-    await this.gate.run(events.length + rejectedRecords.length, async () => {
+    await this.gate.run(workspaceId, events.length + rejectedRecords.length, async () => {
       await Promise.all([
         this.publisher.publishEncoded(Topics.TrackingEvents, events),
         this.publisher.publishEncoded(Topics.IngestionRejected, rejectedRecords),

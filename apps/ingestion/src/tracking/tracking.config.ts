@@ -10,6 +10,11 @@ export const trackingConfigShape = {
     .default(24),
   /** Events handed to Kafka and not yet acknowledged, across requests; beyond it the API answers 503. */
   TRACKING_MAX_IN_FLIGHT: z.coerce.number().int().min(1).default(5_000),
+  /**
+   * Share of TRACKING_MAX_IN_FLIGHT one workspace may hold (beyond it, its calls get 503 while others are admitted):
+   * 0.25 leaves room for others until four workspaces each fill theirs.
+   */
+  TRACKING_WORKSPACE_IN_FLIGHT_SHARE: z.coerce.number().positive().max(1).default(0.25),
   /** How long a request waits for Kafka's ack before answering 503 (kafkajs itself retries for much longer). */
   TRACKING_PRODUCE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3_000),
   /** Retry-After (seconds) sent with 503s. */
