@@ -17,7 +17,6 @@ import {
 function fail(error: unknown): never {
   if (error instanceof StackError) {
     process.stderr.write(`\n✖ ${error.message}\n`);
-    for (const line of error.details) process.stderr.write(`${line}\n`);
   } else {
     process.stderr.write(`\n✖ ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   }

@@ -1,11 +1,16 @@
-/** An expected failure with a message meant for the user: the CLI prints it without a stack trace. */
+/**
+ * An expected failure with a message meant for the user: the CLI prints it without a stack trace. The message holds
+ * the details too, so every caller that prints `error.message` (npm test, npm start, Jest's global setup) gives
+ * the reason, not just the headline.
+ */
 export class StackError extends Error {
   constructor(
-    message: string,
-    /** Extra lines printed after the message, e.g. the tail of a log file. */
+    /** The headline, e.g. "cannot start the stack:". */
+    readonly summary: string,
+    /** Extra lines printed after it, e.g. each problem found or the tail of a log file. */
     readonly details: readonly string[] = [],
   ) {
-    super(message);
+    super([summary, ...details].join('\n'));
     this.name = 'StackError';
   }
 }

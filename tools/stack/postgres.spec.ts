@@ -2,11 +2,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from './config';
+import { StackError } from './errors';
 import {
   choosePostgresMajor,
   findPostgres,
   parsePasswd,
+  postgresPlace,
   postgresUser,
+  removeOutsidePostgres,
   socketPathProblem,
   unreachableDirs,
 } from './postgres';
@@ -114,5 +117,79 @@ describe('findPostgres', () => {
     expect(findPostgres(config({ TRIBUTARY_POSTGRES_BIN: '/nope/bin' }))).toEqual({
       problem: 'TRIBUTARY_POSTGRES_BIN=/nope/bin has no postgres server binary',
     });
+  });
+});
+
+describe('postgresPlace', () => {
+  /** A checkout under a mode-700 folder (root's home, as in many containers), and a place outside for its data. */
+  function layout() {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-place-')); // mode 0700
+    const stackDir = path.join(root, 'checkout', '.stack');
+    fs.mkdirSync(stackDir, { recursive: true, mode: 0o755 });
+    const outsideRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-outside-'));
+    const config = loadConfig({
+      env: { TRIBUTARY_STACK_DIR: stackDir },
+      cwd: root,
+      home: root,
+      repoRoot: root,
+    });
+    return { root, stackDir, outsideRoot, config };
+  }
+  const stranger = { name: 'postgres', uid: 54321, gid: 54321 };
+
+  it('keeps the data in the stack dir when the server user can reach it, or when it runs as the caller', () => {
+    const { root, stackDir, outsideRoot, config } = layout();
+    try {
+      expect(postgresPlace(config, null, outsideRoot)).toEqual({
+        data: path.join(stackDir, 'data', 'postgres'),
+        socketDir: path.join(stackDir, 'run', 'postgres'),
+      });
+      fs.chmodSync(root, 0o711);
+      expect(postgresPlace(config, stranger, outsideRoot).outside).toBeUndefined();
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(outsideRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('moves it outside, to a place named after the stack dir, when the server user cannot enter the checkout', () => {
+    const { root, outsideRoot, config } = layout();
+    const other = loadConfig({
+      env: { TRIBUTARY_STACK_DIR: path.join(root, 'other', '.stack') },
+      cwd: root,
+      home: root,
+      repoRoot: root,
+    });
+    try {
+      const place = postgresPlace(config, stranger, outsideRoot);
+      expect(place.outside).toMatch(new RegExp(`^${outsideRoot}/stack-[0-9a-f]{12}$`));
+      expect(place).toEqual({
+        data: path.join(place.outside ?? '', 'data'),
+        socketDir: path.join(place.outside ?? '', 'run'),
+        outside: place.outside,
+      });
+      // Deterministic per stack dir, and another checkout gets another place.
+      expect(postgresPlace(config, stranger, outsideRoot)).toEqual(place);
+      expect(postgresPlace(other, stranger, outsideRoot).outside).not.toBe(place.outside);
+      // A cluster initialised there stays there, even once the checkout becomes reachable.
+      fs.mkdirSync(place.data, { recursive: true });
+      fs.writeFileSync(path.join(place.data, 'PG_VERSION'), '15\n');
+      fs.chmodSync(root, 0o711);
+      expect(postgresPlace(config, stranger, outsideRoot)).toEqual(place);
+      // reset removes it.
+      expect(removeOutsidePostgres(config, outsideRoot)).toBe(place.outside);
+      expect(fs.existsSync(place.outside ?? '')).toBe(false);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(outsideRoot, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('StackError', () => {
+  it('carries its details in its message, so any caller printing the message prints the reason', () => {
+    const error = new StackError('cannot start the stack:', ['  - PostgreSQL server not found']);
+    expect(error.message).toBe('cannot start the stack:\n  - PostgreSQL server not found');
+    expect(error.summary).toBe('cannot start the stack:');
   });
 });

@@ -1,4 +1,5 @@
 // PostgreSQL from Debian's package, as FerretDB's backend: a private cluster in the stack dir, loopback only.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ComponentDef, LaunchSpec, Preflight } from './component';
@@ -72,7 +73,7 @@ export function findPostgres(
   config: StackConfig,
   libDir = POSTGRES_LIB_DIR,
 ): PostgresInstall | { problem: string } {
-  const dataMajor = dataDirMajor(stackPaths(config).postgresData);
+  const dataMajor = dataDirMajor(postgresPlace(config).data);
   if (config.postgresBin) {
     if (!isExecutable(path.join(config.postgresBin, 'postgres'))) {
       return { problem: `TRIBUTARY_POSTGRES_BIN=${config.postgresBin} has no postgres server binary` };
@@ -87,7 +88,7 @@ export function findPostgres(
   if (dataMajor !== undefined && installed.length > 0) {
     return {
       problem:
-        `${stackPaths(config).postgresData} was initialised by PostgreSQL ${dataMajor}, which is not installed ` +
+        `${postgresPlace(config).data} was initialised by PostgreSQL ${dataMajor}, which is not installed ` +
         `(found ${installed.join(', ')}): install postgresql-${dataMajor}, or start over with ` +
         '`npm run stack -- reset` (deletes the stack data)',
     };
@@ -169,6 +170,73 @@ export function unreachableDirs(dir: string, user: RunAs): string[] {
   return blocked;
 }
 
+/** Where a checkout's PostgreSQL lives when its server user cannot reach the checkout (root's mode-700 home). */
+export const OUTSIDE_STACK_ROOT = '/var/lib/tributary';
+
+/** Where the cluster's data and socket live; `outside` is set when they are out of the stack dir. */
+export interface PostgresPlace {
+  data: string;
+  socketDir: string;
+  outside?: string;
+}
+
+/**
+ * Where PostgreSQL keeps its data and socket. In the stack dir when its server user can reach it (or when it runs
+ * as the caller); else under OUTSIDE_STACK_ROOT, in a directory named after the stack dir, so a clone in a folder
+ * the `postgres` user cannot enter still gets a stack. A cluster already initialised in either place stays there.
+ */
+export function postgresPlace(
+  config: StackConfig,
+  /** Who runs the server; null: the caller, who can reach its own stack dir. */
+  user: RunAs | null = runAsUser(),
+  outsideRoot = OUTSIDE_STACK_ROOT,
+): PostgresPlace {
+  const paths = stackPaths(config);
+  const inside: PostgresPlace = { data: paths.postgresData, socketDir: paths.postgresSocketDir };
+  if (!user) return inside;
+  const moved = outsidePlace(config, outsideRoot);
+  if (dataDirMajor(moved.data) !== undefined) return moved;
+  if (dataDirMajor(inside.data) !== undefined) return inside;
+  return unreachableDirs(inside.data, user).length > 0 ? moved : inside;
+}
+
+/** The place outside the stack dir, named after it so that two checkouts never share one. */
+function outsidePlace(
+  config: StackConfig,
+  outsideRoot = OUTSIDE_STACK_ROOT,
+): PostgresPlace & { outside: string } {
+  const digest = createHash('sha256').update(path.resolve(config.stackDir)).digest('hex').slice(0, 12);
+  const outside = path.join(outsideRoot, `stack-${digest}`);
+  return { data: path.join(outside, 'data'), socketDir: path.join(outside, 'run'), outside };
+}
+
+/** The user PostgreSQL runs as, when that is not the caller; null otherwise or when unknown (preflight says why). */
+function runAsUser(): RunAs | null {
+  const user = postgresUser();
+  return user && !('problem' in user) ? user : null;
+}
+
+/** Creates the place outside the stack dir (root's, traversable), naming the stack dir it belongs to. */
+function prepareOutside(place: PostgresPlace, config: StackConfig): void {
+  if (!place.outside) return;
+  fs.mkdirSync(place.outside, { recursive: true, mode: 0o755 });
+  fs.writeFileSync(
+    path.join(place.outside, 'STACK_DIR'),
+    `${path.resolve(config.stackDir)}\n(PostgreSQL of this stack dir; \`npm run stack -- reset\` there deletes it)\n`,
+  );
+}
+
+/** Deletes a stack's PostgreSQL kept outside its stack dir, if it has one (`reset`). */
+export function removeOutsidePostgres(
+  config: StackConfig,
+  outsideRoot = OUTSIDE_STACK_ROOT,
+): string | undefined {
+  const { outside } = outsidePlace(config, outsideRoot);
+  if (!fs.existsSync(outside)) return undefined;
+  removeTree(outside);
+  return outside;
+}
+
 /** Makes a directory the server's own: created if needed, mode 0700, owned by the user it runs as. */
 function ownDir(dir: string, user: RunAs | undefined): void {
   // Parents with the default mode: the server user must pass through them.
@@ -240,7 +308,7 @@ export const postgres: ComponentDef = {
     return (
       path.basename(cmdline[0] ?? '') === 'postgres' &&
       data >= 0 &&
-      cmdline[data + 1] === stackPaths(config).postgresData
+      cmdline[data + 1] === postgresPlace(config).data
     );
   },
 
@@ -261,15 +329,16 @@ export const postgres: ComponentDef = {
     if ('problem' in found) problems.push(found.problem);
     const user = postgresUser();
     if (user && 'problem' in user) problems.push(user.problem);
-    const paths = stackPaths(config);
-    const socket = socketPathProblem(paths.postgresSocketDir, config.ports.postgres);
+    const place = postgresPlace(config);
+    const socket = socketPathProblem(place.socketDir, config.ports.postgres);
     if (socket) problems.push(socket);
     if (user && !('problem' in user)) {
-      const blocked = unreachableDirs(paths.postgresData, user);
+      // Only a cluster initialised here before can be out of reach: a new one goes outside the stack dir.
+      const blocked = unreachableDirs(place.data, user);
       if (blocked.length > 0) {
         problems.push(
           `PostgreSQL runs as the ${user.name} user, who cannot enter ${blocked.join(', ')}: ` +
-            `chmod o+x ${blocked.join(' ')}, or point TRIBUTARY_STACK_DIR elsewhere`,
+            `chmod o+x ${blocked.join(' ')}, or start over with \`npm run stack -- reset\` (deletes the stack data)`,
         );
       }
     }
@@ -284,13 +353,18 @@ export const postgres: ComponentDef = {
     const { binDir } = requirePostgres(config);
     const user = requireUser();
     const paths = stackPaths(config);
-    ownDir(paths.postgresSocketDir, user);
-    if (dataDirMajor(paths.postgresData) === undefined) {
+    const place = postgresPlace(config, user ?? null);
+    if (place.outside) {
+      task.note(`${user?.name ?? 'its user'} cannot enter ${config.stackDir}: data in ${place.outside}`);
+      prepareOutside(place, config);
+    }
+    ownDir(place.socketDir, user);
+    if (dataDirMajor(place.data) === undefined) {
       // initdb into a side directory, renamed when complete: an interrupted initdb is never taken for a cluster.
       task.note('initdb');
-      const partial = `${paths.postgresData}.partial`;
+      const partial = `${place.data}.partial`;
       removeTree(partial);
-      removeTree(paths.postgresData);
+      removeTree(place.data);
       ownDir(partial, user);
       const result = await runCommand(path.join(binDir, 'initdb'), renderInitdbArgs(partial), {
         cwd: partial,
@@ -299,12 +373,12 @@ export const postgres: ComponentDef = {
       });
       fs.appendFileSync(paths.logFile('postgres'), `[tributary stack] initdb:\n${result.output}`);
       assertSuccess(result, 'initdb', paths.logFile('postgres'));
-      fs.renameSync(partial, paths.postgresData);
+      fs.renameSync(partial, place.data);
     }
     return {
       command: path.join(binDir, 'postgres'),
-      args: renderPostgresArgs(config, paths.postgresData, paths.postgresSocketDir),
-      cwd: paths.postgresData,
+      args: renderPostgresArgs(config, place.data, place.socketDir),
+      cwd: place.data,
       env: pgEnv(),
       ...(user ? { user } : {}),
     };

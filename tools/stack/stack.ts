@@ -18,7 +18,7 @@ import {
 import { StackError, errorMessage } from './errors';
 import { kafka } from './kafka';
 import { mongo } from './mongo';
-import { postgres } from './postgres';
+import { postgres, removeOutsidePostgres } from './postgres';
 import { createReporter, silentReporter, type Reporter, type Task } from './progress';
 import { registry } from './registry';
 import { formatTable } from './render';
@@ -691,6 +691,8 @@ export async function stackReset(options: StackOptions = {}): Promise<void> {
   }
   await withLock(config, reporter, async () => {
     await downLocked(config, reporter);
+    const outside = removeOutsidePostgres(config);
+    if (outside) reporter.info(`deleted this stack's PostgreSQL data in ${outside}`);
     await reporter.task(`delete ${paths.dir}`, async () => removeTree(paths.dir));
   });
 }
