@@ -149,12 +149,12 @@ export function refuseThrottledEarly(
       return refuse(res, error);
     }
     if (!limiter?.preview) return next();
-    const preview = limiter.preview;
+    const preview = limiter.preview.bind(limiter);
     Promise.resolve(keys.resolve(key)).then(
       (principal) => {
         if (!principal) return next();
         try {
-          applyRateLimitDecision(res, preview.call(limiter, principal));
+          applyRateLimitDecision(res, preview(principal));
         } catch (error) {
           return refuse(res, error);
         }
