@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { unlistedSkips, type SkippedTest } from '../jest/allowed-skips';
 import { stackEndpoints, stackUp } from '../stack/stack';
 
 const root = join(__dirname, '..', '..');
@@ -29,9 +30,20 @@ interface JestSummary {
   numPassedTests: number;
   numFailedTests: number;
   numPendingTests: number;
+  numTodoTests?: number;
   numTotalTestSuites: number;
   numFailedTestSuites: number;
   success: boolean;
+  testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
+}
+
+/** Tests Jest did not run (skipped, pending, todo), by file and full name. */
+function skippedTests(summary: JestSummary): SkippedTest[] {
+  return summary.testResults.flatMap((file) =>
+    file.assertionResults
+      .filter((test) => test.status !== 'passed' && test.status !== 'failed')
+      .map((test) => ({ file: file.name.replace(`${root}/`, ''), fullName: test.fullName })),
+  );
 }
 
 async function main(): Promise<void> {
@@ -78,11 +90,17 @@ async function main(): Promise<void> {
     console.log('0 passed, 1 failed');
     process.exit(jest.status || 1);
   }
+  const unlisted = unlistedSkips(skippedTests(summary));
+  for (const test of unlisted) {
+    console.log(`✖ skipped, and not in tools/jest/allowed-skips.ts: ${test.fullName} (${test.file})`);
+  }
+  const skipped = summary.numPendingTests + (summary.numTodoTests ?? 0);
+  // An unlisted skip counts as a failure: a test that quietly stops running can no longer fail.
+  const failed = summary.numFailedTests + unlisted.length;
   console.log(`\n${summary.numTotalTestSuites} suites in ${minutes} min`);
-  console.log(
-    `${summary.numPassedTests} passed, ${summary.numFailedTests} failed, ${summary.numPendingTests} skipped`,
-  );
-  process.exit(jest.status === 0 && summary.success && summary.numPassedTests > 0 ? 0 : 1);
+  console.log(`${summary.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
+  const green = jest.status === 0 && summary.success && summary.numPassedTests > 0 && unlisted.length === 0;
+  process.exit(green ? 0 : 1);
 }
 
 main().catch((error: unknown) => {

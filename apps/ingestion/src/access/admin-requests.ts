@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { unknownScopes } from '@tributary/access';
+import type { FieldProblem } from '@tributary/platform';
 
 const name = z.string().trim().min(1).max(100);
 const scopes = z
@@ -31,8 +32,6 @@ export const rotateKeyRequest = z.object({
     .max(30 * 86_400)
     .optional(),
 });
-
-export type FieldProblem = { field: string; reason: string };
 
 /** Parses an admin request body; every bad field is named. */
 export function parseAdminRequest<T extends z.ZodTypeAny>(
