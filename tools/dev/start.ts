@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { describeFailure } from '../stack/errors';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { consumerBacklogs, skipBacklogs } from './consumer-backlog';
 import { DEMO_PROSPECTS, sendDemoTraffic } from './demo-traffic';
@@ -137,6 +138,7 @@ Ctrl-C stops the services.`);
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  // A StackError's message holds its reasons (each problem, a log's tail); any other error keeps its stack.
+  console.error(describeFailure(error));
   process.exit(1);
 });

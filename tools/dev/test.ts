@@ -5,9 +5,10 @@
  * Ends with one line `N passed, N failed, N skipped`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { unlistedSkips, type SkippedTest } from '../jest/allowed-skips';
+import { describeFailure } from '../stack/errors';
 import { stackEndpoints, stackUp } from '../stack/stack';
 
 const root = join(__dirname, '..', '..');
@@ -66,6 +67,8 @@ async function main(): Promise<void> {
   const endpoints = stackEndpoints();
   mkdirSync(join(root, '.stack'), { recursive: true });
   const report = join(root, '.stack', 'jest-results.json');
+  // A Jest that dies before writing its report must not be judged by the previous run's.
+  rmSync(report, { force: true });
   const jest = spawnSync(
     bin('jest'),
     // --forceExit: a suite whose service hung past its hook timeout has failed already; its handles must not hang CI.
@@ -104,7 +107,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  // A StackError's message holds its reasons (each problem, a log's tail); any other error keeps its stack.
+  console.error(describeFailure(error));
   console.log('0 passed, 1 failed');
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 // `npm run stack -- up|down|status|logs|reset|prune|env`: thin commander wrapper over stack.ts.
 import { Command, InvalidArgumentError } from 'commander';
 import { COMPONENTS, loadConfig, stackComponents, type ComponentName } from './config';
-import { StackError } from './errors';
+import { describeFailure } from './errors';
 import { removeTestLeftovers } from './leftovers';
 import { showLogs } from './logs';
 import {
@@ -15,11 +15,7 @@ import {
 } from './stack';
 
 function fail(error: unknown): never {
-  if (error instanceof StackError) {
-    process.stderr.write(`\n✖ ${error.message}\n`);
-  } else {
-    process.stderr.write(`\n✖ ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  }
+  process.stderr.write(`\n✖ ${describeFailure(error)}\n`);
   process.exit(1);
 }
 
@@ -96,6 +92,7 @@ program
           process.stdout.write(`\n${c.name}: ${c.detail}\n`);
         }
         process.stdout.write(`\nstack dir: ${status.stackDir}\n`);
+        if (status.postgresData) process.stdout.write(`PostgreSQL data: ${status.postgresData}\n`);
       }
       return status.up ? 0 : 1;
     }),

@@ -5,6 +5,7 @@ import { loadConfig } from './config';
 import { StackError } from './errors';
 import {
   choosePostgresMajor,
+  claimOutsidePlace,
   findPostgres,
   parsePasswd,
   postgresPlace,
@@ -136,6 +137,11 @@ describe('postgresPlace', () => {
     return { root, stackDir, outsideRoot, config };
   }
   const stranger = { name: 'postgres', uid: 54321, gid: 54321 };
+  /** What initdb leaves that tells a cluster from an empty directory. */
+  const initialise = (dataDir: string) => {
+    fs.mkdirSync(dataDir, { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'PG_VERSION'), '15\n');
+  };
 
   it('keeps the data in the stack dir when the server user can reach it, or when it runs as the caller', () => {
     const { root, stackDir, outsideRoot, config } = layout();
@@ -172,13 +178,87 @@ describe('postgresPlace', () => {
       expect(postgresPlace(config, stranger, outsideRoot)).toEqual(place);
       expect(postgresPlace(other, stranger, outsideRoot).outside).not.toBe(place.outside);
       // A cluster initialised there stays there, even once the checkout becomes reachable.
-      fs.mkdirSync(place.data, { recursive: true });
-      fs.writeFileSync(path.join(place.data, 'PG_VERSION'), '15\n');
+      claimOutsidePlace(place, config, stranger, outsideRoot);
+      initialise(place.data);
       fs.chmodSync(root, 0o711);
       expect(postgresPlace(config, stranger, outsideRoot)).toEqual(place);
-      // reset removes it.
+      // reset removes it, and the stack dir's pointer to it.
       expect(removeOutsidePostgres(config, outsideRoot)).toBe(place.outside);
       expect(fs.existsSync(place.outside ?? '')).toBe(false);
+      expect(fs.readdirSync(path.join(config.stackDir, 'data'))).toEqual([]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(outsideRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('says where the data goes and which directory shuts the server user out', () => {
+    const { root, stackDir, outsideRoot, config } = layout();
+    try {
+      const place = postgresPlace(config, stranger, outsideRoot);
+      expect(claimOutsidePlace(place, config, stranger, outsideRoot)).toEqual([
+        `the postgres user cannot enter ${root}, so PostgreSQL's data and socket are in ${place.outside} ` +
+          '(`npm run stack -- reset` deletes them)',
+      ]);
+      // Both sides say whose it is: the place names the stack dir, the stack dir points at the place.
+      expect(fs.readFileSync(path.join(place.outside ?? '', 'STACK_DIR'), 'utf8')).toMatch(
+        new RegExp(`^${stackDir}\n`),
+      );
+      expect(fs.readFileSync(path.join(stackDir, 'data', 'postgres.outside'), 'utf8')).toBe(
+        `${place.outside}\n`,
+      );
+      // Idempotent: claiming again changes nothing and deletes nothing.
+      initialise(place.data);
+      claimOutsidePlace(postgresPlace(config, stranger, outsideRoot), config, stranger, outsideRoot);
+      expect(fs.existsSync(path.join(place.data, 'PG_VERSION'))).toBe(true);
+      // Nothing to claim for a cluster in the stack dir.
+      expect(
+        claimOutsidePlace(postgresPlace(config, null, outsideRoot), config, undefined, outsideRoot),
+      ).toEqual([]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(outsideRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('starts over when the stack dir was deleted by hand, as it would with the cluster inside it', () => {
+    const { root, stackDir, outsideRoot, config } = layout();
+    try {
+      const first = postgresPlace(config, stranger, outsideRoot);
+      claimOutsidePlace(first, config, stranger, outsideRoot);
+      initialise(first.data);
+      fs.writeFileSync(path.join(first.data, 'old-table'), '');
+      // rm -rf .stack (or a fresh clone at the same path), then up.
+      fs.rmSync(stackDir, { recursive: true });
+      fs.mkdirSync(stackDir);
+      const again = postgresPlace(config, stranger, outsideRoot);
+      expect(again).toEqual({ ...first, stale: true });
+      expect(claimOutsidePlace(again, config, stranger, outsideRoot)).toContain(
+        `deleted the PostgreSQL data an earlier ${stackDir} left in ${first.outside}`,
+      );
+      expect(fs.existsSync(first.data)).toBe(false);
+      expect(postgresPlace(config, stranger, outsideRoot)).toEqual(first);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(outsideRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('says how else to get a stack when the place outside cannot be made', () => {
+    const { root, outsideRoot, config } = layout();
+    const notADir = path.join(outsideRoot, 'file');
+    fs.writeFileSync(notADir, '');
+    try {
+      const place = postgresPlace(config, stranger, notADir);
+      expect(() => claimOutsidePlace(place, config, stranger, notADir)).toThrow(
+        new StackError(
+          `cannot keep PostgreSQL's data in ${place.outside}: ENOTDIR: not a directory, mkdir '${place.outside}'`,
+          [
+            `  - or let the postgres user enter the checkout: chmod o+x ${root}`,
+            '  - or point TRIBUTARY_STACK_DIR at a folder the PostgreSQL server user can enter',
+          ],
+        ),
+      );
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
       fs.rmSync(outsideRoot, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ComponentDef, LaunchSpec, Preflight } from './component';
 import { PORT_ENV, stackPaths, type StackConfig } from './config';
-import { StackError } from './errors';
+import { StackError, errorMessage } from './errors';
 import type { Task } from './progress';
 import { FERRETDB_DATABASE, POSTGRES_SUPERUSER, renderInitdbArgs, renderPostgresArgs } from './render';
 import { assertSuccess, removeTree, runCommand, type RunAs } from './system';
@@ -73,7 +73,9 @@ export function findPostgres(
   config: StackConfig,
   libDir = POSTGRES_LIB_DIR,
 ): PostgresInstall | { problem: string } {
-  const dataMajor = dataDirMajor(postgresPlace(config).data);
+  const place = postgresPlace(config);
+  // A stale cluster is deleted before initdb: its major does not bind the new one.
+  const dataMajor = place.stale ? undefined : dataDirMajor(place.data);
   if (config.postgresBin) {
     if (!isExecutable(path.join(config.postgresBin, 'postgres'))) {
       return { problem: `TRIBUTARY_POSTGRES_BIN=${config.postgresBin} has no postgres server binary` };
@@ -88,7 +90,7 @@ export function findPostgres(
   if (dataMajor !== undefined && installed.length > 0) {
     return {
       problem:
-        `${postgresPlace(config).data} was initialised by PostgreSQL ${dataMajor}, which is not installed ` +
+        `${place.data} was initialised by PostgreSQL ${dataMajor}, which is not installed ` +
         `(found ${installed.join(', ')}): install postgresql-${dataMajor}, or start over with ` +
         '`npm run stack -- reset` (deletes the stack data)',
     };
@@ -178,6 +180,11 @@ export interface PostgresPlace {
   data: string;
   socketDir: string;
   outside?: string;
+  /**
+   * The place outside holds a cluster this stack dir does not point at: the stack dir was deleted by hand and made
+   * again (or the checkout was cloned anew at the same path). `prepare` deletes it before initdb.
+   */
+  stale?: true;
 }
 
 /**
@@ -194,20 +201,27 @@ export function postgresPlace(
   const paths = stackPaths(config);
   const inside: PostgresPlace = { data: paths.postgresData, socketDir: paths.postgresSocketDir };
   if (!user) return inside;
-  const moved = outsidePlace(config, outsideRoot);
-  if (dataDirMajor(moved.data) !== undefined) return moved;
+  const { pointer, ...moved } = outsidePlace(config, outsideRoot);
+  const movedInitialised = dataDirMajor(moved.data) !== undefined;
+  // A cluster outside is this stack dir's only while the stack dir points at it: a stack dir deleted by hand
+  // starts empty again, PostgreSQL included, as it did when the cluster lived inside it.
+  if (movedInitialised && fs.existsSync(pointer)) return moved;
   if (dataDirMajor(inside.data) !== undefined) return inside;
-  return unreachableDirs(inside.data, user).length > 0 ? moved : inside;
+  if (unreachableDirs(inside.data, user).length === 0) return inside;
+  return movedInitialised ? { ...moved, stale: true } : moved;
 }
 
 /** The place outside the stack dir, named after it so that two checkouts never share one. */
-function outsidePlace(
-  config: StackConfig,
-  outsideRoot = OUTSIDE_STACK_ROOT,
-): PostgresPlace & { outside: string } {
+function outsidePlace(config: StackConfig, outsideRoot = OUTSIDE_STACK_ROOT) {
   const digest = createHash('sha256').update(path.resolve(config.stackDir)).digest('hex').slice(0, 12);
   const outside = path.join(outsideRoot, `stack-${digest}`);
-  return { data: path.join(outside, 'data'), socketDir: path.join(outside, 'run'), outside };
+  return {
+    data: path.join(outside, 'data'),
+    socketDir: path.join(outside, 'run'),
+    outside,
+    /** In the stack dir: names the place outside, and makes the cluster there this stack dir's. */
+    pointer: path.join(stackPaths(config).dir, 'data', 'postgres.outside'),
+  };
 }
 
 /** The user PostgreSQL runs as, when that is not the caller; null otherwise or when unknown (preflight says why). */
@@ -216,14 +230,50 @@ function runAsUser(): RunAs | null {
   return user && !('problem' in user) ? user : null;
 }
 
-/** Creates the place outside the stack dir (root's, traversable), naming the stack dir it belongs to. */
-function prepareOutside(place: PostgresPlace, config: StackConfig): void {
-  if (!place.outside) return;
-  fs.mkdirSync(place.outside, { recursive: true, mode: 0o755 });
-  fs.writeFileSync(
-    path.join(place.outside, 'STACK_DIR'),
-    `${path.resolve(config.stackDir)}\n(PostgreSQL of this stack dir; \`npm run stack -- reset\` there deletes it)\n`,
+/**
+ * Readies a place outside the stack dir before PostgreSQL starts there: deletes a stale cluster, creates the
+ * directory (root's, traversable), and records which stack dir it belongs to, on both sides. Returns what it did,
+ * for the log. Nothing to do for a place inside the stack dir.
+ */
+export function claimOutsidePlace(
+  place: PostgresPlace,
+  config: StackConfig,
+  user: RunAs | undefined,
+  outsideRoot = OUTSIDE_STACK_ROOT,
+): string[] {
+  if (!place.outside) return [];
+  const { pointer } = outsidePlace(config, outsideRoot);
+  const lines: string[] = [];
+  const blocked = user ? unreachableDirs(stackPaths(config).postgresData, user) : [];
+  lines.push(
+    blocked.length > 0
+      ? `the ${user?.name ?? 'postgres'} user cannot enter ${blocked.join(', ')}, so PostgreSQL's data and socket ` +
+          `are in ${place.outside} (\`npm run stack -- reset\` deletes them)`
+      : `PostgreSQL's data and socket are in ${place.outside}, where an earlier start put them`,
   );
+  try {
+    if (place.stale) {
+      removeTree(place.outside);
+      lines.push(`deleted the PostgreSQL data an earlier ${config.stackDir} left in ${place.outside}`);
+    }
+    fs.mkdirSync(place.outside, { recursive: true, mode: 0o755 });
+    fs.writeFileSync(
+      path.join(place.outside, 'STACK_DIR'),
+      `${path.resolve(config.stackDir)}\n(PostgreSQL of this stack dir; \`npm run stack -- reset\` there deletes it)\n`,
+    );
+    fs.mkdirSync(path.dirname(pointer), { recursive: true });
+    fs.writeFileSync(pointer, `${place.outside}\n`);
+  } catch (error) {
+    throw new StackError(`cannot keep PostgreSQL's data in ${place.outside}: ${errorMessage(error)}`, [
+      ...(blocked.length > 0
+        ? [
+            `  - or let the ${user?.name ?? 'postgres'} user enter the checkout: chmod o+x ${blocked.join(' ')}`,
+          ]
+        : []),
+      '  - or point TRIBUTARY_STACK_DIR at a folder the PostgreSQL server user can enter',
+    ]);
+  }
+  return lines;
 }
 
 /** Deletes a stack's PostgreSQL kept outside its stack dir, if it has one (`reset`). */
@@ -231,7 +281,8 @@ export function removeOutsidePostgres(
   config: StackConfig,
   outsideRoot = OUTSIDE_STACK_ROOT,
 ): string | undefined {
-  const { outside } = outsidePlace(config, outsideRoot);
+  const { outside, pointer } = outsidePlace(config, outsideRoot);
+  fs.rmSync(pointer, { force: true });
   if (!fs.existsSync(outside)) return undefined;
   removeTree(outside);
   return outside;
@@ -354,9 +405,9 @@ export const postgres: ComponentDef = {
     const user = requireUser();
     const paths = stackPaths(config);
     const place = postgresPlace(config, user ?? null);
-    if (place.outside) {
-      task.note(`${user?.name ?? 'its user'} cannot enter ${config.stackDir}: data in ${place.outside}`);
-      prepareOutside(place, config);
+    for (const line of claimOutsidePlace(place, config, user)) {
+      task.note(line);
+      fs.appendFileSync(paths.logFile('postgres'), `[tributary stack] ${line}\n`);
     }
     ownDir(place.socketDir, user);
     if (dataDirMajor(place.data) === undefined) {

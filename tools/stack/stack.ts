@@ -18,7 +18,7 @@ import {
 import { StackError, errorMessage } from './errors';
 import { kafka } from './kafka';
 import { mongo } from './mongo';
-import { postgres, removeOutsidePostgres } from './postgres';
+import { postgres, postgresPlace, removeOutsidePostgres } from './postgres';
 import { createReporter, silentReporter, type Reporter, type Task } from './progress';
 import { registry } from './registry';
 import { formatTable } from './render';
@@ -67,6 +67,8 @@ export interface StackStatus {
   components: ComponentStatus[];
   endpoints: StackEndpoints;
   stackDir: string;
+  /** PostgreSQL's data dir when it is outside the stack dir (its server user cannot enter the checkout). */
+  postgresData?: string;
 }
 
 export interface StackOptions {
@@ -235,11 +237,13 @@ export async function stackStatus(options: Pick<StackOptions, 'config'> = {}): P
         : { ...base, state: 'unhealthy', pid, detail: problem };
     }),
   );
+  const place = active.includes('postgres') ? postgresPlace(config) : undefined;
   return {
     up: components.every((c) => c.state === 'up' || !active.includes(c.name)),
     components,
     endpoints: stackEndpointsFor(config),
     stackDir: config.stackDir,
+    ...(place?.outside && fs.existsSync(place.data) ? { postgresData: place.data } : {}),
   };
 }
 
@@ -377,6 +381,7 @@ function printSummary(reporter: Reporter, status: StackStatus): void {
   reporter.out('');
   for (const line of formatStatus(status).split('\n')) reporter.out(line);
   reporter.out('');
+  if (status.postgresData) reporter.out(`PostgreSQL data (outside the stack dir): ${status.postgresData}\n`);
   for (const line of formatEnv(status.endpoints)) reporter.out(line);
   reporter.out('');
 }
@@ -498,8 +503,7 @@ async function upLocked(config: StackConfig, reporter: Reporter): Promise<Compon
     const alive = COMPONENTS.filter((name) => locate(config, name).pid !== undefined);
     const reason = firstError instanceof Error ? firstError : new Error(String(firstError));
     if (alive.length > 0 && reason instanceof StackError) {
-      throw new StackError(reason.message, [
-        ...reason.details,
+      throw reason.withDetails([
         `(still running: ${alive.join(', ')}; fix the problem and run \`npm run stack -- up\` again, ` +
           'or stop them with `npm run stack -- down`)',
       ]);
@@ -681,7 +685,10 @@ export async function stackReset(options: StackOptions = {}): Promise<void> {
   const paths = stackPaths(config);
   if (!fs.existsSync(paths.dir)) {
     await downLocked(config, reporter);
-    reporter.info(`nothing to delete: ${paths.dir} does not exist`);
+    // The stack dir went without `reset` (deleted by hand): its PostgreSQL outside may still be there.
+    const outside = removeOutsidePostgres(config);
+    if (outside) reporter.info(`deleted this stack's PostgreSQL data in ${outside}`);
+    else reporter.info(`nothing to delete: ${paths.dir} does not exist`);
     return;
   }
   if (!fs.existsSync(paths.marker)) {
