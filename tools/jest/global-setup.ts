@@ -29,8 +29,18 @@ export default async function globalSetup(): Promise<void> {
   }
   const { stackUp, stackEndpoints, loadConfig } = await import('../stack/stack');
   const { cachePaths } = await import('../stack/config');
-  // The store-outage test runs a private FerretDB from the same binary, so it can stop it without harming others.
-  process.env['TRIBUTARY_FERRETDB_BIN'] = cachePaths(loadConfig()).ferretBin;
+  // The store-outage test runs a private FerretDB from the same binary, so it can stop it without harming others,
+  // on the stack's own backend: with PostgreSQL, a database of its own in the stack's cluster.
+  const stackConfig = loadConfig();
+  process.env['TRIBUTARY_FERRETDB_BIN'] = cachePaths(stackConfig).ferretBin;
+  if (stackConfig.storeBackend === 'postgresql') {
+    const { findPostgres } = await import('../stack/postgres');
+    const found = findPostgres(stackConfig);
+    if (!('problem' in found)) {
+      process.env['TRIBUTARY_TEST_POSTGRES_BIN'] = found.binDir;
+      process.env['TRIBUTARY_TEST_POSTGRES'] = `${stackConfig.host}:${stackConfig.ports.postgres}`;
+    }
+  }
   // Without exported endpoints (a bare `npx jest`), use the stack this checkout's TRIBUTARY_*_PORT variables
   // configure, never the default ports: those may be another checkout's stack.
   for (const [key, value] of Object.entries(stackEndpoints().env)) process.env[key] ??= value;
