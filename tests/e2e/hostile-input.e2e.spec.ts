@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { startService, type RunningService } from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
-import { testServiceEnv, uniqueId } from '@tributary/testing';
+import { readAnswer, testServiceEnv, uniqueId, type ReadAnswer } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
 import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
@@ -51,20 +51,13 @@ afterAll(async () => {
 
 type ServiceName = keyof typeof services;
 
-interface Answer {
-  status: number;
-  text: string;
-  json: unknown;
-  headers: Headers;
-}
-
 async function send(
   service: ServiceName,
   method: string,
   path: string,
   body?: string,
   headers: Record<string, string> = {},
-): Promise<Answer> {
+): Promise<ReadAnswer> {
   const running = services[service];
   if (!running) throw new Error(`${service} is not running`);
   const res = await fetch(`${running.url}${path}`, {
@@ -72,18 +65,11 @@ async function send(
     headers: { authorization: path.startsWith('/v1/admin') ? `Bearer ${adminToken}` : basic, ...headers },
     body,
   });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json, headers: res.headers };
+  return readAnswer(res);
 }
 
 /** A 4xx whose body is the API's error shape and says nothing of the input or the code behind it. */
-function expectRefusedCleanly(answer: Answer, what: string): void {
+function expectRefusedCleanly(answer: ReadAnswer, what: string): void {
   const shape = answer.json as { error?: unknown; problems?: { field?: unknown; reason?: unknown }[] };
   expect({ what, status: answer.status >= 400 && answer.status < 500 ? '4xx' : answer.status }).toEqual({
     what,

@@ -39,3 +39,23 @@ export function requestFrom(
     req.end(options.body);
   });
 }
+
+/** A fetch answer read once: status, headers, text, and the JSON it parses to (undefined when it is not JSON). */
+export interface ReadAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: unknown;
+}
+
+/** Reads a fetch answer whose body may or may not be JSON (an error page, an empty 204, a hostile input's echo). */
+export async function readAnswer(res: Response): Promise<ReadAnswer> {
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { stopTelemetry } from '@tributary/observability';
 import { startService, type RunningService } from '@tributary/messaging';
-import { testServiceEnv, uniqueId } from '@tributary/testing';
+import { readAnswer, testServiceEnv, uniqueId, type ReadAnswer } from '@tributary/testing';
 import { IngestionModule } from '../app.module';
 import { createCredentialRequest, createWorkspaceRequest } from '../access/admin-requests';
 import { loadIngestionConfig } from '../config';
@@ -80,23 +80,16 @@ async function post(
   body: string | Buffer,
   authorization = basic,
   contentType = 'application/json',
-): Promise<{ status: number; json: unknown; text: string }> {
+): Promise<ReadAnswer> {
   const res = await fetch(`${service.url}${path}`, {
     method: 'POST',
     headers: { authorization, 'content-type': contentType },
     body,
   });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
+  return readAnswer(res);
 }
 
-function expectRefused(res: { status: number; json: unknown; text: string }, items: number | null): void {
+function expectRefused(res: ReadAnswer, items: number | null): void {
   const body = res.json as { error?: unknown; rejected?: unknown[] } | undefined;
   if (res.status >= 400 && res.status < 500 && typeof body?.error === 'string') return;
   // A batch of malformed items is answered 200 with every item listed as rejected (kept on ingestion.rejected).

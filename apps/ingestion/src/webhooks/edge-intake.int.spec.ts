@@ -10,7 +10,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 import { Topics, type LeadCaptured, type RecordChanged } from '@tributary/contracts';
 import { AvroSchemaRegistry, createKafka, startService, type RunningService } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
-import { readTopicUntil, testServiceEnv, uniqueId, type ReadRecord } from '@tributary/testing';
+import { readAnswer, readTopicUntil, testServiceEnv, uniqueId, type ReadRecord } from '@tributary/testing';
 import { IngestionModule } from '../app.module';
 import { loadIngestionConfig } from '../config';
 import { publicApiDocument } from '../openapi/api-docs';
@@ -56,14 +56,8 @@ const basic = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
 
 async function post(path: string, body: string | Buffer, headers: Record<string, string>) {
   const res = await fetch(`${service.url}${path}`, { method: 'POST', body, headers });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, contentType: res.headers.get('content-type') ?? '', json, text };
+  const answer = await readAnswer(res);
+  return { ...answer, contentType: answer.headers.get('content-type') ?? '' };
 }
 
 function shopifyDelivery(body: string, topic: string, webhookId = randomUUID(), secret = shopifySecret) {

@@ -4,7 +4,7 @@
  * partitions, so the group hands the copies to different replicas that route the same lead concurrently.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { AssignerProtocol, Partitioners } from 'kafkajs';
 import { Topics, type LeadAssigned, type LeadCaptured } from '@tributary/contracts';
 import {
@@ -16,7 +16,7 @@ import {
   type RunningService,
 } from '@tributary/messaging';
 import { createLogger, stopTelemetry } from '@tributary/observability';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { readTopicUntil, testServiceEnv, uniqueId, waitFor, type ReadRecord } from '@tributary/testing';
 import { ScoringModule } from '../app.module';
 import { loadScoringConfig } from '../config';
 
@@ -29,6 +29,7 @@ const replicas: RunningService[] = [];
 let kafka: Kafka;
 let registry: AvroSchemaRegistry;
 let publisher: EventPublisher;
+let admin: Admin;
 
 beforeAll(async () => {
   const env = testServiceEnv('scoring', run, { WRITE_KEYS: `${writeKey}:${workspace}` });
@@ -42,6 +43,8 @@ beforeAll(async () => {
   await registry.registerTopics([Topics.LeadsCaptured]);
   publisher = new EventPublisher(kafka, registry, 'rep');
   await publisher.connect();
+  admin = kafka.admin();
+  await admin.connect();
   const res = await fetch(`${replicas[0]?.url}/v1/routing-rules`, {
     method: 'PUT',
     headers: {
@@ -69,6 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await publisher?.disconnect();
+  await admin?.disconnect();
   for (const replica of replicas) await replica.close();
   await stopTelemetry();
 });
@@ -115,77 +119,63 @@ it('two replicas in one group assign each lead exactly once', async () => {
     ]);
   }
   // Both replicas held partitions of leads.captured, so the copies really went to two processes.
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [group] = (await admin.describeGroups([groupId])).groups;
-    const held = (group?.members ?? []).map(
-      (member) =>
-        AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[Topics.LeadsCaptured] ??
-        [],
-    );
-    expect(held.map((partitions) => partitions.length > 0)).toEqual([true, true]);
-    // Read until quiet: every lead assigned, the group done with every capture, a pause for announcements still
-    // in flight (a batch announces off its path), then the topic read to its end, so a late duplicate is seen.
-    await readTopicUntil(
-      kafka,
-      Topics.LeadsAssigned,
-      async (records) => {
-        const events = await Promise.all(
-          records.map(async (r) => (await registry.decode(r.value)) as LeadAssigned),
-        );
-        const mine = events.filter((e) => e.metadata.workspaceId === workspace);
-        return new Set(mine.map((a) => a.contactId)).size >= LEADS;
-      },
-      60_000,
-    );
-    await waitFor(
-      'the group to commit every capture',
-      async () => {
-        const ends = await admin.fetchTopicOffsets(Topics.LeadsCaptured);
-        const [committed] = await admin.fetchOffsets({ groupId, topics: [Topics.LeadsCaptured] });
-        const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-        return ends.every((end) => Number(end.high) === 0 || at.get(end.partition) === Number(end.high));
-      },
-      { timeoutMs: 60_000 },
-    );
-    await sleep(3_000);
-    const ends = await topicEnds(Topics.LeadsAssigned);
-    let assignments: LeadAssigned[] = [];
-    await readTopicUntil(
-      kafka,
-      Topics.LeadsAssigned,
-      async (records) => {
-        const events = await Promise.all(
-          records.map(async (r) => (await registry.decode(r.value)) as LeadAssigned),
-        );
-        assignments = events.filter((e) => e.metadata.workspaceId === workspace);
-        const last = new Map<number, number>();
-        for (const r of records)
-          last.set(r.partition, Math.max(last.get(r.partition) ?? -1, Number(r.offset)));
-        // Every partition that grew since the captures were sent, read to where it ended once the group was done.
-        return [...ends].every(
-          ([partition, high]) =>
-            high === (before.get(partition) ?? 0) || (last.get(partition) ?? -1) >= high - 1,
-        );
-      },
-      60_000,
-    );
-    expectOnePerLead(assignments, causes);
-  } finally {
-    await admin.disconnect();
-  }
+  const [group] = (await admin.describeGroups([groupId])).groups;
+  const held = (group?.members ?? []).map(
+    (member) =>
+      AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[Topics.LeadsCaptured] ??
+      [],
+  );
+  expect(held.map((partitions) => partitions.length > 0)).toEqual([true, true]);
+  // Read until quiet: every lead assigned, the group done with every capture, a pause for announcements still
+  // in flight (a batch announces off its path), then the topic read to its end, so a late duplicate is seen.
+  await readTopicUntil(
+    kafka,
+    Topics.LeadsAssigned,
+    async (records) => new Set((await ofWorkspace(records)).map((a) => a.contactId)).size >= LEADS,
+    60_000,
+  );
+  await waitFor(
+    'the group to commit every capture',
+    async () => {
+      const ends = await topicEnds(Topics.LeadsCaptured);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [Topics.LeadsCaptured] });
+      const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      return [...ends].every(([partition, high]) => high === 0 || at.get(partition) === high);
+    },
+    { timeoutMs: 60_000 },
+  );
+  await sleep(3_000);
+  const ends = await topicEnds(Topics.LeadsAssigned);
+  let assignments: LeadAssigned[] = [];
+  await readTopicUntil(
+    kafka,
+    Topics.LeadsAssigned,
+    async (records) => {
+      assignments = await ofWorkspace(records);
+      const last = new Map<number, number>();
+      for (const r of records) last.set(r.partition, Math.max(last.get(r.partition) ?? -1, Number(r.offset)));
+      // Every partition that grew since the captures were sent, read to where it ended once the group was done.
+      return [...ends].every(
+        ([partition, high]) =>
+          high === (before.get(partition) ?? 0) || (last.get(partition) ?? -1) >= high - 1,
+      );
+    },
+    60_000,
+  );
+  expectOnePerLead(assignments, causes);
 });
 
 /** Where each partition of a topic ends now. */
 async function topicEnds(topic: string): Promise<Map<number, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(topic)).map((end) => [end.partition, Number(end.high)]));
-  } finally {
-    await admin.disconnect();
-  }
+  return new Map((await admin.fetchTopicOffsets(topic)).map((end) => [end.partition, Number(end.high)]));
+}
+
+/** The assignments of this run's workspace among the records read. */
+async function ofWorkspace(records: readonly ReadRecord[]): Promise<LeadAssigned[]> {
+  const events = await Promise.all(
+    records.map(async (r) => (await registry.decode(r.value)) as LeadAssigned),
+  );
+  return events.filter((e) => e.metadata.workspaceId === workspace);
 }
 
 function expectOnePerLead(assignments: LeadAssigned[], causes: Set<string>): void {
