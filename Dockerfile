@@ -1,8 +1,8 @@
 # One image recipe for every Tributary service; pick the service with a build argument:
 #
-#   docker build --build-arg SERVICE=scoring -t tributary-scoring .
+#   docker build --build-arg SERVICE=leads -t tributary-leads .
 #
-# SERVICE is one of: ingestion, scoring, orchestration, sync, reporting.
+# SERVICE is one of: ingestion, leads, orchestration, sync, reporting.
 # The image runs as an unprivileged numeric user (uid 1000) and writes nothing to its filesystem, so it runs with
 # a read-only root filesystem (the Helm chart mounts an emptyDir on /tmp for Node's scratch files).
 ARG NODE_IMAGE=node:20-slim
@@ -11,8 +11,8 @@ ARG NODE_IMAGE=node:20-slim
 FROM ${NODE_IMAGE} AS build
 ARG SERVICE
 RUN case "${SERVICE}" in \
-      ingestion|scoring|orchestration|sync|reporting) ;; \
-      *) echo "build with --build-arg SERVICE=<ingestion|scoring|orchestration|sync|reporting> (got '${SERVICE}')" >&2; exit 1 ;; \
+      ingestion|leads|orchestration|sync|reporting) ;; \
+      *) echo "build with --build-arg SERVICE=<ingestion|leads|orchestration|sync|reporting> (got '${SERVICE}')" >&2; exit 1 ;; \
     esac
 WORKDIR /app
 ENV CI=true NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE=true

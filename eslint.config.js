@@ -9,7 +9,7 @@ const depConstraints = [
   // End-to-end tests boot every service in one process; they are the only place apps meet.
   { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:app', 'type:lib'] },
 ];
-const services = ['ingestion', 'scoring', 'orchestration', 'sync', 'reporting'];
+const services = ['ingestion', 'leads', 'orchestration', 'sync', 'reporting'];
 
 module.exports = [
   ...nx.configs['flat/base'],

@@ -1,5 +1,5 @@
 /**
- * The hardening probe's inputs, kept: bad bytes at every HTTP entry of ingestion, scoring and reporting get a 4xx in
+ * The hardening probe's inputs, kept: bad bytes at every HTTP entry of ingestion, leads and reporting get a 4xx in
  * the `{error, problems: [{field, reason}]}` shape, never a 5xx, a stack, Nest's default body or the input echoed;
  * text no store can hold (NUL) is refused at the edge instead of accepted and then lost.
  */
@@ -9,7 +9,7 @@ import { stopTelemetry } from '@tributary/observability';
 import { readAnswer, testServiceEnv, uniqueId, type ReadAnswer } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
-import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
+import { LeadsModule, loadLeadsConfig } from '@tributary/leads';
 
 const run = uniqueId('hos');
 const adminToken = randomBytes(32).toString('base64url');
@@ -25,19 +25,19 @@ const env = (service: string, extra: Record<string, string> = {}) =>
     ...extra,
   });
 
-const services: Partial<Record<'ingestion' | 'scoring' | 'reporting', RunningService>> = {};
+const services: Partial<Record<'ingestion' | 'leads' | 'reporting', RunningService>> = {};
 
 beforeAll(async () => {
   const ingestionConfig = loadIngestionConfig(
     env('ingestion', { ADMIN_TOKEN: adminToken, LEAD_REQUIRED_CONSENTS: `ws_${run}:email_marketing` }),
   );
-  const scoringConfig = loadScoringConfig(env('scoring'));
+  const leadsConfig = loadLeadsConfig(env('leads'));
   const reportingConfig = loadReportingConfig(env('reporting'));
   await Promise.all([
     startService(IngestionModule.forRoot(ingestionConfig), ingestionConfig).then(
       (s) => (services.ingestion = s),
     ),
-    startService(ScoringModule.forRoot(scoringConfig), scoringConfig).then((s) => (services.scoring = s)),
+    startService(LeadsModule.forRoot(leadsConfig), leadsConfig).then((s) => (services.leads = s)),
     startService(ReportingModule.forRoot(reportingConfig), reportingConfig).then(
       (s) => (services.reporting = s),
     ),
@@ -119,10 +119,10 @@ const bodyRoutes: [ServiceName, string, string][] = [
   ['ingestion', 'POST', '/v1/admin/workspaces'],
   ['ingestion', 'POST', `/v1/admin/workspaces/ws_${run}/keys`],
   ['ingestion', 'POST', `/v1/admin/workspaces/ws_${run}/clients`],
-  ['scoring', 'PUT', '/v1/scoring-model'],
-  ['scoring', 'PUT', '/v1/routing-rules'],
-  ['scoring', 'POST', '/v1/leads/email:ada%40example.com/accept'],
-  ['scoring', 'POST', '/v1/leads/email:ada%40example.com/disqualify'],
+  ['leads', 'PUT', '/v1/scoring-model'],
+  ['leads', 'PUT', '/v1/routing-rules'],
+  ['leads', 'POST', '/v1/leads/email:ada%40example.com/accept'],
+  ['leads', 'POST', '/v1/leads/email:ada%40example.com/disqualify'],
 ];
 
 describe('hostile bodies at every JSON entry', () => {
@@ -135,7 +135,7 @@ describe('hostile bodies at every JSON entry', () => {
 
   it('a scoring model in YAML nested thousands deep is refused as too deep, not as "not valid JSON"', async () => {
     const yaml = `mqlThreshold: ${'['.repeat(5_000)}${']'.repeat(5_000)}\n`;
-    const answer = await send('scoring', 'PUT', '/v1/scoring-model', yaml, {
+    const answer = await send('leads', 'PUT', '/v1/scoring-model', yaml, {
       'content-type': 'application/yaml',
     });
     expectRefusedCleanly(answer, 'deep YAML');
@@ -145,9 +145,9 @@ describe('hostile bodies at every JSON entry', () => {
 
 describe('hostile path parameters and query strings', () => {
   const paths: [ServiceName, string, string][] = [
-    ['scoring', 'GET', `/v1/contacts/email:a%00${CANARY}`],
-    ['scoring', 'POST', `/v1/leads/a%00${CANARY}/accept`],
-    ['scoring', 'GET', `/v1/scoring-model/versions/1%00${CANARY}`],
+    ['leads', 'GET', `/v1/contacts/email:a%00${CANARY}`],
+    ['leads', 'POST', `/v1/leads/a%00${CANARY}/accept`],
+    ['leads', 'GET', `/v1/scoring-model/versions/1%00${CANARY}`],
     ['ingestion', 'GET', `/v1/admin/workspaces/ws%00${CANARY}/keys`],
     ['ingestion', 'DELETE', `/v1/admin/workspaces/ws_${run}/keys/k%00${CANARY}`],
     ['reporting', 'GET', `/v1/reports/event-counts?from=%00${CANARY}`],
@@ -164,7 +164,7 @@ describe('hostile path parameters and query strings', () => {
   });
 
   it('a path that does not decode, and a route that does not exist, are clean 4xx too', async () => {
-    expectRefusedCleanly(await send('scoring', 'GET', `/v1/contacts/%E0%A4%A${CANARY}`), 'undecodable path');
+    expectRefusedCleanly(await send('leads', 'GET', `/v1/contacts/%E0%A4%A${CANARY}`), 'undecodable path');
     expectRefusedCleanly(await send('reporting', 'GET', `/v1/${CANARY}`), 'unknown route');
   });
 });
@@ -225,7 +225,7 @@ describe('browser and discovery surface', () => {
   });
 
   it('sends no X-Powered-By from any service', async () => {
-    for (const name of ['ingestion', 'scoring', 'reporting'] as const) {
+    for (const name of ['ingestion', 'leads', 'reporting'] as const) {
       const answer = await send(name, 'GET', '/health/live');
       expect({ name, poweredBy: answer.headers.get('x-powered-by') }).toEqual({ name, poweredBy: null });
     }

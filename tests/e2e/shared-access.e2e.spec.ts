@@ -1,6 +1,6 @@
 /**
- * The edge's keys and scopes honoured behind it, on the real stack with ingestion, reporting and scoring in this
- * process: credentials are managed through ingestion's admin API only, reach reporting and scoring through
+ * The edge's keys and scopes honoured behind it, on the real stack with ingestion, reporting and leads in this
+ * process: credentials are managed through ingestion's admin API only, reach reporting and leads through
  * `access.credentials` (never ingestion's database or HTTP API), and both apply the same scopes, workspaces,
  * revocations and (reporting) OAuth2 tokens, and the same limits (requests per credential, failed authentication
  * per client address).
@@ -11,7 +11,7 @@ import { stopTelemetry } from '@tributary/observability';
 import { requestFrom, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
-import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
+import { LeadsModule, loadLeadsConfig } from '@tributary/leads';
 
 const run = uniqueId('sha');
 const adminToken = randomBytes(32).toString('base64url');
@@ -19,14 +19,14 @@ const workspace = `ws_${run}`;
 /** A second tenant: its keys must never see the first one's contacts. */
 const otherWorkspace = `ws_${run}_other`;
 const bootKey = `boot-${run}`;
-/** How long a change made at the edge may take to reach reporting or scoring (Kafka round trip, with CI slack). */
+/** How long a change made at the edge may take to reach reporting or leads (Kafka round trip, with CI slack). */
 const PROPAGATION_BOUND_MS = 10_000;
 const env = (service: string, extra: Record<string, string> = {}) =>
   testServiceEnv(service, run, { WRITE_KEYS: `${bootKey}:ws_boot_${run}`, ...extra });
 
 let ingestion: RunningService;
 let reporting: RunningService | undefined;
-let scoring: RunningService | undefined;
+let leads: RunningService | undefined;
 
 const bearer = (credential: string) => `Bearer ${credential}`;
 const operator = bearer(adminToken);
@@ -57,9 +57,9 @@ function reportingService(): RunningService {
   return reporting;
 }
 
-function scoringService(): RunningService {
-  if (!scoring) throw new Error('scoring is not running');
-  return scoring;
+function leadsService(): RunningService {
+  if (!leads) throw new Error('leads is not running');
+  return leads;
 }
 
 const eventCounts = (auth: string) =>
@@ -72,7 +72,7 @@ interface ContactView {
 }
 
 const contact = (auth: string, key: string) =>
-  call<ContactView>(scoringService(), 'GET', `/v1/contacts/${encodeURIComponent(key)}`, { auth });
+  call<ContactView>(leadsService(), 'GET', `/v1/contacts/${encodeURIComponent(key)}`, { auth });
 
 async function createKey(
   scopes: string[],
@@ -123,16 +123,16 @@ beforeAll(async () => {
   // Created before reporting starts: reporting must know it from its first request on.
   keyBeforeReporting = await createKey(['reports:read']);
   const reportingConfig = loadReportingConfig(env('reporting'));
-  const scoringConfig = loadScoringConfig(env('scoring'));
+  const leadsConfig = loadLeadsConfig(env('leads'));
   // Side by side to keep start-up short; each is assigned as soon as it runs so afterAll closes it either way.
   await Promise.all([
     startService(ReportingModule.forRoot(reportingConfig), reportingConfig).then((s) => (reporting = s)),
-    startService(ScoringModule.forRoot(scoringConfig), scoringConfig).then((s) => (scoring = s)),
+    startService(LeadsModule.forRoot(leadsConfig), leadsConfig).then((s) => (leads = s)),
   ]);
 });
 
 afterAll(async () => {
-  await scoring?.close();
+  await leads?.close();
   await reporting?.close();
   await ingestion?.close();
   await stopTelemetry();
@@ -252,7 +252,7 @@ describe('shared access: reporting honours the edge’s credentials', () => {
   });
 });
 
-describe('shared access: scoring honours the edge’s credentials', () => {
+describe('shared access: leads honours the edge’s credentials', () => {
   // Offline enrichment knows this company domain, so the contact is a full lead without any provider.
   const email = `ada.${run}@brightlane.example`;
   let reader: { keyId: string; apiKey: string };
@@ -273,14 +273,14 @@ describe('shared access: scoring honours the edge’s credentials', () => {
         company: 'Brightlane Analytics',
         consents: { email_marketing: true },
         formId: 'demo-request',
-        // Top level: scoring reads a form's own fields from the raw body (not from `fields`).
+        // Top level: leads reads a form's own fields from the raw body (not from `fields`).
         title: 'VP Marketing',
       },
     });
     expect(lead.status).toBe(200);
     reader = await createKey(['contacts:read']);
     captured = await waitFor(
-      'scoring to show the captured lead to a contacts:read key',
+      'leads to show the captured lead to a contacts:read key',
       async () => {
         const res = await contact(bearer(reader.apiKey), `email:${email}`);
         return res.status === 200 ? res.body : undefined;
@@ -298,7 +298,7 @@ describe('shared access: scoring honours the edge’s credentials', () => {
 
   it('a key without contacts:read is refused with 403', async () => {
     const formWriter = await createKey(['leads:write', 'reports:read']);
-    await answers('scoring', () => contact(bearer(formWriter.apiKey), `email:${email}`), 403);
+    await answers('leads', () => contact(bearer(formWriter.apiKey), `email:${email}`), 403);
     expect((await contact(bearer(formWriter.apiKey), `email:${email}`)).body).toMatchObject({
       error: 'forbidden',
       reason: 'missing scope: contacts:read',
@@ -307,8 +307,8 @@ describe('shared access: scoring honours the edge’s credentials', () => {
 
   it('a contacts:read key of another workspace cannot see the contact (404), by email or by contact id', async () => {
     const outsider = await createKey(['contacts:read'], otherWorkspace);
-    // 404, not 401: scoring knows the key (it is authenticated) and still finds nothing in its workspace.
-    await answers('scoring', () => contact(bearer(outsider.apiKey), `email:${email}`), 404);
+    // 404, not 401: leads knows the key (it is authenticated) and still finds nothing in its workspace.
+    await answers('leads', () => contact(bearer(outsider.apiKey), `email:${email}`), 404);
     expect((await contact(bearer(outsider.apiKey), captured.contactId)).status).toBe(404);
   });
 
@@ -320,18 +320,18 @@ describe('shared access: scoring honours the edge’s credentials', () => {
       engagement: [{ id: 'form-submitted', when: { callType: 'form' }, points: 10 }],
     };
     const putModel = (auth: string) =>
-      call<{ version: number }>(scoringService(), 'PUT', '/v1/scoring-model', { auth, json: model });
+      call<{ version: number }>(leadsService(), 'PUT', '/v1/scoring-model', { auth, json: model });
     const analyst = await createKey(['contacts:read', 'routing:admin']);
-    await answers('scoring', () => putModel(bearer(analyst.apiKey)), 403);
+    await answers('leads', () => putModel(bearer(analyst.apiKey)), 403);
     expect((await putModel(bearer(analyst.apiKey))).body).toMatchObject({
       error: 'forbidden',
       reason: 'missing scope: scoring:admin',
     });
 
     const modeller = await createKey(['scoring:admin']);
-    await answers('scoring', () => putModel(bearer(modeller.apiKey)), 200);
+    await answers('leads', () => putModel(bearer(modeller.apiKey)), 200);
     const current = await call<{ version: number; model: { mqlThreshold: number } }>(
-      scoringService(),
+      leadsService(),
       'GET',
       '/v1/scoring-model',
       { auth: bearer(modeller.apiKey) },
@@ -339,21 +339,21 @@ describe('shared access: scoring honours the edge’s credentials', () => {
     expect(current.body.model.mqlThreshold).toBe(40);
   });
 
-  it('a key revoked through ingestion’s admin API is refused by scoring within the propagation bound', async () => {
+  it('a key revoked through ingestion’s admin API is refused by leads within the propagation bound', async () => {
     const key = await createKey(['contacts:read']);
-    await answers('scoring', () => contact(bearer(key.apiKey), `email:${email}`), 200);
+    await answers('leads', () => contact(bearer(key.apiKey), `email:${email}`), 200);
     const revoked = await call(ingestion, 'DELETE', `/v1/admin/workspaces/${workspace}/keys/${key.keyId}`, {
       auth: operator,
     });
     expect(revoked.status).toBe(204);
-    const took = await answers('scoring', () => contact(bearer(key.apiKey), `email:${email}`), 401);
+    const took = await answers('leads', () => contact(bearer(key.apiKey), `email:${email}`), 401);
     expect(took).toBeLessThan(PROPAGATION_BOUND_MS);
     // Revoking one key leaves the workspace's other keys alone.
     expect((await contact(bearer(reader.apiKey), `email:${email}`)).status).toBe(200);
   });
 });
 
-describe('shared access: reporting and scoring apply the edge’s limits', () => {
+describe('shared access: reporting and leads apply the edge’s limits', () => {
   const limitedWorkspace = `ws_${run}_limits`;
   let reader: { keyId: string; apiKey: string };
 
@@ -365,12 +365,12 @@ describe('shared access: reporting and scoring apply the edge’s limits', () =>
     expect(created.status).toBe(201);
     reader = await createKey(['reports:read', 'contacts:read'], limitedWorkspace);
     await reportingAnswers(bearer(reader.apiKey), 200);
-    await answers('scoring', () => contact(bearer(reader.apiKey), 'email:nobody@example.com'), 404);
+    await answers('leads', () => contact(bearer(reader.apiKey), 'email:nobody@example.com'), 404);
   });
 
   it.each([
     ['reporting', () => eventCounts(bearer(reader.apiKey))],
-    ['scoring', () => contact(bearer(reader.apiKey), 'email:nobody@example.com')],
+    ['leads', () => contact(bearer(reader.apiKey), 'email:nobody@example.com')],
   ])('%s answers 429 once a credential spent its requests (default burst 100)', async (_, request) => {
     let admitted = 0;
     let last: { status: number; body: unknown } | undefined;
@@ -385,13 +385,13 @@ describe('shared access: reporting and scoring apply the edge’s limits', () =>
     expect(last?.body).toMatchObject({ error: 'rate_limited', allowance: 'credential-requests' });
   });
 
-  it('wrong keys from one address are throttled at reporting and scoring; a key holder at another address is not', async () => {
+  it('wrong keys from one address are throttled at reporting and leads; a key holder at another address is not', async () => {
     const other = await createKey(['reports:read', 'contacts:read'], limitedWorkspace);
     await reportingAnswers(bearer(other.apiKey), 200);
-    await answers('scoring', () => contact(bearer(other.apiKey), 'email:nobody@example.com'), 404);
+    await answers('leads', () => contact(bearer(other.apiKey), 'email:nobody@example.com'), 404);
     for (const [service, path, answer] of [
       [reportingService(), '/v1/reports/event-counts', 200],
-      [scoringService(), '/v1/contacts/email%3Anobody%40example.com', 404],
+      [leadsService(), '/v1/contacts/email%3Anobody%40example.com', 404],
     ] as const) {
       const from = (address: string, credential: string) =>
         requestFrom(address, `${service.url}${path}`, { headers: { authorization: bearer(credential) } });

@@ -1,6 +1,6 @@
 /**
  * The walking skeleton end to end on the real stack, all five services in this process:
- * HTTP track → tracking.events → scoring → leads.scored → orchestration + sync → reporting API and report topic,
+ * HTTP track → tracking.events → leads → leads.scored → orchestration + sync → reporting API and report topic,
  * one trace from the HTTP call through every service, workspace isolation, and one effect per redelivered event.
  */
 import { randomUUID } from 'node:crypto';
@@ -18,7 +18,7 @@ import {
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
-import { ScoringModule, loadScoringConfig } from '@tributary/scoring';
+import { LeadsModule, loadLeadsConfig } from '@tributary/leads';
 import { OrchestrationModule, loadOrchestrationConfig } from '@tributary/orchestration';
 import { SyncModule, loadSyncConfig } from '@tributary/sync';
 import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
@@ -46,12 +46,12 @@ beforeAll(async () => {
     services[config.SERVICE_NAME] = await startService(module, config as never, { spanExporter: spans });
   };
   // Consumers first, so their groups are assigned before the edge produces anything.
-  const scoring = loadScoringConfig(env('scoring'));
+  const leads = loadLeadsConfig(env('leads'));
   const orchestration = loadOrchestrationConfig(env('orchestration'));
   const sync = loadSyncConfig(env('sync'));
   const reporting = loadReportingConfig(env('reporting'));
   const ingestion = loadIngestionConfig(env('ingestion'));
-  await start(scoring, ScoringModule.forRoot(scoring));
+  await start(leads, LeadsModule.forRoot(leads));
   await Promise.all([
     start(orchestration, OrchestrationModule.forRoot(orchestration)),
     start(sync, SyncModule.forRoot(sync)),
@@ -59,8 +59,8 @@ beforeAll(async () => {
   ]);
   await start(ingestion, IngestionModule.forRoot(ingestion));
 
-  kafka = createKafka(`e2e-${run}`, scoring.KAFKA_BROKERS, createLogger('e2e', 'fatal'));
-  registry = new AvroSchemaRegistry(scoring.SCHEMA_REGISTRY_URL);
+  kafka = createKafka(`e2e-${run}`, leads.KAFKA_BROKERS, createLogger('e2e', 'fatal'));
+  registry = new AvroSchemaRegistry(leads.SCHEMA_REGISTRY_URL);
   await registry.registerTopics([Topics.TrackingEvents]);
   publisher = new EventPublisher(kafka, registry, 'e2e');
   await publisher.connect();
@@ -128,7 +128,7 @@ describe('walking skeleton', () => {
       return false;
     });
 
-    // SREs' view: one trace id from the HTTP request through scoring to reporting.
+    // SREs' view: one trace id from the HTTP request through leads to reporting.
     const finished = spans.getFinishedSpans();
     const server = finished.find(
       (s) => s.name === 'POST /v1/track' && s.attributes['tributary.service'] === 'ingestion',
@@ -146,8 +146,8 @@ describe('walking skeleton', () => {
       'consumer spans in the same trace',
       async () =>
         inTrace('send tracking.events', 'ingestion') &&
-        inTrace('process tracking.events', 'scoring') &&
-        inTrace('send leads.scored', 'scoring') &&
+        inTrace('process tracking.events', 'leads') &&
+        inTrace('send leads.scored', 'leads') &&
         inTrace('process leads.scored', 'orchestration') &&
         inTrace('process leads.scored', 'sync') &&
         inTrace('process leads.scored', 'reporting') &&
@@ -196,7 +196,7 @@ describe('walking skeleton', () => {
     };
     await publisher.publish({ topic: Topics.TrackingEvents, key: 'lead-redelivered', event: marker });
     const contact = await waitFor('the marker event to be applied', async () => {
-      const res = await fetch(`${services['scoring']?.url}/v1/contacts/lead-redelivered`, {
+      const res = await fetch(`${services['leads']?.url}/v1/contacts/lead-redelivered`, {
         headers: { authorization: basic(keyA) },
       });
       const body =

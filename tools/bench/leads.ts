@@ -1,19 +1,19 @@
 /**
  * `npm run bench:leads [-- --rate 500 --seconds 60 --events 60000]`
- * The lead pipeline on the real stack, scoring running as its own process:
+ * The lead pipeline on the real stack, leads running as its own process:
  *   1. capture → assigned: LeadCaptured records are published to `leads.captured` at `--rate` per second for
  *      `--seconds`; each one's `leads.assigned` (causationId = the capture's eventId) is awaited, and the time from
  *      publish to seeing the assignment is reported as p50 / p95 / p99 / max. The first `--warmup-seconds` of leads
- *      (same rate) meet a cold scoring process and are reported on a line of their own, not counted in the result;
+ *      (same rate) meet a cold leads process and are reported on a line of their own, not counted in the result;
  *      `--latencies <file>` writes the measured leads' send times and latencies, to line up a slow second with logs.
- *   2. scoring throughput: `--events` tracking events (2,000 users) are encoded first, then published as one backlog
- *      (faster than scoring reads them), and the time from the first publish until the scoring group has committed
+ *   2. leads throughput: `--events` tracking events (2,000 users) are encoded first, then published as one backlog
+ *      (faster than leads reads them), and the time from the first publish until the leads group has committed
  *      all of them gives the consumer's events/s (it commits a record only after handling it; a batch yields one
  *      `leads.scored` per contact). Bigger backlogs give each contact more events per batch, hence more events/s.
- *      60,000 by default: scoring reads while the bench still publishes, so how its first fetches split a backlog
+ *      60,000 by default: leads reads while the bench still publishes, so how its first fetches split a backlog
  *      decides how many writes each contact gets; over 20,000 events that made runs in a row give 7,000 to 15,000
  *      events/s (all six partitions finishing late together, the CPU busy longer), over 60,000 it matters less.
- * `BENCH_NODE_ARGS` passes Node flags to the scoring process (e.g. `--cpu-prof`, `--trace-gc`).
+ * `BENCH_NODE_ARGS` passes Node flags to the leads process (e.g. `--cpu-prof`, `--trace-gc`).
  * Prints numbers; asserts nothing.
  */
 import { writeFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ const opts = new Command('bench:leads')
   )
   .option('--events <n>', 'tracking events in the throughput backlog', (v) => Number(v), 60_000)
   .option('--owners <n>', 'sales reps in the routing team', (v) => Number(v), 20)
-  .option('--port <n>', 'scoring HTTP port', (v) => Number(v), 4201)
+  .option('--port <n>', 'leads HTTP port', (v) => Number(v), 4201)
   .option(
     '--drain-seconds <n>',
     'how long to wait for the last assignments after capturing',
@@ -55,10 +55,10 @@ const opts = new Command('bench:leads')
   )
   .option(
     '--mongo-url <url>',
-    "scoring's store (default: the stack's FerretDB), to measure the same code elsewhere",
+    "the lead service's store (default: the stack's FerretDB), to measure the same code elsewhere",
   )
-  .option('--backlog-seconds <n>', 'how long to let scoring work through the backlog', (v) => Number(v), 120)
-  .option('--keep-data', "keep the run's scoring database (dropped by default)")
+  .option('--backlog-seconds <n>', 'how long to let leads work through the backlog', (v) => Number(v), 120)
+  .option('--keep-data', "keep the run's leads database (dropped by default)")
   .parse()
   .opts<{
     rate: number;
@@ -98,14 +98,14 @@ async function main(): Promise<void> {
   const key = `bench-key-${run}`;
   const logDir = join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`);
   const database = `bench_${run}_scoring`;
-  const scoring = spawnService(
-    'scoring',
+  const leads = spawnService(
+    'leads',
     opts.port,
     {
       ...endpoints.env,
       ...(opts.mongoUrl ? { MONGO_URL: opts.mongoUrl } : {}),
       MONGO_DB: database,
-      CONSUMER_GROUP: `scoring.${run}`,
+      CONSUMER_GROUP: `leads.${run}`,
       CONSUMER_FROM_BEGINNING: 'false',
       WRITE_KEYS: `${key}:${workspace}`,
       LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       STORE_SLOW_COMMAND_MS: process.env['STORE_SLOW_COMMAND_MS'] ?? '0',
     },
     logDir,
-    // e.g. BENCH_NODE_ARGS='--trace-gc': a GC pause or a CPU profile of scoring under the bench's load.
+    // e.g. BENCH_NODE_ARGS='--trace-gc': a GC pause or a CPU profile of leads under the bench's load.
     (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
   );
   const kafka = createKafka(
@@ -126,8 +126,8 @@ async function main(): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const watcher = kafka.consumer({ groupId: `bench.leads.${run}`, maxWaitTimeInMs: 20 });
   try {
-    console.log(`starting scoring on port ${opts.port} (logs: ${logDir})`);
-    await waitReady(scoring);
+    console.log(`starting leads on port ${opts.port} (logs: ${logDir})`);
+    await waitReady(leads);
     const auth = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
     const rules = {
       acceptWithinMinutes: 60,
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       rules: [],
       fallbackTeamId: 'inbound',
     };
-    const put = await fetch(`${scoring.url}/v1/routing-rules`, {
+    const put = await fetch(`${leads.url}/v1/routing-rules`, {
       method: 'PUT',
       headers: { authorization: auth, 'content-type': 'application/json' },
       body: JSON.stringify(rules),
@@ -271,12 +271,12 @@ async function main(): Promise<void> {
       ...(warmup > 0 ? { 'warm-up, not counted': latencySummary(warmLatencies) } : {}),
     });
 
-    // 2. scoring consumer throughput on a backlog of tracking events. Measured by the scoring group's committed
+    // 2. leads consumer throughput on a backlog of tracking events. Measured by the leads group's committed
     // offsets (it commits only after the handler finished), because batching emits one score per contact per batch.
     const trackSchema = registry.schemaId(Topics.TrackingEvents);
     const admin = kafka.admin();
     await admin.connect();
-    const group = `scoring.${run}`;
+    const group = `leads.${run}`;
     const endOffsets = async () =>
       new Map(
         (await admin.fetchTopicOffsets(Topics.TrackingEvents)).map((p) => [p.partition, Number(p.high)]),
@@ -318,7 +318,7 @@ async function main(): Promise<void> {
     const producedSeconds = (performance.now() - t0) / 1000;
     const throughputBar = new SingleBar(
       {
-        format: 'scoring backlog [{bar}] {value}/{total} consumed',
+        format: 'leads backlog [{bar}] {value}/{total} consumed',
         noTTYOutput: true,
         notTTYSchedule: 5_000,
       },
@@ -352,7 +352,7 @@ async function main(): Promise<void> {
   } finally {
     await watcher.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
-    await stopService(scoring);
+    await stopService(leads);
     // Each run's 30,000 leads would otherwise stay in the dev store (164 databases of runs and tests had piled up).
     if (!opts.keepData) await dropDatabase(opts.mongoUrl ?? endpoints.mongoUrl, database);
   }

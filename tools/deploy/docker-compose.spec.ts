@@ -9,7 +9,7 @@ import { ConfigError, type ServiceConfig } from '@tributary/platform';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
 import { loadIngestionConfig } from '../../apps/ingestion/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadScoringConfig } from '../../apps/scoring/src/config';
+import { loadLeadsConfig } from '../../apps/leads/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
 import { loadOrchestrationConfig } from '../../apps/orchestration/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
@@ -23,7 +23,7 @@ const root = join(__dirname, '..', '..');
 
 const loaders = {
   ingestion: loadIngestionConfig,
-  scoring: loadScoringConfig,
+  leads: loadLeadsConfig,
   orchestration: loadOrchestrationConfig,
   sync: loadSyncConfig,
   reporting: loadReportingConfig,
@@ -207,7 +207,7 @@ describe('docker-compose.yml', () => {
 
   describe.each(APPS)('%s', (app) => {
     const service = services[app] as ComposeService;
-    const ports = { ingestion: 3000, scoring: 3001, orchestration: 3002, sync: 3003, reporting: 3004 };
+    const ports = { ingestion: 3000, leads: 3001, orchestration: 3002, sync: 3003, reporting: 3004 };
 
     it('is built from the Dockerfile for this service', () => {
       expect(service).toBeDefined();

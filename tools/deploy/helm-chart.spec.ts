@@ -13,7 +13,7 @@ import { ConfigError, type ServiceConfig } from '@tributary/platform';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
 import { loadIngestionConfig } from '../../apps/ingestion/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadScoringConfig } from '../../apps/scoring/src/config';
+import { loadLeadsConfig } from '../../apps/leads/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
 import { loadOrchestrationConfig } from '../../apps/orchestration/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
@@ -32,7 +32,7 @@ const WRITE_KEYS = 'test-key:ws_test,other-key:ws_other';
 
 const loaders = {
   ingestion: loadIngestionConfig,
-  scoring: loadScoringConfig,
+  leads: loadLeadsConfig,
   orchestration: loadOrchestrationConfig,
   sync: loadSyncConfig,
   reporting: loadReportingConfig,
@@ -552,8 +552,8 @@ describeWithHelm(
     describe('guards', () => {
       it('catches a bad value through the config schema, naming the key', () => {
         const bad = render({ 'config.LOG_LEVEL': 'verbose' });
-        const env = resolveEnv(bad, containerOf(deploymentOf(bad, 'scoring')));
-        expect(() => loaders.scoring(env)).toThrow(/LOG_LEVEL/);
+        const env = resolveEnv(bad, containerOf(deploymentOf(bad, 'leads')));
+        expect(() => loaders.leads(env)).toThrow(/LOG_LEVEL/);
       });
 
       it('refuses a termination grace period too short for the shutdown timeout', () => {

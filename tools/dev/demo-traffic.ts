@@ -1,7 +1,7 @@
 /**
  * Demo traffic: Segment-style track calls from a cast of prospects into the ingestion API, an identify call the
  * first time each prospect shows up (their email links tracking to leads), and now and then a lead-form submission
- * from one of them, so the flow is visible in reporting and the lead pipeline (score, stage, owner) in scoring.
+ * from one of them, so the flow is visible in reporting and the lead pipeline (score, stage, owner) in leads.
  * `npm run demo -- --rate 5 --duration 60 --lead-every 4`
  */
 import { randomUUID } from 'node:crypto';
@@ -60,7 +60,7 @@ const person = (
 });
 
 /**
- * The cast. Company domains come from scoring's bundled company table (apps/scoring/src/enrichment/data/
+ * The cast. Company domains come from the lead service's bundled company table (apps/leads/src/enrichment/data/
  * companies.json), so offline enrichment adds size, industry and region without any provider; one free-mail
  * address shows the penalty for that.
  */

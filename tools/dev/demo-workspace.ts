@@ -1,6 +1,6 @@
 /**
  * The demo workspace's lead pipeline set-up for `npm start`: routing rules (two sales teams, a territory rule, an
- * accept SLA) and a scoring model, written through scoring's own API like a customer's admin would. Each is written
+ * accept SLA) and a scoring model, written through the lead service's own API like a customer's admin would. Each is written
  * only while the workspace has none of its own, so edits made while exploring survive a restart.
  */
 
@@ -62,14 +62,14 @@ export interface DemoWorkspaceSetup {
   summary: string[];
 }
 
-async function scoringCall(
-  scoringUrl: string,
+async function leadsCall(
+  leadsUrl: string,
   auth: string,
   method: 'GET' | 'PUT',
   path: string,
   body?: { contentType: string; text: string },
 ): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${scoringUrl}${path}`, {
+  const res = await fetch(`${leadsUrl}${path}`, {
     method,
     headers: { authorization: auth, ...(body ? { 'content-type': body.contentType } : {}) },
     body: body?.text,
@@ -82,17 +82,17 @@ async function scoringCall(
   return { status: res.status, json };
 }
 
-/** Writes the demo routing rules and scoring model where the workspace has none yet; throws when scoring refuses. */
+/** Writes the demo routing rules and scoring model where the workspace has none yet; throws when leads refuses. */
 export async function setUpDemoWorkspace(options: {
-  scoringUrl: string;
+  leadsUrl: string;
   writeKey: string;
 }): Promise<DemoWorkspaceSetup> {
   const auth = `Basic ${Buffer.from(`${options.writeKey}:`).toString('base64')}`;
   const summary: string[] = [];
 
-  const rules = await scoringCall(options.scoringUrl, auth, 'GET', '/v1/routing-rules');
+  const rules = await leadsCall(options.leadsUrl, auth, 'GET', '/v1/routing-rules');
   if (rules.status === 404) {
-    const put = await scoringCall(options.scoringUrl, auth, 'PUT', '/v1/routing-rules', {
+    const put = await leadsCall(options.leadsUrl, auth, 'PUT', '/v1/routing-rules', {
       contentType: 'application/json',
       text: JSON.stringify(DEMO_ROUTING_RULES),
     });
@@ -102,9 +102,9 @@ export async function setUpDemoWorkspace(options: {
   }
 
   // Version 0 is the built-in default: the workspace never stored a model of its own.
-  const model = await scoringCall(options.scoringUrl, auth, 'GET', '/v1/scoring-model');
+  const model = await leadsCall(options.leadsUrl, auth, 'GET', '/v1/scoring-model');
   if (model.json['version'] === 0) {
-    const put = await scoringCall(options.scoringUrl, auth, 'PUT', '/v1/scoring-model', {
+    const put = await leadsCall(options.leadsUrl, auth, 'PUT', '/v1/scoring-model', {
       contentType: 'application/yaml',
       text: DEMO_SCORING_MODEL_YAML,
     });

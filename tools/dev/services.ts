@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** The five services with their default HTTP ports. */
 export const SERVICES = [
   { name: 'ingestion', port: 3000 },
-  { name: 'scoring', port: 3001 },
+  { name: 'leads', port: 3001 },
   { name: 'orchestration', port: 3002 },
   { name: 'sync', port: 3003 },
   { name: 'reporting', port: 3004 },

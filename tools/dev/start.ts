@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   }
   let setup: string[];
   try {
-    setup = (await setUpDemoWorkspace({ scoringUrl: 'http://127.0.0.1:3001', writeKey: DEMO_WRITE_KEY }))
+    setup = (await setUpDemoWorkspace({ leadsUrl: 'http://127.0.0.1:3001', writeKey: DEMO_WRITE_KEY }))
       .summary;
   } catch (error) {
     // Tracking and reporting still work without it; leads then stay unrouted until rules are PUT.

@@ -26,7 +26,7 @@ describe('module boundaries (Nx)', () => {
 
   it('fails lint when an app imports another app', async () => {
     const messages = await lintAs(
-      'apps/scoring/src/contacts/leak.ts',
+      'apps/leads/src/contacts/leak.ts',
       "import { loadIngestionConfig } from '../../../ingestion/src/config';\nexport const leak = loadIngestionConfig;\n",
     );
     expect(messages.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
@@ -35,14 +35,14 @@ describe('module boundaries (Nx)', () => {
   it('fails lint when an app imports another app through its alias', async () => {
     const messages = await lintAs(
       'apps/reporting/src/event-counts/leak.ts',
-      "import { ScoringModule } from '@tributary/scoring';\nexport const leak = ScoringModule;\n",
+      "import { LeadsModule } from '@tributary/leads';\nexport const leak = LeadsModule;\n",
     );
     expect(messages.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
   });
 
   it('lets an app import a lib through its @tributary alias', async () => {
     const messages = await lintAs(
-      'apps/scoring/src/contacts/ok.ts',
+      'apps/leads/src/contacts/ok.ts',
       "import { Topics } from '@tributary/contracts';\nexport const topic = Topics.LeadsScored;\n",
     );
     expect(messages).toEqual([]);
@@ -51,7 +51,7 @@ describe('module boundaries (Nx)', () => {
   it('fails lint when a lib imports an app', async () => {
     const messages = await lintAs(
       'libs/messaging/src/leak.ts',
-      "import { ScoringModule } from '../../../apps/scoring/src/app.module';\nexport const leak = ScoringModule;\n",
+      "import { LeadsModule } from '../../../apps/leads/src/app.module';\nexport const leak = LeadsModule;\n",
     );
     expect(messages.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
   });

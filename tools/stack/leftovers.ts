@@ -3,7 +3,7 @@
  * that runs never share state: `test_<run>_<service>` and `platform_<run>` databases, `test.<run>.*` topics, and a
  * dead-letter topic per test consumer group (`dlq.<service>.<run>`). Hundreds of them had piled up over a few days of
  * work. The services' own databases (`tributary_*`), benches' (`bench_*`, dropped by the bench) and the catalog's
- * topics (`dlq.scoring` included: a service group has no dot) never match.
+ * topics (`dlq.leads` included: a service group has no dot) never match.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import mongoose from 'mongoose';

@@ -45,7 +45,7 @@ export class AvroSchemaRegistry {
   async deadLetterSchemaId(dlqTopic: string): Promise<number> {
     const cached = this.ids.get(dlqTopic);
     if (cached !== undefined) return cached;
-    const id = await this.registerSchema(`${dlqTopic}-value`, Catalog['dlq.scoring'].avroSchema);
+    const id = await this.registerSchema(`${dlqTopic}-value`, Catalog['dlq.leads'].avroSchema);
     this.ids.set(dlqTopic, id);
     return id;
   }

@@ -3,12 +3,12 @@ import { ConfigError, loadServiceConfig } from './config';
 
 describe('loadServiceConfig', () => {
   it('applies defaults and derives the database and client id from the service name', () => {
-    const config = loadServiceConfig('scoring', {}, {}, { HTTP_PORT: '3001' });
+    const config = loadServiceConfig('leads', {}, {}, { HTTP_PORT: '3001' });
     expect(config).toMatchObject({
-      SERVICE_NAME: 'scoring',
+      SERVICE_NAME: 'leads',
       HTTP_PORT: 3001,
-      MONGO_DB: 'tributary_scoring',
-      KAFKA_CLIENT_ID: 'tributary-scoring',
+      MONGO_DB: 'tributary_leads',
+      KAFKA_CLIENT_ID: 'tributary-leads',
       KAFKA_BROKERS: ['127.0.0.1:9092'],
     });
   });

@@ -23,7 +23,7 @@ export const Topics = {
   JourneySteps: 'journey.steps',
   SyncOutbound: 'sync.outbound',
   ReportsEventCounts: 'reports.event-counts',
-  DlqScoring: 'dlq.scoring',
+  DlqLeads: 'dlq.leads',
   DlqOrchestration: 'dlq.orchestration',
   DlqSync: 'dlq.sync',
   DlqReporting: 'dlq.reporting',
@@ -48,7 +48,7 @@ export interface TopicEvents {
   'journey.steps': JourneyStepRecorded;
   'sync.outbound': OutboundSyncQueued;
   'reports.event-counts': EventCountReport;
-  'dlq.scoring': DeadLetter;
+  'dlq.leads': DeadLetter;
   'dlq.orchestration': DeadLetter;
   'dlq.sync': DeadLetter;
   'dlq.reporting': DeadLetter;
@@ -1161,7 +1161,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'TrackingEvent',
       key: 'contact key (userId, else anonymousId)',
       producers: ['ingestion'],
-      consumers: ['scoring', 'reporting'],
+      consumers: ['leads', 'reporting'],
       partitions: 6,
       retention: '7d',
     },
@@ -1174,7 +1174,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       subject: 'leads.scored-value',
       recordName: 'LeadScored',
       key: 'contactId',
-      producers: ['scoring'],
+      producers: ['leads'],
       consumers: ['orchestration', 'sync', 'reporting'],
       partitions: 6,
       retention: '7d',
@@ -1224,15 +1224,14 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
     },
     avroSchema: avroSchemas.EventCountReport,
   },
-  'dlq.scoring': {
+  'dlq.leads': {
     ...{
-      name: 'dlq.scoring',
-      description:
-        'Messages the scoring consumer group could not process, with original bytes and the reason.',
-      subject: 'dlq.scoring-value',
+      name: 'dlq.leads',
+      description: 'Messages the leads consumer group could not process, with original bytes and the reason.',
+      subject: 'dlq.leads-value',
       recordName: 'DeadLetter',
       key: 'original key bytes',
-      producers: ['scoring'],
+      producers: ['leads'],
       consumers: ['replay CLI'],
       partitions: 1,
       retention: '30d',
@@ -1289,7 +1288,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'LeadCaptured',
       key: 'normalised email (else source:externalId)',
       producers: ['ingestion'],
-      consumers: ['scoring'],
+      consumers: ['leads'],
       partitions: 6,
       retention: '7d',
     },
@@ -1304,7 +1303,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'RecordChanged',
       key: 'system:objectType:externalId',
       producers: ['ingestion'],
-      consumers: ['sync', 'scoring'],
+      consumers: ['sync', 'leads'],
       partitions: 6,
       retention: '7d',
     },
@@ -1348,7 +1347,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       subject: 'contacts.merged-value',
       recordName: 'ContactsMerged',
       key: 'contactId',
-      producers: ['scoring'],
+      producers: ['leads'],
       consumers: ['reporting'],
       partitions: 6,
       retention: '7d',
@@ -1363,7 +1362,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       subject: 'leads.assigned-value',
       recordName: 'LeadAssigned',
       key: 'contactId',
-      producers: ['scoring'],
+      producers: ['leads'],
       consumers: ['crm-sync', 'analysts'],
       partitions: 6,
       retention: '7d',
@@ -1377,7 +1376,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       subject: 'leads.sla-breached-value',
       recordName: 'LeadSlaBreached',
       key: 'contactId',
-      producers: ['scoring'],
+      producers: ['leads'],
       consumers: ['alerting', 'analysts'],
       partitions: 3,
       retention: '30d',
@@ -1392,7 +1391,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       subject: 'lifecycle.changed-value',
       recordName: 'LifecycleChanged',
       key: 'contactId',
-      producers: ['scoring'],
+      producers: ['leads'],
       consumers: ['journeys', 'analysts'],
       partitions: 6,
       retention: '30d',
@@ -1403,7 +1402,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
     ...{
       name: 'access.credentials',
       description:
-        'The credentials the edge issued (API keys, OAuth clients, token signing keys) as hashes and public keys; compacted, so every service honours the same keys and scopes. Read whole by every replica of scoring and reporting, outside any consumer group.',
+        'The credentials the edge issued (API keys, OAuth clients, token signing keys) as hashes and public keys; compacted, so every service honours the same keys and scopes. Read whole by every replica of leads and reporting, outside any consumer group.',
       subject: 'access.credentials-value',
       recordName: 'AccessCredential',
       key: 'credentialId',

@@ -19,7 +19,7 @@ describe('dead letters', () => {
       message,
       topic: 'tracking.events',
       partition: 2,
-      consumerGroup: 'scoring',
+      consumerGroup: 'leads',
       errorType: 'decode',
       error: new Error('bad magic byte'),
       attempts: 1,
@@ -33,7 +33,7 @@ describe('dead letters', () => {
       sourceTopic: 'tracking.events',
       sourcePartition: 2,
       sourceOffset: '17',
-      consumerGroup: 'scoring',
+      consumerGroup: 'leads',
       errorType: 'decode',
       errorMessage: 'bad magic byte',
       attempts: 1,
@@ -42,8 +42,8 @@ describe('dead letters', () => {
   });
 
   it('names one dead-letter topic per consumer group', () => {
-    expect(deadLetterTopic('scoring')).toBe('dlq.scoring');
-    expect(deadLetterTopicSpec('scoring').name).toBe('dlq.scoring');
+    expect(deadLetterTopic('leads')).toBe('dlq.leads');
+    expect(deadLetterTopicSpec('leads').name).toBe('dlq.leads');
     expect(deadLetterTopicSpec('adhoc-group')).toMatchObject({
       name: 'dlq.adhoc-group',
       subject: 'dlq.adhoc-group-value',

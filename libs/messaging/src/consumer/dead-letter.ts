@@ -12,7 +12,7 @@ export function deadLetterTopicSpec(consumerGroup: string): TopicSpec {
   const name = deadLetterTopic(consumerGroup);
   return (
     Catalog[name as TopicName] ?? {
-      ...Catalog['dlq.scoring'],
+      ...Catalog['dlq.leads'],
       name: name as TopicName,
       subject: `${name}-value`,
     }

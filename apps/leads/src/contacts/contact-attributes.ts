@@ -1,0 +1,24 @@
+/**
+ * What the lead service knows about who a contact is: from lead forms, identify traits, CRM records and enrichment. Fit rules,
+ * routing rules and enrichment all read and write this one shape.
+ */
+export interface ContactAttributes {
+  email?: string;
+  firstName?: string;
+  lastName?: string;
+  title?: string;
+  company?: string;
+  /** The email's domain unless it is a free-mail or disposable one. */
+  companyDomain?: string;
+  /** Employees. */
+  companySize?: number;
+  industry?: string;
+  /** ISO 3166-1 alpha-2, upper case. */
+  country?: string;
+  /** Sales region, e.g. EMEA, NA, APAC, LATAM. */
+  region?: string;
+  freeMail?: boolean;
+  disposableEmail?: boolean;
+}
+
+export type ContactAttributeName = keyof ContactAttributes;

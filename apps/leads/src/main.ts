@@ -1,0 +1,8 @@
+import { runServiceMain } from '@tributary/messaging';
+import { LeadsModule } from './app.module';
+import { loadLeadsConfig } from './config';
+
+runServiceMain(() => {
+  const config = loadLeadsConfig();
+  return { module: LeadsModule.forRoot(config), config };
+});
