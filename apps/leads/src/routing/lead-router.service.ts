@@ -58,6 +58,7 @@ import {
   type RoutingHoldDoc,
 } from './routing.model';
 import { LEADS_EVENT_SOURCE } from '../event-source';
+import type { LeadRouting } from './lead-routing.port';
 
 export type { AssignmentState, AssignmentReason } from './routing.model';
 
@@ -344,7 +345,7 @@ export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: numbe
  * recycled lead `<contactId>#round-<round>`, and a recycle its cause (`<contactId>#recycle:<eventId>`).
  */
 @Injectable()
-export class LeadRouter implements OnApplicationBootstrap, OnModuleDestroy {
+export class LeadRouter implements LeadRouting, OnApplicationBootstrap, OnModuleDestroy {
   private readonly assignments: Model<AssignmentDoc>;
   private readonly claims: Model<RoutingClaimDoc>;
   private readonly cursors: Model<RoutingCursorDoc>;

@@ -1,6 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { SERVICE_CONFIG } from '@tributary/platform';
 import { LeadRouter, ROUTING_OPTIONS, type RoutingOptions } from './lead-router.service';
+import { LEAD_ROUTING } from './lead-routing.port';
 import { RoutingRulesController } from './routing-rules.controller';
 import {
   ROUTING_RULES_STORE_OPTIONS,
@@ -30,6 +31,7 @@ export function routingOptionsOf(
 export const routingProviders: Provider[] = [
   RoutingRulesStore,
   LeadRouter,
+  { provide: LEAD_ROUTING, useExisting: LeadRouter },
   { provide: ROUTING_OPTIONS, inject: [SERVICE_CONFIG], useFactory: routingOptionsOf },
   {
     provide: ROUTING_RULES_STORE_OPTIONS,
