@@ -18,6 +18,7 @@ import { createLogger } from '@tributary/observability';
 import { loadServiceConfig } from '@tributary/platform';
 import { testServiceEnv, uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
+import { resultLine } from './stats';
 
 const opts = new Command('bench:consumer')
   .option('--events <n>', 'records to consume per contender', (v) => Number(v), 50_000)
@@ -92,9 +93,10 @@ async function main(): Promise<void> {
   bar.stop();
   await producer.disconnect();
 
-  const results: { contender: string; seconds: number; perSecond: number }[] = [];
+  const results: { contender: string; key: string; seconds: number; perSecond: number }[] = [];
   const measure = async (
     contender: string,
+    key: string,
     runOne: (done: () => void, count: () => void) => Promise<() => Promise<void>>,
   ) => {
     let consumed = 0;
@@ -109,7 +111,7 @@ async function main(): Promise<void> {
     await finished;
     const seconds = (performance.now() - t0) / 1000;
     await stop();
-    results.push({ contender, seconds, perSecond: Math.round(opts.events / seconds) });
+    results.push({ contender, key, seconds, perSecond: Math.round(opts.events / seconds) });
     console.log(`${contender}: ${Math.round(opts.events / seconds)} events/s`);
   };
 
@@ -130,10 +132,10 @@ async function main(): Promise<void> {
     });
     return () => consumer.disconnect();
   };
-  await measure('bare kafkajs eachBatch', bare(false));
-  await measure('bare kafkajs eachBatch + Avro decode', bare(true));
+  await measure('bare kafkajs eachBatch', 'bare', bare(false));
+  await measure('bare kafkajs eachBatch + Avro decode', 'bare_avro', bare(true));
 
-  await measure('Nest ServerKafka (eachMessage)', async (_done, count) => {
+  await measure('Nest ServerKafka (eachMessage)', 'nest_server_kafka', async (_done, count) => {
     onEvent = count;
     @Module({ controllers: [CountingHandler] })
     class StockModule {}
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
     return () => app.close();
   });
 
-  await measure('libs/messaging KafkaEventTransport (eachBatch)', async (_done, count) => {
+  await measure('libs/messaging KafkaEventTransport (eachBatch)', 'tributary', async (_done, count) => {
     onEvent = count;
     @Module({})
     class BenchModule {
@@ -172,11 +174,22 @@ async function main(): Promise<void> {
   const ceiling = results[0]?.perSecond ?? 1;
   console.log(`\nconsumer throughput, ${opts.events} LeadScored records, 3 partitions, one consumer each:`);
   console.table(
-    results.map((r) => ({
+    results.map(({ key: _key, ...r }) => ({
       ...r,
       seconds: Number(r.seconds.toFixed(2)),
       'vs bare': `${((100 * r.perSecond) / ceiling).toFixed(0)}%`,
     })),
+  );
+  console.log(
+    resultLine(
+      'bench:consumer',
+      Object.fromEntries(
+        results.flatMap((r) => [
+          [`${r.key}_per_s`, r.perSecond],
+          [`${r.key}_vs_bare_pct`, Math.round((100 * r.perSecond) / ceiling)],
+        ]),
+      ),
+    ),
   );
   process.exit(0);
 }

@@ -20,7 +20,7 @@ import mongoose from 'mongoose';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { spawnService, stopService, waitReady } from '../dev/services';
-import { latencySummary } from './stats';
+import { latencySummary, resultLine } from './stats';
 
 const opts = new Command('bench:fairness')
   .option('--seconds <s>', 'seconds per phase', (v) => Number(v), 10)
@@ -188,11 +188,19 @@ async function main(): Promise<void> {
     const [alone, allowance, probe50, probe150] = phases.map((p) => latencySummary(p.b.latencies));
     const notOk = phases.reduce((sum, p) => sum + p.b.latencies.length - (p.b.statuses.get(200) ?? 0), 0);
     console.log(
-      `RESULT bench:fairness b_alone_p50=${alone?.p50} b_alone_p99=${alone?.p99} ` +
-        `b_a_at_allowance_p50=${allowance?.p50} b_a_at_allowance_p99=${allowance?.p99} ` +
-        `b_probe_50rps_p50=${probe50?.p50} b_probe_50rps_p99=${probe50?.p99} ` +
-        `b_probe_150rps_p50=${probe150?.p50} b_probe_150rps_p99=${probe150?.p99} b_not_200=${notOk} ` +
-        `a_events_per_s_at_allowance=${phases[1]?.a?.eventsPerSecond} a_events_per_s_probe=${phases[2]?.a?.eventsPerSecond}`,
+      resultLine('bench:fairness', {
+        b_alone_p50: alone?.p50,
+        b_alone_p99: alone?.p99,
+        b_a_at_allowance_p50: allowance?.p50,
+        b_a_at_allowance_p99: allowance?.p99,
+        b_probe_50rps_p50: probe50?.p50,
+        b_probe_50rps_p99: probe50?.p99,
+        b_probe_150rps_p50: probe150?.p50,
+        b_probe_150rps_p99: probe150?.p99,
+        b_not_200: notOk,
+        a_events_per_s_at_allowance: phases[1]?.a?.eventsPerSecond,
+        a_events_per_s_probe: phases[2]?.a?.eventsPerSecond,
+      }),
     );
   } finally {
     await stopService(ingestion);

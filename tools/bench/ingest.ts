@@ -19,6 +19,7 @@ import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
+import { resultLine } from './stats';
 import { spawnService, stopService, waitReady } from '../dev/services';
 
 const opts = new Command('bench:ingest')
@@ -235,6 +236,18 @@ async function main(): Promise<void> {
       { contender: 'bare kafkajs producer (same records)', 'events/s': raw, 'p50 ms': '', 'p99 ms': '' },
     ]);
     console.log(`API / raw: ${((100 * api.eventsPerSecond) / raw).toFixed(1)}%`);
+    console.log(
+      resultLine('bench:ingest', {
+        connections: opts.connections,
+        batch: opts.batch,
+        api_events_per_s: api.eventsPerSecond,
+        api_p50_ms: api.p50,
+        api_p99_ms: api.p99,
+        api_non_2xx: api.non2xx,
+        raw_producer_events_per_s: raw,
+        api_vs_raw_pct: Number(((100 * api.eventsPerSecond) / raw).toFixed(1)),
+      }),
+    );
   } finally {
     await stopService(ingestion);
     if (opts.truncate) {

@@ -29,7 +29,7 @@ import { createLogger } from '@tributary/observability';
 import { trackingEventFixture, uniqueId } from '@tributary/testing';
 import { spawnService, stopService, waitReady } from '../dev/services';
 import { stackEndpoints, stackUp } from '../stack/stack';
-import { latencySummary } from './stats';
+import { latencySummary, resultLine } from './stats';
 
 const opts = new Command('bench:leads')
   .option('--rate <n>', 'captured leads per second', (v) => Number(v), 500)
@@ -266,8 +266,9 @@ async function main(): Promise<void> {
     console.log(
       `\ncapture → assigned: ${latencies.length}/${measured} leads assigned (after ${warmLatencies.length}/${warmup} in a ${opts.warmupSeconds} s warm-up); sent at ${(total / captureSeconds).toFixed(0)}/s over ${captureSeconds.toFixed(1)} s`,
     );
+    const measuredSummary = latencySummary(latencies);
     table({
-      'latency ms': latencySummary(latencies),
+      'latency ms': measuredSummary,
       ...(warmup > 0 ? { 'warm-up, not counted': latencySummary(warmLatencies) } : {}),
     });
 
@@ -341,7 +342,7 @@ async function main(): Promise<void> {
     throughputBar.stop();
     await admin.disconnect();
     const seconds = (doneAt - t0) / 1000;
-    console.log(`\nscoring consumer: ${done}/${opts.events} tracking events processed (committed offsets)`);
+    console.log(`\nleads consumer: ${done}/${opts.events} tracking events processed (committed offsets)`);
     table({
       'tracking.events → scored and committed': {
         'produced in s': Number(producedSeconds.toFixed(1)),
@@ -349,6 +350,20 @@ async function main(): Promise<void> {
         'events/s': Number((done / seconds).toFixed(0)),
       },
     });
+    console.log(
+      resultLine('bench:leads', {
+        rate: opts.rate,
+        leads: measured,
+        assigned: latencies.length,
+        p50_ms: measuredSummary.p50,
+        p95_ms: measuredSummary.p95,
+        p99_ms: measuredSummary.p99,
+        max_ms: measuredSummary.max,
+        events: opts.events,
+        events_done: done,
+        events_per_s: Number((done / seconds).toFixed(0)),
+      }),
+    );
   } finally {
     await watcher.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { latencySummary, percentile } from './stats';
+import { latencySummary, percentile, resultLine } from './stats';
 
 describe('percentile', () => {
   it('uses nearest rank', () => {
@@ -19,5 +19,13 @@ describe('latencySummary', () => {
 
   it('has a max of 0 and no percentiles for an empty sample', () => {
     expect(latencySummary([])).toEqual({ p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, max: 0 });
+  });
+});
+
+describe('resultLine', () => {
+  it('prints the bench and its values in order, an absent value as na and no spaces inside a value', () => {
+    expect(
+      resultLine('bench:leads', { p99: 189.7, events_per_s: 14378, store: 'FerretDB v1', peer: undefined }),
+    ).toBe('RESULT bench:leads p99=189.7 events_per_s=14378 store=FerretDB-v1 peer=na');
   });
 });

@@ -15,3 +15,17 @@ export function latencySummary(sample: readonly number[]): Record<'p50' | 'p95' 
     max: Number(Math.max(0, ...sample).toFixed(1)),
   };
 }
+
+/** A value on a RESULT line: numbers as printed, anything else with spaces made dashes so the line stays parseable. */
+type ResultValue = number | string | boolean | undefined;
+
+/**
+ * The one line every bench ends with, `RESULT <bench> key=value ...`, so runs can be compared by a script: keys in
+ * the order given, an absent value as `na`.
+ */
+export function resultLine(bench: string, values: Record<string, ResultValue>): string {
+  const fields = Object.entries(values).map(
+    ([key, value]) => `${key}=${value === undefined ? 'na' : String(value).replace(/\s+/g, '-')}`,
+  );
+  return ['RESULT', bench, ...fields].join(' ');
+}

@@ -14,7 +14,7 @@ import { Command } from 'commander';
 import mongoose from 'mongoose';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
-import { percentile } from './stats';
+import { percentile, resultLine } from './stats';
 
 const opts = new Command('bench:store')
   .option('--mongo-url <url>', 'the Mongo-wire server (default: the stack’s FerretDB)')
@@ -171,6 +171,16 @@ async function main(): Promise<void> {
     const isolated =
       multiWinnerRounds === 0 && duplicateRounds === 0 && final?.n === expectedN && lostFields === 0;
     console.log(isolated ? 'isolation: no anomaly seen' : 'isolation: NOT isolated (anomalies above)');
+    console.log(
+      resultLine('bench:store', {
+        insert_p50_ms: Number(percentile(insertMs, 50).toFixed(2)),
+        insert_p99_ms: Number(percentile(insertMs, 99).toFixed(2)),
+        update_hit_p50_ms: Number(percentile(hitMs, 50).toFixed(2)),
+        update_hit_p99_ms: Number(percentile(hitMs, 99).toFixed(2)),
+        update_miss_p50_ms: Number(percentile(missMs, 50).toFixed(2)),
+        isolated,
+      }),
+    );
   } finally {
     await db.dropDatabase().catch(() => undefined);
     await connection.close();

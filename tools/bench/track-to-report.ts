@@ -15,7 +15,7 @@ import { createLogger } from '@tributary/observability';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { SERVICES, spawnService, stopService, waitReady } from '../dev/services';
-import { latencySummary, percentile } from './stats';
+import { latencySummary, percentile, resultLine } from './stats';
 
 const opts = new Command('bench:e2e')
   .option('--events <n>', 'track calls to send', (v) => Number(v), 200)
@@ -114,10 +114,20 @@ async function main(): Promise<void> {
     console.log(
       `\nHTTP track → reporting read model, ${latencies.length}/${opts.events} events at ${opts.rate}/s:`,
     );
-    console.table({
-      'latency ms': latencySummary(latencies),
-    });
+    const summary = latencySummary(latencies);
+    console.table({ 'latency ms': summary });
     if (sentAt.size > 0) console.log(`${sentAt.size} event(s) never reached the read model within 60 s`);
+    console.log(
+      resultLine('bench:e2e', {
+        rate: opts.rate,
+        events: opts.events,
+        arrived: latencies.length,
+        p50_ms: summary.p50,
+        p95_ms: summary.p95,
+        p99_ms: summary.p99,
+        max_ms: summary.max,
+      }),
+    );
   } finally {
     await reports.disconnect();
     await Promise.all(services.map((s) => stopService(s)));
