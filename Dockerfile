@@ -3,6 +3,7 @@
 #   docker build --build-arg SERVICE=leads -t tributary-leads .
 #
 # SERVICE is one of: ingestion, leads, orchestration, sync, reporting.
+# (That list, the case list below and EXPOSE follow tools/services/services.json: `npm run services:sync`.)
 # The image runs as an unprivileged numeric user (uid 1000) and writes nothing to its filesystem, so it runs with
 # a read-only root filesystem (the Helm chart mounts an emptyDir on /tmp for Node's scratch files).
 ARG NODE_IMAGE=node:20-slim

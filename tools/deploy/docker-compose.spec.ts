@@ -6,30 +6,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { ConfigError, type ServiceConfig } from '@tributary/platform';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadIngestionConfig } from '../../apps/ingestion/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadLeadsConfig } from '../../apps/leads/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadOrchestrationConfig } from '../../apps/orchestration/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadSyncConfig } from '../../apps/sync/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadReportingConfig } from '../../apps/reporting/src/config';
+import { SERVICE_ENTRIES, configLoaderOf, serviceEntry } from '../services/service-list';
 
 type Env = Record<string, string | undefined>;
 
 const root = join(__dirname, '..', '..');
 
-const loaders = {
-  ingestion: loadIngestionConfig,
-  leads: loadLeadsConfig,
-  orchestration: loadOrchestrationConfig,
-  sync: loadSyncConfig,
-  reporting: loadReportingConfig,
-} satisfies Record<string, (env: Env) => ServiceConfig>;
-type AppName = keyof typeof loaders;
-const APPS = Object.keys(loaders) as AppName[];
+// Every service of the one list (tools/services/services.json), checked against its own config loader.
+const APPS = SERVICE_ENTRIES.map((s) => s.name);
+const loaders = new Map(SERVICE_ENTRIES.map((s) => [s.name, configLoaderOf(s)] as const));
+function loadAppConfig(app: string, env: Env): ServiceConfig {
+  const loader = loaders.get(app);
+  if (!loader) throw new Error(`${app} is not in tools/services/services.json`);
+  return loader(env);
+}
 
 interface Healthcheck {
   test?: string | string[];
@@ -207,7 +197,7 @@ describe('docker-compose.yml', () => {
 
   describe.each(APPS)('%s', (app) => {
     const service = services[app] as ComposeService;
-    const ports = { ingestion: 3000, leads: 3001, orchestration: 3002, sync: 3003, reporting: 3004 };
+    const port = serviceEntry(app).port;
 
     it('is built from the Dockerfile for this service', () => {
       expect(service).toBeDefined();
@@ -220,13 +210,13 @@ describe('docker-compose.yml', () => {
       });
       let config: ServiceConfig | undefined;
       try {
-        config = loaders[app](env);
+        config = loadAppConfig(app, env);
       } catch (error) {
         // Show the schema's own message (it names every bad key).
         throw error instanceof ConfigError ? new Error(error.message) : error;
       }
       expect(config.HTTP_HOST).toBe('0.0.0.0');
-      expect(config.HTTP_PORT).toBe(ports[app]);
+      expect(config.HTTP_PORT).toBe(port);
       expect(config.KAFKA_BROKERS).toEqual(['kafka:9092']);
       expect(hostOf(config.SCHEMA_REGISTRY_URL)).toBe('registry');
       expect(new URL(config.SCHEMA_REGISTRY_URL).pathname).toBe('/apis/ccompat/v7');
@@ -240,13 +230,13 @@ describe('docker-compose.yml', () => {
         TRIBUTARY_WRITE_KEYS: 'k1:ws_a,k2:ws_b',
         TRIBUTARY_ADMIN_TOKEN: 'compose-test-admin-token-0123456789abcdef',
       });
-      expect(loaders[app](env).WRITE_KEYS).toBe('k1:ws_a,k2:ws_b');
+      expect(loadAppConfig(app, env).WRITE_KEYS).toBe('k1:ws_a,k2:ws_b');
     });
 
     it('publishes its HTTP port and health-checks /health/ready on it', () => {
-      expect(publishedPorts(service)).toEqual([{ host: ports[app], container: ports[app] }]);
+      expect(publishedPorts(service)).toEqual([{ host: port, container: port }]);
       const check = healthcheckCommand(service);
-      expect(check).toContain(`:${ports[app]}/health/ready`);
+      expect(check).toContain(`:${port}/health/ready`);
       expect(service.healthcheck?.retries).toBeGreaterThan(0);
     });
 
@@ -327,6 +317,6 @@ describe('Dockerfile', () => {
 describe('docker-compose.yml ingestion admin token', () => {
   it('refuses to start ingestion in production without TRIBUTARY_ADMIN_TOKEN, naming ADMIN_TOKEN', () => {
     const ingestion = services['ingestion'] as ComposeService;
-    expect(() => loaders.ingestion(environmentOf(ingestion))).toThrow(/ADMIN_TOKEN/);
+    expect(() => loadAppConfig('ingestion', environmentOf(ingestion))).toThrow(/ADMIN_TOKEN/);
   });
 });

@@ -10,16 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { load, loadAll } from 'js-yaml';
 import { ConfigError, type ServiceConfig } from '@tributary/platform';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadIngestionConfig } from '../../apps/ingestion/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadLeadsConfig } from '../../apps/leads/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadOrchestrationConfig } from '../../apps/orchestration/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadSyncConfig } from '../../apps/sync/src/config';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
-import { loadReportingConfig } from '../../apps/reporting/src/config';
+import { SERVICE_ENTRIES, configLoaderOf } from '../services/service-list';
 
 type Env = Record<string, string | undefined>;
 
@@ -30,16 +21,11 @@ const RELEASE = 'tributary';
 const KUBE_VERSION = '1.30.0';
 const WRITE_KEYS = 'test-key:ws_test,other-key:ws_other';
 
-const loaders = {
-  ingestion: loadIngestionConfig,
-  leads: loadLeadsConfig,
-  orchestration: loadOrchestrationConfig,
-  sync: loadSyncConfig,
-  reporting: loadReportingConfig,
-} satisfies Record<string, (env: Env) => ServiceConfig>;
-type AppName = keyof typeof loaders;
-const APPS = Object.keys(loaders) as AppName[];
-const CONSUMERS = APPS.filter((app) => app !== 'ingestion');
+// Every service of the one list (tools/services/services.json), checked against its own config loader.
+const APPS = SERVICE_ENTRIES.map((s) => s.name);
+const CONSUMERS = SERVICE_ENTRIES.filter((s) => s.consumes).map((s) => s.name);
+const NON_CONSUMERS = SERVICE_ENTRIES.filter((s) => !s.consumes).map((s) => s.name);
+const loaders = new Map(SERVICE_ENTRIES.map((s) => [s.name, configLoaderOf(s)] as const));
 
 // --- The Kubernetes shapes the checks read -----------------------------------------------------------------
 
@@ -188,7 +174,7 @@ function mustFind(docs: K8sObject[], kind: string, name: string): K8sObject {
   return doc;
 }
 
-function deploymentOf(docs: K8sObject[], app: AppName): Deployment {
+function deploymentOf(docs: K8sObject[], app: string): Deployment {
   return mustFind(docs, 'Deployment', `${RELEASE}-${app}`) as unknown as Deployment;
 }
 
@@ -228,9 +214,11 @@ function resolveEnv(docs: K8sObject[], container: Container, external: Env = {})
   return env;
 }
 
-function loadConfig(app: AppName, env: Env): ServiceConfig {
+function loadConfig(app: string, env: Env): ServiceConfig {
+  const loader = loaders.get(app);
+  if (!loader) throw new Error(`${app} is not in tools/services/services.json`);
   try {
-    return loaders[app](env);
+    return loader(env);
   } catch (error) {
     throw error instanceof ConfigError ? new Error(error.message) : error;
   }
@@ -242,7 +230,7 @@ interface Values {
   mongo: { url: string };
   config: Record<string, string>;
   services: Record<
-    AppName,
+    string,
     {
       port: number;
       env: Record<string, string>;
@@ -257,6 +245,13 @@ interface Values {
 }
 const values = load(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Values;
 const catalog = load(readFileSync(join(root, 'schemas', 'catalog.yaml'), 'utf8')) as Catalog;
+
+/** A service's block in values.yaml (the sync adds one per listed service). */
+function valuesOf(app: string): Values['services'][string] {
+  const block = values.services[app];
+  if (!block) throw new Error(`values.yaml has no services.${app} (run npm run services:sync)`);
+  return block;
+}
 
 if (!helm) {
   console.warn(
@@ -312,7 +307,7 @@ describeWithHelm(
 
     describe.each(APPS)('%s', (app) => {
       const name = `${RELEASE}-${app}`;
-      const port = values.services[app].port;
+      const port = valuesOf(app).port;
 
       it('probes /health/live (startup, liveness) and /health/ready (readiness) on its HTTP port', () => {
         const container = containerOf(deploymentOf(docs, app));
@@ -374,8 +369,7 @@ describeWithHelm(
         expect(config.TOPIC_REPLICATION_FACTOR).toBe(Number(values.kafka.topicReplicationFactor));
         expect(config.SHUTDOWN_TIMEOUT_MS).toBe(Number(values.config['SHUTDOWN_TIMEOUT_MS']));
         const own = config as unknown as Record<string, unknown>;
-        for (const [key, value] of Object.entries(values.services[app].env))
-          expect(String(own[key])).toBe(value);
+        for (const [key, value] of Object.entries(valuesOf(app).env)) expect(String(own[key])).toBe(value);
       });
 
       it('takes WRITE_KEYS from a Secret, never from the ConfigMap', () => {
@@ -412,7 +406,7 @@ describeWithHelm(
       it('is scaled on CPU by an HPA (which owns the replica count)', () => {
         const deployment = deploymentOf(docs, app);
         const hpa = mustFind(docs, 'HorizontalPodAutoscaler', name);
-        const { autoscaling } = values.services[app];
+        const { autoscaling } = valuesOf(app);
         expect(hpa.apiVersion).toBe('autoscaling/v2');
         expect(hpa.spec?.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name });
         expect(hpa.spec?.minReplicas).toBe(autoscaling.minReplicas);
@@ -441,9 +435,9 @@ describeWithHelm(
         );
       });
 
-      it('keeps the HPA for ingestion, which consumes nothing', () => {
-        expect(find(lagDocs, 'HorizontalPodAutoscaler', `${RELEASE}-ingestion`)).toBeDefined();
-        expect(find(lagDocs, 'ScaledObject', `${RELEASE}-ingestion`)).toBeUndefined();
+      it.each(NON_CONSUMERS)('keeps the HPA for %s, which consumes nothing', (app) => {
+        expect(find(lagDocs, 'HorizontalPodAutoscaler', `${RELEASE}-${app}`)).toBeDefined();
+        expect(find(lagDocs, 'ScaledObject', `${RELEASE}-${app}`)).toBeUndefined();
       });
 
       it('refuses kafkaLag for a service without topics', () => {
@@ -458,7 +452,7 @@ describeWithHelm(
           const name = `${RELEASE}-${app}`;
           expect(find(lagDocs, 'HorizontalPodAutoscaler', name)).toBeUndefined();
           const scaled = mustFind(lagDocs, 'ScaledObject', name);
-          const { autoscaling } = values.services[app];
+          const { autoscaling } = valuesOf(app);
           expect(scaled.apiVersion).toBe('keda.sh/v1alpha1');
           expect(scaled.spec?.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name });
           expect(scaled.spec?.minReplicaCount).toBe(autoscaling.minReplicas);
@@ -553,7 +547,7 @@ describeWithHelm(
       it('catches a bad value through the config schema, naming the key', () => {
         const bad = render({ 'config.LOG_LEVEL': 'verbose' });
         const env = resolveEnv(bad, containerOf(deploymentOf(bad, 'leads')));
-        expect(() => loaders.leads(env)).toThrow(/LOG_LEVEL/);
+        expect(() => loadConfig('leads', env)).toThrow(/LOG_LEVEL/);
       });
 
       it('refuses a termination grace period too short for the shutdown timeout', () => {
