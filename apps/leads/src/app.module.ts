@@ -4,6 +4,7 @@ import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
 import type { LeadsConfig } from './config';
 import { CONTACT_MODEL, contactModel } from './contacts/contact.model';
+import { ContactRepository } from './contacts/contact.repository';
 import { ContactsController } from './contacts/contacts.controller';
 import { enrichmentProviders } from './enrichment/lead-enricher';
 import {
@@ -21,7 +22,8 @@ import {
 } from './identity/identity.model';
 import { ENRICHMENT_RETRY_INTERVAL_MS, EnrichmentRetrier } from './leads/enrichment-retrier';
 import { LeadEventsHandler } from './leads/lead-events.handler';
-import { LeadPipeline, MAX_FUTURE_SKEW_MS } from './leads/lead-pipeline.service';
+import { MAX_FUTURE_SKEW_MS } from './leads/lead-clock';
+import { leadPipelineUseCases } from './leads/lead-pipeline.providers';
 import { LeadsController } from './leads/leads.controller';
 import {
   ENRICHMENT_RETRY_POLICY,
@@ -31,7 +33,8 @@ import {
 import { captureScoringModelBody } from './models/scoring-model-body';
 import { ScoringModelController } from './models/scoring-model.controller';
 import { scoringModelProviders } from './models/scoring-model.store';
-import { LeadRouter, ROUTING_OPTIONS } from './routing/lead-router.service';
+import { ROUTING_OPTIONS } from './routing/lead-router.service';
+import { LEAD_ROUTING, type LeadRouting } from './routing/lead-routing.port';
 import { routingControllers, routingOptionsOf, routingProviders } from './routing/routing.providers';
 
 /**
@@ -40,7 +43,8 @@ import { routingControllers, routingOptionsOf, routingProviders } from './routin
  */
 function leadPipelineProviders(config: LeadsConfig): Provider[] {
   return [
-    LeadPipeline,
+    ...leadPipelineUseCases,
+    ContactRepository,
     IdentityResolver,
     ContactMerger,
     PendingEnrichments,
@@ -51,8 +55,8 @@ function leadPipelineProviders(config: LeadsConfig): Provider[] {
     // the other.
     {
       provide: MERGED_CONTACT_HANDLERS,
-      inject: [LeadRouter],
-      useFactory: (router: LeadRouter): MergedContactHandler[] => [
+      inject: [LEAD_ROUTING],
+      useFactory: (router: LeadRouting): MergedContactHandler[] => [
         {
           onContactMerged: async ({ workspaceId, mergedContactId }) => {
             await router.close(workspaceId, mergedContactId, { final: true });

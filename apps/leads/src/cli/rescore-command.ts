@@ -1,11 +1,10 @@
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Presets, SingleBar } from 'cli-progress';
-import type { Model } from 'mongoose';
 import { LeadsModule } from '../app.module';
 import { loadLeadsConfig, type LeadsConfig } from '../config';
-import { CONTACT_MODEL, type ContactDoc } from '../contacts/contact.model';
-import { LeadPipeline } from '../leads/lead-pipeline.service';
+import { ContactRepository } from '../contacts/contact.repository';
+import { LeadScoring } from '../leads/lead-scoring.service';
 import { rescoreWorkspace, type RescoreSummary } from '../leads/rescore';
 import { ScoringModelStore } from '../models/scoring-model.store';
 
@@ -61,8 +60,8 @@ export async function runRescore(
       Presets.shades_classic,
     );
     const summary = await rescoreWorkspace({
-      contacts: app.get<Model<ContactDoc>>(CONTACT_MODEL),
-      pipeline: app.get(LeadPipeline),
+      contacts: app.get(ContactRepository),
+      scoring: app.get(LeadScoring),
       workspaceId: args.workspace,
       modelVersion: version,
       asOf: args.asOf ?? Date.now(),

@@ -8,9 +8,10 @@ import { CredentialTable } from '@tributary/access';
 import { connectServiceStore } from '@tributary/platform';
 import { testServiceEnv, uniqueId } from '@tributary/testing';
 import { contactModel, newContact, type ContactDoc } from '../contacts/contact.model';
+import { ContactRepository } from '../contacts/contact.repository';
 import { EnrichmentRetrier } from '../leads/enrichment-retrier';
 import { LeadEventsHandler } from '../leads/lead-events.handler';
-import { LeadPipeline } from '../leads/lead-pipeline.service';
+import { leadPipelineUseCases } from '../leads/lead-pipeline.providers';
 import { ROUTING_OPTIONS, type RoutingOptions } from '../routing/lead-router.service';
 import { createRescoreContext, rescoreConfig, runRescore } from './rescore-command';
 
@@ -37,7 +38,9 @@ describe('rescore CLI', () => {
   it('boots the lead pipeline without the credential table, controllers, consumers or sweeps', async () => {
     const app = await createRescoreContext(config);
     try {
-      expect(app.get(LeadPipeline)).toBeInstanceOf(LeadPipeline);
+      // The whole pipeline, not only the scoring the CLI calls: a rescore may qualify, move and route a lead.
+      for (const useCase of [...leadPipelineUseCases, ContactRepository])
+        expect(app.get<unknown>(useCase)).toBeInstanceOf(useCase);
       expect(app.get<RoutingOptions>(ROUTING_OPTIONS)).toMatchObject({ sweep: false });
       // Not part of the graph at all (the credential table would read access.credentials before anything else).
       for (const absent of [CredentialTable, LeadEventsHandler, EnrichmentRetrier])

@@ -1,9 +1,9 @@
 import { Controller, Get, Inject, NotFoundException, Param, UseGuards } from '@nestjs/common';
-import type { Model } from 'mongoose';
 import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
 import { IdentityResolver } from '../identity/identity-resolver.service';
-import { LeadRouter } from '../routing/lead-router.service';
-import { CONTACT_MODEL, type ContactDoc } from './contact.model';
+import { LEAD_ROUTING, type LeadRouting } from '../routing/lead-routing.port';
+import type { ContactDoc } from './contact.model';
+import { ContactRepository } from './contact.repository';
 
 /** A contact as the API shows it: who they are, why they score what they score, who owns them, where they stand. */
 export interface ContactView {
@@ -22,7 +22,7 @@ export interface ContactView {
   lastRule: string;
   stage: ContactDoc['stage'];
   stageHistory: ContactDoc['stageHistory'];
-  owner: Awaited<ReturnType<LeadRouter['assignmentOf']>>;
+  owner: Awaited<ReturnType<LeadRouting['assignmentOf']>>;
   sources: string[];
   createdAt: Date | undefined;
   updatedAt: Date;
@@ -33,9 +33,9 @@ export interface ContactView {
 @UseGuards(WorkspaceKeyGuard)
 export class ContactsController {
   constructor(
-    @Inject(CONTACT_MODEL) private readonly contacts: Model<ContactDoc>,
+    private readonly contacts: ContactRepository,
     private readonly identities: IdentityResolver,
-    private readonly router: LeadRouter,
+    @Inject(LEAD_ROUTING) private readonly routing: LeadRouting,
   ) {}
 
   @Get(':contactKey')
@@ -60,7 +60,7 @@ export class ContactsController {
       lastRule: contact.lastRule,
       stage: contact.stage ?? null,
       stageHistory: contact.stageHistory ?? [],
-      owner: await this.router.assignmentOf(workspaceId, contact._id),
+      owner: await this.routing.assignmentOf(workspaceId, contact._id),
       sources: contact.sources ?? [],
       createdAt: contact.createdAt,
       updatedAt: contact.updatedAt,
@@ -73,8 +73,7 @@ export class ContactsController {
    */
   private async find(workspaceId: string, contactKey: string): Promise<ContactDoc> {
     const contactId = await this.identities.resolveContactKey(workspaceId, contactKey);
-    const contact =
-      contactId && (await this.contacts.findOne({ _id: contactId, workspaceId }).lean<ContactDoc>());
+    const contact = contactId && (await this.contacts.readInWorkspace(workspaceId, contactId));
     if (!contact)
       throw new NotFoundException({ error: 'not_found', field: 'contactKey', reason: 'no such contact' });
     return contact;

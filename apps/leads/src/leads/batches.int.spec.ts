@@ -24,8 +24,9 @@ import { LeadsModule } from '../app.module';
 import { loadLeadsConfig } from '../config';
 import { CONTACT_MODEL, MAX_FACTS, factsOf, packFact, type ContactDoc } from '../contacts/contact.model';
 import { IdentityResolver } from '../identity/identity-resolver.service';
-import { LeadRouter } from '../routing/lead-router.service';
-import { LeadPipeline } from './lead-pipeline.service';
+import { LEAD_ROUTING, type LeadRouting } from '../routing/lead-routing.port';
+import { CaptureBatch } from './capture-batch.service';
+import { EngagementBatch } from './engagement-batch.service';
 
 const run = uniqueId('tb');
 const workspace = `ws_tb_${run}`;
@@ -45,7 +46,7 @@ let publisher: EventPublisher;
 let kafka: Kafka;
 let registry: AvroSchemaRegistry;
 let contacts: Model<ContactDoc>;
-let router: LeadRouter;
+let router: LeadRouting;
 let identities: IdentityResolver;
 const batchSizes: number[] = [];
 const captureBatchSizes: number[] = [];
@@ -53,19 +54,20 @@ const captureBatchSizes: number[] = [];
 beforeAll(async () => {
   const config = loadLeadsConfig(testServiceEnv('leads', run, { WRITE_KEYS: `${writeKey}:${workspace}` }));
   service = await startService(LeadsModule.forRoot(config), config);
-  const pipeline = service.app.get(LeadPipeline);
-  const onTrackingEvents = pipeline.onTrackingEvents.bind(pipeline);
-  jest.spyOn(pipeline, 'onTrackingEvents').mockImplementation(async (events) => {
+  const engagement = service.app.get(EngagementBatch);
+  const onTrackingEvents = engagement.onTrackingEvents.bind(engagement);
+  jest.spyOn(engagement, 'onTrackingEvents').mockImplementation(async (events) => {
     batchSizes.push(events.length);
     await onTrackingEvents(events);
   });
-  const onLeadsCaptured = pipeline.onLeadsCaptured.bind(pipeline);
-  jest.spyOn(pipeline, 'onLeadsCaptured').mockImplementation(async (leads) => {
+  const captures = service.app.get(CaptureBatch);
+  const onLeadsCaptured = captures.onLeadsCaptured.bind(captures);
+  jest.spyOn(captures, 'onLeadsCaptured').mockImplementation(async (leads) => {
     captureBatchSizes.push(leads.length);
     await onLeadsCaptured(leads);
   });
   contacts = service.app.get(CONTACT_MODEL);
-  router = service.app.get(LeadRouter);
+  router = service.app.get<LeadRouting>(LEAD_ROUTING);
   identities = service.app.get(IdentityResolver);
   kafka = createKafka(`tb-${run}`, config.KAFKA_BROKERS, createLogger('tb', 'fatal'));
   registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
@@ -192,9 +194,9 @@ describe('tracking events and captures in batches', () => {
   });
 
   it('a contact another replica changed since this one cached it: the stale write misses, every fact counts once', async () => {
-    const pipeline = service.app.get(LeadPipeline);
+    const engagement = service.app.get(EngagementBatch);
     const [stale, fresh] = ['tb-stale', 'tb-fresh'];
-    await pipeline.onTrackingEvents([track(stale, 'Feature Used'), track(fresh, 'Feature Used')]);
+    await engagement.onTrackingEvents([track(stale, 'Feature Used'), track(fresh, 'Feature Used')]);
     // Another replica records a fact on the contact this one holds in its cache (a revision it has not seen).
     const elsewhere = track(stale, 'Pricing Page Viewed');
     await contacts.collection.updateOne(
@@ -214,7 +216,7 @@ describe('tracking events and captures in batches', () => {
       } as never,
     );
     const later = [track(stale, 'Feature Used'), track(fresh, 'Feature Used'), track(stale, 'Feature Used')];
-    await pipeline.onTrackingEvents(later);
+    await engagement.onTrackingEvents(later);
 
     const staleDoc = await contactOf(stale);
     expect(staleDoc?.eventCount).toBe(4);

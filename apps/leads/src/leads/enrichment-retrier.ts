@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy }
 import { originMetadata, derivedEventId } from '@tributary/messaging';
 import type { Logger } from '@tributary/observability';
 import { SERVICE_LOGGER, isStoreUnavailable } from '@tributary/platform';
-import { LeadPipeline } from './lead-pipeline.service';
+import { LeadScoring } from './lead-scoring.service';
 import { PendingEnrichments } from './pending-enrichments';
 import { LEADS_EVENT_SOURCE } from '../event-source';
 
@@ -16,7 +16,7 @@ export class EnrichmentRetrier implements OnApplicationBootstrap, OnModuleDestro
 
   constructor(
     private readonly pending: PendingEnrichments,
-    private readonly pipeline: LeadPipeline,
+    private readonly scoring: LeadScoring,
     @Inject(ENRICHMENT_RETRY_INTERVAL_MS) private readonly intervalMs: number,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
   ) {}
@@ -46,7 +46,7 @@ export class EnrichmentRetrier implements OnApplicationBootstrap, OnModuleDestro
           source: LEADS_EVENT_SOURCE,
           eventId: derivedEventId(entry._id, `re-enrich/${entry.attempts}`),
         });
-        const state = await this.pipeline.applyEnrichment(entry._id, cause);
+        const state = await this.scoring.applyEnrichment(entry._id, cause);
         if (state === 'pending') await this.pending.retryLater(entry);
         else {
           await this.pending.done(entry._id);

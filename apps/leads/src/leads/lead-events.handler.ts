@@ -2,12 +2,18 @@ import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { BatchEventPattern } from '@tributary/messaging';
 import { Topics, type LeadCaptured, type RecordChanged, type TrackingEvent } from '@tributary/contracts';
-import { LeadPipeline } from './lead-pipeline.service';
+import { CaptureBatch } from './capture-batch.service';
+import { EngagementBatch } from './engagement-batch.service';
+import { OneEventPath } from './one-event-path.service';
 
 /** What moves leads: behaviour (engagement), captures (new leads) and CRM / shop changes (late stages, profile). */
 @Controller()
 export class LeadEventsHandler {
-  constructor(private readonly pipeline: LeadPipeline) {}
+  constructor(
+    private readonly engagement: EngagementBatch,
+    private readonly captures: CaptureBatch,
+    private readonly oneEvent: OneEventPath,
+  ) {}
 
   /**
    * Tracking is the high-volume topic: a partition's batch costs a few store commands plus one write per contact, so
@@ -15,7 +21,7 @@ export class LeadEventsHandler {
    */
   @BatchEventPattern(Topics.TrackingEvents, { maxBatch: 10_000 })
   async onTrackingEvents(@Payload() events: TrackingEvent[]): Promise<void> {
-    await this.pipeline.onTrackingEvents(events);
+    await this.engagement.onTrackingEvents(events);
   }
 
   /**
@@ -24,11 +30,11 @@ export class LeadEventsHandler {
    */
   @BatchEventPattern(Topics.LeadsCaptured, { maxBatch: 500, acrossPartitions: true })
   async onLeadsCaptured(@Payload() leads: LeadCaptured[]): Promise<void> {
-    await this.pipeline.onLeadsCaptured(leads);
+    await this.captures.onLeadsCaptured(leads);
   }
 
   @EventPattern(Topics.RecordsChanged)
   async onRecordChanged(@Payload() record: RecordChanged): Promise<void> {
-    await this.pipeline.onRecordChanged(record);
+    await this.oneEvent.onRecordChanged(record);
   }
 }

@@ -38,8 +38,9 @@ import {
 import { LeadsModule } from '../app.module';
 import { loadLeadsConfig } from '../config';
 import { CONTACT_MODEL, factsOf, type ContactDoc } from '../contacts/contact.model';
+import { ContactRepository } from '../contacts/contact.repository';
 import { ScoringModelStore } from '../models/scoring-model.store';
-import { LeadPipeline } from './lead-pipeline.service';
+import { LeadScoring } from './lead-scoring.service';
 import { rescoreWorkspace } from './rescore';
 
 const run = uniqueId('lp');
@@ -418,8 +419,8 @@ describe('lead pipeline', () => {
     expect(await put.json()).toMatchObject({ version: 2 });
     const app = service.app;
     const summary = await rescoreWorkspace({
-      contacts: app.get<Model<ContactDoc>>(CONTACT_MODEL),
-      pipeline: app.get(LeadPipeline),
+      contacts: app.get(ContactRepository),
+      scoring: app.get(LeadScoring),
       workspaceId: workspace,
       modelVersion: (await app.get(ScoringModelStore).current(workspace)).version,
       asOf: Date.now(),

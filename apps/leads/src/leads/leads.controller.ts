@@ -20,7 +20,7 @@ import {
   type Principal,
 } from '@tributary/platform';
 import { IdentityResolver } from '../identity/identity-resolver.service';
-import { LeadPipeline } from './lead-pipeline.service';
+import { StageMoves } from './stage-moves.service';
 
 const acceptBody = z.object({ ownerId: z.string().min(1).max(200).optional() }).strict();
 const moveBody = z.object({ reason: z.string().min(1).max(200) }).strict();
@@ -45,7 +45,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 @UseGuards(WorkspaceKeyGuard)
 export class LeadsController {
   constructor(
-    private readonly pipeline: LeadPipeline,
+    private readonly stages: StageMoves,
     private readonly identities: IdentityResolver,
   ) {}
 
@@ -62,7 +62,7 @@ export class LeadsController {
     const { ownerId } = parse(acceptBody, body);
     const contactId = await this.contactIdOf(workspaceId, contactKey);
     const cause = this.cause(workspaceId, principal, `accept/${contactId}`, idempotencyKey);
-    const outcome = await this.pipeline.accept(workspaceId, contactId, ownerId, cause);
+    const outcome = await this.stages.accept(workspaceId, contactId, ownerId, cause);
     if (outcome.status === 'not-assigned')
       throw new ConflictException({
         error: 'not_assigned',
@@ -116,7 +116,7 @@ export class LeadsController {
     const { reason } = parse(moveBody, body);
     const contactId = await this.contactIdOf(workspaceId, contactKey);
     const cause = this.cause(workspaceId, principal, `${kind}/${contactId}`, idempotencyKey);
-    const outcome = await this.pipeline.moveByHand(contactId, { kind, reason }, cause);
+    const outcome = await this.stages.moveByHand(contactId, { kind, reason }, cause);
     if (outcome.why === 'no such contact')
       throw new NotFoundException({ error: 'not_found', field: 'contactKey', reason: 'no such contact' });
     if (!outcome.moved)

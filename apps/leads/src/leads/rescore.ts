@@ -1,7 +1,6 @@
-import type { Model } from 'mongoose';
 import { derivedEventId, originMetadata } from '@tributary/messaging';
-import type { ContactDoc } from '../contacts/contact.model';
-import type { LeadPipeline } from './lead-pipeline.service';
+import type { ContactRepository } from '../contacts/contact.repository';
+import type { LeadScoring } from './lead-scoring.service';
 
 export interface RescoreSummary {
   contacts: number;
@@ -15,26 +14,25 @@ export interface RescoreSummary {
  * announcements' ids derive from them, so a repeated run publishes nothing new to consumers that dedupe.
  */
 export async function rescoreWorkspace(input: {
-  contacts: Model<ContactDoc>;
-  pipeline: LeadPipeline;
+  contacts: ContactRepository;
+  scoring: LeadScoring;
   workspaceId: string;
   modelVersion: number;
   asOf: number;
   onProgress?: (done: number, total: number) => void;
 }): Promise<RescoreSummary> {
-  const { contacts, pipeline, workspaceId, asOf } = input;
-  const filter = { workspaceId, mergedInto: { $exists: false } };
-  const total = await contacts.countDocuments(filter);
+  const { contacts, scoring, workspaceId, asOf } = input;
+  const total = await contacts.countLive(workspaceId);
   input.onProgress?.(0, total);
   let done = 0;
   let changed = 0;
-  for await (const contact of contacts.find(filter).sort({ _id: 1 }).lean<ContactDoc[]>().cursor()) {
+  for await (const contact of contacts.eachLive(workspaceId)) {
     const cause = originMetadata({
       workspaceId,
       source: 'scoring-rescore',
       eventId: derivedEventId(contact._id, `rescore/${input.modelVersion}/${asOf}/${contact.revision}`),
     });
-    if (await pipeline.rescore(contact as ContactDoc, asOf, cause)) changed += 1;
+    if (await scoring.rescore(contact, asOf, cause)) changed += 1;
     done += 1;
     input.onProgress?.(done, total);
   }

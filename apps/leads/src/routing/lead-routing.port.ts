@@ -1,5 +1,5 @@
 import type { EventMetadata } from '@tributary/contracts';
-import type { AcceptStatus, Assignment, RoutingRequest } from './lead-router.service';
+import type { AcceptStatus, Assignment, RoutingRequest } from './routing.types';
 
 /**
  * What the rest of the lead service may ask of routing. The pipeline and the contacts API depend on this port only,

@@ -5,7 +5,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Connection } from 'mongoose';
-import { STORE_CONNECTION } from '@tributary/messaging';
 import {
   WORKSPACE_KEYS,
   connectServiceStore,
@@ -16,6 +15,7 @@ import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import { parseRoutingRules } from './routing-rules';
 import { RoutingRulesController } from './routing-rules.controller';
 import { RoutingRulesStore } from './routing-rules.store';
+import { ROUTING_RULES_MODEL, routingRulesModel } from './routing.model';
 
 const run = uniqueId('rr');
 const workspace = `ws_rr_${run}`;
@@ -42,7 +42,7 @@ beforeAll(async () => {
       controllers: [RoutingRulesController],
       providers: [
         RoutingRulesStore,
-        { provide: STORE_CONNECTION, useValue: store },
+        { provide: ROUTING_RULES_MODEL, useValue: routingRulesModel(store) },
         { provide: WORKSPACE_KEYS, useValue: keys },
       ],
     },
@@ -122,7 +122,9 @@ describe('routing rules API', () => {
     expect((await call('PUT', 'admin-key', second)).json).toMatchObject({ version: 2 });
     expect(await call('GET', 'reader-key')).toEqual({ status: 200, json: { version: 2, rules: second } });
     // History is kept, like model versions.
-    expect(await new RoutingRulesStore(store).version(workspace, 1)).toMatchObject({ rules: RULES });
+    expect(await new RoutingRulesStore(routingRulesModel(store)).version(workspace, 1)).toMatchObject({
+      rules: RULES,
+    });
   });
 
   it('gives concurrent PUTs distinct versions, the highest one current', async () => {
@@ -148,7 +150,8 @@ describe('routing rules API', () => {
   it('caches the current rules per replica for the TTL: the writer sees new rules at once, others after expiry', async () => {
     const ws = `${workspace}_cache`;
     let clock = 1_000_000;
-    const replica = () => new RoutingRulesStore(store, { cacheTtlMs: 5000, now: () => clock });
+    const replica = () =>
+      new RoutingRulesStore(routingRulesModel(store), { cacheTtlMs: 5000, now: () => clock });
     const writer = replica();
     const other = replica();
     expect(await other.current(ws)).toBeNull();

@@ -1,10 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { Connection, Model } from 'mongoose';
+import type { Model } from 'mongoose';
 import { TtlCache } from '@tributary/access';
-import { STORE_CONNECTION } from '@tributary/messaging';
-import type { RoutingRules } from './routing-rules';
-import { routingRulesModel, type RoutingRulesDoc } from './routing.model';
 import { isDuplicateKey } from '@tributary/platform';
+import type { RoutingRules } from './routing-rules';
+import { ROUTING_RULES_MODEL, type RoutingRulesDoc } from './routing.model';
 
 /** One stored version of a workspace's routing rules. */
 export interface RoutingRulesVersion {
@@ -48,14 +47,12 @@ const versionOf = (doc: RoutingRulesDoc): RoutingRulesVersion => ({
  */
 @Injectable()
 export class RoutingRulesStore {
-  private readonly docs: Model<RoutingRulesDoc>;
   private readonly cache: TtlCache<RoutingRulesVersion>;
 
   constructor(
-    @Inject(STORE_CONNECTION) connection: Connection,
+    @Inject(ROUTING_RULES_MODEL) private readonly docs: Model<RoutingRulesDoc>,
     @Optional() @Inject(ROUTING_RULES_STORE_OPTIONS) options?: RoutingRulesStoreOptions,
   ) {
-    this.docs = routingRulesModel(connection);
     this.cache = new TtlCache(options?.cacheTtlMs ?? 0, MAX_CACHED_WORKSPACES, options?.now);
   }
 
@@ -80,13 +77,13 @@ export class RoutingRulesStore {
     const createdAt = new Date();
     for (let attempt = 0; ; attempt += 1) {
       try {
-        await this.docs.collection.insertOne({
+        await this.docs.create({
           _id: versionId(workspaceId, version),
           workspaceId,
           version,
           rules,
           createdAt,
-        } as never);
+        });
         break;
       } catch (error) {
         // Another PUT took this number (or a crashed one did, before moving the head): try the next.

@@ -115,16 +115,14 @@ const assignmentSchema = new Schema<AssignmentDoc>(
   },
   { versionKey: false, collection: 'lead_assignments', minimize: false },
 );
-// The sweep's filter; an index on MongoDB, on FerretDB a comparison PostgreSQL evaluates (our patch pushes it down).
+// The reconciling scan's filter (see docs/routing-notes.md for how each store serves it).
 assignmentSchema.index({ state: 1, acceptDueAt: 1 });
 
 /**
- * An exclusive decision about one lead, taken by inserting its `_id` (FerretDB 1.24 as released lets two conditional
- * updates of one document both win, and concurrent updates of one document can overwrite each other; an insert on
- * `_id` is the only write it makes exclusive): `<contactId>#round-<r>` opens round r, `<contactId>#breach-<n>` breaches
- * assignment n, `<contactId>#recycle:<eventId>` applies one recycle cause (to the round in `set.round`). `set` is
- * what the winner writes into the assignment, so whoever finds a claim its winner left half-way (the lease in
- * `set` ran out) can finish it with the same content.
+ * An exclusive decision about one lead, taken by inserting its `_id` (an insert has one winner on every store):
+ * `<contactId>#round-<r>` opens round r, `<contactId>#breach-<n>` breaches assignment n, `<contactId>#recycle:<eventId>`
+ * applies one recycle cause (to the round in `set.round`). `set` is what the winner writes into the assignment, so
+ * whoever finds a claim its winner left half-way (the lease in `set` ran out) can finish it with the same content.
  */
 export interface RoutingClaimDoc {
   _id: string;
@@ -184,9 +182,8 @@ const ownerLoadSchema = new Schema<OwnerLoadDoc>(
 
 /**
  * Capacity that assignment `n` of a lead holds on its owner (`_id` = `<contactId>#<n>`): inserted before the owner's
- * `open` goes up, deleted before it goes down, so a retry never counts or frees it twice (an insert and a delete by
- * `_id` happen once on FerretDB too). Its own documents, not a list in the load: the list grew with every open lead,
- * and rewriting it took most of the store's time under a burst of leads.
+ * `open` goes up, deleted before it goes down, so a retry never counts or frees it twice. Its own documents, not a
+ * list in the load document, which grew with every open lead.
  */
 export interface RoutingHoldDoc {
   _id: string;
@@ -233,8 +230,8 @@ const announcementSchema = new Schema<RoutingAnnouncementDoc>(
 announcementSchema.index({ createdAt: 1 });
 
 /**
- * The sweep's index of work falling due, keyed by time because `_id` ranges are the only filter FerretDB serves from
- * an index (any other field is read from every document; the sweep's scans grew with the table and stalled routing):
+ * The sweep's index of work falling due, keyed by time in `_id` (the one field every store serves ranges of from an
+ * index, so the sweep never scans the assignments):
  * - `t|<ms>|<contactId>` wakes the sweep for a lead whose SLA, lease or outbox falls due at <ms>;
  * - `q|<queuedAt ms>|<contactId>` lists a queued lead (its team and workspace for the sweep's filter), oldest first.
  * Written beside the write that makes a lead due, or before it; an entry of a lead that moved on is dropped when the
@@ -322,6 +319,16 @@ const rulesSchema = new Schema<RoutingRulesDoc>(
   },
   { versionKey: false, collection: 'routing_rules', minimize: false },
 );
+
+/** Nest tokens of routing's models (provided in routing.providers.ts, each built by its factory below). */
+export const ASSIGNMENT_MODEL = Symbol('ASSIGNMENT_MODEL');
+export const ROUTING_CLAIM_MODEL = Symbol('ROUTING_CLAIM_MODEL');
+export const ROUTING_CURSOR_MODEL = Symbol('ROUTING_CURSOR_MODEL');
+export const OWNER_LOAD_MODEL = Symbol('OWNER_LOAD_MODEL');
+export const ROUTING_HOLD_MODEL = Symbol('ROUTING_HOLD_MODEL');
+export const ROUTING_ANNOUNCEMENT_MODEL = Symbol('ROUTING_ANNOUNCEMENT_MODEL');
+export const ROUTING_DUE_MODEL = Symbol('ROUTING_DUE_MODEL');
+export const ROUTING_RULES_MODEL = Symbol('ROUTING_RULES_MODEL');
 
 export function assignmentModel(connection: Connection): Model<AssignmentDoc> {
   return (

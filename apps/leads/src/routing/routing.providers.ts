@@ -1,6 +1,13 @@
 import type { Provider } from '@nestjs/common';
+import type { Connection } from 'mongoose';
+import { STORE_CONNECTION } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/platform';
-import { LeadRouter, ROUTING_OPTIONS, type RoutingOptions } from './lead-router.service';
+import { AnnouncementOutbox } from './announcement-outbox';
+import { AssignmentStore } from './assignment.store';
+import { BatchRouter } from './batch-router';
+import { CapacityLedger } from './capacity-ledger';
+import { LeadAssigner } from './lead-assigner';
+import { LeadRouter } from './lead-router.service';
 import { LEAD_ROUTING } from './lead-routing.port';
 import { RoutingRulesController } from './routing-rules.controller';
 import {
@@ -9,6 +16,26 @@ import {
   type RoutingRulesStoreOptions,
 } from './routing-rules.store';
 import { routingConfigShape, type RoutingConfig } from './routing.config';
+import {
+  ASSIGNMENT_MODEL,
+  OWNER_LOAD_MODEL,
+  ROUTING_ANNOUNCEMENT_MODEL,
+  ROUTING_CLAIM_MODEL,
+  ROUTING_CURSOR_MODEL,
+  ROUTING_DUE_MODEL,
+  ROUTING_HOLD_MODEL,
+  ROUTING_RULES_MODEL,
+  assignmentModel,
+  ownerLoadModel,
+  routingAnnouncementModel,
+  routingClaimModel,
+  routingCursorModel,
+  routingDueModel,
+  routingHoldModel,
+  routingRulesModel,
+} from './routing.model';
+import { ROUTING_OPTIONS, type RoutingOptions } from './routing.types';
+import { SlaSweeper } from './sla-sweeper';
 
 /**
  * Routing options from the service config, falling back to the shape's default when it does not carry the key.
@@ -27,9 +54,59 @@ export function routingOptionsOf(
   };
 }
 
-/** Routing's providers for LeadsModule (they need EventServiceModule's store connection, publisher and logger). */
+/** Routing's mongoose models, each built once per connection by its factory in routing.model.ts. */
+export const routingModelProviders: Provider[] = [
+  {
+    provide: ASSIGNMENT_MODEL,
+    inject: [STORE_CONNECTION],
+    useFactory: (c: Connection) => assignmentModel(c),
+  },
+  {
+    provide: ROUTING_CLAIM_MODEL,
+    inject: [STORE_CONNECTION],
+    useFactory: (c: Connection) => routingClaimModel(c),
+  },
+  {
+    provide: ROUTING_CURSOR_MODEL,
+    inject: [STORE_CONNECTION],
+    useFactory: (c: Connection) => routingCursorModel(c),
+  },
+  { provide: OWNER_LOAD_MODEL, inject: [STORE_CONNECTION], useFactory: (c: Connection) => ownerLoadModel(c) },
+  {
+    provide: ROUTING_HOLD_MODEL,
+    inject: [STORE_CONNECTION],
+    useFactory: (c: Connection) => routingHoldModel(c),
+  },
+  {
+    provide: ROUTING_ANNOUNCEMENT_MODEL,
+    inject: [STORE_CONNECTION],
+    useFactory: (c: Connection) => routingAnnouncementModel(c),
+  },
+  {
+    provide: ROUTING_DUE_MODEL,
+    inject: [STORE_CONNECTION],
+    useFactory: (c: Connection) => routingDueModel(c),
+  },
+  {
+    provide: ROUTING_RULES_MODEL,
+    inject: [STORE_CONNECTION],
+    useFactory: (c: Connection) => routingRulesModel(c),
+  },
+];
+
+/**
+ * Routing's providers. They need EventServiceModule's globals: the store connection, the publisher, the logger and
+ * the service config (for ROUTING_OPTIONS and the rules cache).
+ */
 export const routingProviders: Provider[] = [
+  ...routingModelProviders,
   RoutingRulesStore,
+  AssignmentStore,
+  CapacityLedger,
+  AnnouncementOutbox,
+  LeadAssigner,
+  BatchRouter,
+  SlaSweeper,
   LeadRouter,
   { provide: LEAD_ROUTING, useExisting: LeadRouter },
   { provide: ROUTING_OPTIONS, inject: [SERVICE_CONFIG], useFactory: routingOptionsOf },
@@ -43,5 +120,5 @@ export const routingProviders: Provider[] = [
   },
 ];
 
-/** Routing's HTTP controllers for LeadsModule. */
+/** Routing's HTTP controllers. */
 export const routingControllers = [RoutingRulesController];
