@@ -1,0 +1,88 @@
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { startTelemetry, stopTelemetry, tributaryTracer } from '@tributary/observability';
+import { headerSetter, type HeaderMap } from '../headers';
+import { ConsumerSpans, producerContext } from './consumer-tracing';
+
+const exporter = new InMemorySpanExporter();
+const spans = new ConsumerSpans('group-a', 'svc-a');
+
+beforeAll(() => startTelemetry({ serviceName: 'consumer-tracing-spec', exporter }));
+afterAll(() => stopTelemetry());
+afterEach(() => exporter.reset());
+
+/** Record headers as a producer writes them: its span's W3C trace context. */
+function producedHeaders(): { producer: Span; headers: Record<string, Buffer> } {
+  const producer = tributaryTracer().startSpan('send');
+  producer.end();
+  const carrier: HeaderMap = {};
+  propagation.inject(trace.setSpan(context.active(), producer), carrier, headerSetter);
+  const headers: Record<string, Buffer> = {};
+  for (const [key, value] of Object.entries(carrier)) headers[key] = Buffer.from(value);
+  return { producer, headers };
+}
+
+/** The one finished span of that name. */
+function finishedOnce(name: string): ReadableSpan | undefined {
+  const named = exporter.getFinishedSpans().filter((span) => span.name === name);
+  expect(named).toHaveLength(1);
+  return named[0];
+}
+
+describe('ConsumerSpans (the consumer spans, with the producer context from the headers)', () => {
+  it('makes an attempt at a record a child of the producer span, active while the handler runs', async () => {
+    const { producer, headers } = producedHeaders();
+    let activeInWork: string | undefined;
+    const result = await spans.record('orders', 2, '41', 3, producerContext(headers), () => {
+      activeInWork = trace.getActiveSpan()?.spanContext().spanId;
+      return Promise.resolve('handled');
+    });
+    expect(result).toBe('handled');
+    const span = finishedOnce('process orders');
+    expect(span?.kind).toBe(SpanKind.CONSUMER);
+    expect(span?.spanContext().traceId).toBe(producer.spanContext().traceId);
+    expect(span?.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
+    expect(activeInWork).toBe(span?.spanContext().spanId);
+    expect(span?.attributes).toEqual({
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': 'orders',
+      'messaging.destination.partition.id': '2',
+      'messaging.consumer.group.name': 'group-a',
+      'tributary.service': 'svc-a',
+      'messaging.kafka.offset': 41,
+      'tributary.attempt': 3,
+    });
+    expect(span?.links).toEqual([]);
+  });
+
+  it('links a batch call to every producer span, under the active context rather than one producer', async () => {
+    const first = producedHeaders();
+    const second = producedHeaders();
+    await spans.batch(
+      'orders',
+      [0, 1],
+      [producerContext(first.headers), producerContext(second.headers), producerContext({})],
+      () => Promise.resolve(),
+    );
+    const span = finishedOnce('process orders');
+    expect(span?.parentSpanContext).toBeUndefined();
+    expect(span?.links.map((link) => link.context.spanId)).toEqual([
+      first.producer.spanContext().spanId,
+      second.producer.spanContext().spanId,
+    ]);
+    expect(span?.attributes['messaging.destination.partition.id']).toBe('0,1');
+    expect(span?.attributes['messaging.batch.message_count']).toBe(3);
+  });
+
+  it('records a failure on the span, ends it and rethrows the same error', async () => {
+    const failure = new Error('store said no');
+    await expect(
+      spans.record('orders', 0, '7', 1, producerContext({}), () => Promise.reject(failure)),
+    ).rejects.toBe(failure);
+    const span = finishedOnce('process orders');
+    expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'store said no' });
+    expect(span?.events.map((event) => event.name)).toEqual(['exception']);
+  });
+});
