@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import { ConfigError, type ServiceConfig } from '@tributary/platform';
+import { ConfigError, type ServiceConfig } from '@tributary/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
 import { loadIngestionConfig } from '../../apps/ingestion/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { load, loadAll } from 'js-yaml';
-import { ConfigError, type ServiceConfig } from '@tributary/platform';
+import { ConfigError, type ServiceConfig } from '@tributary/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema
 import { loadIngestionConfig } from '../../apps/ingestion/src/config';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- structural check of deploy config against the app config schema

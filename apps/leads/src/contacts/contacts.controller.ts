@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, NotFoundException, Param, UseGuards } from '@nestjs/common';
 import type { Model } from 'mongoose';
-import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LeadRouter } from '../routing/lead-router.service';
 import { CONTACT_MODEL, type ContactDoc } from './contact.model';

@@ -53,7 +53,7 @@ import {
   crmStageOf,
   paidOrderEmail,
 } from './lead-profile';
-import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/platform';
+import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/store';
 import { LEADS_EVENT_SOURCE } from '../event-source';
 
 /** How far ahead of this replica's clock an event may be stamped (ms, from `MAX_FUTURE_SKEW_SECONDS`). */

@@ -22,7 +22,7 @@ import {
   originMetadata,
 } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
-import { connectServiceStore } from '@tributary/platform';
+import { connectServiceStore } from '@tributary/store';
 import { readTopicUntil, testStackEndpoints, uniqueId, waitFor } from '@tributary/testing';
 import {
   LeadRouter,

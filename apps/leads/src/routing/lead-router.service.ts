@@ -8,19 +8,19 @@ import {
   type LeadSlaBreached,
   type TopicEvents,
 } from '@tributary/contracts';
-import { EventPublisher, STORE_CONNECTION, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
+import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import {
+  STORE_CONNECTION,
   findByIds,
   guardedUpserts,
   insertClaims,
   isDuplicateKey,
   isStoreUnavailable,
-  SERVICE_LOGGER,
   type BatchCollection,
   type GuardedUpdate,
   type UpsertCollection,
-} from '@tributary/platform';
+} from '@tributary/store';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import {
   FALLBACK_RULE_ID,

@@ -5,13 +5,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Connection } from 'mongoose';
-import { STORE_CONNECTION } from '@tributary/messaging';
-import {
-  WORKSPACE_KEYS,
-  connectServiceStore,
-  type Principal,
-  type WorkspaceKeyResolver,
-} from '@tributary/platform';
+import { STORE_CONNECTION, connectServiceStore } from '@tributary/store';
+import { WORKSPACE_KEYS, type Principal, type WorkspaceKeyResolver } from '@tributary/access';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import { parseRoutingRules } from './routing-rules';
 import { RoutingRulesController } from './routing-rules.controller';

@@ -1,10 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Connection, Model } from 'mongoose';
 import { TtlCache } from '@tributary/access';
-import { STORE_CONNECTION } from '@tributary/messaging';
+import { STORE_CONNECTION, isDuplicateKey } from '@tributary/store';
 import type { RoutingRules } from './routing-rules';
 import { routingRulesModel, type RoutingRulesDoc } from './routing.model';
-import { isDuplicateKey } from '@tributary/platform';
 
 /** One stored version of a workspace's routing rules. */
 export interface RoutingRulesVersion {

@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { SERVICE_CONFIG } from '@tributary/platform';
+import { SERVICE_CONFIG } from '@tributary/config';
 import { LeadRouter, ROUTING_OPTIONS, type RoutingOptions } from './lead-router.service';
 import { LEAD_ROUTING } from './lead-routing.port';
 import { RoutingRulesController } from './routing-rules.controller';

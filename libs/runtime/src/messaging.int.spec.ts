@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Type } from 'avsc';
 import type { Admin, Kafka } from 'kafkajs';
 import { createLogger } from '@tributary/observability';
-import { loadServiceConfig } from '@tributary/platform';
+import { loadServiceConfig } from '@tributary/config';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { Catalog, type DeadLetter, type TopicName } from '@tributary/contracts';
 import {
@@ -18,12 +18,12 @@ import {
   BatchEventPattern,
   createKafka,
   EventPublisher,
-  EventServiceModule,
   PoisonMessageError,
-  startService,
   deadLetterTopic,
   ensureTopics,
-} from './index';
+} from '@tributary/messaging';
+import { EventServiceModule } from './event-service.module';
+import { startService } from './run-service';
 
 const run = uniqueId('msg');
 const config = loadServiceConfig(
