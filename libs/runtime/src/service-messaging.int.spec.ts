@@ -1,6 +1,7 @@
 /**
- * libs/messaging against the real stack: registry round trip and BACKWARD refusal, poison messages to the DLQ
- * with their original bytes while the consumer keeps going, retries, and the replay CLI.
+ * Messaging inside a running service (libs/messaging hosted by libs/runtime) against the real stack: registry round
+ * trip and BACKWARD refusal, poison messages to the DLQ with their original bytes while the consumer keeps going,
+ * retries, and the replay CLI.
  */
 import { Controller, Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
