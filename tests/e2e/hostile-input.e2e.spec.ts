@@ -4,7 +4,7 @@
  * text no store can hold (NUL) is refused at the edge instead of accepted and then lost.
  */
 import { randomBytes } from 'node:crypto';
-import { startService, type RunningService } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import { readAnswer, testServiceEnv, uniqueId, type ReadAnswer } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';

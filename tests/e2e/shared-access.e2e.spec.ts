@@ -6,7 +6,7 @@
  * per client address).
  */
 import { randomBytes } from 'node:crypto';
-import { startService, type RunningService } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import { requestFrom, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';

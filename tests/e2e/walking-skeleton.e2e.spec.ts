@@ -7,14 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { Kafka } from 'kafkajs';
 import { Topics, type EventCountReport, type TrackingEvent } from '@tributary/contracts';
-import {
-  AvroSchemaRegistry,
-  createKafka,
-  EventPublisher,
-  originMetadata,
-  startService,
-  type RunningService,
-} from '@tributary/messaging';
+import { AvroSchemaRegistry, createKafka, EventPublisher, originMetadata } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import { ConfigError, type ServiceConfig } from '@tributary/platform';
+import { ConfigError, type ServiceConfig } from '@tributary/config';
 import { SERVICE_ENTRIES, configLoaderOf, serviceEntry } from '../services/service-list';
 
 type Env = Record<string, string | undefined>;

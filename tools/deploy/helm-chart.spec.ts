@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { load, loadAll } from 'js-yaml';
-import { ConfigError, type ServiceConfig } from '@tributary/platform';
+import { ConfigError, type ServiceConfig } from '@tributary/config';
 import { SERVICE_ENTRIES, configLoaderOf } from '../services/service-list';
 
 type Env = Record<string, string | undefined>;

@@ -55,4 +55,33 @@ describe('module boundaries (Nx)', () => {
     );
     expect(messages.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
   });
+
+  it.each([
+    ['libs/config/src/leak.ts', '@tributary/store', 'STORE_CONNECTION'],
+    ['libs/observability/src/leak.ts', '@tributary/messaging', 'KAFKA_CLIENT'],
+    ['libs/store/src/leak.ts', '@tributary/messaging', 'KAFKA_CLIENT'],
+    ['libs/messaging/src/leak.ts', '@tributary/access', 'hasScopes'],
+    ['libs/access/src/leak.ts', '@tributary/runtime', 'startService'],
+    ['libs/contracts/src/leak.ts', '@tributary/config', 'SERVICE_CONFIG'],
+  ])('fails lint when a lib imports a layer above it (%s from %s)', async (path, lib, name) => {
+    const messages = await lintAs(path, `import { ${name} } from '${lib}';\nexport const leak = ${name};\n`);
+    expect(messages.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
+  });
+
+  it.each([
+    ['libs/messaging/src/ok.ts', '@tributary/store', 'STORE_CONNECTION'],
+    ['libs/access/src/ok.ts', '@tributary/messaging', 'KAFKA_CLIENT'],
+    ['libs/runtime/src/ok.ts', '@tributary/access', 'hasScopes'],
+  ])('lets a lib import a layer below it (%s from %s)', async (path, lib, name) => {
+    const messages = await lintAs(path, `import { ${name} } from '${lib}';\nexport const ok = ${name};\n`);
+    expect(messages).toEqual([]);
+  });
+
+  it('keeps the test harness out of production code, and lets specs use it', async () => {
+    const code = "import { uniqueId } from '@tributary/testing';\nexport const id = uniqueId('x');\n";
+    const inCode = await lintAs('apps/leads/src/contacts/leak.ts', code);
+    expect(inCode.some((m) => m.startsWith('@nx/enforce-module-boundaries'))).toBe(true);
+    expect(await lintAs('apps/leads/src/contacts/ok.spec.ts', code)).toEqual([]);
+    expect(await lintAs('libs/store/src/ok.spec.ts', code)).toEqual([]);
+  });
 });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { ServiceConfig } from '@tributary/platform';
+import type { ServiceConfig } from '@tributary/config';
 
 /** The repository root (this file is tools/services/service-list.ts). */
 export const REPO_ROOT = join(__dirname, '..', '..');

@@ -348,7 +348,7 @@ describe('the service list', () => {
 
     it.each([
       [{ name: 'leads', port: 3105 }, /leads is already in tools\/services\/services\.json/],
-      [{ name: 'platform', port: 3105 }, /platform is taken/],
+      [{ name: 'runtime', port: 3105 }, /runtime is taken/],
       [{ name: 'Billing', port: 3105 }, /lower-case kebab-case/],
       [{ name: 'billing', port: 3001 }, /port 3001 is leads's/],
       [{ name: 'billing', port: 80 }, /port 80: 1024-65535/],

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { EventServiceModule } from '@tributary/messaging';
+import { EventServiceModule } from '@tributary/runtime';
 import type { IngestionConfig } from './config';
 import { AccessModule } from './access/access.module';
 import { TrackingModule } from './tracking/tracking.module';

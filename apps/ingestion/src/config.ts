@@ -1,4 +1,4 @@
-import { ConfigError, loadServiceConfig, type ServiceConfig } from '@tributary/platform';
+import { ConfigError, loadServiceConfig, type ServiceConfig } from '@tributary/config';
 import { accessConfigProblems, accessConfigShape } from './access/access.config';
 import { trackingConfigShape } from './tracking/tracking.config';
 import { webhooksConfigShape } from './webhooks/webhooks.config';

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import type { ServiceConfig } from '@tributary/platform';
+import type { ServiceConfig } from '@tributary/config';
 import type { IngestionConfig } from './config';
 import { serveApiDocs } from './openapi/api-docs';
 import { captureWebhookRawBody } from './webhooks/raw-body';

@@ -1,4 +1,4 @@
-import { runServiceMain } from '@tributary/messaging';
+import { runServiceMain } from '@tributary/runtime';
 import { IngestionModule } from './app.module';
 import { loadIngestionConfig } from './config';
 

@@ -1,7 +1,8 @@
 import { Module, type DynamicModule, type INestApplication, type Provider } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { SharedAccessModule } from '@tributary/access';
-import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
+import { EventServiceModule } from '@tributary/runtime';
+import { STORE_CONNECTION } from '@tributary/store';
 import type { LeadsConfig } from './config';
 import { CONTACT_MODEL, contactModel } from './contacts/contact.model';
 import { ContactRepository } from './contacts/contact.repository';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sharedAccessConfigShape } from '@tributary/access';
-import { loadServiceConfig, type ServiceConfig } from '@tributary/platform';
+import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
 import { enrichmentConfigShape } from './enrichment/enrichment.config';
 import { scoringModelConfigShape } from './models/scoring-model.store';
 import { routingConfigShape } from './routing/routing.config';

@@ -1,4 +1,4 @@
-import { runServiceMain } from '@tributary/messaging';
+import { runServiceMain } from '@tributary/runtime';
 import { LeadsModule } from './app.module';
 import { loadLeadsConfig } from './config';
 

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Connection } from 'mongoose';
-import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
+import { EventServiceModule } from '@tributary/runtime';
+import { STORE_CONNECTION } from '@tributary/store';
 import type { OrchestrationConfig } from './config';
 import { ENROLLMENT_MODEL, enrollmentModel } from './journeys/enrollment.model';
 import { JourneyEnroller } from './journeys/journey-enroller.service';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadServiceConfig, type ServiceConfig } from '@tributary/platform';
+import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
 
 const orchestrationShape = {
   /** Score at which a contact moves from the welcome step to the sales-ready nurture step. */

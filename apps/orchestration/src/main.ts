@@ -1,4 +1,4 @@
-import { runServiceMain } from '@tributary/messaging';
+import { runServiceMain } from '@tributary/runtime';
 import { OrchestrationModule } from './app.module';
 import { loadOrchestrationConfig } from './config';
 

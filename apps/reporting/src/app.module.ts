@@ -1,7 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { SharedAccessModule } from '@tributary/access';
-import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
+import { EventServiceModule } from '@tributary/runtime';
+import { STORE_CONNECTION } from '@tributary/store';
 import type { ReportingConfig } from './config';
 import { EVENT_FACT_MODEL, eventFactModel } from './event-counts/event-fact.model';
 import { EVENT_COUNT_MODEL, eventCountModel } from './event-counts/event-count.model';

@@ -1,5 +1,5 @@
 import { sharedAccessConfigShape } from '@tributary/access';
-import { loadServiceConfig, type ServiceConfig } from '@tributary/platform';
+import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
 
 const reportingShape = { ...sharedAccessConfigShape };
 

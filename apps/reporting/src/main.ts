@@ -1,4 +1,4 @@
-import { runServiceMain } from '@tributary/messaging';
+import { runServiceMain } from '@tributary/runtime';
 import { ReportingModule } from './app.module';
 import { loadReportingConfig } from './config';
 

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Connection } from 'mongoose';
-import { EventServiceModule, STORE_CONNECTION } from '@tributary/messaging';
+import { EventServiceModule } from '@tributary/runtime';
+import { STORE_CONNECTION } from '@tributary/store';
 import type { SyncConfig } from './config';
 import { GOLDEN_RECORD_MODEL, goldenRecordModel } from './golden-records/golden-record.model';
 import { GoldenRecordSync } from './golden-records/golden-record-sync.service';

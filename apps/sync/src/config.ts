@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadServiceConfig, type ServiceConfig } from '@tributary/platform';
+import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
 
 const syncShape = {
   /** Connector that receives golden-record changes in the skeleton. */

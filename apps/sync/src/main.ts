@@ -1,4 +1,4 @@
-import { runServiceMain } from '@tributary/messaging';
+import { runServiceMain } from '@tributary/runtime';
 import { SyncModule } from './app.module';
 import { loadSyncConfig } from './config';
 

@@ -6,7 +6,7 @@ import {
   WorkspaceKeyGuard,
   type Principal,
   type WorkspaceKeyResolver,
-} from '@tributary/platform';
+} from './workspace-auth';
 import { AuthFailures } from './auth-failures';
 
 /** A clock the test moves by hand. */

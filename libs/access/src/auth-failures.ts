@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { AuthFailureThrottle } from '@tributary/platform';
+import type { AuthFailureThrottle } from './workspace-auth';
 import { TokenBuckets } from './token-buckets';
 
 /** How many wrong credentials an address may present, and how fast that allowance comes back. */

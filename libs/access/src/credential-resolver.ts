@@ -1,4 +1,4 @@
-import type { Principal, WorkspaceKeyResolver } from '@tributary/platform';
+import type { Principal, WorkspaceKeyResolver } from './workspace-auth';
 import type { AccessTokenClaims } from './access-token-verifier';
 import { looksLikeJwt, parseApiKey } from './credentials';
 import {

@@ -1,7 +1,7 @@
 import { Type } from 'avsc';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type KeyLike } from 'jose';
 import { Catalog, Topics, type AccessCredential } from '@tributary/contracts';
-import { StaticWorkspaceKeys } from '@tributary/platform';
+import { StaticWorkspaceKeys } from './workspace-auth';
 import { CredentialKind, credentialRecord, type CredentialSnapshot } from './credential-records';
 import { CredentialState } from './credential-state';
 import { formatApiKey, hashSecret, newSecret } from './credentials';

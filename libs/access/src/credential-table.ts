@@ -4,8 +4,7 @@ import type { KeyLike } from 'jose';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { Catalog, Topics, type AccessCredential } from '@tributary/contracts';
 import { ensureTopics, UndecodableMessageError } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
-import type { ReadinessCheck } from '@tributary/platform';
+import type { Logger, ReadinessCheck } from '@tributary/observability';
 import { CredentialState } from './credential-state';
 import type { ApiKeyCredential, OAuthClientCredential } from './principal-rules';
 

@@ -1,4 +1,4 @@
-import { hasScopes } from '@tributary/platform';
+import { hasScopes } from './workspace-auth';
 import {
   formatApiKey,
   hashSecret,

@@ -1,8 +1,9 @@
 /**
- * Edge credentials for every service: the API key format and hashing, access token verification, the principal
- * rules, the credential table that lets scoring and reporting honour the edge's keys and scopes, and the rate limits
- * and failed-authentication throttle every service applies to them.
+ * Who may call a service and how often: the HTTP workspace guard and its principal, scopes, the API key format and
+ * hashing, access token verification, the credential table that lets every service honour the edge's keys, and the
+ * rate limits and failed-authentication throttle every service applies to them.
  */
+export * from './workspace-auth';
 export * from './credentials';
 export * from './ttl-cache';
 export * from './access-token-verifier';

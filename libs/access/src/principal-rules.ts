@@ -1,4 +1,4 @@
-import type { Principal } from '@tributary/platform';
+import type { Principal } from './workspace-auth';
 import type { AccessTokenClaims } from './access-token-verifier';
 import { secretMatches } from './credentials';
 

@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { applyRateLimitDecision, type Principal } from '@tributary/platform';
+import { applyRateLimitDecision, type Principal } from './workspace-auth';
 import { WorkspaceRateLimits, type RateLimitSettings, type RequestCost } from './rate-limits';
 import { requestAllowances } from './rate-limit.config';
 import { TokenBuckets } from './token-buckets';

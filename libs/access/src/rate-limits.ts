@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import type { CredentialRateLimiter, Principal, RateLimitDecision } from '@tributary/platform';
+import type { CredentialRateLimiter, Principal, RateLimitDecision } from './workspace-auth';
 import { TokenBuckets, type Allowance } from './token-buckets';
 
 /** What a request carries beyond being one request: a tracking call's or batch's events and bytes. */

@@ -7,15 +7,9 @@ import {
 } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
 import { AvroSchemaRegistry, KAFKA_ADMIN, KAFKA_CLIENT } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
-import {
-  AUTH_FAILURES,
-  RATE_LIMITER,
-  SERVICE_LOGGER,
-  StaticWorkspaceKeys,
-  WORKSPACE_KEYS,
-  type ServiceConfig,
-} from '@tributary/platform';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { AUTH_FAILURES, RATE_LIMITER, StaticWorkspaceKeys, WORKSPACE_KEYS } from './workspace-auth';
+import type { ServiceConfig } from '@tributary/config';
 import { AuthFailures } from './auth-failures';
 import { CredentialTable } from './credential-table';
 import { authFailureSettings, requestAllowances } from './rate-limit.config';

@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '@nestjs/common';
-import { StaticWorkspaceKeys } from '@tributary/platform';
+import { StaticWorkspaceKeys } from './workspace-auth';
 import { formatApiKey, hashSecret, newSecret } from './credentials';
 import type { CredentialDirectory } from './credential-table';
 import { SharedCredentials } from './shared-credentials';

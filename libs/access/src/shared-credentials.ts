@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '@nestjs/common';
-import type { Principal, WorkspaceKeyResolver } from '@tributary/platform';
+import type { Principal, WorkspaceKeyResolver } from './workspace-auth';
 import { AccessTokenVerifier, type AccessTokenClaims } from './access-token-verifier';
 import { CredentialResolver, type CredentialSource } from './credential-resolver';
 import type { CredentialDirectory } from './credential-table';

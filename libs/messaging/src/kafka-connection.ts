@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
-import type { Logger } from '@tributary/observability';
-import type { ReadinessCheck } from '@tributary/platform';
+import type { Logger, ReadinessCheck } from '@tributary/observability';
 import type { TopicSpec } from '@tributary/contracts';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {

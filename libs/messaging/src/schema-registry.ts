@@ -1,7 +1,7 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Type } from 'avsc';
 import { Catalog, type TopicName, type TopicEvents } from '@tributary/contracts';
-import type { ReadinessCheck } from '@tributary/platform';
+import type { ReadinessCheck } from '@tributary/observability';
 
 /** Decoding failed: the bytes are not a registered Avro record (a poison message, never retried). */
 export class UndecodableMessageError extends Error {

@@ -8,8 +8,8 @@ import {
 } from '@nestjs/common';
 import type { z } from 'zod';
 import { formatApiKey, hashSecret, liveSecrets, newCredentialId, newSecret } from '@tributary/access';
-import { SERVICE_CONFIG, SERVICE_LOGGER } from '@tributary/platform';
-import type { Logger } from '@tributary/observability';
+import { SERVICE_CONFIG } from '@tributary/config';
+import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import type { IngestionConfig } from '../config';
 import type { AdminActor } from './admin-auth';
 import {

@@ -4,7 +4,7 @@
  * client address. Other client addresses are real: loopback answers on all of 127.0.0.0/8.
  */
 import { randomBytes } from 'node:crypto';
-import { startService, type RunningService } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import { requestFrom, testServiceEnv, uniqueId, type AnswerFrom } from '@tributary/testing';
 import { IngestionModule } from '../app.module';

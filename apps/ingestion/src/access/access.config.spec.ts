@@ -1,4 +1,4 @@
-import { ConfigError } from '@tributary/platform';
+import { ConfigError } from '@tributary/config';
 import { loadIngestionConfig } from '../config';
 import { INSECURE_DEV_ADMIN_TOKEN } from './access.config';
 

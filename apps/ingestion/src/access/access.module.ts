@@ -8,17 +8,19 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { Connection } from 'mongoose';
-import { AuthFailures, authFailureSettings, requestAllowances, WorkspaceRateLimits } from '@tributary/access';
-import { STORE_CONNECTION } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
 import {
+  AuthFailures,
+  authFailureSettings,
+  requestAllowances,
+  WorkspaceRateLimits,
   AUTH_FAILURES,
   RATE_LIMITER,
-  SERVICE_CONFIG,
-  SERVICE_LOGGER,
   StaticWorkspaceKeys,
   WORKSPACE_KEYS,
-} from '@tributary/platform';
+} from '@tributary/access';
+import { STORE_CONNECTION } from '@tributary/store';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { SERVICE_CONFIG } from '@tributary/config';
 import type { IngestionConfig } from '../config';
 import { INSECURE_DEV_ADMIN_TOKEN } from './access.config';
 import { AccessAdministration } from './access-admin.service';

@@ -8,11 +8,10 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { constantTimeEquals } from '@tributary/access';
 import {
+  constantTimeEquals,
   AUTH_FAILURES,
   RATE_LIMITER,
-  SERVICE_CONFIG,
   WORKSPACE_KEYS,
   applyRateLimitDecision,
   clientAddress,
@@ -22,7 +21,8 @@ import {
   type AuthFailureThrottle,
   type CredentialRateLimiter,
   type WorkspaceKeyResolver,
-} from '@tributary/platform';
+} from '@tributary/access';
+import { SERVICE_CONFIG } from '@tributary/config';
 import type { IngestionConfig } from '../config';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { unknownScopes } from '@tributary/access';
-import type { FieldProblem } from '@tributary/platform';
+import type { FieldProblem } from '@tributary/runtime';
 
 const name = z.string().trim().min(1).max(100);
 const scopes = z

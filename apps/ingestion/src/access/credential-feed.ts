@@ -7,8 +7,7 @@ import {
 } from '@tributary/access';
 import { Topics } from '@tributary/contracts';
 import { EventPublisher, type OutgoingEvent } from '@tributary/messaging';
-import { currentRequestId, type Logger } from '@tributary/observability';
-import { SERVICE_LOGGER } from '@tributary/platform';
+import { currentRequestId, type Logger, SERVICE_LOGGER } from '@tributary/observability';
 import {
   apiKeySnapshot,
   clientSnapshot,

@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
-import { isDuplicateKey } from '@tributary/platform';
+import { isDuplicateKey } from '@tributary/store';
 import { CredentialKind, liveSecrets, type CredentialSnapshot } from '@tributary/access';
 
 /** A tenant. Its id is what every event and read model is keyed by. */

@@ -1,5 +1,4 @@
-import { formatApiKey, hashSecret, newSecret } from '@tributary/access';
-import { StaticWorkspaceKeys } from '@tributary/platform';
+import { formatApiKey, hashSecret, newSecret, StaticWorkspaceKeys } from '@tributary/access';
 import { AccessTokens } from './access-tokens';
 import type { ApiKeyDoc, CredentialStore, OAuthClientDoc } from './credential-store';
 import { EdgeCredentials } from './edge-credentials';

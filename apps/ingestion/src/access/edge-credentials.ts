@@ -1,5 +1,10 @@
-import { CredentialResolver, TtlCache } from '@tributary/access';
-import type { Principal, StaticWorkspaceKeys, WorkspaceKeyResolver } from '@tributary/platform';
+import {
+  CredentialResolver,
+  TtlCache,
+  type Principal,
+  type StaticWorkspaceKeys,
+  type WorkspaceKeyResolver,
+} from '@tributary/access';
 import type { AccessTokens } from './access-tokens';
 import {
   apiKeySnapshot,

@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { clientCredentialId, parseScopeParameter, secretMatches } from '@tributary/access';
 import {
+  clientCredentialId,
+  parseScopeParameter,
+  secretMatches,
   AUTH_FAILURES,
   RATE_LIMITER,
   type AuthFailureThrottle,
   type CredentialRateLimiter,
   type RateLimitDecision,
-} from '@tributary/platform';
+} from '@tributary/access';
 import { AccessTokens } from './access-tokens';
 import { EdgeCredentials } from './edge-credentials';
 

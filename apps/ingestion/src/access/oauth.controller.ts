@@ -9,7 +9,7 @@ import {
   clientAddress,
   refuseThrottledAddress,
   type AuthFailureThrottle,
-} from '@tributary/platform';
+} from '@tributary/access';
 import { OAuthError, OAuthTokenExchange, type TokenResponse } from './oauth-token.service';
 import { SigningKeyring } from './signing-keys';
 

@@ -1,2 +1,2 @@
 /** One field-level validation problem, as every API reports them: `{error, problems: [{field, reason}]}`. */
-export type { FieldProblem } from '@tributary/platform';
+export type { FieldProblem } from '@tributary/runtime';

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { v5 as uuidv5 } from 'uuid';
 import { Topics, type LeadCaptured } from '@tributary/contracts';
-import { EventPublisher, originMetadata, ProcessedEvents } from '@tributary/messaging';
+import { EventPublisher, originMetadata } from '@tributary/messaging';
+import { ProcessedEvents } from '@tributary/store';
 
 // Fixed namespace: the same person in the same workspace gets the same leadId from every channel and replica.
 const LEAD_NAMESPACE = '2b0f3c51-6d0e-4f6c-9a3e-5a7c1e4b8d90';

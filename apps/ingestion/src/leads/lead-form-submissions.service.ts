@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Topics } from '@tributary/contracts';
 import { derivedEventId } from '@tributary/messaging';
-import { SERVICE_CONFIG } from '@tributary/platform';
+import { SERVICE_CONFIG } from '@tributary/config';
 import type { IngestionConfig } from '../config';
 import type { FieldProblem } from './field-problem';
 import { LeadCapture, type CaptureResult } from './lead-capture.service';

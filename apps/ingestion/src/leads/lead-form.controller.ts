@@ -12,7 +12,7 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { ErrorModel } from '../openapi/api-models';
 import { LeadCapturedResponseModel, LeadFormModel } from './lead-form.openapi';
 import { LeadFormSubmissions } from './lead-form-submissions.service';

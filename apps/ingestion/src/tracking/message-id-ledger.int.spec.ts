@@ -1,6 +1,6 @@
 /** The messageId ledger against the real Mongo-wire store: group-committed done marks make later claims duplicates. */
 import type { Connection } from 'mongoose';
-import { connectServiceStore } from '@tributary/platform';
+import { connectServiceStore } from '@tributary/store';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import { MessageIdLedger } from './message-id-ledger';
 

@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model, type mongo } from 'mongoose';
-import { deleteExpired, expireDocuments } from '@tributary/platform';
+import { deleteExpired, expireDocuments } from '@tributary/store';
 
 interface MessageIdDoc {
   _id: string;

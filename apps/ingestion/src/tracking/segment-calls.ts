@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { unstorableParts, type FieldProblem } from '@tributary/platform';
+import { unstorableParts, type FieldProblem } from '@tributary/runtime';
 
 /** Segment call types, as in the spec and the TrackingEvent `callType` enum. */
 export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;

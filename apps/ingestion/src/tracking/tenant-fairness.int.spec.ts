@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Topics } from '@tributary/contracts';
-import { EventPublisher, startService, type RunningService } from '@tributary/messaging';
+import { EventPublisher } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import { testServiceEnv, uniqueId } from '@tributary/testing';
 import { IngestionModule } from '../app.module';

@@ -7,13 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { Kafka } from 'kafkajs';
 import { Topics, type IngestionRejected, type TrackingEvent } from '@tributary/contracts';
-import {
-  AvroSchemaRegistry,
-  createKafka,
-  EventPublisher,
-  startService,
-  type RunningService,
-} from '@tributary/messaging';
+import { AvroSchemaRegistry, createKafka, EventPublisher } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, uniqueId, type ReadRecord } from '@tributary/testing';
 import { IngestionModule } from '../app.module';

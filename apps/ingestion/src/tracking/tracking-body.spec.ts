@@ -1,8 +1,7 @@
 import express, { type Request } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { WorkspaceRateLimits } from '@tributary/access';
-import { StaticWorkspaceKeys, type AuthFailureThrottle } from '@tributary/platform';
+import { WorkspaceRateLimits, StaticWorkspaceKeys, type AuthFailureThrottle } from '@tributary/access';
 import { refuseThrottledEarly, trackingBodyReader, type TrackingRequest } from './tracking-body';
 
 /** A tracking route behind the early refusal, counting the bodies its reader got to. */

@@ -8,12 +8,12 @@ import {
   presentedKey,
   RATE_LIMITER,
   refuseThrottledAddress,
-  toApiError,
   WORKSPACE_KEYS,
   type AuthFailureThrottle,
   type CredentialRateLimiter,
   type WorkspaceKeyResolver,
-} from '@tributary/platform';
+} from '@tributary/access';
+import { toApiError } from '@tributary/runtime';
 import type { FieldProblem } from '../leads/field-problem';
 import { CALL_TYPES, MAX_BATCH_BYTES, MAX_EVENT_BYTES } from './segment-calls';
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { stopTelemetry } from '@tributary/observability';
-import { startService, type RunningService } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { readAnswer, testServiceEnv, uniqueId, type ReadAnswer } from '@tributary/testing';
 import { IngestionModule } from '../app.module';
 import { createCredentialRequest, createWorkspaceRequest } from '../access/admin-requests';

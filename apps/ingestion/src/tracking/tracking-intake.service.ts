@@ -2,9 +2,11 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { randomUUID } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { Topics, type IngestionRejected, type TrackingEvent } from '@tributary/contracts';
-import { AvroSchemaRegistry, clientEventId, EventPublisher, STORE_CONNECTION } from '@tributary/messaging';
-import { currentRequestId, type Logger } from '@tributary/observability';
-import { SERVICE_CONFIG, SERVICE_LOGGER, type Principal } from '@tributary/platform';
+import { AvroSchemaRegistry, clientEventId, EventPublisher } from '@tributary/messaging';
+import { STORE_CONNECTION } from '@tributary/store';
+import { currentRequestId, type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { SERVICE_CONFIG } from '@tributary/config';
+import type { Principal } from '@tributary/access';
 import type { IngestionConfig } from '../config';
 import type { FieldProblem } from '../leads/field-problem';
 import { MessageIdLedger } from './message-id-ledger';

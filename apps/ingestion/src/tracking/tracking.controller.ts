@@ -14,14 +14,9 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import type { Response } from 'express';
-import {
-  CurrentPrincipal,
-  HandlerChecksBody,
-  RequireScopes,
-  SERVICE_CONFIG,
-  WorkspaceKeyGuard,
-  type Principal,
-} from '@tributary/platform';
+import { CurrentPrincipal, RequireScopes, WorkspaceKeyGuard, type Principal } from '@tributary/access';
+import { HandlerChecksBody } from '@tributary/runtime';
+import { SERVICE_CONFIG } from '@tributary/config';
 import type { IngestionConfig } from '../config';
 import { parseBatch, parseCall, type CallType } from './segment-calls';
 import type { TrackingBody, TrackingRequest } from './tracking-body';

@@ -1,5 +1,6 @@
 import type { LeadCaptured, RecordChanged } from '@tributary/contracts';
-import type { EventPublisher, OutgoingEvent, ProcessedEvents } from '@tributary/messaging';
+import type { EventPublisher, OutgoingEvent } from '@tributary/messaging';
+import type { ProcessedEvents } from '@tributary/store';
 import type { Logger } from '@tributary/observability';
 import { loadIngestionConfig } from '../config';
 import { LeadCapture } from '../leads/lead-capture.service';

@@ -1,8 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Topics, type RecordChanged } from '@tributary/contracts';
-import { derivedEventId, EventPublisher, originMetadata, ProcessedEvents } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
-import { SERVICE_CONFIG, SERVICE_LOGGER, unstorableParts } from '@tributary/platform';
+import { derivedEventId, EventPublisher, originMetadata } from '@tributary/messaging';
+import { ProcessedEvents } from '@tributary/store';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { SERVICE_CONFIG } from '@tributary/config';
+import { unstorableParts } from '@tributary/runtime';
 import type { IngestionConfig } from '../config';
 import type { FieldProblem } from '../leads/field-problem';
 import { LeadCapture } from '../leads/lead-capture.service';

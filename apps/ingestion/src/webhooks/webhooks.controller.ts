@@ -14,7 +14,7 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { SERVICE_CONFIG } from '@tributary/platform';
+import { SERVICE_CONFIG } from '@tributary/config';
 import type { IngestionConfig } from '../config';
 import { ErrorModel } from '../openapi/api-models';
 import { WebhookAcceptedModel } from './webhooks.openapi';

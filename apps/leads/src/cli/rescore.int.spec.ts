@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream';
 import type { Connection } from 'mongoose';
 import { CredentialTable } from '@tributary/access';
-import { connectServiceStore } from '@tributary/platform';
+import { connectServiceStore } from '@tributary/store';
 import { testServiceEnv, uniqueId } from '@tributary/testing';
 import { contactModel, newContact, type ContactDoc } from '../contacts/contact.model';
 import { ContactRepository } from '../contacts/contact.repository';

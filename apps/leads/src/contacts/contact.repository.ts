@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { LRUCache } from 'lru-cache';
-import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/platform';
+import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/store';
 import { IDENTITY_MODEL, type IdentityDoc } from '../identity/identity.model';
 import type { LifecycleStage } from '../lifecycle/lifecycle';
 import type { ContactAttributes } from './contact-attributes';

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, NotFoundException, Param, UseGuards } from '@nestjs/common';
-import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LEAD_ROUTING, type LeadRouting } from '../routing/lead-routing.port';
 import type { ContactDoc } from './contact.model';

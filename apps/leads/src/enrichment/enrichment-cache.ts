@@ -1,6 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Logger } from '@tributary/observability';
-import { expireDocuments } from '@tributary/platform';
+import { expireDocuments } from '@tributary/store';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 
 /** What a provider answered for one key: its facts, or null when it does not know the company/person. */

@@ -1,8 +1,8 @@
 import type { OnModuleDestroy, Provider } from '@nestjs/common';
 import type { Connection } from 'mongoose';
-import { STORE_CONNECTION } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
-import { SERVICE_CONFIG, SERVICE_LOGGER } from '@tributary/platform';
+import { STORE_CONNECTION } from '@tributary/store';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { SERVICE_CONFIG } from '@tributary/config';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import { ClearbitApi } from './clearbit-api';
 import { ClearbitProvider } from './clearbit-provider';

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { Topics, type EventMetadata } from '@tributary/contracts';
-import { EventPublisher, ProcessedEvents, causedMetadata } from '@tributary/messaging';
-import { isDuplicateKey } from '@tributary/platform';
+import { EventPublisher, causedMetadata } from '@tributary/messaging';
+import { ProcessedEvents, isDuplicateKey } from '@tributary/store';
 import {
   CONTACT_MODEL,
   MAX_FACTS,

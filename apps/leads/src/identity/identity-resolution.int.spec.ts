@@ -12,11 +12,10 @@ import {
   EventPublisher,
   causedMetadata,
   originMetadata,
-  startService,
-  type RunningService,
 } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
-import { connectServiceStore } from '@tributary/platform';
+import { connectServiceStore } from '@tributary/store';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture } from '@tributary/testing';
 import { LeadsModule } from '../app.module';
 import { loadLeadsConfig } from '../config';

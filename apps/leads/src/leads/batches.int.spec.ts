@@ -10,14 +10,8 @@
 import type { Kafka } from 'kafkajs';
 import type { Model } from 'mongoose';
 import { Topics, type LeadCaptured, type LeadScored, type TrackingEvent } from '@tributary/contracts';
-import {
-  AvroSchemaRegistry,
-  EventPublisher,
-  createKafka,
-  originMetadata,
-  startService,
-  type RunningService,
-} from '@tributary/messaging';
+import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tributary/testing';
 import { LeadsModule } from '../app.module';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { originMetadata, derivedEventId } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
-import { SERVICE_LOGGER, isStoreUnavailable } from '@tributary/platform';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { isStoreUnavailable } from '@tributary/store';
 import { LeadScoring } from './lead-scoring.service';
 import { PendingEnrichments } from './pending-enrichments';
 import { LEADS_EVENT_SOURCE } from '../event-source';

@@ -18,14 +18,8 @@ import {
   type TopicName,
   type TrackingEvent,
 } from '@tributary/contracts';
-import {
-  AvroSchemaRegistry,
-  EventPublisher,
-  createKafka,
-  originMetadata,
-  startService,
-  type RunningService,
-} from '@tributary/messaging';
+import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import {
   FakeEnrichmentApi,

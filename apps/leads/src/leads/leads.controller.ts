@@ -18,7 +18,7 @@ import {
   RequireScopes,
   WorkspaceKeyGuard,
   type Principal,
-} from '@tributary/platform';
+} from '@tributary/access';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { StageMoves } from './stage-moves.service';
 

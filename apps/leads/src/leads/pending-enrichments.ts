@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Schema, type Connection, type Model } from 'mongoose';
-import { STORE_CONNECTION } from '@tributary/messaging';
+import { STORE_CONNECTION } from '@tributary/store';
 
 /** A contact scored without enrichment because the provider was down; retried with backoff until it answers. */
 export interface PendingEnrichmentDoc {

@@ -7,14 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Kafka } from 'kafkajs';
 import { AssignerProtocol, Partitioners } from 'kafkajs';
 import { Topics, type LeadAssigned, type LeadCaptured } from '@tributary/contracts';
-import {
-  AvroSchemaRegistry,
-  EventPublisher,
-  createKafka,
-  originMetadata,
-  startService,
-  type RunningService,
-} from '@tributary/messaging';
+import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor, type ReadRecord } from '@tributary/testing';
 import { LeadsModule } from '../app.module';

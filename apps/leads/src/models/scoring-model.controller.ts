@@ -17,7 +17,7 @@ import {
   RequireScopes,
   WorkspaceKeyGuard,
   type Principal,
-} from '@tributary/platform';
+} from '@tributary/access';
 import {
   isJsonContentType,
   isYamlContentType,

@@ -6,13 +6,8 @@
 import { Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Connection } from 'mongoose';
-import { STORE_CONNECTION } from '@tributary/messaging';
-import {
-  connectServiceStore,
-  WORKSPACE_KEYS,
-  type Principal,
-  type WorkspaceKeyResolver,
-} from '@tributary/platform';
+import { STORE_CONNECTION, connectServiceStore } from '@tributary/store';
+import { WORKSPACE_KEYS, type Principal, type WorkspaceKeyResolver } from '@tributary/access';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import { DEFAULT_SCORING_MODEL, validateScoringModel, type ScoringModel } from './scoring-model';
 import { captureScoringModelBody } from './scoring-model-body';

@@ -1,9 +1,8 @@
 import { Inject, Injectable, type Provider } from '@nestjs/common';
 import { Schema, type Connection, type Model } from 'mongoose';
 import { z } from 'zod';
-import { STORE_CONNECTION } from '@tributary/messaging';
+import { STORE_CONNECTION, isDuplicateKey } from '@tributary/store';
 import { DEFAULT_SCORING_MODEL, type ScoringModel } from './scoring-model';
-import { isDuplicateKey } from '@tributary/platform';
 
 /** One stored version of a workspace's model, `_id: <workspaceId>:<version>`; never changed once written. */
 export interface ScoringModelDoc {

@@ -1,6 +1,6 @@
 import { CORE_SCHEMA, YAMLException, load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
-import { MAX_JSON_DEPTH, unstorableParts } from '@tributary/platform';
+import { MAX_JSON_DEPTH, unstorableParts } from '@tributary/runtime';
 import type { ContactAttributeName } from '../contacts/contact-attributes';
 import { ruleRegexProblem } from './rule-regex';
 

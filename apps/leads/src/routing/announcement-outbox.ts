@@ -1,8 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Topics, type LeadAssigned, type TopicEvents } from '@tributary/contracts';
 import { EventPublisher, type OutgoingEvent } from '@tributary/messaging';
-import type { Logger } from '@tributary/observability';
-import { SERVICE_LOGGER } from '@tributary/platform';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
 import { AssignmentStore } from './assignment.store';
 import { assignedEventOf, landedAsDecided } from './batch-decisions';
 import type { AssignmentDoc, OutboxEntry, RoutingAnnouncementDoc } from './routing.model';

@@ -7,7 +7,7 @@ import {
   isDuplicateKey,
   type BatchCollection,
   type UpsertCollection,
-} from '@tributary/platform';
+} from '@tributary/store';
 import type { Decision } from './routing-decisions';
 import {
   ASSIGNMENT_MODEL,

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Logger } from '@tributary/observability';
-import { SERVICE_LOGGER } from '@tributary/platform';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
 import { AssignmentStore } from './assignment.store';
 import {
   holdIdOf,

@@ -5,12 +5,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Connection } from 'mongoose';
-import {
-  WORKSPACE_KEYS,
-  connectServiceStore,
-  type Principal,
-  type WorkspaceKeyResolver,
-} from '@tributary/platform';
+import { WORKSPACE_KEYS, type Principal, type WorkspaceKeyResolver } from '@tributary/access';
+import { connectServiceStore } from '@tributary/store';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import { parseRoutingRules } from './routing-rules';
 import { RoutingRulesController } from './routing-rules.controller';

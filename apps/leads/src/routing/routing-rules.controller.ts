@@ -7,7 +7,7 @@ import {
   Put,
   UseGuards,
 } from '@nestjs/common';
-import { CurrentWorkspace, RequireAnyScope, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireAnyScope, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
 

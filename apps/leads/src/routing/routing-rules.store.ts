@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { TtlCache } from '@tributary/access';
-import { isDuplicateKey } from '@tributary/platform';
+import { isDuplicateKey } from '@tributary/store';
 import type { RoutingRules } from './routing-rules';
 import { ROUTING_RULES_MODEL, type RoutingRulesDoc } from './routing.model';
 

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { SERVICE_CONFIG } from '@tributary/platform';
+import { SERVICE_CONFIG } from '@tributary/config';
 import { LeadRouter } from './lead-router.service';
 import { LEAD_ROUTING } from './lead-routing.port';
 import { RoutingRulesStore } from './routing-rules.store';

@@ -6,9 +6,11 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createConnection, type Connection } from 'mongoose';
-import { EventPublisher, STORE_CONNECTION } from '@tributary/messaging';
-import { createLogger } from '@tributary/observability';
-import { SERVICE_CONFIG, SERVICE_LOGGER, WORKSPACE_KEYS } from '@tributary/platform';
+import { EventPublisher } from '@tributary/messaging';
+import { STORE_CONNECTION } from '@tributary/store';
+import { createLogger, SERVICE_LOGGER } from '@tributary/observability';
+import { SERVICE_CONFIG } from '@tributary/config';
+import { WORKSPACE_KEYS } from '@tributary/access';
 import { LeadRouter } from './lead-router.service';
 import { LEAD_ROUTING } from './lead-routing.port';
 import { RoutingRulesController } from './routing-rules.controller';

@@ -1,7 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import type { Connection } from 'mongoose';
-import { STORE_CONNECTION } from '@tributary/messaging';
-import { SERVICE_CONFIG } from '@tributary/platform';
+import { STORE_CONNECTION } from '@tributary/store';
+import { SERVICE_CONFIG } from '@tributary/config';
 import { AnnouncementOutbox } from './announcement-outbox';
 import { AssignmentStore } from './assignment.store';
 import { BatchRouter } from './batch-router';

@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { Topics, type LeadSlaBreached } from '@tributary/contracts';
 import { createLogger } from '@tributary/observability';
-import { connectServiceStore } from '@tributary/platform';
+import { connectServiceStore } from '@tributary/store';
 import { waitFor } from '@tributary/testing';
 import {
   assignmentModel,

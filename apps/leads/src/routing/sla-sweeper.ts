@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { Logger } from '@tributary/observability';
-import { SERVICE_LOGGER, isStoreUnavailable } from '@tributary/platform';
+import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { isStoreUnavailable } from '@tributary/store';
 import { AnnouncementOutbox } from './announcement-outbox';
 import { AssignmentStore, type TeamRef } from './assignment.store';
 import { CapacityLedger } from './capacity-ledger';

@@ -1,5 +1,5 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
-import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/platform';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { EventCounter, type EventCounts } from './event-counter.service';
 
 /** `GET /v1/reports/event-counts`: the caller's workspace only, whatever it asks for; needs `reports:read`. */

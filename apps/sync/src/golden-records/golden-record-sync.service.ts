@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { Topics, type LeadScored } from '@tributary/contracts';
-import { EventPublisher, ProcessedEvents, causedMetadata } from '@tributary/messaging';
-import { SERVICE_CONFIG } from '@tributary/platform';
+import { EventPublisher, causedMetadata } from '@tributary/messaging';
+import { ProcessedEvents } from '@tributary/store';
+import { SERVICE_CONFIG } from '@tributary/config';
 import type { SyncConfig } from '../config';
 import { GOLDEN_RECORD_MODEL, type GoldenRecordDoc } from './golden-record.model';
 

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { createLogger } from '@tributary/observability';
-import { loadServiceConfig } from '@tributary/platform';
+import { loadServiceConfig } from '@tributary/config';
 import { createKafka } from '../kafka-connection';
 import { AvroSchemaRegistry } from '../schema-registry';
 import { replayDeadLetters } from '../replay-dead-letters';

@@ -1,4 +1,4 @@
-import { isStoreDataRejection, isStoreUnavailable } from '@tributary/platform';
+import { isStoreDataRejection, isStoreUnavailable } from '@tributary/store';
 import { UndecodableMessageError } from '../schema-registry';
 
 /** A handler error that retrying cannot fix (bad data, broken invariant): goes to the dead-letter topic at once. */

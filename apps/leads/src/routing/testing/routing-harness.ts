@@ -18,13 +18,13 @@ import {
 import {
   AvroSchemaRegistry,
   EventPublisher,
-  STORE_CONNECTION,
   createKafka,
   ensureTopics,
   originMetadata,
 } from '@tributary/messaging';
-import { createLogger, type Logger } from '@tributary/observability';
-import { SERVICE_CONFIG, SERVICE_LOGGER, connectServiceStore } from '@tributary/platform';
+import { STORE_CONNECTION, connectServiceStore } from '@tributary/store';
+import { createLogger, type Logger, SERVICE_LOGGER } from '@tributary/observability';
+import { SERVICE_CONFIG } from '@tributary/config';
 import { readTopicUntil, testStackEndpoints, uniqueId } from '@tributary/testing';
 import { AnnouncementOutbox } from '../announcement-outbox';
 import { AssignmentStore } from '../assignment.store';

@@ -2,23 +2,26 @@ import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutd
 import type { Admin, Kafka } from 'kafkajs';
 import type { Connection } from 'mongoose';
 import { Catalog, type TopicName } from '@tributary/contracts';
-import { createLogger, type Logger } from '@tributary/observability';
 import {
+  createLogger,
+  type Logger,
   HealthController,
   READINESS_CHECKS,
   ReadinessProbe,
-  SERVICE_CONFIG,
   SERVICE_LOGGER,
-  connectServiceStore,
-  storeReadiness,
-  type ServiceConfig,
-} from '@tributary/platform';
-import { AvroSchemaRegistry } from './schema-registry';
-import { brokerReadiness, createKafka, ensureTopics } from './kafka-connection';
-import { EventPublisher } from './event-publisher';
-import { ProcessedEvents } from './processed-events';
-import { KafkaEventTransport } from './consumer/kafka-event-transport';
-import { KAFKA_ADMIN, KAFKA_CLIENT, STORE_CONNECTION } from './tokens';
+} from '@tributary/observability';
+import { SERVICE_CONFIG, type ServiceConfig } from '@tributary/config';
+import { connectServiceStore, storeReadiness, ProcessedEvents, STORE_CONNECTION } from '@tributary/store';
+import {
+  AvroSchemaRegistry,
+  brokerReadiness,
+  createKafka,
+  ensureTopics,
+  EventPublisher,
+  KafkaEventTransport,
+  KAFKA_ADMIN,
+  KAFKA_CLIENT,
+} from '@tributary/messaging';
 
 /** The topics a service touches according to the catalog (its dead-letter topic is the transport's business). */
 export function catalogTopicsOf(service: string): { produces: TopicName[]; consumes: TopicName[] } {

@@ -10,8 +10,9 @@ import {
   startTelemetry,
   stopTelemetry,
 } from '@tributary/observability';
-import { ConfigError, RequestInputInterceptor, type ServiceConfig } from '@tributary/platform';
-import { KafkaEventTransport } from './consumer/kafka-event-transport';
+import { ConfigError, type ServiceConfig } from '@tributary/config';
+import { RequestInputInterceptor } from './request-input';
+import { KafkaEventTransport } from '@tributary/messaging';
 import { ServiceErrorFilter } from './service-error.filter';
 
 /** A started service: its Nest app and the URL it serves HTTP on. */

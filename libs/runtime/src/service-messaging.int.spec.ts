@@ -1,6 +1,7 @@
 /**
- * libs/messaging against the real stack: registry round trip and BACKWARD refusal, poison messages to the DLQ
- * with their original bytes while the consumer keeps going, retries, and the replay CLI.
+ * Messaging inside a running service (libs/messaging hosted by libs/runtime) against the real stack: registry round
+ * trip and BACKWARD refusal, poison messages to the DLQ with their original bytes while the consumer keeps going,
+ * retries, and the replay CLI.
  */
 import { Controller, Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { Type } from 'avsc';
 import type { Admin, Kafka } from 'kafkajs';
 import { createLogger } from '@tributary/observability';
-import { loadServiceConfig } from '@tributary/platform';
+import { loadServiceConfig } from '@tributary/config';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { Catalog, type DeadLetter, type TopicName } from '@tributary/contracts';
 import {
@@ -18,12 +19,12 @@ import {
   BatchEventPattern,
   createKafka,
   EventPublisher,
-  EventServiceModule,
   PoisonMessageError,
-  startService,
   deadLetterTopic,
   ensureTopics,
-} from './index';
+} from '@tributary/messaging';
+import { EventServiceModule } from './event-service.module';
+import { startService } from './run-service';
 
 const run = uniqueId('msg');
 const config = loadServiceConfig(

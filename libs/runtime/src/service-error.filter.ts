@@ -2,7 +2,7 @@ import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common'
 import type { Response } from 'express';
 import { throwError, type Observable } from 'rxjs';
 import { currentRequestId, type Logger } from '@tributary/observability';
-import { toApiError } from '@tributary/platform';
+import { toApiError } from './api-errors';
 
 /**
  * Every service's last word on an error.

@@ -12,17 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
 import { createLogger } from '@tributary/observability';
-import { loadServiceConfig } from '@tributary/platform';
+import { loadServiceConfig } from '@tributary/config';
 import { testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
-import {
-  AvroSchemaRegistry,
-  createKafka,
-  deadLetterTopic,
-  EventPublisher,
-  EventServiceModule,
-  ProcessedEvents,
-  startService,
-} from './index';
+import { AvroSchemaRegistry, createKafka, deadLetterTopic, EventPublisher } from '@tributary/messaging';
+import { EventServiceModule } from './event-service.module';
+import { ProcessedEvents } from '@tributary/store';
+import { startService } from './run-service';
 
 const ferretBin = process.env['TRIBUTARY_FERRETDB_BIN'];
 // In containers mode there is no FerretDB binary to run privately (tools/jest/allowed-skips.ts lists the skip);

@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
-import { deleteExpired, expireDocuments } from '@tributary/platform';
+import { deleteExpired, expireDocuments } from './mongo';
 
 interface ProcessedEventDoc {
   _id: string;

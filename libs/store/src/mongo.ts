@@ -1,5 +1,5 @@
 import mongoose, { type Connection } from 'mongoose';
-import type { ReadinessCheck } from './health';
+import type { ReadinessCheck } from '@tributary/observability';
 
 /** A store command that took longer than the configured bound: what and where, never the values. */
 export interface SlowStoreCommand {

@@ -1,0 +1,2 @@
+/** DI token of the service's mongoose Connection (its own database). */
+export const STORE_CONNECTION = Symbol('STORE_CONNECTION');
