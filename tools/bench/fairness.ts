@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mongoose from 'mongoose';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
-import { spawnService, stopService, waitReady } from '../dev/services';
+import { spawnService, stopService, waitReady } from '@tributary/testing';
 import { latencySummary, resultLine } from './stats';
 
 const opts = new Command('bench:fairness')

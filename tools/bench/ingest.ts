@@ -20,7 +20,7 @@ import { createLogger } from '@tributary/observability';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { resultLine } from './stats';
-import { spawnService, stopService, waitReady } from '../dev/services';
+import { spawnService, stopService, waitReady } from '@tributary/testing';
 
 const opts = new Command('bench:ingest')
   .option('--duration <s>', 'seconds per contender', (v) => Number(v), 10)

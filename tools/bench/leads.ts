@@ -27,7 +27,7 @@ import { Topics, type LeadCaptured, type TrackingEvent } from '@tributary/contra
 import { AvroSchemaRegistry, createKafka, originMetadata } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { trackingEventFixture, uniqueId } from '@tributary/testing';
-import { spawnService, stopService, waitReady } from '../dev/services';
+import { spawnService, stopService, waitReady } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { latencySummary, resultLine } from './stats';
 

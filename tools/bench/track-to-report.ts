@@ -14,7 +14,8 @@ import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
-import { SERVICES, spawnService, stopService, waitReady } from '../dev/services';
+import { spawnService, stopService, waitReady } from '@tributary/testing';
+import { SERVICES } from '../dev/services';
 import { latencySummary, percentile, resultLine } from './stats';
 
 const opts = new Command('bench:e2e')

@@ -11,7 +11,8 @@ import { stackEndpoints, stackUp } from '../stack/stack';
 import { consumerBacklogs, skipBacklogs } from './consumer-backlog';
 import { DEMO_PROSPECTS, sendDemoTraffic } from './demo-traffic';
 import { DEMO_WORKSPACE, DEMO_WRITE_KEY, setUpDemoWorkspace } from './demo-workspace';
-import { SERVICES, spawnService, stopService, waitReady, type RunningProcess } from './services';
+import { spawnService, stopService, waitReady, type RunningProcess } from '@tributary/testing';
+import { SERVICES } from './services';
 
 const root = join(__dirname, '..', '..');
 /** A group this far behind delays the demo noticeably (a few minutes on a laptop), so start-up says so. */

@@ -22,7 +22,7 @@ import {
   uniqueId,
   waitFor,
 } from '@tributary/testing';
-import { spawnService, stopService, waitReady, type RunningProcess } from '../dev/services';
+import { spawnService, stopService, waitReady, type RunningProcess } from '@tributary/testing';
 import { generateService } from './new-service';
 import { createScratchWorkspace, removeScratchWorkspace } from './scratch-workspace';
 import { REPO_ROOT, SERVICE_LIST_FILE } from './service-list';

@@ -7,3 +7,4 @@ export * from './containers';
 export * from './fixtures';
 export * from './fake-enrichment-api';
 export * from './http-from';
+export * from './service-process';

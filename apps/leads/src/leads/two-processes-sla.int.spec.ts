@@ -23,13 +23,15 @@ import { createLogger } from '@tributary/observability';
 import {
   readAnswer,
   readTopicUntil,
+  spawnService,
+  stopService,
   testServiceEnv,
   uniqueId,
   waitFor,
+  waitReady,
   type ReadRecord,
+  type RunningProcess,
 } from '@tributary/testing';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- a test spawns the service as `npm start` does (dev tooling, not shipped)
-import { spawnService, stopService, waitReady, type RunningProcess } from '../../../../tools/dev/services';
 
 const run = uniqueId('sla');
 const workspace = `ws_sla_${run}`;
