@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { TrackingEvent } from '@tributary/contracts';
+import type { LeadCaptured, TrackingEvent } from '@tributary/contracts';
 
 /**
  * A valid `tracking.events` record for tests: a track call with fresh ids in workspace `ws_test`, every optional
@@ -40,6 +40,40 @@ export function trackingEventFixture(
     integrationsJson: null,
     sentAt: null,
     originalTimestamp: null,
+    ...fields,
+  };
+}
+
+/**
+ * A valid `leads.captured` record for tests: a form capture with fresh ids in workspace `ws_test`, optional fields
+ * null; override what the test is about. `metadata` overrides merge into the default envelope.
+ */
+export function leadCapturedFixture(
+  overrides: Omit<Partial<LeadCaptured>, 'metadata'> & { metadata?: Partial<LeadCaptured['metadata']> } = {},
+): LeadCaptured {
+  const { metadata, ...fields } = overrides;
+  const eventId = randomUUID();
+  return {
+    metadata: {
+      eventId,
+      occurredAt: Date.now(),
+      workspaceId: 'ws_test',
+      source: 'test',
+      correlationId: eventId,
+      causationId: null,
+      ...metadata,
+    },
+    leadId: randomUUID(),
+    email: 'ada@example.com',
+    firstName: null,
+    lastName: null,
+    company: null,
+    consents: {},
+    source: 'form',
+    externalId: null,
+    formId: null,
+    rawFieldsJson: '{}',
+    capturedAt: Date.now(),
     ...fields,
   };
 }

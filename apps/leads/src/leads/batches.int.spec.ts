@@ -13,7 +13,14 @@ import { Topics, type LeadCaptured, type LeadScored, type TrackingEvent } from '
 import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
-import { readTopicUntil, testServiceEnv, trackingEventFixture, uniqueId, waitFor } from '@tributary/testing';
+import {
+  leadCapturedFixture,
+  readTopicUntil,
+  testServiceEnv,
+  trackingEventFixture,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
 import { LeadsModule } from '../app.module';
 import { loadLeadsConfig } from '../config';
 import { CONTACT_MODEL, MAX_FACTS, factsOf, packFact, type ContactDoc } from '../contacts/contact.model';
@@ -246,20 +253,14 @@ describe('tracking events and captures in batches', () => {
     await publisher.publish({
       topic: Topics.LeadsCaptured,
       key: email,
-      event: {
+      event: leadCapturedFixture({
         metadata: originMetadata({ workspaceId: workspace, source: 'tb' }),
         leadId: uniqueId('lead'),
         email,
         firstName: 'Tia',
         lastName: 'Batch',
-        company: null,
         consents: { email_marketing: true },
-        source: 'form',
-        externalId: null,
-        formId: null,
-        rawFieldsJson: '{}',
-        capturedAt: Date.now(),
-      },
+      }),
     });
     const contactId = `${workspace}:${userId}`;
     const owner = await waitFor('tb-lead routed as a lead', async () => {
@@ -286,20 +287,14 @@ describe('tracking events and captures in batches', () => {
     expect(await router.assignmentOf(workspace, `${workspace}:tb-user-3`)).toBeNull();
   });
 
-  const capture = (email: string): LeadCaptured => ({
-    metadata: originMetadata({ workspaceId: workspace, source: 'tb' }),
-    leadId: uniqueId('lead'),
-    email,
-    firstName: null,
-    lastName: null,
-    company: null,
-    consents: { email_marketing: true },
-    source: 'form',
-    externalId: null,
-    formId: 'webinar',
-    rawFieldsJson: '{}',
-    capturedAt: Date.now(),
-  });
+  const capture = (email: string): LeadCaptured =>
+    leadCapturedFixture({
+      metadata: originMetadata({ workspaceId: workspace, source: 'tb' }),
+      leadId: uniqueId('lead'),
+      email,
+      consents: { email_marketing: true },
+      formId: 'webinar',
+    });
 
   /** The contact ids of captured leads, once each has an owner. */
   const routedContacts = (leads: readonly LeadCaptured[]) =>

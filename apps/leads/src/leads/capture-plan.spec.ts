@@ -1,4 +1,5 @@
 import { Topics, type LeadCaptured } from '@tributary/contracts';
+import { leadCapturedFixture } from '@tributary/testing';
 import { derivedEventId } from '@tributary/messaging';
 import { factsOf } from '../contacts/contact.model';
 import type { EnrichmentOutcome } from '../enrichment/lead-enricher';
@@ -28,28 +29,20 @@ const enriched: EnrichmentOutcome = { attributes: {}, state: 'enriched', sources
 let leads = 0;
 function lead(partial: Partial<LeadCaptured> = {}): LeadCaptured {
   leads += 1;
-  return {
+  return leadCapturedFixture({
     metadata: {
       eventId: `capture-${leads}`,
       occurredAt: t0,
       workspaceId: ws,
       source: 'forms',
       correlationId: `capture-${leads}`,
-      causationId: null,
     },
     leadId: `lead-${leads}`,
     email: `person-${leads}@acme.example`,
-    firstName: null,
-    lastName: null,
-    company: null,
-    consents: {},
-    source: 'form',
-    externalId: null,
     formId: 'demo-form',
-    rawFieldsJson: '{}',
     capturedAt: t0,
     ...partial,
-  };
+  });
 }
 
 function plan(captured: LeadCaptured, enrichment: EnrichmentOutcome = enriched) {

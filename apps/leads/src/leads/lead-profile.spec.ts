@@ -1,5 +1,5 @@
 import type { LeadCaptured } from '@tributary/contracts';
-import { trackingEventFixture } from '@tributary/testing';
+import { leadCapturedFixture, trackingEventFixture } from '@tributary/testing';
 import {
   attributesOfCrmFields,
   attributesOfLead,
@@ -8,28 +8,8 @@ import {
   paidOrderEmail,
 } from './lead-profile';
 
-const lead = (partial: Partial<LeadCaptured>): LeadCaptured => ({
-  metadata: {
-    eventId: 'e',
-    occurredAt: 0,
-    workspaceId: 'ws',
-    source: 'form',
-    correlationId: 'e',
-    causationId: null,
-  },
-  leadId: 'l',
-  email: 'ada@acme.example',
-  firstName: null,
-  lastName: null,
-  company: null,
-  consents: {},
-  source: 'form',
-  externalId: null,
-  formId: null,
-  rawFieldsJson: '{}',
-  capturedAt: 0,
-  ...partial,
-});
+const lead = (partial: Partial<LeadCaptured>): LeadCaptured =>
+  leadCapturedFixture({ email: 'ada@acme.example', ...partial });
 
 describe('attributesOfLead', () => {
   it('reads the profile fields forms and CRMs send under their various names', () => {

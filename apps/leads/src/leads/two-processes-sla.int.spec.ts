@@ -17,10 +17,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AssignerProtocol, type Admin, type Kafka } from 'kafkajs';
 import mongoose from 'mongoose';
-import { Topics, type LeadAssigned, type LeadCaptured, type LeadSlaBreached } from '@tributary/contracts';
+import { Topics, type LeadAssigned, type LeadSlaBreached } from '@tributary/contracts';
 import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import {
+  leadCapturedFixture,
   readAnswer,
   readTopicUntil,
   spawnService,
@@ -116,20 +117,12 @@ it('two processes sweeping at once breach and reassign each lead exactly once', 
   await Promise.all(
     Array.from({ length: LEADS }, async (_, i) => {
       const email = `lead${i}@sla.example`;
-      const captured: LeadCaptured = {
+      const captured = leadCapturedFixture({
         metadata: originMetadata({ workspaceId: workspace, source: 'sla' }),
         leadId: `${run}-${i}`,
         email,
-        firstName: null,
-        lastName: null,
-        company: null,
-        consents: {},
-        source: 'form',
-        externalId: null,
         formId: 'contact-us',
-        rawFieldsJson: '{}',
-        capturedAt: Date.now(),
-      };
+      });
       captures.set(captured.metadata.eventId, i);
       await publisher?.publish({ topic: Topics.LeadsCaptured, key: email, event: captured });
     }),

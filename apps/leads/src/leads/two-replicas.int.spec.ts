@@ -6,11 +6,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Kafka } from 'kafkajs';
 import { AssignerProtocol, Partitioners } from 'kafkajs';
-import { Topics, type LeadAssigned, type LeadCaptured } from '@tributary/contracts';
+import { Topics, type LeadAssigned } from '@tributary/contracts';
 import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor, type ReadRecord } from '@tributary/testing';
+import {
+  leadCapturedFixture,
+  readTopicUntil,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+  type ReadRecord,
+} from '@tributary/testing';
 import { LeadsModule } from '../app.module';
 import { loadLeadsConfig } from '../config';
 
@@ -91,20 +98,12 @@ it('two replicas in one group assign each lead exactly once', async () => {
   const before = await topicEnds(Topics.LeadsAssigned);
   for (let i = 0; i < LEADS; i += 1) {
     const email = `lead${i}@replicas.example`;
-    const captured: LeadCaptured = {
+    const captured = leadCapturedFixture({
       metadata: originMetadata({ workspaceId: workspace, source: 'rep' }),
       leadId: `${run}-${i}`,
       email,
-      firstName: null,
-      lastName: null,
-      company: null,
-      consents: {},
-      source: 'form',
-      externalId: null,
       formId: 'contact-us',
-      rawFieldsJson: '{}',
-      capturedAt: Date.now(),
-    };
+    });
     causes.add(captured.metadata.eventId);
     const [a, b] = keysOnTwoPartitions(email, 6);
     await Promise.all([

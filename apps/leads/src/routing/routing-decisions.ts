@@ -41,20 +41,11 @@ export interface Reservation {
   holdId: string;
 }
 
-/** The claim of a lead's first assignment: routing under a fresh lease of `leaseMs`, nobody chosen yet. */
-export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: number): AssignmentDoc {
+/** A round's fields before routing: nobody chosen, nothing announced, routing under a fresh lease of `leaseMs`. */
+function freshRound(input: RoutingRequest, now: Date, leaseMs: number) {
   const { country, region, companySize } = input.attributes;
   return {
-    _id: input.contactId,
-    workspaceId: input.workspaceId,
-    state: 'routing',
-    n: 1,
-    round: 1,
-    causeIds: [input.cause.eventId],
-    recycleIds: [],
-    recycledAt: null,
-    final: false,
-    reason: 'routed',
+    state: 'routing' as const,
     ownerId: null,
     previousOwnerId: null,
     teamId: null,
@@ -73,13 +64,29 @@ export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: numbe
     acceptedAt: null,
     closedAt: null,
     queuedAt: null,
+    recycledAt: null,
     breach: null,
     leaseToken: randomUUID(),
     leaseUntil: new Date(now.getTime() + leaseMs),
+    updatedAt: now,
+  };
+}
+
+/** The claim of a lead's first assignment: routing under a fresh lease of `leaseMs`, nobody chosen yet. */
+export function firstAssignment(input: RoutingRequest, now: Date, leaseMs: number): AssignmentDoc {
+  return {
+    ...freshRound(input, now, leaseMs),
+    _id: input.contactId,
+    workspaceId: input.workspaceId,
+    n: 1,
+    round: 1,
+    causeIds: [input.cause.eventId],
+    recycleIds: [],
+    final: false,
+    reason: 'routed',
     outbox: [],
     pending: false,
     createdAt: now,
-    updatedAt: now,
   };
 }
 
@@ -285,31 +292,11 @@ export function nextRoundOf(
   now: Date,
   leaseMs: number,
 ): Partial<AssignmentDoc> & { round: number } {
-  const fresh = firstAssignment(input, now, leaseMs);
   return {
-    state: 'routing',
+    ...freshRound(input, now, leaseMs),
     round: (doc.round ?? 1) + 1,
     n: doc.n + 1,
     reason: 'requalified',
-    ownerId: null,
-    previousOwnerId: null,
-    teamId: null,
-    ruleId: null,
-    rulesVersion: null,
-    ticket: null,
-    routingAttributes: fresh.routingAttributes,
-    cause: input.cause,
-    metadata: null,
-    assignedAt: null,
-    acceptDueAt: null,
-    acceptedAt: null,
-    closedAt: null,
-    queuedAt: null,
-    recycledAt: null,
-    breach: null,
-    leaseToken: fresh.leaseToken,
-    leaseUntil: fresh.leaseUntil,
-    updatedAt: now,
   };
 }
 
