@@ -1,7 +1,8 @@
 /**
  * `npm run new-service -- <name> --port <port> [--consumes <topic>]`: creates apps/<name> from a minimal template
- * (health endpoints only, or one idempotent consumer of a catalog topic), adds it to tools/services/services.json and
- * runs the sync, so tsconfig paths, the Dockerfile, docker-compose.yml, the Helm chart and the e2e project know it.
+ * (health endpoints only, or one idempotent consumer of a catalog topic; an empty src/scopes.ts), adds it to
+ * tools/services/services.json and runs the sync, so tsconfig paths, the Dockerfile, docker-compose.yml, the Helm
+ * chart and the e2e project know it.
  * What it cannot write (the catalog's consumers and dead-letter topic of a consumer) it prints as next steps.
  * `--root <dir>` works on another workspace (tests generate into a scratch copy).
  */
@@ -15,7 +16,9 @@ import {
   SERVICE_LIST_FILE,
   SERVICE_NAME_PATTERN,
   parseServiceList,
+  pascalName,
   readServiceList,
+  scopesModuleOf,
   type ServiceEntry,
 } from './service-list';
 import { prettierWrite } from './format';
@@ -43,12 +46,7 @@ export interface NewServiceResult {
 /** Project names that are not services (Nx projects outside apps/). */
 const RESERVED = ['tools', 'e2e'];
 
-const pascal = (name: string): string =>
-  name
-    .split(/[.-]/)
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');
-const camel = (name: string): string => pascal(name).charAt(0).toLowerCase() + pascal(name).slice(1);
+const camel = (name: string): string => pascalName(name).charAt(0).toLowerCase() + pascalName(name).slice(1);
 
 /** Why the options cannot make a service in `root`, or nothing. */
 function refusals(options: NewServiceOptions, root: string, services: readonly ServiceEntry[]): string[] {
@@ -92,7 +90,7 @@ function refusals(options: NewServiceOptions, root: string, services: readonly S
 /** The template's files by path under apps/<name>/ (unformatted). */
 export function templateFiles(entry: ServiceEntry, consumes?: string): Map<string, string> {
   const { name, port } = entry;
-  const P = pascal(name);
+  const P = pascalName(name);
   const files = new Map<string, string>();
   const app = `apps/${name}`;
   files.set(
@@ -124,7 +122,7 @@ export function templateFiles(entry: ServiceEntry, consumes?: string): Map<strin
   "extends": "../../tsconfig.base.json",
   "compilerOptions": { "outDir": "../../dist/apps/${name}", "rootDir": "../..", "types": ["node"] },
   "include": ["src/**/*.ts"],
-  "exclude": ["src/**/*.spec.ts"]
+  "exclude": ["src/**/*.spec.ts", "src/**/testing/**"]
 }
 `,
   );
@@ -159,6 +157,15 @@ describe('${name} config', () => {
 `,
   );
   files.set(
+    'src/scopes.ts',
+    `/**
+ * The credential scopes ${name}'s APIs honour: none yet. Declare each here and in tools/services/services.json
+ * (npm run services:check compares the two), then run npm run codegen so ingestion's admin API can issue it.
+ */
+export const ${scopesModuleOf(entry).constant} = {} as const;
+`,
+  );
+  files.set(
     'src/main.ts',
     `import { runServiceMain } from '@tributary/runtime';
 import { ${P}Module } from './app.module';
@@ -170,7 +177,7 @@ runServiceMain(() => {
 });
 `,
   );
-  const constant = consumes === undefined ? undefined : pascal(consumes);
+  const constant = consumes === undefined ? undefined : pascalName(consumes);
   const handler = constant && `${constant}Handler`;
   const handlerFile = consumes?.replace(/\./g, '-');
   files.set(
@@ -266,7 +273,7 @@ export function generateService(options: NewServiceOptions): NewServiceResult {
     database: `tributary_${options.name}`,
     consumes: options.consumes !== undefined,
     scopes: [],
-    config: { module: `apps/${options.name}/src/config.ts`, loader: `load${pascal(options.name)}Config` },
+    config: { module: `apps/${options.name}/src/config.ts`, loader: `load${pascalName(options.name)}Config` },
   };
   // The list first (validated before anything is written), keeping its other keys and layout.
   const list = JSON.parse(readFileSync(listPath, 'utf8')) as Record<string, unknown> & {
@@ -312,6 +319,7 @@ function main(): void {
   const steps = [
     `npx nx serve ${name}   (with the stack up: npm run stack -- up), then GET :${opts.port}/health/ready`,
     `npx jest apps/${name}`,
+    `npm run codegen   (libs/contracts' generated services.ts lists the services and the scopes each honours)`,
     ...(opts.consumes
       ? [
           `schemas/catalog.yaml: add ${name} to the consumers of ${opts.consumes} and a dlq.${name} topic ` +

@@ -3,7 +3,18 @@
  * listed apps as links to the real ones (read only: their config modules load through the link). Tests edit and
  * sync the copy, so the real files never change.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT, SERVICE_LIST_FILE, readServiceList } from './service-list';
@@ -22,6 +33,29 @@ export function createScratchWorkspace(parent: string = tmpdir(), source: string
     symlinkSync(join(source, 'apps', name), join(root, 'apps', name), 'dir');
   }
   return root;
+}
+
+/**
+ * Makes apps/<name>/<file> of a scratch workspace its own copy, so a test may edit it without touching the real app:
+ * each link on the way becomes a directory of links to the real entries, the file a copy. Returns its path.
+ */
+export function ownAppFile(root: string, name: string, file: string): string {
+  let at = join(root, 'apps', name);
+  for (const part of file.split('/')) {
+    if (lstatSync(at).isSymbolicLink()) {
+      const real = realpathSync(at);
+      unlinkSync(at);
+      mkdirSync(at);
+      for (const entry of readdirSync(real)) symlinkSync(join(real, entry), join(at, entry));
+    }
+    at = join(at, part);
+  }
+  if (existsSync(at) && lstatSync(at).isSymbolicLink()) {
+    const real = realpathSync(at);
+    unlinkSync(at);
+    cpSync(real, at);
+  }
+  return at;
 }
 
 /** Removes a scratch workspace (the links only, never what they point to). */

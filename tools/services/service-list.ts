@@ -16,6 +16,12 @@ export const SERVICE_LIST_FILE = 'tools/services/services.json';
 /** Kebab-case, so it works as a directory, Kafka group, database suffix, image and Kubernetes name. */
 export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
+/**
+ * A scope: lower-case words joined by colons, a `<name>` part standing for one id each (`webhooks:<source>`).
+ * No spaces (OAuth's `scope` parameter is space-separated) and never `*`, which grants every scope.
+ */
+export const SCOPE_PATTERN = /^[a-z][a-z0-9-]*(:([a-z][a-z0-9-]*|<[a-z]+>))*$/;
+
 const serviceSchema = z
   .object({
     name: z.string().max(40).regex(SERVICE_NAME_PATTERN, 'lower-case kebab-case (e.g. billing, lead-sync)'),
@@ -24,7 +30,9 @@ const serviceSchema = z
     consumerGroup: z.string().regex(/^[a-z][a-z0-9-]*$/, 'no dots (test groups are <service>.<run>)'),
     database: z.string().regex(/^tributary_[a-z0-9_-]+$/, 'tributary_<name> (test databases are test_*)'),
     consumes: z.boolean(),
-    scopes: z.array(z.string().min(1)),
+    scopes: z.array(
+      z.string().regex(SCOPE_PATTERN, 'lower-case words joined by colons, <name> for a per-id part'),
+    ),
     config: z.object({
       module: z.string().regex(/^apps\/.+\.ts$/, 'a .ts file under apps/'),
       loader: z.string().regex(/^[A-Za-z_$][\w$]*$/, 'an exported function name'),
@@ -106,6 +114,34 @@ export function serviceEntry(name: string, entries: readonly ServiceEntry[] = SE
   const entry = entries.find((s) => s.name === name);
   if (!entry) throw new Error(`${name} is not a service in ${SERVICE_LIST_FILE}`);
   return entry;
+}
+
+/** `lead-sync` → `LeadSync`: the prefix of a service's exported names (`loadLeadSyncConfig`, `LeadSyncScopes`). */
+export function pascalName(name: string): string {
+  return name
+    .split(/[.-]/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
+
+/** Where a service declares the scopes its APIs honour, and the constant it exports there (`LeadsScopes`). */
+export function scopesModuleOf(entry: Pick<ServiceEntry, 'name'>): { module: string; constant: string } {
+  return { module: `apps/${entry.name}/src/scopes.ts`, constant: `${pascalName(entry.name)}Scopes` };
+}
+
+/**
+ * The scopes a service's src/scopes.ts declares (its constant's values), required by path like its config loader;
+ * throws saying what is wrong when the module does not export that constant as an object of strings.
+ */
+export function declaredScopesOf(entry: ServiceEntry, root: string = REPO_ROOT): string[] {
+  const { module, constant } = scopesModuleOf(entry);
+  const exported: unknown = (require(join(root, module)) as Record<string, unknown>)[constant];
+  if (typeof exported !== 'object' || exported === null || Array.isArray(exported))
+    throw new Error(`it exports no object ${constant}`);
+  const values: unknown[] = Object.values(exported);
+  if (!values.every((value): value is string => typeof value === 'string'))
+    throw new Error(`${constant} has a value that is not a scope string`);
+  return values;
 }
 
 /** Loads a service's validated configuration from an env-like record. */

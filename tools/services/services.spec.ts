@@ -3,12 +3,12 @@
  * naming the file and the service, when a copy of the repo disagrees (each case edits a scratch copy, never the
  * real files).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVICES } from '../dev/services';
 import { formatJson, prettierUnformatted } from './format';
 import { generateService } from './new-service';
-import { createScratchWorkspace, removeScratchWorkspace } from './scratch-workspace';
+import { createScratchWorkspace, ownAppFile, removeScratchWorkspace } from './scratch-workspace';
 import {
   REPO_ROOT,
   SERVICE_ENTRIES,
@@ -111,6 +111,17 @@ describe('the service list', () => {
       nonServiceParties: ['billing'],
     });
     expect(() => parseServiceList(dupes)).toThrow(/port 3105 is used twice/);
+    for (const scope of ['*', 'reports read', 'Reports:read', 'webhooks:<Source>', 'reports:']) {
+      const bad = JSON.stringify({ services: [{ ...billing, scopes: [scope] }], nonServiceParties: [] });
+      expect(() => parseServiceList(bad)).toThrow(
+        /services\.0\.scopes\.0: lower-case words joined by colons/,
+      );
+    }
+    const good = JSON.stringify({
+      services: [{ ...billing, scopes: ['admin', 'track:write', 'webhooks:<source>', 'lead-sync:read'] }],
+      nonServiceParties: [],
+    });
+    expect(parseServiceList(good).services[0]?.scopes).toHaveLength(4);
     expect(() => parseServiceList(dupes)).toThrow(/billing is both a service and a non-service party/);
   });
 
@@ -149,6 +160,11 @@ describe('the service list', () => {
         describeProblems([
           { file: 'apps', message: `apps/ (projects tagged type:app) lacks billing, which ${LIST} lists` },
           { file: LIST, message: "billing's config module apps/billing/src/config.ts does not exist" },
+          {
+            file: LIST,
+            message:
+              "billing's scopes module apps/billing/src/scopes.ts does not exist (declare its scopes there, even none)",
+          },
         ]),
       );
       expect(read(root, FILES.dockerfile)).toContain(
@@ -264,15 +280,51 @@ describe('the service list', () => {
       expect(syncServices(root, { write: true }).changed).toEqual([]);
     });
 
-    it('names scopes libs/access does not know, and fixed scopes no service records', () => {
+    it('names a scope the list records for an app whose src/scopes.ts does not declare it', () => {
       editList(root, (list) => {
         const reporting = list.services.find((s) => s.name === 'reporting');
-        if (reporting) reporting.scopes = ['reports:write'];
+        reporting?.scopes.push('reports:export');
       });
       expect(problemsOf(root)).toEqual([
-        `${LIST}: reporting records scope reports:write, which libs/access/src/credentials.ts does not know`,
-        `${LIST}: no service records scope reports:read (libs/access FIXED_SCOPES); add it to the service that honours it`,
+        `${LIST}: reporting records scope reports:export, which apps/reporting/src/scopes.ts does not declare`,
       ]);
+    });
+
+    it("names a scope an app's src/scopes.ts declares that the list does not record, never touching the app", () => {
+      const real = read(REPO_ROOT, 'apps/leads/src/scopes.ts');
+      const copy = ownAppFile(root, 'leads', 'src/scopes.ts');
+      edit(root, 'apps/leads/src/scopes.ts', (text) =>
+        text.replace(
+          "routingRead: 'routing:read',",
+          "routingRead: 'routing:read',\n  leadsExport: 'leads:export',",
+        ),
+      );
+      expect(problemsOf(root)).toEqual([
+        `apps/leads/src/scopes.ts: leads declares scope leads:export, which ${LIST} does not record for it`,
+      ]);
+      expect(copy).toBe(join(root, 'apps/leads/src/scopes.ts'));
+      expect(read(REPO_ROOT, 'apps/leads/src/scopes.ts')).toBe(real);
+    });
+
+    it('names a scope an app no longer declares, and a scopes module without its constant', () => {
+      ownAppFile(root, 'reporting', 'src/scopes.ts');
+      edit(root, 'apps/reporting/src/scopes.ts', (text) => text.replace('ReportingScopes', 'Scopes'));
+      ownAppFile(root, 'ingestion', 'src/scopes.ts');
+      edit(root, 'apps/ingestion/src/scopes.ts', (text) => text.replace("  admin: 'admin',\n", ''));
+      expect(problemsOf(root)).toEqual([
+        `${LIST}: ingestion records scope admin, which apps/ingestion/src/scopes.ts does not declare`,
+        "apps/reporting/src/scopes.ts: reporting's scopes do not load: it exports no object ReportingScopes",
+      ]);
+    });
+
+    it('names a service without a src/scopes.ts', () => {
+      // The link to the real app goes; a link to everything but scopes.ts takes its place.
+      ownAppFile(root, 'sync', 'src/scopes.ts');
+      rmSync(join(root, 'apps/sync/src/scopes.ts'));
+      expect(problemsOf(root)).toEqual([
+        `${LIST}: sync's scopes module apps/sync/src/scopes.ts does not exist (declare its scopes there, even none)`,
+      ]);
+      expect(existsSync(join(REPO_ROOT, 'apps/sync/src/scopes.ts'))).toBe(true);
     });
 
     it('names an app project the list does not have', () => {
@@ -313,6 +365,7 @@ describe('the service list', () => {
           'src/config.spec.ts',
           'src/index.ts',
           'src/main.ts',
+          'src/scopes.ts',
         ]
           .map((f) => `apps/billing/${f}`)
           .sort(),
@@ -322,6 +375,8 @@ describe('the service list', () => {
       expect(project).toMatchObject({ name: 'billing', tags: ['type:app', 'scope:billing'] });
       expect(describeProblems(result.sync?.problems ?? [])).toBe('');
       expect(problemsOf(root)).toEqual([]);
+      // No scopes yet: the list records none and src/scopes.ts declares none, ready for the first.
+      expect(read(root, 'apps/billing/src/scopes.ts')).toContain('export const BillingScopes = {} as const;');
       // The list keeps its layout: one line per field, the new entry last.
       expect(read(root, LIST)).toContain(
         '"config": { "module": "apps/billing/src/config.ts", "loader": "loadBillingConfig" }\n    }\n  ],',

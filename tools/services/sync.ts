@@ -6,7 +6,8 @@
  * Dockerfile's SERVICE list and EXPOSE line, the Helm schema's services; docker-compose.yml and the Helm values get a
  * default block for a service they lack (and the values' kafkaLag topics from the catalog), hand-tuned blocks stay.
  * Checked only: apps/<name> projects, each service's config defaults (port, group, database), its scopes against
- * libs/access, and the names schemas/catalog.yaml uses.
+ * the ones its apps/<name>/src/scopes.ts declares, and the names schemas/catalog.yaml uses. (The scope vocabulary
+ * generated into libs/contracts from the list is the codegen's to check: npm run codegen:check.)
  *
  *   npm run services:sync    rewrite what is generated, report the rest (exit 1 if anything is left)
  *   npm run services:check   change nothing; exit 1 on any disagreement (services.spec.ts runs it in every test run)
@@ -14,13 +15,14 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import { FIXED_SCOPES, isKnownScope } from '@tributary/access';
 import {
   REPO_ROOT,
   SERVICE_LIST_FILE,
   ServiceListError,
   configLoaderOf,
+  declaredScopesOf,
   readServiceList,
+  scopesModuleOf,
   type ServiceEntry,
   type ServiceList,
 } from './service-list';
@@ -570,20 +572,44 @@ function checkConfigDefaults(root: string, ctx: Context): Problem[] {
   return problems;
 }
 
-/** Scopes the list records are real ones, and each fixed scope of libs/access is honoured by some service. */
-function checkScopes(ctx: Context): string[] {
-  const recorded = ctx.services.flatMap((s) => s.scopes.map((scope) => [s.name, scope] as const));
-  // `webhooks:<source>` stands for every source's scope.
-  const unknown = recorded
-    .filter(([, scope]) => !isKnownScope(scope.replace('<source>', 'example')))
-    .map(
-      ([name, scope]) => `${name} records scope ${scope}, which libs/access/src/credentials.ts does not know`,
-    );
-  const unclaimed = FIXED_SCOPES.filter((scope) => !recorded.some(([, s]) => s === scope)).map(
-    (scope) =>
-      `no service records scope ${scope} (libs/access FIXED_SCOPES); add it to the service that honours it`,
-  );
-  return [...unknown, ...unclaimed];
+/**
+ * Each service's src/scopes.ts declares exactly the scopes the list records for it: the list's union is what the
+ * codegen makes the vocabulary credentials are issued from, so a scope an app honours but the list lacks could not be
+ * issued, and one the list keeps after the app dropped it would still be.
+ */
+function checkScopes(root: string, ctx: Context): Problem[] {
+  const problems: Problem[] = [];
+  for (const service of ctx.services) {
+    const { module } = scopesModuleOf(service);
+    if (!existsSync(join(root, module))) {
+      problems.push({
+        file: LIST,
+        message: `${service.name}'s scopes module ${module} does not exist (declare its scopes there, even none)`,
+      });
+      continue;
+    }
+    let declared: string[];
+    try {
+      declared = declaredScopesOf(service, root);
+    } catch (error) {
+      problems.push({
+        file: module,
+        message: `${service.name}'s scopes do not load: ${(error as Error).message}`,
+      });
+      continue;
+    }
+    for (const scope of declared.filter((s) => !service.scopes.includes(s)))
+      problems.push({
+        file: module,
+        message: `${service.name} declares scope ${scope}, which ${LIST} does not record for it`,
+      });
+    for (const scope of service.scopes.filter((s) => !declared.includes(s)))
+      problems.push({
+        file: LIST,
+        message: `${service.name} records scope ${scope}, which ${module} does not declare`,
+      });
+  }
+  return problems;
 }
 
 // --- Running it -----------------------------------------------------------------------------------------------
@@ -640,7 +666,7 @@ export function syncServices(root: string = REPO_ROOT, options: { write: boolean
   problems.push(...checkCatalog(ctx).map((message) => ({ file: FILES.catalog, message })));
   problems.push(...checkApps(root, ctx));
   problems.push(...checkConfigDefaults(root, ctx));
-  problems.push(...checkScopes(ctx).map((message) => ({ file: LIST, message })));
+  problems.push(...checkScopes(root, ctx));
   return { changed, problems };
 }
 

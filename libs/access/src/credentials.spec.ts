@@ -1,3 +1,6 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CredentialScopes } from '@tributary/contracts';
 import { hasScopes } from './workspace-auth';
 import {
   formatApiKey,
@@ -70,19 +73,53 @@ describe('credential shapes', () => {
 });
 
 describe('scopes', () => {
-  it('knows the fixed scopes and webhooks:<source>, nothing else', () => {
+  it('knows the scopes the services honour and webhooks:<source>, nothing else', () => {
     expect(
       unknownScopes(['track:write', 'leads:write', 'reports:read', 'admin', 'webhooks:hubspot']),
     ).toEqual([]);
-    // Scopes of the services behind the edge: scoring's contacts, lead acceptance and admin APIs.
-    expect(unknownScopes(['contacts:read', 'leads:accept', 'scoring:admin', 'routing:admin'])).toEqual([]);
-    expect(unknownScopes(['track:read', '*', 'webhooks:', 'webhooks:Shop!fy', 'admin '])).toEqual([
+    // Scopes of the services behind the edge: leads' contacts, lead acceptance, scoring and routing APIs.
+    expect(
+      unknownScopes(['contacts:read', 'leads:accept', 'scoring:admin', 'routing:admin', 'routing:read']),
+    ).toEqual([]);
+    expect(unknownScopes(['webhooks:shopify', `webhooks:${'a'.repeat(32)}`, 'webhooks:crm-2'])).toEqual([]);
+    expect(
+      unknownScopes([
+        'track:read',
+        '*',
+        'webhooks:',
+        'webhooks:Shop!fy',
+        'admin ',
+        'webhooks:<source>',
+        `webhooks:${'a'.repeat(33)}`,
+        'webhooks:-x',
+        'xadmin',
+        'track:writes',
+      ]),
+    ).toEqual([
       'track:read',
       '*',
       'webhooks:',
       'webhooks:Shop!fy',
       'admin ',
+      'webhooks:<source>',
+      `webhooks:${'a'.repeat(33)}`,
+      'webhooks:-x',
+      'xadmin',
+      'track:writes',
     ]);
+  });
+
+  it('takes its vocabulary from the generated service list, listing no scope of its own', () => {
+    // `<name>` parts expanded, every scope some service honours is known.
+    const honoured = CredentialScopes.map((scope: string) => scope.replace(/<[a-z]+>/g, 'example'));
+    expect(unknownScopes(honoured)).toEqual([]);
+    const sources = readdirSync(__dirname)
+      .filter((file) => file.endsWith('.ts') && !file.endsWith('.spec.ts'))
+      .map((file) => [file, readFileSync(join(__dirname, file), 'utf8')] as const);
+    const listed = sources.flatMap(([file, text]) =>
+      CredentialScopes.filter((scope) => text.includes(`'${scope}'`)).map((scope) => `${file}: ${scope}`),
+    );
+    expect(listed).toEqual([]);
   });
 
   it('a credential passes only with every required scope (or *)', () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { CredentialScopes } from '@tributary/contracts';
 
 /*
  * API keys look like `trib_<keyId>_<secret>`: the key id (public, 16 hex chars) finds the stored record in one lookup,
@@ -57,25 +58,20 @@ export function looksLikeJwt(credential: string): boolean {
   return /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(credential);
 }
 
-/**
- * Scopes a credential can hold, for every service that honours edge credentials (ingestion's edge, scoring,
- * reporting). `webhooks:<source>` is one per webhook source.
+/*
+ * Scopes a credential can hold: those some service honours. Each app declares its own (apps/<name>/src/scopes.ts),
+ * tools/services/services.json records them and the codegen writes their union into @tributary/contracts, so this lib
+ * lists none. A `<name>` part stands for one id each: `webhooks:<source>` admits `webhooks:hubspot`.
  */
-export const FIXED_SCOPES = [
-  'track:write',
-  'leads:write',
-  'reports:read',
-  'admin',
-  'contacts:read',
-  'leads:accept',
-  'scoring:admin',
-  'routing:admin',
-  'routing:read',
-] as const;
-const WEBHOOK_SCOPE = /^webhooks:[a-z0-9][a-z0-9-]{0,31}$/;
+const SCOPE_ID = '[a-z0-9][a-z0-9-]{0,31}';
+// The list admits only [a-z0-9:-] around `<name>` parts, so a scope is its own pattern once those are replaced.
+const KNOWN_SCOPES: readonly RegExp[] = CredentialScopes.map(
+  (scope: string) => new RegExp(`^${scope.split(/<[a-z]+>/).join(SCOPE_ID)}$`),
+);
 
+/** Whether some service honours `scope`, so a credential may be issued it. */
 export function isKnownScope(scope: string): boolean {
-  return (FIXED_SCOPES as readonly string[]).includes(scope) || WEBHOOK_SCOPE.test(scope);
+  return KNOWN_SCOPES.some((known) => known.test(scope));
 }
 
 /** Scopes the caller asked for that a credential cannot hold; empty when all are valid. */

@@ -24,6 +24,7 @@ import {
 } from '@tributary/access';
 import { SERVICE_CONFIG } from '@tributary/config';
 import type { IngestionConfig } from '../config';
+import { IngestionScopes } from '../scopes';
 
 /**
  * Who administers: the platform operator (ADMIN_TOKEN: every workspace, creates workspaces, signing keys) or a
@@ -67,11 +68,11 @@ export class AdminGuard implements CanActivate {
         this.failures.failed(address, presented);
         throw unauthorized('unknown credential');
       }
-      if (!hasScopes(principal.scopes, ['admin'])) {
+      if (!hasScopes(principal.scopes, [IngestionScopes.admin])) {
         throw new ForbiddenException({
           error: 'forbidden',
           field: 'authorization',
-          reason: 'missing scope: admin',
+          reason: `missing scope: ${IngestionScopes.admin}`,
         });
       }
       actor = { kind: 'workspace', credentialId: principal.credentialId, workspaceId: principal.workspaceId };

@@ -3,6 +3,8 @@ import { unknownScopes } from '@tributary/access';
 import type { FieldProblem } from '@tributary/runtime';
 
 const name = z.string().trim().min(1).max(100);
+// Known = honoured by some service: the union of every app's scopes, generated into @tributary/contracts from
+// tools/services/services.json, so keys can be issued for the services behind the edge without importing them.
 const scopes = z
   .array(z.string())
   .min(1)

@@ -16,6 +16,7 @@ import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/a
 import { ErrorModel } from '../openapi/api-models';
 import { LeadCapturedResponseModel, LeadFormModel } from './lead-form.openapi';
 import { LeadFormSubmissions } from './lead-form-submissions.service';
+import { IngestionScopes } from '../scopes';
 
 /** `POST /v1/leads`: lead capture forms. */
 @ApiTags('leads')
@@ -27,7 +28,7 @@ export class LeadFormController {
   constructor(private readonly submissions: LeadFormSubmissions) {}
 
   @Post('leads')
-  @RequireScopes('leads:write')
+  @RequireScopes(IngestionScopes.leadsWrite)
   @HttpCode(200)
   @ApiOperation({
     summary: 'Capture a lead from a form',

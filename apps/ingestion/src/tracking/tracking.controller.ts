@@ -22,6 +22,7 @@ import { parseBatch, parseCall, type CallType } from './segment-calls';
 import type { TrackingBody, TrackingRequest } from './tracking-body';
 import { TrackingIntake } from './tracking-intake.service';
 import { TrackingUnavailableError } from './produce-gate';
+import { IngestionScopes } from '../scopes';
 
 /** 503 + Retry-After when Kafka did not take the events, so SDKs back off and retry. */
 @Catch(TrackingUnavailableError)
@@ -71,7 +72,7 @@ export class TrackingController {
    * a batch (bad JSON or gzip, over 500 KB, no `batch` array) is a 400.
    */
   @Post('batch')
-  @RequireScopes('track:write')
+  @RequireScopes(IngestionScopes.trackWrite)
   @HttpCode(200)
   async batch(
     @CurrentPrincipal() principal: Principal,
@@ -94,42 +95,42 @@ export class TrackingController {
   }
 
   @Post('track')
-  @RequireScopes('track:write')
+  @RequireScopes(IngestionScopes.trackWrite)
   @HttpCode(200)
   track(@CurrentPrincipal() principal: Principal, @Req() req: TrackingRequest): Promise<SingleAnswer> {
     return this.single('track', principal, req);
   }
 
   @Post('identify')
-  @RequireScopes('track:write')
+  @RequireScopes(IngestionScopes.trackWrite)
   @HttpCode(200)
   identify(@CurrentPrincipal() principal: Principal, @Req() req: TrackingRequest): Promise<SingleAnswer> {
     return this.single('identify', principal, req);
   }
 
   @Post('page')
-  @RequireScopes('track:write')
+  @RequireScopes(IngestionScopes.trackWrite)
   @HttpCode(200)
   page(@CurrentPrincipal() principal: Principal, @Req() req: TrackingRequest): Promise<SingleAnswer> {
     return this.single('page', principal, req);
   }
 
   @Post('screen')
-  @RequireScopes('track:write')
+  @RequireScopes(IngestionScopes.trackWrite)
   @HttpCode(200)
   screen(@CurrentPrincipal() principal: Principal, @Req() req: TrackingRequest): Promise<SingleAnswer> {
     return this.single('screen', principal, req);
   }
 
   @Post('group')
-  @RequireScopes('track:write')
+  @RequireScopes(IngestionScopes.trackWrite)
   @HttpCode(200)
   group(@CurrentPrincipal() principal: Principal, @Req() req: TrackingRequest): Promise<SingleAnswer> {
     return this.single('group', principal, req);
   }
 
   @Post('alias')
-  @RequireScopes('track:write')
+  @RequireScopes(IngestionScopes.trackWrite)
   @HttpCode(200)
   alias(@CurrentPrincipal() principal: Principal, @Req() req: TrackingRequest): Promise<SingleAnswer> {
     return this.single('alias', principal, req);

@@ -4,6 +4,7 @@ import { IdentityResolver } from '../identity/identity-resolver.service';
 import { LEAD_ROUTING, type LeadRouting } from '../routing/lead-routing.port';
 import type { ContactDoc } from './contact.model';
 import { ContactRepository } from './contact.repository';
+import { LeadsScopes } from '../scopes';
 
 /** A contact as the API shows it: who they are, why they score what they score, who owns them, where they stand. */
 export interface ContactView {
@@ -39,7 +40,7 @@ export class ContactsController {
   ) {}
 
   @Get(':contactKey')
-  @RequireScopes('contacts:read')
+  @RequireScopes(LeadsScopes.contactsRead)
   async get(
     @CurrentWorkspace() workspaceId: string,
     @Param('contactKey') contactKey: string,

@@ -21,6 +21,7 @@ import {
 } from '@tributary/access';
 import { IdentityResolver } from '../identity/identity-resolver.service';
 import { StageMoves } from './stage-moves.service';
+import { LeadsScopes } from '../scopes';
 
 const acceptBody = z.object({ ownerId: z.string().min(1).max(200).optional() }).strict();
 const moveBody = z.object({ reason: z.string().min(1).max(200) }).strict();
@@ -51,7 +52,7 @@ export class LeadsController {
 
   @Post(':contactKey/accept')
   @HttpCode(200)
-  @RequireScopes('leads:accept')
+  @RequireScopes(LeadsScopes.leadsAccept)
   async accept(
     @CurrentWorkspace() workspaceId: string,
     @CurrentPrincipal() principal: Principal,
@@ -80,7 +81,7 @@ export class LeadsController {
 
   @Post(':contactKey/disqualify')
   @HttpCode(200)
-  @RequireScopes('leads:accept')
+  @RequireScopes(LeadsScopes.leadsAccept)
   async disqualify(
     @CurrentWorkspace() workspaceId: string,
     @CurrentPrincipal() principal: Principal,
@@ -93,7 +94,7 @@ export class LeadsController {
 
   @Post(':contactKey/recycle')
   @HttpCode(200)
-  @RequireScopes('leads:accept')
+  @RequireScopes(LeadsScopes.leadsAccept)
   async recycle(
     @CurrentWorkspace() workspaceId: string,
     @CurrentPrincipal() principal: Principal,

@@ -30,10 +30,10 @@ import {
   type ScoringModelVersionSummary,
   type VersionedScoringModel,
 } from './scoring-model.store';
+import { LeadsScopes } from '../scopes';
 
-export const SCORING_ADMIN_SCOPE = 'scoring:admin';
 /** Any one of these lets a caller read the model. */
-const READ_SCOPES = ['contacts:read', SCORING_ADMIN_SCOPE];
+const READ_SCOPES = [LeadsScopes.contactsRead, LeadsScopes.scoringAdmin];
 
 /** A workspace's lead scoring model: replace it (a new version each time), read the current one or any version. */
 @Controller('v1/scoring-model')
@@ -42,7 +42,7 @@ export class ScoringModelController {
   constructor(private readonly models: ScoringModelStore) {}
 
   @Put()
-  @RequireScopes(SCORING_ADMIN_SCOPE)
+  @RequireScopes(LeadsScopes.scoringAdmin)
   async replace(
     @CurrentWorkspace() workspaceId: string,
     @CurrentPrincipal() principal: Principal,

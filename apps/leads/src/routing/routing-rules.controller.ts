@@ -10,6 +10,7 @@ import {
 import { CurrentWorkspace, RequireAnyScope, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { parseRoutingRules, type RoutingRules } from './routing-rules';
 import { RoutingRulesStore } from './routing-rules.store';
+import { LeadsScopes } from '../scopes';
 
 /** A version of the rules as the API answers it. */
 export interface RoutingRulesView {
@@ -28,7 +29,7 @@ export class RoutingRulesController {
   constructor(private readonly store: RoutingRulesStore) {}
 
   @Put()
-  @RequireScopes('routing:admin')
+  @RequireScopes(LeadsScopes.routingAdmin)
   async put(@CurrentWorkspace() workspaceId: string, @Body() body: unknown): Promise<RoutingRulesView> {
     const parsed = parseRoutingRules(body);
     if (!parsed.ok) throw new BadRequestException({ error: 'invalid_routing_rules', errors: parsed.errors });
@@ -38,7 +39,7 @@ export class RoutingRulesController {
 
   @Get()
   // Whoever may write the rules may read them back.
-  @RequireAnyScope('routing:read', 'routing:admin')
+  @RequireAnyScope(LeadsScopes.routingRead, LeadsScopes.routingAdmin)
   async get(@CurrentWorkspace() workspaceId: string): Promise<RoutingRulesView> {
     const current = await this.store.current(workspaceId);
     if (!current)

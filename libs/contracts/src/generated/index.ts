@@ -19,3 +19,4 @@ export type { LeadSlaBreached } from './LeadSlaBreached';
 export type { LifecycleChanged } from './LifecycleChanged';
 export type { AccessCredential } from './AccessCredential';
 export * from './catalog';
+export * from './services';

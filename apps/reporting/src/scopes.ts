@@ -1,0 +1,7 @@
+/**
+ * The credential scopes reporting's APIs honour. tools/services/services.json records the same (npm run
+ * services:check compares the two), so ingestion's admin API can issue keys for them.
+ */
+export const ReportingScopes = {
+  reportsRead: 'reports:read',
+} as const;
