@@ -1,61 +1,29 @@
-import { Module, type DynamicModule, type INestApplication, type Provider } from '@nestjs/common';
-import type { Connection } from 'mongoose';
+import { Module, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule } from '@tributary/runtime';
-import { STORE_CONNECTION } from '@tributary/store';
 import type { LeadsConfig } from './config';
-import { CONTACT_MODEL, contactModel } from './contacts/contact.model';
-import { ContactRepository } from './contacts/contact.repository';
-import { ContactsController } from './contacts/contacts.controller';
-import { enrichmentProviders } from './enrichment/lead-enricher';
-import {
-  ContactMerger,
-  MERGED_CONTACT_HANDLERS,
-  type MergedContactHandler,
-} from './identity/contact-merger.service';
-import { IDENTITY_OPTIONS, IdentityResolver } from './identity/identity-resolver.service';
-import type { IdentityOptions } from './identity/identity-rules';
-import {
-  CONTACT_MERGE_MODEL,
-  IDENTITY_MODEL,
-  contactMergeModel,
-  identityModel,
-} from './identity/identity.model';
-import { ENRICHMENT_RETRY_INTERVAL_MS, EnrichmentRetrier } from './leads/enrichment-retrier';
-import { LeadEventsHandler } from './leads/lead-events.handler';
-import { MAX_FUTURE_SKEW_MS } from './leads/lead-clock';
-import { leadPipelineUseCases } from './leads/lead-pipeline.providers';
-import { LeadsController } from './leads/leads.controller';
-import {
-  ENRICHMENT_RETRY_POLICY,
-  PendingEnrichments,
-  type EnrichmentRetryPolicy,
-} from './leads/pending-enrichments';
+import { ContactStoreModule } from './contacts/contact-store.module';
+import { ContactsModule } from './contacts/contacts.module';
+import { EnrichmentModule } from './enrichment/enrichment.module';
+import type { MergedContactHandler } from './identity/contact-merger.service';
+import { IdentityModule } from './identity/identity.module';
+import { LeadPipelineModule, type LeadPipelineOptions } from './leads/lead-pipeline.module';
 import { captureScoringModelBody } from './models/scoring-model-body';
-import { ScoringModelController } from './models/scoring-model.controller';
-import { scoringModelProviders } from './models/scoring-model.store';
-import { ROUTING_OPTIONS } from './routing/lead-router.service';
+import { ScoringModelsModule } from './models/scoring-models.module';
 import { LEAD_ROUTING, type LeadRouting } from './routing/lead-routing.port';
-import { routingControllers, routingOptionsOf, routingProviders } from './routing/routing.providers';
+import { RoutingModule } from './routing/routing.module';
+
+type ModuleImport = DynamicModule | Type;
 
 /**
- * The lead pipeline and what it needs (identity, enrichment, models, routing, contacts), without HTTP controllers,
- * consumers, the credential table or interval jobs: shared by the service and the one-shot tools.
+ * Identity over the contact store, its merges followed by `routing`: a contact merged away frees its owner. Identity
+ * only knows its handler list and routing only its port; they meet here.
  */
-function leadPipelineProviders(config: LeadsConfig): Provider[] {
-  return [
-    ...leadPipelineUseCases,
-    ContactRepository,
-    IdentityResolver,
-    ContactMerger,
-    PendingEnrichments,
-    ...enrichmentProviders,
-    ...scoringModelProviders({ cacheTtlMs: config.SCORING_MODEL_CACHE_TTL_MS }),
-    ...routingProviders,
-    // A contact merged away frees its owner: identity tells routing through a handler list, so neither imports
-    // the other.
-    {
-      provide: MERGED_CONTACT_HANDLERS,
+function identityModule(config: LeadsConfig, routing: ModuleImport): DynamicModule {
+  return IdentityModule.forRoot({
+    stripPlusAddressing: config.IDENTITY_STRIP_PLUS_ADDRESSING,
+    mergedContactHandlers: {
+      imports: [routing],
       inject: [LEAD_ROUTING],
       useFactory: (router: LeadRouting): MergedContactHandler[] => [
         {
@@ -65,40 +33,26 @@ function leadPipelineProviders(config: LeadsConfig): Provider[] {
         },
       ],
     },
-    {
-      provide: ENRICHMENT_RETRY_POLICY,
-      useValue: {
-        baseDelayMs: config.ENRICHMENT_RETRY_BASE_MS,
-        maxDelayMs: config.ENRICHMENT_RETRY_MAX_MS,
-        leaseMs: 60_000,
-      } satisfies EnrichmentRetryPolicy,
+  });
+}
+
+/** The pipeline's bound on event clocks and its re-enrichment backoff, from the config. */
+function pipelineOptions(config: LeadsConfig): LeadPipelineOptions {
+  return {
+    maxFutureSkewMs: config.MAX_FUTURE_SKEW_SECONDS * 1000,
+    enrichmentRetry: {
+      baseDelayMs: config.ENRICHMENT_RETRY_BASE_MS,
+      maxDelayMs: config.ENRICHMENT_RETRY_MAX_MS,
+      leaseMs: 60_000,
     },
-    {
-      provide: IDENTITY_OPTIONS,
-      useValue: { stripPlusAddressing: config.IDENTITY_STRIP_PLUS_ADDRESSING } satisfies IdentityOptions,
-    },
-    { provide: MAX_FUTURE_SKEW_MS, useValue: config.MAX_FUTURE_SKEW_SECONDS * 1000 },
-    {
-      provide: IDENTITY_MODEL,
-      inject: [STORE_CONNECTION],
-      useFactory: (c: Connection) => identityModel(c),
-    },
-    {
-      provide: CONTACT_MERGE_MODEL,
-      inject: [STORE_CONNECTION],
-      useFactory: (c: Connection) => contactMergeModel(c),
-    },
-    {
-      provide: CONTACT_MODEL,
-      inject: [STORE_CONNECTION],
-      useFactory: (c: Connection) => contactModel(c),
-    },
-  ];
+  };
 }
 
 /**
  * Lead management: identity resolution, enrichment, scoring models, routing with SLAs and lifecycle stages, fed by
- * behaviour (`tracking.events`), captures (`leads.captured`) and CRM changes (`records.changed`).
+ * behaviour (`tracking.events`), captures (`leads.captured`) and CRM changes (`records.changed`). One module per
+ * capability; this one picks the variant of each (with or without HTTP, merge handlers bound). Nest tells dynamic
+ * modules apart by reference, so each is built once here and the same object given to every module importing it.
  */
 @Module({})
 export class LeadsModule {
@@ -106,21 +60,29 @@ export class LeadsModule {
   static readonly configureApp = (app: INestApplication): void => captureScoringModelBody(app);
 
   static forRoot(config: LeadsConfig): DynamicModule {
+    const routing = RoutingModule;
+    const models = ScoringModelsModule.forRoot({ cacheTtlMs: config.SCORING_MODEL_CACHE_TTL_MS });
+    const identity = identityModule(config, routing);
     return {
       module: LeadsModule,
-      // The edge's API keys, OAuth clients and scopes, learnt from `access.credentials` (plus bootstrap WRITE_KEYS).
-      imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
-      controllers: [
-        LeadEventsHandler,
-        ContactsController,
-        LeadsController,
-        ScoringModelController,
-        ...routingControllers,
-      ],
-      providers: [
-        ...leadPipelineProviders(config),
-        ...(config.LEADS_BACKGROUND_JOBS ? [EnrichmentRetrier] : []),
-        { provide: ENRICHMENT_RETRY_INTERVAL_MS, useValue: config.ENRICHMENT_RETRY_INTERVAL_MS },
+      imports: [
+        EventServiceModule.forRoot(config),
+        // The edge's API keys, OAuth clients and scopes, from `access.credentials` (plus bootstrap WRITE_KEYS).
+        SharedAccessModule.forRoot(config),
+        ContactStoreModule,
+        identity,
+        EnrichmentModule,
+        models,
+        routing,
+        LeadPipelineModule.forRoot(
+          {
+            ...pipelineOptions(config),
+            backgroundJobs: config.LEADS_BACKGROUND_JOBS,
+            retryIntervalMs: config.ENRICHMENT_RETRY_INTERVAL_MS,
+          },
+          { identity, models, routing },
+        ),
+        ContactsModule.forRoot({ identity, routing }),
       ],
     };
   }
@@ -133,13 +95,20 @@ export class LeadsModule {
    */
   static forRescore(config: LeadsConfig): DynamicModule {
     const quiet = { ...config, LEADS_BACKGROUND_JOBS: false };
+    // No SLA sweep whatever the environment says.
+    const routing = RoutingModule.headless({ sweep: false });
+    const models = ScoringModelsModule.headless({ cacheTtlMs: quiet.SCORING_MODEL_CACHE_TTL_MS });
+    const identity = identityModule(quiet, routing);
     return {
       module: LeadsModule,
-      imports: [EventServiceModule.forRoot(quiet)],
-      providers: [
-        ...leadPipelineProviders(quiet),
-        // After the shared list, so it wins: no SLA sweep whatever the environment says.
-        { provide: ROUTING_OPTIONS, useValue: { ...routingOptionsOf(quiet), sweep: false } },
+      imports: [
+        EventServiceModule.forRoot(quiet),
+        ContactStoreModule,
+        identity,
+        EnrichmentModule,
+        models,
+        routing,
+        LeadPipelineModule.headless(pipelineOptions(quiet), { identity, models, routing }),
       ],
     };
   }

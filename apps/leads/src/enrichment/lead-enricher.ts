@@ -158,7 +158,7 @@ export async function createLeadEnricher(
   return new LeadEnricher({ offline, remote: [new ClearbitProvider(api, cache)] }, log, () => store.close());
 }
 
-/** Nest providers of LeadEnricher for LeadsModule (needs SERVICE_CONFIG to carry enrichmentConfigShape's keys). */
+/** Nest providers of LeadEnricher for EnrichmentModule (needs SERVICE_CONFIG to carry enrichmentConfigShape's keys). */
 export const enrichmentProviders: Provider[] = [
   {
     provide: LeadEnricher,

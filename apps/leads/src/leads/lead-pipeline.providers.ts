@@ -7,9 +7,9 @@ import { OneEventPath } from './one-event-path.service';
 import { StageMoves } from './stage-moves.service';
 
 /**
- * The lead pipeline's use cases (capture → identity → enrichment → score → lifecycle → routing), for LeadsModule.
- * They need the contact repository, identity, enrichment, scoring models, routing (`LEAD_ROUTING`), the publisher
- * and `MAX_FUTURE_SKEW_MS`.
+ * The lead pipeline's use cases (capture → identity → enrichment → score → lifecycle → routing), for
+ * LeadPipelineModule. They need the contact repository, identity, enrichment, scoring models, routing
+ * (`LEAD_ROUTING`), the publisher and `MAX_FUTURE_SKEW_MS`.
  */
 export const leadPipelineUseCases = [
   LeadClock,

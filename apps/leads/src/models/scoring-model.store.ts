@@ -195,7 +195,7 @@ export class ScoringModelStore {
   }
 }
 
-/** LeadsModule providers: the store and its two collections, on the service's store connection. */
+/** ScoringModelsModule providers: the store and its two collections, on the service's store connection. */
 export function scoringModelProviders(options: Partial<ScoringModelStoreOptions> = {}): Provider[] {
   return [
     ScoringModelStore,

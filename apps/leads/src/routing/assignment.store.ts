@@ -68,7 +68,7 @@ const batchOf = <T>(model: Model<T>): BatchCollection<T> => model.collection as 
  * Routing's storage: every read and write of its seven collections. Exactly-once decisions rest on inserts by `_id`
  * (claims, holds), which have one winner on every store; everything else is a conditional write. The tuning for
  * FerretDB (which serves no index but `_id`, and retries each document of an insert that met a duplicate) lives
- * here; docs/routing-notes.md tells the story.
+ * here; docs/architecture.md ("Routing") tells the story.
  */
 @Injectable()
 export class AssignmentStore {

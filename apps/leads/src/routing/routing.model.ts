@@ -115,7 +115,7 @@ const assignmentSchema = new Schema<AssignmentDoc>(
   },
   { versionKey: false, collection: 'lead_assignments', minimize: false },
 );
-// The reconciling scan's filter (see docs/routing-notes.md for how each store serves it).
+// The reconciling scan's filter (docs/architecture.md, "The sweep's index of due work", says how each store serves it).
 assignmentSchema.index({ state: 1, acceptDueAt: 1 });
 
 /**

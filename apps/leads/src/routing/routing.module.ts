@@ -1,14 +1,12 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { SERVICE_CONFIG } from '@tributary/config';
-import { LeadRouter } from './lead-router.service';
 import { LEAD_ROUTING } from './lead-routing.port';
-import { RoutingRulesStore } from './routing-rules.store';
 import type { RoutingConfig } from './routing.config';
 import { routingControllers, routingOptionsOf, routingProviders } from './routing.providers';
 import { ROUTING_OPTIONS, type RoutingOptions } from './routing.types';
 
-/** What the rest of the lead service may use of routing (the pipeline and contacts: the port; identity: close). */
-const routingExports = [LEAD_ROUTING, LeadRouter, RoutingRulesStore, ROUTING_OPTIONS];
+/** What the rest of the lead service may use of routing: the port (the pipeline, contacts, merges' handlers). */
+const routingExports = [LEAD_ROUTING];
 
 /** Routing without its HTTP API (see `RoutingModule.headless`). */
 @Module({})

@@ -5,7 +5,7 @@ export type OffsetCommitter = Pick<EachBatchPayload, 'uncommittedOffsets' | 'com
 
 /**
  * Commits resolved offsets in one request for all the partitions whose batches end in the same turn of the event
- * loop, instead of one request per partition's batch (see docs/transport-notes.md, "Commits").
+ * loop, instead of one request per partition's batch (see docs/architecture.md, "Commits").
  */
 export class CommitBatcher {
   /** The commit the batches ending in this turn share. */

@@ -10,7 +10,7 @@ export const MAX_HANDLER_BATCH = 2_000;
 /**
  * Like `@EventPattern(topic)`, but the handler gets the decoded records of one fetched partition batch (offset order,
  * at most `maxBatch`); a failed call is repeated record by record, so the handler must be idempotent per record.
- * See docs/transport-notes.md, "Batch handlers".
+ * See docs/architecture.md, "Batch handlers".
  */
 export const BatchEventPattern = (
   topic: TopicName,

@@ -41,7 +41,7 @@ export interface KafkaEventTransportOptions {
 /**
  * Nest transport strategy that feeds `@EventPattern(topic)` handlers from Kafka: Avro through the registry, retry →
  * dead-letter → pause per record, offsets committed after the handler. Why not Nest's ServerKafka, and how the parts
- * fit together: docs/transport-notes.md.
+ * fit together: docs/architecture.md, "Consumer transport".
  */
 export class KafkaEventTransport extends Server implements CustomTransportStrategy {
   private consumer?: Consumer;
