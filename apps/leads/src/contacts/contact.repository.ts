@@ -217,11 +217,25 @@ export class ContactRepository {
     const doc = await this.contacts.collection.findOneAndUpdate(filter as never, update, {
       returnDocument: 'after',
     });
-    if (doc) return doc as unknown as ContactDoc;
+    if (doc) return this.boundFacts(doc as unknown as ContactDoc);
     // The fact was recorded before (redelivery), or a profile change for a contact that does not exist.
     const existing = await this.read(change.contactId);
     if (!existing) throw new Error(`contact ${change.contactId} does not exist`);
     return existing;
+  }
+
+  /**
+   * The newest MAX_FACTS facts of a contact the one-event path grew. `$slice` bounds a `$push` on MongoDB, but
+   * FerretDB ignores it: trim what is above the bound, unless a newer change landed (its writer trims then).
+   */
+  private async boundFacts(doc: ContactDoc): Promise<ContactDoc> {
+    if (doc.facts.length <= MAX_FACTS && doc.factIds.length <= MAX_FACTS) return doc;
+    const facts = doc.facts.slice(-MAX_FACTS);
+    const factIds = doc.factIds.slice(-MAX_FACTS);
+    await this.contacts.collection.updateOne({ _id: doc._id, revision: doc.revision } as never, {
+      $set: { facts, factIds },
+    });
+    return { ...doc, facts, factIds };
   }
 
   /** Stores a score computed on `revision`; false when a newer change landed meanwhile. */
