@@ -8,7 +8,7 @@
  *   3. A at its request allowance with the issue's probe: 500 KB batches of ~11,500 events at 50 requests/s, most
  *      of them refused by its event and byte allowances;
  *   4. the probe at 3× that (150 requests/s), a client ignoring Retry-After.
- * Prints B's p50/p95/p99/max and answers per phase, what A got through, and one `RESULT bench:fairness …` line.
+ * Prints B's p50/p95/p99/max and answers per phase, what A got through, and one `RESULT fairness …` line.
  * Numbers, not a test; README's bound comes from runs of it. A's load comes from autocannon in a worker thread of this
  * process, so B's clock is not held up by building A's requests (the two still share the machine's two cores).
  */
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     const [alone, allowance, probe50, probe150] = phases.map((p) => latencySummary(p.b.latencies));
     const notOk = phases.reduce((sum, p) => sum + p.b.latencies.length - (p.b.statuses.get(200) ?? 0), 0);
     console.log(
-      resultLine('bench:fairness', {
+      resultLine('fairness', {
         b_alone_p50: alone?.p50,
         b_alone_p99: alone?.p99,
         b_a_at_allowance_p50: allowance?.p50,

@@ -351,7 +351,7 @@ async function main(): Promise<void> {
       },
     });
     console.log(
-      resultLine('bench:leads', {
+      resultLine('leads', {
         rate: opts.rate,
         leads: measured,
         assigned: latencies.length,

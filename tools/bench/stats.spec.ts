@@ -25,7 +25,7 @@ describe('latencySummary', () => {
 describe('resultLine', () => {
   it('prints the bench and its values in order, an absent value as na and no spaces inside a value', () => {
     expect(
-      resultLine('bench:leads', { p99: 189.7, events_per_s: 14378, store: 'FerretDB v1', peer: undefined }),
-    ).toBe('RESULT bench:leads p99=189.7 events_per_s=14378 store=FerretDB-v1 peer=na');
+      resultLine('leads', { p99: 189.7, events_per_s: 14378, store: 'FerretDB v1', peer: undefined }),
+    ).toBe('RESULT leads p99=189.7 events_per_s=14378 store=FerretDB-v1 peer=na');
   });
 });

@@ -172,7 +172,7 @@ async function main(): Promise<void> {
       multiWinnerRounds === 0 && duplicateRounds === 0 && final?.n === expectedN && lostFields === 0;
     console.log(isolated ? 'isolation: no anomaly seen' : 'isolation: NOT isolated (anomalies above)');
     console.log(
-      resultLine('bench:store', {
+      resultLine('store', {
         insert_p50_ms: Number(percentile(insertMs, 50).toFixed(2)),
         insert_p99_ms: Number(percentile(insertMs, 99).toFixed(2)),
         update_hit_p50_ms: Number(percentile(hitMs, 50).toFixed(2)),
