@@ -86,6 +86,30 @@ async function dropDatabase(url: string, name: string): Promise<void> {
   }
 }
 
+/** What the stack already holds before this run: the issue asks for figures on a stack with data, so say how much. */
+async function stackFootprint(
+  mongoUrl: string,
+  kafka: ReturnType<typeof createKafka>,
+): Promise<{ databases: number; storeMb: number; records: number }> {
+  const connection = await mongoose.createConnection(mongoUrl).asPromise();
+  const admin = kafka.admin();
+  try {
+    const listed = (await connection.db?.admin().listDatabases()) ?? { databases: [], totalSize: 0 };
+    await admin.connect();
+    let records = 0;
+    for (const topic of [Topics.TrackingEvents, Topics.LeadsCaptured])
+      for (const p of await admin.fetchTopicOffsets(topic)) records += Number(p.high) - Number(p.low);
+    return {
+      databases: listed.databases.length,
+      storeMb: Math.round(Number(listed.totalSize ?? 0) / 1_048_576),
+      records,
+    };
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+    await connection.close();
+  }
+}
+
 function table(rows: Record<string, Record<string, number | string>>): void {
   console.table(rows);
 }
@@ -97,7 +121,7 @@ async function main(): Promise<void> {
   const workspace = `ws_${run}`;
   const key = `bench-key-${run}`;
   const logDir = join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`);
-  const database = `bench_${run}_scoring`;
+  const database = `bench_${run}_leads`;
   const leads = spawnService(
     'leads',
     opts.port,
@@ -125,6 +149,11 @@ async function main(): Promise<void> {
   await registry.registerTopics([Topics.LeadsCaptured, Topics.TrackingEvents]);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const watcher = kafka.consumer({ groupId: `bench.leads.${run}`, maxWaitTimeInMs: 20 });
+  const footprint = await stackFootprint(opts.mongoUrl ?? endpoints.mongoUrl, kafka);
+  console.log(
+    `the stack already holds ${footprint.databases} databases (${footprint.storeMb} MB) and ` +
+      `${footprint.records} records in ${Topics.TrackingEvents} and ${Topics.LeadsCaptured}`,
+  );
   try {
     console.log(`starting leads on port ${opts.port} (logs: ${logDir})`);
     await waitReady(leads);
@@ -221,17 +250,18 @@ async function main(): Promise<void> {
           }),
           capturedAt: Date.now(),
         };
-        messages.push({ key: email, value: await registry.encodeWithId(leadSchema, lead), eventId });
+        // Latency counts from when the lead was due, so a bench that falls behind cannot hide the delay.
+        const dueAt = started + (i / opts.rate) * 1000;
+        messages.push({ key: email, value: await registry.encodeWithId(leadSchema, lead), eventId, dueAt });
         if (i < warmup) warmIds.add(eventId);
       }
       if (messages.length > 0) {
-        const t = performance.now();
         await producer.send({
           topic: Topics.LeadsCaptured,
           acks: -1,
           messages: messages.map(({ key: k, value }) => ({ key: k, value })),
         });
-        for (const m of messages) sentAt.set(m.eventId, t);
+        for (const m of messages) sentAt.set(m.eventId, m.dueAt);
         bar.update(sent, { assigned: assignedAt.size });
       }
       await sleep(Math.max(0, started + (sent / opts.rate) * 1000 - performance.now()));
@@ -243,13 +273,16 @@ async function main(): Promise<void> {
       await sleep(250);
     }
     bar.stop();
+    // A lead never assigned is a failure, not a missing sample: it counts as infinitely late.
     const latenciesOf = (warm: boolean) =>
       [...sentAt].flatMap(([id, t]) => {
+        if (warmIds.has(id) !== warm) return [];
         const at = assignedAt.get(id);
-        return at === undefined || warmIds.has(id) !== warm ? [] : [at - t];
+        return [at === undefined ? Number.POSITIVE_INFINITY : at - t];
       });
     const latencies = latenciesOf(false);
     const warmLatencies = latenciesOf(true);
+    const assignedCount = (sample: number[]) => sample.filter(Number.isFinite).length;
     const measured = total - warmup;
     const epochOffset = Date.now() - performance.now();
     if (opts.latencies)
@@ -264,7 +297,7 @@ async function main(): Promise<void> {
           .join('\n'),
       );
     console.log(
-      `\ncapture → assigned: ${latencies.length}/${measured} leads assigned (after ${warmLatencies.length}/${warmup} in a ${opts.warmupSeconds} s warm-up); sent at ${(total / captureSeconds).toFixed(0)}/s over ${captureSeconds.toFixed(1)} s`,
+      `\ncapture → assigned: ${assignedCount(latencies)}/${measured} leads assigned (after ${assignedCount(warmLatencies)}/${warmup} in a ${opts.warmupSeconds} s warm-up); sent at ${(total / captureSeconds).toFixed(0)}/s over ${captureSeconds.toFixed(1)} s`,
     );
     const measuredSummary = latencySummary(latencies);
     table({
@@ -354,7 +387,8 @@ async function main(): Promise<void> {
       resultLine('leads', {
         rate: opts.rate,
         leads: measured,
-        assigned: latencies.length,
+        assigned: assignedCount(latencies),
+        unassigned: measured - assignedCount(latencies),
         p50_ms: measuredSummary.p50,
         p95_ms: measuredSummary.p95,
         p99_ms: measuredSummary.p99,
@@ -362,6 +396,9 @@ async function main(): Promise<void> {
         events: opts.events,
         events_done: done,
         events_per_s: Number((done / seconds).toFixed(0)),
+        stack_databases: footprint.databases,
+        stack_store_mb: footprint.storeMb,
+        stack_records: footprint.records,
       }),
     );
   } finally {
