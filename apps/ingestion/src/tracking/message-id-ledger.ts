@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model, type mongo } from 'mongoose';
-import { deleteExpired, expireDocuments } from '@tributary/store';
+import { deleteExpired, expireDocuments, findByIds, type BatchCollection } from '@tributary/store';
 
 interface MessageIdDoc {
   _id: string;
@@ -10,17 +10,11 @@ interface MessageIdDoc {
 export type DedupeDecision = 'new' | 'duplicate';
 
 /**
- * The dedupe rule: a messageId is a duplicate only if a `done` mark (written after Kafka acknowledged the event)
- * exists and is younger than the window. A claim without a done mark means an earlier attempt crashed or is still
- * in flight: producing again is safe because the eventId is deterministic.
+ * The dedupe rule: a messageId is a duplicate only if its `done` mark (written after Kafka acknowledged the event)
+ * is younger than the window. No mark means new, even when an earlier attempt crashed before its mark: producing
+ * again is safe because the eventId is deterministic.
  */
-export function dedupeDecision(
-  claimExisted: boolean,
-  doneAt: Date | undefined,
-  now: number,
-  windowMs: number,
-): DedupeDecision {
-  if (!claimExisted) return 'new';
+export function dedupeDecision(doneAt: Date | undefined, now: number, windowMs: number): DedupeDecision {
   return doneAt !== undefined && doneAt.getTime() > now - windowMs ? 'duplicate' : 'new';
 }
 
@@ -56,10 +50,11 @@ function duplicateIndexes(error: unknown): Set<number> | undefined {
 
 /**
  * Remembers which (workspace, messageId) pairs were stored on `tracking.events`, for the dedupe window, in
- * ingestion's own database. Built from inserts only: FerretDB 1.x answers an insert batch fast but scans the
- * collection for `$in` lookups and updates. So each id gets a `claim` (insert; a duplicate-key error is the cheap
- * "maybe seen" signal) before producing and a `done` mark after Kafka acknowledged; only a claim that collides is
- * looked up by _id. Expiry: a TTL index where the server has one (MongoDB), else a periodic sweep.
+ * ingestion's own database. A request costs one `_id $in` read of its ids' done marks before producing; the marks
+ * of what Kafka acknowledged are written after the answer, group-committed, and held in memory until written so a
+ * retry to this replica meanwhile is still a duplicate. A retry reaching another replica in those milliseconds is
+ * produced again and absorbed downstream by its deterministic eventId. Expiry: a TTL index where the server has
+ * one (MongoDB), else a periodic sweep.
  */
 export class MessageIdLedger {
   private readonly model: Model<MessageIdDoc>;
@@ -94,24 +89,28 @@ export class MessageIdLedger {
     this.expiry?.stop();
   }
 
-  /** Claims each id and decides new vs duplicate (in input order). */
-  async claim(
+  /** New or duplicate, for each id in input order. */
+  async decide(
     workspaceId: string,
     messageIds: readonly string[],
     now = Date.now(),
   ): Promise<DedupeDecision[]> {
     if (messageIds.length === 0) return [];
-    const seenAt = new Date(now);
-    const collided = await this.insertAll(
-      messageIds.map((id) => ({ _id: `claim:${workspaceId}:${id}`, seenAt })),
-    );
-    return Promise.all(
-      messageIds.map(async (id, i) => {
-        if (!collided.has(i)) return 'new';
-        const done = await this.model.findById(`done:${workspaceId}:${id}`).lean();
-        return dedupeDecision(true, done?.seenAt, now, this.windowMs);
-      }),
-    );
+    const keys = messageIds.map((id) => `done:${workspaceId}:${id}`);
+    const unwritten = keys.map((key) => this.unwritten.get(key));
+    const toRead = keys.filter((_, i) => unwritten[i] === undefined);
+    const stored = toRead.length > 0 ? await findByIds(this.collection, toRead, { seenAt: 1 }) : new Map();
+    return keys.map((key, i) => dedupeDecision(unwritten[i] ?? stored.get(key)?.seenAt, now, this.windowMs));
+  }
+
+  /** Marks not written yet: a backlog the caller may wait on when the store falls behind. */
+  get backlog(): number {
+    return this.unwritten.size;
+  }
+
+  /** Resolves once every mark queued so far is written (or failed): before the service stops. */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
   }
 
   /**
@@ -124,14 +123,34 @@ export class MessageIdLedger {
     if (messageIds.length === 0) return;
     const seenAt = new Date(now);
     const docs = messageIds.map((id) => ({ _id: `done:${workspaceId}:${id}`, seenAt }));
-    await new Promise<void>((resolve, reject) => {
-      this.queuedMarks.push({ docs, resolve, reject });
-      if (!this.writingMarks) void this.writeQueuedMarks();
-    });
+    for (const doc of docs) this.unwritten.set(doc._id, seenAt);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.queuedMarks.push({ docs: [...docs], resolve, reject });
+        this.startWriting();
+      });
+    } finally {
+      for (const doc of docs) if (this.unwritten.get(doc._id) === seenAt) this.unwritten.delete(doc._id);
+    }
   }
 
   private queuedMarks: QueuedMarks[] = [];
-  private writingMarks = false;
+  private writing: Promise<void> | undefined;
+  // Marks queued or being written, by _id: what `decide` answers from before the store has them.
+  private readonly unwritten = new Map<string, Date>();
+
+  /** One writer at a time; marks queued while it finished are picked up by the next. */
+  private startWriting(): void {
+    if (this.writing) return;
+    this.writing = this.writeQueuedMarks().finally(() => {
+      this.writing = undefined;
+      if (this.queuedMarks.length > 0) this.startWriting();
+    });
+  }
+
+  private get collection(): BatchCollection<MessageIdDoc> {
+    return this.model.collection as unknown as BatchCollection<MessageIdDoc>;
+  }
 
   /** The next write: marks taken round-robin from the waiting requests. */
   private nextWrite(): { docs: MessageIdDoc[]; group: Set<QueuedMarks> } {
@@ -152,7 +171,6 @@ export class MessageIdLedger {
   }
 
   private async writeQueuedMarks(): Promise<void> {
-    this.writingMarks = true;
     while (this.queuedMarks.length > 0) {
       const { docs, group } = this.nextWrite();
       this.queuedMarks = this.queuedMarks.filter((queued) => queued.docs.length > 0);
@@ -175,7 +193,6 @@ export class MessageIdLedger {
         this.queuedMarks = this.queuedMarks.filter((queued) => !group.has(queued));
       }
     }
-    this.writingMarks = false;
   }
 
   /** Inserts unordered; returns the indexes that already existed. */

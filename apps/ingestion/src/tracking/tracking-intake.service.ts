@@ -47,8 +47,11 @@ export interface IntakeOutcome {
  * Per request: messageIds are assigned (client's, else a new UUID), repeats inside the request collapse, the dedupe
  * ledger drops ids stored within the window, the rest is Avro-encoded one by one (a record Avro refuses goes to
  * `ingestion.rejected` with the reason, never silently away), and everything is produced in one request per topic
- * through the in-flight gate; the dedupe marks are written after the ack.
+ * through the in-flight gate; the dedupe marks are written after the answer.
  */
+/** Unwritten dedupe marks beyond which a request waits for its own (the store is falling behind). */
+const MAX_UNWRITTEN_MARKS = 100_000;
+
 @Injectable()
 export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
   private readonly ledger: MessageIdLedger;
@@ -77,7 +80,9 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
     this.encodeRejected = this.registry.encoderFor(Topics.IngestionRejected);
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
+    // Marks still queued are the dedupe window of what was just acknowledged: written before the process goes.
+    await this.ledger.flush();
     this.ledger.stop();
   }
 
@@ -100,7 +105,7 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
       if (!firstById.has(entry.call.messageId)) firstById.set(entry.call.messageId, entry);
     }
     const unique = [...firstById.values()];
-    const decisions = await this.claim(
+    const decisions = await this.decide(
       workspaceId,
       unique.map((e) => e.call.messageId),
     );
@@ -141,11 +146,13 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
         this.publisher.publishEncoded(Topics.TrackingEvents, events),
         this.publisher.publishEncoded(Topics.IngestionRejected, rejectedRecords),
       ]);
-      await this.markDone(
-        workspaceId,
-        events.map((e) => e.messageId),
-      );
     });
+    // The marks are written after the answer; only a store falling far behind makes requests wait for them.
+    const marked = this.markDone(
+      workspaceId,
+      events.map((e) => e.messageId),
+    );
+    if (this.ledger.backlog > MAX_UNWRITTEN_MARKS) await marked;
 
     return {
       eventIds: identified
@@ -195,9 +202,9 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
   }
 
   // The store is a dedupe aid, not the record: when it is down we accept and let eventId dedupe absorb repeats.
-  private async claim(workspaceId: string, ids: string[]): Promise<('new' | 'duplicate')[]> {
+  private async decide(workspaceId: string, ids: string[]): Promise<('new' | 'duplicate')[]> {
     try {
-      return await this.ledger.claim(workspaceId, ids);
+      return await this.ledger.decide(workspaceId, ids);
     } catch (error) {
       this.logger.warn({ err: error }, 'dedupe store unavailable: accepting without messageId dedupe');
       return ids.map(() => 'new');
