@@ -1,3 +1,4 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Type, type Schema } from 'avsc';
 import { Catalog, type EventMetadata, type TopicName } from '@tributary/contracts';
 import { AvroSchemaRegistry, UndecodableMessageError } from './schema-registry';
@@ -72,6 +73,38 @@ describe('Avro SerDe of the catalog schemas', () => {
     );
     await expect(registry.decode(null)).rejects.toBeInstanceOf(UndecodableMessageError);
     await expect(registry.decode(Buffer.from([0, 0]))).rejects.toBeInstanceOf(UndecodableMessageError);
+  });
+
+  it('decodes synchronously once the writer schema is cached, and only then', async () => {
+    const type = Type.forSchema(Catalog['leads.scored'].avroSchema as unknown as Schema);
+    const sample = samples['leads.scored'];
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), type.toBuffer(sample)]);
+    // The registry as the library sees it: schema 7 is this type (no network).
+    const getSchema = jest.spyOn(SchemaRegistry.prototype, 'getSchema').mockResolvedValue(type);
+    const libDecode = jest
+      .spyOn(SchemaRegistry.prototype, 'decode')
+      .mockImplementation((buffer: Buffer) => Promise.resolve(type.fromBuffer(buffer.subarray(5))));
+    try {
+      const registry = new AvroSchemaRegistry('http://127.0.0.1:1/unused');
+      expect(registry.decodeCached(framed)).toBeUndefined();
+      expect(await registry.decode(framed)).toEqual(sample);
+      expect(registry.decodeCached(framed)).toEqual({ value: sample });
+      expect(await registry.decode(framed)).toEqual(sample);
+      expect(getSchema).toHaveBeenCalledTimes(1);
+      expect(libDecode).toHaveBeenCalledTimes(1);
+      const truncated = framed.subarray(0, framed.length - 3);
+      expect(() => registry.decodeCached(truncated)).toThrow(UndecodableMessageError);
+      await expect(registry.decode(truncated)).rejects.toBeInstanceOf(UndecodableMessageError);
+    } finally {
+      getSchema.mockRestore();
+      libDecode.mockRestore();
+    }
+  });
+
+  it('refuses bytes outside the wire format synchronously in decodeCached too', () => {
+    const registry = new AvroSchemaRegistry('http://127.0.0.1:1/unused');
+    expect(() => registry.decodeCached(null)).toThrow(UndecodableMessageError);
+    expect(() => registry.decodeCached(Buffer.from('{"json":true}'))).toThrow(UndecodableMessageError);
   });
 });
 

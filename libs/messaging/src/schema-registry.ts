@@ -18,6 +18,8 @@ export class AvroSchemaRegistry {
   private readonly ids = new Map<string, number>();
   /** Writer schemas being fetched or fetched, by id (see `decode`). */
   private readonly writers = new Map<number, Promise<unknown>>();
+  /** Avro writer types already fetched, by id: decoding with one needs no await (see `decodeCached`). */
+  private readonly writerTypes = new Map<number, Type>();
   private readonly registryUrl: string;
 
   constructor(readonly url: string) {
@@ -98,17 +100,38 @@ export class AvroSchemaRegistry {
 
   /** Decodes any record written with a registered schema; the writer schema is fetched by id and cached. */
   async decode(buffer: Buffer | null): Promise<unknown> {
-    if (!buffer || buffer.length < 5 || buffer[0] !== 0) {
-      throw new UndecodableMessageError('not Confluent wire format (missing magic byte 0 + schema id)');
-    }
+    const cached = this.decodeCached(buffer);
+    if (cached) return cached.value;
+    const framed = buffer as Buffer;
     try {
-      await this.writerSchema(buffer.readInt32BE(1));
-      return await this.registry.decode(buffer);
+      await this.writerSchema(framed.readInt32BE(1));
+      return await this.registry.decode(framed);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       // A registry outage is transient; anything else about these bytes will never decode.
       if (/ECONNREFUSED|ETIMEDOUT|socket hang up|503|502/i.test(message)) throw error;
       throw new UndecodableMessageError(`Avro decode failed: ${message}`);
+    }
+  }
+
+  /**
+   * Decodes at once when the record's writer schema is already cached (every record after its schema's first), so
+   * a hot consumer loop pays no promise per record; undefined when the schema must be fetched first (use `decode`).
+   * Throws UndecodableMessageError for bytes that will never decode, as `decode` rejects.
+   */
+  decodeCached(buffer: Buffer | null): { value: unknown } | undefined {
+    if (!buffer || buffer.length < 5 || buffer[0] !== 0) {
+      throw new UndecodableMessageError('not Confluent wire format (missing magic byte 0 + schema id)');
+    }
+    const type = this.writerTypes.get(buffer.readInt32BE(1));
+    if (!type) return undefined;
+    try {
+      // What the library does with a cached writer schema and no reader schema.
+      return { value: type.fromBuffer(buffer.subarray(5)) };
+    } catch (error) {
+      throw new UndecodableMessageError(
+        `Avro decode failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
 
@@ -122,6 +145,11 @@ export class AvroSchemaRegistry {
     if (!fetched) {
       fetched = this.registry.getSchema(id);
       this.writers.set(id, fetched);
+      // Only Avro writers take the synchronous path; other schema types keep going through the library.
+      fetched.then(
+        (schema) => schema instanceof Type && this.writerTypes.set(id, schema),
+        () => undefined,
+      );
       // A failed fetch (registry down) is tried again by the next decode.
       fetched.catch(() => this.writers.delete(id));
     }

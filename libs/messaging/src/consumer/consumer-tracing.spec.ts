@@ -76,6 +76,30 @@ describe('ConsumerSpans (the consumer spans, with the producer context from the 
     expect(span?.attributes['messaging.batch.message_count']).toBe(3);
   });
 
+  it('returns a value the work returned at once without a promise, the span already ended', () => {
+    const { producer, headers } = producedHeaders();
+    let activeInWork: string | undefined;
+    const result = spans.record('orders', 1, '5', 1, producerContext(headers), () => {
+      activeInWork = trace.getActiveSpan()?.spanContext().spanId;
+      return 'sync';
+    });
+    expect(result).toBe('sync');
+    const span = finishedOnce('process orders');
+    expect(span?.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
+    expect(activeInWork).toBe(span?.spanContext().spanId);
+  });
+
+  it('records an error the work threw synchronously, ends the span and rethrows it', () => {
+    const failure = new Error('undecodable');
+    expect(() =>
+      spans.record('orders', 0, '8', 1, producerContext({}), () => {
+        throw failure;
+      }),
+    ).toThrow(failure);
+    const span = finishedOnce('process orders');
+    expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'undecodable' });
+  });
+
   it('records a failure on the span, ends it and rethrows the same error', async () => {
     const failure = new Error('store said no');
     await expect(

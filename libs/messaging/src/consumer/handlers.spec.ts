@@ -2,8 +2,11 @@ import 'reflect-metadata';
 import type { MessageHandler } from '@nestjs/microservices';
 import { PATTERN_EXTRAS_METADATA } from '@nestjs/microservices/constants';
 import type { TopicName } from '@tributary/contracts';
+import { defer, delay, of, tap, type Observable } from 'rxjs';
+import { KafkaEventContext } from './event-context';
 import {
   BatchEventPattern,
+  callHandler,
   chunkSizeOf,
   isBatchHandler,
   joinsPartitions,
@@ -63,5 +66,45 @@ describe('batch handler options', () => {
     expect(joinsPartitions(handler({ batch: true, acrossPartitions: false }))).toBe(false);
     expect(joinsPartitions(handler({ acrossPartitions: true }))).toBe(false);
     expect(joinsPartitions(undefined)).toBe(false);
+  });
+});
+
+describe('callHandler', () => {
+  const ctx = new KafkaEventContext([]);
+  const asObservable = (result: unknown): Observable<unknown> => of(result);
+
+  it('waits until an observable the handler returned (Nest interceptors) has completed', async () => {
+    const steps: string[] = [];
+    const interceptorResult = defer(() => of('done').pipe(delay(5))).pipe(tap(() => steps.push('completed')));
+    const toObservable = jest.fn((result: unknown) => result as Observable<unknown>);
+    await callHandler(() => Promise.resolve(interceptorResult), 'event', ctx, toObservable);
+    expect(steps).toEqual(['completed']);
+    expect(toObservable).toHaveBeenCalledTimes(1);
+  });
+
+  it('is done when the handler promise settles for a plain result, without going through RxJS', async () => {
+    const toObservable = jest.fn(asObservable);
+    const seen: unknown[] = [];
+    const handle: MessageHandler = (input: unknown) => {
+      seen.push(input);
+      return Promise.resolve('value' as unknown as Observable<unknown>);
+    };
+    await expect(callHandler(handle, 'event', ctx, toObservable)).resolves.toBeUndefined();
+    expect(seen).toEqual(['event']);
+    expect(toObservable).not.toHaveBeenCalled();
+  });
+
+  it('rejects with the handler error, whether its promise rejects or its observable errors', async () => {
+    const failure = new Error('handler failed');
+    await expect(callHandler(() => Promise.reject(failure), 'e', ctx, asObservable)).rejects.toBe(failure);
+    const failing = defer(() => Promise.reject(failure));
+    await expect(
+      callHandler(
+        () => Promise.resolve(failing),
+        'e',
+        ctx,
+        (result) => result as Observable<unknown>,
+      ),
+    ).rejects.toBe(failure);
   });
 });

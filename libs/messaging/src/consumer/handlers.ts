@@ -1,6 +1,6 @@
 import { EventPattern, type MessageHandler } from '@nestjs/microservices';
 import type { KafkaMessage } from 'kafkajs';
-import { lastValueFrom, type Observable } from 'rxjs';
+import { isObservable, lastValueFrom, type Observable } from 'rxjs';
 import type { TopicName } from '@tributary/contracts';
 import type { ConsumedMessageInfo, KafkaEventContext } from './event-context';
 
@@ -40,14 +40,22 @@ export function chunkSizeOf(handler: MessageHandler | undefined): number {
 /** Nest's `Server.transformToObservable`: whatever a handler returned (value, promise, observable) as an observable. */
 export type ToObservable = (result: unknown) => Observable<unknown>;
 
-/** Calls a handler and waits until what it returned has completed. */
-export async function callHandler(
+/**
+ * Calls a handler and waits until what it returned has completed. Only an observable (what Nest's interceptor chain
+ * returns) goes through RxJS; a plain result is done once the handler's promise settled, as `of(value)` would be.
+ */
+export function callHandler(
   handler: MessageHandler,
   input: unknown,
   ctx: KafkaEventContext,
   toObservable: ToObservable,
 ): Promise<void> {
-  await lastValueFrom(toObservable(await handler(input, ctx)), { defaultValue: undefined });
+  // Promise.resolve adopts the handler's own promise (no extra one) and also covers a handler that returns a value.
+  return Promise.resolve(handler(input, ctx) as unknown).then((result) =>
+    isObservable(result)
+      ? lastValueFrom(toObservable(result), { defaultValue: undefined }).then(() => undefined)
+      : undefined,
+  );
 }
 
 /** Where a record came from, as handlers see it through `@Ctx()`. */

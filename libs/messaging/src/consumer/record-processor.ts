@@ -40,12 +40,16 @@ export class RecordProcessor {
     const handler = this.handlers.get(topic);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.spans.record(topic, partition, message.offset, attempt, parent, async () => {
-          const event = await registry.decode(message.value);
-          if (!handler) throw new Error(`no handler for ${topic}`);
-          const info = consumedInfo(topic, partition, message, headers, consumerGroup, attempt);
-          const input = isBatchHandler(handler) ? [event] : event;
-          await callHandler(handler, input, new KafkaEventContext([info]), this.toObservable);
+        await this.spans.record(topic, partition, message.offset, attempt, parent, () => {
+          const call = (event: unknown): Promise<void> => {
+            if (!handler) throw new Error(`no handler for ${topic}`);
+            const info = consumedInfo(topic, partition, message, headers, consumerGroup, attempt);
+            const input = isBatchHandler(handler) ? [event] : event;
+            return callHandler(handler, input, new KafkaEventContext([info]), this.toObservable);
+          };
+          // The writer schema is cached after a topic's first record: decode without a promise per record.
+          const cached = registry.decodeCached(message.value);
+          return cached ? call(cached.value) : registry.decode(message.value).then(call);
         });
         return 'processed';
       } catch (error) {
