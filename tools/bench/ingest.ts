@@ -1,13 +1,20 @@
 /**
- * `npm run bench:ingest [-- --duration 10 --connections 4 --batch 100]`: events/s through the tracking API, same run:
+ * `npm run bench:ingest [-- --duration 10 --connections 4 --batch 100 --peer <url> --peer-key <key>]`: events/s
+ * through the tracking API, same run:
  *   1. `POST /v1/batch` with autocannon against ingestion running as its own process on the real stack (auth,
  *      validation, messageId dedupe in Mongo, Avro encoding, produce with acks=all, answer after the ack);
- *   2. a bare kafkajs producer (idempotent, acks=all, like the service's) sending the same Avro records in the same
- *      batch size with the same concurrency to a scratch topic on the same broker — the ceiling.
- * Prints events/s, request latency p50/p99 and the ratio. Numbers, not a test. Afterwards it drops its scratch topic
- * and database. With --truncate it also deletes tracking.events up to the end of the run (Kafka can only delete a
- * prefix, so older dev records go too — hence opt-in): tests find their records by reading from the beginning, and a
- * few hundred thousand bench records make them slower on a long-lived dev stack.
+ *   2. with --peer, the identical load (same body, unique messageIds, same warm-up and duration) against any other
+ *      Segment-compatible endpoint, authenticated like Segment SDKs (Basic `<key>:`) — e.g. the RudderStack gateway
+ *      started by tools/bench/peer/rudderstack.sh;
+ *   3. a bare kafkajs producer (idempotent, acks=all, like the service's) sending the same Avro records in the same
+ *      batch size with the same concurrency to a scratch topic on the same broker — the ceiling. It gets the same
+ *      warm-up as the HTTP contenders (one loop for --warmup seconds, not counted).
+ * Prints a table of the contenders and ends with
+ * `RESULT ingest api_per_s=<n> raw_per_s=<n> ratio=<pct> p99_ms=<ms> peer_per_s=<n> peer_p99_ms=<ms>` (ratio: API /
+ * raw producer, in %; p99_ms: the API's request p99; peer fields `na` without --peer). Numbers, not a test.
+ * Afterwards it drops its scratch topic and database. With --truncate it also deletes tracking.events up to the end
+ * of the run (Kafka can only delete a prefix, so older dev records go too — hence opt-in): tests find their records
+ * by reading from the beginning, and a few hundred thousand bench records make them slower on a long-lived dev stack.
  */
 import autocannon from 'autocannon';
 import { Command } from 'commander';
@@ -26,7 +33,15 @@ const opts = new Command('bench:ingest')
   .option('--duration <s>', 'seconds per contender', (v) => Number(v), 10)
   .option('--connections <n>', 'concurrent HTTP connections / producer loops', (v) => Number(v), 4)
   .option('--batch <n>', 'events per request / producer batch', (v) => Number(v), 100)
+  .option(
+    '--warmup <s>',
+    'seconds of warm-up (one connection / producer loop, not counted) per contender',
+    (v) => Number(v),
+    2,
+  )
   .option('--port <n>', 'HTTP port for the benchmarked ingestion', (v) => Number(v), 3900)
+  .option('--peer <url>', 'also run the identical load against this Segment-compatible endpoint (base URL)')
+  .option('--peer-key <key>', "the peer's write key (sent as Basic auth `<key>:`, like Segment SDKs)")
   .option(
     '--truncate',
     'afterwards delete tracking.events up to the end of the run (older records too)',
@@ -38,10 +53,18 @@ const opts = new Command('bench:ingest')
     duration: number;
     connections: number;
     batch: number;
+    warmup: number;
     port: number;
+    peer?: string;
+    peerKey?: string;
     truncate: boolean;
     profile?: string;
   }>();
+
+if ((opts.peer === undefined) !== (opts.peerKey === undefined)) {
+  console.error('bench:ingest: --peer <url> and --peer-key <key> go together');
+  process.exit(2);
+}
 
 const run = uniqueId('bench');
 const writeKey = `bench-key-${run}`;
@@ -64,32 +87,44 @@ function trackCall(i: number): Record<string, unknown> {
   };
 }
 
-async function benchApi(
-  url: string,
-): Promise<{ eventsPerSecond: number; p50: number; p99: number; non2xx: number }> {
+interface HttpResult {
+  eventsPerSecond: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+}
+
+/**
+ * The HTTP load, identical for every contender: `POST <url>/v1/batch` with `--batch` track calls a request, unique
+ * messageIds (SDKs always send one, so every event goes the whole way, dedupe included), Basic `<writeKey>:` auth;
+ * a warm-up on one connection (JIT, schema registration, database connections, ...), then `--connections` for
+ * `--duration` s. Events/s counts 2xx answers only.
+ */
+async function benchHttp(url: string, key: string, contender: string): Promise<HttpResult> {
   const template = JSON.stringify({ batch: Array.from({ length: opts.batch }, (_, i) => trackCall(i)) });
   const parts = template.split('"__MID__"');
   let request = 0;
-  // Unique messageIds per request (SDKs always send one), so every event goes the whole way, dedupe included.
   const body = () => {
-    const prefix = `"${run}-${(request += 1)}-`;
+    const prefix = `"${run}-${contender}-${(request += 1)}-`;
     let out = parts[0] ?? '';
     for (let i = 1; i < parts.length; i += 1) out += `${prefix}${i}"${parts[i] ?? ''}`;
     return out;
   };
-  const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
+  const auth = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
   const headers = { 'content-type': 'application/json', authorization: auth };
-  // Warm-up: JIT, registry schema, Mongo collection.
-  await autocannon({
-    url: `${url}/v1/batch`,
-    connections: 1,
-    duration: 2,
-    method: 'POST',
-    headers,
-    requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
-  });
+  const target = `${url.replace(/\/+$/, '')}/v1/batch`;
+  if (opts.warmup > 0) {
+    await autocannon({
+      url: target,
+      connections: 1,
+      duration: opts.warmup,
+      method: 'POST',
+      headers,
+      requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
+    });
+  }
   const result = await autocannon({
-    url: `${url}/v1/batch`,
+    url: target,
     connections: opts.connections,
     duration: opts.duration,
     method: 'POST',
@@ -154,16 +189,22 @@ async function benchRawProducer(brokers: string[], registryUrl: string): Promise
   });
   await producer.connect();
   let sent = 0;
-  const deadline = performance.now() + opts.duration * 1000;
+  const loops = async (concurrency: number, seconds: number) => {
+    const deadline = performance.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < deadline) {
+          await producer.send({ topic, acks: -1, messages });
+          sent += messages.length;
+        }
+      }),
+    );
+  };
+  // The same warm-up as the HTTP contenders: one loop for --warmup s, not counted.
+  if (opts.warmup > 0) await loops(1, opts.warmup);
+  sent = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: opts.connections }, async () => {
-      while (performance.now() < deadline) {
-        await producer.send({ topic, acks: -1, messages });
-        sent += messages.length;
-      }
-    }),
-  );
+  await loops(opts.connections, opts.duration);
   const seconds = (performance.now() - started) / 1000;
   await producer.disconnect();
   await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
@@ -220,32 +261,64 @@ async function main(): Promise<void> {
     console.log(
       `ingestion ready at ${ingestion.url} (pid ${ingestion.child.pid}); ${opts.connections} connections, batches of ${opts.batch}, ${opts.duration} s each`,
     );
-    const api = await benchApi(ingestion.url);
+    const api = await benchHttp(ingestion.url, writeKey, 'api');
     console.log(
       `API: ${api.eventsPerSecond} events/s, p50 ${api.p50} ms, p99 ${api.p99} ms, non-2xx/errors ${api.non2xx}`,
     );
+    let peer: HttpResult | undefined;
+    if (opts.peer !== undefined && opts.peerKey !== undefined) {
+      peer = await benchHttp(opts.peer, opts.peerKey, 'peer');
+      console.log(
+        `peer ${opts.peer}: ${peer.eventsPerSecond} events/s, p50 ${peer.p50} ms, p99 ${peer.p99} ms, non-2xx/errors ${peer.non2xx}`,
+      );
+      if (peer.eventsPerSecond === 0) {
+        console.warn(`peer ${opts.peer} accepted no batch: check the URL and --peer-key`);
+      }
+    }
     const raw = await benchRawProducer(brokers, registryUrl);
     console.log(`raw kafkajs producer: ${raw} events/s`);
+    const ratio = Number(((100 * api.eventsPerSecond) / raw).toFixed(1));
     console.table([
       {
         contender: 'POST /v1/batch (ingestion process)',
         'events/s': api.eventsPerSecond,
         'p50 ms': api.p50,
         'p99 ms': api.p99,
+        'non-2xx/errors': api.non2xx,
       },
-      { contender: 'bare kafkajs producer (same records)', 'events/s': raw, 'p50 ms': '', 'p99 ms': '' },
+      ...(peer && opts.peer
+        ? [
+            {
+              contender: `POST /v1/batch (peer ${opts.peer})`,
+              'events/s': peer.eventsPerSecond,
+              'p50 ms': peer.p50,
+              'p99 ms': peer.p99,
+              'non-2xx/errors': peer.non2xx,
+            },
+          ]
+        : []),
+      {
+        contender: 'bare kafkajs producer (same records)',
+        'events/s': raw,
+        'p50 ms': '',
+        'p99 ms': '',
+        'non-2xx/errors': '',
+      },
     ]);
-    console.log(`API / raw: ${((100 * api.eventsPerSecond) / raw).toFixed(1)}%`);
     console.log(
-      resultLine('bench:ingest', {
-        connections: opts.connections,
-        batch: opts.batch,
-        api_events_per_s: api.eventsPerSecond,
-        api_p50_ms: api.p50,
-        api_p99_ms: api.p99,
-        api_non_2xx: api.non2xx,
-        raw_producer_events_per_s: raw,
-        api_vs_raw_pct: Number(((100 * api.eventsPerSecond) / raw).toFixed(1)),
+      `${opts.connections} connections, batches of ${opts.batch}, ${opts.warmup} s warm-up, ${opts.duration} s; API / raw: ${ratio}%` +
+        (peer
+          ? `; API / peer: ${((100 * api.eventsPerSecond) / Math.max(1, peer.eventsPerSecond)).toFixed(1)}%`
+          : ''),
+    );
+    console.log(
+      resultLine('ingest', {
+        api_per_s: api.eventsPerSecond,
+        raw_per_s: raw,
+        ratio,
+        p99_ms: api.p99,
+        peer_per_s: peer?.eventsPerSecond,
+        peer_p99_ms: peer?.p99,
       }),
     );
   } finally {
