@@ -29,3 +29,43 @@ export function resultLine(bench: string, values: Record<string, ResultValue>): 
   );
   return ['RESULT', bench, ...fields].join(' ');
 }
+
+/** One rate an open-loop rate search ran, and whether it met the target (e.g. p99 within bound and none lost). */
+export interface RateProbe {
+  rate: number;
+  ok: boolean;
+}
+
+/**
+ * The next rate (calls/s, whole) a search for the highest passing rate should probe, or undefined when it is done.
+ * Doubles while nothing has failed, halves while nothing has passed, then bisects between the highest pass and the
+ * lowest fail above it until they are within `resolution` × the pass (at least 1/s). A fail below a pass is taken
+ * as noise and ignored, so one unlucky probe cannot send the search below a rate that already passed.
+ */
+export function nextProbeRate(
+  probes: readonly RateProbe[],
+  bounds: { minRate: number; maxRate: number; resolution: number },
+): number | undefined {
+  if (probes.length === 0) return undefined;
+  const passes = probes.filter((p) => p.ok).map((p) => p.rate);
+  const lo = passes.length > 0 ? Math.max(...passes) : undefined;
+  const failsAbove = probes.filter((p) => !p.ok && (lo === undefined || p.rate > lo)).map((p) => p.rate);
+  const hi = failsAbove.length > 0 ? Math.min(...failsAbove) : undefined;
+  let next: number;
+  if (lo === undefined) {
+    next = Math.floor((hi ?? 0) / 2);
+    if (next < bounds.minRate) return undefined;
+  } else if (hi === undefined) {
+    if (lo >= bounds.maxRate) return undefined;
+    next = Math.min(bounds.maxRate, lo * 2);
+  } else {
+    if (hi - lo <= Math.max(1, bounds.resolution * lo)) return undefined;
+    next = Math.round((lo + hi) / 2);
+  }
+  return probes.some((p) => p.rate === next) ? undefined : next;
+}
+
+/** The highest rate that met the target, 0 when none did. */
+export function highestPassingRate(probes: readonly RateProbe[]): number {
+  return Math.max(0, ...probes.filter((p) => p.ok).map((p) => p.rate));
+}
