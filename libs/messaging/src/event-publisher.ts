@@ -13,6 +13,17 @@ export interface OutgoingEvent<T extends TopicName = TopicName> {
   headers?: HeaderMap;
 }
 
+/** Records one grouped send holds at most: a bigger backlog goes out in the next request. */
+const MAX_GROUPED_RECORDS = 10_000;
+
+interface QueuedSend {
+  topic: string;
+  messages: Message[];
+  timeoutMs: number | undefined;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * The one producer of a service. Idempotent (acks=all, one in-flight request per broker keeps order under retries),
  * Avro-encodes through the registry and carries the W3C trace context in headers.
@@ -119,22 +130,66 @@ export class EventPublisher {
     try {
       const traceHeaders: HeaderMap = {};
       propagation.inject(trace.setSpan(context.active(), span), traceHeaders, headerSetter);
-      await this.producer.send({
+      await this.sendGrouped(
         topic,
-        acks: -1,
-        ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
-        messages: messages.map((m) => ({
-          key: m.key,
-          value: m.value,
-          headers: { ...m.headers, ...traceHeaders },
-        })),
-      });
+        messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers, ...traceHeaders } })),
+        options.timeoutMs,
+      );
     } catch (error) {
       span.recordException(error as Error);
       span.setStatus({ code: SpanStatusCode.ERROR });
       throw error;
     } finally {
       span.end();
+    }
+  }
+
+  private queued: QueuedSend[] = [];
+  private sending: Promise<void> | undefined;
+
+  /**
+   * Group commit of encoded sends: the idempotent producer has one request in flight, so concurrent callers' sends
+   * would each wait a round trip behind the one before. Sends queued while one is in flight go out together in the
+   * next request (each caller still answered only after the broker acknowledged its records).
+   */
+  private sendGrouped(topic: string, messages: Message[], timeoutMs: number | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ topic, messages, timeoutMs, resolve, reject });
+      this.startSending();
+    });
+  }
+
+  private startSending(): void {
+    if (this.sending) return;
+    this.sending = this.sendQueued().finally(() => {
+      this.sending = undefined;
+      if (this.queued.length > 0) this.startSending();
+    });
+  }
+
+  private async sendQueued(): Promise<void> {
+    while (this.queued.length > 0) {
+      const group: QueuedSend[] = [];
+      let records = 0;
+      while (this.queued.length > 0 && (group.length === 0 || records < MAX_GROUPED_RECORDS)) {
+        const next = this.queued.shift() as QueuedSend;
+        group.push(next);
+        records += next.messages.length;
+      }
+      const byTopic = new Map<string, Message[]>();
+      for (const send of group)
+        byTopic.set(send.topic, [...(byTopic.get(send.topic) ?? []), ...send.messages]);
+      const timeouts = group.flatMap((send) => (send.timeoutMs === undefined ? [] : [send.timeoutMs]));
+      try {
+        await this.producer.sendBatch({
+          acks: -1,
+          ...(timeouts.length === 0 ? {} : { timeout: Math.min(...timeouts) }),
+          topicMessages: [...byTopic].map(([t, m]) => ({ topic: t, messages: m })),
+        });
+        for (const send of group) send.resolve();
+      } catch (error) {
+        for (const send of group) send.reject(error);
+      }
     }
   }
 
