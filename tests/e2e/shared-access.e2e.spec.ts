@@ -8,7 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
-import { requestFrom, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import {
+  callParts,
+  requestFrom,
+  type CallOptions,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { ReportingModule, loadReportingConfig } from '@tributary/reporting';
 import { LeadsModule, loadLeadsConfig } from '@tributary/leads';
@@ -35,18 +42,9 @@ async function call<T = Record<string, unknown>>(
   service: RunningService,
   method: string,
   path: string,
-  options: { auth?: string; json?: unknown; form?: Record<string, string> } = {},
+  options: CallOptions = {},
 ): Promise<{ status: number; body: T }> {
-  const headers: Record<string, string> = {};
-  if (options.auth) headers['authorization'] = options.auth;
-  let body: string | undefined;
-  if (options.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(options.json);
-  } else if (options.form) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(options.form).toString();
-  }
+  const { headers, body } = callParts(options);
   const res = await fetch(`${service.url}${path}`, { method, headers, body });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };

@@ -82,20 +82,7 @@ describe('scopes', () => {
       unknownScopes(['contacts:read', 'leads:accept', 'scoring:admin', 'routing:admin', 'routing:read']),
     ).toEqual([]);
     expect(unknownScopes(['webhooks:shopify', `webhooks:${'a'.repeat(32)}`, 'webhooks:crm-2'])).toEqual([]);
-    expect(
-      unknownScopes([
-        'track:read',
-        '*',
-        'webhooks:',
-        'webhooks:Shop!fy',
-        'admin ',
-        'webhooks:<source>',
-        `webhooks:${'a'.repeat(33)}`,
-        'webhooks:-x',
-        'xadmin',
-        'track:writes',
-      ]),
-    ).toEqual([
+    const refused = [
       'track:read',
       '*',
       'webhooks:',
@@ -106,7 +93,8 @@ describe('scopes', () => {
       'webhooks:-x',
       'xadmin',
       'track:writes',
-    ]);
+    ];
+    expect(unknownScopes(refused)).toEqual(refused);
   });
 
   it('takes its vocabulary from the generated service list, listing no scope of its own', () => {

@@ -59,3 +59,29 @@ export async function readAnswer(res: Response): Promise<ReadAnswer> {
   }
   return { status: res.status, headers: res.headers, text, json };
 }
+
+/** What a test call may send: a credential for the Authorization header, and a JSON or form body. */
+export interface CallOptions {
+  auth?: string;
+  json?: unknown;
+  form?: Record<string, string>;
+  headers?: Record<string, string>;
+}
+
+/** Headers and body of a test call, for fetch or `requestFrom`: JSON wins over a form, as the specs send one. */
+export function callParts(options: CallOptions): {
+  headers: Record<string, string>;
+  body: string | undefined;
+} {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.auth) headers['authorization'] = options.auth;
+  if (options.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    return { headers, body: JSON.stringify(options.json) };
+  }
+  if (options.form) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    return { headers, body: new URLSearchParams(options.form).toString() };
+  }
+  return { headers, body: undefined };
+}

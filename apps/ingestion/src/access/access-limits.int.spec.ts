@@ -6,7 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
-import { requestFrom, testServiceEnv, uniqueId, type AnswerFrom } from '@tributary/testing';
+import {
+  callParts,
+  requestFrom,
+  type CallOptions,
+  testServiceEnv,
+  uniqueId,
+  type AnswerFrom,
+} from '@tributary/testing';
 import { IngestionModule } from '../app.module';
 import { loadIngestionConfig } from '../config';
 
@@ -33,22 +40,8 @@ const basic = (user: string, password = '') =>
 const operator = bearer(adminToken);
 
 /** A request from `address` (127.0.0.1 is the tests' own). */
-function call(
-  address: string,
-  method: string,
-  path: string,
-  options: { auth?: string; json?: unknown; form?: Record<string, string> } = {},
-): Promise<AnswerFrom> {
-  const headers: Record<string, string> = {};
-  if (options.auth) headers['authorization'] = options.auth;
-  let body: string | undefined;
-  if (options.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(options.json);
-  } else if (options.form) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(options.form).toString();
-  }
+function call(address: string, method: string, path: string, options: CallOptions = {}): Promise<AnswerFrom> {
+  const { headers, body } = callParts(options);
   return requestFrom(address, `${service.url}${path}`, { method, headers, body });
 }
 

@@ -11,7 +11,14 @@ import { Topics, type AuditEntry, type TrackingEvent } from '@tributary/contract
 import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger } from '@tributary/observability';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import {
+  callParts,
+  readTopicUntil,
+  type CallOptions,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
 import { IngestionModule } from '../app.module';
 import { loadIngestionConfig } from '../config';
 
@@ -44,23 +51,9 @@ interface Reply<T = Record<string, unknown>> {
 async function call<T = Record<string, unknown>>(
   method: string,
   path: string,
-  options: {
-    auth?: string;
-    json?: unknown;
-    form?: Record<string, string>;
-    headers?: Record<string, string>;
-  } = {},
+  options: CallOptions = {},
 ): Promise<Reply<T>> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.auth) headers['authorization'] = options.auth;
-  let body: string | undefined;
-  if (options.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(options.json);
-  } else if (options.form) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(options.form).toString();
-  }
+  const { headers, body } = callParts(options);
   const res = await fetch(`${service.url}${path}`, { method, headers, body });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
