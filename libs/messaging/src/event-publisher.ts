@@ -177,8 +177,11 @@ export class EventPublisher {
         records += next.messages.length;
       }
       const byTopic = new Map<string, Message[]>();
-      for (const send of group)
-        byTopic.set(send.topic, [...(byTopic.get(send.topic) ?? []), ...send.messages]);
+      for (const send of group) {
+        const messages = byTopic.get(send.topic);
+        if (messages) messages.push(...send.messages);
+        else byTopic.set(send.topic, [...send.messages]);
+      }
       const timeouts = group.flatMap((send) => (send.timeoutMs === undefined ? [] : [send.timeoutMs]));
       try {
         await this.producer.sendBatch({
