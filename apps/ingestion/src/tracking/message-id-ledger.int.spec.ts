@@ -1,54 +1,107 @@
-/** The messageId ledger against the real Mongo-wire store: group-committed done marks make later decisions duplicates. */
-import type { Connection } from 'mongoose';
-import { connectServiceStore } from '@tributary/store';
+/** The messageId ledger on the real broker and registry: the window survives a restart and reaches other replicas. */
+import type { Admin, Kafka } from 'kafkajs';
+import { Topics } from '@tributary/contracts';
+import { AvroSchemaRegistry, createKafka, EventPublisher } from '@tributary/messaging';
+import { createLogger } from '@tributary/observability';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import { MessageIdLedger } from './message-id-ledger';
+import { trackingEventId } from './tracking-events';
 
 const run = uniqueId('ledger');
-let connection: Connection;
-let ledger: MessageIdLedger;
+const workspaceId = `ws_${run}`;
+const logger = createLogger('ledger-test', 'error');
+const day = 24 * 3_600_000;
+let kafka: Kafka;
+let admin: Admin;
+let registry: AvroSchemaRegistry;
+let publisher: EventPublisher;
+const ledgers: MessageIdLedger[] = [];
+
+function ledger(options: { now?: () => number; windowMs?: number } = {}): MessageIdLedger {
+  const created = new MessageIdLedger({
+    kafka,
+    admin,
+    registry,
+    publisher,
+    logger,
+    windowMs: options.windowMs ?? day,
+    maxIds: 1_000_000,
+    replicationFactor: 1,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  ledgers.push(created);
+  return created;
+}
+
+const ids = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => trackingEventId(workspaceId, `${run}-${prefix}-${i}`));
 
 beforeAll(async () => {
-  connection = await connectServiceStore(testStackEndpoints().mongoUrl, `test_${run}_ledger`);
-  ledger = new MessageIdLedger(connection, 24 * 3_600_000);
-  await ledger.init();
+  const endpoints = testStackEndpoints();
+  kafka = createKafka(`ledger-${run}`, endpoints.kafkaBrokers, logger);
+  admin = kafka.admin();
+  await admin.connect();
+  registry = new AvroSchemaRegistry(endpoints.registryUrl);
+  await registry.registerTopics([Topics.TrackingCallsStored]);
+  publisher = new EventPublisher(kafka, registry, 'ingestion');
+  await publisher.connect();
 });
 
 afterAll(async () => {
-  ledger?.stop();
-  await connection?.close();
+  for (const l of ledgers) await l.stop();
+  await publisher?.disconnect();
+  await admin?.disconnect();
 });
 
 describe('MessageIdLedger', () => {
-  it('writes every concurrently marked id (group commit) so each later decision is a duplicate', async () => {
-    const requests = Array.from({ length: 20 }, (_, r) =>
-      Array.from({ length: 10 }, (_, i) => `m-${r}-${i}`),
-    );
-    for (const ids of requests) expect(await ledger.decide('ws_a', ids)).toEqual(ids.map(() => 'new'));
-    await Promise.all(requests.map((ids) => ledger.markDone('ws_a', ids)));
-    for (const ids of requests) expect(await ledger.decide('ws_a', ids)).toEqual(ids.map(() => 'duplicate'));
-    // From the store, not this ledger's memory: a restarted replica keeps the window.
-    const restarted = new MessageIdLedger(connection, 24 * 3_600_000);
-    for (const ids of requests)
-      expect(await restarted.decide('ws_a', ids)).toEqual(ids.map(() => 'duplicate'));
+  it('answers duplicate at once for ids it stored, and a restarted replica reads them back from the topic', async () => {
+    const first = ledger();
+    await first.start(60_000);
+    const requests = Array.from({ length: 20 }, (_, r) => ids(`restart-${r}`, 10));
+    // Concurrent requests, not awaited: the decision must not wait for the announcement.
+    const announced = requests.map((request) => first.recordStored(workspaceId, request));
+    expect(first.decide(requests.flat()).every((d) => d === 'duplicate')).toBe(true);
+    await Promise.all(announced);
+    await first.flush();
+    await first.stop();
+
+    const restarted = ledger();
+    const readBack = await restarted.start(60_000);
+    expect(readBack.ids).toBeGreaterThanOrEqual(200);
+    expect(restarted.decide(requests.flat())).toEqual(Array(200).fill('duplicate'));
+    expect(restarted.decide(ids('restart-never', 5))).toEqual(Array(5).fill('new'));
   });
 
-  it('answers duplicate for a mark still being written, and keeps workspaces apart', async () => {
-    expect(await ledger.decide('ws_a', ['pending-1'])).toEqual(['new']);
-    const written = ledger.markDone('ws_a', ['pending-1']);
-    expect(ledger.backlog).toBe(1);
-    expect(await ledger.decide('ws_a', ['pending-1'])).toEqual(['duplicate']);
-    await written;
-    expect(ledger.backlog).toBe(0);
-    expect(await ledger.decide('ws_a', ['pending-1'])).toEqual(['duplicate']);
-    expect(await ledger.decide('ws_b', ['pending-1'])).toEqual(['new']);
+  it('keeps workspaces apart: the same messageId announced for one workspace is new for another', async () => {
+    const replica = ledger();
+    await replica.start(60_000);
+    await replica.recordStored(workspaceId, [trackingEventId(workspaceId, `${run}-shared`)]);
+    expect(replica.decide([trackingEventId(`${workspaceId}_other`, `${run}-shared`)])).toEqual(['new']);
   });
 
-  it('flush waits for every queued mark', async () => {
-    const ids = Array.from({ length: 2_500 }, (_, i) => `flush-${i}`);
-    void ledger.markDone('ws_f', ids);
-    await ledger.flush();
-    const restarted = new MessageIdLedger(connection, 24 * 3_600_000);
-    expect(await restarted.decide('ws_f', ids)).toEqual(ids.map(() => 'duplicate'));
+  it('a replica learns what another replica stores after both started', async () => {
+    const a = ledger();
+    const b = ledger();
+    await Promise.all([a.start(60_000), b.start(60_000)]);
+    const stored = ids('peer', 50);
+    expect(b.decide(stored)).toEqual(Array(50).fill('new'));
+    await a.recordStored(workspaceId, stored);
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && b.decide(stored).some((d) => d === 'new')) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(b.decide(stored)).toEqual(Array(50).fill('duplicate'));
+  });
+
+  it('reads back only the window: a replica whose window starts after the announcements reads none of them', async () => {
+    const writer = ledger();
+    await writer.start(60_000);
+    const old = ids('before-window', 5);
+    await writer.recordStored(workspaceId, old);
+    // A clock two minutes ahead with a one-minute window: every announcement so far is before its window.
+    const ahead = ledger({ now: () => Date.now() + 120_000, windowMs: 60_000 });
+    const readBack = await ahead.start(60_000);
+    expect(readBack.records).toBe(0);
+    expect(ahead.decide(old)).toEqual(Array(5).fill('new'));
   });
 });

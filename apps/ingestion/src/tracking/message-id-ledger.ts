@@ -1,211 +1,240 @@
-import { Schema, type Connection, type Model, type mongo } from 'mongoose';
-import { deleteExpired, expireDocuments, findByIds, type BatchCollection } from '@tributary/store';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { Catalog, Topics, type TrackingCallsStored } from '@tributary/contracts';
+import {
+  type AvroSchemaRegistry,
+  ensureTopics,
+  type EventPublisher,
+  UndecodableMessageError,
+} from '@tributary/messaging';
+import type { Logger } from '@tributary/observability';
+import { StoredEventIds, type DedupeDecision } from './stored-event-ids';
 
-interface MessageIdDoc {
-  _id: string;
-  seenAt: Date;
-}
+const TOPIC = Topics.TrackingCallsStored;
+/** Header naming the replica that announced a record: it already holds those ids and skips them when they come back. */
+const REPLICA_HEADER = 'tributary-replica';
 
-/** Whether a call's messageId was already stored within the dedupe window. */
-export type DedupeDecision = 'new' | 'duplicate';
-
-/**
- * The dedupe rule: a messageId is a duplicate only if its `done` mark (written after Kafka acknowledged the event)
- * is younger than the window. No mark means new, even when an earlier attempt crashed before its mark: producing
- * again is safe because the eventId is deterministic.
- */
-export function dedupeDecision(doneAt: Date | undefined, now: number, windowMs: number): DedupeDecision {
-  return doneAt !== undefined && doneAt.getTime() > now - windowMs ? 'duplicate' : 'new';
-}
-
-const DUPLICATE_KEY = 11000;
-
-/**
- * Marks one group-commit write holds at most, and what each waiting request puts in per round: a request's marks
- * beyond that wait for the next write, so one tenant's 11,500-event batch is written in slices and the marks of
- * other requests go out with its first slice instead of waiting behind all of it.
- */
-const MARKS_PER_WRITE = 1_000;
-const MARKS_PER_ROUND = 100;
-
-interface QueuedMarks {
-  docs: MessageIdDoc[];
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-function duplicateIndexes(error: unknown): Set<number> | undefined {
-  const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
-  const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
-  if (list.length === 0) return undefined;
-  const indexes = new Set<number>();
-  for (const e of list as { code?: number; index?: number; err?: { code?: number; index?: number } }[]) {
-    const code = e.code ?? e.err?.code;
-    const index = e.index ?? e.err?.index;
-    if (code !== DUPLICATE_KEY || index === undefined) return undefined;
-    indexes.add(index);
-  }
-  return indexes;
+export interface MessageIdLedgerOptions {
+  kafka: Kafka;
+  /** A connected admin client (topic creation and start-up offsets). */
+  admin: Admin;
+  registry: AvroSchemaRegistry;
+  publisher: EventPublisher;
+  logger: Logger;
+  windowMs: number;
+  /** Ids one replica remembers at most; beyond it the oldest go early (the window shrinks, with a warning). */
+  maxIds: number;
+  replicationFactor: number;
+  now?: () => number;
 }
 
 /**
- * Remembers which (workspace, messageId) pairs were stored on `tracking.events`, for the dedupe window, in
- * ingestion's own database. A request costs one `_id $in` read of its ids' done marks before producing; the marks
- * of what Kafka acknowledged are written after the answer, group-committed, and held in memory until written so a
- * retry to this replica meanwhile is still a duplicate. A retry reaching another replica in those milliseconds is
- * produced again and absorbed downstream by its deterministic eventId. Expiry: a TTL index where the server has
- * one (MongoDB), else a periodic sweep.
+ * The edge's messageId dedupe window, off the request's store round trips. Every replica holds the eventIds stored
+ * within the window in memory (StoredEventIds) and decides with no I/O. What it stores, it announces on
+ * `tracking.calls-stored` after Kafka acknowledged the events; every replica follows that topic, so a retry reaching
+ * another replica is a duplicate there too once the announcement arrived (within moments; in that gap it is produced
+ * again and absorbed downstream by its deterministic eventId, as a retry racing its first attempt always was). At
+ * start a replica reads the window back from the topic before it takes calls, so a restart keeps the window.
+ *
+ * A crash between Kafka's ack and the announcement loses those ids' window: the retry is produced again with the same
+ * eventId, which consumers dedupe.
  */
 export class MessageIdLedger {
-  private readonly model: Model<MessageIdDoc>;
-  private expiry?: { stop(): void };
+  readonly ids: StoredEventIds;
+  readonly groupId: string;
+  private consumer?: Consumer;
+  private compactor?: NodeJS.Timeout;
+  // Per partition, the offset start-up must reach before the window is complete.
+  private readonly pending = new Map<number, number>();
+  private caughtUp = false;
+  private crashed?: string;
+  private markReady: () => void = () => undefined;
+  private failReady: (error: Error) => void = () => undefined;
+  private readonly ready = new Promise<void>((resolve, reject) => {
+    this.markReady = resolve;
+    this.failReady = reject;
+  });
+  private encodeRecord?: (record: TrackingCallsStored) => Buffer;
+  private readonly announcing = new Set<Promise<void>>();
+  private unannounced = 0;
+  private readonly now: () => number;
+  private readBack = { records: 0, ids: 0 };
 
-  constructor(
-    connection: Connection,
-    private readonly windowMs: number,
-  ) {
-    const schema = new Schema<MessageIdDoc>(
-      { _id: { type: String, required: true }, seenAt: { type: Date, required: true } },
-      { versionKey: false, collection: 'tracking_message_ids' },
-    );
-    this.model =
-      connection.models['TrackingMessageId'] ?? connection.model<MessageIdDoc>('TrackingMessageId', schema);
-  }
-
-  /** Expires marks after the dedupe window (TTL index on MongoDB, a sweep on FerretDB). */
-  async init(sweepEveryMs = 600_000): Promise<'ttl-index' | 'sweeper'> {
-    const expiry = await expireDocuments(this.model.collection, 'seenAt', this.windowMs, sweepEveryMs);
-    this.expiry = expiry;
-    return expiry.mode;
-  }
-
-  /** Deletes marks older than the window; returns how many. */
-  async sweep(now = Date.now()): Promise<number> {
-    return deleteExpired(this.model.collection, 'seenAt', this.windowMs, now);
-  }
-
-  /** Stops the sweeper (service shutdown). */
-  stop(): void {
-    this.expiry?.stop();
-  }
-
-  /** New or duplicate, for each id in input order. */
-  async decide(
-    workspaceId: string,
-    messageIds: readonly string[],
-    now = Date.now(),
-  ): Promise<DedupeDecision[]> {
-    if (messageIds.length === 0) return [];
-    const keys = messageIds.map((id) => `done:${workspaceId}:${id}`);
-    const unwritten = keys.map((key) => this.unwritten.get(key));
-    const toRead = keys.filter((_, i) => unwritten[i] === undefined);
-    const stored = toRead.length > 0 ? await findByIds(this.collection, toRead, { seenAt: 1 }) : new Map();
-    return keys.map((key, i) => dedupeDecision(unwritten[i] ?? stored.get(key)?.seenAt, now, this.windowMs));
-  }
-
-  /** Marks not written yet: a backlog the caller may wait on when the store falls behind. */
-  get backlog(): number {
-    return this.unwritten.size;
-  }
-
-  /** Resolves once every mark queued so far is written (or failed): before the service stops. */
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
+  constructor(private readonly options: MessageIdLedgerOptions) {
+    this.now = options.now ?? Date.now;
+    this.ids = new StoredEventIds(options.windowMs, options.maxIds);
+    this.groupId = `message-id-ledger.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    this.ready.catch(() => undefined);
   }
 
   /**
-   * Marks ids as stored on Kafka (after the ack); resolves once the marks are written. Concurrent requests share one
-   * insert (group commit): while a write is in flight, newer marks queue and go out together when it ends, so under
-   * load the store sees one insert per round trip instead of one per request, and at low load nothing waits. A write
-   * takes marks from every waiting request in turn (MARKS_PER_ROUND each) up to MARKS_PER_WRITE.
+   * Reads the window back from `tracking.calls-stored` (from the window's start, and no more than maxIds records a
+   * partition) and keeps following it; resolves once everything announced before start-up is in, or rejects after
+   * `timeoutMs` saying how far it got.
    */
-  async markDone(workspaceId: string, messageIds: readonly string[], now = Date.now()): Promise<void> {
-    if (messageIds.length === 0) return;
-    const seenAt = new Date(now);
-    const docs = messageIds.map((id) => ({ _id: `done:${workspaceId}:${id}`, seenAt }));
-    for (const doc of docs) this.unwritten.set(doc._id, seenAt);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.queuedMarks.push({ docs: [...docs], resolve, reject });
-        this.startWriting();
-      });
-    } finally {
-      for (const doc of docs) if (this.unwritten.get(doc._id) === seenAt) this.unwritten.delete(doc._id);
+  async start(timeoutMs: number): Promise<{ records: number; ids: number; ms: number }> {
+    const started = performance.now();
+    const { kafka, admin, replicationFactor, logger, windowMs, maxIds } = this.options;
+    await ensureTopics(admin, [Catalog[TOPIC]], replicationFactor);
+    this.encodeRecord = this.options.registry.encoderFor(TOPIC);
+    const ends = await admin.fetchTopicOffsets(TOPIC);
+    const fromWindow = await admin.fetchTopicOffsetsByTimestamp(TOPIC, this.now() - windowMs);
+    const starts = new Map<number, number>();
+    for (const { partition, high, low } of ends) {
+      const byTime = Number(fromWindow.find((o) => o.partition === partition)?.offset ?? -1);
+      const end = Number(high);
+      // -1: nothing at or after the window's start in this partition.
+      const start = Math.max(byTime < 0 ? end : byTime, end - maxIds, Number(low));
+      starts.set(partition, start);
+      if (start < end) this.pending.set(partition, end);
     }
-  }
-
-  private queuedMarks: QueuedMarks[] = [];
-  private writing: Promise<void> | undefined;
-  // Marks queued or being written, by _id: what `decide` answers from before the store has them.
-  private readonly unwritten = new Map<string, Date>();
-
-  /** One writer at a time; marks queued while it finished are picked up by the next. */
-  private startWriting(): void {
-    if (this.writing) return;
-    this.writing = this.writeQueuedMarks().finally(() => {
-      this.writing = undefined;
-      if (this.queuedMarks.length > 0) this.startWriting();
+    const consumer = kafka.consumer({
+      groupId: this.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 100,
     });
-  }
-
-  private get collection(): BatchCollection<MessageIdDoc> {
-    return this.model.collection as unknown as BatchCollection<MessageIdDoc>;
-  }
-
-  /** The next write: marks taken round-robin from the waiting requests. */
-  private nextWrite(): { docs: MessageIdDoc[]; group: Set<QueuedMarks> } {
-    const docs: MessageIdDoc[] = [];
-    const group = new Set<QueuedMarks>();
-    let took = true;
-    while (took && docs.length < MARKS_PER_WRITE) {
-      took = false;
-      for (const queued of this.queuedMarks) {
-        const room = Math.min(MARKS_PER_ROUND, MARKS_PER_WRITE - docs.length, queued.docs.length);
-        if (room <= 0) continue;
-        docs.push(...queued.docs.splice(0, room));
-        group.add(queued);
-        took = true;
-      }
-    }
-    return { docs, group };
-  }
-
-  private async writeQueuedMarks(): Promise<void> {
-    while (this.queuedMarks.length > 0) {
-      const { docs, group } = this.nextWrite();
-      this.queuedMarks = this.queuedMarks.filter((queued) => queued.docs.length > 0);
-      try {
-        const collided = await this.insertAll(docs);
-        // An expired earlier mark is replaced, so the window restarts from this store.
-        for (const i of collided) {
-          const doc = docs[i];
-          if (!doc) continue;
-          const existing = await this.model.findById(doc._id).lean();
-          if (existing && existing.seenAt.getTime() <= doc.seenAt.getTime() - this.windowMs) {
-            await this.model.deleteOne({ _id: doc._id });
-            await this.insertAll([doc]);
-          }
-        }
-        for (const g of group) if (g.docs.length === 0) g.resolve();
-      } catch (error) {
-        // A request whose slice failed fails whole; its slices still waiting are dropped.
-        for (const g of group) g.reject(error);
-        this.queuedMarks = this.queuedMarks.filter((queued) => !group.has(queued));
-      }
-    }
-  }
-
-  /** Inserts unordered; returns the indexes that already existed. */
-  private async insertAll(docs: MessageIdDoc[]): Promise<Set<number>> {
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      logger.error({ err: payload.error, restart: payload.restart }, 'message-id ledger consumer crashed');
+      if (payload.restart) return;
+      this.crashed = String(payload.error);
+      this.failReady(new Error(`${TOPIC} consumer stopped before catching up: ${this.crashed}`));
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [TOPIC], fromBeginning: false });
+    await consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload) });
+    // A group of its own never commits, so every partition starts where seek puts it: the window's start.
+    for (const [partition, offset] of starts)
+      consumer.seek({ topic: TOPIC, partition, offset: String(offset) });
+    this.checkCaughtUp();
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await (this.model.collection as unknown as mongo.Collection<MessageIdDoc>).insertMany(docs, {
-        ordered: false,
-      });
-      return new Set();
-    } catch (error) {
-      const duplicates = duplicateIndexes(error);
-      if (!duplicates) throw error;
-      return duplicates;
+      await Promise.race([
+        this.ready,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const behind = [...this.pending].map(([p, offset]) => `partition ${p} below offset ${offset}`);
+            reject(new Error(`${TOPIC} not read back within ${timeoutMs} ms (${behind.join(', ')})`));
+          }, timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
     }
+    // Expired ids stop counting at once; their memory goes back at the next compaction.
+    const every = Math.min(3_600_000, Math.max(60_000, windowMs / 8));
+    this.compactor = setInterval(() => this.compact(), every);
+    this.compactor.unref();
+    return { ...this.readBack, ms: Math.round(performance.now() - started) };
+  }
+
+  /** New or duplicate, for each eventId in input order: no I/O. */
+  decide(eventIds: readonly string[]): DedupeDecision[] {
+    return this.ids.decide(eventIds, this.now());
+  }
+
+  /** Ids stored on Kafka whose announcement is not acknowledged yet. */
+  get backlog(): number {
+    return this.unannounced;
+  }
+
+  /**
+   * Remembers eventIds Kafka acknowledged, at once (a retry to this replica is a duplicate from now on), and
+   * announces them to every replica; resolves once the announcement is acknowledged.
+   */
+  async recordStored(workspaceId: string, eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    if (!this.encodeRecord) throw new Error('message-id ledger used before start');
+    const storedAt = this.now();
+    for (const id of eventIds) this.ids.add(id, storedAt, storedAt);
+    const eventId = randomUUID();
+    const value = this.encodeRecord({
+      metadata: {
+        eventId,
+        occurredAt: storedAt,
+        workspaceId,
+        source: 'ingestion',
+        correlationId: eventId,
+        causationId: null,
+      },
+      eventIds: [...eventIds],
+      storedAt,
+    });
+    this.unannounced += eventIds.length;
+    const announced = this.options.publisher
+      .publishEncoded(TOPIC, [{ key: workspaceId, value, headers: { [REPLICA_HEADER]: this.groupId } }])
+      .finally(() => {
+        this.unannounced -= eventIds.length;
+        this.announcing.delete(announced);
+      });
+    this.announcing.add(announced);
+    await announced;
+  }
+
+  /** Resolves once every announcement so far is acknowledged or failed: before the service stops. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.announcing]);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.compactor);
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.disconnect();
+  }
+
+  /** Drops expired ids; warns when the table was full and the window reaches back less far than configured. */
+  compact(): void {
+    const outcome = this.ids.compact(this.now());
+    if (outcome.evicted > 0) {
+      this.options.logger.warn(
+        {
+          evicted: outcome.evicted,
+          windowStartsAt: new Date(outcome.oldestKeptAt ?? this.now()).toISOString(),
+          maxIds: this.options.maxIds,
+        },
+        'messageId dedupe window shortened: more ids than TRACKING_DEDUPE_MAX_IDS; consumers still dedupe by eventId',
+      );
+    }
+  }
+
+  private async onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+    const now = this.now();
+    for (const message of batch.messages) {
+      if (this.caughtUp && message.headers?.[REPLICA_HEADER]?.toString() === this.groupId) continue;
+      let record: TrackingCallsStored;
+      try {
+        const cached = this.options.registry.decodeCached(message.value);
+        record = (
+          cached ? cached.value : await this.options.registry.decode(message.value)
+        ) as TrackingCallsStored;
+      } catch (error) {
+        // A transient registry failure is retried with the batch; bytes that never decode are skipped.
+        if (!(error instanceof UndecodableMessageError)) throw error;
+        this.options.logger.warn(
+          { offset: message.offset, partition: batch.partition, err: error },
+          'undecodable message-id ledger record',
+        );
+        continue;
+      }
+      for (const id of record.eventIds) this.ids.add(id, record.storedAt, now);
+      this.readBack.records += 1;
+      this.readBack.ids += record.eventIds.length;
+    }
+    await heartbeat();
+    const target = this.pending.get(batch.partition);
+    if (target !== undefined && (Number(batch.lastOffset()) + 1 >= target || batch.offsetLag() === '0')) {
+      this.pending.delete(batch.partition);
+      this.checkCaughtUp();
+    }
+  }
+
+  private checkCaughtUp(): void {
+    if (this.caughtUp || this.pending.size > 0) return;
+    this.caughtUp = true;
+    this.markReady();
   }
 }

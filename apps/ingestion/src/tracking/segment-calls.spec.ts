@@ -44,6 +44,21 @@ describe('parseCall', () => {
     expect(fields(result).sort()).toEqual(['context', 'properties', 'timestamp']);
   });
 
+  it('says Required for a missing field and what was expected and received for a wrong type', () => {
+    const wrongTypes = parseCall({ userId: 'u', event: 12, properties: 'x', context: [] }, 'track');
+    expect(wrongTypes.ok ? [] : wrongTypes.problems).toEqual(
+      expect.arrayContaining([
+        { field: 'event', reason: 'Expected string, received number' },
+        { field: 'properties', reason: 'Expected object, received string' },
+        { field: 'context', reason: 'Expected object, received array' },
+      ]),
+    );
+    expect(parseCall({ userId: 'u' }, 'alias')).toEqual({
+      ok: false,
+      problems: [{ field: 'previousId', reason: 'Required' }],
+    });
+  });
+
   it('refuses a body type that contradicts the route, and bodies that are not objects', () => {
     expect(fields(parseCall({ type: 'page', userId: 'u', event: 'E' }, 'track'))).toEqual(['type']);
     expect(parseCall('hello', 'track').ok).toBe(false);

@@ -10,6 +10,11 @@ const json = (value: Record<string, unknown> | undefined): string | null =>
 
 const time = (iso: string | undefined): number | null => (iso === undefined ? null : Date.parse(iso));
 
+/** The eventId of a workspace's tracking call: UUIDv5 of (workspace, messageId), the same for every retry. */
+export function trackingEventId(workspaceId: string, messageId: string): string {
+  return clientEventId(workspaceId, 'tracking', messageId);
+}
+
 /**
  * Maps a validated Segment call to its `tracking.events` record. The eventId is derived from (workspace, messageId)
  * so a client retry the edge did not catch (e.g. a crash between Kafka's ack and the dedupe mark) carries the same
@@ -22,8 +27,8 @@ export function toTrackingEvent(
   receivedAt: number,
   correlationId?: string,
   maxFutureSkewMs = DEFAULT_MAX_FUTURE_SKEW_MS,
+  eventId = trackingEventId(workspaceId, call.messageId),
 ): TrackingEvent {
-  const eventId = clientEventId(workspaceId, 'tracking', call.messageId);
   const timestamp = correctedTimestamp(call, receivedAt, maxFutureSkewMs);
   const properties = 'properties' in call ? call.properties : undefined;
   const traits = 'traits' in call ? call.traits : undefined;

@@ -1,9 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { Connection } from 'mongoose';
+import type { Admin, Kafka } from 'kafkajs';
 import { Topics, type IngestionRejected, type TrackingEvent } from '@tributary/contracts';
-import { AvroSchemaRegistry, clientEventId, EventPublisher } from '@tributary/messaging';
-import { STORE_CONNECTION } from '@tributary/store';
+import { AvroSchemaRegistry, EventPublisher, KAFKA_ADMIN, KAFKA_CLIENT } from '@tributary/messaging';
 import { currentRequestId, type Logger, SERVICE_LOGGER } from '@tributary/observability';
 import { SERVICE_CONFIG } from '@tributary/config';
 import type { Principal } from '@tributary/access';
@@ -12,7 +11,7 @@ import type { FieldProblem } from '../leads/field-problem';
 import { MessageIdLedger } from './message-id-ledger';
 import { ProduceGate } from './produce-gate';
 import type { SegmentCall } from './segment-calls';
-import { contactKeyOf, toTrackingEvent, type IdentifiedCall } from './tracking-events';
+import { contactKeyOf, toTrackingEvent, trackingEventId, type IdentifiedCall } from './tracking-events';
 
 /** Where a set of calls came from: what the rejected-topic record needs to keep the original. */
 export interface IntakeRequest {
@@ -45,12 +44,12 @@ export interface IntakeOutcome {
  * order. A call is answered only after Kafka acknowledged it (acks=all): a 200 always means stored.
  *
  * Per request: messageIds are assigned (client's, else a new UUID), repeats inside the request collapse, the dedupe
- * ledger drops ids stored within the window, the rest is Avro-encoded one by one (a record Avro refuses goes to
- * `ingestion.rejected` with the reason, never silently away), and everything is produced in one request per topic
- * through the in-flight gate; the dedupe marks are written after the answer.
+ * ledger (in memory, no I/O) drops ids stored within the window, the rest is Avro-encoded one by one (a record Avro
+ * refuses goes to `ingestion.rejected` with the reason, never silently away), and everything is produced in one
+ * request per topic through the in-flight gate; the stored ids are announced to the other replicas after the answer.
  */
-/** Unwritten dedupe marks beyond which a request waits for its own (the store is falling behind). */
-const MAX_UNWRITTEN_MARKS = 100_000;
+/** Stored ids not yet announced beyond which a request waits for its own announcement (Kafka is falling behind). */
+const MAX_UNANNOUNCED_IDS = 100_000;
 
 @Injectable()
 export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
@@ -62,11 +61,21 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly publisher: EventPublisher,
     private readonly registry: AvroSchemaRegistry,
-    @Inject(STORE_CONNECTION) store: Connection,
+    @Inject(KAFKA_CLIENT) kafka: Kafka,
+    @Inject(KAFKA_ADMIN) admin: Admin,
     @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
   ) {
-    this.ledger = new MessageIdLedger(store, config.TRACKING_DEDUPE_WINDOW_HOURS * 3_600_000);
+    this.ledger = new MessageIdLedger({
+      kafka,
+      admin,
+      registry,
+      publisher,
+      logger,
+      windowMs: config.TRACKING_DEDUPE_WINDOW_HOURS * 3_600_000,
+      maxIds: config.TRACKING_DEDUPE_MAX_IDS,
+      replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+    });
     this.gate = new ProduceGate(
       config.TRACKING_MAX_IN_FLIGHT,
       config.TRACKING_PRODUCE_TIMEOUT_MS,
@@ -75,15 +84,25 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.ledger.init();
+    // HTTP opens only with the whole window read back: a restart must not forget what was stored before it.
+    const readBack = await this.ledger
+      .start(this.config.TRACKING_DEDUPE_READ_BACK_TIMEOUT_MS)
+      .catch(async (error: unknown) => {
+        await this.ledger.stop();
+        throw error;
+      });
+    this.logger.info(
+      { ...readBack, windowHours: this.config.TRACKING_DEDUPE_WINDOW_HOURS },
+      'messageId dedupe window read back',
+    );
     this.encodeEvent = this.registry.encoderFor(Topics.TrackingEvents);
     this.encodeRejected = this.registry.encoderFor(Topics.IngestionRejected);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    // Marks still queued are the dedupe window of what was just acknowledged: written before the process goes.
+    // Announcements still in flight are the dedupe window of what was just acknowledged: out before the process goes.
     await this.ledger.flush();
-    this.ledger.stop();
+    await this.ledger.stop();
   }
 
   /** Accepts validated calls and records unaccepted ones; throws TrackingUnavailableError when Kafka did not ack. */
@@ -105,16 +124,14 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
       if (!firstById.has(entry.call.messageId)) firstById.set(entry.call.messageId, entry);
     }
     const unique = [...firstById.values()];
-    const decisions = await this.decide(
-      workspaceId,
-      unique.map((e) => e.call.messageId),
-    );
+    const eventIds = new Map<string, string>();
+    for (const { call } of unique) eventIds.set(call.messageId, trackingEventId(workspaceId, call.messageId));
+    const decisions = this.ledger.decide([...eventIds.values()]);
     const fresh = unique.filter((_, i) => decisions[i] !== 'duplicate');
 
-    const events: { key: string; value: Buffer; messageId: string }[] = [];
+    const events: { key: string; value: Buffer; eventId: string }[] = [];
     const rejected: UnacceptedItem[] = [...unaccepted];
     const failedIds = new Set<string>();
-    const eventIds = new Map<string, string>();
     for (const { index, call } of fresh) {
       const event = toTrackingEvent(
         workspaceId,
@@ -122,10 +139,10 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
         request.receivedAt,
         requestId ?? undefined,
         this.config.MAX_FUTURE_SKEW_SECONDS * 1000,
+        eventIds.get(call.messageId),
       );
-      eventIds.set(call.messageId, event.metadata.eventId);
       try {
-        events.push({ key: contactKeyOf(call), value: this.encode(event), messageId: call.messageId });
+        events.push({ key: contactKeyOf(call), value: this.encode(event), eventId: event.metadata.eventId });
       } catch (error) {
         failedIds.add(call.messageId);
         const item = index === null ? undefined : call;
@@ -147,19 +164,17 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
         this.publisher.publishEncoded(Topics.IngestionRejected, rejectedRecords),
       ]);
     });
-    // The marks are written after the answer; only a store falling far behind makes requests wait for them.
-    const marked = this.markDone(
+    // This replica knows them now; the others learn after the answer, unless announcements fall far behind.
+    const announced = this.recordStored(
       workspaceId,
-      events.map((e) => e.messageId),
+      events.map((e) => e.eventId),
     );
-    if (this.ledger.backlog > MAX_UNWRITTEN_MARKS) await marked;
+    if (this.ledger.backlog > MAX_UNANNOUNCED_IDS) await announced;
 
     return {
       eventIds: identified
         .filter((e) => !failedIds.has(e.call.messageId))
-        .map(
-          (e) => eventIds.get(e.call.messageId) ?? clientEventId(workspaceId, 'tracking', e.call.messageId),
-        ),
+        .map((e) => eventIds.get(e.call.messageId) ?? trackingEventId(workspaceId, e.call.messageId)),
       stored: events.length,
       duplicates: identified.length - events.length - failedIds.size,
       rejected: rejected.map((r) => ({ index: r.index, problems: r.problems })),
@@ -201,21 +216,14 @@ export class TrackingIntake implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  // The store is a dedupe aid, not the record: when it is down we accept and let eventId dedupe absorb repeats.
-  private async decide(workspaceId: string, ids: string[]): Promise<('new' | 'duplicate')[]> {
+  private async recordStored(workspaceId: string, eventIds: string[]): Promise<void> {
     try {
-      return await this.ledger.decide(workspaceId, ids);
+      await this.ledger.recordStored(workspaceId, eventIds);
     } catch (error) {
-      this.logger.warn({ err: error }, 'dedupe store unavailable: accepting without messageId dedupe');
-      return ids.map(() => 'new');
-    }
-  }
-
-  private async markDone(workspaceId: string, ids: string[]): Promise<void> {
-    try {
-      await this.ledger.markDone(workspaceId, ids);
-    } catch (error) {
-      this.logger.warn({ err: error }, 'could not record messageIds as stored: a retry may produce again');
+      this.logger.warn(
+        { err: error, ids: eventIds.length },
+        'stored ids not announced: a retry reaching another replica may be produced again (consumers dedupe by eventId)',
+      );
     }
   }
 }

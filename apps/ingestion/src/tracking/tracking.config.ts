@@ -2,12 +2,22 @@ import { z } from 'zod';
 
 /** Configuration keys of the tracking API. */
 export const trackingConfigShape = {
-  /** How long a messageId is remembered: a client retry within it is answered 200 without producing again. */
+  /**
+   * How long a messageId is remembered: a client retry within it is answered 200 without producing again. At most
+   * tracking.calls-stored's retention (7 days), which replicas read the window back from at start.
+   */
   TRACKING_DEDUPE_WINDOW_HOURS: z.coerce
     .number()
     .positive()
-    .max(24 * 30)
+    .max(24 * 7)
     .default(24),
+  /**
+   * Stored ids one replica remembers at most (16 bytes each, 32 MB a million at the table's load); with more in the
+   * window the oldest go first and a warning says how far back the window still reaches.
+   */
+  TRACKING_DEDUPE_MAX_IDS: z.coerce.number().int().min(1_000).max(50_000_000).default(2_000_000),
+  /** How long start-up may take to read the dedupe window back from tracking.calls-stored before it gives up. */
+  TRACKING_DEDUPE_READ_BACK_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(120_000),
   /** Events handed to Kafka and not yet acknowledged, across requests; beyond it the API answers 503. */
   TRACKING_MAX_IN_FLIGHT: z.coerce.number().int().min(1).default(5_000),
   /**

@@ -10,6 +10,7 @@ import type { LeadCaptured } from './LeadCaptured';
 import type { RecordChanged } from './RecordChanged';
 import type { AuditEntry } from './AuditEntry';
 import type { IngestionRejected } from './IngestionRejected';
+import type { TrackingCallsStored } from './TrackingCallsStored';
 import type { ContactsMerged } from './ContactsMerged';
 import type { LeadAssigned } from './LeadAssigned';
 import type { LeadSlaBreached } from './LeadSlaBreached';
@@ -31,6 +32,7 @@ export const Topics = {
   RecordsChanged: 'records.changed',
   AuditLog: 'audit.log',
   IngestionRejected: 'ingestion.rejected',
+  TrackingCallsStored: 'tracking.calls-stored',
   ContactsMerged: 'contacts.merged',
   LeadsAssigned: 'leads.assigned',
   LeadsSlaBreached: 'leads.sla-breached',
@@ -56,6 +58,7 @@ export interface TopicEvents {
   'records.changed': RecordChanged;
   'audit.log': AuditEntry;
   'ingestion.rejected': IngestionRejected;
+  'tracking.calls-stored': TrackingCallsStored;
   'contacts.merged': ContactsMerged;
   'leads.assigned': LeadAssigned;
   'leads.sla-breached': LeadSlaBreached;
@@ -795,6 +798,66 @@ const avroSchemas = {
       { name: 'receivedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
     ],
   },
+  TrackingCallsStored: {
+    type: 'record',
+    name: 'TrackingCallsStored',
+    namespace: 'io.tributary.ingestion',
+    doc: 'The eventIds of tracking calls the edge stored on tracking.events (written after Kafka acknowledged them): the messageId dedupe window, which every ingestion replica rebuilds at start and follows.',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      {
+        name: 'eventIds',
+        type: { type: 'array', items: 'string' },
+        doc: 'eventIds (UUIDv5 of workspace and messageId) of the calls one request stored.',
+      },
+      {
+        name: 'storedAt',
+        type: { type: 'long', logicalType: 'timestamp-millis' },
+        doc: 'When Kafka acknowledged them: the start of their dedupe window.',
+      },
+    ],
+  },
   ContactsMerged: {
     type: 'record',
     name: 'ContactsMerged',
@@ -1338,6 +1401,21 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       retention: '30d',
     },
     avroSchema: avroSchemas.IngestionRejected,
+  },
+  'tracking.calls-stored': {
+    ...{
+      name: 'tracking.calls-stored',
+      description:
+        'Which tracking calls the edge stored, by eventId; every ingestion replica rebuilds its messageId dedupe window from it at start and follows it.',
+      subject: 'tracking.calls-stored-value',
+      recordName: 'TrackingCallsStored',
+      key: 'workspaceId',
+      producers: ['ingestion'],
+      consumers: ['message-id-ledger'],
+      partitions: 3,
+      retention: '7d',
+    },
+    avroSchema: avroSchemas.TrackingCallsStored,
   },
   'contacts.merged': {
     ...{

@@ -13,6 +13,7 @@ export type { LeadCaptured } from './LeadCaptured';
 export type { RecordChanged } from './RecordChanged';
 export type { AuditEntry } from './AuditEntry';
 export type { IngestionRejected } from './IngestionRejected';
+export type { TrackingCallsStored } from './TrackingCallsStored';
 export type { ContactsMerged } from './ContactsMerged';
 export type { LeadAssigned } from './LeadAssigned';
 export type { LeadSlaBreached } from './LeadSlaBreached';
