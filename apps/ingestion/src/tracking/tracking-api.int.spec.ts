@@ -229,6 +229,36 @@ describe('tracking API', () => {
     expect(events.filter((e) => e.messageId === messageId)).toHaveLength(1);
   });
 
+  it('stores a retry once when it reaches a replica started after the call, as after a restart', async () => {
+    const messageId = `restart-${randomUUID()}`;
+    const call = { userId: 'restart-user', event: 'Demo Requested', messageId };
+    const first = await post('/v1/track', call);
+    expect(first.status).toBe(200);
+    // Its own database: the window must come from tracking.calls-stored, not from a store both share.
+    const config = loadIngestionConfig(
+      testServiceEnv('ingestion', `${run}-b`, {
+        WRITE_KEYS: `${writeKey}:${workspace}`,
+        ADMIN_TOKEN: adminToken,
+      }),
+    );
+    const replica = await startService(IngestionModule.forRoot(config), config);
+    try {
+      const retry = await fetch(`${replica.url}/v1/track`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: basic(writeKey) },
+        body: JSON.stringify(call),
+      });
+      expect(retry.status).toBe(200);
+      expect(((await retry.json()) as Record<string, unknown>)['eventId']).toBe(first.body['eventId']);
+    } finally {
+      await replica.close();
+    }
+    const marker = `marker-${randomUUID()}`;
+    await post('/v1/track', { userId: 'restart-user', event: 'Marker', messageId: marker });
+    const events = await trackingEvents((list) => list.some((e) => e.messageId === marker));
+    expect(events.filter((e) => e.messageId === messageId)).toHaveLength(1);
+  });
+
   it('keeps good batch items and sends bad ones to ingestion.rejected with the reason', async () => {
     const good = `good-${randomUUID()}`;
     const res = await post('/v1/batch', {
