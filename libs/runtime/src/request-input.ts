@@ -32,14 +32,23 @@ const MAX_PROBLEMS = 10;
 
 const fieldName = (key: string): string =>
   key.includes('\u0000') ? key.replaceAll('\u0000', '\\u0000') : key;
-const join = (path: string, key: string): string => (path ? `${path}.${fieldName(key)}` : fieldName(key));
 
 interface Visit {
   value: unknown;
-  path: string;
+  /** Where the walk came from: the field's path is spelled out only when it has a problem. */
+  parent: Visit | undefined;
+  key: string;
   depth: number;
   /** The key leading here holds NUL: reported in document order, not walked. */
   badKey: boolean;
+}
+
+function pathOf(visit: Visit, root: string): string {
+  const keys: string[] = [];
+  for (let at: Visit | undefined = visit; at?.parent !== undefined; at = at.parent)
+    keys.push(fieldName(at.key));
+  if (root) keys.push(root);
+  return keys.reverse().join('.');
 }
 
 /**
@@ -49,32 +58,39 @@ interface Visit {
  */
 export function unstorableParts(value: unknown, root = ''): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  const stack: Visit[] = [{ value, path: root, depth: 0, badKey: false }];
+  const stack: Visit[] = [{ value, parent: undefined, key: '', depth: 0, badKey: false }];
   while (stack.length > 0 && problems.length < MAX_PROBLEMS) {
-    const { value: current, path, depth, badKey } = stack.pop() as Visit;
-    if (badKey) {
-      problems.push({ field: path, reason: NUL_IN_KEY });
+    const visit = stack.pop() as Visit;
+    const { value: current, depth } = visit;
+    if (visit.badKey) {
+      problems.push({ field: pathOf(visit, root), reason: NUL_IN_KEY });
       continue;
     }
     if (typeof current === 'string') {
-      if (current.includes('\u0000')) problems.push({ field: path || '(body)', reason: NUL_IN_TEXT });
+      if (current.includes('\u0000'))
+        problems.push({ field: pathOf(visit, root) || '(body)', reason: NUL_IN_TEXT });
       continue;
     }
     if (typeof current !== 'object' || current === null) continue;
     if (depth >= MAX_JSON_DEPTH) {
-      problems.push({ field: path || '(body)', reason: TOO_DEEP });
+      problems.push({ field: pathOf(visit, root) || '(body)', reason: TOO_DEEP });
       continue;
     }
     if (Array.isArray(current)) {
       for (let i = current.length - 1; i >= 0; i--)
-        stack.push({ value: current[i], path: join(path, String(i)), depth: depth + 1, badKey: false });
+        stack.push({ value: current[i], parent: visit, key: String(i), depth: depth + 1, badKey: false });
       continue;
     }
     if (Buffer.isBuffer(current)) continue;
-    const entries = Object.entries(current as Record<string, unknown>);
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, inner] = entries[i] as [string, unknown];
-      stack.push({ value: inner, path: join(path, key), depth: depth + 1, badKey: key.includes('\u0000') });
+    const record = current as Record<string, unknown>;
+    const keys = Object.keys(record);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string;
+      // Scalars other than strings hold nothing to refuse: not pushed at all.
+      const inner = record[key];
+      const badKey = key.includes('\u0000');
+      if (!badKey && inner !== null && typeof inner !== 'object' && typeof inner !== 'string') continue;
+      stack.push({ value: inner, parent: visit, key, depth: depth + 1, badKey });
     }
   }
   return problems.slice(0, MAX_PROBLEMS);

@@ -127,7 +127,9 @@ export function parseCall(body: unknown, routeType?: CallType, asSent: unknown =
       reason: `event is ${size} bytes; the limit is 32 KB (${MAX_EVENT_BYTES} bytes) per event`,
     });
   }
-  const parsed = callSchemas[callType].safeParse({ ...body, type: callType }, { error: reasons });
+  // A copy only when the route supplies the type: the schema never sees a body without one.
+  const input = body['type'] === callType ? body : { ...body, type: callType };
+  const parsed = callSchemas[callType].safeParse(input, { error: reasons });
   if (!parsed.success) problems.push(...problemsOf(parsed.error));
   if (callType !== 'alias' && body['userId'] === undefined && body['anonymousId'] === undefined) {
     problems.push({ field: 'userId', reason: 'userId or anonymousId is required' });
@@ -171,22 +173,24 @@ export function parseBatch(body: unknown): BatchResult {
   const { batch, context, integrations, sentAt } = envelope.data;
   const calls: { index: number; call: SegmentCall }[] = [];
   const rejected: RejectedItem[] = [];
+  const sharesFields = context !== undefined || integrations !== undefined || sentAt !== undefined;
   batch.forEach((item, index) => {
-    const merged = isPlainObject(item)
-      ? {
-          ...item,
-          ...(context && {
-            context: { ...context, ...(isPlainObject(item['context']) ? item['context'] : {}) },
-          }),
-          ...(integrations && {
-            integrations: {
-              ...integrations,
-              ...(isPlainObject(item['integrations']) ? item['integrations'] : {}),
-            },
-          }),
-          ...(sentAt && item['sentAt'] === undefined && { sentAt }),
-        }
-      : item;
+    const merged =
+      sharesFields && isPlainObject(item)
+        ? {
+            ...item,
+            ...(context && {
+              context: { ...context, ...(isPlainObject(item['context']) ? item['context'] : {}) },
+            }),
+            ...(integrations && {
+              integrations: {
+                ...integrations,
+                ...(isPlainObject(item['integrations']) ? item['integrations'] : {}),
+              },
+            }),
+            ...(sentAt && item['sentAt'] === undefined && { sentAt }),
+          }
+        : item;
     const result = parseCall(merged, undefined, item);
     if (result.ok) calls.push({ index, call: result.call });
     else
