@@ -15,7 +15,7 @@ export const trackingConfigShape = {
    * Stored ids one replica remembers at most (16 bytes each, 32 MB a million at the table's load); with more in the
    * window the oldest go first and a warning says how far back the window still reaches.
    */
-  TRACKING_DEDUPE_MAX_IDS: z.coerce.number().int().min(1_000).max(50_000_000).default(2_000_000),
+  TRACKING_DEDUPE_MAX_IDS: z.coerce.number().int().min(1_000).max(50_000_000).default(1_000_000),
   /** How long start-up may take to read the dedupe window back from tracking.calls-stored before it gives up. */
   TRACKING_DEDUPE_READ_BACK_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(120_000),
   /** Events handed to Kafka and not yet acknowledged, across requests; beyond it the API answers 503. */
