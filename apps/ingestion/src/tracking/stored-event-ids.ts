@@ -120,15 +120,25 @@ export class StoredEventIds {
       if (second > windowStart) live += 1;
     }
     if (live >= this.maxIds) {
-      // The second below which ids go so that EVICT_TO of maxIds stay: the oldest go first.
-      const seconds = new Uint32Array(live);
-      let n = 0;
+      // The second up to which ids go so that EVICT_TO of maxIds stay, the oldest first: counted per second of the
+      // window (one pass, no sort of a million times).
+      const nowSecond = Math.floor(now / 1000);
+      const perSecond = new Uint32Array(Math.max(1, nowSecond - windowStart + 1));
+      let later = 0;
       for (let i = 3; i < this.slots.length; i += WORDS) {
         const second = this.slots[i] ?? 0;
-        if (second > windowStart) seconds[n++] = second;
+        if (second <= windowStart) continue;
+        if (second > nowSecond) later += 1;
+        else perSecond[second - windowStart] = (perSecond[second - windowStart] ?? 0) + 1;
       }
-      seconds.sort();
-      cutoff = (seconds[live - Math.floor(this.maxIds * EVICT_TO)] ?? windowStart) - 1;
+      let kept = later;
+      const keep = Math.floor(this.maxIds * EVICT_TO);
+      let second = nowSecond;
+      while (second > windowStart && kept + (perSecond[second - windowStart] ?? 0) <= keep) {
+        kept += perSecond[second - windowStart] ?? 0;
+        second -= 1;
+      }
+      cutoff = second;
     }
     const before = this.count;
     let expired = 0;
