@@ -140,7 +140,7 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
     },
     join(process.cwd(), '.stack', 'bench-logs', run),
-    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [],
+    { nodeArgs: opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [] },
   );
   try {
     await waitReady(ingestion);

@@ -15,6 +15,8 @@
  * Afterwards it drops its scratch topic and database. With --truncate it also deletes tracking.events up to the end
  * of the run (Kafka can only delete a prefix, so older dev records go too — hence opt-in): tests find their records
  * by reading from the beginning, and a few hundred thousand bench records make them slower on a long-lived dev stack.
+ * Ingestion runs compiled, as production runs it (built first when its dist is missing or stale), unless `--dev`;
+ * its resident memory is sampled every 500 ms while it is up and printed, the largest as `rss_max_mib` on RESULT.
  */
 import autocannon from 'autocannon';
 import { Command } from 'commander';
@@ -26,6 +28,18 @@ import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
+import {
+  assertPortsFree,
+  DEV_FLAG,
+  DEV_FLAG_HELP,
+  RssSampler,
+  benchMode,
+  ensureBuilt,
+  modeLabel,
+  printRss,
+  productionEnv,
+  rssResult,
+} from './production';
 import { resultLine } from './stats';
 import { spawnService, stopService, waitReady } from '@tributary/testing';
 
@@ -48,6 +62,7 @@ const opts = new Command('bench:ingest')
     false,
   )
   .option('--profile <dir>', 'write a V8 CPU profile of the ingestion process into <dir>')
+  .option(DEV_FLAG, DEV_FLAG_HELP)
   .parse()
   .opts<{
     duration: number;
@@ -59,7 +74,9 @@ const opts = new Command('bench:ingest')
     peerKey?: string;
     truncate: boolean;
     profile?: string;
+    dev?: boolean;
   }>();
+const mode = benchMode(opts.dev);
 
 if ((opts.peer === undefined) !== (opts.peerKey === undefined)) {
   console.error('bench:ingest: --peer <url> and --peer-key <key> go together');
@@ -237,6 +254,8 @@ async function main(): Promise<void> {
   const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
   const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
   const mongoDb = `bench_${run}_ingestion`;
+  if (mode === 'production') ensureBuilt(['ingestion']);
+  await assertPortsFree([opts.port]);
   const ingestion = spawnService(
     'ingestion',
     opts.port,
@@ -252,14 +271,16 @@ async function main(): Promise<void> {
       RATE_LIMIT_EVENTS_BURST: '100000000',
       RATE_LIMIT_BYTES_PER_SECOND: '100000000000',
       RATE_LIMIT_BYTES_BURST: '100000000000',
+      ...productionEnv(mode),
     },
     join(process.cwd(), '.stack', 'bench-logs', run),
-    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [],
+    { nodeArgs: opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [], mode },
   );
   try {
     await waitReady(ingestion);
+    const rss = new RssSampler([ingestion]);
     console.log(
-      `ingestion ready at ${ingestion.url} (pid ${ingestion.child.pid}); ${opts.connections} connections, batches of ${opts.batch}, ${opts.duration} s each`,
+      `ingestion ready at ${ingestion.url} (pid ${ingestion.child.pid}, ${modeLabel(mode)}); ${opts.connections} connections, batches of ${opts.batch}, ${opts.duration} s each`,
     );
     const api = await benchHttp(ingestion.url, writeKey, 'api');
     console.log(
@@ -275,6 +296,8 @@ async function main(): Promise<void> {
         console.warn(`peer ${opts.peer} accepted no batch: check the URL and --peer-key`);
       }
     }
+    // Ingestion idles while the raw producer runs: its memory is measured up to here.
+    const memory = await rss.stop();
     const raw = await benchRawProducer(brokers, registryUrl);
     console.log(`raw kafkajs producer: ${raw} events/s`);
     const ratio = Number(((100 * api.eventsPerSecond) / raw).toFixed(1));
@@ -311,6 +334,7 @@ async function main(): Promise<void> {
           ? `; API / peer: ${((100 * api.eventsPerSecond) / Math.max(1, peer.eventsPerSecond)).toFixed(1)}%`
           : ''),
     );
+    printRss(memory, mode);
     console.log(
       resultLine('ingest', {
         api_per_s: api.eventsPerSecond,
@@ -319,6 +343,7 @@ async function main(): Promise<void> {
         p99_ms: api.p99,
         peer_per_s: peer?.eventsPerSecond,
         peer_p99_ms: peer?.p99,
+        ...rssResult(memory, mode),
       }),
     );
   } finally {

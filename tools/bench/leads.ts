@@ -14,6 +14,9 @@
  *      decides how many writes each contact gets; over 20,000 events that made runs in a row give 7,000 to 15,000
  *      events/s (all six partitions finishing late together, the CPU busy longer), over 60,000 it matters less.
  * `BENCH_NODE_ARGS` passes Node flags to the leads process (e.g. `--cpu-prof`, `--trace-gc`).
+ * Leads runs compiled, as production runs it (built first when its dist is missing or stale), unless `--dev`; its
+ * resident memory is sampled every 500 ms, for each phase apart (a backlog's batches make a different working set
+ * from a steady lead rate), and printed as tables; the largest goes on the RESULT line as `rss_max_mib`.
  * Prints numbers; asserts nothing.
  */
 import { writeFileSync } from 'node:fs';
@@ -29,6 +32,18 @@ import { createLogger } from '@tributary/observability';
 import { trackingEventFixture, uniqueId } from '@tributary/testing';
 import { spawnService, stopService, waitReady } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
+import {
+  assertPortsFree,
+  DEV_FLAG,
+  DEV_FLAG_HELP,
+  RssSampler,
+  benchMode,
+  ensureBuilt,
+  modeLabel,
+  printRss,
+  productionEnv,
+  rssResult,
+} from './production';
 import { latencySummary, resultLine } from './stats';
 
 const opts = new Command('bench:leads')
@@ -59,6 +74,7 @@ const opts = new Command('bench:leads')
   )
   .option('--backlog-seconds <n>', 'how long to let leads work through the backlog', (v) => Number(v), 120)
   .option('--keep-data', "keep the run's leads database (dropped by default)")
+  .option(DEV_FLAG, DEV_FLAG_HELP)
   .parse()
   .opts<{
     rate: number;
@@ -72,7 +88,9 @@ const opts = new Command('bench:leads')
     backlogSeconds: number;
     mongoUrl?: string;
     keepData?: boolean;
+    dev?: boolean;
   }>();
+const mode = benchMode(opts.dev);
 
 const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'CA', 'BR', 'JP', 'AU'];
 const TITLES = ['VP Marketing', 'Head of Growth', 'Marketing Manager', 'Student', 'CTO', 'Director of Sales'];
@@ -122,6 +140,8 @@ async function main(): Promise<void> {
   const key = `bench-key-${run}`;
   const logDir = join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`);
   const database = `bench_${run}_leads`;
+  if (mode === 'production') ensureBuilt(['leads']);
+  await assertPortsFree([opts.port]);
   const leads = spawnService(
     'leads',
     opts.port,
@@ -135,10 +155,14 @@ async function main(): Promise<void> {
       LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
       // `STORE_SLOW_COMMAND_MS=20 npm run bench:leads` shows which store commands hold the pipeline up.
       STORE_SLOW_COMMAND_MS: process.env['STORE_SLOW_COMMAND_MS'] ?? '0',
+      ...productionEnv(mode),
     },
     logDir,
-    // e.g. BENCH_NODE_ARGS='--trace-gc': a GC pause or a CPU profile of leads under the bench's load.
-    (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+    {
+      // e.g. BENCH_NODE_ARGS='--trace-gc': a GC pause or a CPU profile of leads under the bench's load.
+      nodeArgs: (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      mode,
+    },
   );
   const kafka = createKafka(
     `bench-${run}`,
@@ -155,8 +179,9 @@ async function main(): Promise<void> {
       `${footprint.records} records in ${Topics.TrackingEvents} and ${Topics.LeadsCaptured}`,
   );
   try {
-    console.log(`starting leads on port ${opts.port} (logs: ${logDir})`);
+    console.log(`starting leads on port ${opts.port}, ${modeLabel(mode)} (logs: ${logDir})`);
     await waitReady(leads);
+    let rss = new RssSampler([leads]);
     const auth = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
     const rules = {
       acceptWithinMinutes: 60,
@@ -273,6 +298,7 @@ async function main(): Promise<void> {
       await sleep(250);
     }
     bar.stop();
+    const captureMemory = await rss.stop();
     // A lead never assigned is a failure, not a missing sample: it counts as infinitely late.
     const latenciesOf = (warm: boolean) =>
       [...sentAt].flatMap(([id, t]) => {
@@ -345,6 +371,7 @@ async function main(): Promise<void> {
         ),
       );
     const startOffsets = await endOffsets();
+    rss = new RssSampler([leads]);
     const t0 = performance.now();
     await Promise.all(
       chunks.map((messages) => producer.send({ topic: Topics.TrackingEvents, acks: -1, messages })),
@@ -373,6 +400,7 @@ async function main(): Promise<void> {
       throughputBar.update(done);
     }
     throughputBar.stop();
+    const backlogMemory = await rss.stop();
     await admin.disconnect();
     const seconds = (doneAt - t0) / 1000;
     console.log(`\nleads consumer: ${done}/${opts.events} tracking events processed (committed offsets)`);
@@ -383,6 +411,8 @@ async function main(): Promise<void> {
         'events/s': Number((done / seconds).toFixed(0)),
       },
     });
+    printRss(captureMemory, mode, 'capture → assigned (from start-up, warm-up included)');
+    printRss(backlogMemory, mode, 'the tracking backlog');
     console.log(
       resultLine('leads', {
         rate: opts.rate,
@@ -399,6 +429,7 @@ async function main(): Promise<void> {
         stack_databases: footprint.databases,
         stack_store_mb: footprint.storeMb,
         stack_records: footprint.records,
+        ...rssResult([...captureMemory, ...backlogMemory], mode),
       }),
     );
   } finally {

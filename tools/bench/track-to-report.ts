@@ -12,6 +12,11 @@
  * Phases: a warm-up at the rate (not counted), the measured phase, then (unless --no-search) shorter probes that
  * look for the highest rate with p99 ≤ --p99-ms and none lost, each after the previous backlog has drained, within
  * --budget seconds overall. Prints a table of the phases and ends with `RESULT e2e ...`.
+ *
+ * The services run compiled, as production runs them (built first when their dist is missing or stale), unless
+ * `--dev`; each one's resident memory is sampled every 500 ms from start-up to the end of the last phase, printed as
+ * a table, and the largest goes on the RESULT line as `rss_max_mib` (with `rss_max_service`). `BENCH_NODE_ARGS`
+ * passes Node flags to all five (e.g. `--max-old-space-size=96`, `--heapsnapshot-signal=SIGUSR2`).
  */
 import { Command } from 'commander';
 import { join } from 'node:path';
@@ -22,6 +27,18 @@ import { createLogger } from '@tributary/observability';
 import { spawnService, stopService, uniqueId, waitReady } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { SERVICES } from '../dev/services';
+import {
+  assertPortsFree,
+  DEV_FLAG,
+  DEV_FLAG_HELP,
+  RssSampler,
+  benchMode,
+  ensureBuilt,
+  modeLabel,
+  printRss,
+  productionEnv,
+  rssResult,
+} from './production';
 import { highestPassingRate, latencySummary, nextProbeRate, resultLine, type RateProbe } from './stats';
 
 const num = (v: string): number => Number(v);
@@ -43,6 +60,7 @@ const opts = new Command('bench:e2e')
   .option('--budget <n>', 'seconds the whole bench may take; no probe starts that could overrun it', num, 470)
   .option('--max-in-flight <n>', 'unanswered calls allowed before sends wait (and count as late)', num, 2000)
   .option('--port-base <n>', 'first HTTP port of the five services', num, 4100)
+  .option(DEV_FLAG, DEV_FLAG_HELP)
   .parse()
   .opts<{
     rate: number;
@@ -57,7 +75,9 @@ const opts = new Command('bench:e2e')
     budget: number;
     maxInFlight: number;
     portBase: number;
+    dev?: boolean;
   }>();
+const mode = benchMode(opts.dev);
 
 /** A call sent more than this after its due time counts as late (timer and event-loop slack below it). */
 const LATE_MS = 20;
@@ -118,6 +138,10 @@ async function main(): Promise<void> {
     RATE_LIMIT_BYTES_PER_SECOND: '100000000000',
     RATE_LIMIT_BYTES_BURST: '100000000000',
   };
+  if (mode === 'production') ensureBuilt(SERVICES.map((s) => s.name));
+  await assertPortsFree(SERVICES.map((_, i) => opts.portBase + i));
+  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const production = productionEnv(mode);
   const services = SERVICES.map((s, i) =>
     spawnService(
       s.name,
@@ -130,8 +154,10 @@ async function main(): Promise<void> {
         WRITE_KEYS: `${key}:${workspace}`,
         LOG_LEVEL: 'warn',
         ...(s.name === 'ingestion' ? unlimited : {}),
+        ...production,
       },
       logDir,
+      { nodeArgs, mode },
     ),
   );
   const kafka = createKafka(
@@ -143,8 +169,11 @@ async function main(): Promise<void> {
   const reports = kafka.consumer({ groupId: `bench.reports.${run}` });
   const admin = kafka.admin();
   try {
-    console.log(`starting five services on ports ${opts.portBase}-${opts.portBase + 4} (logs: ${logDir})`);
+    console.log(
+      `starting five services on ports ${opts.portBase}-${opts.portBase + 4}, ${modeLabel(mode)} (logs: ${logDir})`,
+    );
     await Promise.all(services.map((s) => waitReady(s)));
+    const rss = new RssSampler(services);
     const ingestion = services[0]?.url ?? '';
     const auth = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 
@@ -340,12 +369,14 @@ async function main(): Promise<void> {
       }
       maxRate = highestPassingRate(probes);
     }
+    const memory = await rss.stop();
 
     console.log(
       `\nHTTP track → reporting read model, open loop, latency from each call's due time ` +
         `(p99 bound ${opts.p99Ms} ms, lost = non-2xx or no report within the drain window):`,
     );
     console.table(rows);
+    printRss(memory, mode);
     console.log(
       resultLine('e2e', {
         rate: opts.rate,
@@ -353,6 +384,7 @@ async function main(): Promise<void> {
         p99_ms: measured.p99_ms,
         lost: measured.lost,
         max_rate_p99_1s: maxRate,
+        ...rssResult(memory, mode),
       }),
     );
   } finally {

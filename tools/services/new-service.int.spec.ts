@@ -92,7 +92,7 @@ beforeAll(async () => {
   port = await freePort();
   generateService({ root, name, port, consumes: Topics.TrackingEvents });
 
-  service = spawnService(name, port, env, join(root, 'logs'), [], join(root, 'apps'));
+  service = spawnService(name, port, env, join(root, 'logs'), { appsDir: join(root, 'apps') });
   try {
     await waitReady(service);
   } catch (error) {

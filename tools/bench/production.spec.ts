@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { benchMode, rssResult, vmRssKib, type RssStats } from './production';
+
+describe('vmRssKib', () => {
+  it('reads VmRSS from a /proc status text', () => {
+    const status = 'Name:\tnode\nVmPeak:\t 1200000 kB\nVmRSS:\t  153600 kB\nRssAnon:\t  100000 kB\n';
+    expect(vmRssKib(status)).toBe(153_600);
+  });
+
+  it('is undefined when the process has none (zombie, or gone)', () => {
+    expect(vmRssKib('Name:\tnode\nState:\tZ (zombie)\n')).toBeUndefined();
+    expect(vmRssKib('')).toBeUndefined();
+  });
+
+  it('reads this process', () => {
+    if (process.platform !== 'linux') return;
+    expect(vmRssKib(readFileSync('/proc/self/status', 'utf8'))).toBeGreaterThan(1_000);
+  });
+});
+
+describe('rssResult', () => {
+  const row = (service: string, maxMib: number): RssStats => ({
+    service,
+    pid: 1,
+    samples: 3,
+    startMib: 80,
+    maxMib,
+    endMib: maxMib - 1,
+  });
+
+  it('names the service with the largest RSS', () => {
+    expect(rssResult([row('ingestion', 120.5), row('leads', 180.2), row('sync', 99)], 'production')).toEqual({
+      mode: 'production',
+      rss_max_mib: 180.2,
+      rss_max_service: 'leads',
+    });
+  });
+
+  it('leaves the fields absent (na on the RESULT line) without samples', () => {
+    expect(rssResult([], 'ts')).toEqual({ mode: 'ts', rss_max_mib: undefined, rss_max_service: undefined });
+  });
+});
+
+describe('benchMode', () => {
+  it('is production unless --dev', () => {
+    expect(benchMode(undefined)).toBe('production');
+    expect(benchMode(true)).toBe('ts');
+  });
+});

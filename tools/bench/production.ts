@@ -1,0 +1,210 @@
+/**
+ * What the benches need to run services as production runs them (the Dockerfile: `npx nx build <svc>`, then
+ * `node dist/apps/<svc>/apps/<svc>/src/main.js` with NODE_ENV=production): a fresh build, the settings production
+ * insists on, and their processes' resident memory while the load runs.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { productionEntry, type RunningProcess, type ServiceMode } from '@tributary/testing';
+
+const root = join(__dirname, '..', '..');
+
+/** The bench flag that keeps the old way (TypeScript through SWC, as `npm start` runs services). */
+export const DEV_FLAG = '--dev';
+export const DEV_FLAG_HELP =
+  'run the services as TypeScript through SWC (as npm start does) instead of compiled with NODE_ENV=production';
+
+export function benchMode(dev: boolean | undefined): ServiceMode {
+  return dev === true ? 'ts' : 'production';
+}
+
+/** Written after a successful build, dated when it started: an edit made while tsc ran still counts as newer. */
+function stampFile(name: string): string {
+  return join(root, 'dist', 'apps', name, '.bench-built');
+}
+
+function newestMtime(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let newest = 0;
+  for (const file of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (!/\.(ts|json)$/.test(file) || file.endsWith('.spec.ts')) continue;
+    newest = Math.max(newest, statSync(join(dir, file)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Why a service's dist needs building, or undefined when it is newer than everything it is compiled from. */
+export function buildReason(name: string): string | undefined {
+  const stamp = stampFile(name);
+  if (!existsSync(productionEntry(name))) return 'not built';
+  if (!existsSync(stamp)) return 'built outside the benches, so maybe stale';
+  const builtAt = statSync(stamp).mtimeMs;
+  // All libs, not only the ones the service imports: a needless rebuild costs seconds, a stale one a wrong figure.
+  const libs = join(root, 'libs');
+  const sources = [
+    join(root, 'apps', name, 'src'),
+    ...readdirSync(libs).map((lib) => join(libs, lib, 'src')),
+  ];
+  const configs = [join(root, 'tsconfig.base.json'), join(root, 'apps', name, 'tsconfig.app.json')];
+  const newest = Math.max(
+    ...sources.map(newestMtime),
+    ...configs.map((f) => (existsSync(f) ? statSync(f).mtimeMs : 0)),
+  );
+  return newest > builtAt ? 'sources changed since the last build' : undefined;
+}
+
+/** Builds (`nx run-many -t build`) the services whose dist is missing or older than their sources; throws if it fails. */
+export function ensureBuilt(names: readonly string[]): void {
+  const stale = names.flatMap((name) => {
+    const reason = buildReason(name);
+    return reason === undefined ? [] : [{ name, reason }];
+  });
+  if (stale.length === 0) {
+    console.log(`compiled services up to date: ${names.join(', ')}`);
+    return;
+  }
+  for (const { name, reason } of stale) console.log(`building ${name} (${reason})`);
+  const startedAt = new Date();
+  const projects = stale.map((s) => s.name).join(',');
+  // Skip Nx's cache: a restored output keeps its old mtime and the next run would build again anyway.
+  const result = spawnSync(
+    'npx',
+    [
+      'nx',
+      'run-many',
+      '-t',
+      'build',
+      '-p',
+      projects,
+      '--skip-nx-cache',
+      '--parallel=2',
+      '--outputStyle=static',
+    ],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, NX_DAEMON: 'false' } },
+  );
+  if (result.status !== 0)
+    throw new Error(
+      `npx nx run-many -t build -p ${projects} failed (exit ${result.status ?? result.signal})`,
+    );
+  for (const { name } of stale) {
+    const stamp = stampFile(name);
+    if (!existsSync(dirname(stamp))) throw new Error(`${name} built, but ${dirname(stamp)} is missing`);
+    writeFileSync(stamp, `built by tools/bench at ${startedAt.toISOString()}\n`);
+    utimesSync(stamp, startedAt, startedAt);
+  }
+}
+
+/**
+ * Fails when a port is taken: waitReady would take another run's service answering there for ours, and the bench
+ * would load and measure that one (two benches on one machine share the default ports).
+ */
+export async function assertPortsFree(ports: readonly number[]): Promise<void> {
+  for (const port of ports)
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', () =>
+        reject(new Error(`port ${port} is in use (another bench running?); pick other ports`)),
+      );
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+    });
+}
+
+/** Per-run settings production refuses to start without (ingestion wants a real admin token there). */
+export function productionEnv(mode: ServiceMode): Record<string, string> {
+  return mode === 'production' ? { ADMIN_TOKEN: randomBytes(24).toString('hex') } : {};
+}
+
+/** VmRSS from a /proc/<pid>/status text, in KiB; undefined when absent (e.g. a zombie). */
+export function vmRssKib(status: string): number | undefined {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+export interface RssStats {
+  service: string;
+  pid: number;
+  samples: number;
+  startMib: number;
+  maxMib: number;
+  endMib: number;
+}
+
+const mib = (kib: number): number => Number((kib / 1024).toFixed(1));
+
+/**
+ * Samples each service process's resident set size from /proc (Linux) every `intervalMs` until stop(). The child
+ * is node itself in both modes, so its RSS is the service's.
+ */
+export class RssSampler {
+  private readonly kib = new Map<string, { pid: number; values: number[] }>();
+  private readonly timer: NodeJS.Timeout;
+  private sampling: Promise<void> = Promise.resolve();
+
+  constructor(services: readonly RunningProcess[], intervalMs = 500) {
+    for (const s of services)
+      if (s.child.pid !== undefined) this.kib.set(s.name, { pid: s.child.pid, values: [] });
+    this.sampling = this.sample();
+    this.timer = setInterval(() => {
+      this.sampling = this.sampling.then(() => this.sample());
+    }, intervalMs);
+  }
+
+  private async sample(): Promise<void> {
+    await Promise.all(
+      [...this.kib.values()].map(async (entry) => {
+        // A process that exited has no status file any more: its samples end there.
+        const status = await readFile(`/proc/${entry.pid}/status`, 'utf8').catch(() => '');
+        const kib = vmRssKib(status);
+        if (kib !== undefined) entry.values.push(kib);
+      }),
+    );
+  }
+
+  /** Takes a last sample and returns each service's figures, in the order the services were given. */
+  async stop(): Promise<RssStats[]> {
+    clearInterval(this.timer);
+    await this.sampling;
+    await this.sample();
+    return [...this.kib].map(([service, { pid, values }]) => ({
+      service,
+      pid,
+      samples: values.length,
+      startMib: mib(values[0] ?? 0),
+      maxMib: mib(Math.max(0, ...values)),
+      endMib: mib(values.at(-1) ?? 0),
+    }));
+  }
+}
+
+/** The per-service table the benches print. */
+export function printRss(stats: readonly RssStats[], mode: ServiceMode, during = 'the load'): void {
+  console.log(`\nresident memory (VmRSS) during ${during}, services ${modeLabel(mode)}:`);
+  console.table(
+    Object.fromEntries(
+      stats.map((s) => [
+        s.service,
+        { 'start MiB': s.startMib, 'max MiB': s.maxMib, 'end MiB': s.endMib, samples: s.samples },
+      ]),
+    ),
+  );
+}
+
+/** The RESULT line's memory fields: the largest RSS over the services, and whose it was. */
+export function rssResult(
+  stats: readonly RssStats[],
+  mode: ServiceMode,
+): { mode: string; rss_max_mib: number | undefined; rss_max_service: string | undefined } {
+  const top = stats.reduce<RssStats | undefined>(
+    (a, b) => (a === undefined || b.maxMib > a.maxMib ? b : a),
+    undefined,
+  );
+  return { mode, rss_max_mib: top?.maxMib, rss_max_service: top?.service };
+}
+
+export function modeLabel(mode: ServiceMode): string {
+  return mode === 'production' ? 'compiled (dist/, NODE_ENV=production)' : 'TypeScript through SWC (--dev)';
+}
