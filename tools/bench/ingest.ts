@@ -274,7 +274,14 @@ async function main(): Promise<void> {
       ...productionEnv(mode),
     },
     join(process.cwd(), '.stack', 'bench-logs', run),
-    { nodeArgs: opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [], mode },
+    {
+      nodeArgs: [
+        // e.g. BENCH_NODE_ARGS='--max-old-space-size=128': ingestion under another heap bound.
+        ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+        ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : []),
+      ],
+      mode,
+    },
   );
   try {
     await waitReady(ingestion);
