@@ -2,7 +2,8 @@
  * `npm run bench:ingest [-- --duration 10 --connections 4 --batch 100 --peer <url> --peer-key <key>]`: events/s
  * through the tracking API, same run:
  *   1. `POST /v1/batch` with autocannon against ingestion running as its own process on the real stack (auth,
- *      validation, messageId dedupe in Mongo, Avro encoding, produce with acks=all, answer after the ack);
+ *      validation, messageId dedupe, Avro encoding, produce with acks=all, answer after the ack); `--replicas n`
+ *      runs n processes on consecutive ports, the connections split between them (replicas behind a balancer);
  *   2. with --peer, the identical load (same body, unique messageIds, same warm-up and duration) against any other
  *      Segment-compatible endpoint, authenticated like Segment SDKs (Basic `<key>:`) — e.g. the RudderStack gateway
  *      started by tools/bench/peer/rudderstack.sh;
@@ -10,8 +11,10 @@
  *      batch size with the same concurrency to a scratch topic on the same broker — the ceiling. It gets the same
  *      warm-up as the HTTP contenders (one loop for --warmup seconds, not counted).
  * Prints a table of the contenders and ends with
- * `RESULT ingest api_per_s=<n> raw_per_s=<n> ratio=<pct> p99_ms=<ms> peer_per_s=<n> peer_p99_ms=<ms>` (ratio: API /
- * raw producer, in %; p99_ms: the API's request p99; peer fields `na` without --peer). Numbers, not a test.
+ * `RESULT ingest api_per_s=<n> raw_per_s=<n> ratio=<pct> p99_ms=<ms> replicas=<n> cpu_us_per_event=<µs>
+ * per_core_per_s=<n> peer_per_s=<n> peer_p99_ms=<ms> ...` (ratio: API / raw producer, in %; p99_ms: the API's request
+ * p99, the worst replica's; cpu_us_per_event and per_core_per_s: the CPU ingestion used in the measured seconds, from
+ * /proc; peer fields `na` without --peer). Numbers, not a test.
  * Afterwards it drops its scratch topic and database. With --truncate it also deletes tracking.events up to the end
  * of the run (Kafka can only delete a prefix, so older dev records go too — hence opt-in): tests find their records
  * by reading from the beginning, and a few hundred thousand bench records make them slower on a long-lived dev stack.
@@ -21,6 +24,7 @@
 import autocannon from 'autocannon';
 import { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mongoose from 'mongoose';
 import { Topics, type TrackingEvent } from '@tributary/contracts';
@@ -54,6 +58,12 @@ const opts = new Command('bench:ingest')
     2,
   )
   .option('--port <n>', 'HTTP port for the benchmarked ingestion', (v) => Number(v), 3900)
+  .option(
+    '--replicas <n>',
+    'ingestion processes (ports --port, --port + 1, ...), the connections split evenly between them',
+    (v) => Number(v),
+    1,
+  )
   .option('--peer <url>', 'also run the identical load against this Segment-compatible endpoint (base URL)')
   .option('--peer-key <key>', "the peer's write key (sent as Basic auth `<key>:`, like Segment SDKs)")
   .option(
@@ -70,6 +80,7 @@ const opts = new Command('bench:ingest')
     batch: number;
     warmup: number;
     port: number;
+    replicas: number;
     peer?: string;
     peerKey?: string;
     truncate: boolean;
@@ -78,6 +89,10 @@ const opts = new Command('bench:ingest')
   }>();
 const mode = benchMode(opts.dev);
 
+if (!Number.isInteger(opts.replicas) || opts.replicas < 1 || opts.connections % opts.replicas !== 0) {
+  console.error('bench:ingest: --replicas must be a positive integer dividing --connections');
+  process.exit(2);
+}
 if ((opts.peer === undefined) !== (opts.peerKey === undefined)) {
   console.error('bench:ingest: --peer <url> and --peer-key <key> go together');
   process.exit(2);
@@ -111,13 +126,27 @@ interface HttpResult {
   non2xx: number;
 }
 
+/** User + system CPU seconds a process has used so far (Linux /proc; clock ticks are 100 a second). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
 /**
  * The HTTP load, identical for every contender: `POST <url>/v1/batch` with `--batch` track calls a request, unique
  * messageIds (SDKs always send one, so every event goes the whole way, dedupe included), Basic `<writeKey>:` auth;
  * a warm-up on one connection (JIT, schema registration, database connections, ...), then `--connections` for
- * `--duration` s. Events/s counts 2xx answers only.
+ * `--duration` s. Events/s counts 2xx answers only. With several URLs (replicas) each gets its own warm-up and an
+ * equal share of the connections, all at once; the latencies reported are the worst replica's. `measured` runs
+ * around the measured part only.
  */
-async function benchHttp(url: string, key: string, contender: string): Promise<HttpResult> {
+async function benchHttp(
+  urls: readonly string[],
+  key: string,
+  contender: string,
+  measured: { before?: () => Promise<void>; after?: () => Promise<void> } = {},
+): Promise<HttpResult> {
   const template = JSON.stringify({ batch: Array.from({ length: opts.batch }, (_, i) => trackCall(i)) });
   const parts = template.split('"__MID__"');
   let request = 0;
@@ -129,30 +158,31 @@ async function benchHttp(url: string, key: string, contender: string): Promise<H
   };
   const auth = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
   const headers = { 'content-type': 'application/json', authorization: auth };
-  const target = `${url.replace(/\/+$/, '')}/v1/batch`;
-  if (opts.warmup > 0) {
-    await autocannon({
-      url: target,
-      connections: 1,
-      duration: opts.warmup,
-      method: 'POST',
-      headers,
-      requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
-    });
-  }
-  const result = await autocannon({
-    url: target,
-    connections: opts.connections,
-    duration: opts.duration,
-    method: 'POST',
-    headers,
-    requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
-  });
+  const targets = urls.map((url) => `${url.replace(/\/+$/, '')}/v1/batch`);
+  const load = (connections: number, duration: number) =>
+    Promise.all(
+      targets.map((target) =>
+        autocannon({
+          url: target,
+          connections,
+          duration,
+          method: 'POST',
+          headers,
+          requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
+        }),
+      ),
+    );
+  if (opts.warmup > 0) await load(1, opts.warmup);
+  await measured.before?.();
+  const results = await load(opts.connections / targets.length, opts.duration);
+  await measured.after?.();
   return {
-    eventsPerSecond: Math.round((result['2xx'] * opts.batch) / result.duration),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx + result.errors + result.timeouts,
+    eventsPerSecond: Math.round(
+      results.reduce((sum, result) => sum + (result['2xx'] * opts.batch) / result.duration, 0),
+    ),
+    p50: Math.max(...results.map((result) => result.latency.p50)),
+    p99: Math.max(...results.map((result) => result.latency.p99)),
+    non2xx: results.reduce((sum, result) => sum + result.non2xx + result.errors + result.timeouts, 0),
   };
 }
 
@@ -255,47 +285,70 @@ async function main(): Promise<void> {
   const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
   const mongoDb = `bench_${run}_ingestion`;
   if (mode === 'production') ensureBuilt(['ingestion']);
-  await assertPortsFree([opts.port]);
-  const ingestion = spawnService(
-    'ingestion',
-    opts.port,
-    {
-      ...endpoints,
-      MONGO_DB: mongoDb,
-      WRITE_KEYS: `${writeKey}:${workspaceId}`,
-      LOG_LEVEL: 'warn',
-      // The benchmark measures the pipeline, not the rate limits (requests; the workspace's events and bytes).
-      RATE_LIMIT_PER_SECOND: '1000000',
-      RATE_LIMIT_BURST: '1000000',
-      RATE_LIMIT_EVENTS_PER_SECOND: '100000000',
-      RATE_LIMIT_EVENTS_BURST: '100000000',
-      RATE_LIMIT_BYTES_PER_SECOND: '100000000000',
-      RATE_LIMIT_BYTES_BURST: '100000000000',
-      ...productionEnv(mode),
-    },
-    join(process.cwd(), '.stack', 'bench-logs', run),
-    {
-      nodeArgs: [
-        // e.g. BENCH_NODE_ARGS='--max-old-space-size=128': ingestion under another heap bound.
-        ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
-        ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : []),
-      ],
-      mode,
-    },
+  const ports = Array.from({ length: opts.replicas }, (_, i) => opts.port + i);
+  await assertPortsFree(ports);
+  // Replicas as production runs them: one database, each its own process.
+  const replicas = ports.map((port) =>
+    spawnService(
+      'ingestion',
+      port,
+      {
+        ...endpoints,
+        MONGO_DB: mongoDb,
+        WRITE_KEYS: `${writeKey}:${workspaceId}`,
+        LOG_LEVEL: 'warn',
+        // The benchmark measures the pipeline, not the rate limits (requests; the workspace's events and bytes).
+        RATE_LIMIT_PER_SECOND: '1000000',
+        RATE_LIMIT_BURST: '1000000',
+        RATE_LIMIT_EVENTS_PER_SECOND: '100000000',
+        RATE_LIMIT_EVENTS_BURST: '100000000',
+        RATE_LIMIT_BYTES_PER_SECOND: '100000000000',
+        RATE_LIMIT_BYTES_BURST: '100000000000',
+        ...productionEnv(mode),
+      },
+      join(process.cwd(), '.stack', 'bench-logs', run),
+      {
+        nodeArgs: [
+          // e.g. BENCH_NODE_ARGS='--max-old-space-size=128': ingestion under another heap bound.
+          ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+          ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : []),
+        ],
+        mode,
+      },
+    ),
   );
   try {
-    await waitReady(ingestion);
-    const rss = new RssSampler([ingestion]);
+    await Promise.all(replicas.map((replica) => waitReady(replica)));
+    const rss = new RssSampler(replicas);
     console.log(
-      `ingestion ready at ${ingestion.url} (pid ${ingestion.child.pid}, ${modeLabel(mode)}); ${opts.connections} connections, batches of ${opts.batch}, ${opts.duration} s each`,
+      `ingestion ready at ${replicas.map((r) => `${r.url} (pid ${r.child.pid})`).join(', ')}, ${modeLabel(mode)}; ${opts.connections} connections, batches of ${opts.batch}, ${opts.duration} s each`,
     );
-    const api = await benchHttp(ingestion.url, writeKey, 'api');
+    // CPU the replicas use in the measured part: what one core's worth of ingestion handles.
+    let cpu = 0;
+    const cpuNow = async () =>
+      (await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid)))).reduce((a, b) => a + b, 0);
+    const api = await benchHttp(
+      replicas.map((r) => r.url),
+      writeKey,
+      'api',
+      {
+        before: async () => {
+          cpu = -(await cpuNow());
+        },
+        after: async () => {
+          cpu += await cpuNow();
+        },
+      },
+    );
+    const cpuUsPerEvent = Number(((cpu * 1e6) / Math.max(1, api.eventsPerSecond * opts.duration)).toFixed(1));
+    const perCore = Math.round(api.eventsPerSecond / Math.max(0.01, cpu / opts.duration));
     console.log(
-      `API: ${api.eventsPerSecond} events/s, p50 ${api.p50} ms, p99 ${api.p99} ms, non-2xx/errors ${api.non2xx}`,
+      `API: ${api.eventsPerSecond} events/s, p50 ${api.p50} ms, p99 ${api.p99} ms, non-2xx/errors ${api.non2xx}; ` +
+        `ingestion used ${(cpu / opts.duration).toFixed(2)} cores: ${cpuUsPerEvent} µs of CPU an event, ${perCore} events/s a core`,
     );
     let peer: HttpResult | undefined;
     if (opts.peer !== undefined && opts.peerKey !== undefined) {
-      peer = await benchHttp(opts.peer, opts.peerKey, 'peer');
+      peer = await benchHttp([opts.peer], opts.peerKey, 'peer');
       console.log(
         `peer ${opts.peer}: ${peer.eventsPerSecond} events/s, p50 ${peer.p50} ms, p99 ${peer.p99} ms, non-2xx/errors ${peer.non2xx}`,
       );
@@ -310,7 +363,7 @@ async function main(): Promise<void> {
     const ratio = Number(((100 * api.eventsPerSecond) / raw).toFixed(1));
     console.table([
       {
-        contender: 'POST /v1/batch (ingestion process)',
+        contender: `POST /v1/batch (ingestion, ${opts.replicas} process${opts.replicas > 1 ? 'es' : ''})`,
         'events/s': api.eventsPerSecond,
         'p50 ms': api.p50,
         'p99 ms': api.p99,
@@ -348,13 +401,16 @@ async function main(): Promise<void> {
         raw_per_s: raw,
         ratio,
         p99_ms: api.p99,
+        replicas: opts.replicas,
+        cpu_us_per_event: cpuUsPerEvent,
+        per_core_per_s: perCore,
         peer_per_s: peer?.eventsPerSecond,
         peer_p99_ms: peer?.p99,
         ...rssResult(memory, mode),
       }),
     );
   } finally {
-    await stopService(ingestion);
+    await Promise.all(replicas.map((replica) => stopService(replica)));
     if (opts.truncate) {
       const marks = await highWatermarks(brokers, [Topics.TrackingEvents]);
       const admin = createKafka(`bench-clean-${run}`, brokers, createLogger('bench', 'error')).admin();
