@@ -9,7 +9,9 @@ describe('clientEventId', () => {
   });
 
   it('computes exactly the uuid package v5 (so ids stay stable if either implementation is used)', () => {
-    for (const name of ['ws/tracking/abc', 'ünïcødé ✓/𝄞', '']) {
+    // Longer than the 4 KB scratch buffer (UTF-8 of 3-byte characters too), then short again after it grew.
+    const long = ['x'.repeat(5_000), '✓'.repeat(3_000), 'ws/tracking/after-long'];
+    for (const name of ['ws/tracking/abc', 'ünïcødé ✓/𝄞', '', ...long]) {
       expect(fastUuidV5(name)).toBe(uuidv5(name, '6f1d5a0e-8a43-4c1f-9a55-3c8f1b0d2e71'));
     }
   });

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
 import type { EventMetadata } from '@tributary/contracts';
 
@@ -22,13 +22,23 @@ export function clientEventId(workspaceId: string, scope: string, clientId: stri
 }
 
 const NAMESPACE_BYTES = Buffer.from(TRIBUTARY_NAMESPACE.replace(/-/g, ''), 'hex');
+// Namespace then name, hashed in one call: no Hash object per id. Grown when a name does not fit.
+let scratch = Buffer.alloc(4_096);
+NAMESPACE_BYTES.copy(scratch);
 
 /** RFC 4122 v5 under the Tributary namespace, same output as `uuid`'s v5 but several times cheaper (edge hot path). */
 export function fastUuidV5(name: string): string {
-  const hash = createHash('sha1').update(NAMESPACE_BYTES).update(name, 'utf8').digest();
-  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
-  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
-  const hex = hash.toString('hex', 0, 16);
+  // A UTF-16 unit takes at most 3 bytes of UTF-8: an upper bound, without measuring the name.
+  const room = NAMESPACE_BYTES.length + name.length * 3;
+  if (room > scratch.length) {
+    scratch = Buffer.alloc(room);
+    NAMESPACE_BYTES.copy(scratch);
+  }
+  const written = scratch.write(name, NAMESPACE_BYTES.length, 'utf8');
+  const digest = hash('sha1', scratch.subarray(0, NAMESPACE_BYTES.length + written), 'buffer');
+  digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x50;
+  digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80;
+  const hex = digest.toString('hex', 0, 16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
