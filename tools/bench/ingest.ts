@@ -24,7 +24,6 @@
 import autocannon from 'autocannon';
 import { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mongoose from 'mongoose';
 import { Topics, type TrackingEvent } from '@tributary/contracts';
@@ -34,6 +33,7 @@ import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import {
   assertPortsFree,
+  cpuSeconds,
   DEV_FLAG,
   DEV_FLAG_HELP,
   RssSampler,
@@ -124,13 +124,6 @@ interface HttpResult {
   p50: number;
   p99: number;
   non2xx: number;
-}
-
-/** User + system CPU seconds a process has used so far (Linux /proc; clock ticks are 100 a second). */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { benchMode, rssResult, vmRssKib, type RssStats } from './production';
+import type { RunningProcess } from '@tributary/testing';
+import { benchMode, cpuShares, rssResult, vmRssKib, type RssStats } from './production';
 
 describe('vmRssKib', () => {
   it('reads VmRSS from a /proc status text', () => {
@@ -45,5 +46,16 @@ describe('benchMode', () => {
   it('is production unless --dev', () => {
     expect(benchMode(undefined)).toBe('production');
     expect(benchMode(true)).toBe('ts');
+  });
+});
+
+describe('cpuShares', () => {
+  it("divides each service's CPU between two snapshots by the work done and the window", () => {
+    const services = [{ name: 'ingestion' }, { name: 'leads' }] as RunningProcess[];
+    // 12,000 calls in 60 s: ingestion used 1.2 CPU s, leads 6 s.
+    expect(cpuShares(services, [10, 20], [11.2, 26], 12_000, 60)).toEqual([
+      { service: 'ingestion', cpuSeconds: 1.2, cores: 0.02, usPerUnit: 100, perCore: 10_000 },
+      { service: 'leads', cpuSeconds: 6, cores: 0.1, usPerUnit: 500, perCore: 2_000 },
+    ]);
   });
 });

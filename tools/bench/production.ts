@@ -208,3 +208,43 @@ export function rssResult(
 export function modeLabel(mode: ServiceMode): string {
   return mode === 'production' ? 'compiled (dist/, NODE_ENV=production)' : 'TypeScript through SWC (--dev)';
 }
+
+/** User + system CPU seconds a process has used so far (Linux /proc; 100 clock ticks a second); 0 once it is gone. */
+export async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+export interface CpuShare {
+  service: string;
+  cpuSeconds: number;
+  /** Cores it kept busy over the window. */
+  cores: number;
+  /** CPU per unit of work (a tracked call, an event): what capacity planning multiplies by the rate. */
+  usPerUnit: number;
+  /** Units one core handles at that cost. */
+  perCore: number;
+}
+
+/** CPU each service used between two `cpuSeconds` snapshots, per unit of work done in `seconds`. */
+export function cpuShares(
+  services: readonly RunningProcess[],
+  before: readonly number[],
+  after: readonly number[],
+  units: number,
+  seconds: number,
+): CpuShare[] {
+  return services.map((service, i) => {
+    const used = (after[i] ?? 0) - (before[i] ?? 0);
+    const usPerUnit = (used * 1e6) / Math.max(1, units);
+    return {
+      service: service.name,
+      cpuSeconds: Number(used.toFixed(2)),
+      cores: Number((used / Math.max(0.001, seconds)).toFixed(2)),
+      usPerUnit: Number(usPerUnit.toFixed(1)),
+      perCore: Math.round(1e6 / Math.max(0.001, usPerUnit)),
+    };
+  });
+}

@@ -31,6 +31,8 @@ import {
   assertPortsFree,
   DEV_FLAG,
   DEV_FLAG_HELP,
+  cpuSeconds,
+  cpuShares,
   RssSampler,
   benchMode,
   ensureBuilt,
@@ -340,7 +342,17 @@ async function main(): Promise<void> {
       await settle(opts.settle);
     }
     console.log(`measured: ${opts.rate}/s for ${opts.seconds} s, drain ${opts.drain} s`);
+    const cpuBefore = await Promise.all(services.map((s) => cpuSeconds(s.child.pid)));
+    const measuredFrom = performance.now();
     const measured = await runPhase('measured', opts.rate, opts.seconds, opts.drain);
+    // The drain is in the window: CPU spent finishing the measured calls belongs to them.
+    const cpu = cpuShares(
+      services,
+      cpuBefore,
+      await Promise.all(services.map((s) => cpuSeconds(s.child.pid))),
+      measured.sent,
+      (performance.now() - measuredFrom) / 1000,
+    );
     show(measured);
     rows.push(measured);
 
@@ -377,6 +389,15 @@ async function main(): Promise<void> {
     );
     console.table(rows);
     printRss(memory, mode);
+    console.log(`\nCPU per tracked call in the measured phase (${measured.sent} calls; from /proc):`);
+    console.table(
+      Object.fromEntries(
+        cpu.map((c) => [
+          c.service,
+          { 'CPU s': c.cpuSeconds, cores: c.cores, 'µs a call': c.usPerUnit, 'calls/s a core': c.perCore },
+        ]),
+      ),
+    );
     console.log(
       resultLine('e2e', {
         rate: opts.rate,
@@ -384,6 +405,7 @@ async function main(): Promise<void> {
         p99_ms: measured.p99_ms,
         lost: measured.lost,
         max_rate_p99_1s: maxRate,
+        ...Object.fromEntries(cpu.map((c) => [`cpu_us_per_call_${c.service}`, c.usPerUnit])),
         ...rssResult(memory, mode),
       }),
     );
