@@ -41,6 +41,7 @@ import {
   ensureBuilt,
   modeLabel,
   printRss,
+  podNodeArgs,
   productionEnv,
   rssResult,
 } from './production';
@@ -302,7 +303,8 @@ async function main(): Promise<void> {
       join(process.cwd(), '.stack', 'bench-logs', run),
       {
         nodeArgs: [
-          // e.g. BENCH_NODE_ARGS='--max-old-space-size=128': ingestion under another heap bound.
+          ...podNodeArgs('ingestion', mode),
+          // e.g. BENCH_NODE_ARGS='--max-old-space-size=256': ingestion under another heap bound.
           ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
           ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : []),
         ],

@@ -41,6 +41,7 @@ import {
   ensureBuilt,
   modeLabel,
   printRss,
+  podNodeArgs,
   productionEnv,
   rssResult,
 } from './production';
@@ -160,7 +161,10 @@ async function main(): Promise<void> {
     logDir,
     {
       // e.g. BENCH_NODE_ARGS='--trace-gc': a GC pause or a CPU profile of leads under the bench's load.
-      nodeArgs: (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      nodeArgs: [
+        ...podNodeArgs('leads', mode),
+        ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      ],
       mode,
     },
   );

@@ -1,6 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RunningProcess } from '@tributary/testing';
-import { benchMode, cpuShares, rssResult, vmRssKib, type RssStats } from './production';
+import {
+  benchMode,
+  cpuShares,
+  podNodeArgs,
+  quantityMib,
+  rssResult,
+  vmRssKib,
+  type RssStats,
+} from './production';
 
 describe('vmRssKib', () => {
   it('reads VmRSS from a /proc status text', () => {
@@ -57,5 +67,44 @@ describe('cpuShares', () => {
       { service: 'ingestion', cpuSeconds: 1.2, cores: 0.02, usPerUnit: 100, perCore: 10_000 },
       { service: 'leads', cpuSeconds: 6, cores: 0.1, usPerUnit: 500, perCore: 2_000 },
     ]);
+  });
+});
+
+describe('podNodeArgs', () => {
+  it('reads Kubernetes memory quantities', () => {
+    expect([
+      quantityMib('512Mi'),
+      quantityMib('1Gi'),
+      quantityMib('524288Ki'),
+      quantityMib('536870912'),
+    ]).toEqual([512, 1024, 512, 512]);
+  });
+
+  it('gives each service in production mode the Node flags its pod runs with, from the chart', () => {
+    for (const service of ['ingestion', 'leads', 'orchestration', 'sync', 'reporting'])
+      expect(podNodeArgs(service, 'production')).toEqual(['--max-old-space-size=128']);
+    expect(podNodeArgs('leads', 'ts')).toEqual([]);
+  });
+
+  it('without NODE_OPTIONS, the old space V8 picks in a pod: half the memory limit; a service own env wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'values-'));
+    const values = join(dir, 'values.yaml');
+    writeFileSync(
+      values,
+      [
+        'services:',
+        '  leads: { resources: { limits: { memory: 1Gi } } }',
+        "  sync: { env: { NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=8' } }",
+        '  billing: {}',
+      ].join('\n'),
+    );
+    expect(podNodeArgs('leads', 'production', values)).toEqual(['--max-old-space-size=512']);
+    expect(podNodeArgs('sync', 'production', values)).toEqual([
+      '--max-old-space-size=96',
+      '--max-semi-space-size=8',
+    ]);
+    expect(() => podNodeArgs('billing', 'production', values)).toThrow(
+      'neither NODE_OPTIONS nor a memory limit',
+    );
   });
 });

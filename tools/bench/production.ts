@@ -5,8 +5,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { load } from 'js-yaml';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { productionEntry, type RunningProcess, type ServiceMode } from '@tributary/testing';
@@ -111,6 +112,40 @@ export async function assertPortsFree(ports: readonly number[]): Promise<void> {
       );
       probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
     });
+}
+
+/** A Kubernetes memory quantity (`512Mi`, `1Gi`, `536870912`) in MiB. */
+export function quantityMib(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G)?$/.exec(quantity.trim());
+  if (!match) throw new Error(`not a memory quantity: ${quantity}`);
+  const factor = { Ki: 1 / 1024, Mi: 1, Gi: 1024, K: 1e3 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20 };
+  const unit = match[2] as keyof typeof factor | undefined;
+  return Number(match[1]) * (unit === undefined ? 1 / 2 ** 20 : factor[unit]);
+}
+
+/**
+ * The Node flags a service runs with in its pod, from the chart: NODE_OPTIONS (the service's env over the shared
+ * config), else the heap V8 would pick there, half the container's memory limit. On a bench machine V8 sees all of
+ * its memory (24 GB → a 4 GB old space) and lets garbage pile up far beyond what a pod would, so production-mode
+ * benches pass these explicitly; BENCH_NODE_ARGS, placed after them, can still override.
+ */
+export function podNodeArgs(
+  service: string,
+  mode: ServiceMode,
+  valuesFile = join(root, 'deploy', 'helm', 'tributary', 'values.yaml'),
+): string[] {
+  if (mode !== 'production') return [];
+  const values = load(readFileSync(valuesFile, 'utf8')) as {
+    config?: Record<string, string>;
+    services?: Record<string, { env?: Record<string, string>; resources?: { limits?: { memory?: string } } }>;
+  };
+  const pod = values.services?.[service];
+  const nodeOptions = pod?.env?.['NODE_OPTIONS'] ?? values.config?.['NODE_OPTIONS'];
+  if (nodeOptions !== undefined) return nodeOptions.split(' ').filter(Boolean);
+  const limit = pod?.resources?.limits?.memory;
+  if (limit === undefined)
+    throw new Error(`${valuesFile} gives ${service} neither NODE_OPTIONS nor a memory limit`);
+  return [`--max-old-space-size=${Math.floor(quantityMib(limit) / 2)}`];
 }
 
 /** Per-run settings production refuses to start without (ingestion wants a real admin token there). */

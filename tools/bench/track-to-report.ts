@@ -38,6 +38,7 @@ import {
   ensureBuilt,
   modeLabel,
   printRss,
+  podNodeArgs,
   productionEnv,
   rssResult,
 } from './production';
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
         ...production,
       },
       logDir,
-      { nodeArgs, mode },
+      { nodeArgs: [...podNodeArgs(s.name, mode), ...nodeArgs], mode },
     ),
   );
   const kafka = createKafka(
