@@ -12,9 +12,11 @@
  *      warm-up as the HTTP contenders (one loop for --warmup seconds, not counted).
  * Prints a table of the contenders and ends with
  * `RESULT ingest api_per_s=<n> raw_per_s=<n> ratio=<pct> p99_ms=<ms> replicas=<n> cpu_us_per_event=<µs>
- * per_core_per_s=<n> peer_per_s=<n> peer_p99_ms=<ms> ...` (ratio: API / raw producer, in %; p99_ms: the API's request
- * p99, the worst replica's; cpu_us_per_event and per_core_per_s: the CPU ingestion used in the measured seconds, from
- * /proc; peer fields `na` without --peer). Numbers, not a test.
+ * per_core_per_s=<n> broker_cpu_us_per_event=<µs> peer_per_s=<n> peer_p99_ms=<ms> peer_cpu_us_per_event=<µs> ...`
+ * (ratio: API / raw producer, in %; p99_ms: the API's request p99, the worst replica's; cpu_us_per_event and
+ * per_core_per_s: the CPU ingestion used in the measured seconds, from /proc; broker_…: the Kafka broker's in the same
+ * seconds; peer_cpu_…: the peer's processes named by --peer-pids, e.g. its server and PostgreSQL; peer fields `na`
+ * without --peer). Numbers, not a test.
  * Afterwards it drops its scratch topic and database. With --truncate it also deletes tracking.events up to the end
  * of the run (Kafka can only delete a prefix, so older dev records go too — hence opt-in): tests find their records
  * by reading from the beginning, and a few hundred thousand bench records make them slower on a long-lived dev stack.
@@ -30,7 +32,7 @@ import { Topics, type TrackingEvent } from '@tributary/contracts';
 import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { uniqueId } from '@tributary/testing';
-import { stackEndpoints, stackUp } from '../stack/stack';
+import { stackEndpoints, stackStatus, stackUp } from '../stack/stack';
 import {
   assertPortsFree,
   cpuSeconds,
@@ -44,6 +46,8 @@ import {
   podNodeArgs,
   productionEnv,
   rssResult,
+  treeCpuSnapshot,
+  treeCpuUsed,
 } from './production';
 import { resultLine } from './stats';
 import { spawnService, stopService, waitReady } from '@tributary/testing';
@@ -68,6 +72,11 @@ const opts = new Command('bench:ingest')
   .option('--peer <url>', 'also run the identical load against this Segment-compatible endpoint (base URL)')
   .option('--peer-key <key>', "the peer's write key (sent as Basic auth `<key>:`, like Segment SDKs)")
   .option(
+    '--peer-pids <pids>',
+    "the peer's processes, comma-separated (its server and its database; their children count too): CPU per event " +
+      'is then compared like with like, each side with the store it writes to (tools/bench/peer/rudderstack.sh up prints them)',
+  )
+  .option(
     '--truncate',
     'afterwards delete tracking.events up to the end of the run (older records too)',
     false,
@@ -84,6 +93,7 @@ const opts = new Command('bench:ingest')
     replicas: number;
     peer?: string;
     peerKey?: string;
+    peerPids?: string;
     truncate: boolean;
     profile?: string;
     dev?: boolean;
@@ -322,19 +332,30 @@ async function main(): Promise<void> {
     let cpu = 0;
     const cpuNow = async () =>
       (await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid)))).reduce((a, b) => a + b, 0);
+    // Ingestion's store is the broker: its CPU in the same seconds is part of what an event costs.
+    const broker = (await stackStatus()).components.find((c) => c.name === 'kafka')?.pid;
+    let brokerBefore = new Map<number, number>();
+    let brokerCpu: number | undefined;
     const api = await benchHttp(
       replicas.map((r) => r.url),
       writeKey,
       'api',
       {
         before: async () => {
+          if (broker !== undefined) brokerBefore = await treeCpuSnapshot([broker]);
           cpu = -(await cpuNow());
         },
         after: async () => {
           cpu += await cpuNow();
+          if (broker !== undefined) brokerCpu = treeCpuUsed(brokerBefore, await treeCpuSnapshot([broker]));
         },
       },
     );
+    const usPerEvent = (seconds: number | undefined, perSecond: number) =>
+      seconds === undefined
+        ? undefined
+        : Number(((seconds * 1e6) / Math.max(1, perSecond * opts.duration)).toFixed(1));
+    const brokerUsPerEvent = usPerEvent(brokerCpu, api.eventsPerSecond);
     const cpuUsPerEvent = Number(((cpu * 1e6) / Math.max(1, api.eventsPerSecond * opts.duration)).toFixed(1));
     const perCore = Math.round(api.eventsPerSecond / Math.max(0.01, cpu / opts.duration));
     console.log(
@@ -342,14 +363,36 @@ async function main(): Promise<void> {
         `ingestion used ${(cpu / opts.duration).toFixed(2)} cores: ${cpuUsPerEvent} µs of CPU an event, ${perCore} events/s a core`,
     );
     let peer: HttpResult | undefined;
+    let peerUsPerEvent: number | undefined;
     if (opts.peer !== undefined && opts.peerKey !== undefined) {
-      peer = await benchHttp([opts.peer], opts.peerKey, 'peer');
+      const peerPids = (opts.peerPids ?? '').split(',').filter(Boolean).map(Number);
+      let peerBefore = new Map<number, number>();
+      let peerCpu: number | undefined;
+      peer = await benchHttp([opts.peer], opts.peerKey, 'peer', {
+        before: async () => {
+          if (peerPids.length > 0) peerBefore = await treeCpuSnapshot(peerPids);
+        },
+        after: async () => {
+          if (peerPids.length > 0) peerCpu = treeCpuUsed(peerBefore, await treeCpuSnapshot(peerPids));
+        },
+      });
+      peerUsPerEvent = usPerEvent(peerCpu, peer.eventsPerSecond);
       console.log(
         `peer ${opts.peer}: ${peer.eventsPerSecond} events/s, p50 ${peer.p50} ms, p99 ${peer.p99} ms, non-2xx/errors ${peer.non2xx}`,
       );
       if (peer.eventsPerSecond === 0) {
         console.warn(`peer ${opts.peer} accepted no batch: check the URL and --peer-key`);
       }
+    }
+    if (brokerUsPerEvent !== undefined) {
+      const withStore = cpuUsPerEvent + brokerUsPerEvent;
+      console.log(
+        `CPU an event with the store it writes to: ingestion ${cpuUsPerEvent} µs + Kafka broker ${brokerUsPerEvent} µs = ` +
+          `${withStore.toFixed(1)} µs (${Math.round(1e6 / withStore)} events/s a core)` +
+          (peerUsPerEvent === undefined
+            ? ''
+            : `; peer with its database ${peerUsPerEvent} µs (${Math.round(1e6 / peerUsPerEvent)} events/s a core)`),
+      );
     }
     // Ingestion idles while the raw producer runs: its memory is measured up to here.
     const memory = await rss.stop();
@@ -399,8 +442,10 @@ async function main(): Promise<void> {
         replicas: opts.replicas,
         cpu_us_per_event: cpuUsPerEvent,
         per_core_per_s: perCore,
+        broker_cpu_us_per_event: brokerUsPerEvent,
         peer_per_s: peer?.eventsPerSecond,
         peer_p99_ms: peer?.p99,
+        peer_cpu_us_per_event: peerUsPerEvent,
         ...rssResult(memory, mode),
       }),
     );

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { load } from 'js-yaml';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -282,4 +282,37 @@ export function cpuShares(
       perCore: Math.round(1e6 / Math.max(0.001, usPerUnit)),
     };
   });
+}
+
+/**
+ * CPU seconds used so far by each process under the given roots (the roots included), by pid: a server with its
+ * worker processes, a database with its connection backends. Processes that ended meanwhile drop out, so take the
+ * difference of two snapshots with `treeCpuUsed`.
+ */
+export async function treeCpuSnapshot(roots: readonly number[]): Promise<Map<number, number>> {
+  const parents = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (stat === '') continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    parents.set(Number(entry), Number(fields[1]));
+    cpu.set(Number(entry), (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100);
+  }
+  const inTree = (pid: number): boolean => {
+    for (let at: number | undefined = pid, hops = 0; at !== undefined && at > 1 && hops < 64; hops += 1) {
+      if (roots.includes(at)) return true;
+      at = parents.get(at);
+    }
+    return false;
+  };
+  return new Map([...cpu].filter(([pid]) => inTree(pid)));
+}
+
+/** CPU seconds a process tree used between two snapshots (processes started in between count whole). */
+export function treeCpuUsed(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number {
+  let used = 0;
+  for (const [pid, seconds] of after) used += seconds - (before.get(pid) ?? 0);
+  return used;
 }

@@ -189,8 +189,10 @@ EOF
   log "built $STATE/bin/rudder-server"
 }
 
+# --peer-pids: the server and its PostgreSQL (with their children), so the bench can weigh CPU per event like with like.
 bench_command() {
-  echo "npm run bench:ingest -- --peer http://127.0.0.1:$(cat "$STATE/gateway.port") --peer-key $WRITE_KEY"
+  echo "npm run bench:ingest -- --peer http://127.0.0.1:$(cat "$STATE/gateway.port") --peer-key $WRITE_KEY" \
+    "--peer-pids $(cat "$STATE/rudder-server.pid"),$(head -1 "$STATE/pg/data/postmaster.pid")"
 }
 
 cmd_up() {
