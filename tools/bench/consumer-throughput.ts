@@ -4,20 +4,29 @@
  *   1. bare kafkajs eachBatch (no decode)                 — the ceiling
  *   2. bare kafkajs eachBatch + Avro decode               — what any Avro consumer pays (the yardstick)
  *   3. Nest's built-in ServerKafka (eachMessage) + Avro   — the stock transport, decoding in the handler
- *   4. libs/messaging KafkaEventTransport (eachBatch)     — decode, handler, retry/DLQ bookkeeping, spans, commits
+ *   4. libs/messaging KafkaEventTransport, `@BatchEventPattern` — decode, one handler call and one span per fetched
+ *      batch, retry/DLQ bookkeeping, commits: how the services' consumers (leads, reporting, orchestration, sync)
+ *      take their high-volume topics
+ *   5. the same transport with a per-record `@EventPattern`    — one Nest handler call and one span per record
  * Fair by construction: every contender gets the transport's consumer options (fetch size, wait, concurrency from
  * the service config) and the same warm-up (its first `--warmup` records are consumed but not timed, so JIT and
- * first-fetch costs are paid alike). The handler is a per-record `@EventPattern`, as the LeadScored consumers
- * (reporting, orchestration, sync) use. Prints a table and a RESULT line; no assertions.
+ * first-fetch costs are paid alike). `--traced` gives every record a sampled W3C trace context, as our producers
+ * write it, so the transport's per-record spans are paid too. Prints a table and a RESULT line; no assertions.
  */
 import { Controller, Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, Payload, Transport, type MicroserviceOptions } from '@nestjs/microservices';
 import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { randomUUID } from 'node:crypto';
-import { Topics, type LeadScored } from '@tributary/contracts';
-import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Topics, type LeadScored, type TopicName } from '@tributary/contracts';
+import {
+  AvroSchemaRegistry,
+  BatchEventPattern,
+  FETCH_MAX_WAIT_MS,
+  FETCH_MIN_BYTES,
+  createKafka,
+} from '@tributary/messaging';
 import { EventServiceModule, startService } from '@tributary/runtime';
 import { createLogger } from '@tributary/observability';
 import { loadServiceConfig } from '@tributary/config';
@@ -28,9 +37,13 @@ import { resultLine } from './stats';
 const opts = new Command('bench:consumer')
   .option('--events <n>', 'records to consume per contender', (v) => Number(v), 50_000)
   .option('--warmup <n>', 'first records of each contender not timed', (v) => Number(v), 5_000)
-  .option('--only <keys>', 'comma-separated contenders to run (bare,bare_avro,nest_server_kafka,tributary)')
+  .option(
+    '--only <keys>',
+    'comma-separated contenders to run (bare,bare_avro,nest_server_kafka,tributary,tributary_record)',
+  )
+  .option('--traced', 'give every record a sampled traceparent header, as our producers write it')
   .parse()
-  .opts<{ events: number; warmup: number; only?: string }>();
+  .opts<{ events: number; warmup: number; only?: string; traced?: boolean }>();
 const warmup = Math.min(opts.warmup, Math.floor(opts.events / 2));
 const selected = (key: string): boolean => !opts.only || opts.only.split(',').includes(key);
 
@@ -39,7 +52,16 @@ const topic = `bench.${run}.leads`;
 let onEvent: () => void = () => undefined;
 let decodeAvro: (value: Buffer | null) => Promise<unknown> = () => Promise.resolve(undefined);
 
-/** Our transport hands the handler the decoded event. */
+/** Our transport hands a batch handler the decoded events of a fetched batch. */
+@Controller()
+class CountingBatchHandler {
+  @BatchEventPattern(topic as TopicName)
+  handle(@Payload() events: unknown[]): void {
+    for (let i = 0; i < events.length; i++) onEvent();
+  }
+}
+
+/** Our transport hands a per-record handler one decoded event. */
 @Controller()
 class CountingHandler {
   @EventPattern(topic)
@@ -84,7 +106,8 @@ async function main(): Promise<void> {
     allowAutoTopicCreation: false,
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
-    maxWaitTimeInMs: 250,
+    minBytes: FETCH_MIN_BYTES,
+    maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     maxBytesPerPartition: config.CONSUMER_MAX_BYTES_PER_PARTITION,
   };
   const concurrency = config.CONSUMER_PARTITIONS_CONCURRENCY;
@@ -119,7 +142,12 @@ async function main(): Promise<void> {
           trigger: 'event',
           enrichmentState: 'none',
         };
-        return { key: lead.contactId, value: await registry.encodeWithId(schemaId, lead) };
+        const value = await registry.encodeWithId(schemaId, lead);
+        // A sampled context of its own per record, as a producer span writes it.
+        const headers = opts.traced
+          ? { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01` }
+          : undefined;
+        return { key: lead.contactId, value, ...(headers ? { headers } : {}) };
       }),
     );
     await producer.send({ topic, acks: -1, messages });
@@ -191,21 +219,31 @@ async function main(): Promise<void> {
     return () => app.close();
   });
 
-  await measure('libs/messaging KafkaEventTransport (eachBatch)', 'tributary', async (_done, count) => {
-    onEvent = count;
-    @Module({})
-    class BenchModule {
-      static forRoot(): DynamicModule {
-        return {
-          module: BenchModule,
-          imports: [EventServiceModule.forRoot(config)],
-          controllers: [CountingHandler],
-        };
+  const transport =
+    (handler: typeof CountingBatchHandler | typeof CountingHandler, group: string) =>
+    async (_done: () => void, count: () => void) => {
+      onEvent = count;
+      // A consumer group of its own per contender, like the other contenders.
+      const own = { ...config, CONSUMER_GROUP: `${config.CONSUMER_GROUP}.${group}` };
+      @Module({})
+      class BenchModule {
+        static forRoot(): DynamicModule {
+          return { module: BenchModule, imports: [EventServiceModule.forRoot(own)], controllers: [handler] };
+        }
       }
-    }
-    const service = await startService(BenchModule.forRoot(), config);
-    return () => service.close();
-  });
+      const service = await startService(BenchModule.forRoot(), own);
+      return () => service.close();
+    };
+  await measure(
+    'libs/messaging KafkaEventTransport, @BatchEventPattern',
+    'tributary',
+    transport(CountingBatchHandler, 'batch'),
+  );
+  await measure(
+    'libs/messaging KafkaEventTransport, per-record @EventPattern',
+    'tributary_record',
+    transport(CountingHandler, 'record'),
+  );
 
   await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
   await admin.disconnect();
@@ -215,7 +253,8 @@ async function main(): Promise<void> {
   const pct = (value: number | undefined, of: number | undefined) =>
     value === undefined || !of ? undefined : Math.round((100 * value) / of);
   console.log(
-    `\nconsumer throughput, ${opts.events} LeadScored records (first ${warmup} untimed), 3 partitions, ` +
+    `\nconsumer throughput, ${opts.events} LeadScored records${opts.traced ? ' with sampled trace contexts' : ''} ` +
+      `(first ${warmup} untimed), 3 partitions, ` +
       `concurrency ${concurrency}, maxBytesPerPartition ${consumerOptions.maxBytesPerPartition}:`,
   );
   console.table(
@@ -232,8 +271,11 @@ async function main(): Promise<void> {
       bare_avro_per_s: yardstick,
       nest_avro_per_s: rate('nest_server_kafka'),
       tributary_per_s: rate('tributary'),
+      tributary_record_per_s: rate('tributary_record'),
       nest_vs_bare_avro_pct: pct(rate('nest_server_kafka'), yardstick),
       tributary_vs_bare_avro_pct: pct(rate('tributary'), yardstick),
+      tributary_record_vs_bare_avro_pct: pct(rate('tributary_record'), yardstick),
+      traced: opts.traced === true,
     }),
   );
   process.exit(0);

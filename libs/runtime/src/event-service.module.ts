@@ -12,6 +12,7 @@ import {
 } from '@tributary/observability';
 import { SERVICE_CONFIG, type ServiceConfig } from '@tributary/config';
 import { connectServiceStore, storeReadiness, ProcessedEvents, STORE_CONNECTION } from '@tributary/store';
+import { ProcessedEventBatches } from './processed-batches';
 import {
   AvroSchemaRegistry,
   brokerReadiness,
@@ -114,6 +115,11 @@ export class EventServiceModule {
           },
         },
         {
+          provide: ProcessedEventBatches,
+          inject: [STORE_CONNECTION],
+          useFactory: (connection: Connection) => new ProcessedEventBatches(connection),
+        },
+        {
           provide: ProcessedEvents,
           inject: [STORE_CONNECTION],
           useFactory: async (connection: Connection) => {
@@ -184,6 +190,7 @@ export class EventServiceModule {
         AvroSchemaRegistry,
         EventPublisher,
         ProcessedEvents,
+        ProcessedEventBatches,
         KafkaEventTransport,
       ],
     };

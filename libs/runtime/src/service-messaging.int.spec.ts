@@ -4,7 +4,7 @@
  * retries, and the replay CLI.
  */
 import { Controller, Module, type DynamicModule, type INestApplication } from '@nestjs/common';
-import { EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import {
   PoisonMessageError,
   deadLetterTopic,
   ensureTopics,
+  type KafkaEventContext,
 } from '@tributary/messaging';
 import { EventServiceModule } from './event-service.module';
 import { startService } from './run-service';
@@ -87,16 +88,20 @@ class OfferBatchHandler {
   }
 }
 
-/** A batch handler taking several partitions' chunks per call; what each successful call got, in order. */
-const joins: { calls: OfferViewed[][] } = { calls: [] };
+/**
+ * A batch handler taking several partitions' chunks per call; what each successful call got, in order, and the
+ * partition of each record as its context describes it.
+ */
+const joins: { calls: OfferViewed[][]; partitions: number[][] } = { calls: [], partitions: [] };
 
 @Controller()
 class OfferJoinHandler {
   @BatchEventPattern(joinTopic as TopicName, { acrossPartitions: true })
-  async onOffers(@Payload() offers: OfferViewed[]): Promise<void> {
+  async onOffers(@Payload() offers: OfferViewed[], @Ctx() ctx: KafkaEventContext): Promise<void> {
     const poison = offers.find((offer) => offer.behaviour === 'poison');
     if (poison) throw new PoisonMessageError(`offer ${poison.offerId} is malformed`);
     joins.calls.push(offers);
+    joins.partitions.push(ctx.messages.map((message) => message.partition));
   }
 }
 
@@ -393,6 +398,8 @@ describe('consumer transport, batch handlers across partitions', () => {
       expect(handled.filter((id) => partitionOf(id) === partition)).toEqual(
         offers.map((o) => o.offerId).filter((id) => partitionOf(id) === partition),
       );
+    // The context describes each record of a call where it came from (built only when asked).
+    expect(joins.partitions).toEqual(joins.calls.map((call) => call.map((o) => partitionOf(o.offerId))));
     // Offsets are committed for every partition once handled (one commit request for those ending together).
     await waitFor('offsets committed on all three partitions', async () => {
       const [committed] = await admin.fetchOffsets({ groupId: config.CONSUMER_GROUP, topics: [joinTopic] });

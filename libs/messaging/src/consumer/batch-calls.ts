@@ -1,22 +1,21 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import type { Context } from '@opentelemetry/api';
 import type { KafkaMessage } from 'kafkajs';
 import { flattenHeaders } from '../headers';
 import { ChunkJoiner } from './chunk-joiner';
-import { KafkaEventContext, type ConsumedMessageInfo } from './event-context';
+import { KafkaEventContext } from './event-context';
 import { callHandler, chunkSizeOf, consumedInfo, joinsPartitions, type ToObservable } from './handlers';
-import { producerContext, type ConsumerSpans } from './consumer-tracing';
+import { tracedRecord, type ConsumerSpans, type TracedRecord } from './consumer-tracing';
 import type { KafkaEventTransportOptions } from './kafka-event-transport';
 
 /** How often the transport heartbeats while a batch handler runs, well inside the 30 s session timeout. */
 const BATCH_HEARTBEAT_MS = 3_000;
 
-/** One partition's records for a batch handler call, decoded, with each record's context and producer span. */
+/** One partition's records for a batch handler call, decoded, with those whose producer's trace is sampled. */
 interface Chunk {
   partition: number;
   messages: KafkaMessage[];
   events: unknown[];
-  infos: { info: ConsumedMessageInfo; parent: Context }[];
+  traced: TracedRecord[];
 }
 
 export type BatchCallOptions = Pick<KafkaEventTransportOptions, 'registry' | 'logger' | 'consumerGroup'>;
@@ -49,23 +48,17 @@ export class BatchCalls {
     try {
       let events: unknown[];
       try {
-        events = await Promise.all(messages.map((message) => this.options.registry.decode(message.value)));
+        events = await this.decodeAll(messages);
       } catch (error) {
         this.logFailure(topic, [partition], messages, error);
         return false;
       }
-      const chunk: Chunk = {
-        partition,
-        messages,
-        events,
-        infos: messages.map((message) => {
-          const headers = flattenHeaders(message.headers);
-          return {
-            info: consumedInfo(topic, partition, message, headers, this.options.consumerGroup, 1),
-            parent: producerContext(headers),
-          };
-        }),
-      };
+      const traced: TracedRecord[] = [];
+      for (const message of messages) {
+        const record = tracedRecord(message.headers, partition, message.offset);
+        if (record) traced.push(record);
+      }
+      const chunk: Chunk = { partition, messages, events, traced };
       return await (joinsPartitions(handler)
         ? this.joiner.join(topic, chunk, chunkSizeOf(handler), (chunks) => this.call(topic, handler, chunks))
         : this.call(topic, handler, [chunk]));
@@ -74,20 +67,41 @@ export class BatchCalls {
     }
   }
 
+  /** Decodes a chunk; a promise only for the records whose writer schema is not cached yet. */
+  private async decodeAll(messages: readonly KafkaMessage[]): Promise<unknown[]> {
+    const { registry } = this.options;
+    const events: unknown[] = new Array(messages.length);
+    const fetching: Promise<void>[] = [];
+    messages.forEach((message, i) => {
+      const cached = registry.decodeCached(message.value);
+      if (cached) events[i] = cached.value;
+      else fetching.push(registry.decode(message.value).then((event) => void (events[i] = event)));
+    });
+    if (fetching.length > 0) await Promise.all(fetching);
+    return events;
+  }
+
   /** Calls a batch handler once with the records of `chunks`, in partition order; true when it succeeded. */
   private async call(topic: string, handler: MessageHandler, chunks: Chunk[]): Promise<boolean> {
     const partitions = chunks.map((chunk) => chunk.partition);
-    const infos = chunks.flatMap((chunk) => chunk.infos);
+    const events = chunks.length === 1 ? (chunks[0]?.events ?? []) : chunks.flatMap((chunk) => chunk.events);
+    const { consumerGroup } = this.options;
+    // Described only if the handler asks for its context.
+    const ctx = new KafkaEventContext({
+      lazy: () =>
+        chunks.flatMap((chunk) =>
+          chunk.messages.map((message) =>
+            consumedInfo(topic, chunk.partition, message, flattenHeaders(message.headers), consumerGroup, 1),
+          ),
+        ),
+    });
     try {
       await this.spans.batch(
         topic,
         partitions,
-        infos.map(({ parent }) => parent),
-        async () => {
-          const ctx = new KafkaEventContext(infos.map(({ info }) => info));
-          const events = chunks.flatMap((chunk) => chunk.events);
-          await callHandler(handler, events, ctx, this.toObservable);
-        },
+        events.length,
+        chunks.flatMap((chunk) => chunk.traced),
+        () => callHandler(handler, events, ctx, this.toObservable),
       );
       return true;
     } catch (error) {

@@ -8,13 +8,40 @@ import {
   type Context,
   type Link,
   type Span,
+  type SpanContext,
+  TraceFlags,
 } from '@opentelemetry/api';
 import { tributaryTracer } from '@tributary/observability';
-import { headerGetter } from '../headers';
+import type { IHeaders } from 'kafkajs';
+import { flattenHeaders, headerGetter } from '../headers';
 
 /** The producer's trace context carried in a record's headers. */
 export function producerContext(headers: Record<string, Buffer>): Context {
   return propagation.extract(context.active(), headers, headerGetter);
+}
+
+/** A record of a batch call whose producer's trace is sampled, i.e. one an SRE can look its trace up by. */
+export interface TracedRecord {
+  parent: Context;
+  producer: SpanContext;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * The record's sampled producer trace, if it has one. Only records with a `traceparent` header are parsed: the
+ * propagators cost a batch more per record than its Avro decoding.
+ */
+export function tracedRecord(
+  headers: IHeaders | undefined,
+  partition: number,
+  offset: string,
+): TracedRecord | undefined {
+  if (headers?.['traceparent'] === undefined) return undefined;
+  const parent = producerContext(flattenHeaders(headers));
+  const producer = trace.getSpanContext(parent);
+  if (!producer || (producer.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  return { parent, producer, partition, offset };
 }
 
 /** The one place consumer spans start: `process <topic>`, with the OpenTelemetry messaging attributes. */
@@ -50,27 +77,69 @@ export class ConsumerSpans {
     });
   }
 
-  /** One batch handler call: a span has one parent, so it links to each record's producer context instead. */
+  /**
+   * One batch handler call: one span for the call, and every sampled record's trace reaches it. The call's span
+   * continues the first traced record's trace (what the handler publishes is in it too) and links to every traced
+   * record's producer; each other traced record gets a span of its own in its own trace, child of its producer and
+   * linked to the call's span, spanning the call. Records without a sampled trace cost nothing here.
+   */
   async batch<T>(
     topic: string,
     partitions: number[],
-    parents: Context[],
+    count: number,
+    traced: readonly TracedRecord[],
     work: () => Promise<T>,
   ): Promise<T> {
-    const links = parents.flatMap((parent): Link[] => {
-      const linked = trace.getSpanContext(parent);
-      return linked ? [{ context: linked }] : [];
-    });
-    return this.inSpan(topic, context.active(), links, work, {
-      'messaging.system': 'kafka',
-      'messaging.operation.type': 'process',
-      'messaging.operation.name': 'process',
-      'messaging.destination.name': topic,
-      'messaging.destination.partition.id': partitions.join(','),
-      'messaging.consumer.group.name': this.consumerGroup,
-      'tributary.service': this.service,
-      'messaging.batch.message_count': parents.length,
-    });
+    const [first, ...others] = traced;
+    const parent = first?.parent ?? context.active();
+    const links = traced.map((record): Link => ({ context: record.producer }));
+    const call = tributaryTracer().startSpan(
+      `process ${topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        links,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'messaging.destination.name': topic,
+          'messaging.destination.partition.id': partitions.join(','),
+          'messaging.consumer.group.name': this.consumerGroup,
+          'tributary.service': this.service,
+          'messaging.batch.message_count': count,
+        },
+      },
+      parent,
+    );
+    const recordSpans = others.map((record) =>
+      tributaryTracer().startSpan(
+        `process ${topic}`,
+        {
+          kind: SpanKind.CONSUMER,
+          links: [{ context: call.spanContext() }],
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.operation.type': 'process',
+            'messaging.operation.name': 'process',
+            'messaging.destination.name': topic,
+            'messaging.destination.partition.id': String(record.partition),
+            'messaging.consumer.group.name': this.consumerGroup,
+            'tributary.service': this.service,
+            'messaging.kafka.offset': Number(record.offset),
+            'tributary.attempt': 1,
+          },
+        },
+        record.parent,
+      ),
+    );
+    try {
+      const result = await context.with(trace.setSpan(parent, call), work);
+      for (const span of [call, ...recordSpans]) span.end();
+      return result;
+    } catch (error) {
+      for (const span of [call, ...recordSpans]) failed(span, error);
+      throw error;
+    }
   }
 
   /** Runs `work` inside the span; a failure is recorded on the span and rethrown after it ended. */

@@ -11,17 +11,37 @@ export interface ConsumedMessageInfo {
   attempt: number;
 }
 
-/** Nest RPC context for Kafka events delivered by KafkaEventTransport. */
+/**
+ * Nest RPC context for Kafka events delivered by KafkaEventTransport. A batch call's records are described only
+ * when a handler asks (`lazy`): building a key string and a header map per record cost a batch more than its decoding.
+ */
 export class KafkaEventContext extends BaseRpcContext<ConsumedMessageInfo[]> {
+  private described: ConsumedMessageInfo[] | undefined;
+  private readonly describe: (() => ConsumedMessageInfo[]) | undefined;
+
+  constructor(infos: ConsumedMessageInfo[] | { lazy: () => ConsumedMessageInfo[] }) {
+    super(Array.isArray(infos) ? infos : []);
+    this.describe = Array.isArray(infos) ? undefined : infos.lazy;
+  }
+
+  override getArgs(): ConsumedMessageInfo[] {
+    this.described ??= this.describe ? this.describe() : this.args;
+    return this.described;
+  }
+
+  override getArgByIndex(index: number): ConsumedMessageInfo {
+    return this.getArgs()[index] as ConsumedMessageInfo;
+  }
+
   /** The record (for a batch handler: the first one). */
   get message(): ConsumedMessageInfo {
-    const first = this.args[0];
+    const first = this.getArgs()[0];
     if (!first) throw new Error('no record in this context');
     return first;
   }
 
   /** Every record of the call, in offset order (one for an `@EventPattern` handler). */
   get messages(): readonly ConsumedMessageInfo[] {
-    return this.args;
+    return this.getArgs();
   }
 }

@@ -18,6 +18,14 @@ import { StorePauses } from './store-pause';
 
 export { BatchEventPattern, MAX_HANDLER_BATCH } from './handlers';
 
+/**
+ * A fetch waits for this many bytes (about 30 tracking events) or FETCH_MAX_WAIT_MS. Answered as soon as one record
+ * was there, fetches under a steady load brought a few records each, and every batch paid its store commands for
+ * those few: under 200 track calls/s the lead service ran 22 batches a second, reporting 35 per topic.
+ */
+export const FETCH_MIN_BYTES = 16_384;
+/** The most a record waits in the broker for a fuller fetch: the latency bought for fewer, larger batches. */
+export const FETCH_MAX_WAIT_MS = 100;
 export interface KafkaEventTransportOptions {
   kafka: Kafka;
   admin: Admin;
@@ -30,10 +38,15 @@ export interface KafkaEventTransportOptions {
   service: string;
   logger: Logger;
   retry: RetrySettings;
-  /** Partitions processed in parallel; order is kept within a partition (hence per entity key). */
+  /**
+   * Partitions processed in parallel per subscribed topic; order is kept within a partition (hence per entity key).
+   */
   partitionsConcurrency: number;
   /** Bytes one fetch may bring per partition. */
   maxBytesPerPartition?: number;
+  /** The broker holds a fetch until it has this many bytes, or `fetchMaxWaitMs` passed (see FETCH_MIN_BYTES). */
+  fetchMinBytes?: number;
+  fetchMaxWaitMs?: number;
   /** Resolves when the service's store answers again after an outage. */
   storeReady: () => Promise<boolean>;
 }
@@ -75,7 +88,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       allowAutoTopicCreation: false,
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
-      maxWaitTimeInMs: 250,
+      minBytes: this.options.fetchMinBytes ?? FETCH_MIN_BYTES,
+      maxWaitTimeInMs: this.options.fetchMaxWaitMs ?? FETCH_MAX_WAIT_MS,
       ...(this.options.maxBytesPerPartition
         ? { maxBytesPerPartition: this.options.maxBytesPerPartition }
         : {}),
@@ -94,7 +108,9 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       // The runner commits, once for the partitions that finish together (CommitBatcher).
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: partitionsConcurrency,
+      // kafkajs fetches again only once every batch of a fetch was handled, by this many workers: per consumer, not
+      // per topic. Reporting's 24 partitions with 6 workers went in four waves of calls, one after the other.
+      partitionsConsumedConcurrently: partitionsConcurrency * topics.length,
       eachBatch: (payload) => runner.onBatch(payload),
     });
     // Events published from now on will be seen by this group.

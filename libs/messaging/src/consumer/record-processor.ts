@@ -86,6 +86,23 @@ export class RecordProcessor {
     return 'retry';
   }
 
+  /**
+   * The dead-letter schema's id, registered once for all partitions: two first dead letters registering it at once
+   * (partitions of one fetch) made the registry refuse one ("A rule named 'COMPATIBILITY' already exists"), and that
+   * partition's batch, poison record included, ran again.
+   */
+  private deadLetterSchemaId(): Promise<number> {
+    this.dlqSchemaId ??= this.options.registry
+      .deadLetterSchemaId(deadLetterTopic(this.options.consumerGroup))
+      .catch((error: unknown) => {
+        this.dlqSchemaId = undefined;
+        throw error;
+      });
+    return this.dlqSchemaId;
+  }
+
+  private dlqSchemaId: Promise<number> | undefined;
+
   private async deadLetter(
     topic: string,
     partition: number,
@@ -96,7 +113,7 @@ export class RecordProcessor {
   ): Promise<void> {
     const { consumerGroup, publisher, registry } = this.options;
     const dlq = deadLetterTopic(consumerGroup);
-    const schemaId = await registry.deadLetterSchemaId(dlq);
+    const schemaId = await this.deadLetterSchemaId();
     const record = toDeadLetter({ message, topic, partition, consumerGroup, errorType, error, attempts });
     // Keyed like the original so one entity's dead letters stay in order for replay.
     await publisher.publishRaw(dlq, {

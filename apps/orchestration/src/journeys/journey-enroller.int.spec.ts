@@ -1,0 +1,130 @@
+/**
+ * Orchestration on the real stack, the service in this process: a burst of scores is enrolled a fetch at a time (a
+ * few store commands for hundreds of scores), each enrollment at its contact's newest score, every score's step
+ * announced; a score already applied (by either path) is not applied again when redelivered.
+ */
+import type { Kafka } from 'kafkajs';
+import type { Connection, Model } from 'mongoose';
+import type { CommandStartedEvent } from 'mongodb';
+import { Topics, type JourneyStepRecorded, type LeadScored } from '@tributary/contracts';
+import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
+import { createLogger, stopTelemetry } from '@tributary/observability';
+import { STORE_CONNECTION } from '@tributary/store';
+import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { OrchestrationModule } from '../app.module';
+import { loadOrchestrationConfig } from '../config';
+import { ENROLLMENT_MODEL, type EnrollmentDoc } from './enrollment.model';
+
+const run = uniqueId('orch');
+const workspace = `ws_orch_${run}`;
+let service: RunningService;
+let kafka: Kafka;
+let registry: AvroSchemaRegistry;
+let publisher: EventPublisher;
+let enrollments: Model<EnrollmentDoc>;
+/** The store commands this service sent, as JSON, to count those about the test's scores. */
+const commands: string[] = [];
+
+beforeAll(async () => {
+  // Any bound turns on the driver's command monitoring, which the test listens to; the bound itself logs nothing here.
+  const config = loadOrchestrationConfig(
+    testServiceEnv('orchestration', run, { STORE_SLOW_COMMAND_MS: '600000', NURTURE_SCORE_THRESHOLD: '20' }),
+  );
+  service = await startService(OrchestrationModule.forRoot(config), config);
+  const connection = service.app.get<Connection>(STORE_CONNECTION);
+  connection.getClient().on('commandStarted', (event: CommandStartedEvent) => {
+    const collection: unknown = event.command[event.commandName];
+    if (collection === 'enrollments' || collection === 'processed_events')
+      commands.push(JSON.stringify(event.command));
+  });
+  enrollments = service.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
+  kafka = createKafka(`orch-${run}`, config.KAFKA_BROKERS, createLogger('orch', 'fatal'));
+  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+  await registry.registerTopics([Topics.LeadsScored]);
+  publisher = new EventPublisher(kafka, registry, 'orch');
+  await publisher.connect();
+});
+
+afterAll(async () => {
+  await publisher?.disconnect();
+  await service?.close();
+  await stopTelemetry();
+});
+
+function score(contact: string, points: number): LeadScored {
+  return {
+    metadata: originMetadata({ workspaceId: workspace, source: 'orch' }),
+    contactId: contact,
+    score: points,
+    previousScore: 0,
+    breakdown: [],
+    fitScore: 0,
+    engagementScore: points,
+    modelVersion: 0,
+    trigger: 'event',
+    enrichmentState: 'none',
+  };
+}
+
+async function publishScores(scores: LeadScored[]): Promise<void> {
+  await publisher.publishAll(
+    scores.map((event) => ({ topic: Topics.LeadsScored, key: event.contactId, event })),
+  );
+}
+
+const enrollmentId = (contact: string): string => `${workspace}:welcome:${contact}`;
+
+/** The steps announced for `scores`, by cause, once every one is on the topic. */
+async function stepsOf(scores: LeadScored[]): Promise<Map<string, string>> {
+  const wanted = new Set(scores.map((s) => s.metadata.eventId));
+  const steps = new Map<string, string>();
+  await readTopicUntil(kafka, Topics.JourneySteps, async (records) => {
+    for (const record of records) {
+      const step = (await registry.decode(record.value)) as JourneyStepRecorded;
+      const cause = step.metadata.causationId;
+      if (cause !== null && wanted.has(cause)) steps.set(cause, step.step);
+    }
+    return steps.size === wanted.size;
+  });
+  return steps;
+}
+
+describe('orchestration enrolls a fetch of scores at a time', () => {
+  it('enrolls a burst in a few store commands, at each contact’s newest score, announcing every score', async () => {
+    // 100 contacts, each scored low, then high: the newest (high) score is the one that stands.
+    const contacts = Array.from({ length: 100 }, (_, i) => `${run}-lead-${i}`);
+    const burst = [...contacts.map((c) => score(c, 5)), ...contacts.map((c) => score(c, 50))];
+    const ours = new Set(burst.map((s) => s.metadata.eventId));
+    await publishScores(burst);
+
+    const steps = await stepsOf(burst);
+    expect(steps.size).toBe(200);
+    const stored = await waitFor('every contact enrolled', async () => {
+      const docs = await enrollments.find({ _id: { $in: contacts.map(enrollmentId) } }).lean();
+      return docs.length === 100 ? docs : undefined;
+    });
+    expect(new Set(stored.map((doc) => doc.step))).toEqual(new Set(['sales-ready-nurture']));
+    // Three commands per score before (a marker read, an enrollment update, a marker write); now a few per batch.
+    const about = commands.filter(
+      (json) => json.includes(workspace) || [...ours].some((id) => json.includes(id)),
+    );
+    expect(about.length).toBeLessThanOrEqual(30);
+  });
+
+  it('does not apply a redelivered score again, whichever path applied it first', async () => {
+    const contact = `${run}-redelivered`;
+    const first = score(contact, 50);
+    // Alone, it takes the one-score path.
+    await publishScores([first]);
+    await stepsOf([first]);
+    // A later change of the enrollment that a re-applied old score would overwrite.
+    await enrollments.updateOne({ _id: enrollmentId(contact) }, { $set: { step: 'moved-on' } });
+
+    const others = Array.from({ length: 50 }, (_, i) => score(`${run}-other-${i}`, 5));
+    await publishScores([first, ...others]);
+    await stepsOf(others);
+    const doc = await enrollments.findById(enrollmentId(contact)).lean();
+    expect(doc?.step).toBe('moved-on');
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * Reporting on the real stack, the service in this process: a burst of journey steps is counted a fetch at a time (a
+ * few store commands for hundreds of events), each event exactly once with its own running count on the report
+ * topic, a redelivered burst moves nothing, and a step the store refuses is dead-lettered alone while its batch is
+ * still counted exactly once.
+ */
+import type { Kafka } from 'kafkajs';
+import type { Connection } from 'mongoose';
+import type { CommandStartedEvent } from 'mongodb';
+import {
+  Topics,
+  type DeadLetter,
+  type EventCountReport,
+  type JourneyStepRecorded,
+} from '@tributary/contracts';
+import {
+  AvroSchemaRegistry,
+  EventPublisher,
+  createKafka,
+  deadLetterTopic,
+  originMetadata,
+} from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
+import { createLogger, stopTelemetry } from '@tributary/observability';
+import { STORE_CONNECTION } from '@tributary/store';
+import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { ReportingModule } from '../app.module';
+import { loadReportingConfig } from '../config';
+
+const run = uniqueId('rep');
+const workspace = `ws_rep_${run}`;
+const writeKey = `rep-key-${run}`;
+const group = `reporting.${run}`;
+let service: RunningService;
+let kafka: Kafka;
+let registry: AvroSchemaRegistry;
+let publisher: EventPublisher;
+/** Store commands this service sent that touched the test workspace's facts or counter. */
+const commands: { name: string; collection: string }[] = [];
+
+beforeAll(async () => {
+  // Any bound turns on the driver's command monitoring, which the test listens to; the bound itself logs nothing here.
+  const config = loadReportingConfig(
+    testServiceEnv('reporting', run, {
+      WRITE_KEYS: `${writeKey}:${workspace}`,
+      STORE_SLOW_COMMAND_MS: '600000',
+    }),
+  );
+  service = await startService(ReportingModule.forRoot(config), config);
+  const connection = service.app.get<Connection>(STORE_CONNECTION);
+  connection.getClient().on('commandStarted', (event: CommandStartedEvent) => {
+    const collection: unknown = event.command[event.commandName];
+    if (collection !== 'event_facts' && collection !== 'event_counts') return;
+    if (JSON.stringify(event.command).includes(workspace))
+      commands.push({ name: event.commandName, collection });
+  });
+  kafka = createKafka(`rep-${run}`, config.KAFKA_BROKERS, createLogger('rep', 'fatal'));
+  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+  await registry.registerTopics([Topics.JourneySteps]);
+  publisher = new EventPublisher(kafka, registry, 'rep');
+  await publisher.connect();
+});
+
+afterAll(async () => {
+  await publisher?.disconnect();
+  await service?.close();
+  await stopTelemetry();
+});
+
+function step(i: number, workspaceId = workspace): JourneyStepRecorded {
+  return {
+    metadata: originMetadata({ workspaceId, source: 'rep' }),
+    enrollmentId: `${workspaceId}:welcome:lead-${i}`,
+    journeyId: 'welcome',
+    contactId: `lead-${i}`,
+    step: 'welcome-email',
+  };
+}
+
+async function publishSteps(steps: JourneyStepRecorded[]): Promise<void> {
+  await publisher.publishAll(
+    steps.map((event) => ({ topic: Topics.JourneySteps, key: event.contactId, event })),
+  );
+}
+
+async function journeyStepCount(): Promise<number | undefined> {
+  const res = await fetch(`${service.url}/v1/reports/event-counts`, {
+    headers: { authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
+  });
+  const body = (await res.json()) as { counts: Record<string, number> };
+  return body.counts[Topics.JourneySteps];
+}
+
+/** The report of each of `steps`, by the step's eventId, once all are on the report topic. */
+async function reportsOf(steps: JourneyStepRecorded[]): Promise<Map<string, number>> {
+  const wanted = new Set(steps.map((s) => s.metadata.eventId));
+  const counts = new Map<string, number>();
+  await readTopicUntil(kafka, Topics.ReportsEventCounts, async (records) => {
+    for (const record of records) {
+      if (record.key?.toString() !== `${workspace}/${Topics.JourneySteps}`) continue;
+      const report = (await registry.decode(record.value)) as EventCountReport;
+      const cause = report.metadata.causationId;
+      // The first report of an event counts, as for any consumer deduplicating by eventId.
+      if (cause !== null && wanted.has(cause) && !counts.has(cause)) counts.set(cause, report.count);
+    }
+    return counts.size === wanted.size;
+  });
+  return counts;
+}
+
+describe('reporting counts a fetch at a time', () => {
+  const burst = Array.from({ length: 400 }, (_, i) => step(i));
+
+  it('counts a burst in a few store commands, each event once with its own running count', async () => {
+    await publishSteps(burst);
+    await waitFor('the burst counted', async () => (await journeyStepCount()) === 400);
+
+    // Two commands per event before (a fact upsert, a counter update); now a handful per fetched batch.
+    expect(commands.length).toBeLessThanOrEqual(40);
+    const reports = await reportsOf(burst);
+    expect([...reports.values()].sort((a, b) => a - b)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+  });
+
+  it('a redelivered burst moves no counter', async () => {
+    const again = burst.slice(0, 150);
+    await publishSteps(again);
+    const marker = step(1_000);
+    await publishSteps([marker]);
+    // Same partitions, published before the marker: once the marker is counted, the repeats were consumed.
+    await waitFor('the marker counted', async () => (await journeyStepCount()) === 401);
+    const reports = await reportsOf([marker]);
+    expect(reports.get(marker.metadata.eventId)).toBe(401);
+  });
+
+  it('dead-letters a step the store refuses and counts the rest of its batch exactly once', async () => {
+    const good = Array.from({ length: 60 }, (_, i) => step(2_000 + i));
+    // PostgreSQL's jsonb refuses U+0000: no store takes this fact, whichever position it has in the batch.
+    const refused = step(3_000, `${workspace}\u0000`);
+    await publishSteps([...good.slice(0, 30), refused, ...good.slice(30)]);
+
+    const letters = await readTopicUntil(kafka, deadLetterTopic(group), async (records) => {
+      for (const record of records) {
+        const letter = (await registry.decode(record.value)) as DeadLetter;
+        if (letter.originalKey?.toString() === refused.contactId) return true;
+      }
+      return false;
+    });
+    expect(letters.length).toBeGreaterThan(0);
+    await waitFor('the good steps counted', async () => (await journeyStepCount()) === 461);
+    const reports = await reportsOf(good);
+    expect([...reports.values()].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 60 }, (_, i) => 402 + i),
+    );
+    // Nothing counted twice after the record-by-record retry: still 461 a moment later.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await journeyStepCount()).toBe(461);
+  });
+});

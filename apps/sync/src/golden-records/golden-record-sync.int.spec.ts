@@ -1,0 +1,126 @@
+/**
+ * Sync on the real stack, the service in this process: a burst of scores reaches the golden records a fetch at a
+ * time (a few store commands for hundreds of scores), each record at its contact's newest score, every score's change
+ * queued; a score already applied (by either path) is not applied again when redelivered.
+ */
+import type { Kafka } from 'kafkajs';
+import type { Connection, Model } from 'mongoose';
+import type { CommandStartedEvent } from 'mongodb';
+import { Topics, type LeadScored, type OutboundSyncQueued } from '@tributary/contracts';
+import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { startService, type RunningService } from '@tributary/runtime';
+import { createLogger, stopTelemetry } from '@tributary/observability';
+import { STORE_CONNECTION } from '@tributary/store';
+import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { SyncModule } from '../app.module';
+import { loadSyncConfig } from '../config';
+import { GOLDEN_RECORD_MODEL, type GoldenRecordDoc } from './golden-record.model';
+
+const run = uniqueId('sync');
+const workspace = `ws_sync_${run}`;
+let service: RunningService;
+let kafka: Kafka;
+let registry: AvroSchemaRegistry;
+let publisher: EventPublisher;
+let records: Model<GoldenRecordDoc>;
+/** The store commands this service sent, as JSON, to count those about the test's scores. */
+const commands: string[] = [];
+
+beforeAll(async () => {
+  // Any bound turns on the driver's command monitoring, which the test listens to; the bound itself logs nothing here.
+  const config = loadSyncConfig(testServiceEnv('sync', run, { STORE_SLOW_COMMAND_MS: '600000' }));
+  service = await startService(SyncModule.forRoot(config), config);
+  const connection = service.app.get<Connection>(STORE_CONNECTION);
+  connection.getClient().on('commandStarted', (event: CommandStartedEvent) => {
+    const collection: unknown = event.command[event.commandName];
+    if (collection === 'golden_records' || collection === 'processed_events')
+      commands.push(JSON.stringify(event.command));
+  });
+  records = service.app.get<Model<GoldenRecordDoc>>(GOLDEN_RECORD_MODEL);
+  kafka = createKafka(`sync-${run}`, config.KAFKA_BROKERS, createLogger('sync', 'fatal'));
+  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+  await registry.registerTopics([Topics.LeadsScored]);
+  publisher = new EventPublisher(kafka, registry, 'sync');
+  await publisher.connect();
+});
+
+afterAll(async () => {
+  await publisher?.disconnect();
+  await service?.close();
+  await stopTelemetry();
+});
+
+function score(contact: string, points: number): LeadScored {
+  return {
+    metadata: originMetadata({ workspaceId: workspace, source: 'sync' }),
+    contactId: contact,
+    score: points,
+    previousScore: 0,
+    breakdown: [],
+    fitScore: 0,
+    engagementScore: points,
+    modelVersion: 0,
+    trigger: 'event',
+    enrichmentState: 'none',
+  };
+}
+
+async function publishScores(scores: LeadScored[]): Promise<void> {
+  await publisher.publishAll(
+    scores.map((event) => ({ topic: Topics.LeadsScored, key: event.contactId, event })),
+  );
+}
+
+/** The changes queued for `scores`, by cause, once every one is on the topic. */
+async function changesOf(scores: LeadScored[]): Promise<Map<string, string>> {
+  const wanted = new Set(scores.map((s) => s.metadata.eventId));
+  const changes = new Map<string, string>();
+  await readTopicUntil(kafka, Topics.SyncOutbound, async (read) => {
+    for (const record of read) {
+      const change = (await registry.decode(record.value)) as OutboundSyncQueued;
+      const cause = change.metadata.causationId;
+      if (cause !== null && wanted.has(cause)) changes.set(cause, change.fieldsJson);
+    }
+    return changes.size === wanted.size;
+  });
+  return changes;
+}
+
+describe('sync keeps golden records a fetch of scores at a time', () => {
+  it('applies a burst in a few store commands, at each contact’s newest score, queueing every change', async () => {
+    // 100 contacts, each scored low, then high: the newest (high) score is the one that stands.
+    const contacts = Array.from({ length: 100 }, (_, i) => `${run}-lead-${i}`);
+    const burst = [...contacts.map((c) => score(c, 5)), ...contacts.map((c) => score(c, 50))];
+    const ours = new Set(burst.map((s) => s.metadata.eventId));
+    await publishScores(burst);
+
+    const changes = await changesOf(burst);
+    expect(changes.size).toBe(200);
+    const stored = await waitFor('every golden record written', async () => {
+      const docs = await records.find({ _id: { $in: contacts } }).lean();
+      return docs.length === 100 ? docs : undefined;
+    });
+    expect(new Set(stored.map((doc) => doc.fields.leadScore))).toEqual(new Set([50]));
+    // Three commands per score before (a marker read, a record update, a marker write); now a few per batch.
+    const about = commands.filter(
+      (json) => json.includes(workspace) || [...ours].some((id) => json.includes(id)),
+    );
+    expect(about.length).toBeLessThanOrEqual(30);
+  });
+
+  it('does not apply a redelivered score again, whichever path applied it first', async () => {
+    const contact = `${run}-redelivered`;
+    const first = score(contact, 50);
+    // Alone, it takes the one-score path.
+    await publishScores([first]);
+    await changesOf([first]);
+    // A later change of the record that a re-applied old score would overwrite.
+    await records.updateOne({ _id: contact }, { $set: { 'fields.leadScore': 77 } });
+
+    const others = Array.from({ length: 50 }, (_, i) => score(`${run}-other-${i}`, 5));
+    await publishScores([first, ...others]);
+    await changesOf(others);
+    const doc = await records.findById(contact).lean();
+    expect(doc?.fields.leadScore).toBe(77);
+  });
+});
