@@ -39,6 +39,7 @@ import {
   RssSampler,
   benchMode,
   ensureBuilt,
+  exitedCheck,
   modeLabel,
   printRss,
   podNodeArgs,
@@ -298,6 +299,7 @@ async function main(): Promise<void> {
     const captureSeconds = (performance.now() - started) / 1000;
     const deadline = Date.now() + opts.drainSeconds * 1000;
     while ([...sentAt.keys()].some((id) => !assignedAt.has(id)) && Date.now() < deadline) {
+      exitedCheck(leads);
       bar.update(sent, { assigned: assignedAt.size });
       await sleep(250);
     }
@@ -395,6 +397,7 @@ async function main(): Promise<void> {
     let done = 0;
     let doneAt = t0;
     while (done < opts.events && Date.now() < backlogDeadline) {
+      exitedCheck(leads);
       await sleep(200);
       const now = await committedTotal(startOffsets);
       if (now > done) {

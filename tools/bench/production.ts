@@ -316,3 +316,15 @@ export function treeCpuUsed(before: ReadonlyMap<number, number>, after: Readonly
   for (const [pid, seconds] of after) used += seconds - (before.get(pid) ?? 0);
   return used;
 }
+
+/**
+ * Throws when a service process has exited: a bench must not go on measuring a dead service (an out-of-memory crash
+ * in a backlog once looked like a stall, with a RESULT line as if the service had merely been slow).
+ */
+export function exitedCheck(service: RunningProcess): void {
+  const { exitCode, signalCode } = service.child;
+  if (exitCode !== null || signalCode !== null)
+    throw new Error(
+      `${service.name} exited during the bench (code ${exitCode}, signal ${signalCode}); see ${service.logFile}`,
+    );
+}

@@ -33,6 +33,7 @@ import {
   DEV_FLAG_HELP,
   cpuSeconds,
   cpuShares,
+  exitedCheck,
   RssSampler,
   benchMode,
   ensureBuilt,
@@ -274,6 +275,7 @@ async function main(): Promise<void> {
       const start = performance.now();
       let i = 0;
       while (i < total) {
+        for (const service of services) exitedCheck(service);
         // Fire every call already due (timers are coarser than 1/rate), then sleep until the next one.
         const now = performance.now();
         while (i < total && start + (i * 1000) / rate <= now) {

@@ -369,7 +369,24 @@ describeWithHelm(
         expect(config.TOPIC_REPLICATION_FACTOR).toBe(Number(values.kafka.topicReplicationFactor));
         expect(config.SHUTDOWN_TIMEOUT_MS).toBe(Number(values.config['SHUTDOWN_TIMEOUT_MS']));
         const own = config as unknown as Record<string, unknown>;
-        for (const [key, value] of Object.entries(valuesOf(app).env)) expect(String(own[key])).toBe(value);
+        const env = resolveEnv(docs, container);
+        for (const [key, value] of Object.entries(valuesOf(app).env)) {
+          // NODE_OPTIONS is Node's, not the service's: it reaches the process, which is all it needs.
+          expect(key === 'NODE_OPTIONS' ? env[key] : String(own[key])).toBe(value);
+        }
+      });
+
+      it("gives Node its heap bound: the service's NODE_OPTIONS, else the shared one, within the memory limit", () => {
+        const container = containerOf(deploymentOf(docs, app));
+        const env = resolveEnv(docs, container);
+        const options = valuesOf(app).env['NODE_OPTIONS'] ?? values.config['NODE_OPTIONS'];
+        expect(env['NODE_OPTIONS']).toBe(options);
+        const heapMib = Number(/--max-old-space-size=(\d+)/.exec(env['NODE_OPTIONS'] ?? '')?.[1]);
+        const limit = /^(\d+)(Mi|Gi)$/.exec(String(container.resources?.limits?.['memory']));
+        const limitMib = Number(limit?.[1]) * (limit?.[2] === 'Gi' ? 1024 : 1);
+        // The heap is one part of the process: the binary, buffers and the young generation need the rest.
+        expect(heapMib).toBeGreaterThan(0);
+        expect(heapMib).toBeLessThanOrEqual(limitMib / 2);
       });
 
       it('takes WRITE_KEYS from a Secret, never from the ConfigMap', () => {

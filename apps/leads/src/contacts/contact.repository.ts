@@ -60,6 +60,25 @@ export interface NewContact {
  * conditional on the revision read (and on the contact not being merged): a stale copy only costs a re-read.
  */
 const RECENT_CONTACTS = 20_000;
+/**
+ * And at most this much of them: a contact with its MAX_FACTS newest facts takes tens of KB, so 20,000 of those would
+ * be over a GB in a service whose pod gives its heap 192 MB; 24 MB holds 20,000 contacts without facts.
+ */
+const RECENT_CONTACT_BYTES = 24 * 1024 * 1024;
+
+// Documents written by older versions may lack a list: sizing must never throw inside the cache.
+const lengthOf = (list: unknown): number => (Array.isArray(list) ? list.length : 0);
+
+/** A contact's rough heap size: a packed fact is a ~100-character string, and the facts dominate. */
+export function contactBytes(contact: ContactDoc): number {
+  return (
+    1_024 +
+    lengthOf(contact.facts) * 250 +
+    lengthOf(contact.factIds) * 90 +
+    lengthOf(contact.breakdown) * 150 +
+    lengthOf(contact.stageHistory) * 100
+  );
+}
 
 /** `attributes.title` style paths, so a patch sets fields without replacing what other sources told us. */
 function dotted(attributes: ContactAttributes | undefined): Record<string, unknown> {
@@ -69,13 +88,22 @@ function dotted(attributes: ContactAttributes | undefined): Record<string, unkno
   return out;
 }
 
+/** The cache of recently written contacts: bounded by count and by their estimated size. */
+export function recentContacts(): LRUCache<string, ContactDoc> {
+  return new LRUCache<string, ContactDoc>({
+    max: RECENT_CONTACTS,
+    maxSize: RECENT_CONTACT_BYTES,
+    sizeCalculation: contactBytes,
+  });
+}
+
 /**
  * The contacts and the identity keys the lead pipeline writes, and every store-specific choice about them: which
  * writes are conditional on what, batch reads and inserts, and the cache of recently written contacts.
  */
 @Injectable()
 export class ContactRepository {
-  private readonly recent = new LRUCache<string, ContactDoc>({ max: RECENT_CONTACTS });
+  private readonly recent = recentContacts();
 
   constructor(
     @Inject(CONTACT_MODEL) private readonly contacts: Model<ContactDoc>,
