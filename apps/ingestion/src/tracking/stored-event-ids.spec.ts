@@ -67,19 +67,19 @@ describe('StoredEventIds', () => {
       at: now - (100 - i) * 1_000,
     }));
     for (const { id, at } of stored) ids.add(id, at, now);
-    // The 101st id does not fit: the table drops the oldest down to 90 and then takes it.
+    // The 101st id does not fit: the table drops the oldest down to 75 and then takes it.
     ids.add(eventIdOf('m-100'), now, now);
-    expect(ids.size).toBe(91);
+    expect(ids.size).toBe(76);
     const decisions = ids.decide(
       stored.map((s) => s.id),
       now,
     );
-    expect(decisions.slice(0, 10)).toEqual(Array(10).fill('new'));
-    expect(decisions.slice(10)).toEqual(Array(90).fill('duplicate'));
+    expect(decisions.slice(0, 25)).toEqual(Array(25).fill('new'));
+    expect(decisions.slice(25)).toEqual(Array(75).fill('duplicate'));
     expect(ids.decide([eventIdOf('m-100')], now)).toEqual(['duplicate']);
     const second = new StoredEventIds(24 * hour, 10);
     for (let i = 0; i < 10; i += 1) second.add(eventIdOf(`n-${i}`), now - (10 - i) * 1_000, now);
-    expect(second.compact(now)).toEqual({ expired: 0, evicted: 1, oldestKeptAt: now - 9_000 });
+    expect(second.compact(now)).toEqual({ expired: 0, evicted: 3, oldestKeptAt: now - 7_000 });
   });
 
   it('takes 16 bytes a slot, at most half full', () => {

@@ -14,8 +14,9 @@ const WORDS = 4;
 const UUID_LENGTH = 36;
 // Grown past half full: linear probing stays short.
 const MAX_LOAD = 0.5;
-// Evicting stops this far below maxIds, so a full table is not compacted on every add.
-const EVICT_TO = 0.9;
+// Evicting stops this far below maxIds: a compaction scans the whole table, so a full one runs every quarter of
+// maxIds adds (reading back a window twice the bound spent half its start-up compacting at 0.9).
+const EVICT_TO = 0.75;
 
 /**
  * 96 bits of an eventId. Tracking eventIds are UUIDv5 (SHA-1 of workspace and messageId), so their hex digits are
@@ -110,7 +111,7 @@ export class StoredEventIds {
     if (second > previous) this.slots[base + 3] = second;
   }
 
-  /** Drops ids past the window, then, when maxIds or more remain, the oldest down to 90% of maxIds. */
+  /** Drops ids past the window, then, when maxIds or more remain, the oldest down to 75% of maxIds. */
   compact(now = Date.now()): Compaction {
     const windowStart = Math.floor((now - this.windowMs) / 1000);
     let cutoff = windowStart;
