@@ -27,6 +27,9 @@ export function testServiceEnv(
     CONSUMER_RETRY_MAX_MS: '200',
     HTTP_PORT: '0',
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'fatal',
+    // Ingestion reads its dedupe window back at start: on a long-lived dev stack full of bench runs that is millions
+    // of ids a start; a test needs only its own, the newest.
+    TRACKING_DEDUPE_MAX_IDS: '10000',
     ...overrides,
   };
 }
