@@ -11,8 +11,13 @@ import {
   SERVICE_LOGGER,
 } from '@tributary/observability';
 import { SERVICE_CONFIG, type ServiceConfig } from '@tributary/config';
-import { connectServiceStore, storeReadiness, ProcessedEvents, STORE_CONNECTION } from '@tributary/store';
-import { ProcessedEventBatches } from './processed-batches';
+import {
+  connectServiceStore,
+  ProcessedEventBatches,
+  ProcessedEvents,
+  storeReadiness,
+  STORE_CONNECTION,
+} from '@tributary/store';
 import {
   AvroSchemaRegistry,
   brokerReadiness,

@@ -8,4 +8,3 @@ export * from './api-errors';
 export * from './service-error.filter';
 export * from './event-service.module';
 export * from './run-service';
-export * from './processed-batches';

@@ -5,3 +5,4 @@
 export * from './tokens';
 export * from './mongo';
 export * from './processed-events';
+export * from './processed-batches';

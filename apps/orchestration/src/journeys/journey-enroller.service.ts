@@ -3,7 +3,7 @@ import type { Model } from 'mongoose';
 import { Topics, type LeadScored } from '@tributary/contracts';
 import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { ProcessedEvents } from '@tributary/store';
-import { ProcessedEventBatches } from '@tributary/runtime';
+import { ProcessedEventBatches } from '@tributary/store';
 import { SERVICE_CONFIG } from '@tributary/config';
 import type { OrchestrationConfig } from '../config';
 import { ENROLLMENT_MODEL, type EnrollmentDoc } from './enrollment.model';

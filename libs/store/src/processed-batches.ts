@@ -1,5 +1,5 @@
 import type { Connection } from 'mongoose';
-import { findByIds, type BatchCollection } from '@tributary/store';
+import { findByIds, type BatchCollection } from './mongo';
 
 /** The collection and marker shape of libs/store's `ProcessedEvents`: both read and write the same markers. */
 const PROCESSED_EVENTS_COLLECTION = 'processed_events';

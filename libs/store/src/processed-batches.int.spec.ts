@@ -3,7 +3,8 @@
  * so a batch and the record-by-record retry of a failed batch never apply one event twice.
  */
 import type { Connection } from 'mongoose';
-import { ProcessedEvents, connectServiceStore } from '@tributary/store';
+import { connectServiceStore } from './mongo';
+import { ProcessedEvents } from './processed-events';
 import { testServiceEnv, uniqueId } from '@tributary/testing';
 import { ProcessedEventBatches } from './processed-batches';
 
