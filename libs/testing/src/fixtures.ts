@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { LeadCaptured, TrackingEvent } from '@tributary/contracts';
+import type { LeadCaptured, LeadScored, TrackingEvent } from '@tributary/contracts';
 
 /**
  * A valid `tracking.events` record for tests: a track call with fresh ids in workspace `ws_test`, every optional
@@ -75,5 +75,34 @@ export function leadCapturedFixture(
     rawFieldsJson: '{}',
     capturedAt: Date.now(),
     ...fields,
+  };
+}
+
+/** A `leads.scored` record for tests: the contact's engagement is its whole score, nothing else known. */
+export function leadScoredFixture(
+  workspaceId: string,
+  contactId: string,
+  points: number,
+  source = 'test',
+): LeadScored {
+  const eventId = randomUUID();
+  return {
+    metadata: {
+      eventId,
+      occurredAt: Date.now(),
+      workspaceId,
+      source,
+      correlationId: eventId,
+      causationId: null,
+    },
+    contactId,
+    score: points,
+    previousScore: 0,
+    breakdown: [],
+    fitScore: 0,
+    engagementScore: points,
+    modelVersion: 0,
+    trigger: 'event',
+    enrichmentState: 'none',
   };
 }

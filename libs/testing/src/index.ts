@@ -8,3 +8,4 @@ export * from './fixtures';
 export * from './fake-enrichment-api';
 export * from './http-from';
 export * from './service-process';
+export * from './store-commands';

@@ -5,13 +5,19 @@
  */
 import type { Kafka } from 'kafkajs';
 import type { Connection, Model } from 'mongoose';
-import type { CommandStartedEvent } from 'mongodb';
 import { Topics, type JourneyStepRecorded, type LeadScored } from '@tributary/contracts';
-import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { AvroSchemaRegistry, EventPublisher, createKafka } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { STORE_CONNECTION } from '@tributary/store';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import {
+  leadScoredFixture,
+  readTopicUntil,
+  storeCommandsOn,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
 import { OrchestrationModule } from '../app.module';
 import { loadOrchestrationConfig } from '../config';
 import { ENROLLMENT_MODEL, type EnrollmentDoc } from './enrollment.model';
@@ -24,7 +30,7 @@ let registry: AvroSchemaRegistry;
 let publisher: EventPublisher;
 let enrollments: Model<EnrollmentDoc>;
 /** The store commands this service sent, as JSON, to count those about the test's scores. */
-const commands: string[] = [];
+let commands: string[] = [];
 
 beforeAll(async () => {
   // Any bound turns on the driver's command monitoring, which the test listens to; the bound itself logs nothing here.
@@ -32,12 +38,10 @@ beforeAll(async () => {
     testServiceEnv('orchestration', run, { STORE_SLOW_COMMAND_MS: '600000', NURTURE_SCORE_THRESHOLD: '20' }),
   );
   service = await startService(OrchestrationModule.forRoot(config), config);
-  const connection = service.app.get<Connection>(STORE_CONNECTION);
-  connection.getClient().on('commandStarted', (event: CommandStartedEvent) => {
-    const collection: unknown = event.command[event.commandName];
-    if (collection === 'enrollments' || collection === 'processed_events')
-      commands.push(JSON.stringify(event.command));
-  });
+  commands = storeCommandsOn(service.app.get<Connection>(STORE_CONNECTION), [
+    'enrollments',
+    'processed_events',
+  ]);
   enrollments = service.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
   kafka = createKafka(`orch-${run}`, config.KAFKA_BROKERS, createLogger('orch', 'fatal'));
   registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
@@ -52,20 +56,8 @@ afterAll(async () => {
   await stopTelemetry();
 });
 
-function score(contact: string, points: number): LeadScored {
-  return {
-    metadata: originMetadata({ workspaceId: workspace, source: 'orch' }),
-    contactId: contact,
-    score: points,
-    previousScore: 0,
-    breakdown: [],
-    fitScore: 0,
-    engagementScore: points,
-    modelVersion: 0,
-    trigger: 'event',
-    enrichmentState: 'none',
-  };
-}
+const score = (contact: string, points: number): LeadScored =>
+  leadScoredFixture(workspace, contact, points, 'orch');
 
 async function publishScores(scores: LeadScored[]): Promise<void> {
   await publisher.publishAll(

@@ -5,13 +5,19 @@
  */
 import type { Kafka } from 'kafkajs';
 import type { Connection, Model } from 'mongoose';
-import type { CommandStartedEvent } from 'mongodb';
 import { Topics, type LeadScored, type OutboundSyncQueued } from '@tributary/contracts';
-import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { AvroSchemaRegistry, EventPublisher, createKafka } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
 import { STORE_CONNECTION } from '@tributary/store';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import {
+  leadScoredFixture,
+  readTopicUntil,
+  storeCommandsOn,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
 import { SyncModule } from '../app.module';
 import { loadSyncConfig } from '../config';
 import { GOLDEN_RECORD_MODEL, type GoldenRecordDoc } from './golden-record.model';
@@ -24,18 +30,16 @@ let registry: AvroSchemaRegistry;
 let publisher: EventPublisher;
 let records: Model<GoldenRecordDoc>;
 /** The store commands this service sent, as JSON, to count those about the test's scores. */
-const commands: string[] = [];
+let commands: string[] = [];
 
 beforeAll(async () => {
   // Any bound turns on the driver's command monitoring, which the test listens to; the bound itself logs nothing here.
   const config = loadSyncConfig(testServiceEnv('sync', run, { STORE_SLOW_COMMAND_MS: '600000' }));
   service = await startService(SyncModule.forRoot(config), config);
-  const connection = service.app.get<Connection>(STORE_CONNECTION);
-  connection.getClient().on('commandStarted', (event: CommandStartedEvent) => {
-    const collection: unknown = event.command[event.commandName];
-    if (collection === 'golden_records' || collection === 'processed_events')
-      commands.push(JSON.stringify(event.command));
-  });
+  commands = storeCommandsOn(service.app.get<Connection>(STORE_CONNECTION), [
+    'golden_records',
+    'processed_events',
+  ]);
   records = service.app.get<Model<GoldenRecordDoc>>(GOLDEN_RECORD_MODEL);
   kafka = createKafka(`sync-${run}`, config.KAFKA_BROKERS, createLogger('sync', 'fatal'));
   registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
@@ -50,20 +54,8 @@ afterAll(async () => {
   await stopTelemetry();
 });
 
-function score(contact: string, points: number): LeadScored {
-  return {
-    metadata: originMetadata({ workspaceId: workspace, source: 'sync' }),
-    contactId: contact,
-    score: points,
-    previousScore: 0,
-    breakdown: [],
-    fitScore: 0,
-    engagementScore: points,
-    modelVersion: 0,
-    trigger: 'event',
-    enrichmentState: 'none',
-  };
-}
+const score = (contact: string, points: number): LeadScored =>
+  leadScoredFixture(workspace, contact, points, 'sync');
 
 async function publishScores(scores: LeadScored[]): Promise<void> {
   await publisher.publishAll(
