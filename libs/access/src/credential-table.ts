@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { KeyLike } from 'jose';
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, EachBatchPayload, Kafka } from 'kafkajs';
 import { Catalog, Topics, type AccessCredential } from '@tributary/contracts';
-import { ensureTopics, UndecodableMessageError } from '@tributary/messaging';
+import { ensureTopics, TopicFollower, UndecodableMessageError } from '@tributary/messaging';
 import type { Logger, ReadinessCheck } from '@tributary/observability';
 import { CredentialState } from './credential-state';
 import type { ApiKeyCredential, OAuthClientCredential } from './principal-rules';
@@ -34,81 +32,48 @@ const TOPIC = Topics.AccessCredentials;
 
 /**
  * Every replica's own in-memory copy of `access.credentials`. It reads the compacted topic from the beginning with a
- * consumer of its own (a group id unique to this process, never committed: kafkajs has no assign(), and sharing a
- * group would split the table between replicas), is ready once it reached the high watermarks it saw at start, and
- * keeps following so revocations and rotations arrive within moments.
+ * TopicFollower (a consumer group of its own, never committed), is ready once it reached the high watermarks it saw
+ * at start, and keeps following so revocations and rotations arrive within moments.
  */
 export class CredentialTable implements CredentialDirectory {
   readonly state: CredentialState;
-  readonly groupId: string;
-  private consumer?: Consumer;
-  private readonly pending = new Map<number, number>();
-  private caughtUp = false;
-  private crashed?: string;
-  private markReady: () => void = () => undefined;
-  private failReady: (error: Error) => void = () => undefined;
-  private readonly ready = new Promise<void>((resolve, reject) => {
-    this.markReady = resolve;
-    this.failReady = reject;
-  });
+  private readonly follower: TopicFollower;
 
   constructor(private readonly options: CredentialTableOptions) {
     this.state = new CredentialState(options.now);
-    this.groupId = `credential-table.${options.service}.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    // Awaited by waitUntilReady; a failure nobody waits for (the table was never started) is not unhandled.
-    this.ready.catch(() => undefined);
+    this.follower = new TopicFollower({
+      kafka: options.kafka,
+      topic: TOPIC,
+      reader: `credential-table.${options.service}`,
+      logger: options.logger,
+      onBatch: (payload) => this.onBatch(payload),
+      onCaughtUp: () =>
+        options.logger.info({ topic: TOPIC, ...this.state.counts() }, 'credential table caught up'),
+    });
+  }
+
+  get groupId(): string {
+    return this.follower.groupId;
   }
 
   /** Creates the topic if missing, notes where "caught up" is, and starts reading; resolves once consuming. */
   async start(): Promise<void> {
-    const { kafka, admin, replicationFactor, logger } = this.options;
+    const { admin, replicationFactor } = this.options;
     await ensureTopics(admin, [Catalog[TOPIC]], replicationFactor);
+    const ends = new Map<number, number>();
     for (const { partition, high, low } of await admin.fetchTopicOffsets(TOPIC)) {
-      if (Number(high) > Number(low)) this.pending.set(partition, Number(high));
+      if (Number(high) > Number(low)) ends.set(partition, Number(high));
     }
-    this.checkCaughtUp();
-    const consumer = kafka.consumer({
-      groupId: this.groupId,
-      allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
-      maxWaitTimeInMs: 500,
-    });
-    this.consumer = consumer;
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      logger.error({ err: payload.error, restart: payload.restart }, 'credential table consumer crashed');
-      if (payload.restart) return;
-      this.crashed = String(payload.error);
-      // Start-up learns it at once rather than when ACCESS_TABLE_READY_TIMEOUT_MS runs out.
-      this.failReady(new Error(`${TOPIC} consumer stopped before catching up: ${this.crashed}`));
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload) });
+    await this.follower.start(ends);
   }
 
   /** Resolves once caught up; rejects after `timeoutMs` saying how far it got, or at once when the consumer gave up. */
   async waitUntilReady(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.ready,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const behind = [...this.pending].map(([p, offset]) => `partition ${p} below offset ${offset}`);
-            reject(
-              new Error(`${TOPIC} not read up to start-up within ${timeoutMs} ms (${behind.join(', ')})`),
-            );
-          }, timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.follower.waitUntilCaughtUp(timeoutMs);
   }
 
   isReady(): boolean {
-    return this.caughtUp && this.crashed === undefined;
+    return this.follower.isCaughtUp();
   }
 
   apiKey(keyId: string): ApiKeyCredential | undefined {
@@ -128,16 +93,15 @@ export class CredentialTable implements CredentialDirectory {
     return {
       name: 'credentials',
       check: async () => {
-        if (this.crashed !== undefined) throw new Error(`consumer stopped: ${this.crashed}`);
-        if (!this.caughtUp) throw new Error(`catching up on ${TOPIC}`);
+        const crashed = this.follower.crashReason;
+        if (crashed !== undefined) throw new Error(`consumer stopped: ${crashed}`);
+        if (!this.follower.isCaughtUp()) throw new Error(`catching up on ${TOPIC}`);
       },
     };
   }
 
   async stop(): Promise<void> {
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    await consumer?.disconnect();
+    await this.follower.stop();
   }
 
   private async onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
@@ -170,17 +134,5 @@ export class CredentialTable implements CredentialDirectory {
         sinceHeartbeat = 0;
       }
     }
-    const target = this.pending.get(batch.partition);
-    if (target !== undefined && (Number(batch.lastOffset()) + 1 >= target || batch.offsetLag() === '0')) {
-      this.pending.delete(batch.partition);
-      this.checkCaughtUp();
-    }
-  }
-
-  private checkCaughtUp(): void {
-    if (this.caughtUp || this.pending.size > 0) return;
-    this.caughtUp = true;
-    this.options.logger.info({ topic: TOPIC, ...this.state.counts() }, 'credential table caught up');
-    this.markReady();
   }
 }

@@ -10,3 +10,4 @@ export * from './consumer/dead-letter';
 export * from './consumer/event-context';
 export * from './consumer/kafka-event-transport';
 export * from './replay-dead-letters';
+export * from './topic-follower';

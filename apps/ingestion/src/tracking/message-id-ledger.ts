@@ -1,11 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import type { Admin, EachBatchPayload, Kafka } from 'kafkajs';
 import { Catalog, Topics, type TrackingCallsStored } from '@tributary/contracts';
 import {
   type AvroSchemaRegistry,
   ensureTopics,
   type EventPublisher,
+  TopicFollower,
   UndecodableMessageError,
 } from '@tributary/messaging';
 import type { Logger } from '@tributary/observability';
@@ -42,19 +42,8 @@ export interface MessageIdLedgerOptions {
  */
 export class MessageIdLedger {
   readonly ids: StoredEventIds;
-  readonly groupId: string;
-  private consumer?: Consumer;
+  private readonly follower: TopicFollower;
   private compactor?: NodeJS.Timeout;
-  // Per partition, the offset start-up must reach before the window is complete.
-  private readonly pending = new Map<number, number>();
-  private caughtUp = false;
-  private crashed?: string;
-  private markReady: () => void = () => undefined;
-  private failReady: (error: Error) => void = () => undefined;
-  private readonly ready = new Promise<void>((resolve, reject) => {
-    this.markReady = resolve;
-    this.failReady = reject;
-  });
   private encodeRecord?: (record: TrackingCallsStored) => Buffer;
   private readonly announcing = new Set<Promise<void>>();
   private unannounced = 0;
@@ -64,8 +53,19 @@ export class MessageIdLedger {
   constructor(private readonly options: MessageIdLedgerOptions) {
     this.now = options.now ?? Date.now;
     this.ids = new StoredEventIds(options.windowMs, options.maxIds);
-    this.groupId = `message-id-ledger.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    this.ready.catch(() => undefined);
+    this.follower = new TopicFollower({
+      kafka: options.kafka,
+      topic: TOPIC,
+      reader: 'message-id-ledger',
+      logger: options.logger,
+      onBatch: (payload) => this.onBatch(payload),
+      maxWaitTimeInMs: 100,
+    });
+  }
+
+  /** This replica's consumer group: also the name its announcements carry, so it skips them when they come back. */
+  get groupId(): string {
+    return this.follower.groupId;
   }
 
   /**
@@ -75,55 +75,22 @@ export class MessageIdLedger {
    */
   async start(timeoutMs: number): Promise<{ records: number; ids: number; ms: number }> {
     const started = performance.now();
-    const { kafka, admin, replicationFactor, logger, windowMs, maxIds } = this.options;
+    const { admin, replicationFactor, windowMs, maxIds } = this.options;
     await ensureTopics(admin, [Catalog[TOPIC]], replicationFactor);
     this.encodeRecord = this.options.registry.encoderFor(TOPIC);
-    const ends = await admin.fetchTopicOffsets(TOPIC);
+    const topicEnds = await admin.fetchTopicOffsets(TOPIC);
     const fromWindow = await admin.fetchTopicOffsetsByTimestamp(TOPIC, this.now() - windowMs);
     const starts = new Map<number, number>();
-    for (const { partition, high, low } of ends) {
+    const ends = new Map<number, number>();
+    for (const { partition, high, low } of topicEnds) {
       const byTime = Number(fromWindow.find((o) => o.partition === partition)?.offset ?? -1);
       const end = Number(high);
       // -1: nothing at or after the window's start in this partition.
-      const start = Math.max(byTime < 0 ? end : byTime, end - maxIds, Number(low));
-      starts.set(partition, start);
-      if (start < end) this.pending.set(partition, end);
+      starts.set(partition, Math.max(byTime < 0 ? end : byTime, end - maxIds, Number(low)));
+      ends.set(partition, end);
     }
-    const consumer = kafka.consumer({
-      groupId: this.groupId,
-      allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
-      maxWaitTimeInMs: 100,
-    });
-    this.consumer = consumer;
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      logger.error({ err: payload.error, restart: payload.restart }, 'message-id ledger consumer crashed');
-      if (payload.restart) return;
-      this.crashed = String(payload.error);
-      this.failReady(new Error(`${TOPIC} consumer stopped before catching up: ${this.crashed}`));
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [TOPIC], fromBeginning: false });
-    await consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload) });
-    // A group of its own never commits, so every partition starts where seek puts it: the window's start.
-    for (const [partition, offset] of starts)
-      consumer.seek({ topic: TOPIC, partition, offset: String(offset) });
-    this.checkCaughtUp();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.ready,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const behind = [...this.pending].map(([p, offset]) => `partition ${p} below offset ${offset}`);
-            reject(new Error(`${TOPIC} not read back within ${timeoutMs} ms (${behind.join(', ')})`));
-          }, timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.follower.start(ends, starts);
+    await this.follower.waitUntilCaughtUp(timeoutMs);
     // Expired ids stop counting at once; their memory goes back at the next compaction.
     const every = Math.min(3_600_000, Math.max(60_000, windowMs / 8));
     this.compactor = setInterval(() => this.compact(), every);
@@ -181,9 +148,7 @@ export class MessageIdLedger {
 
   async stop(): Promise<void> {
     clearInterval(this.compactor);
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    await consumer?.disconnect();
+    await this.follower.stop();
   }
 
   /** Drops expired ids; warns when the table was full and the window reaches back less far than configured. */
@@ -204,7 +169,8 @@ export class MessageIdLedger {
   private async onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
     const now = this.now();
     for (const message of batch.messages) {
-      if (this.caughtUp && message.headers?.[REPLICA_HEADER]?.toString() === this.groupId) continue;
+      if (this.follower.isCaughtUp() && message.headers?.[REPLICA_HEADER]?.toString() === this.groupId)
+        continue;
       let record: TrackingCallsStored;
       try {
         const cached = this.options.registry.decodeCached(message.value);
@@ -225,16 +191,5 @@ export class MessageIdLedger {
       this.readBack.ids += record.eventIds.length;
     }
     await heartbeat();
-    const target = this.pending.get(batch.partition);
-    if (target !== undefined && (Number(batch.lastOffset()) + 1 >= target || batch.offsetLag() === '0')) {
-      this.pending.delete(batch.partition);
-      this.checkCaughtUp();
-    }
-  }
-
-  private checkCaughtUp(): void {
-    if (this.caughtUp || this.pending.size > 0) return;
-    this.caughtUp = true;
-    this.markReady();
   }
 }
