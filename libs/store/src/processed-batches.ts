@@ -1,16 +1,8 @@
 import type { Connection } from 'mongoose';
 import { findByIds, type BatchCollection } from './mongo';
+import { PROCESSED_EVENTS_COLLECTION, type ProcessedEventDoc } from './processed-events';
 
-/** The collection and marker shape of libs/store's `ProcessedEvents`: both read and write the same markers. */
-const PROCESSED_EVENTS_COLLECTION = 'processed_events';
-
-interface MarkerDoc {
-  _id: string;
-  state: 'started' | 'done';
-  processedAt: Date;
-}
-
-interface MarkerCollection extends BatchCollection<MarkerDoc> {
+interface MarkerCollection extends BatchCollection<ProcessedEventDoc> {
   bulkWrite(
     operations: {
       updateOne: { filter: { _id: string }; update: Record<string, unknown>; upsert: true };

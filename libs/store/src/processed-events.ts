@@ -1,11 +1,15 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { deleteExpired, expireDocuments } from './mongo';
 
-interface ProcessedEventDoc {
+/** One marker: a consumer group applied (or began applying) one event. */
+export interface ProcessedEventDoc {
   _id: string;
   state: 'started' | 'done';
   processedAt: Date;
 }
+
+/** Where the markers live: `ProcessedEvents` and `ProcessedEventBatches` read and write the same ones. */
+export const PROCESSED_EVENTS_COLLECTION = 'processed_events';
 
 /**
  * Remembers which events a consumer group already applied (in the service's own database, expiring after a TTL),
@@ -23,7 +27,7 @@ export class ProcessedEvents {
         state: { type: String, required: true },
         processedAt: { type: Date, required: true },
       },
-      { versionKey: false, collection: 'processed_events' },
+      { versionKey: false, collection: PROCESSED_EVENTS_COLLECTION },
     );
     this.model =
       connection.models['ProcessedEvent'] ?? connection.model<ProcessedEventDoc>('ProcessedEvent', schema);
