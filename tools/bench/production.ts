@@ -246,10 +246,17 @@ export function modeLabel(mode: ServiceMode): string {
 
 /** User + system CPU seconds a process has used so far (Linux /proc; 100 clock ticks a second); 0 once it is gone. */
 export async function cpuSeconds(pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  // Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
+  return statOf(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).cpuSeconds;
+}
+
+/** A /proc/<pid>/stat line's parent pid and user + system CPU seconds (100 clock ticks a second). */
+function statOf(stat: string): { parent: number; cpuSeconds: number } {
+  // Fields after the command name, which may hold spaces: ppid is the 2nd, utime and stime the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+  return {
+    parent: Number(fields[1] ?? 0),
+    cpuSeconds: (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100,
+  };
 }
 
 export interface CpuShare {
@@ -296,9 +303,9 @@ export async function treeCpuSnapshot(roots: readonly number[]): Promise<Map<num
     if (!/^\d+$/.test(entry)) continue;
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
     if (stat === '') continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    parents.set(Number(entry), Number(fields[1]));
-    cpu.set(Number(entry), (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100);
+    const { parent, cpuSeconds: used } = statOf(stat);
+    parents.set(Number(entry), parent);
+    cpu.set(Number(entry), used);
   }
   const inTree = (pid: number): boolean => {
     for (let at: number | undefined = pid, hops = 0; at !== undefined && at > 1 && hops < 64; hops += 1) {
