@@ -351,12 +351,11 @@ async function main(): Promise<void> {
         },
       },
     );
-    const usPerEvent = (seconds: number | undefined, perSecond: number) =>
-      seconds === undefined
-        ? undefined
-        : Number(((seconds * 1e6) / Math.max(1, perSecond * opts.duration)).toFixed(1));
-    const brokerUsPerEvent = usPerEvent(brokerCpu, api.eventsPerSecond);
-    const cpuUsPerEvent = Number(((cpu * 1e6) / Math.max(1, api.eventsPerSecond * opts.duration)).toFixed(1));
+    // CPU seconds over the measured seconds, per event.
+    const usPerEvent = (seconds: number, perSecond: number) =>
+      Number(((seconds * 1e6) / Math.max(1, perSecond * opts.duration)).toFixed(1));
+    const brokerUsPerEvent = brokerCpu === undefined ? undefined : usPerEvent(brokerCpu, api.eventsPerSecond);
+    const cpuUsPerEvent = usPerEvent(cpu, api.eventsPerSecond);
     const perCore = Math.round(api.eventsPerSecond / Math.max(0.01, cpu / opts.duration));
     console.log(
       `API: ${api.eventsPerSecond} events/s, p50 ${api.p50} ms, p99 ${api.p99} ms, non-2xx/errors ${api.non2xx}; ` +
@@ -376,7 +375,7 @@ async function main(): Promise<void> {
           if (peerPids.length > 0) peerCpu = treeCpuUsed(peerBefore, await treeCpuSnapshot(peerPids));
         },
       });
-      peerUsPerEvent = usPerEvent(peerCpu, peer.eventsPerSecond);
+      peerUsPerEvent = peerCpu === undefined ? undefined : usPerEvent(peerCpu, peer.eventsPerSecond);
       console.log(
         `peer ${opts.peer}: ${peer.eventsPerSecond} events/s, p50 ${peer.p50} ms, p99 ${peer.p99} ms, non-2xx/errors ${peer.non2xx}`,
       );
