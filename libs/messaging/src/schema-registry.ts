@@ -32,11 +32,7 @@ export class AvroSchemaRegistry {
     for (const topic of new Set(topics)) {
       if (this.ids.has(topic)) continue;
       const spec = Catalog[topic];
-      const { id } = await this.registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(spec.avroSchema) },
-        { subject: spec.subject },
-      );
-      this.ids.set(topic, id);
+      this.ids.set(topic, await this.registerSchema(spec.subject, spec.avroSchema));
     }
   }
 
@@ -54,11 +50,16 @@ export class AvroSchemaRegistry {
 
   /** Registers a raw schema under a subject (BACKWARD); used by tests and tooling. */
   async registerSchema(subject: string, schema: Record<string, unknown>): Promise<number> {
-    const { id } = await this.registry.register(
-      { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-      { subject },
-    );
-    return id;
+    const body = { type: SchemaType.AVRO as const, schema: JSON.stringify(schema) };
+    try {
+      return (await this.registry.register(body, { subject })).id;
+    } catch (error) {
+      // Two processes registering a new subject at once both see no subject config and both set it; Apicurio
+      // refuses the second with 409 "A rule named 'COMPATIBILITY' already exists". The config is set then, so a
+      // second registration finds it and only registers the (identical) schema.
+      if (!isRuleAlreadySet(error)) throw error;
+      return (await this.registry.register(body, { subject })).id;
+    }
   }
 
   /** The schema id a topic's records are written with. */
@@ -168,4 +169,12 @@ export class AvroSchemaRegistry {
       },
     };
   }
+}
+
+function isRuleAlreadySet(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error as { status?: unknown }).status === 409 &&
+    /rule named .* already exists/i.test(error.message)
+  );
 }

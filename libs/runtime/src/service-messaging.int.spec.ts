@@ -236,6 +236,16 @@ describe('schema registry (Apicurio, Confluent API)', () => {
     expect(await registry.decode(bytes)).toEqual({ offerId: 'o-1', behaviour: 'ok' });
   });
 
+  it('processes registering a new subject at the same moment all start, with one schema id and BACKWARD', async () => {
+    const subject = `test.${run}.concurrent-value`;
+    // Replicas of one service starting together: each its own client, so nothing is shared but the registry.
+    const replicas = Array.from({ length: 6 }, () => new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL));
+    const ids = await Promise.all(replicas.map((replica) => replica.registerSchema(subject, offerSchema)));
+    expect(new Set(ids).size).toBe(1);
+    const compatibility = await fetch(`${config.SCHEMA_REGISTRY_URL}/config/${subject}`);
+    expect(await compatibility.json()).toMatchObject({ compatibilityLevel: 'BACKWARD' });
+  });
+
   it('a burst of records of a writer schema this process never saw fetches it and builds its Avro type once', async () => {
     const subject = `test.${run}.burst-value`;
     const id = await registry.registerSchema(subject, offerSchema);
