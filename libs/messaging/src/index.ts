@@ -11,3 +11,4 @@ export * from './consumer/event-context';
 export * from './consumer/kafka-event-transport';
 export * from './replay-dead-letters';
 export * from './topic-follower';
+export * from './newest-records';

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { Catalog, Topics, type TrackingCallsStored } from '@tributary/contracts';
 import {
   type AvroSchemaRegistry,
   ensureTopics,
   type EventPublisher,
+  offsetsHoldingNewest,
   TopicFollower,
   UndecodableMessageError,
 } from '@tributary/messaging';
@@ -14,6 +15,8 @@ import { StoredEventIds, type DedupeDecision } from './stored-event-ids';
 const TOPIC = Topics.TrackingCallsStored;
 /** Header naming the replica that announced a record: it already holds those ids and skips them when they come back. */
 const REPLICA_HEADER = 'tributary-replica';
+/** Header with the number of ids a record holds: start-up weighs the newest records without decoding them. */
+const IDS_HEADER = 'tributary-ids';
 
 export interface MessageIdLedgerOptions {
   kafka: Kafka;
@@ -69,9 +72,10 @@ export class MessageIdLedger {
   }
 
   /**
-   * Reads the window back from `tracking.calls-stored` (from the window's start, and no more than maxIds records a
-   * partition) and keeps following it; resolves once everything announced before start-up is in, or rejects after
-   * `timeoutMs` saying how far it got.
+   * Reads the window back from `tracking.calls-stored` and keeps following it; resolves once everything announced
+   * before start-up is in, or rejects after `timeoutMs` saying how far it got. Each partition is read from where its
+   * newest maxIds ids begin (found by reading back from its end) or the window's start, whichever is later: the ids
+   * a full table would evict at once are never read.
    */
   async start(timeoutMs: number): Promise<{ records: number; ids: number; ms: number }> {
     const started = performance.now();
@@ -80,18 +84,33 @@ export class MessageIdLedger {
     this.encodeRecord = this.options.registry.encoderFor(TOPIC);
     const topicEnds = await admin.fetchTopicOffsets(TOPIC);
     const fromWindow = await admin.fetchTopicOffsetsByTimestamp(TOPIC, this.now() - windowMs);
-    const starts = new Map<number, number>();
+    const ranges = new Map<number, { from: number; to: number }>();
     const ends = new Map<number, number>();
     for (const { partition, high, low } of topicEnds) {
       const byTime = Number(fromWindow.find((o) => o.partition === partition)?.offset ?? -1);
       const end = Number(high);
       // -1: nothing at or after the window's start in this partition.
-      starts.set(partition, Math.max(byTime < 0 ? end : byTime, end - maxIds, Number(low)));
+      ranges.set(partition, { from: Math.max(byTime < 0 ? end : byTime, Number(low)), to: end });
       ends.set(partition, end);
     }
+    const starts = await offsetsHoldingNewest({
+      kafka: this.options.kafka,
+      topic: TOPIC,
+      reader: 'message-id-ledger.history',
+      logger: this.options.logger,
+      ranges,
+      weigh: async (message, partition) => {
+        const ids = Number(message.headers?.[IDS_HEADER]?.toString());
+        return Number.isInteger(ids)
+          ? ids
+          : ((await this.decodeRecord(message, partition))?.eventIds.length ?? 0);
+      },
+      wanted: maxIds,
+      timeoutMs,
+    });
     await this.follower.start(ends, starts);
-    await this.follower.waitUntilCaughtUp(timeoutMs);
-    // Expired ids stop counting at once; their memory goes back at the next compaction.
+    await this.follower.waitUntilCaughtUp(Math.max(1, timeoutMs - (performance.now() - started)));
+    // Expired ids stop counting at once, and leave memory as new ones come; this also reports evictions.
     const every = Math.min(3_600_000, Math.max(60_000, windowMs / 8));
     this.compactor = setInterval(() => this.compact(), every);
     this.compactor.unref();
@@ -132,7 +151,13 @@ export class MessageIdLedger {
     });
     this.unannounced += eventIds.length;
     const announced = this.options.publisher
-      .publishEncoded(TOPIC, [{ key: workspaceId, value, headers: { [REPLICA_HEADER]: this.groupId } }])
+      .publishEncoded(TOPIC, [
+        {
+          key: workspaceId,
+          value,
+          headers: { [REPLICA_HEADER]: this.groupId, [IDS_HEADER]: String(eventIds.length) },
+        },
+      ])
       .finally(() => {
         this.unannounced -= eventIds.length;
         this.announcing.delete(announced);
@@ -171,25 +196,32 @@ export class MessageIdLedger {
     for (const message of batch.messages) {
       if (this.follower.isCaughtUp() && message.headers?.[REPLICA_HEADER]?.toString() === this.groupId)
         continue;
-      let record: TrackingCallsStored;
-      try {
-        const cached = this.options.registry.decodeCached(message.value);
-        record = (
-          cached ? cached.value : await this.options.registry.decode(message.value)
-        ) as TrackingCallsStored;
-      } catch (error) {
-        // A transient registry failure is retried with the batch; bytes that never decode are skipped.
-        if (!(error instanceof UndecodableMessageError)) throw error;
-        this.options.logger.warn(
-          { offset: message.offset, partition: batch.partition, err: error },
-          'undecodable message-id ledger record',
-        );
-        continue;
-      }
+      const record = await this.decodeRecord(message, batch.partition);
+      if (!record) continue;
       for (const id of record.eventIds) this.ids.add(id, record.storedAt, now);
       this.readBack.records += 1;
       this.readBack.ids += record.eventIds.length;
     }
     await heartbeat();
+  }
+
+  /** A ledger record, or undefined (with a warning) for bytes that never decode; a registry outage throws. */
+  private async decodeRecord(
+    message: KafkaMessage,
+    partition: number,
+  ): Promise<TrackingCallsStored | undefined> {
+    try {
+      const cached = this.options.registry.decodeCached(message.value);
+      return (
+        cached ? cached.value : await this.options.registry.decode(message.value)
+      ) as TrackingCallsStored;
+    } catch (error) {
+      if (!(error instanceof UndecodableMessageError)) throw error;
+      this.options.logger.warn(
+        { offset: message.offset, partition, err: error },
+        'undecodable message-id ledger record',
+      );
+      return undefined;
+    }
   }
 }

@@ -9,14 +9,11 @@ export interface Compaction {
   oldestKeptAt?: number;
 }
 
-// One slot: three 32-bit words of the eventId and the second it was stored (0 = empty slot).
+// One entry: three 32-bit words of the eventId and the second it was stored.
 const WORDS = 4;
 const UUID_LENGTH = 36;
-// Grown past half full: linear probing stays short.
+// The index is kept at most half full: linear probing stays short.
 const MAX_LOAD = 0.5;
-// Evicting stops this far below maxIds: a compaction scans the whole table, so a full one runs every quarter of
-// maxIds adds (reading back a window twice the bound spent half its start-up compacting at 0.9).
-const EVICT_TO = 0.75;
 
 /**
  * 96 bits of an eventId. Tracking eventIds are UUIDv5 (SHA-1 of workspace and messageId), so their hex digits are
@@ -46,39 +43,51 @@ function digest(eventId: string, out: Uint32Array): void {
 }
 
 /**
- * The eventIds of tracking calls stored within the dedupe window, for the edge's messageId dedupe. One
- * open-addressed table of typed arrays, 16 bytes a slot, at most half full: a million ids take 32 MB, where a Set of
- * the id strings would take about 100 MB of heap and keep the garbage collector busy.
+ * The eventIds of tracking calls stored within the dedupe window, for the edge's messageId dedupe: no I/O, no
+ * per-id objects for the garbage collector to trace.
  *
- * Ids past the window stop counting at once (each slot keeps its second) and leave at the next `compact`. Beyond
- * `maxIds` the oldest are evicted early: the window then reaches back less far, which `compact` reports.
+ * Ids sit in a ring in the order they were stored (16 bytes each) and an open-addressed index points into it (4 bytes
+ * a slot, at most half full): about 24 MB for a million ids. The ring's head is the oldest id, so expiry and, past
+ * `maxIds`, eviction drop one id at a time as new ones come, and never scan the whole table (a full compaction of a
+ * million ids took a tenth of a second and held a second table meanwhile).
+ *
+ * An id stored again keeps its place in the ring with the later second: it stops counting when that second leaves
+ * the window, and may leave memory a little after its neighbours.
  */
 export class StoredEventIds {
-  private slots: Uint32Array;
+  private ring: Uint32Array;
+  private index: Uint32Array;
   private mask: number;
-  private count = 0;
+  /** Ids ever added and ids ever dropped: the ring holds positions [dropped, added). */
+  private added = 0;
+  private dropped = 0;
   private readonly key = new Uint32Array(3);
+  /** For ids already held (eviction, growth), so `key` survives them in the middle of an `add`. */
+  private readonly held = new Uint32Array(3);
+  private expiredSinceReport = 0;
+  private evictedSinceReport = 0;
+  private lastEvictedSecond = 0;
 
   constructor(
     private readonly windowMs: number,
     private readonly maxIds: number,
-    // 2 MB: a busy replica's first minutes without resizing.
-    initialSlots = 1 << 17,
+    // 1 MB: a busy replica's first seconds without growing.
+    initialIds = 1 << 16,
   ) {
-    let slots = 1;
-    while (slots < initialSlots) slots *= 2;
-    this.slots = new Uint32Array(slots * WORDS);
-    this.mask = slots - 1;
+    const capacity = Math.max(1, Math.min(maxIds, Math.max(16, initialIds)));
+    this.ring = new Uint32Array(capacity * WORDS);
+    this.index = new Uint32Array(indexSlotsFor(capacity));
+    this.mask = this.index.length - 1;
   }
 
-  /** Ids held, expired ones included until the next compaction. */
+  /** Ids held, expired ones included until they reach the head of the ring. */
   get size(): number {
-    return this.count;
+    return this.added - this.dropped;
   }
 
-  /** Bytes the table takes. */
+  /** Bytes the ring and its index take. */
   get bytes(): number {
-    return this.slots.byteLength;
+    return this.ring.byteLength + this.index.byteLength;
   }
 
   /** New or duplicate, for each eventId in input order. */
@@ -89,104 +98,150 @@ export class StoredEventIds {
   /** Whether the id was stored within the window. */
   has(eventId: string, now = Date.now()): boolean {
     digest(eventId, this.key);
-    const slot = this.find(this.slots, this.mask, this.key);
-    const storedAt = this.slots[slot * WORDS + 3] ?? 0;
-    return storedAt !== 0 && storedAt * 1000 > now - this.windowMs;
+    const entry = this.index[this.find(this.key)] ?? 0;
+    if (entry === 0) return false;
+    return (this.ring[(entry - 1) * WORDS + 3] ?? 0) * 1000 > now - this.windowMs;
   }
 
   /** Remembers an id as stored at `storedAt` (ms); a later time wins, so a re-stored id starts its window again. */
   add(eventId: string, storedAt: number, now = Date.now()): void {
-    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.resize((this.mask + 1) * 2);
-    if (this.count + 1 > this.maxIds) this.compact(now);
-    digest(eventId, this.key);
+    this.dropExpired(now);
     const second = Math.max(1, Math.floor(storedAt / 1000));
-    const base = this.find(this.slots, this.mask, this.key) * WORDS;
-    const previous = this.slots[base + 3] ?? 0;
-    if (previous === 0) {
-      this.slots[base] = this.key[0] ?? 0;
-      this.slots[base + 1] = this.key[1] ?? 0;
-      this.slots[base + 2] = this.key[2] ?? 0;
-      this.count += 1;
+    digest(eventId, this.key);
+    const found = this.index[this.find(this.key)] ?? 0;
+    if (found !== 0) {
+      const at = (found - 1) * WORDS + 3;
+      if (second > (this.ring[at] ?? 0)) this.ring[at] = second;
+      return;
     }
-    if (second > previous) this.slots[base + 3] = second;
+    if (this.size === this.ring.length / WORDS) {
+      if (this.size < this.maxIds) this.grow();
+      else this.evictOldest();
+    }
+    const position = this.added % (this.ring.length / WORDS);
+    const base = position * WORDS;
+    this.ring[base] = this.key[0] ?? 0;
+    this.ring[base + 1] = this.key[1] ?? 0;
+    this.ring[base + 2] = this.key[2] ?? 0;
+    this.ring[base + 3] = second;
+    // The slot may have moved if the table grew or an eviction shifted a neighbour.
+    this.index[this.find(this.key)] = position + 1;
+    this.added += 1;
   }
 
-  /** Drops ids past the window, then, when maxIds or more remain, the oldest down to 75% of maxIds. */
+  /**
+   * Drops the ids past the window now, and says what went since the last call: ids past the window, and ids evicted
+   * early because more than maxIds came within it (then also how far back the window still reaches).
+   */
   compact(now = Date.now()): Compaction {
+    this.dropExpired(now);
+    const expired = this.expiredSinceReport;
+    const evicted = this.evictedSinceReport;
+    this.expiredSinceReport = 0;
+    this.evictedSinceReport = 0;
+    return evicted > 0
+      ? { expired, evicted, oldestKeptAt: this.oldestKeptSecond() * 1000 }
+      : { expired, evicted };
+  }
+
+  private dropExpired(now: number): void {
     const windowStart = Math.floor((now - this.windowMs) / 1000);
-    let cutoff = windowStart;
-    let live = 0;
-    for (let i = 3; i < this.slots.length; i += WORDS) {
-      const second = this.slots[i] ?? 0;
-      if (second > windowStart) live += 1;
+    while (this.size > 0 && (this.ring[this.headBase() + 3] ?? 0) <= windowStart) {
+      this.dropHead();
+      this.expiredSinceReport += 1;
     }
-    if (live >= this.maxIds) {
-      // The second up to which ids go so that EVICT_TO of maxIds stay, the oldest first: counted per second of the
-      // window (one pass, no sort of a million times).
-      const nowSecond = Math.floor(now / 1000);
-      const perSecond = new Uint32Array(Math.max(1, nowSecond - windowStart + 1));
-      let later = 0;
-      for (let i = 3; i < this.slots.length; i += WORDS) {
-        const second = this.slots[i] ?? 0;
-        if (second <= windowStart) continue;
-        if (second > nowSecond) later += 1;
-        else perSecond[second - windowStart] = (perSecond[second - windowStart] ?? 0) + 1;
-      }
-      let kept = later;
-      const keep = Math.floor(this.maxIds * EVICT_TO);
-      let second = nowSecond;
-      while (second > windowStart && kept + (perSecond[second - windowStart] ?? 0) <= keep) {
-        kept += perSecond[second - windowStart] ?? 0;
-        second -= 1;
-      }
-      cutoff = second;
-    }
-    const before = this.count;
-    let expired = 0;
-    let oldestKept = Number.POSITIVE_INFINITY;
-    const next = new Uint32Array(this.slots.length);
-    const key = new Uint32Array(3);
-    this.count = 0;
-    for (let base = 0; base < this.slots.length; base += WORDS) {
-      const second = this.slots[base + 3] ?? 0;
-      if (second === 0) continue;
-      if (second <= windowStart) {
-        expired += 1;
-        continue;
-      }
-      if (second <= cutoff) continue;
-      key.set(this.slots.subarray(base, base + 3));
-      const to = this.find(next, this.mask, key) * WORDS;
-      next.set(this.slots.subarray(base, base + WORDS), to);
-      this.count += 1;
-      oldestKept = Math.min(oldestKept, second);
-    }
-    this.slots = next;
-    const evicted = before - expired - this.count;
-    return evicted > 0 ? { expired, evicted, oldestKeptAt: oldestKept * 1000 } : { expired, evicted };
   }
 
-  /** The slot holding `key`, else the empty slot where it goes (the table is never full). */
-  private find(slots: Uint32Array, mask: number, key: Uint32Array): number {
-    const [a = 0, b = 0, c = 0] = key;
-    let slot = (a ^ Math.imul(b, 0x9e3779b1)) & mask;
+  private evictOldest(): void {
+    this.lastEvictedSecond = this.ring[this.headBase() + 3] ?? 0;
+    this.dropHead();
+    this.evictedSinceReport += 1;
+  }
+
+  /** The oldest second still remembered: the ring's head, or the evicted one's when nothing is left. */
+  private oldestKeptSecond(): number {
+    return this.size > 0 ? (this.ring[this.headBase() + 3] ?? 0) : this.lastEvictedSecond;
+  }
+
+  private headBase(): number {
+    return (this.dropped % (this.ring.length / WORDS)) * WORDS;
+  }
+
+  /** Removes the head of the ring from the index (backward-shift deletion keeps every probe chain unbroken). */
+  private dropHead(): void {
+    const base = this.headBase();
+    this.held[0] = this.ring[base] ?? 0;
+    this.held[1] = this.ring[base + 1] ?? 0;
+    this.held[2] = this.ring[base + 2] ?? 0;
+    let hole = this.find(this.held);
+    let slot = hole;
     for (;;) {
-      const base = slot * WORDS;
-      if (slots[base + 3] === 0) return slot;
-      if (slots[base] === a && slots[base + 1] === b && slots[base + 2] === c) return slot;
-      slot = (slot + 1) & mask;
+      slot = (slot + 1) & this.mask;
+      const entry = this.index[slot] ?? 0;
+      if (entry === 0) break;
+      const home = this.homeOfEntry(entry);
+      // The entry may move into the hole unless its home lies cyclically in (hole, slot].
+      const between = hole <= slot ? home > hole && home <= slot : home > hole || home <= slot;
+      if (!between) {
+        this.index[hole] = entry;
+        hole = slot;
+      }
+    }
+    this.index[hole] = 0;
+    this.dropped += 1;
+  }
+
+  /** Twice the ring (up to maxIds), ids kept in order, index rebuilt. */
+  private grow(): void {
+    const capacity = this.ring.length / WORDS;
+    const next = Math.min(this.maxIds, capacity * 2);
+    const ring = new Uint32Array(next * WORDS);
+    const size = this.size;
+    for (let i = 0; i < size; i += 1) {
+      const from = ((this.dropped + i) % capacity) * WORDS;
+      ring.set(this.ring.subarray(from, from + WORDS), i * WORDS);
+    }
+    this.ring = ring;
+    this.index = new Uint32Array(indexSlotsFor(next));
+    this.mask = this.index.length - 1;
+    this.dropped = 0;
+    this.added = size;
+    for (let i = 0; i < size; i += 1) {
+      this.held[0] = ring[i * WORDS] ?? 0;
+      this.held[1] = ring[i * WORDS + 1] ?? 0;
+      this.held[2] = ring[i * WORDS + 2] ?? 0;
+      this.index[this.find(this.held)] = i + 1;
     }
   }
 
-  private resize(slotCount: number): void {
-    const old = this.slots;
-    this.slots = new Uint32Array(slotCount * WORDS);
-    this.mask = slotCount - 1;
-    const key = new Uint32Array(3);
-    for (let base = 0; base < old.length; base += WORDS) {
-      if ((old[base + 3] ?? 0) === 0) continue;
-      key.set(old.subarray(base, base + 3));
-      this.slots.set(old.subarray(base, base + WORDS), this.find(this.slots, this.mask, key) * WORDS);
+  /** The index slot pointing at `key`'s entry, else the empty slot where it goes (the index is never full). */
+  private find(key: Uint32Array): number {
+    const a = key[0] ?? 0;
+    const b = key[1] ?? 0;
+    const c = key[2] ?? 0;
+    let slot = home(a, b, this.mask);
+    for (;;) {
+      const entry = this.index[slot] ?? 0;
+      if (entry === 0) return slot;
+      const base = (entry - 1) * WORDS;
+      if (this.ring[base] === a && this.ring[base + 1] === b && this.ring[base + 2] === c) return slot;
+      slot = (slot + 1) & this.mask;
     }
   }
+
+  private homeOfEntry(entry: number): number {
+    const base = (entry - 1) * WORDS;
+    return home(this.ring[base] ?? 0, this.ring[base + 1] ?? 0, this.mask);
+  }
+}
+
+function home(a: number, b: number, mask: number): number {
+  return (a ^ Math.imul(b, 0x9e3779b1)) & mask;
+}
+
+/** A power of two at least capacity / MAX_LOAD. */
+function indexSlotsFor(capacity: number): number {
+  let slots = 1;
+  while (slots < capacity / MAX_LOAD) slots *= 2;
+  return slots;
 }

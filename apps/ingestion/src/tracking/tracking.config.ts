@@ -12,7 +12,7 @@ export const trackingConfigShape = {
     .max(24 * 7)
     .default(24),
   /**
-   * Stored ids one replica remembers at most (16 bytes each, 32 MB a million at the table's load); with more in the
+   * Stored ids one replica remembers at most (24 bytes each with the index, 24 MB a million); with more in the
    * window the oldest go first and a warning says how far back the window still reaches.
    */
   TRACKING_DEDUPE_MAX_IDS: z.coerce.number().int().min(1_000).max(50_000_000).default(1_000_000),
