@@ -5,7 +5,9 @@ import type { RunningProcess } from '@tributary/testing';
 import {
   benchMode,
   cpuShares,
+  imageMallocEnv,
   podNodeArgs,
+  productionEnv,
   quantityMib,
   rssResult,
   vmRssKib,
@@ -67,6 +69,32 @@ describe('cpuShares', () => {
       { service: 'ingestion', cpuSeconds: 1.2, cores: 0.02, usPerUnit: 100, perCore: 10_000 },
       { service: 'leads', cpuSeconds: 6, cores: 0.1, usPerUnit: 500, perCore: 2_000 },
     ]);
+  });
+});
+
+describe('productionEnv', () => {
+  it("gives production-mode services the image's malloc settings and an admin token; nothing in TS mode", () => {
+    const env = productionEnv('production');
+    expect(env['MALLOC_MMAP_THRESHOLD_']).toBe('131072');
+    expect(env['ADMIN_TOKEN']).toMatch(/^[0-9a-f]{48}$/);
+    expect(productionEnv('ts')).toEqual({});
+  });
+
+  it('reads MALLOC_ settings from the runtime stage only, across continued ENV lines', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dockerfile-'));
+    const dockerfile = join(dir, 'Dockerfile');
+    writeFileSync(
+      dockerfile,
+      [
+        'FROM node AS build',
+        'ENV MALLOC_ARENA_MAX=8',
+        'FROM node AS runtime',
+        'ENV NODE_ENV=production \\',
+        '    MALLOC_MMAP_THRESHOLD_=65536 \\',
+        '    HTTP_HOST=0.0.0.0',
+      ].join('\n'),
+    );
+    expect(imageMallocEnv(dockerfile)).toEqual({ MALLOC_MMAP_THRESHOLD_: '65536' });
   });
 });
 

@@ -148,9 +148,27 @@ export function podNodeArgs(
   return [`--max-old-space-size=${Math.floor(quantityMib(limit) / 2)}`];
 }
 
-/** Per-run settings production refuses to start without (ingestion wants a real admin token there). */
-export function productionEnv(mode: ServiceMode): Record<string, string> {
-  return mode === 'production' ? { ADMIN_TOKEN: randomBytes(24).toString('hex') } : {};
+/**
+ * Per-run settings production refuses to start without (ingestion wants a real admin token there), and the C
+ * library's settings the container image gives every service (`MALLOC_*` in the Dockerfile's runtime `ENV`).
+ */
+export function productionEnv(
+  mode: ServiceMode,
+  dockerfile = join(root, 'Dockerfile'),
+): Record<string, string> {
+  if (mode !== 'production') return {};
+  return { ...imageMallocEnv(dockerfile), ADMIN_TOKEN: randomBytes(24).toString('hex') };
+}
+
+/** `MALLOC_*` settings of the image's runtime stage (the Dockerfile's last stage), e.g. the mmap threshold. */
+export function imageMallocEnv(dockerfile: string): Record<string, string> {
+  const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
+  const runtime = text.slice(text.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const match of runtime.matchAll(/\b(MALLOC_[A-Z_]+)=(\S+)/g)) {
+    if (match[1] !== undefined && match[2] !== undefined) env[match[1]] = match[2];
+  }
+  return env;
 }
 
 /** VmRSS from a /proc/<pid>/status text, in KiB; undefined when absent (e.g. a zombie). */
