@@ -110,8 +110,14 @@ describe('podNodeArgs', () => {
 
   it('gives each service in production mode the Node flags its pod runs with, from the chart', () => {
     for (const service of ['ingestion', 'orchestration', 'sync', 'reporting'])
-      expect(podNodeArgs(service, 'production')).toEqual(['--max-old-space-size=128']);
-    expect(podNodeArgs('leads', 'production')).toEqual(['--max-old-space-size=192']);
+      expect(podNodeArgs(service, 'production')).toEqual([
+        '--max-old-space-size=128',
+        '--max-semi-space-size=8',
+      ]);
+    expect(podNodeArgs('leads', 'production')).toEqual([
+      '--max-old-space-size=192',
+      '--max-semi-space-size=8',
+    ]);
     expect(podNodeArgs('leads', 'ts')).toEqual([]);
   });
 
