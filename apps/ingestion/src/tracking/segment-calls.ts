@@ -154,18 +154,20 @@ export type BatchResult =
  * Validates `POST /v1/batch`. Batch-level `context` and `integrations` are merged under each item's own, and the
  * batch `sentAt` applies to items without one (SDKs stamp sentAt on the request, not on each call).
  */
+// Built once: Zod 4 compiles a schema's fast path on its first parse, and building it per request cost single
+// calls about a tenth of their CPU.
+const batchEnvelope = z.object({
+  batch: z.array(z.unknown()).min(1, 'must contain at least one call'),
+  context: jsonObject.optional(),
+  integrations: jsonObject.optional(),
+  sentAt: isoTime.optional(),
+});
+
 export function parseBatch(body: unknown): BatchResult {
   if (!isPlainObject(body)) {
     return { ok: false, problems: [{ field: '(body)', reason: 'must be a JSON object' }] };
   }
-  const envelope = z
-    .object({
-      batch: z.array(z.unknown()).min(1, 'must contain at least one call'),
-      context: jsonObject.optional(),
-      integrations: jsonObject.optional(),
-      sentAt: isoTime.optional(),
-    })
-    .safeParse(body, { error: reasons });
+  const envelope = batchEnvelope.safeParse(body, { error: reasons });
   if (!envelope.success) return { ok: false, problems: problemsOf(envelope.error) };
   // The batch's own fields reach every item; its items are checked one by one below.
   const shared = unstorableParts({ ...body, batch: [] });
