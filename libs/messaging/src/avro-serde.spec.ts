@@ -108,6 +108,39 @@ describe('Avro SerDe of the catalog schemas', () => {
   });
 });
 
+describe('encoderFor', () => {
+  it('writes each record in the wire format into a buffer of its own, however large the record', async () => {
+    const register = jest.spyOn(SchemaRegistry.prototype, 'register').mockResolvedValue({ id: 42 });
+    try {
+      const registry = new AvroSchemaRegistry('http://registry.invalid');
+      await registry.registerTopics(['tracking.events']);
+      const encode = registry.encoderFor('tracking.events');
+      const type = Type.forSchema(Catalog['tracking.events'].avroSchema as Schema);
+      const small = samples['tracking.events'] as Record<string, unknown>;
+      // Past the 64 KB scratch buffer: it grows and the record comes out whole.
+      const large = {
+        ...small,
+        messageId: 'm-2',
+        propertiesJson: JSON.stringify({ note: 'x'.repeat(150_000) }),
+      };
+      const first = encode(small as never);
+      const second = encode(large as never);
+      const third = encode({ ...small, messageId: 'm-3' } as never);
+      for (const [bytes, event] of [
+        [first, small],
+        [second, large],
+        [third, { ...small, messageId: 'm-3' }],
+      ] as const) {
+        expect(bytes[0]).toBe(0);
+        expect(bytes.readInt32BE(1)).toBe(42);
+        expect(type.fromBuffer(bytes.subarray(5))).toEqual(event);
+      }
+    } finally {
+      register.mockRestore();
+    }
+  });
+});
+
 describe('event ids', () => {
   it('derives the same id for the same cause and purpose, and different ids otherwise', () => {
     expect(derivedEventId('e-1', 'scoring/lead-scored')).toBe(derivedEventId('e-1', 'scoring/lead-scored'));

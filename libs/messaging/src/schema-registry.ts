@@ -83,14 +83,23 @@ export class AvroSchemaRegistry {
   encoderFor<T extends TopicName>(topic: T): (event: TopicEvents[T]) => Buffer {
     const id = this.schemaId(topic);
     const type = Type.forSchema(Catalog[topic].avroSchema as never);
-    const prefix = Buffer.alloc(5);
-    prefix.writeInt32BE(id, 1);
+    // Records are written after the wire prefix into one scratch buffer and copied out once: `toBuffer` plus a
+    // concat allocated two buffers a record, one of them zero-filled outside Node's pool.
+    let scratch = Buffer.alloc(64 * 1024);
+    scratch.writeInt32BE(id, 1);
     return (event) => {
       const paths: string[] = [];
       if (!type.isValid(event, { errorHook: (path) => paths.push(path.join('.') || '(record)') })) {
         throw new Error(`not a valid ${Catalog[topic].recordName}: bad field(s) ${paths.join(', ')}`);
       }
-      return Buffer.concat([prefix, type.toBuffer(event)]);
+      let end = type.encode(event, scratch, 5);
+      if (end < 0) {
+        // `encode` answers how many bytes were missing.
+        scratch = Buffer.alloc(2 * (scratch.length - end));
+        scratch.writeInt32BE(id, 1);
+        end = type.encode(event, scratch, 5);
+      }
+      return Buffer.from(scratch.subarray(0, end));
     };
   }
 
