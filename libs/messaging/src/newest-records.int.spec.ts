@@ -83,27 +83,41 @@ afterAll(async () => {
   await admin?.disconnect();
 });
 
-it('finds where the newest records across the partitions add up to what is wanted, however far back', async () => {
-  const wanted = 1_050;
-  const weighed = new Map<number, number[]>();
+type Weigh = Parameters<typeof offsetsHoldingNewest>[0]['weigh'];
+const valueWeight: Weigh = (message) => Number(message.value?.toString());
+const everyPartition = () =>
+  new Map(records.map((list, partition) => [partition, { from: 0, to: list.length }]));
+
+/** The answers for `wanted`, as a plain object by partition, read back in chunks of 64, 128, ... records. */
+async function newest(
+  wanted: number,
+  ranges = everyPartition(),
+  weigh = valueWeight,
+): Promise<Record<number, number>> {
   const answers = await offsetsHoldingNewest({
     kafka,
     topic,
     reader: `newest-${run}`,
     logger,
-    ranges: new Map(records.map((list, partition) => [partition, { from: 0, to: list.length }])),
-    weigh: (message, partition) => {
-      weighed.set(partition, [...(weighed.get(partition) ?? []), Number(message.offset)]);
-      return Number(message.value?.toString());
-    },
+    ranges,
+    weigh,
     wanted,
     timeoutMs: 30_000,
     firstChunk: 64,
   });
-  expect(Object.fromEntries(answers)).toEqual(byHand(wanted));
+  return Object.fromEntries(answers);
+}
+
+it('finds where the newest records across the partitions add up to what is wanted, however far back', async () => {
+  const weighed = new Map<number, number[]>();
+  const answers = await newest(1_050, everyPartition(), (message, partition) => {
+    weighed.set(partition, [...(weighed.get(partition) ?? []), Number(message.offset)]);
+    return valueWeight(message, partition);
+  });
+  expect(answers).toEqual(byHand(1_050));
   // Concretely: the 10 heavy records are the newest (1,000), then the first partition's newest 50 (of seconds
   // 1,450 to 1,499), which make exactly 1,050; nothing of the others is that new.
-  expect(Object.fromEntries(answers)).toEqual({ 0: 1_450, 1: 500, 2: 40, 3: 0 });
+  expect(answers).toEqual({ 0: 1_450, 1: 500, 2: 40, 3: 0 });
   // Each record weighed once. The first partition took chunks of 64, 128, 256 and 512 records (960), then the 540
   // left; the second only its first chunk, whose 10 heavy records were enough on their own.
   const counts = [...weighed].map(([partition, offsets]) => [
@@ -119,51 +133,23 @@ it('finds where the newest records across the partitions add up to what is wante
 });
 
 it('starts every partition at its range’s start when all of it adds up to less than wanted', async () => {
-  const answers = await offsetsHoldingNewest({
-    kafka,
-    topic,
-    reader: `newest-${run}`,
-    logger,
-    ranges: new Map([
-      [0, { from: 1_200, to: 1_500 }],
-      [2, { from: 0, to: 40 }],
-    ]),
-    weigh: (message) => Number(message.value?.toString()),
-    wanted: 1_000,
-    timeoutMs: 30_000,
-    firstChunk: 64,
-  });
-  expect(Object.fromEntries(answers)).toEqual({ 0: 1_200, 2: 0 });
+  const ranges = new Map([
+    [0, { from: 1_200, to: 1_500 }],
+    [2, { from: 0, to: 40 }],
+  ]);
+  expect(await newest(1_000, ranges)).toEqual({ 0: 1_200, 2: 0 });
 });
 
 it('leaves out the oldest second that would take the newest past what is wanted', async () => {
-  const answers = await offsetsHoldingNewest({
-    kafka,
-    topic,
-    reader: `newest-${run}`,
-    logger,
-    ranges: new Map(records.map((list, partition) => [partition, { from: 0, to: list.length }])),
-    weigh: (message) => Number(message.value?.toString()),
-    wanted: 1_049,
-    timeoutMs: 30_000,
-  });
+  const answers = await newest(1_049);
   // 1,000 heavy and the first partition's newest 49; its 50th would make 1,050.
-  expect(Object.fromEntries(answers)).toEqual({ ...byHand(1_049), 0: 1_451 });
-  expect(Object.fromEntries(answers)).toEqual(byHand(1_049));
+  expect(answers).toEqual({ 0: 1_451, 1: 500, 2: 40, 3: 0 });
+  expect(answers).toEqual(byHand(1_049));
 });
 
 it('stops short of what is wanted when the next second would overflow it, and takes nothing older', async () => {
-  const answers = await offsetsHoldingNewest({
-    kafka,
-    topic,
-    reader: `newest-${run}`,
-    logger,
-    ranges: new Map(records.map((list, partition) => [partition, { from: 0, to: list.length }])),
-    weigh: (message) => Number(message.value?.toString()),
-    wanted: 950,
-    timeoutMs: 30_000,
-  });
+  const answers = await newest(950);
   // The newest nine heavy records make 900; a tenth would make 1,000. Nothing else is newer.
-  expect(Object.fromEntries(answers)).toEqual({ 0: 1_500, 1: 501, 2: 40, 3: 0 });
-  expect(Object.fromEntries(answers)).toEqual(byHand(950));
+  expect(answers).toEqual({ 0: 1_500, 1: 501, 2: 40, 3: 0 });
+  expect(answers).toEqual(byHand(950));
 });
