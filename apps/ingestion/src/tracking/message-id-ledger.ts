@@ -73,9 +73,9 @@ export class MessageIdLedger {
 
   /**
    * Reads the window back from `tracking.calls-stored` and keeps following it; resolves once everything announced
-   * before start-up is in, or rejects after `timeoutMs` saying how far it got. Each partition is read from where its
-   * newest maxIds ids begin (found by reading back from its end) or the window's start, whichever is later: the ids
-   * a full table would evict at once are never read.
+   * before start-up is in, or rejects after `timeoutMs` saying how far it got. Each partition is read from where the
+   * topic's newest maxIds ids begin (found by reading back from the partitions' ends) or the window's start,
+   * whichever is later: the ids a full table would evict at once are never read.
    */
   async start(timeoutMs: number): Promise<{ records: number; ids: number; ms: number }> {
     const started = performance.now();
