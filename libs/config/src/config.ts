@@ -54,6 +54,11 @@ export const baseConfigShape = {
    * batch handlers more records per store round when a backlog builds up; without a backlog fetches stay small.
    */
   CONSUMER_MAX_BYTES_PER_PARTITION: z.coerce.number().int().min(65_536).default(4_194_304),
+  /**
+   * Bytes one fetch may bring in all (kafkajs' default, 10 MiB). kafkajs holds a whole fetch decoded, each record
+   * with its buffers and string offsets, until every batch of it is handled: about 4 KB of heap a tracking event.
+   */
+  CONSUMER_MAX_BYTES: z.coerce.number().int().min(65_536).default(10_485_760),
   DEDUPE_TTL_HOURS: z.coerce.number().int().min(1).default(168),
   /** Log store commands slower than this (command, collection, ms; never values); 0 = off. */
   STORE_SLOW_COMMAND_MS: z.coerce.number().int().min(0).default(0),

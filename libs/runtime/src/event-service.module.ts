@@ -163,6 +163,7 @@ export class EventServiceModule {
               fromBeginning: config.CONSUMER_FROM_BEGINNING,
               partitionsConcurrency: config.CONSUMER_PARTITIONS_CONCURRENCY,
               maxBytesPerPartition: config.CONSUMER_MAX_BYTES_PER_PARTITION,
+              maxBytes: config.CONSUMER_MAX_BYTES,
               retry: {
                 maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
                 initialDelayMs: config.CONSUMER_RETRY_INITIAL_MS,

@@ -15,7 +15,12 @@ interface Settings {
  */
 function consumerSettings(
   topics: string[],
-  overrides: { fetchMinBytes?: number; fetchMaxWaitMs?: number } = {},
+  overrides: {
+    fetchMinBytes?: number;
+    fetchMaxWaitMs?: number;
+    maxBytes?: number;
+    maxBytesPerPartition?: number;
+  } = {},
 ): Promise<Settings> {
   return new Promise((resolve) => {
     let consumer: ConsumerConfig | undefined;
@@ -71,9 +76,13 @@ describe('KafkaEventTransport consumer settings', () => {
     const { consumer } = await consumerSettings(['tracking.events'], {
       fetchMinBytes: 1,
       fetchMaxWaitMs: 20,
+      maxBytes: 2_097_152,
+      maxBytesPerPartition: 1_048_576,
     });
     expect(consumer.minBytes).toBe(1);
     expect(consumer.maxWaitTimeInMs).toBe(20);
+    expect(consumer.maxBytes).toBe(2_097_152);
+    expect(consumer.maxBytesPerPartition).toBe(1_048_576);
   });
 
   it('handles the partitions of every subscribed topic at once: the concurrency is per topic', async () => {

@@ -44,6 +44,8 @@ export interface KafkaEventTransportOptions {
   partitionsConcurrency: number;
   /** Bytes one fetch may bring per partition. */
   maxBytesPerPartition?: number;
+  /** Bytes one fetch may bring in all (kafkajs' `maxBytes`). */
+  maxBytes?: number;
   /** The broker holds a fetch until it has this many bytes, or `fetchMaxWaitMs` passed (see FETCH_MIN_BYTES). */
   fetchMinBytes?: number;
   fetchMaxWaitMs?: number;
@@ -93,6 +95,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       ...(this.options.maxBytesPerPartition
         ? { maxBytesPerPartition: this.options.maxBytesPerPartition }
         : {}),
+      ...(this.options.maxBytes ? { maxBytes: this.options.maxBytes } : {}),
     });
     this.consumer = consumer;
     await ensureTopics(
