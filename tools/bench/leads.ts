@@ -42,6 +42,7 @@ import {
   exitedCheck,
   modeLabel,
   printRss,
+  podEnv,
   podNodeArgs,
   productionEnv,
   rssResult,
@@ -157,6 +158,7 @@ async function main(): Promise<void> {
       LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
       // `STORE_SLOW_COMMAND_MS=20 npm run bench:leads` shows which store commands hold the pipeline up.
       STORE_SLOW_COMMAND_MS: process.env['STORE_SLOW_COMMAND_MS'] ?? '0',
+      ...podEnv('leads', mode),
       ...productionEnv(mode),
     },
     logDir,

@@ -6,6 +6,7 @@ import {
   benchMode,
   cpuShares,
   imageMallocEnv,
+  podEnv,
   podNodeArgs,
   productionEnv,
   quantityMib,
@@ -95,6 +96,34 @@ describe('productionEnv', () => {
       ].join('\n'),
     );
     expect(imageMallocEnv(dockerfile)).toEqual({ MALLOC_MMAP_THRESHOLD_: '65536' });
+  });
+});
+
+describe('podEnv', () => {
+  it("gives a service its pod's own settings from the chart, without NODE_OPTIONS; the bench's environment wins", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'values-'));
+    const values = join(dir, 'values.yaml');
+    writeFileSync(
+      values,
+      [
+        'config: { CONSUMER_MAX_BYTES: "10485760" }',
+        'services:',
+        "  leads: { env: { CONSUMER_MAX_BYTES: '2097152', TRIBUTARY_PODENV_SPEC: 'chart', NODE_OPTIONS: '--x' } }",
+        '  sync: {}',
+      ].join('\n'),
+    );
+    expect(podEnv('leads', 'production', values)).toEqual({
+      CONSUMER_MAX_BYTES: '2097152',
+      TRIBUTARY_PODENV_SPEC: 'chart',
+    });
+    expect(podEnv('sync', 'production', values)).toEqual({});
+    expect(podEnv('leads', 'ts', values)).toEqual({});
+    process.env['TRIBUTARY_PODENV_SPEC'] = 'shell';
+    try {
+      expect(podEnv('leads', 'production', values)).toEqual({ CONSUMER_MAX_BYTES: '2097152' });
+    } finally {
+      delete process.env['TRIBUTARY_PODENV_SPEC'];
+    }
   });
 });
 

@@ -123,22 +123,43 @@ export function quantityMib(quantity: string): number {
   return Number(match[1]) * (unit === undefined ? 1 / 2 ** 20 : factor[unit]);
 }
 
+const CHART_VALUES = join(root, 'deploy', 'helm', 'tributary', 'values.yaml');
+
+interface ChartValues {
+  config?: Record<string, string>;
+  services?: Record<string, { env?: Record<string, string>; resources?: { limits?: { memory?: string } } }>;
+}
+
+function chartValues(valuesFile: string): ChartValues {
+  return load(readFileSync(valuesFile, 'utf8')) as ChartValues;
+}
+
+/**
+ * The settings the chart gives one service's pod of its own (`services.<name>.env`, e.g. leads' fetch bound), for
+ * production-mode benches; NODE_OPTIONS goes through `podNodeArgs`. A variable set in the bench's own environment
+ * wins, so `CONSUMER_MAX_BYTES=… npm run bench:leads` still tries another value.
+ */
+export function podEnv(
+  service: string,
+  mode: ServiceMode,
+  valuesFile = CHART_VALUES,
+): Record<string, string> {
+  if (mode !== 'production') return {};
+  const env = chartValues(valuesFile).services?.[service]?.env ?? {};
+  return Object.fromEntries(
+    Object.entries(env).filter(([key]) => key !== 'NODE_OPTIONS' && process.env[key] === undefined),
+  );
+}
+
 /**
  * The Node flags a service runs with in its pod, from the chart: NODE_OPTIONS (the service's env over the shared
  * config), else the heap V8 would pick there, half the container's memory limit. On a bench machine V8 sees all of
  * its memory (24 GB → a 4 GB old space) and lets garbage pile up far beyond what a pod would, so production-mode
  * benches pass these explicitly; BENCH_NODE_ARGS, placed after them, can still override.
  */
-export function podNodeArgs(
-  service: string,
-  mode: ServiceMode,
-  valuesFile = join(root, 'deploy', 'helm', 'tributary', 'values.yaml'),
-): string[] {
+export function podNodeArgs(service: string, mode: ServiceMode, valuesFile = CHART_VALUES): string[] {
   if (mode !== 'production') return [];
-  const values = load(readFileSync(valuesFile, 'utf8')) as {
-    config?: Record<string, string>;
-    services?: Record<string, { env?: Record<string, string>; resources?: { limits?: { memory?: string } } }>;
-  };
+  const values = chartValues(valuesFile);
   const pod = values.services?.[service];
   const nodeOptions = pod?.env?.['NODE_OPTIONS'] ?? values.config?.['NODE_OPTIONS'];
   if (nodeOptions !== undefined) return nodeOptions.split(' ').filter(Boolean);
