@@ -33,6 +33,31 @@ describe('loadServiceConfig', () => {
     expect((caught as ConfigError).problems).toHaveLength(4);
   });
 
+  it('leaves the fetch bounds to the transport unless set, and refuses a negative wait', () => {
+    const unset = loadServiceConfig('reporting', { HTTP_PORT: '1' }, {});
+    expect(unset.CONSUMER_FETCH_MIN_BYTES).toBeUndefined();
+    expect(unset.CONSUMER_FETCH_MAX_WAIT_MS).toBeUndefined();
+    expect(unset.CONSUMER_MAX_BYTES).toBe(10_485_760);
+    const set = loadServiceConfig(
+      'reporting',
+      {
+        HTTP_PORT: '1',
+        CONSUMER_FETCH_MIN_BYTES: '1',
+        CONSUMER_FETCH_MAX_WAIT_MS: '0',
+        CONSUMER_MAX_BYTES: '2097152',
+      },
+      {},
+    );
+    expect(set).toMatchObject({
+      CONSUMER_FETCH_MIN_BYTES: 1,
+      CONSUMER_FETCH_MAX_WAIT_MS: 0,
+      CONSUMER_MAX_BYTES: 2_097_152,
+    });
+    expect(() =>
+      loadServiceConfig('reporting', { HTTP_PORT: '1', CONSUMER_FETCH_MAX_WAIT_MS: '-5' }, {}),
+    ).toThrow(/CONSUMER_FETCH_MAX_WAIT_MS/);
+  });
+
   it('splits the broker list', () => {
     const config = loadServiceConfig('x', { KAFKA_BROKERS: 'a:9092, b:9092', HTTP_PORT: '1' }, {});
     expect(config.KAFKA_BROKERS).toEqual(['a:9092', 'b:9092']);

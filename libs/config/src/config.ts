@@ -59,6 +59,13 @@ export const baseConfigShape = {
    * with its buffers and string offsets, until every batch of it is handled: about 4 KB of heap a tracking event.
    */
   CONSUMER_MAX_BYTES: z.coerce.number().int().min(65_536).default(10_485_760),
+  /**
+   * The broker holds a fetch until it has this many bytes or CONSUMER_FETCH_MAX_WAIT_MS passed; unset, the transport's
+   * 16 KiB and 100 ms (FETCH_MIN_BYTES, FETCH_MAX_WAIT_MS in libs/messaging). Lower wait: less latency at a low rate,
+   * more and smaller batches.
+   */
+  CONSUMER_FETCH_MIN_BYTES: z.coerce.number().int().min(1).optional(),
+  CONSUMER_FETCH_MAX_WAIT_MS: z.coerce.number().int().min(0).max(30_000).optional(),
   DEDUPE_TTL_HOURS: z.coerce.number().int().min(1).default(168),
   /** Log store commands slower than this (command, collection, ms; never values); 0 = off. */
   STORE_SLOW_COMMAND_MS: z.coerce.number().int().min(0).default(0),

@@ -164,6 +164,12 @@ export class EventServiceModule {
               partitionsConcurrency: config.CONSUMER_PARTITIONS_CONCURRENCY,
               maxBytesPerPartition: config.CONSUMER_MAX_BYTES_PER_PARTITION,
               maxBytes: config.CONSUMER_MAX_BYTES,
+              ...(config.CONSUMER_FETCH_MIN_BYTES === undefined
+                ? {}
+                : { fetchMinBytes: config.CONSUMER_FETCH_MIN_BYTES }),
+              ...(config.CONSUMER_FETCH_MAX_WAIT_MS === undefined
+                ? {}
+                : { fetchMaxWaitMs: config.CONSUMER_FETCH_MAX_WAIT_MS }),
               retry: {
                 maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
                 initialDelayMs: config.CONSUMER_RETRY_INITIAL_MS,
