@@ -9,3 +9,4 @@ export * from './fake-enrichment-api';
 export * from './http-from';
 export * from './service-process';
 export * from './store-commands';
+export * from './test-publisher';

@@ -7,16 +7,22 @@ import type { Kafka } from 'kafkajs';
 import type { Connection } from 'mongoose';
 import { Topics, type ContactsMerged, type TrackingEvent } from '@tributary/contracts';
 import {
-  AvroSchemaRegistry,
-  createKafka,
-  EventPublisher,
+  type AvroSchemaRegistry,
+  type EventPublisher,
   causedMetadata,
   originMetadata,
 } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
-import { createLogger, stopTelemetry } from '@tributary/observability';
+import { stopTelemetry } from '@tributary/observability';
 import { connectServiceStore } from '@tributary/store';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture } from '@tributary/testing';
+import {
+  connectTestPublisher,
+  readTopicUntil,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+  trackingEventFixture,
+} from '@tributary/testing';
 import { LeadsModule } from '../app.module';
 import { loadLeadsConfig } from '../config';
 import { contactModel } from '../contacts/contact.model';
@@ -46,11 +52,9 @@ beforeAll(async () => {
     }),
   );
   service = await startService(LeadsModule.forRoot(config), config);
-  kafka = createKafka(`idr-${run}`, config.KAFKA_BROKERS, createLogger('idr', 'fatal'));
-  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
-  await registry.registerTopics([Topics.TrackingEvents]);
-  publisher = new EventPublisher(kafka, registry, 'idr');
-  await publisher.connect();
+  ({ kafka, registry, publisher } = await connectTestPublisher(`idr-${run}`, config, [
+    Topics.TrackingEvents,
+  ]));
   store = await connectServiceStore(config.MONGO_URL, config.MONGO_DB);
 });
 

@@ -10,10 +10,11 @@
 import type { Kafka } from 'kafkajs';
 import type { Model } from 'mongoose';
 import { Topics, type LeadCaptured, type LeadScored, type TrackingEvent } from '@tributary/contracts';
-import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { type AvroSchemaRegistry, EventPublisher, originMetadata } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
-import { createLogger, stopTelemetry } from '@tributary/observability';
+import { stopTelemetry } from '@tributary/observability';
 import {
+  connectTestPublisher,
   leadCapturedFixture,
   readTopicUntil,
   testServiceEnv,
@@ -70,11 +71,10 @@ beforeAll(async () => {
   contacts = service.app.get(CONTACT_MODEL);
   router = service.app.get<LeadRouting>(LEAD_ROUTING);
   identities = service.app.get(IdentityResolver);
-  kafka = createKafka(`tb-${run}`, config.KAFKA_BROKERS, createLogger('tb', 'fatal'));
-  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
-  await registry.registerTopics([Topics.TrackingEvents, Topics.LeadsCaptured]);
-  publisher = new EventPublisher(kafka, registry, 'tb');
-  await publisher.connect();
+  ({ kafka, registry, publisher } = await connectTestPublisher(`tb-${run}`, config, [
+    Topics.TrackingEvents,
+    Topics.LeadsCaptured,
+  ]));
   const routing = await fetch(`${service.url}/v1/routing-rules`, {
     method: 'PUT',
     headers: { ...auth, 'content-type': 'application/json' },

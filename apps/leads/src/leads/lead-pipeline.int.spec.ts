@@ -18,10 +18,11 @@ import {
   type TopicName,
   type TrackingEvent,
 } from '@tributary/contracts';
-import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { type AvroSchemaRegistry, type EventPublisher, originMetadata } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
-import { createLogger, stopTelemetry } from '@tributary/observability';
+import { stopTelemetry } from '@tributary/observability';
 import {
+  connectTestPublisher,
   FakeEnrichmentApi,
   readTopicUntil,
   testServiceEnv,
@@ -119,11 +120,11 @@ beforeAll(async () => {
     }),
   );
   service = await startService(LeadsModule.forRoot(config), config);
-  kafka = createKafka(`lp-${run}`, config.KAFKA_BROKERS, createLogger('lp', 'fatal'));
-  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
-  await registry.registerTopics([Topics.LeadsCaptured, Topics.RecordsChanged, Topics.TrackingEvents]);
-  publisher = new EventPublisher(kafka, registry, 'lp');
-  await publisher.connect();
+  ({ kafka, registry, publisher } = await connectTestPublisher(`lp-${run}`, config, [
+    Topics.LeadsCaptured,
+    Topics.RecordsChanged,
+    Topics.TrackingEvents,
+  ]));
   // Bounded, so a hang names its step instead of the hook's timeout.
   const model = await fetch(`${service.url}/v1/scoring-model`, {
     method: 'PUT',

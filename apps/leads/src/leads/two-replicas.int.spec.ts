@@ -7,10 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Kafka } from 'kafkajs';
 import { AssignerProtocol, Partitioners } from 'kafkajs';
 import { Topics, type LeadAssigned } from '@tributary/contracts';
-import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
+import { type AvroSchemaRegistry, type EventPublisher, originMetadata } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
-import { createLogger, stopTelemetry } from '@tributary/observability';
+import { stopTelemetry } from '@tributary/observability';
 import {
+  connectTestPublisher,
   leadCapturedFixture,
   readTopicUntil,
   testServiceEnv,
@@ -39,11 +40,7 @@ beforeAll(async () => {
     replicas.push(await startService(LeadsModule.forRoot(config), config));
   }
   const config = loadLeadsConfig(env);
-  kafka = createKafka(`rep-${run}`, config.KAFKA_BROKERS, createLogger('rep', 'fatal'));
-  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
-  await registry.registerTopics([Topics.LeadsCaptured]);
-  publisher = new EventPublisher(kafka, registry, 'rep');
-  await publisher.connect();
+  ({ kafka, registry, publisher } = await connectTestPublisher(`rep-${run}`, config, [Topics.LeadsCaptured]));
   admin = kafka.admin();
   await admin.connect();
   const res = await fetch(`${replicas[0]?.url}/v1/routing-rules`, {

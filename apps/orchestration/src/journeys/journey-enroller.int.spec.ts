@@ -6,12 +6,14 @@
 import type { Kafka } from 'kafkajs';
 import type { Connection, Model } from 'mongoose';
 import { Topics, type JourneyStepRecorded, type LeadScored } from '@tributary/contracts';
-import { AvroSchemaRegistry, EventPublisher, createKafka } from '@tributary/messaging';
+import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
-import { createLogger, stopTelemetry } from '@tributary/observability';
+import { stopTelemetry } from '@tributary/observability';
 import { STORE_CONNECTION } from '@tributary/store';
 import {
+  connectTestPublisher,
   leadScoredFixture,
+  publishLeadsScored,
   readTopicUntil,
   storeCommandsOn,
   testServiceEnv,
@@ -43,11 +45,7 @@ beforeAll(async () => {
     'processed_events',
   ]);
   enrollments = service.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
-  kafka = createKafka(`orch-${run}`, config.KAFKA_BROKERS, createLogger('orch', 'fatal'));
-  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
-  await registry.registerTopics([Topics.LeadsScored]);
-  publisher = new EventPublisher(kafka, registry, 'orch');
-  await publisher.connect();
+  ({ kafka, registry, publisher } = await connectTestPublisher(`orch-${run}`, config, [Topics.LeadsScored]));
 });
 
 afterAll(async () => {
@@ -59,11 +57,7 @@ afterAll(async () => {
 const score = (contact: string, points: number): LeadScored =>
   leadScoredFixture(workspace, contact, points, 'orch');
 
-async function publishScores(scores: LeadScored[]): Promise<void> {
-  await publisher.publishAll(
-    scores.map((event) => ({ topic: Topics.LeadsScored, key: event.contactId, event })),
-  );
-}
+const publishScores = (scores: LeadScored[]): Promise<void> => publishLeadsScored(publisher, scores);
 
 const enrollmentId = (contact: string): string => `${workspace}:welcome:${contact}`;
 

@@ -6,12 +6,14 @@
 import type { Kafka } from 'kafkajs';
 import type { Connection, Model } from 'mongoose';
 import { Topics, type LeadScored, type OutboundSyncQueued } from '@tributary/contracts';
-import { AvroSchemaRegistry, EventPublisher, createKafka } from '@tributary/messaging';
+import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
-import { createLogger, stopTelemetry } from '@tributary/observability';
+import { stopTelemetry } from '@tributary/observability';
 import { STORE_CONNECTION } from '@tributary/store';
 import {
+  connectTestPublisher,
   leadScoredFixture,
+  publishLeadsScored,
   readTopicUntil,
   storeCommandsOn,
   testServiceEnv,
@@ -41,11 +43,7 @@ beforeAll(async () => {
     'processed_events',
   ]);
   records = service.app.get<Model<GoldenRecordDoc>>(GOLDEN_RECORD_MODEL);
-  kafka = createKafka(`sync-${run}`, config.KAFKA_BROKERS, createLogger('sync', 'fatal'));
-  registry = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
-  await registry.registerTopics([Topics.LeadsScored]);
-  publisher = new EventPublisher(kafka, registry, 'sync');
-  await publisher.connect();
+  ({ kafka, registry, publisher } = await connectTestPublisher(`sync-${run}`, config, [Topics.LeadsScored]));
 });
 
 afterAll(async () => {
@@ -57,11 +55,7 @@ afterAll(async () => {
 const score = (contact: string, points: number): LeadScored =>
   leadScoredFixture(workspace, contact, points, 'sync');
 
-async function publishScores(scores: LeadScored[]): Promise<void> {
-  await publisher.publishAll(
-    scores.map((event) => ({ topic: Topics.LeadsScored, key: event.contactId, event })),
-  );
-}
+const publishScores = (scores: LeadScored[]): Promise<void> => publishLeadsScored(publisher, scores);
 
 /** The changes queued for `scores`, by cause, once every one is on the topic. */
 async function changesOf(scores: LeadScored[]): Promise<Map<string, string>> {
