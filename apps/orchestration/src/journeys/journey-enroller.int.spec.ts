@@ -14,7 +14,7 @@ import {
   connectTestPublisher,
   leadScoredFixture,
   publishLeadsScored,
-  readTopicUntil,
+  readCausedEvents,
   storeCommandsOn,
   testServiceEnv,
   uniqueId,
@@ -62,18 +62,14 @@ const publishScores = (scores: LeadScored[]): Promise<void> => publishLeadsScore
 const enrollmentId = (contact: string): string => `${workspace}:welcome:${contact}`;
 
 /** The steps announced for `scores`, by cause, once every one is on the topic. */
-async function stepsOf(scores: LeadScored[]): Promise<Map<string, string>> {
-  const wanted = new Set(scores.map((s) => s.metadata.eventId));
-  const steps = new Map<string, string>();
-  await readTopicUntil(kafka, Topics.JourneySteps, async (records) => {
-    for (const record of records) {
-      const step = (await registry.decode(record.value)) as JourneyStepRecorded;
-      const cause = step.metadata.causationId;
-      if (cause !== null && wanted.has(cause)) steps.set(cause, step.step);
-    }
-    return steps.size === wanted.size;
-  });
-  return steps;
+function stepsOf(scores: LeadScored[]): Promise<Map<string, string>> {
+  return readCausedEvents<JourneyStepRecorded, string>(
+    kafka,
+    registry,
+    Topics.JourneySteps,
+    scores.map((s) => s.metadata.eventId),
+    (step) => step.step,
+  );
 }
 
 describe('orchestration enrolls a fetch of scores at a time', () => {

@@ -23,6 +23,7 @@ import { stopTelemetry } from '@tributary/observability';
 import { STORE_CONNECTION } from '@tributary/store';
 import {
   connectTestPublisher,
+  readCausedEvents,
   readTopicUntil,
   storeCommandsOn,
   testServiceEnv,
@@ -87,20 +88,15 @@ async function journeyStepCount(): Promise<number | undefined> {
 }
 
 /** The report of each of `steps`, by the step's eventId, once all are on the report topic. */
-async function reportsOf(steps: JourneyStepRecorded[]): Promise<Map<string, number>> {
-  const wanted = new Set(steps.map((s) => s.metadata.eventId));
-  const counts = new Map<string, number>();
-  await readTopicUntil(kafka, Topics.ReportsEventCounts, async (records) => {
-    for (const record of records) {
-      if (record.key?.toString() !== `${workspace}/${Topics.JourneySteps}`) continue;
-      const report = (await registry.decode(record.value)) as EventCountReport;
-      const cause = report.metadata.causationId;
-      // The first report of an event counts, as for any consumer deduplicating by eventId.
-      if (cause !== null && wanted.has(cause) && !counts.has(cause)) counts.set(cause, report.count);
-    }
-    return counts.size === wanted.size;
-  });
-  return counts;
+function reportsOf(steps: JourneyStepRecorded[]): Promise<Map<string, number>> {
+  return readCausedEvents<EventCountReport, number>(
+    kafka,
+    registry,
+    Topics.ReportsEventCounts,
+    steps.map((s) => s.metadata.eventId),
+    (report, record) =>
+      record.key?.toString() === `${workspace}/${Topics.JourneySteps}` ? report.count : undefined,
+  );
 }
 
 describe('reporting counts a fetch at a time', () => {

@@ -14,7 +14,7 @@ import {
   connectTestPublisher,
   leadScoredFixture,
   publishLeadsScored,
-  readTopicUntil,
+  readCausedEvents,
   storeCommandsOn,
   testServiceEnv,
   uniqueId,
@@ -58,18 +58,14 @@ const score = (contact: string, points: number): LeadScored =>
 const publishScores = (scores: LeadScored[]): Promise<void> => publishLeadsScored(publisher, scores);
 
 /** The changes queued for `scores`, by cause, once every one is on the topic. */
-async function changesOf(scores: LeadScored[]): Promise<Map<string, string>> {
-  const wanted = new Set(scores.map((s) => s.metadata.eventId));
-  const changes = new Map<string, string>();
-  await readTopicUntil(kafka, Topics.SyncOutbound, async (read) => {
-    for (const record of read) {
-      const change = (await registry.decode(record.value)) as OutboundSyncQueued;
-      const cause = change.metadata.causationId;
-      if (cause !== null && wanted.has(cause)) changes.set(cause, change.fieldsJson);
-    }
-    return changes.size === wanted.size;
-  });
-  return changes;
+function changesOf(scores: LeadScored[]): Promise<Map<string, string>> {
+  return readCausedEvents<OutboundSyncQueued, string>(
+    kafka,
+    registry,
+    Topics.SyncOutbound,
+    scores.map((s) => s.metadata.eventId),
+    (change) => change.fieldsJson,
+  );
 }
 
 describe('sync keeps golden records a fetch of scores at a time', () => {
