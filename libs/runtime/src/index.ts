@@ -8,3 +8,4 @@ export * from './api-errors';
 export * from './service-error.filter';
 export * from './event-service.module';
 export * from './run-service';
+export * from './definition-document';

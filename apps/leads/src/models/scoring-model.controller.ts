@@ -18,13 +18,8 @@ import {
   WorkspaceKeyGuard,
   type Principal,
 } from '@tributary/access';
-import {
-  isJsonContentType,
-  isYamlContentType,
-  parseScoringModel,
-  validateScoringModel,
-  type ScoringModelParseResult,
-} from './scoring-model';
+import { isJsonContentType, isYamlContentType } from '@tributary/runtime';
+import { parseScoringModel, validateScoringModel, type ScoringModelParseResult } from './scoring-model';
 import {
   ScoringModelStore,
   type ScoringModelVersionSummary,

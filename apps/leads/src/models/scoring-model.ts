@@ -1,6 +1,5 @@
-import { CORE_SCHEMA, YAMLException, load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
-import { MAX_JSON_DEPTH, unstorableParts } from '@tributary/runtime';
+import { parseDocument, validateDocument } from '@tributary/runtime';
 import type { ContactAttributeName } from '../contacts/contact-attributes';
 import { ruleRegexProblem } from './rule-regex';
 
@@ -214,115 +213,21 @@ export interface ScoringModelError {
   reason: string;
 }
 
+const MODEL_SHAPE = 'must be an object with mqlThreshold, engagementHalfLifeDays, fit and engagement';
+
 export type ScoringModelParseResult =
   { ok: true; model: ScoringModel } | { ok: false; errors: ScoringModelError[] };
 
-function fieldOf(path: readonly (string | number)[]): string {
-  const field = path.reduce<string>(
-    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${key}` : key),
-    '',
-  );
-  return field || '(body)';
-}
-
-function errorsOf(error: z.ZodError): ScoringModelError[] {
-  return error.issues.flatMap((issue): ScoringModelError[] => {
-    if (issue.code === z.ZodIssueCode.unrecognized_keys)
-      return issue.keys.map((key) => ({ field: fieldOf([...issue.path, key]), reason: 'unknown field' }));
-    if (issue.code === z.ZodIssueCode.invalid_enum_value)
-      return [
-        {
-          field: fieldOf(issue.path),
-          reason: `unknown value ${JSON.stringify(issue.received)}; expected one of ${issue.options.join(', ')}`,
-        },
-      ];
-    if (issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined')
-      return [{ field: fieldOf(issue.path), reason: 'required' }];
-    if (issue.code === z.ZodIssueCode.invalid_type && issue.path.length === 0)
-      return [
-        {
-          field: '(body)',
-          reason: 'must be an object with mqlThreshold, engagementHalfLifeDays, fit and engagement',
-        },
-      ];
-    return [{ field: fieldOf(issue.path), reason: issue.message }];
-  });
-}
-
 /** Validates an already-parsed model (e.g. a JSON body Nest parsed). */
 export function validateScoringModel(value: unknown): ScoringModelParseResult {
-  const parsed = scoringModelSchema.safeParse(value);
-  return parsed.success ? { ok: true, model: parsed.data } : { ok: false, errors: errorsOf(parsed.error) };
+  const result = validateDocument(scoringModelSchema, value, MODEL_SHAPE);
+  return result.ok ? { ok: true, model: result.value } : result;
 }
 
-/** True for the content types a model may be sent as YAML with. */
-export function isYamlContentType(contentType: string | undefined): boolean {
-  return /^(application|text)\/(x-)?yaml\b/i.test(contentType?.trim() ?? '');
-}
-
-/** True for JSON content types (`application/json`, `application/*+json`). */
-export function isJsonContentType(contentType: string | undefined): boolean {
-  return /^application\/([\w.-]+\+)?json\b/i.test(contentType?.trim() ?? '');
-}
-
-/** Whether `value` holds at most `limit` values with shared (aliased) objects counted each time they appear. */
-function withinExpandedSize(value: unknown, limit: number): boolean {
-  let count = 1;
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (node === null || typeof node !== 'object') continue;
-    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
-    // Counted before they are walked, so neither the walk nor the stack outgrows the limit.
-    count += children.length;
-    if (count > limit) return false;
-    stack.push(...children);
-  }
-  return true;
-}
-
-/**
- * Parses and validates a model sent as YAML or JSON. The content type decides; without one, text starting with `{`
- * is JSON and anything else YAML. YAML uses the core schema (YAML 1.2: `no` stays the string "no", no dates).
- */
+/** Parses and validates a model sent as YAML or JSON (see parseDocument). */
 export function parseScoringModel(text: string, contentType?: string): ScoringModelParseResult {
-  const asJson = contentType ? isJsonContentType(contentType) : text.trimStart().startsWith('{');
-  let value: unknown;
-  try {
-    value = asJson ? JSON.parse(text) : loadYaml(text, { schema: CORE_SCHEMA });
-  } catch (error) {
-    // js-yaml recurses per level: a document nested thousands deep overflows the stack while it is parsed.
-    if (error instanceof RangeError) {
-      return {
-        ok: false,
-        errors: [{ field: '(body)', reason: `nests deeper than ${MAX_JSON_DEPTH} levels` }],
-      };
-    }
-    if (error instanceof YAMLException) {
-      const where = error.mark ? ` at line ${error.mark.line + 1}, column ${error.mark.column + 1}` : '';
-      return { ok: false, errors: [{ field: '(body)', reason: `not valid YAML: ${error.reason}${where}` }] };
-    }
-    // Only the position: JSON.parse's message quotes the input back.
-    const position = /position (\d+)/.exec((error as Error).message)?.[1];
-    return {
-      ok: false,
-      errors: [{ field: '(body)', reason: `not valid JSON${position ? ` at position ${position}` : ''}` }],
-    };
-  }
-  if (!withinExpandedSize(value, MAX_MODEL_VALUES))
-    return {
-      ok: false,
-      errors: [
-        {
-          field: '(body)',
-          reason: `holds more than ${MAX_MODEL_VALUES} values once YAML aliases are expanded; write lists out instead`,
-        },
-      ],
-    };
-  // After the size bound: walking an alias bomb's expansion would take exponential time.
-  const unstorable = unstorableParts(value);
-  if (unstorable.length > 0) return { ok: false, errors: unstorable };
-  return validateScoringModel(value);
+  const parsed = parseDocument(text, contentType, MAX_MODEL_VALUES);
+  return parsed.ok ? validateScoringModel(parsed.value) : parsed;
 }
 
 function deepFreeze<T>(value: T): T {
