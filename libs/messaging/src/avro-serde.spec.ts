@@ -42,6 +42,17 @@ const samples: Partial<Record<TopicName, unknown>> = {
     modelVersion: 2,
     trigger: 'event',
     enrichmentState: 'enriched',
+    stage: 'lead',
+    attributes: { email: 'ada@example.com', emailMarketingConsent: 'true' },
+    events: [
+      {
+        eventId: 'e-1',
+        callType: 'track',
+        name: 'Cart Abandoned',
+        propertiesJson: '{"cart":{"id":"c-1"}}',
+        occurredAt: 1_700_000_000_000,
+      },
+    ],
   },
   'journey.steps': {
     metadata,
@@ -49,6 +60,11 @@ const samples: Partial<Record<TopicName, unknown>> = {
     journeyId: 'welcome',
     contactId: 'c',
     step: 'welcome-email',
+    journeyVersion: 1,
+    stepType: 'email',
+    status: 'advanced',
+    reason: null,
+    enrollmentKey: null,
   },
   'sync.outbound': { metadata, recordId: 'r', destination: 'crm', operation: 'upsert', fieldsJson: '{}' },
   'reports.event-counts': { metadata, eventType: 'track', count: 3, asOf: 1_700_000_000_000 },
@@ -98,6 +114,33 @@ describe('Avro SerDe of the catalog schemas', () => {
     } finally {
       getSchema.mockRestore();
       libDecode.mockRestore();
+    }
+  });
+
+  it('reads a record written before fields were added as this build’s schema, with their defaults', async () => {
+    const current = Catalog['leads.scored'].avroSchema as unknown as { fields: { name: string }[] };
+    const added = new Set(['stage', 'attributes', 'events']);
+    const older = Type.forSchema({
+      ...current,
+      fields: current.fields.filter((f) => !added.has(f.name)),
+    } as unknown as Schema);
+    const {
+      stage: _stage,
+      attributes: _attributes,
+      events: _events,
+      ...written
+    } = samples['leads.scored'] as Record<string, unknown>;
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 9]), older.toBuffer(written)]);
+    const getSchema = jest.spyOn(SchemaRegistry.prototype, 'getSchema').mockResolvedValue(older);
+    try {
+      const registry = new AvroSchemaRegistry('http://127.0.0.1:1/unused');
+      const defaults = { stage: null, attributes: {}, events: [] };
+      expect(await registry.decode(framed, 'leads.scored')).toEqual({ ...written, ...defaults });
+      expect(registry.decodeCached(framed, 'leads.scored')).toEqual({ value: { ...written, ...defaults } });
+      // Without a topic it is read as written.
+      expect(registry.decodeCached(framed)).toEqual({ value: written });
+    } finally {
+      getSchema.mockRestore();
     }
   });
 

@@ -20,6 +20,9 @@ export class AvroSchemaRegistry {
   private readonly writers = new Map<number, Promise<unknown>>();
   /** Avro writer types already fetched, by id: decoding with one needs no await (see `decodeCached`). */
   private readonly writerTypes = new Map<number, Type>();
+  /** This build's schema per catalog topic, and how to read each writer schema as it (see `readerFor`). */
+  private readonly readerTypes = new Map<string, Type>();
+  private readonly readers = new Map<string, Map<number, ((bytes: Buffer) => unknown) | undefined>>();
   private readonly registryUrl: string;
 
   constructor(readonly url: string) {
@@ -108,13 +111,19 @@ export class AvroSchemaRegistry {
     return this.registry.encode(id, value);
   }
 
-  /** Decodes any record written with a registered schema; the writer schema is fetched by id and cached. */
-  async decode(buffer: Buffer | null): Promise<unknown> {
-    const cached = this.decodeCached(buffer);
+  /**
+   * Decodes any record written with a registered schema; the writer schema is fetched by id and cached. With a
+   * catalog `topic`, the record is read as this build's schema for it (Avro schema resolution): a record written
+   * before a field was added gets the field's default, as BACKWARD compatibility promises readers.
+   */
+  async decode(buffer: Buffer | null, topic?: string): Promise<unknown> {
+    const cached = this.decodeCached(buffer, topic);
     if (cached) return cached.value;
     const framed = buffer as Buffer;
     try {
       await this.writerSchema(framed.readInt32BE(1));
+      const again = topic === undefined ? undefined : this.decodeCached(framed, topic);
+      if (again) return again.value;
       return await this.registry.decode(framed);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -129,20 +138,54 @@ export class AvroSchemaRegistry {
    * a hot consumer loop pays no promise per record; undefined when the schema must be fetched first (use `decode`).
    * Throws UndecodableMessageError for bytes that will never decode, as `decode` rejects.
    */
-  decodeCached(buffer: Buffer | null): { value: unknown } | undefined {
+  decodeCached(buffer: Buffer | null, topic?: string): { value: unknown } | undefined {
     if (!buffer || buffer.length < 5 || buffer[0] !== 0) {
       throw new UndecodableMessageError('not Confluent wire format (missing magic byte 0 + schema id)');
     }
-    const type = this.writerTypes.get(buffer.readInt32BE(1));
+    const id = buffer.readInt32BE(1);
+    const type = this.writerTypes.get(id);
     if (!type) return undefined;
     try {
-      // What the library does with a cached writer schema and no reader schema.
-      return { value: type.fromBuffer(buffer.subarray(5)) };
+      const read = topic === undefined ? undefined : this.readerFor(topic, id, type);
+      // Without a catalog topic: what the library does with a cached writer schema and no reader schema.
+      return { value: read ? read(buffer.subarray(5)) : type.fromBuffer(buffer.subarray(5)) };
     } catch (error) {
       throw new UndecodableMessageError(
         `Avro decode failed: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
+  }
+
+  /**
+   * How to read records of writer schema `id` as this build's schema for `topic`: undefined for topics outside the
+   * catalog (read as written); the writer's own type when the two are the same schema; else an Avro resolver, built
+   * once per (topic, writer). A writer this build cannot read (incompatible) throws, and the record dead-letters.
+   */
+  private readerFor(topic: string, id: number, writer: Type): ((bytes: Buffer) => unknown) | undefined {
+    let byWriter = this.readers.get(topic);
+    if (!byWriter) {
+      byWriter = new Map();
+      this.readers.set(topic, byWriter);
+    }
+    if (byWriter.has(id)) return byWriter.get(id);
+    if (!(topic in Catalog)) {
+      byWriter.set(id, undefined);
+      return undefined;
+    }
+    let reader = this.readerTypes.get(topic);
+    if (!reader) {
+      reader = Type.forSchema(Catalog[topic as TopicName].avroSchema as never);
+      this.readerTypes.set(topic, reader);
+    }
+    const target = reader;
+    const read = target.equals(writer)
+      ? (bytes: Buffer) => writer.fromBuffer(bytes)
+      : (
+          (resolver) => (bytes: Buffer) =>
+            target.fromBuffer(bytes, resolver)
+        )(target.createResolver(writer));
+    byWriter.set(id, read);
+    return read;
   }
 
   /**

@@ -48,7 +48,7 @@ export class BatchCalls {
     try {
       let events: unknown[];
       try {
-        events = await this.decodeAll(messages);
+        events = await this.decodeAll(topic, messages);
       } catch (error) {
         this.logFailure(topic, [partition], messages, error);
         return false;
@@ -68,14 +68,14 @@ export class BatchCalls {
   }
 
   /** Decodes a chunk; a promise only for the records whose writer schema is not cached yet. */
-  private async decodeAll(messages: readonly KafkaMessage[]): Promise<unknown[]> {
+  private async decodeAll(topic: string, messages: readonly KafkaMessage[]): Promise<unknown[]> {
     const { registry } = this.options;
     const events: unknown[] = new Array(messages.length);
     const fetching: Promise<void>[] = [];
     messages.forEach((message, i) => {
-      const cached = registry.decodeCached(message.value);
+      const cached = registry.decodeCached(message.value, topic);
       if (cached) events[i] = cached.value;
-      else fetching.push(registry.decode(message.value).then((event) => void (events[i] = event)));
+      else fetching.push(registry.decode(message.value, topic).then((event) => void (events[i] = event)));
     });
     if (fetching.length > 0) await Promise.all(fetching);
     return events;

@@ -48,8 +48,8 @@ export class RecordProcessor {
             return callHandler(handler, input, new KafkaEventContext([info]), this.toObservable);
           };
           // The writer schema is cached after a topic's first record: decode without a promise per record.
-          const cached = registry.decodeCached(message.value);
-          return cached ? call(cached.value) : registry.decode(message.value).then(call);
+          const cached = registry.decodeCached(message.value, topic);
+          return cached ? call(cached.value) : registry.decode(message.value, topic).then(call);
         });
         return 'processed';
       } catch (error) {
