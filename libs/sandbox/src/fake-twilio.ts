@@ -1,0 +1,307 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import {
+  FakeHttpApi,
+  jsonReply,
+  postWebhook,
+  type Exchange,
+  type FakeHttpApiOptions,
+  type Reply,
+  type WebhookDelivery,
+} from './fake-http';
+
+export interface FakeTwilioOptions extends FakeHttpApiOptions {
+  /** The account the fake serves ("AC" + 32 hex); the Basic auth user and the `{AccountSid}` in every path. */
+  accountSid: string;
+  /** The Basic auth password; also the key status callbacks are signed with. */
+  authToken: string;
+  /**
+   * Whether a repeated `I-Twilio-Idempotency-Token` on create returns the first message (default true). Twilio puts
+   * that header on the webhooks it sends; its Messages API does not document deduplicating on it, so a client whose
+   * safety rests on it should also be tested with this off (what live Twilio guarantees).
+   */
+  idempotencyTokens?: boolean;
+}
+
+export type TwilioMessageStatus =
+  | 'accepted'
+  | 'scheduled'
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'delivered'
+  | 'undelivered'
+  | 'failed'
+  | 'read'
+  | 'canceled';
+
+/** One created message, flat; served in Twilio's Message resource shape. */
+export interface FakeTwilioMessage {
+  sid: string;
+  accountSid: string;
+  to: string;
+  /** Null when sent through a Messaging Service without a From. */
+  from: string | null;
+  messagingServiceSid: string | null;
+  body: string;
+  mediaUrls: string[];
+  statusCallback: string | null;
+  status: TwilioMessageStatus;
+  numSegments: number;
+  errorCode: number | null;
+  idempotencyToken: string | null;
+  /** ISO time the fake created it. */
+  receivedAt: string;
+  /** ISO time of the last status change. */
+  updatedAt: string;
+  /** ISO time it went out (`sent`/`delivered`), null before. */
+  sentAt: string | null;
+}
+
+const API_VERSION = '2010-04-01';
+const CREATE = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/;
+const FETCH = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\/(SM[0-9a-f]{32})\.json$/;
+const E164 = /^\+[1-9]\d{1,14}$/;
+/** An alphanumeric sender id (1-11 letters, digits, spaces, at least one letter) or a short code. */
+const SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$|^\d{3,6}$/;
+const MAX_BODY_CHARS = 1600;
+const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
+// GSM 03.38: a body in these characters goes 160 per segment (153 when split); the extension ones cost two.
+const GSM_BASIC = new Set(
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
+);
+const GSM_EXTENDED = new Set('\f^{}\\[~]|€');
+
+/** Segments the way carriers count them: GSM-7 when every character allows it, UCS-2 (UTF-16 units) otherwise. */
+export function smsSegments(body: string): number {
+  const chars = [...body];
+  if (chars.every((c) => GSM_BASIC.has(c) || GSM_EXTENDED.has(c))) {
+    const units = chars.reduce((n, c) => n + (GSM_EXTENDED.has(c) ? 2 : 1), 0);
+    return units <= 160 ? 1 : Math.ceil(units / 153);
+  }
+  return body.length <= 70 ? 1 : Math.ceil(body.length / 67);
+}
+
+/** RFC 2822 in UTC, as Twilio writes `date_created`. */
+const rfc2822 = (iso: string): string => new Date(iso).toUTCString().replace(/GMT$/, '+0000');
+
+/** Twilio's request signature: HMAC-SHA1 of the URL followed by each POST parameter (sorted) name and value. */
+export function twilioSignature(authToken: string, url: string, params: Record<string, string>): string {
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, key) => acc + key + params[key], url);
+  return createHmac('sha1', authToken).update(Buffer.from(data, 'utf-8')).digest('base64');
+}
+
+/**
+ * A local fake of Twilio's Programmable Messaging API that answers like the real one: HTTP Basic auth with the account
+ * SID and auth token (401, code 20003), Twilio's validation errors (21211, 21212, 21602, 21603, 21604, 21610, 21617),
+ * a request budget (429, code 20429, Retry-After), 201 with a Message resource. It keeps every message, lists them at
+ * `GET /sandbox/messages?to=` (sandbox-only, no auth) and posts signed status callbacks (`deliver`).
+ *
+ * Point the official SDK at it with `twilioClientFor(fake.baseUrl, accountSid, authToken)` (sdk-clients.ts).
+ */
+export class FakeTwilio extends FakeHttpApi {
+  private readonly stored: FakeTwilioMessage[] = [];
+  private readonly idempotency = new Map<string, { sid: string; at: number }>();
+  private readonly optedOut = new Set<string>();
+
+  constructor(private readonly options: FakeTwilioOptions) {
+    super(options);
+  }
+
+  /** Every created message, oldest first. */
+  get messages(): readonly FakeTwilioMessage[] {
+    return [...this.stored];
+  }
+
+  messagesTo(to: string): FakeTwilioMessage[] {
+    return this.stored.filter((m) => m.to === to);
+  }
+
+  /** The recipient replied STOP: sends to it get 400 with code 21610 from now on. */
+  optOut(phone: string): void {
+    this.optedOut.add(phone);
+  }
+
+  override reset(): void {
+    super.reset();
+    this.stored.length = 0;
+    this.idempotency.clear();
+    this.optedOut.clear();
+  }
+
+  /**
+   * Moves message `sid` to `status` and POSTs Twilio's status callback to its StatusCallback URL, form-encoded and
+   * signed (`X-Twilio-Signature`, see `twilioSignature`), with a fresh `I-Twilio-Idempotency-Token` as Twilio's
+   * webhooks carry. `undelivered`/`failed` carry an ErrorCode (30003/30008 unless `errorCode` is given).
+   */
+  async deliver(
+    sid: string,
+    status: TwilioMessageStatus,
+    options: { errorCode?: number } = {},
+  ): Promise<WebhookDelivery> {
+    const message = this.stored.find((m) => m.sid === sid);
+    if (!message) throw new Error(`FakeTwilio: no message ${sid}`);
+    if (!message.statusCallback)
+      throw new Error(`FakeTwilio: message ${sid} was created without a StatusCallback`);
+    const now = new Date(this.now()).toISOString();
+    message.status = status;
+    message.updatedAt = now;
+    if ((status === 'sent' || status === 'delivered') && message.sentAt === null) message.sentAt = now;
+    const failed = status === 'undelivered' || status === 'failed';
+    message.errorCode = failed ? (options.errorCode ?? (status === 'undelivered' ? 30003 : 30008)) : null;
+
+    const params: Record<string, string> = {
+      AccountSid: message.accountSid,
+      ApiVersion: API_VERSION,
+      MessageSid: message.sid,
+      MessageStatus: status,
+      SmsSid: message.sid,
+      SmsStatus: status,
+      To: message.to,
+      ...(message.from === null ? {} : { From: message.from }),
+      ...(message.messagingServiceSid === null ? {} : { MessagingServiceSid: message.messagingServiceSid }),
+      ...(message.errorCode === null ? {} : { ErrorCode: String(message.errorCode) }),
+    };
+    return postWebhook(message.statusCallback, new URLSearchParams(params).toString(), {
+      'content-type': 'application/x-www-form-urlencoded',
+      'user-agent': 'TwilioProxy/1.1',
+      'x-twilio-signature': twilioSignature(this.options.authToken, message.statusCallback, params),
+      'i-twilio-idempotency-token': randomBytes(16).toString('hex'),
+    });
+  }
+
+  protected sandboxMessages(to: string | undefined): readonly unknown[] {
+    return to === undefined ? this.messages : this.messagesTo(to);
+  }
+
+  protected authenticate(exchange: Exchange): Reply | undefined {
+    const header = exchange.headers.authorization ?? '';
+    const expected = Buffer.from(`${this.options.accountSid}:${this.options.authToken}`).toString('base64');
+    if (header === `Basic ${expected}`) return undefined;
+    return this.error(401, 'Authenticate', { 'www-authenticate': 'Basic realm="Twilio API"' });
+  }
+
+  /** Twilio's error body; its 20xxx codes mirror the HTTP status (20404, 20429, 20500, 20503), but 401 is 20003. */
+  protected error(status: number, message: string, headers: Record<string, string> = {}): Reply {
+    return twilioError(status, status === 401 ? 20003 : 20000 + status, message, headers);
+  }
+
+  protected route(exchange: Exchange): Reply {
+    const { pathname } = exchange.url;
+    const create = CREATE.exec(pathname);
+    const fetched = FETCH.exec(pathname);
+    const account = create?.[1] ?? fetched?.[1];
+    if (account !== this.options.accountSid)
+      return this.error(404, `The requested resource ${pathname} was not found`);
+    if (create && exchange.method === 'POST') return this.create(exchange);
+    if (fetched && exchange.method === 'GET') {
+      const message = this.stored.find((m) => m.sid === fetched[2]);
+      return message
+        ? jsonReply(200, resource(message))
+        : this.error(404, `The requested resource ${pathname} was not found`);
+    }
+    return this.error(405, 'Method not allowed');
+  }
+
+  private create(exchange: Exchange): Reply {
+    const form = new URLSearchParams(exchange.body.toString('utf8'));
+    const to = form.get('To') ?? '';
+    const from = form.get('From') ?? '';
+    const service = form.get('MessagingServiceSid') ?? '';
+    const body = form.get('Body') ?? '';
+    const mediaUrls = form.getAll('MediaUrl');
+    const statusCallback = form.get('StatusCallback') ?? '';
+
+    const header = exchange.headers['i-twilio-idempotency-token'];
+    const token = (Array.isArray(header) ? header[0] : header) ?? '';
+    if (token && this.options.idempotencyTokens !== false) {
+      const seen = this.idempotency.get(token);
+      const original =
+        seen && exchange.at - seen.at < IDEMPOTENCY_TTL_MS && this.stored.find((m) => m.sid === seen.sid);
+      if (original) return jsonReply(201, resource(original));
+    }
+
+    if (!to) return twilioError(400, 21604, "A 'To' phone number is required.");
+    if (!E164.test(to.replace(/^whatsapp:/, '')))
+      return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
+    if (!from && !service) return twilioError(400, 21603, "A 'From' phone number is required.");
+    if (from && !E164.test(from.replace(/^whatsapp:/, '')) && !SENDER_ID.test(from))
+      return twilioError(400, 21212, `Invalid From Number (caller ID): ${from}`);
+    if (!body && mediaUrls.length === 0 && !form.get('ContentSid'))
+      return twilioError(400, 21602, 'Message body is required.');
+    if (body.length > MAX_BODY_CHARS)
+      return twilioError(
+        400,
+        21617,
+        `The concatenated message body exceeds the ${MAX_BODY_CHARS} character limit.`,
+      );
+    if (statusCallback && !/^https?:\/\/[^/]/.test(statusCallback))
+      return twilioError(400, 21609, `Invalid StatusCallback url: ${statusCallback}`);
+    if (this.optedOut.has(to)) return twilioError(400, 21610, 'Attempt to send to unsubscribed recipient');
+
+    const at = new Date(exchange.at).toISOString();
+    const message: FakeTwilioMessage = {
+      sid: `SM${randomBytes(16).toString('hex')}`,
+      accountSid: this.options.accountSid,
+      to,
+      from: from || null,
+      messagingServiceSid: service || null,
+      body,
+      mediaUrls,
+      statusCallback: statusCallback || null,
+      // A Messaging Service takes the message first and picks the sender later.
+      status: from ? 'queued' : 'accepted',
+      numSegments: smsSegments(body),
+      errorCode: null,
+      idempotencyToken: token || null,
+      receivedAt: at,
+      updatedAt: at,
+      sentAt: null,
+    };
+    this.stored.push(message);
+    if (token) this.idempotency.set(token, { sid: message.sid, at: exchange.at });
+    return jsonReply(201, resource(message));
+  }
+}
+
+function twilioError(
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): Reply {
+  return jsonReply(
+    status,
+    { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
+    headers,
+  );
+}
+
+/** The Message resource as Twilio serves it (snake case, dates in RFC 2822, counts as strings). */
+function resource(m: FakeTwilioMessage): Record<string, unknown> {
+  const uri = `/${API_VERSION}/Accounts/${m.accountSid}/Messages/${m.sid}`;
+  return {
+    account_sid: m.accountSid,
+    api_version: API_VERSION,
+    body: m.body,
+    date_created: rfc2822(m.receivedAt),
+    date_sent: m.sentAt === null ? null : rfc2822(m.sentAt),
+    date_updated: rfc2822(m.updatedAt),
+    direction: 'outbound-api',
+    error_code: m.errorCode,
+    error_message: null,
+    from: m.from,
+    messaging_service_sid: m.messagingServiceSid,
+    num_media: String(m.mediaUrls.length),
+    num_segments: String(m.numSegments),
+    price: null,
+    price_unit: 'USD',
+    sid: m.sid,
+    status: m.status,
+    subresource_uris: { media: `${uri}/Media.json`, feedback: `${uri}/Feedback.json` },
+    to: m.to,
+    uri: `${uri}.json`,
+  };
+}

@@ -1,0 +1,56 @@
+import { Client } from '@sendgrid/client';
+import { MailService } from '@sendgrid/mail';
+import twilio from 'twilio';
+import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
+import type TwilioResponse from 'twilio/lib/http/response';
+
+/**
+ * The official SendGrid SDK aimed at `baseUrl` (a FakeSendGrid, or https://api.sendgrid.com). `MailService` sends
+ * through `@sendgrid/client`'s `Client`, which hands its default request (with `baseUrl`) to axios.
+ */
+export function sendGridMailFor(baseUrl: string, apiKey: string): MailService {
+  const client = new Client();
+  client.setApiKey(apiKey);
+  // setApiKey resets the base URL to SendGrid's region host, so ours must come after it.
+  client.setDefaultRequest('baseUrl', baseUrl);
+  const mail = new MailService();
+  mail.setClient(client);
+  return mail;
+}
+
+/**
+ * Twilio's own HTTP client, but every request goes to `baseUrl` (path and query kept): the SDK builds absolute
+ * `https://api.twilio.com/...` URLs and has no base-URL option, only a pluggable `httpClient`.
+ */
+export class RedirectingRequestClient extends twilio.RequestClient {
+  constructor(
+    private readonly target: string,
+    private readonly extraHeaders: Record<string, string> = {},
+  ) {
+    super();
+  }
+
+  override request<TData>(opts: TwilioRequestClient.RequestOptions<TData>): Promise<TwilioResponse<TData>> {
+    const url = new URL(opts.uri);
+    return super.request<TData>({
+      ...opts,
+      uri: `${this.target.replace(/\/+$/, '')}${url.pathname}${url.search}`,
+      headers: { ...opts.headers, ...this.extraHeaders },
+    });
+  }
+}
+
+/**
+ * The official Twilio SDK aimed at `baseUrl` (a FakeTwilio). `headers` go on every request, e.g. the fake's
+ * `I-Twilio-Idempotency-Token`, which the SDK's `messages.create` has no parameter for.
+ */
+export function twilioClientFor(
+  baseUrl: string,
+  accountSid: string,
+  authToken: string,
+  options: { headers?: Record<string, string> } = {},
+): twilio.Twilio {
+  return twilio(accountSid, authToken, {
+    httpClient: new RedirectingRequestClient(baseUrl, options.headers),
+  });
+}
