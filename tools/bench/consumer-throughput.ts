@@ -141,6 +141,22 @@ async function main(): Promise<void> {
           modelVersion: 0,
           trigger: 'event',
           enrichmentState: 'none',
+          stage: 'lead',
+          attributes: {
+            email: `lead-${sent + i}@example.com`,
+            firstName: 'Ada',
+            company: 'Example',
+            country: 'DE',
+          },
+          events: [
+            {
+              eventId: randomUUID(),
+              callType: 'track',
+              name: 'Pricing Page Viewed',
+              propertiesJson: '{"plan":"pro"}',
+              occurredAt: Date.now(),
+            },
+          ],
         };
         const value = await registry.encodeWithId(schemaId, lead);
         // A sampled context of its own per record, as a producer span writes it.

@@ -84,6 +84,7 @@ export function leadScoredFixture(
   contactId: string,
   points: number,
   source = 'test',
+  fields: Partial<LeadScored> = {},
 ): LeadScored {
   const eventId = randomUUID();
   return {
@@ -104,5 +105,9 @@ export function leadScoredFixture(
     modelVersion: 0,
     trigger: 'event',
     enrichmentState: 'none',
+    stage: null,
+    attributes: {},
+    events: [],
+    ...fields,
   };
 }

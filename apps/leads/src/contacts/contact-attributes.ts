@@ -19,6 +19,13 @@ export interface ContactAttributes {
   region?: string;
   freeMail?: boolean;
   disposableEmail?: boolean;
+  /** As given (E.164 expected by SMS providers; journeys check it when they send). */
+  phone?: string;
+  /** IANA zone, e.g. Europe/Berlin: journeys' quiet hours and local-time waits. */
+  timezone?: string;
+  /** Marketing consent per channel as the person last answered it; unknown is no consent. */
+  emailMarketingConsent?: boolean;
+  smsMarketingConsent?: boolean;
 }
 
 export type ContactAttributeName = keyof ContactAttributes;

@@ -138,6 +138,7 @@ export function planCapture(input: {
       previousScore: 0,
       trigger: 'lead-captured',
       enrichmentState: enrichment.state,
+      profile: { attributes, stage },
     }),
     ...moves.map(({ entry, metadata }) => lifecycleAnnouncement(contact, entry, result.total, metadata)),
   ];

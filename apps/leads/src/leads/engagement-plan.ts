@@ -111,6 +111,9 @@ export function planEngagement(input: {
       previousScore: existing?.score ?? 0,
       trigger: 'event',
       enrichmentState: existing?.enrichment?.state ?? 'none',
+      profile: { attributes: existing?.attributes, stage: existing?.stage },
+      // Every call of the batch, fresh or not: a redelivery announces the same score again.
+      events,
     }),
   };
   if (!existing) {

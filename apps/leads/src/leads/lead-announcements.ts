@@ -2,8 +2,9 @@
  * The events the lead pipeline announces. Every id derives from the cause, so a redelivery announces the same
  * events again, never new ones.
  */
-import { Topics, type EventMetadata } from '@tributary/contracts';
+import { Topics, type EventMetadata, type LeadScored, type TrackingEvent } from '@tributary/contracts';
 import { causedMetadata, type OutgoingEvent } from '@tributary/messaging';
+import type { ContactAttributes } from '../contacts/contact-attributes';
 import type { ContactDoc, EnrichmentState, StageChange } from '../contacts/contact.model';
 import type { LifecycleStage } from '../lifecycle/lifecycle';
 import type { ContactScore } from '../models/scoring-engine';
@@ -18,6 +19,10 @@ export function scoredAnnouncement(input: {
   previousScore: number;
   trigger: string;
   enrichmentState: EnrichmentState;
+  /** Who the contact is as scored: journeys downstream personalise, branch and send on it. */
+  profile: { attributes?: ContactAttributes; stage?: LifecycleStage | null };
+  /** The tracking calls this score applied (none for captures, rescores, enrichment). */
+  events?: readonly TrackingEvent[];
 }): OutgoingEvent {
   const { contactId, result } = input;
   return {
@@ -34,7 +39,28 @@ export function scoredAnnouncement(input: {
       modelVersion: input.version,
       trigger: input.trigger,
       enrichmentState: input.enrichmentState,
+      stage: input.profile.stage ?? null,
+      attributes: attributeStrings(input.profile.attributes),
+      events: (input.events ?? []).map(scoredEventOf),
     },
+  };
+}
+
+/** Attributes as the topic's string map: numbers and flags as their text, unknown ones left out. */
+function attributeStrings(attributes: ContactAttributes | undefined): Record<string, string> {
+  const strings: Record<string, string> = {};
+  for (const [name, value] of Object.entries(attributes ?? {}))
+    if (value !== undefined && value !== null) strings[name] = String(value);
+  return strings;
+}
+
+function scoredEventOf(event: TrackingEvent): LeadScored['events'][number] {
+  return {
+    eventId: event.metadata.eventId,
+    callType: event.callType,
+    name: event.event ?? event.name ?? null,
+    propertiesJson: event.propertiesJson,
+    occurredAt: event.timestamp,
   };
 }
 

@@ -261,6 +261,15 @@ describe('lead pipeline', () => {
         ['software', 'fit', 10],
       ].sort(),
     );
+    // What journeys downstream send on: who the contact is (consent included), as strings; no calls applied.
+    expect(scored?.attributes).toMatchObject({
+      email: 'ada@acme.example',
+      firstName: 'Ada',
+      title: 'VP Marketing',
+      companySize: '800',
+      emailMarketingConsent: 'true',
+    });
+    expect(scored?.events).toEqual([]);
 
     const view = await contactWhere(
       'email:ada@acme.example',
@@ -494,6 +503,16 @@ describe('lead pipeline', () => {
       (e) => e.length > 0,
     );
     expect(afterView).toMatchObject({ contactId, score: 30 });
+    // The call it applied travels with the score, for journeys entered on events.
+    expect(afterView?.events).toEqual([
+      {
+        eventId: view.metadata.eventId,
+        callType: 'track',
+        name: 'Pricing Page Viewed',
+        propertiesJson: view.propertiesJson,
+        occurredAt: far,
+      },
+    ]);
 
     // The one-event path (traits): an identify earns nothing under this model; as of 9999 the score would be 10.
     const identify = fromTheFuture({
@@ -508,6 +527,9 @@ describe('lead pipeline', () => {
       (e) => e.length > 0,
     );
     expect(afterIdentify).toMatchObject({ contactId, score: 30 });
+    expect(afterIdentify?.events.map((e) => [e.eventId, e.callType])).toEqual([
+      [identify.metadata.eventId, 'identify'],
+    ]);
 
     // Stored no later than the scorer's clock plus the skew (5 minutes), so these facts age like the others.
     const stored = await service.app

@@ -30,6 +30,17 @@ function country(value: unknown): string | undefined {
   return code && /^[A-Z]{2}$/.test(code) ? code : undefined;
 }
 
+/** An IANA zone the runtime knows (Intl validates it), else nothing: a typo must not shift quiet hours. */
+function timezone(value: unknown): string | undefined {
+  const zone = text(value);
+  if (!zone) return undefined;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The first of several spellings a source may use for one field (forms and CRMs disagree on names). */
 function pick(fields: Fields, ...names: string[]): unknown {
   for (const name of names) if (fields[name] !== undefined && fields[name] !== null) return fields[name];
@@ -52,6 +63,8 @@ function fromFlatFields(fields: Fields): ContactAttributes {
     country: country(pick(fields, 'country', 'countryCode', 'country_code')),
     region: text(pick(fields, 'region')),
     firstName: text(pick(fields, 'firstName', 'first_name', 'firstname')),
+    phone: text(pick(fields, 'phone', 'phoneNumber', 'phone_number', 'mobilephone')),
+    timezone: timezone(pick(fields, 'timezone', 'timeZone', 'time_zone')),
     lastName: text(pick(fields, 'lastName', 'last_name', 'lastname')),
   };
 }
@@ -70,6 +83,8 @@ export function attributesOfLead(lead: LeadCaptured): ContactAttributes {
     firstName: lead.firstName ?? raw.firstName,
     lastName: lead.lastName ?? raw.lastName,
     company: lead.company ?? raw.company,
+    emailMarketingConsent: lead.consents['email_marketing'],
+    smsMarketingConsent: lead.consents['sms_marketing'],
   });
 }
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { EventMetadata } from '@tributary/contracts';
+import type { EventMetadata, TrackingEvent } from '@tributary/contracts';
 import { EventPublisher } from '@tributary/messaging';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import { factsOf, type ContactDoc, type EnrichmentState } from '../contacts/contact.model';
@@ -34,9 +34,10 @@ export class LeadScoring {
     cause: EventMetadata,
     at: number,
     trigger: string,
-    options: { route?: boolean } = {},
+    options: { route?: boolean; events?: readonly TrackingEvent[] } = {},
   ): Promise<void> {
-    const scored = await this.score(contact, scoringInstant([at], this.clock.latest()), trigger, cause);
+    const asOf = scoringInstant([at], this.clock.latest());
+    const scored = await this.score(contact, asOf, trigger, cause, options.events);
     if (scored) await this.stages.qualify(contact, scored, cause, options.route ?? false);
   }
 
@@ -83,6 +84,7 @@ export class LeadScoring {
     asOf: number,
     trigger: string,
     cause: EventMetadata,
+    events?: readonly TrackingEvent[],
   ): Promise<Scored | null> {
     const { version, model } = await this.models.current(contact.workspaceId);
     const result = scoreContact(model, contact.attributes ?? {}, factsOf(contact), asOf);
@@ -101,6 +103,8 @@ export class LeadScoring {
         previousScore,
         trigger,
         enrichmentState: contact.enrichment?.state ?? 'none',
+        profile: contact,
+        events,
       }),
     );
     return { total: result.total, mqlThreshold: model.mqlThreshold };

@@ -46,7 +46,7 @@ export class OneEventPath {
     });
     // A person who told us their email is reachable; only a capture makes them a sales lead.
     if (attributes.email) await this.stages.move(contact, { kind: 'subscribed' }, event.metadata);
-    await this.scoring.advance(contact, event.metadata, event.timestamp, 'event');
+    await this.scoring.advance(contact, event.metadata, event.timestamp, 'event', { events: [event] });
   }
 
   /** A lead from a form, CRM or shop: enrich, score, stage `lead`, route to an owner, MQL when the score says so. */

@@ -5,6 +5,7 @@ import {
   Topics,
   type JourneyStepRecorded,
   type LeadScored,
+  type MessageOutcome,
   type OutboundSyncQueued,
   type TrackingEvent,
 } from '@tributary/contracts';
@@ -37,6 +38,17 @@ export class EventCountsHandler {
   async onJourneyStep(@Payload() events: JourneyStepRecorded[]): Promise<void> {
     await this.counter.recordMany(
       events.map(({ metadata }) => ({ metadata, eventType: Topics.JourneySteps })),
+    );
+  }
+
+  /** Messages by outcome (sent, skipped, failed) and channel, e.g. `messages.outcomes:email:sent`. */
+  @BatchEventPattern(Topics.MessagesOutcomes, { acrossPartitions: true })
+  async onMessageOutcome(@Payload() events: MessageOutcome[]): Promise<void> {
+    await this.counter.recordMany(
+      events.map(({ metadata, channel, status }) => ({
+        metadata,
+        eventType: `${Topics.MessagesOutcomes}:${channel}:${status}`,
+      })),
     );
   }
 

@@ -70,6 +70,11 @@ function step(i: number, workspaceId = workspace): JourneyStepRecorded {
     journeyId: 'welcome',
     contactId: `lead-${i}`,
     step: 'welcome-email',
+    journeyVersion: 1,
+    stepType: 'email',
+    status: 'advanced',
+    reason: null,
+    enrollmentKey: null,
   };
 }
 

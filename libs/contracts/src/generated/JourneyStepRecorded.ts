@@ -42,10 +42,10 @@ export namespace IoTributaryCommon {
 
 export namespace IoTributaryOrchestration {
   export const JourneyStepRecordedSchema =
-    '{"type":"record","name":"JourneyStepRecorded","namespace":"io.tributary.orchestration","doc":"A contact entered or advanced a step of a journey.","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"enrollmentId","type":"string"},{"name":"journeyId","type":"string"},{"name":"contactId","type":"string"},{"name":"step","type":"string"}]}';
+    '{"type":"record","name":"JourneyStepRecorded","namespace":"io.tributary.orchestration","doc":"A contact entered, advanced, waited at, skipped or left a step of a journey version.","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"enrollmentId","type":"string"},{"name":"journeyId","type":"string"},{"name":"contactId","type":"string"},{"name":"step","type":"string"},{"name":"journeyVersion","type":"int","default":0,"doc":"Version of the journey definition the enrollment follows; 0 = the retired built-in welcome journey."},{"name":"stepType","type":"string","default":"","doc":"Kind of step: entry, email, sms, wait, branch, split, update, goal, exit."},{"name":"status","type":"string","default":"entered","doc":"entered (journey), advanced (step done), waiting, skipped (with reason), goal, exited, completed."},{"name":"reason","type":["null","string"],"default":null,"doc":"Why a step was skipped or the enrollment left, e.g. no-consent, frequency-cap, paused, goal-reached."},{"name":"enrollmentKey","type":["null","string"],"default":null,"doc":"The key of a keyed journey (e.g. cartId); null when one enrollment per contact."}]}';
   export const JourneyStepRecordedName = 'io.tributary.orchestration.JourneyStepRecorded';
   /**
-   * A contact entered or advanced a step of a journey.
+   * A contact entered, advanced, waited at, skipped or left a step of a journey version.
    */
   export interface JourneyStepRecorded {
     metadata: IoTributaryCommon.EventMetadata;
@@ -53,5 +53,35 @@ export namespace IoTributaryOrchestration {
     journeyId: string;
     contactId: string;
     step: string;
+    /**
+     * Version of the journey definition the enrollment follows; 0 = the retired built-in welcome journey.
+     *
+     * Default: 0
+     */
+    journeyVersion: number;
+    /**
+     * Kind of step: entry, email, sms, wait, branch, split, update, goal, exit.
+     *
+     * Default: ""
+     */
+    stepType: string;
+    /**
+     * entered (journey), advanced (step done), waiting, skipped (with reason), goal, exited, completed.
+     *
+     * Default: "entered"
+     */
+    status: string;
+    /**
+     * Why a step was skipped or the enrollment left, e.g. no-consent, frequency-cap, paused, goal-reached.
+     *
+     * Default: null
+     */
+    reason: null | string;
+    /**
+     * The key of a keyed journey (e.g. cartId); null when one enrollment per contact.
+     *
+     * Default: null
+     */
+    enrollmentKey: null | string;
   }
 }

@@ -69,8 +69,38 @@ export namespace IoTributaryScoring {
      */
     reason: null | string;
   }
+  export const ScoredEventSchema =
+    '{"type":"record","name":"ScoredEvent","doc":"A behavioural call the score applied.","fields":[{"name":"eventId","type":"string","doc":"tracking.events eventId."},{"name":"callType","type":"string","doc":"track, identify, page, screen, group or form."},{"name":"name","type":["null","string"],"default":null,"doc":"Event name for track calls, page name for pages, form id for captures."},{"name":"propertiesJson","type":"string","doc":"The call\'s properties as a JSON object. No default: Apicurio 3.3 cannot tell the type of a schema holding the string default \\"{}\\"."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the call happened."}]}';
+  export const ScoredEventName = 'io.tributary.scoring.ScoredEvent';
+  /**
+   * A behavioural call the score applied.
+   */
+  export interface ScoredEvent {
+    /**
+     * tracking.events eventId.
+     */
+    eventId: string;
+    /**
+     * track, identify, page, screen, group or form.
+     */
+    callType: string;
+    /**
+     * Event name for track calls, page name for pages, form id for captures.
+     *
+     * Default: null
+     */
+    name: null | string;
+    /**
+     * The call's properties as a JSON object. No default: Apicurio 3.3 cannot tell the type of a schema holding the string default "{}".
+     */
+    propertiesJson: string;
+    /**
+     * When the call happened.
+     */
+    occurredAt: number;
+  }
   export const LeadScoredSchema =
-    '{"type":"record","name":"LeadScored","namespace":"io.tributary.scoring","doc":"A contact\'s lead score (fit + engagement) after an event, a profile change or a rescore, with the rules that produced it.","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"contactId","type":"string"},{"name":"score","type":"int"},{"name":"previousScore","type":"int"},{"name":"breakdown","type":{"type":"array","items":{"type":"record","name":"ScoreContribution","fields":[{"name":"rule","type":"string","doc":"Rule id within the scoring model."},{"name":"points","type":"int","doc":"Points the rule gives now (after its cap and time decay)."},{"name":"kind","type":"string","default":"engagement","doc":"fit (attributes) or engagement (events)."},{"name":"reason","type":["null","string"],"default":null,"doc":"Why it matched, e.g. title matches /vp|director/ or 3 events, half-life 14 d."}],"doc":"One rule\'s share of the score."}},"default":[]},{"name":"fitScore","type":"int","default":0,"doc":"Points from fit rules (who the contact is)."},{"name":"engagementScore","type":"int","default":0,"doc":"Points from engagement rules (what the contact did), decayed to scoredAt."},{"name":"modelVersion","type":"int","default":0,"doc":"Version of the workspace\'s scoring model that computed the score; 0 = built-in default."},{"name":"trigger","type":"string","default":"event","doc":"What caused the score: event, lead-captured, enriched, rescore, merge."},{"name":"enrichmentState","type":"string","default":"none","doc":"none, enriched or pending (provider unavailable; scored on what was known, re-enriched later)."}]}';
+    '{"type":"record","name":"LeadScored","namespace":"io.tributary.scoring","doc":"A contact\'s lead score (fit + engagement) after an event, a profile change or a rescore, with the rules that produced it.","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"contactId","type":"string"},{"name":"score","type":"int"},{"name":"previousScore","type":"int"},{"name":"breakdown","type":{"type":"array","items":{"type":"record","name":"ScoreContribution","fields":[{"name":"rule","type":"string","doc":"Rule id within the scoring model."},{"name":"points","type":"int","doc":"Points the rule gives now (after its cap and time decay)."},{"name":"kind","type":"string","default":"engagement","doc":"fit (attributes) or engagement (events)."},{"name":"reason","type":["null","string"],"default":null,"doc":"Why it matched, e.g. title matches /vp|director/ or 3 events, half-life 14 d."}],"doc":"One rule\'s share of the score."}},"default":[]},{"name":"fitScore","type":"int","default":0,"doc":"Points from fit rules (who the contact is)."},{"name":"engagementScore","type":"int","default":0,"doc":"Points from engagement rules (what the contact did), decayed to scoredAt."},{"name":"modelVersion","type":"int","default":0,"doc":"Version of the workspace\'s scoring model that computed the score; 0 = built-in default."},{"name":"trigger","type":"string","default":"event","doc":"What caused the score: event, lead-captured, enriched, rescore, merge."},{"name":"enrichmentState","type":"string","default":"none","doc":"none, enriched or pending (provider unavailable; scored on what was known, re-enriched later)."},{"name":"stage","type":["null","string"],"default":null,"doc":"The contact\'s lifecycle stage when scored (subscriber, lead, mql, sql, opportunity, customer, disqualified); null when none yet."},{"name":"attributes","type":{"type":"map","values":"string"},"default":{},"doc":"What the lead service knows about who the contact is (email, firstName, lastName, title, company, country, ...), as strings: what journeys personalise, branch and send on."},{"name":"events","type":{"type":"array","items":{"type":"record","name":"ScoredEvent","doc":"A behavioural call the score applied.","fields":[{"name":"eventId","type":"string","doc":"tracking.events eventId."},{"name":"callType","type":"string","doc":"track, identify, page, screen, group or form."},{"name":"name","type":["null","string"],"default":null,"doc":"Event name for track calls, page name for pages, form id for captures."},{"name":"propertiesJson","type":"string","doc":"The call\'s properties as a JSON object. No default: Apicurio 3.3 cannot tell the type of a schema holding the string default \\"{}\\"."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the call happened."}]}},"default":[],"doc":"The calls this score applied, oldest first (empty for rescores, enrichment and merges): what journeys enter and wait on."}]}';
   export const LeadScoredName = 'io.tributary.scoring.LeadScored';
   /**
    * A contact's lead score (fit + engagement) after an event, a profile change or a rescore, with the rules that produced it.
@@ -114,5 +144,25 @@ export namespace IoTributaryScoring {
      * Default: "none"
      */
     enrichmentState: string;
+    /**
+     * The contact's lifecycle stage when scored (subscriber, lead, mql, sql, opportunity, customer, disqualified); null when none yet.
+     *
+     * Default: null
+     */
+    stage: null | string;
+    /**
+     * What the lead service knows about who the contact is (email, firstName, lastName, title, company, country, ...), as strings: what journeys personalise, branch and send on.
+     *
+     * Default: {}
+     */
+    attributes: {
+      [index: string]: string;
+    };
+    /**
+     * The calls this score applied, oldest first (empty for rescores, enrichment and merges): what journeys enter and wait on.
+     *
+     * Default: []
+     */
+    events: IoTributaryScoring.ScoredEvent[];
   }
 }

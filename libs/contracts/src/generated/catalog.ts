@@ -3,6 +3,7 @@
 import type { TrackingEvent } from './TrackingEvent';
 import type { LeadScored } from './LeadScored';
 import type { JourneyStepRecorded } from './JourneyStepRecorded';
+import type { MessageOutcome } from './MessageOutcome';
 import type { OutboundSyncQueued } from './OutboundSyncQueued';
 import type { EventCountReport } from './EventCountReport';
 import type { DeadLetter } from './DeadLetter';
@@ -22,6 +23,7 @@ export const Topics = {
   TrackingEvents: 'tracking.events',
   LeadsScored: 'leads.scored',
   JourneySteps: 'journey.steps',
+  MessagesOutcomes: 'messages.outcomes',
   SyncOutbound: 'sync.outbound',
   ReportsEventCounts: 'reports.event-counts',
   DlqLeads: 'dlq.leads',
@@ -48,6 +50,7 @@ export interface TopicEvents {
   'tracking.events': TrackingEvent;
   'leads.scored': LeadScored;
   'journey.steps': JourneyStepRecorded;
+  'messages.outcomes': MessageOutcome;
   'sync.outbound': OutboundSyncQueued;
   'reports.event-counts': EventCountReport;
   'dlq.leads': DeadLetter;
@@ -306,13 +309,58 @@ const avroSchemas = {
         default: 'none',
         doc: 'none, enriched or pending (provider unavailable; scored on what was known, re-enriched later).',
       },
+      {
+        name: 'stage',
+        type: ['null', 'string'],
+        default: null,
+        doc: "The contact's lifecycle stage when scored (subscriber, lead, mql, sql, opportunity, customer, disqualified); null when none yet.",
+      },
+      {
+        name: 'attributes',
+        type: { type: 'map', values: 'string' },
+        default: {},
+        doc: 'What the lead service knows about who the contact is (email, firstName, lastName, title, company, country, ...), as strings: what journeys personalise, branch and send on.',
+      },
+      {
+        name: 'events',
+        type: {
+          type: 'array',
+          items: {
+            type: 'record',
+            name: 'ScoredEvent',
+            doc: 'A behavioural call the score applied.',
+            fields: [
+              { name: 'eventId', type: 'string', doc: 'tracking.events eventId.' },
+              { name: 'callType', type: 'string', doc: 'track, identify, page, screen, group or form.' },
+              {
+                name: 'name',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'Event name for track calls, page name for pages, form id for captures.',
+              },
+              {
+                name: 'propertiesJson',
+                type: 'string',
+                doc: 'The call\'s properties as a JSON object. No default: Apicurio 3.3 cannot tell the type of a schema holding the string default "{}".',
+              },
+              {
+                name: 'occurredAt',
+                type: { type: 'long', logicalType: 'timestamp-millis' },
+                doc: 'When the call happened.',
+              },
+            ],
+          },
+        },
+        default: [],
+        doc: 'The calls this score applied, oldest first (empty for rescores, enrichment and merges): what journeys enter and wait on.',
+      },
     ],
   },
   JourneyStepRecorded: {
     type: 'record',
     name: 'JourneyStepRecorded',
     namespace: 'io.tributary.orchestration',
-    doc: 'A contact entered or advanced a step of a journey.',
+    doc: 'A contact entered, advanced, waited at, skipped or left a step of a journey version.',
     fields: [
       {
         name: 'metadata',
@@ -360,6 +408,118 @@ const avroSchemas = {
       { name: 'journeyId', type: 'string' },
       { name: 'contactId', type: 'string' },
       { name: 'step', type: 'string' },
+      {
+        name: 'journeyVersion',
+        type: 'int',
+        default: 0,
+        doc: 'Version of the journey definition the enrollment follows; 0 = the retired built-in welcome journey.',
+      },
+      {
+        name: 'stepType',
+        type: 'string',
+        default: '',
+        doc: 'Kind of step: entry, email, sms, wait, branch, split, update, goal, exit.',
+      },
+      {
+        name: 'status',
+        type: 'string',
+        default: 'entered',
+        doc: 'entered (journey), advanced (step done), waiting, skipped (with reason), goal, exited, completed.',
+      },
+      {
+        name: 'reason',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'Why a step was skipped or the enrollment left, e.g. no-consent, frequency-cap, paused, goal-reached.',
+      },
+      {
+        name: 'enrollmentKey',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'The key of a keyed journey (e.g. cartId); null when one enrollment per contact.',
+      },
+    ],
+  },
+  MessageOutcome: {
+    type: 'record',
+    name: 'MessageOutcome',
+    namespace: 'io.tributary.orchestration',
+    doc: 'What became of one journey message: sent to the provider, skipped (consent, cap, paused) or failed after retries.',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      {
+        name: 'messageKey',
+        type: 'string',
+        doc: 'Deterministic key of the send: enrollment, step and visit. A redelivery or a second replica produces the same key.',
+      },
+      { name: 'enrollmentId', type: 'string' },
+      { name: 'journeyId', type: 'string' },
+      { name: 'journeyVersion', type: 'int' },
+      { name: 'stepId', type: 'string' },
+      { name: 'contactId', type: 'string' },
+      { name: 'channel', type: 'string', doc: 'email, sms, audience, webhook, onsite.' },
+      { name: 'provider', type: 'string', doc: 'The provider that took it, e.g. sendgrid, sandbox-email.' },
+      { name: 'status', type: 'string', doc: 'sent, skipped or failed.' },
+      {
+        name: 'reason',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'Why skipped or failed, e.g. no-consent, no-address, frequency-cap, provider-rejected: 400 ...',
+      },
+      {
+        name: 'providerMessageId',
+        type: ['null', 'string'],
+        default: null,
+        doc: "The provider's id for the message (SendGrid X-Message-Id, Twilio sid).",
+      },
+      {
+        name: 'recipient',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'Masked address the message went to (a***@example.com), never the full one.',
+      },
+      { name: 'attempts', type: 'int', default: 1, doc: 'Provider calls it took.' },
     ],
   },
   OutboundSyncQueued: {
@@ -1258,6 +1418,21 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
     },
     avroSchema: avroSchemas.JourneyStepRecorded,
   },
+  'messages.outcomes': {
+    ...{
+      name: 'messages.outcomes',
+      description:
+        'What became of each journey message (sent, skipped with the reason, failed), one record per deterministic send key.',
+      subject: 'messages.outcomes-value',
+      recordName: 'MessageOutcome',
+      key: 'enrollmentId',
+      producers: ['orchestration'],
+      consumers: ['reporting', 'analysts'],
+      partitions: 6,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.MessageOutcome,
+  },
   'sync.outbound': {
     ...{
       name: 'sync.outbound',
@@ -1470,7 +1645,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'LifecycleChanged',
       key: 'contactId',
       producers: ['leads'],
-      consumers: ['journeys', 'analysts'],
+      consumers: ['orchestration', 'analysts'],
       partitions: 6,
       retention: '30d',
     },

@@ -6,6 +6,7 @@ export type EventMetadata = IoTributaryCommon.EventMetadata;
 export type { TrackingEvent } from './TrackingEvent';
 export type { LeadScored } from './LeadScored';
 export type { JourneyStepRecorded } from './JourneyStepRecorded';
+export type { MessageOutcome } from './MessageOutcome';
 export type { OutboundSyncQueued } from './OutboundSyncQueued';
 export type { EventCountReport } from './EventCountReport';
 export type { DeadLetter } from './DeadLetter';

@@ -13,7 +13,7 @@ export type ServiceName = (typeof ServiceNames)[number];
 export const ServiceScopes = {
   ingestion: ['track:write', 'leads:write', 'admin', 'webhooks:<source>'],
   leads: ['contacts:read', 'leads:accept', 'scoring:admin', 'routing:admin', 'routing:read'],
-  orchestration: [],
+  orchestration: ['journeys:admin', 'journeys:read'],
   sync: [],
   reporting: ['reports:read'],
 } as const satisfies Record<ServiceName, readonly string[]>;
@@ -29,6 +29,8 @@ export const CredentialScopes = [
   'scoring:admin',
   'routing:admin',
   'routing:read',
+  'journeys:admin',
+  'journeys:read',
   'reports:read',
 ] as const;
 
