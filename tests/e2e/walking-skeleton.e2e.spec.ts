@@ -88,6 +88,24 @@ describe('walking skeleton', () => {
   });
 
   it('an HTTP track call reaches the reporting API and the report topic, in one trace', async () => {
+    // A journey entered by the call, so orchestration has a step to announce (through its durable timer).
+    const journeys = `${services['orchestration']?.url}/v1/journeys/pricing-interest`;
+    const written = await fetch(journeys, {
+      method: 'PUT',
+      headers: { authorization: basic(keyA), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'Pricing interest',
+        entry: { on: 'event', event: 'Pricing Page Viewed' },
+        steps: [{ id: 'done', type: 'exit' }],
+      }),
+    });
+    expect(written.status).toBe(200);
+    const published = await fetch(`${journeys}/publish`, {
+      method: 'POST',
+      headers: { authorization: basic(keyA) },
+    });
+    expect(published.status).toBe(200);
+
     const res = await fetch(`${services['ingestion']?.url}/v1/track`, {
       method: 'POST',
       headers: { authorization: basic(keyA), 'content-type': 'application/json' },
@@ -145,6 +163,7 @@ describe('walking skeleton', () => {
         inTrace('process leads.scored', 'orchestration') &&
         inTrace('process leads.scored', 'sync') &&
         inTrace('process leads.scored', 'reporting') &&
+        inTrace('send journey.steps', 'orchestration') &&
         inTrace('process journey.steps', 'reporting'),
     );
     expect(eventId).toEqual(expect.any(String));

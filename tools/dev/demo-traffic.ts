@@ -14,8 +14,9 @@ const EVENTS = [
   'Email Clicked',
   'Demo Requested',
   'Webinar Registered',
+  'Cart Abandoned',
 ];
-const WEIGHTS = [0.5, 0.2, 0.15, 0.05, 0.1];
+const WEIGHTS = [0.45, 0.2, 0.15, 0.05, 0.1, 0.05];
 
 /** Form ids of the demo site; `contact-sales` is the rare, valuable one. */
 const FORMS = ['whitepaper-download', 'webinar-signup', 'newsletter', 'contact-sales'];
@@ -180,7 +181,15 @@ export async function sendDemoTraffic(options: DemoTrafficOptions): Promise<Demo
       if (await post('/v1/identify', identifyOf(prospect))) identified.add(prospect.userId);
     } else {
       const event = pick(EVENTS, WEIGHTS, Math.random);
-      await post('/v1/track', { userId: prospect.userId, event, properties: { source: 'demo' } });
+      // A cart has an id: the demo's abandoned-cart journey keeps one enrollment per cart.
+      const properties =
+        event === 'Cart Abandoned'
+          ? {
+              source: 'demo',
+              cart: { id: `cart-${randomUUID().slice(0, 8)}`, total: 49 + Math.round(Math.random() * 400) },
+            }
+          : { source: 'demo' };
+      await post('/v1/track', { userId: prospect.userId, event, properties });
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }

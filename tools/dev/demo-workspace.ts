@@ -57,19 +57,60 @@ engagement:
   - { id: other-activity, when: { callType: track }, points: 1, cap: 10 }
 `;
 
+/** Welcome and nurture: a new lead gets a welcome, then (after a short wait, for the demo) sales or tips by fit. */
+export const DEMO_WELCOME_JOURNEY_YAML = `# Demo journey (npm start): every new lead.
+name: Welcome and nurture
+entry: { on: lifecycle, stage: lead }
+steps:
+  - id: welcome
+    type: email
+    subject: "Welcome to Brightlane, {{ contact.firstName | default: 'there' }}"
+    html: "<p>Hi {{ contact.firstName | default: 'there' }}, thanks for your interest in Brightlane.</p>"
+  - { id: settle, type: wait, duration: 1m }
+  - id: by-fit
+    type: branch
+    branches:
+      - when: [{ attribute: companySize, op: gte, value: 200 }]
+        next: meet-sales
+    otherwise: tips
+  - id: meet-sales
+    type: email
+    subject: "{{ contact.company | default: 'Your team' }} and Brightlane"
+    html: "<p>Your account executive would like to show you around.</p>"
+    next: done
+  - id: tips
+    type: email
+    subject: "Three tips to get started"
+    html: "<p>1. Connect a source. 2. Score your leads. 3. Start a journey.</p>"
+  - { id: done, type: exit }
+`;
+
+/** Abandoned cart: one enrollment per cart id, a reminder after a short wait (minutes in the demo, hours in life). */
+export const DEMO_CART_JOURNEY_YAML = `# Demo journey (npm start): one enrollment per abandoned cart.
+name: Abandoned cart
+entry: { on: event, event: Cart Abandoned, key: cart.id, where: [{ property: cart.total, op: gte, value: 20 }] }
+reentry: always
+steps:
+  - { id: cool-off, type: wait, duration: 30s }
+  - id: reminder
+    type: email
+    subject: "You left something in your cart"
+    html: "<p>Your cart {{ event.cart.id }} ({{ event.cart.total }} EUR) is still waiting.</p>"
+`;
+
 export interface DemoWorkspaceSetup {
   /** One line per document: what was written or kept, for the start-up banner. */
   summary: string[];
 }
 
-async function leadsCall(
-  leadsUrl: string,
+async function serviceCall(
+  baseUrl: string,
   auth: string,
-  method: 'GET' | 'PUT',
+  method: 'GET' | 'PUT' | 'POST',
   path: string,
   body?: { contentType: string; text: string },
 ): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${leadsUrl}${path}`, {
+  const res = await fetch(`${baseUrl}${path}`, {
     method,
     headers: { authorization: auth, ...(body ? { 'content-type': body.contentType } : {}) },
     body: body?.text,
@@ -90,9 +131,9 @@ export async function setUpDemoWorkspace(options: {
   const auth = `Basic ${Buffer.from(`${options.writeKey}:`).toString('base64')}`;
   const summary: string[] = [];
 
-  const rules = await leadsCall(options.leadsUrl, auth, 'GET', '/v1/routing-rules');
+  const rules = await serviceCall(options.leadsUrl, auth, 'GET', '/v1/routing-rules');
   if (rules.status === 404) {
-    const put = await leadsCall(options.leadsUrl, auth, 'PUT', '/v1/routing-rules', {
+    const put = await serviceCall(options.leadsUrl, auth, 'PUT', '/v1/routing-rules', {
       contentType: 'application/json',
       text: JSON.stringify(DEMO_ROUTING_RULES),
     });
@@ -102,15 +143,42 @@ export async function setUpDemoWorkspace(options: {
   }
 
   // Version 0 is the built-in default: the workspace never stored a model of its own.
-  const model = await leadsCall(options.leadsUrl, auth, 'GET', '/v1/scoring-model');
+  const model = await serviceCall(options.leadsUrl, auth, 'GET', '/v1/scoring-model');
   if (model.json['version'] === 0) {
-    const put = await leadsCall(options.leadsUrl, auth, 'PUT', '/v1/scoring-model', {
+    const put = await serviceCall(options.leadsUrl, auth, 'PUT', '/v1/scoring-model', {
       contentType: 'application/yaml',
       text: DEMO_SCORING_MODEL_YAML,
     });
     summary.push(`scoring model v${String(put.json['version'])} written (MQL at 50)`);
   } else {
     summary.push(`scoring model v${String(model.json['version'])} kept (the workspace already had one)`);
+  }
+  return { summary };
+}
+
+/** Installs and publishes the demo journeys where the workspace has none of that id yet. */
+export async function setUpDemoJourneys(options: {
+  orchestrationUrl: string;
+  writeKey: string;
+}): Promise<DemoWorkspaceSetup> {
+  const auth = `Basic ${Buffer.from(`${options.writeKey}:`).toString('base64')}`;
+  const summary: string[] = [];
+  for (const [journeyId, yaml] of [
+    ['welcome-nurture', DEMO_WELCOME_JOURNEY_YAML],
+    ['abandoned-cart', DEMO_CART_JOURNEY_YAML],
+  ] as const) {
+    const path = `/v1/journeys/${journeyId}`;
+    const existing = await serviceCall(options.orchestrationUrl, auth, 'GET', path);
+    if (existing.status !== 404) {
+      summary.push(`journey ${journeyId} kept (${String(existing.json['status'])})`);
+      continue;
+    }
+    await serviceCall(options.orchestrationUrl, auth, 'PUT', path, {
+      contentType: 'application/yaml',
+      text: yaml,
+    });
+    await serviceCall(options.orchestrationUrl, auth, 'POST', `${path}/publish`);
+    summary.push(`journey ${journeyId} written and published`);
   }
   return { summary };
 }

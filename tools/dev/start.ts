@@ -10,13 +10,17 @@ import { describeFailure } from '../stack/errors';
 import { stackEndpoints, stackUp } from '../stack/stack';
 import { consumerBacklogs, skipBacklogs } from './consumer-backlog';
 import { DEMO_PROSPECTS, sendDemoTraffic } from './demo-traffic';
-import { DEMO_WORKSPACE, DEMO_WRITE_KEY, setUpDemoWorkspace } from './demo-workspace';
+import { DEMO_WORKSPACE, DEMO_WRITE_KEY, setUpDemoJourneys, setUpDemoWorkspace } from './demo-workspace';
+import { FakeSendGrid } from '@tributary/sandbox';
 import { spawnService, stopService, waitReady, type RunningProcess } from '@tributary/testing';
 import { SERVICES } from './services';
 
 const root = join(__dirname, '..', '..');
 /** A group this far behind delays the demo noticeably (a few minutes on a laptop), so start-up says so. */
 const BACKLOG_WARNING_RECORDS = 1_000;
+/** The sandbox email provider: SendGrid's API, recording instead of delivering (SANDBOX_EMAIL_PORT moves it). */
+const SANDBOX_EMAIL_PORT = Number(process.env['SANDBOX_EMAIL_PORT'] ?? 4010);
+const SANDBOX_SENDGRID_KEY = 'SG.sandbox';
 
 /** Tells about (or, with --skip-backlog, skips) what the dev consumer groups have not consumed yet. */
 async function handleBacklog(brokers: string, skip: boolean): Promise<void> {
@@ -55,6 +59,11 @@ async function main(): Promise<void> {
   await stackUp();
   const endpoints = stackEndpoints();
   await handleBacklog(endpoints.kafkaBrokers, options.skipBacklog === true);
+  // Journeys send through SendGrid's SDK to this sandbox unless a real key is given (then to SendGrid itself).
+  const sandbox = process.env['SENDGRID_API_KEY']
+    ? undefined
+    : new FakeSendGrid({ apiKey: SANDBOX_SENDGRID_KEY });
+  const sandboxUrl = await sandbox?.start(SANDBOX_EMAIL_PORT);
   const logDir = join(root, '.stack', 'logs', 'services');
   console.log('starting services (logs in .stack/logs/services/) ...');
   const env = {
@@ -63,6 +72,7 @@ async function main(): Promise<void> {
     LEAD_REQUIRED_CONSENTS: process.env['LEAD_REQUIRED_CONSENTS'] ?? `${DEMO_WORKSPACE}:privacy_policy`,
     // A topic a group never read starts at its end: the demo needs its own traffic, not every test run's.
     CONSUMER_FROM_BEGINNING: process.env['CONSUMER_FROM_BEGINNING'] ?? 'false',
+    ...(sandboxUrl ? { SENDGRID_API_KEY: SANDBOX_SENDGRID_KEY, SENDGRID_BASE_URL: sandboxUrl } : {}),
   };
   const running: RunningProcess[] = SERVICES.map((s) => spawnService(s.name, s.port, env, logDir));
   const controller = new AbortController();
@@ -70,6 +80,7 @@ async function main(): Promise<void> {
     console.log('\nstopping services (graceful: in-flight batches finish and commit) ...');
     controller.abort();
     await Promise.all(running.map((s) => stopService(s)));
+    await sandbox?.stop();
     console.log('services stopped; the stack is still up (npm run stack -- down to stop it).');
     process.exit(0);
   };
@@ -92,6 +103,14 @@ async function main(): Promise<void> {
     // Tracking and reporting still work without it; leads then stay unrouted until rules are PUT.
     setup = [`✖ could not set up the lead pipeline: ${(error as Error).message}`];
   }
+  try {
+    setup.push(
+      ...(await setUpDemoJourneys({ orchestrationUrl: 'http://127.0.0.1:3002', writeKey: DEMO_WRITE_KEY }))
+        .summary,
+    );
+  } catch (error) {
+    setup.push(`✖ could not set up the demo journeys: ${(error as Error).message}`);
+  }
   const auth = `-u ${DEMO_WRITE_KEY}:`;
   const json = "-H 'content-type: application/json'";
   const ada = DEMO_PROSPECTS[0] ?? { email: 'ada.lovelace@brightlane.example', userId: 'prospect-1' };
@@ -110,6 +129,11 @@ Lead pipeline of ${DEMO_WORKSPACE}: ${setup.join('; ')}.
   Accept it        curl ${auth} ${json} -d '{}' http://127.0.0.1:3001/v1/leads/${ada.userId}/accept
   Routing rules    curl ${auth} http://127.0.0.1:3001/v1/routing-rules
   Scoring model    curl ${auth} http://127.0.0.1:3001/v1/scoring-model
+  Journeys         curl ${auth} http://127.0.0.1:3002/v1/journeys
+                   (welcome-nurture on every new lead, abandoned-cart per cart id; dry run one:
+                    curl ${auth} ${json} -d '{"contact":{"stage":"lead","attributes":{"email":"${ada.email}"}}}' \\
+                      http://127.0.0.1:3002/v1/journeys/welcome-nurture/dry-run)
+  Sent emails      ${sandboxUrl ? `curl ${sandboxUrl}/sandbox/messages   (the sandbox SendGrid; ?to=${ada.email} for one person)` : 'to SendGrid (SENDGRID_API_KEY is set)'}
   Reporting API    curl ${auth} http://127.0.0.1:3004/v1/reports/event-counts
   Health           http://127.0.0.1:300{0..4}/health/ready
   Kafka            ${endpoints.kafkaBrokers}

@@ -1,26 +1,46 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import type { Connection } from 'mongoose';
+import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule } from '@tributary/runtime';
-import { STORE_CONNECTION } from '@tributary/store';
 import type { OrchestrationConfig } from './config';
-import { ENROLLMENT_MODEL, enrollmentModel } from './journeys/enrollment.model';
-import { JourneyEnroller } from './journeys/journey-enroller.service';
-import { LeadsScoredHandler } from './journeys/leads-scored.handler';
+import { SendGridEmail, UnconfiguredEmail, type EmailProvider } from './channels/email-provider';
+import { engineModelProviders } from './engine/engine.models';
+import { JourneyEventsHandler } from './engine/journey-events.handler';
+import { JourneyIntake } from './engine/journey-intake.service';
+import { EMAIL_PROVIDER, JourneyRunner } from './engine/journey-runner.service';
+import { captureJourneyBodies } from './journeys/journey-documents';
+import { JourneysController } from './journeys/journeys.controller';
+import { JourneyCatalog, journeyCatalogProviders } from './journeys/journey-catalog';
 
-/** Journeys and channel delivery (the skeleton enrolls scored leads in a welcome journey). */
+/**
+ * The campaign engine: journeys written through the API (versioned, published, paused), contacts entering them from
+ * the lead service's announcements, durable timers claimed with leases, and messages sent once through providers.
+ */
 @Module({})
 export class OrchestrationModule {
+  /** Journeys may be PUT as YAML: a text body parser for those content types. */
+  static readonly configureApp = (app: INestApplication): void => captureJourneyBodies(app);
+
   static forRoot(config: OrchestrationConfig): DynamicModule {
     return {
       module: OrchestrationModule,
-      imports: [EventServiceModule.forRoot(config)],
-      controllers: [LeadsScoredHandler],
+      imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
+      controllers: [JourneysController, JourneyEventsHandler],
       providers: [
-        JourneyEnroller,
+        ...journeyCatalogProviders(config),
+        JourneyCatalog,
+        ...engineModelProviders,
+        JourneyIntake,
+        JourneyRunner,
         {
-          provide: ENROLLMENT_MODEL,
-          inject: [STORE_CONNECTION],
-          useFactory: (c: Connection) => enrollmentModel(c),
+          provide: EMAIL_PROVIDER,
+          useFactory: (): EmailProvider =>
+            config.SENDGRID_API_KEY
+              ? new SendGridEmail({
+                  apiKey: config.SENDGRID_API_KEY,
+                  baseUrl: config.SENDGRID_BASE_URL,
+                  timeoutMs: config.PROVIDER_TIMEOUT_MS,
+                })
+              : new UnconfiguredEmail(),
         },
       ],
     };

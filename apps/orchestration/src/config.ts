@@ -1,9 +1,27 @@
 import { z } from 'zod';
 import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
+import { journeyCatalogConfigShape } from './journeys/journey-catalog';
 
 const orchestrationShape = {
-  /** Score at which a contact moves from the welcome step to the sales-ready nurture step. */
-  NURTURE_SCORE_THRESHOLD: z.coerce.number().int().min(0).default(20),
+  ...journeyCatalogConfigShape,
+  /** How often each replica looks for due enrollments (waits that ended, new entries); a new entry pokes it too. */
+  JOURNEY_TIMER_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  /** How long a replica owns the enrollments it claimed: a killed replica's claims are taken over after this. */
+  JOURNEY_TIMER_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
+  /** Enrollments claimed per store round trip. */
+  JOURNEY_TIMER_BATCH: z.coerce.number().int().min(1).max(5_000).default(200),
+  /** Enrollments of a claim run at once (each waits on its provider call). */
+  JOURNEY_RUN_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** Provider calls a message may take (429, 5xx, timeouts) before it is recorded as failed. */
+  MESSAGE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  /** SendGrid's v3 API; point it at the sandbox (npm start) or a local fake in tests. */
+  SENDGRID_BASE_URL: z.string().url().default('https://api.sendgrid.com'),
+  /** Without a key, email steps are recorded as skipped (email-provider-not-configured): nothing is sent. */
+  SENDGRID_API_KEY: z.string().min(1).optional(),
+  /** Sender of journey emails that name no `from`. */
+  EMAIL_FROM: z.string().email().default('marketing@tributary.example'),
+  /** A provider call that takes longer is abandoned and retried. */
+  PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 };
 
 export type OrchestrationConfig = ServiceConfig<typeof orchestrationShape>;

@@ -1,5 +1,8 @@
 /**
- * The credential scopes orchestration's APIs honour: none, it serves no credential-guarded API. Declare any here and
- * in tools/services/services.json (npm run services:check compares the two).
+ * The credential scopes orchestration's APIs honour. tools/services/services.json records the same (npm run
+ * services:check compares the two), so ingestion's admin API can issue keys for them.
  */
-export const OrchestrationScopes = {} as const;
+export const OrchestrationScopes = {
+  journeysAdmin: 'journeys:admin',
+  journeysRead: 'journeys:read',
+} as const;

@@ -1,0 +1,163 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import type { EventMetadata } from '@tributary/contracts';
+import { STORE_CONNECTION } from '@tributary/store';
+
+/**
+ * Orchestration's own state: who each contact is (from the lead service's announcements), where each contact is in
+ * each journey (enrollments double as durable timers), and every message it decided to send.
+ */
+
+/** A contact as journeys see it, kept from `leads.scored` and `lifecycle.changed`; `_id` is the contactId. */
+export interface ContactProfileDoc {
+  _id: string;
+  workspaceId: string;
+  attributes: Record<string, string>;
+  stage: string | null;
+  score: number;
+  /** occurredAt of the newest score applied: an older one redelivered late does not overwrite it. */
+  scoredAt: number;
+  updatedAt: Date;
+}
+
+const profileSchema = new Schema<ContactProfileDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    attributes: { type: Schema.Types.Mixed, default: {} },
+    stage: { type: String, default: null },
+    score: { type: Number, default: 0 },
+    scoredAt: { type: Number, default: 0 },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'contact_profiles', minimize: false },
+);
+
+export type EnrollmentState = 'active' | 'completed' | 'exited';
+
+/**
+ * A contact's run through one journey: one document per (workspace, journey, contact[, key]). It is its own timer:
+ * `wakeAt` is when the engine must look at it next (unset when nothing is due), claimed with a lease.
+ */
+export interface EnrollmentDoc {
+  _id: string;
+  workspaceId: string;
+  journeyId: string;
+  /** The journey version it follows; a newer published version does not move it. */
+  version: number;
+  contactId: string;
+  key: string | null;
+  /** Re-entries so far: 0 on the first run; part of every message key, so a new run sends again. */
+  run: number;
+  state: EnrollmentState;
+  /** The step to run next; null = the first. */
+  stepId: string | null;
+  /** Set while waiting at a wait step: waking finds it and goes past it. */
+  waitingAt: string | null;
+  /** Effects done in this run: part of the message key, so a step visited twice (a loop) sends twice. */
+  seq: number;
+  /** The entry event's properties (event entries), what templates and property branches read. */
+  propertiesJson: string;
+  /** The event that enrolled it: announcements derive their ids from it, so a re-run announces the same ones. */
+  cause: EventMetadata;
+  /** W3C trace context of the entry (traceparent, tracestate): every later step continues the entry's trace. */
+  trace: Record<string, string>;
+  wakeAt?: Date;
+  leaseUntil: Date;
+  leaseOwner: string | null;
+  reason: string | null;
+  enteredAt: Date;
+  completedAt: Date | null;
+  updatedAt: Date;
+}
+
+const enrollmentSchema = new Schema<EnrollmentDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    journeyId: { type: String, required: true },
+    version: { type: Number, required: true },
+    contactId: { type: String, required: true },
+    key: { type: String, default: null },
+    run: { type: Number, default: 0 },
+    state: { type: String, required: true },
+    stepId: { type: String, default: null },
+    waitingAt: { type: String, default: null },
+    seq: { type: Number, default: 0 },
+    propertiesJson: { type: String, default: '{}' },
+    cause: { type: Schema.Types.Mixed, required: true },
+    trace: { type: Schema.Types.Mixed, default: {} },
+    wakeAt: { type: Date },
+    leaseUntil: { type: Date, required: true },
+    leaseOwner: { type: String, default: null },
+    reason: { type: String, default: null },
+    enteredAt: { type: Date, required: true },
+    completedAt: { type: Date, default: null },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'enrollments' },
+);
+// The timer index: only enrollments with something due carry wakeAt, so the claim scans those alone.
+enrollmentSchema.index({ wakeAt: 1 }, { sparse: true });
+enrollmentSchema.index({ workspaceId: 1, contactId: 1 });
+
+export type MessageStatus = 'sending' | 'sent' | 'skipped' | 'failed';
+
+/** One message a journey decided to send, `_id` its deterministic key: recorded before and after the provider call. */
+export interface MessageDoc {
+  _id: string;
+  workspaceId: string;
+  enrollmentId: string;
+  journeyId: string;
+  stepId: string;
+  contactId: string;
+  channel: string;
+  provider: string;
+  status: MessageStatus;
+  reason: string | null;
+  providerMessageId: string | null;
+  recipient: string | null;
+  attempts: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const messageSchema = new Schema<MessageDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    enrollmentId: { type: String, required: true },
+    journeyId: { type: String, required: true },
+    stepId: { type: String, required: true },
+    contactId: { type: String, required: true },
+    channel: { type: String, required: true },
+    provider: { type: String, required: true },
+    status: { type: String, required: true },
+    reason: { type: String, default: null },
+    providerMessageId: { type: String, default: null },
+    recipient: { type: String, default: null },
+    attempts: { type: Number, default: 0 },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'messages' },
+);
+messageSchema.index({ workspaceId: 1, contactId: 1 });
+
+export const CONTACT_PROFILE_MODEL = Symbol('CONTACT_PROFILE_MODEL');
+export const ENROLLMENT_MODEL = Symbol('ENROLLMENT_MODEL');
+export const MESSAGE_MODEL = Symbol('MESSAGE_MODEL');
+
+function provider<T>(token: symbol, name: string, schema: Schema<T>) {
+  return {
+    provide: token,
+    inject: [STORE_CONNECTION],
+    useFactory: (connection: Connection): Model<T> =>
+      (connection.models[name] as Model<T> | undefined) ?? connection.model<T>(name, schema),
+  };
+}
+
+export const engineModelProviders = [
+  provider(CONTACT_PROFILE_MODEL, 'ContactProfile', profileSchema),
+  provider(ENROLLMENT_MODEL, 'Enrollment', enrollmentSchema),
+  provider(MESSAGE_MODEL, 'Message', messageSchema),
+];

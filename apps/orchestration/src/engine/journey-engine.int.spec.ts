@@ -1,0 +1,281 @@
+/**
+ * The journey engine on the real stack (Kafka, registry, Mongo-wire store), two orchestration instances in this
+ * process sharing one consumer group and one store, email through SendGrid's official SDK against the local fake:
+ * contacts enter from the lead service's scores, wait on durable timers, branch, and get each email once.
+ */
+import type { Model } from 'mongoose';
+import { Topics, type LeadScored } from '@tributary/contracts';
+import type { EventPublisher } from '@tributary/messaging';
+import { stopTelemetry } from '@tributary/observability';
+import { startService, type RunningService } from '@tributary/runtime';
+import { FakeSendGrid } from '@tributary/sandbox';
+import {
+  connectTestPublisher,
+  leadScoredFixture,
+  publishLeadsScored,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
+import { OrchestrationModule } from '../app.module';
+import { loadOrchestrationConfig } from '../config';
+import { validateJourney, type JourneyDefinition } from '../journeys/journey-definition';
+import { JourneyCatalog } from '../journeys/journey-catalog';
+import { ENROLLMENT_MODEL, MESSAGE_MODEL, type EnrollmentDoc, type MessageDoc } from './engine.models';
+
+const run = uniqueId('journeys');
+const workspace = `ws_journeys_${run}`;
+const apiKey = `SG.${run}`;
+const sendgrid = new FakeSendGrid({ apiKey });
+let services: RunningService[] = [];
+let publisher: EventPublisher;
+let store: JourneyCatalog;
+let enrollments: Model<EnrollmentDoc>;
+let messages: Model<MessageDoc>;
+
+beforeAll(async () => {
+  await sendgrid.start();
+  const config = loadOrchestrationConfig(
+    testServiceEnv('orchestration', run, {
+      SENDGRID_API_KEY: apiKey,
+      SENDGRID_BASE_URL: sendgrid.baseUrl,
+      JOURNEY_TIMER_POLL_MS: '100',
+      JOURNEY_CACHE_TTL_MS: '0',
+      JOURNEY_TIMER_LEASE_MS: '5000',
+    }),
+  );
+  // Two replicas: every wake-up must run on one of them only.
+  services = [
+    await startService(OrchestrationModule.forRoot(config), config),
+    await startService(OrchestrationModule.forRoot(config), config),
+  ];
+  const [first] = services;
+  if (!first) throw new Error('no service');
+  store = first.app.get(JourneyCatalog);
+  enrollments = first.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
+  messages = first.app.get<Model<MessageDoc>>(MESSAGE_MODEL);
+  ({ publisher } = await connectTestPublisher(`journeys-${run}`, config, [
+    Topics.LeadsScored,
+    Topics.LifecycleChanged,
+  ]));
+}, 120_000);
+
+afterAll(async () => {
+  await publisher?.disconnect();
+  await Promise.all(services.map((s) => s.close()));
+  await sendgrid.stop();
+  await stopTelemetry();
+});
+
+function journey(document: unknown): JourneyDefinition {
+  const parsed = validateJourney(document);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.value;
+}
+
+async function publishJourney(journeyId: string, document: unknown): Promise<void> {
+  await store.append(workspace, journeyId, journey(document), 'test');
+  await store.publish(workspace, journeyId);
+}
+
+/** A contact who did `event` (with `properties`), as the lead service announces it. */
+function didEvent(
+  contact: string,
+  event: string,
+  attributes: Record<string, string>,
+  properties: Record<string, unknown> = {},
+): LeadScored {
+  const scored = leadScoredFixture(workspace, contact, 10, 'journeys', { attributes, stage: 'lead' });
+  return {
+    ...scored,
+    events: [
+      {
+        eventId: `${scored.metadata.eventId}-e`,
+        callType: 'track',
+        name: event,
+        propertiesJson: JSON.stringify(properties),
+        occurredAt: Date.now(),
+      },
+    ],
+  };
+}
+
+const consenting = (email: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  email,
+  firstName: 'Ada',
+  emailMarketingConsent: 'true',
+  ...extra,
+});
+
+/** The enrollment once it has finished (completed or exited). */
+function finished(id: string, timeoutMs = 30_000): Promise<EnrollmentDoc> {
+  return waitFor(
+    `enrollment ${id} finished`,
+    async () => {
+      const doc = await enrollments.findById(id).lean();
+      return doc && doc.state !== 'active' ? doc : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+/** When the fake received a message (NaN when there is none, which fails any comparison). */
+const at = (message: { receivedAt: string } | undefined): number => Date.parse(message?.receivedAt ?? '');
+
+const enrollmentOf = (journeyId: string, contact: string, key?: string): string =>
+  `${workspace}:${journeyId}:${contact}${key ? `:${key}` : ''}`;
+
+describe('journeys run on durable timers and send each email once', () => {
+  it('sends the welcome email, waits, then branches on the contact’s attributes', async () => {
+    await publishJourney('trial-onboarding', {
+      name: 'Trial onboarding',
+      entry: { on: 'event', event: 'Trial Started' },
+      steps: [
+        {
+          id: 'welcome',
+          type: 'email',
+          subject: 'Welcome, {{ contact.firstName }}',
+          html: '<p>Hi {{ contact.firstName }}</p>',
+        },
+        { id: 'pause', type: 'wait', duration: '2s' },
+        {
+          id: 'by-size',
+          type: 'branch',
+          branches: [{ when: [{ attribute: 'companySize', op: 'gte', value: 500 }], next: 'enterprise' }],
+          otherwise: 'starter',
+        },
+        {
+          id: 'enterprise',
+          type: 'email',
+          subject: 'Talk to sales',
+          html: '<p>Enterprise</p>',
+          next: 'done',
+        },
+        { id: 'starter', type: 'email', subject: 'Starter tips', html: '<p>Starter</p>' },
+        { id: 'done', type: 'exit' },
+      ],
+    });
+    const big = `${run}-big@example.com`;
+    const small = `${run}-small@example.com`;
+    await publishLeadsScored(publisher, [
+      didEvent(
+        `${run}-big`,
+        'Trial Started',
+        consenting(big, { companySize: '1200', firstName: '<b>Ada</b>' }),
+      ),
+      didEvent(`${run}-small`, 'Trial Started', consenting(small, { companySize: '40' })),
+    ]);
+
+    await finished(enrollmentOf('trial-onboarding', `${run}-big`));
+    await finished(enrollmentOf('trial-onboarding', `${run}-small`));
+    const toBig = sendgrid.messagesTo(big);
+    const toSmall = sendgrid.messagesTo(small);
+    expect(toBig.map((m) => m.subject)).toEqual(['Welcome, <b>Ada</b>', 'Talk to sales']);
+    expect(toSmall.map((m) => m.subject)).toEqual(['Welcome, Ada', 'Starter tips']);
+    // HTML bodies escape what the contact typed; the subject is plain text.
+    expect(toBig[0]?.html).toBe('<p>Hi &lt;b&gt;Ada&lt;/b&gt;</p>');
+    // Never early: the second email only after the 2 s wait.
+    const [welcome, second] = toBig;
+    expect(at(second) - at(welcome)).toBeGreaterThanOrEqual(2_000);
+    const recorded = await messages
+      .find({ enrollmentId: enrollmentOf('trial-onboarding', `${run}-big`) })
+      .lean();
+    expect(recorded.map((m) => [m.stepId, m.status]).sort()).toEqual([
+      ['enterprise', 'sent'],
+      ['welcome', 'sent'],
+    ]);
+    expect(new Set(recorded.map((m) => m.providerMessageId))).toEqual(new Set(toBig.map((m) => m.messageId)));
+  }, 60_000);
+
+  it('does not send again when the same score is delivered again, even where re-entry is allowed', async () => {
+    await publishJourney('price-alert', {
+      name: 'Price alert',
+      entry: { on: 'event', event: 'Price Alert Set' },
+      reentry: 'always',
+      steps: [{ id: 'confirm', type: 'email', subject: 'Alert set', html: '<p>ok</p>' }],
+    });
+    await publishJourney('sentinel', {
+      name: 'Sentinel',
+      entry: { on: 'event', event: 'Sentinel' },
+      steps: [{ id: 'ping', type: 'email', subject: 'Sentinel', html: '<p>s</p>' }],
+    });
+    const contact = `${run}-again`;
+    const address = `${contact}@example.com`;
+    const alert = didEvent(contact, 'Price Alert Set', consenting(address));
+    await publishLeadsScored(publisher, [alert]);
+    await finished(enrollmentOf('price-alert', contact));
+
+    // The same record again, then a sentinel on the same contact (same partition, so read after it).
+    await publishLeadsScored(publisher, [alert, didEvent(contact, 'Sentinel', consenting(address))]);
+    await finished(enrollmentOf('sentinel', contact));
+    expect(sendgrid.messagesTo(address).map((m) => m.subject)).toEqual(['Alert set', 'Sentinel']);
+  }, 60_000);
+
+  it('records a marketing email to a contact without consent as skipped, and sends nothing', async () => {
+    await publishJourney('newsletter', {
+      name: 'Newsletter',
+      entry: { on: 'event', event: 'Newsletter Viewed' },
+      steps: [
+        { id: 'digest', type: 'email', subject: 'Digest', html: '<p>d</p>' },
+        { id: 'receipt', type: 'email', subject: 'Receipt', html: '<p>r</p>', category: 'transactional' },
+      ],
+    });
+    const contact = `${run}-noconsent`;
+    const address = `${contact}@example.com`;
+    await publishLeadsScored(publisher, [didEvent(contact, 'Newsletter Viewed', { email: address })]);
+    await finished(enrollmentOf('newsletter', contact));
+    const recorded = await messages.find({ enrollmentId: enrollmentOf('newsletter', contact) }).lean();
+    expect(recorded.map((m) => [m.stepId, m.status, m.reason]).sort()).toEqual([
+      ['digest', 'skipped', 'no-consent'],
+      ['receipt', 'sent', null],
+    ]);
+    // Transactional mail does not need marketing consent; the digest never reached the provider.
+    expect(sendgrid.messagesTo(address).map((m) => m.subject)).toEqual(['Receipt']);
+  }, 60_000);
+
+  it('honours 429 Retry-After and 5xx from the provider, and still sends once', async () => {
+    await publishJourney('cart-reminder', {
+      name: 'Cart reminder',
+      entry: { on: 'event', event: 'Cart Abandoned', key: 'cart.id' },
+      steps: [{ id: 'remind', type: 'email', subject: 'Your cart {{ event.cart.id }}', html: '<p>c</p>' }],
+    });
+    const contact = `${run}-busy`;
+    const address = `${contact}@example.com`;
+    sendgrid.failNext(1, { status: 429, retryAfterSeconds: 2 });
+    sendgrid.failNext(1, { status: 503 });
+    const started = Date.now();
+    await publishLeadsScored(publisher, [
+      didEvent(contact, 'Cart Abandoned', consenting(address), { cart: { id: 'c-1' } }),
+    ]);
+    await finished(enrollmentOf('cart-reminder', contact, 'c-1'));
+    const sent = sendgrid.messagesTo(address);
+    expect(sent.map((m) => m.subject)).toEqual(['Your cart c-1']);
+    expect(at(sent[0]) - started).toBeGreaterThanOrEqual(2_000);
+    const [message] = await messages
+      .find({ enrollmentId: enrollmentOf('cart-reminder', contact, 'c-1') })
+      .lean();
+    expect(message?.attempts).toBe(3);
+    expect(message?.status).toBe('sent');
+  }, 60_000);
+
+  it('runs each of 60 timers once across two replicas', async () => {
+    await publishJourney('two-step', {
+      name: 'Two step',
+      entry: { on: 'event', event: 'Demo Booked' },
+      steps: [
+        { id: 'wait', type: 'wait', duration: '1s' },
+        { id: 'first', type: 'email', subject: 'First', html: '<p>1</p>' },
+        { id: 'again', type: 'wait', duration: '1s' },
+        { id: 'second', type: 'email', subject: 'Second', html: '<p>2</p>' },
+      ],
+    });
+    const contacts = Array.from({ length: 60 }, (_, i) => `${run}-many-${i}`);
+    await publishLeadsScored(
+      publisher,
+      contacts.map((c) => didEvent(c, 'Demo Booked', consenting(`${c}@example.com`))),
+    );
+    for (const c of contacts) await finished(enrollmentOf('two-step', c));
+    const subjects = contacts.map((c) => sendgrid.messagesTo(`${c}@example.com`).map((m) => m.subject));
+    expect(subjects).toEqual(contacts.map(() => ['First', 'Second']));
+  }, 90_000);
+});

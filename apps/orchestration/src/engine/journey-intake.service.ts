@@ -1,0 +1,267 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { context, propagation } from '@opentelemetry/api';
+import type { AnyBulkWriteOperation, Model } from 'mongoose';
+import type { EventMetadata, LeadScored, LifecycleChanged } from '@tributary/contracts';
+import { durationMs, type JourneyDefinition } from '../journeys/journey-definition';
+import { eventEnters, type PathContext } from '../journeys/journey-path';
+import { JourneyCatalog, type LiveJourney } from '../journeys/journey-catalog';
+import {
+  CONTACT_PROFILE_MODEL,
+  ENROLLMENT_MODEL,
+  type ContactProfileDoc,
+  type EnrollmentDoc,
+} from './engine.models';
+import { JourneyRunner } from './journey-runner.service';
+
+/** A contact entering a journey because of `cause`. */
+interface Entry {
+  journey: LiveJourney;
+  contactId: string;
+  key: string | null;
+  propertiesJson: string;
+  cause: EventMetadata;
+}
+
+export function enrollmentIdOf(
+  workspaceId: string,
+  journeyId: string,
+  contactId: string,
+  key: string | null,
+): string {
+  return `${workspaceId}:${journeyId}:${contactId}${key === null ? '' : `:${key}`}`;
+}
+
+function cooldownMs(definition: JourneyDefinition): number | null {
+  const policy = definition.reentry;
+  if (policy === 'never') return null;
+  return policy === 'always' ? 0 : durationMs(policy.after);
+}
+
+function parseObject(json: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(json);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Keeps each contact's profile from the lead service's announcements and enrolls contacts whose event, score or
+ * stage matches a live journey's entry. A fetch at a time: one profile read and write, one enrollment write per
+ * batch. An enrollment is only written here; the runner takes it from there, so this consumer never waits on a
+ * provider.
+ */
+@Injectable()
+export class JourneyIntake {
+  constructor(
+    @Inject(CONTACT_PROFILE_MODEL) private readonly profiles: Model<ContactProfileDoc>,
+    @Inject(ENROLLMENT_MODEL) private readonly enrollments: Model<EnrollmentDoc>,
+    private readonly journeys: JourneyCatalog,
+    private readonly runner: JourneyRunner,
+  ) {}
+
+  async onLeadsScored(leads: readonly LeadScored[]): Promise<void> {
+    await this.keepProfiles(leads);
+    const entries: Entry[] = [];
+    for (const lead of leads) {
+      const live = await this.journeys.liveJourneys(lead.metadata.workspaceId);
+      const context: PathContext = {
+        contactId: lead.contactId,
+        attributes: lead.attributes,
+        stage: lead.stage,
+        score: lead.score,
+        properties: {},
+      };
+      for (const journey of live) {
+        if (journey.status !== 'active') continue;
+        const entry = journey.definition.entry;
+        if (entry.on === 'score' && lead.previousScore < entry.atLeast && lead.score >= entry.atLeast)
+          entries.push({
+            journey,
+            contactId: lead.contactId,
+            key: null,
+            propertiesJson: '{}',
+            cause: lead.metadata,
+          });
+        if (entry.on !== 'event') continue;
+        for (const event of lead.events) {
+          const properties = parseObject(event.propertiesJson);
+          const decision = eventEnters(
+            entry,
+            { callType: event.callType, name: event.name, properties },
+            context,
+          );
+          if (decision.enters)
+            entries.push({
+              journey,
+              contactId: lead.contactId,
+              key: decision.key,
+              propertiesJson: event.propertiesJson,
+              // The event itself is the cause: its id keys the announcements, whichever score carried it.
+              cause: { ...lead.metadata, eventId: event.eventId, causationId: lead.metadata.eventId },
+            });
+        }
+      }
+    }
+    await this.enroll(entries);
+  }
+
+  async onLifecycleChanged(changes: readonly LifecycleChanged[]): Promise<void> {
+    if (changes.length === 0) return;
+    const now = new Date();
+    await this.profiles.bulkWrite(
+      changes.map((change) => ({
+        updateOne: {
+          filter: { _id: change.contactId },
+          update: {
+            $set: { stage: change.to, updatedAt: now },
+            $setOnInsert: {
+              workspaceId: change.metadata.workspaceId,
+              attributes: {},
+              score: change.score ?? 0,
+              scoredAt: 0,
+            },
+          },
+          upsert: true,
+        },
+      })),
+      { ordered: true },
+    );
+    const entries: Entry[] = [];
+    for (const change of changes) {
+      for (const journey of await this.journeys.liveJourneys(change.metadata.workspaceId)) {
+        const entry = journey.definition.entry;
+        if (journey.status === 'active' && entry.on === 'lifecycle' && entry.stage === change.to)
+          entries.push({
+            journey,
+            contactId: change.contactId,
+            key: null,
+            propertiesJson: '{}',
+            cause: change.metadata,
+          });
+      }
+    }
+    await this.enroll(entries);
+  }
+
+  /** The newest score per contact wins; an older one redelivered late leaves the profile as it is. */
+  private async keepProfiles(leads: readonly LeadScored[]): Promise<void> {
+    const newest = new Map<string, LeadScored>();
+    for (const lead of leads) {
+      const seen = newest.get(lead.contactId);
+      if (!seen || seen.metadata.occurredAt <= lead.metadata.occurredAt) newest.set(lead.contactId, lead);
+    }
+    if (newest.size === 0) return;
+    const stored = new Map(
+      (await this.profiles.find({ _id: { $in: [...newest.keys()] } }, { scoredAt: 1 }).lean()).map((p) => [
+        p._id,
+        p.scoredAt,
+      ]),
+    );
+    const now = new Date();
+    const writes: AnyBulkWriteOperation<ContactProfileDoc>[] = [];
+    for (const [contactId, lead] of newest) {
+      if ((stored.get(contactId) ?? -1) > lead.metadata.occurredAt) continue;
+      writes.push({
+        updateOne: {
+          filter: { _id: contactId },
+          update: {
+            $set: {
+              workspaceId: lead.metadata.workspaceId,
+              attributes: lead.attributes,
+              score: lead.score,
+              scoredAt: lead.metadata.occurredAt,
+              updatedAt: now,
+              // A score made before a stage move carries the old stage; lifecycle.changed sets the new one.
+              ...(lead.stage ? { stage: lead.stage } : {}),
+            },
+          },
+          upsert: true,
+        },
+      });
+    }
+    if (writes.length > 0) await this.profiles.bulkWrite(writes, { ordered: false });
+  }
+
+  /**
+   * Writes new enrollments due now, one upsert each that only inserts; one that exists is entered again only as its
+   * journey's re-entry policy allows, and never twice for the same cause (a redelivered event).
+   */
+  private async enroll(entries: readonly Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const now = new Date();
+    // The consumer's span: a send days later still belongs to the trace of the call that started it.
+    const trace: Record<string, string> = {};
+    propagation.inject(context.active(), trace);
+    const docs = new Map<string, Entry>();
+    for (const entry of entries) {
+      const id = enrollmentIdOf(entry.cause.workspaceId, entry.journey.journeyId, entry.contactId, entry.key);
+      if (!docs.has(id)) docs.set(id, entry);
+    }
+    const ids = [...docs.keys()];
+    const result = await this.enrollments.bulkWrite(
+      ids.map((id) => {
+        const entry = docs.get(id) as Entry;
+        return {
+          updateOne: {
+            filter: { _id: id },
+            update: { $setOnInsert: this.freshEnrollment(id, entry, now, trace) },
+            upsert: true,
+          },
+        };
+      }),
+      { ordered: false },
+    );
+    const inserted = new Set(Object.values(result.upsertedIds ?? {}).map(String));
+    const reentries: AnyBulkWriteOperation<EnrollmentDoc>[] = [];
+    for (const id of ids) {
+      if (inserted.has(id)) continue;
+      const entry = docs.get(id) as Entry;
+      const cooldown = cooldownMs(entry.journey.definition);
+      if (cooldown === null) continue;
+      const { run: _run, _id, ...fresh } = this.freshEnrollment(id, entry, now, trace);
+      reentries.push({
+        updateOne: {
+          filter: {
+            _id: id,
+            state: { $ne: 'active' },
+            completedAt: { $lte: new Date(now.getTime() - cooldown) },
+            'cause.eventId': { $ne: entry.cause.eventId },
+          },
+          update: { $set: fresh, $inc: { run: 1 } },
+        },
+      });
+    }
+    if (reentries.length > 0) await this.enrollments.bulkWrite(reentries, { ordered: false });
+    this.runner.poke();
+  }
+
+  private freshEnrollment(id: string, entry: Entry, now: Date, trace: Record<string, string>): EnrollmentDoc {
+    return {
+      _id: id,
+      workspaceId: entry.cause.workspaceId,
+      journeyId: entry.journey.journeyId,
+      version: entry.journey.version,
+      contactId: entry.contactId,
+      key: entry.key,
+      run: 0,
+      state: 'active',
+      stepId: null,
+      waitingAt: null,
+      seq: 0,
+      propertiesJson: entry.propertiesJson,
+      cause: entry.cause,
+      trace,
+      wakeAt: now,
+      leaseUntil: new Date(0),
+      leaseOwner: null,
+      reason: null,
+      enteredAt: now,
+      completedAt: null,
+      updatedAt: now,
+    };
+  }
+}

@@ -1,0 +1,502 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { ROOT_CONTEXT, context, propagation } from '@opentelemetry/api';
+import type { Model } from 'mongoose';
+import pLimit from 'p-limit';
+import { Topics } from '@tributary/contracts';
+import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
+import { SERVICE_CONFIG } from '@tributary/config';
+import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
+import { isDuplicateKey } from '@tributary/store';
+import type { OrchestrationConfig } from '../config';
+import type { EmailStep, JourneyDefinition } from '../journeys/journey-definition';
+import { afterStep, nextAction, type PathContext } from '../journeys/journey-path';
+import { JourneyCatalog } from '../journeys/journey-catalog';
+import type { EmailProvider } from '../channels/email-provider';
+import { MessageTemplates } from '../channels/templates';
+import {
+  CONTACT_PROFILE_MODEL,
+  ENROLLMENT_MODEL,
+  MESSAGE_MODEL,
+  type ContactProfileDoc,
+  type EnrollmentDoc,
+  type MessageDoc,
+  type MessageStatus,
+} from './engine.models';
+
+export const EMAIL_PROVIDER = Symbol('EMAIL_PROVIDER');
+
+const SOURCE = 'orchestration';
+/** Effects one enrollment may run in one wake-up: a journey of decisions and sends only, no wait, ends here. */
+const MAX_EFFECTS_PER_WAKE = 50;
+
+/** `a***@example.com`: enough to recognise an address in an outcome, never the address itself. */
+export function maskAddress(address: string): string {
+  const at = address.indexOf('@');
+  return at <= 0 ? '***' : `${address[0] ?? ''}***${address.slice(at)}`;
+}
+
+/** A message's outcome as the engine records and announces it. */
+interface Outcome {
+  status: Exclude<MessageStatus, 'sending'>;
+  reason: string | null;
+  providerMessageId: string | null;
+  attempts: number;
+  recipient: string | null;
+}
+
+/**
+ * The timer loop: claims due enrollments with a lease (so of two replicas one runs each wake-up, and a killed
+ * replica's claims are taken over when the lease ends), runs each to its next wait or its end, and releases it.
+ *
+ * A message is recorded `sending` before the provider call and `sent` after; a rerun finding `sent` does not call
+ * again. Found `sending` (a crash or a lost lease between the call and the record), it calls again: SendGrid has no
+ * idempotency key, so that window, one provider call long, is where a second email can go.
+ */
+@Injectable()
+export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private poked = false;
+  private readonly templates = new MessageTemplates();
+
+  constructor(
+    @Inject(ENROLLMENT_MODEL) private readonly enrollments: Model<EnrollmentDoc>,
+    @Inject(CONTACT_PROFILE_MODEL) private readonly profiles: Model<ContactProfileDoc>,
+    @Inject(MESSAGE_MODEL) private readonly messages: Model<MessageDoc>,
+    @Inject(EMAIL_PROVIDER) private readonly email: EmailProvider,
+    @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
+    @Inject(SERVICE_LOGGER) private readonly logger: Logger,
+    private readonly journeys: JourneyCatalog,
+    private readonly publisher: EventPublisher,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.schedule(0);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** New enrollments are due now: look without waiting for the next poll. */
+  poke(): void {
+    if (this.running) this.poked = true;
+    else this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.tick()
+        .catch((error: unknown) => this.logger.error({ err: error }, 'journey timer round failed'))
+        .finally(() => {
+          this.running = undefined;
+          const again = this.poked;
+          this.poked = false;
+          this.schedule(again ? 0 : this.config.JOURNEY_TIMER_POLL_MS);
+        });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Claims and runs due enrollments until none is due. */
+  private async tick(): Promise<void> {
+    while (!this.stopped) {
+      const claimed = await this.claim();
+      if (claimed.length === 0) return;
+      await this.runAll(claimed);
+    }
+  }
+
+  /** Claims up to a batch of due enrollments: the ids due, one conditional update, then what this claim got. */
+  async claim(now = new Date()): Promise<EnrollmentDoc[]> {
+    const due = await this.enrollments
+      .find({ wakeAt: { $lte: now }, leaseUntil: { $lte: now } }, { _id: 1 })
+      .sort({ wakeAt: 1 })
+      .limit(this.config.JOURNEY_TIMER_BATCH)
+      .lean();
+    if (due.length === 0) return [];
+    const owner = randomUUID();
+    await this.enrollments.updateMany(
+      { _id: { $in: due.map((d) => d._id) }, leaseUntil: { $lte: now } },
+      {
+        $set: { leaseOwner: owner, leaseUntil: new Date(now.getTime() + this.config.JOURNEY_TIMER_LEASE_MS) },
+      },
+    );
+    return this.enrollments.find({ leaseOwner: owner }).lean();
+  }
+
+  private async runAll(claimed: EnrollmentDoc[]): Promise<void> {
+    const profiles = new Map(
+      (await this.profiles.find({ _id: { $in: [...new Set(claimed.map((e) => e.contactId))] } }).lean()).map(
+        (p) => [p._id, p],
+      ),
+    );
+    const limit = pLimit(this.config.JOURNEY_RUN_CONCURRENCY);
+    await Promise.all(
+      claimed.map((enrollment) =>
+        limit(() =>
+          context
+            .with(propagation.extract(ROOT_CONTEXT, enrollment.trace ?? {}), () =>
+              this.advance(enrollment, profiles.get(enrollment.contactId)),
+            )
+            .catch((error: unknown) => {
+              // Its lease ends and a later round retries it from its last recorded step.
+              this.logger.error({ err: error, enrollmentId: enrollment._id }, 'enrollment could not advance');
+            }),
+        ),
+      ),
+    );
+  }
+
+  /** Runs one enrollment from its current step to its next wait or its end, recording each step as it goes. */
+  async advance(enrollment: EnrollmentDoc, profile: ContactProfileDoc | undefined): Promise<void> {
+    const { workspaceId, journeyId, version } = enrollment;
+    const journey = await this.journeys.definitionOf(workspaceId, journeyId, version);
+    const status = await this.journeys.statusOf(workspaceId, journeyId);
+    if (!journey || status === 'archived' || status === undefined) {
+      await this.finish(enrollment, 'exited', journey ? 'journey-archived' : 'journey-missing', null);
+      return;
+    }
+    const context: PathContext = {
+      contactId: enrollment.contactId,
+      attributes: profile?.attributes ?? {},
+      stage: profile?.stage ?? null,
+      score: profile?.score ?? 0,
+      properties: parseProperties(enrollment.propertiesJson),
+    };
+    let current = enrollment;
+    for (let effects = 0; effects < MAX_EFFECTS_PER_WAKE; effects += 1) {
+      const now = Date.now();
+      const action = nextAction(journey, current.stepId, context, `${workspaceId}:${journeyId}`, now);
+      const steps = action.passed.map((stepId) =>
+        this.stepEvent(current, stepId, 'decision', 'advanced', null),
+      );
+      if (action.kind === 'completed' || action.kind === 'exit') {
+        await this.finish(
+          current,
+          action.kind === 'exit' ? 'exited' : 'completed',
+          null,
+          action.kind === 'exit' ? action.step.id : null,
+          steps,
+        );
+        return;
+      }
+      if (action.kind === 'wait') {
+        if (current.waitingAt === action.step.id) {
+          // Woken at the end of this wait: go past it.
+          const moved = await this.moveTo(current, afterStep(journey, action.step.id), { waitingAt: null });
+          if (!moved) return;
+          await this.publisher.publishAll([
+            ...steps,
+            this.stepEvent(current, action.step.id, 'wait', 'advanced', null),
+          ]);
+          current = moved;
+          continue;
+        }
+        const moved = await this.moveTo(
+          current,
+          action.step.id,
+          { waitingAt: action.step.id },
+          new Date(action.untilMs),
+        );
+        if (moved)
+          await this.publisher.publishAll([
+            ...steps,
+            this.stepEvent(current, action.step.id, 'wait', 'waiting', null),
+          ]);
+        return;
+      }
+      const outcome = await this.sendEmail(current, journey, action.step, context, status === 'paused');
+      if ('retryAt' in outcome) {
+        // The provider asked to wait (429, 5xx): the same step, the same message key, later.
+        await this.moveTo(current, action.step.id, {}, outcome.retryAt);
+        return;
+      }
+      const moved = await this.moveTo(current, afterStep(journey, action.step.id), { seq: current.seq + 1 });
+      if (!moved) return;
+      await this.publisher.publishAll([
+        ...steps,
+        this.stepEvent(
+          current,
+          action.step.id,
+          'email',
+          outcome.status === 'sent' ? 'advanced' : 'skipped',
+          outcome.reason,
+        ),
+        this.outcomeEvent(current, action.step, outcome),
+      ]);
+      current = moved;
+    }
+    // A journey of sends and decisions only, looping: look again next round rather than hold the lease forever.
+    await this.moveTo(current, current.stepId, {}, new Date());
+  }
+
+  /**
+   * Sends one email step once: the message key is the enrollment, its run, the step and the effect count, so a
+   * redelivery, a rerun or another replica finds the same record.
+   */
+  private async sendEmail(
+    enrollment: EnrollmentDoc,
+    journey: JourneyDefinition,
+    step: EmailStep,
+    context: PathContext,
+    paused: boolean,
+  ): Promise<Outcome | { retryAt: Date }> {
+    const key = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
+    const recorded = await this.messages.findById(key).lean();
+    if (recorded && recorded.status !== 'sending')
+      return {
+        status: recorded.status,
+        reason: recorded.reason,
+        providerMessageId: recorded.providerMessageId,
+        attempts: recorded.attempts,
+        recipient: recorded.recipient,
+      };
+    const address = context.attributes['email'];
+    const skip = paused
+      ? 'journey-paused'
+      : !address
+        ? 'no-address'
+        : step.category === 'marketing' && context.attributes['emailMarketingConsent'] !== 'true'
+          ? 'no-consent'
+          : null;
+    const base = {
+      workspaceId: enrollment.workspaceId,
+      enrollmentId: enrollment._id,
+      journeyId: enrollment.journeyId,
+      stepId: step.id,
+      contactId: enrollment.contactId,
+      channel: 'email',
+      provider: this.email.name,
+      recipient: address ? maskAddress(address) : null,
+    };
+    if (skip)
+      return this.record(key, base, {
+        status: 'skipped',
+        reason: skip,
+        providerMessageId: null,
+        attempts: 0,
+      });
+    const attempts = (recorded?.attempts ?? 0) + 1;
+    const now = new Date();
+    if (recorded) await this.messages.updateOne({ _id: key }, { $set: { attempts, updatedAt: now } });
+    else {
+      try {
+        await this.messages.create({
+          _id: key,
+          ...base,
+          status: 'sending',
+          reason: null,
+          providerMessageId: null,
+          attempts,
+          createdAt: now,
+          updatedAt: now,
+        });
+      } catch (error) {
+        // Another runner recorded it between the read and here: it owns this send.
+        if (isDuplicateKey(error))
+          return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
+        throw error;
+      }
+    }
+    const data = {
+      contact: {
+        ...context.attributes,
+        id: enrollment.contactId,
+        stage: context.stage,
+        score: context.score,
+      },
+      event: context.properties as Record<string, unknown>,
+      journey: { id: enrollment.journeyId, version: enrollment.version },
+    };
+    const result = await this.email.send({
+      to: address as string,
+      from: step.from ?? this.config.EMAIL_FROM,
+      subject: await this.templates.render(step.subject, data, 'plain'),
+      html: await this.templates.render(step.html, data, 'html'),
+      ...(step.text ? { text: await this.templates.render(step.text, data, 'plain') } : {}),
+      headers: {},
+      customArgs: {
+        tributary_message_key: key,
+        workspace_id: enrollment.workspaceId,
+        journey_id: enrollment.journeyId,
+      },
+      categories: [step.category, `journey:${enrollment.journeyId}`],
+    });
+    if (result.ok)
+      return this.record(key, base, {
+        status: 'sent',
+        reason: null,
+        providerMessageId: result.providerMessageId,
+        attempts,
+      });
+    if (result.retryable && attempts < this.config.MESSAGE_MAX_ATTEMPTS) {
+      // Retry-After when the provider gave one, else exponential backoff with full jitter (capped at 10 min).
+      const backoff = Math.min(600_000, 1_000 * 2 ** attempts) * Math.random();
+      this.logger.warn(
+        { messageKey: key, attempts, reason: result.reason },
+        'email provider refused for now; retrying',
+      );
+      return { retryAt: new Date(Date.now() + (result.retryAfterMs ?? backoff)) };
+    }
+    return this.record(key, base, {
+      status: 'failed',
+      reason: result.reason,
+      providerMessageId: null,
+      attempts,
+    });
+  }
+
+  private async record(
+    key: string,
+    base: Omit<
+      MessageDoc,
+      '_id' | 'status' | 'reason' | 'providerMessageId' | 'attempts' | 'createdAt' | 'updatedAt'
+    >,
+    outcome: Omit<Outcome, 'recipient'>,
+  ): Promise<Outcome> {
+    const now = new Date();
+    await this.messages.updateOne(
+      { _id: key },
+      { $set: { ...base, ...outcome, updatedAt: now }, $setOnInsert: { createdAt: now } },
+      { upsert: true },
+    );
+    return { ...outcome, recipient: base.recipient };
+  }
+
+  /**
+   * Moves the enrollment to `stepId` (and due at `wakeAt`, else not due) if this runner still holds its lease;
+   * null when it lost the lease: another replica has it now and this one stops.
+   */
+  private async moveTo(
+    enrollment: EnrollmentDoc,
+    stepId: string | null,
+    fields: Partial<EnrollmentDoc>,
+    wakeAt?: Date,
+  ): Promise<EnrollmentDoc | null> {
+    const now = new Date();
+    const set = {
+      ...fields,
+      stepId,
+      updatedAt: now,
+      ...(wakeAt ? { wakeAt, leaseUntil: new Date(0), leaseOwner: null } : {}),
+    };
+    const result = await this.enrollments.updateOne(
+      { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
+      { $set: set },
+    );
+    if (result.matchedCount === 0) {
+      this.logger.warn(
+        { enrollmentId: enrollment._id },
+        'enrollment lease lost; another replica continues it',
+      );
+      return null;
+    }
+    return { ...enrollment, ...set } as EnrollmentDoc;
+  }
+
+  private async finish(
+    enrollment: EnrollmentDoc,
+    state: 'completed' | 'exited',
+    reason: string | null,
+    exitStep: string | null,
+    steps: OutgoingEvent[] = [],
+  ): Promise<void> {
+    const now = new Date();
+    const result = await this.enrollments.updateOne(
+      { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
+      {
+        $set: {
+          state,
+          reason,
+          completedAt: now,
+          updatedAt: now,
+          leaseUntil: new Date(0),
+          leaseOwner: null,
+          waitingAt: null,
+        },
+        $unset: { wakeAt: 1 },
+      },
+    );
+    if (result.matchedCount === 0) return;
+    await this.publisher.publishAll([
+      ...steps,
+      this.stepEvent(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
+    ]);
+  }
+
+  private stepEvent(
+    enrollment: EnrollmentDoc,
+    stepId: string,
+    stepType: string,
+    status: string,
+    reason: string | null,
+  ): OutgoingEvent<typeof Topics.JourneySteps> {
+    return {
+      topic: Topics.JourneySteps,
+      key: enrollment._id,
+      event: {
+        metadata: causedMetadata(
+          enrollment.cause,
+          SOURCE,
+          `journey/${enrollment._id}/${enrollment.run}/${enrollment.seq}/${stepId}/${status}`,
+        ),
+        enrollmentId: enrollment._id,
+        journeyId: enrollment.journeyId,
+        contactId: enrollment.contactId,
+        step: stepId,
+        journeyVersion: enrollment.version,
+        stepType,
+        status,
+        reason,
+        enrollmentKey: enrollment.key,
+      },
+    };
+  }
+
+  private outcomeEvent(
+    enrollment: EnrollmentDoc,
+    step: EmailStep,
+    outcome: Outcome,
+  ): OutgoingEvent<typeof Topics.MessagesOutcomes> {
+    const messageKey = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
+    return {
+      topic: Topics.MessagesOutcomes,
+      key: enrollment._id,
+      event: {
+        metadata: causedMetadata(enrollment.cause, SOURCE, `message/${messageKey}`),
+        messageKey,
+        enrollmentId: enrollment._id,
+        journeyId: enrollment.journeyId,
+        journeyVersion: enrollment.version,
+        stepId: step.id,
+        contactId: enrollment.contactId,
+        channel: 'email',
+        provider: this.email.name,
+        status: outcome.status,
+        reason: outcome.reason,
+        providerMessageId: outcome.providerMessageId,
+        recipient: outcome.recipient,
+        attempts: outcome.attempts,
+      },
+    };
+  }
+}
+
+function parseProperties(json: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(json);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}

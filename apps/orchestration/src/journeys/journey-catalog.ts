@@ -1,0 +1,327 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { Schema, type Connection, type Model } from 'mongoose';
+import { z } from 'zod';
+import { STORE_CONNECTION, isDuplicateKey } from '@tributary/store';
+import type { JourneyDefinition } from './journey-definition';
+
+/**
+ * A workspace's journeys: every version as written (never changed), and per journey a head saying which version
+ * is published and whether it runs. Contacts follow the version they entered; publishing another moves nobody.
+ */
+
+export type JourneyStatus = 'draft' | 'active' | 'paused' | 'archived';
+
+/** One stored version, `_id: <workspaceId>:<journeyId>:<version>`. */
+export interface JourneyVersionDoc {
+  _id: string;
+  workspaceId: string;
+  journeyId: string;
+  version: number;
+  definition: JourneyDefinition;
+  createdBy: string | null;
+  createdAt: Date;
+}
+
+/** A journey's head, `_id: <workspaceId>:<journeyId>`. */
+export interface JourneyHeadDoc {
+  _id: string;
+  workspaceId: string;
+  journeyId: string;
+  latestVersion: number;
+  publishedVersion: number | null;
+  status: JourneyStatus;
+  updatedAt: Date;
+  updatedBy: string | null;
+}
+
+export interface JourneySummary {
+  journeyId: string;
+  name: string;
+  status: JourneyStatus;
+  latestVersion: number;
+  publishedVersion: number | null;
+  updatedAt: Date;
+}
+
+/** A journey contacts can be in: active (entering and sending) or paused (advancing, messages skipped). */
+export interface LiveJourney {
+  journeyId: string;
+  version: number;
+  status: 'active' | 'paused';
+  definition: JourneyDefinition;
+}
+
+/** A status change the journey's state does not allow (archived is final; resume only what is paused). */
+export class JourneyTransitionError extends Error {}
+export class JourneyNotFoundError extends Error {}
+
+export const journeyCatalogConfigShape = {
+  /** How long a replica reuses a workspace's live journeys: a pause or a new version is seen within it. */
+  JOURNEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
+};
+
+const versionSchema = new Schema<JourneyVersionDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    journeyId: { type: String, required: true },
+    version: { type: Number, required: true },
+    definition: { type: Schema.Types.Mixed, required: true },
+    createdBy: { type: String, default: null },
+    createdAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'journey_versions', minimize: false },
+);
+versionSchema.index({ workspaceId: 1, journeyId: 1, version: 1 });
+
+const headSchema = new Schema<JourneyHeadDoc>(
+  {
+    _id: { type: String, required: true },
+    workspaceId: { type: String, required: true },
+    journeyId: { type: String, required: true },
+    latestVersion: { type: Number, required: true },
+    publishedVersion: { type: Number, default: null },
+    status: { type: String, required: true },
+    updatedAt: { type: Date, required: true },
+    updatedBy: { type: String, default: null },
+  },
+  { versionKey: false, collection: 'journeys' },
+);
+headSchema.index({ workspaceId: 1, status: 1 });
+
+export const JOURNEY_VERSIONS = Symbol('JOURNEY_VERSIONS');
+export const JOURNEY_HEADS = Symbol('JOURNEY_HEADS');
+export const JOURNEY_CATALOG_OPTIONS = Symbol('JOURNEY_CATALOG_OPTIONS');
+
+export function journeyCatalogProviders(config: z.output<z.ZodObject<typeof journeyCatalogConfigShape>>) {
+  return [
+    {
+      provide: JOURNEY_VERSIONS,
+      inject: [STORE_CONNECTION],
+      useFactory: (c: Connection): Model<JourneyVersionDoc> =>
+        (c.models['JourneyVersion'] as Model<JourneyVersionDoc> | undefined) ??
+        c.model<JourneyVersionDoc>('JourneyVersion', versionSchema),
+    },
+    {
+      provide: JOURNEY_HEADS,
+      inject: [STORE_CONNECTION],
+      useFactory: (c: Connection): Model<JourneyHeadDoc> =>
+        (c.models['JourneyHead'] as Model<JourneyHeadDoc> | undefined) ??
+        c.model<JourneyHeadDoc>('JourneyHead', headSchema),
+    },
+    { provide: JOURNEY_CATALOG_OPTIONS, useValue: { cacheTtlMs: config.JOURNEY_CACHE_TTL_MS } },
+  ];
+}
+
+const headId = (workspaceId: string, journeyId: string): string => `${workspaceId}:${journeyId}`;
+const versionId = (workspaceId: string, journeyId: string, version: number): string =>
+  `${workspaceId}:${journeyId}:${version}`;
+
+@Injectable()
+export class JourneyCatalog {
+  /** Per workspace: its live journeys and every head's status, read together. */
+  private readonly live = new Map<
+    string,
+    { at: number; journeys: Promise<{ live: LiveJourney[]; status: Map<string, JourneyStatus> }> }
+  >();
+  /** Versions never change: cached without expiry, bounded. */
+  private readonly definitions = new LRUCache<string, JourneyDefinition>({ max: 5_000 });
+
+  constructor(
+    @Inject(JOURNEY_VERSIONS) private readonly versions: Model<JourneyVersionDoc>,
+    @Inject(JOURNEY_HEADS) private readonly heads: Model<JourneyHeadDoc>,
+    @Inject(JOURNEY_CATALOG_OPTIONS) private readonly options: { cacheTtlMs: number },
+  ) {}
+
+  /** Stores a new version (a draft until published): two writers at once get two versions, never one. */
+  async append(
+    workspaceId: string,
+    journeyId: string,
+    definition: JourneyDefinition,
+    createdBy?: string,
+  ): Promise<JourneySummary> {
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const head = await this.heads.findById(headId(workspaceId, journeyId)).lean();
+      const version = (head?.latestVersion ?? 0) + 1;
+      try {
+        await this.versions.create({
+          _id: versionId(workspaceId, journeyId, version),
+          workspaceId,
+          journeyId,
+          version,
+          definition,
+          createdBy: createdBy ?? null,
+          createdAt: new Date(),
+        });
+      } catch (error) {
+        // Another writer took this version number: read the head again and take the next.
+        if (isDuplicateKey(error)) continue;
+        throw error;
+      }
+      const now = new Date();
+      await this.heads.updateOne(
+        { _id: headId(workspaceId, journeyId) },
+        {
+          $max: { latestVersion: version },
+          $set: { updatedAt: now, updatedBy: createdBy ?? null },
+          $setOnInsert: { workspaceId, journeyId, publishedVersion: null, status: 'draft' },
+        },
+        { upsert: true },
+      );
+      this.forget(workspaceId);
+      return this.summaryOf(await this.head(workspaceId, journeyId));
+    }
+    throw new Error(`journey ${journeyId}: too many concurrent writes`);
+  }
+
+  async publish(
+    workspaceId: string,
+    journeyId: string,
+    version?: number,
+    by?: string,
+  ): Promise<JourneySummary> {
+    const head = await this.head(workspaceId, journeyId);
+    if (head.status === 'archived')
+      throw new JourneyTransitionError('an archived journey cannot be published');
+    const chosen = version ?? head.latestVersion;
+    if (!(await this.versions.exists({ _id: versionId(workspaceId, journeyId, chosen) })))
+      throw new JourneyNotFoundError(`no version ${chosen} of journey ${journeyId}`);
+    return this.transition(workspaceId, journeyId, { status: 'active', publishedVersion: chosen }, by);
+  }
+
+  async pause(workspaceId: string, journeyId: string, by?: string): Promise<JourneySummary> {
+    const head = await this.head(workspaceId, journeyId);
+    if (head.status !== 'active')
+      throw new JourneyTransitionError(`only an active journey can be paused (it is ${head.status})`);
+    return this.transition(workspaceId, journeyId, { status: 'paused' }, by);
+  }
+
+  async resume(workspaceId: string, journeyId: string, by?: string): Promise<JourneySummary> {
+    const head = await this.head(workspaceId, journeyId);
+    if (head.status !== 'paused')
+      throw new JourneyTransitionError(`only a paused journey can be resumed (it is ${head.status})`);
+    return this.transition(workspaceId, journeyId, { status: 'active' }, by);
+  }
+
+  async archive(workspaceId: string, journeyId: string, by?: string): Promise<JourneySummary> {
+    const head = await this.head(workspaceId, journeyId);
+    if (head.status === 'archived') throw new JourneyTransitionError('the journey is archived already');
+    return this.transition(workspaceId, journeyId, { status: 'archived' }, by);
+  }
+
+  async summary(workspaceId: string, journeyId: string): Promise<JourneySummary> {
+    return this.summaryOf(await this.head(workspaceId, journeyId));
+  }
+
+  async list(workspaceId: string): Promise<JourneySummary[]> {
+    const heads = await this.heads.find({ workspaceId }).sort({ journeyId: 1 }).lean();
+    return Promise.all(heads.map((head) => this.summaryOf(head)));
+  }
+
+  async version(
+    workspaceId: string,
+    journeyId: string,
+    version: number,
+  ): Promise<JourneyVersionDoc | undefined> {
+    return (await this.versions.findById(versionId(workspaceId, journeyId, version)).lean()) ?? undefined;
+  }
+
+  /** The hot path of entries: a workspace's active and paused journeys, cached for the TTL. */
+  async liveJourneys(workspaceId: string): Promise<LiveJourney[]> {
+    return (await this.liveOf(workspaceId)).live;
+  }
+
+  /** A journey's status as the engine honours it (within the cache TTL); undefined when there is no such journey. */
+  async statusOf(workspaceId: string, journeyId: string): Promise<JourneyStatus | undefined> {
+    return (await this.liveOf(workspaceId)).status.get(journeyId);
+  }
+
+  async definitionOf(
+    workspaceId: string,
+    journeyId: string,
+    version: number,
+  ): Promise<JourneyDefinition | undefined> {
+    const id = versionId(workspaceId, journeyId, version);
+    const cached = this.definitions.get(id);
+    if (cached) return cached;
+    const doc = await this.versions.findById(id).lean();
+    if (doc) this.definitions.set(id, doc.definition);
+    return doc?.definition;
+  }
+
+  private liveOf(workspaceId: string): Promise<{ live: LiveJourney[]; status: Map<string, JourneyStatus> }> {
+    const now = Date.now();
+    const cached = this.live.get(workspaceId);
+    if (cached && now - cached.at < this.options.cacheTtlMs) return cached.journeys;
+    const journeys = this.readLive(workspaceId);
+    this.live.set(workspaceId, { at: now, journeys });
+    // A failed read is not cached: the next call tries the store again.
+    journeys.catch(() => this.live.delete(workspaceId));
+    return journeys;
+  }
+
+  private async readLive(
+    workspaceId: string,
+  ): Promise<{ live: LiveJourney[]; status: Map<string, JourneyStatus> }> {
+    const heads = await this.heads
+      .find({ workspaceId }, { journeyId: 1, status: 1, publishedVersion: 1 })
+      .lean();
+    const status = new Map(heads.map((h) => [h.journeyId, h.status]));
+    const live: LiveJourney[] = [];
+    for (const head of heads) {
+      if ((head.status !== 'active' && head.status !== 'paused') || head.publishedVersion == null) continue;
+      const definition = await this.definitionOf(workspaceId, head.journeyId, head.publishedVersion);
+      if (definition)
+        live.push({
+          journeyId: head.journeyId,
+          version: head.publishedVersion,
+          status: head.status,
+          definition,
+        });
+    }
+    return { live, status };
+  }
+
+  private async head(workspaceId: string, journeyId: string): Promise<JourneyHeadDoc> {
+    const head = await this.heads.findById(headId(workspaceId, journeyId)).lean();
+    if (!head) throw new JourneyNotFoundError(`no journey ${journeyId}`);
+    return head;
+  }
+
+  private async transition(
+    workspaceId: string,
+    journeyId: string,
+    set: Partial<JourneyHeadDoc>,
+    by?: string,
+  ): Promise<JourneySummary> {
+    await this.heads.updateOne(
+      { _id: headId(workspaceId, journeyId) },
+      { $set: { ...set, updatedAt: new Date(), updatedBy: by ?? null } },
+    );
+    this.forget(workspaceId);
+    return this.summary(workspaceId, journeyId);
+  }
+
+  /** This replica sees its own change at once; others within the TTL. */
+  private forget(workspaceId: string): void {
+    this.live.delete(workspaceId);
+  }
+
+  private async summaryOf(head: JourneyHeadDoc): Promise<JourneySummary> {
+    const shown = await this.definitionOf(
+      head.workspaceId,
+      head.journeyId,
+      head.publishedVersion ?? head.latestVersion,
+    );
+    return {
+      journeyId: head.journeyId,
+      name: shown?.name ?? head.journeyId,
+      status: head.status,
+      latestVersion: head.latestVersion,
+      // Heads written before a publish may lack the field rather than hold null.
+      publishedVersion: head.publishedVersion ?? null,
+      updatedAt: head.updatedAt,
+    };
+  }
+}

@@ -1,0 +1,194 @@
+import { z } from 'zod';
+import { parseDocument, validateDocument, type DocumentParseResult } from '@tributary/runtime';
+
+/**
+ * A journey as a workspace writes it (YAML or JSON): how contacts enter, then steps run in list order unless a step
+ * names its `next`. Validated into field errors; ids are checked to resolve, and every step to be reachable.
+ */
+
+/** `30s`, `15m`, `2h`, `3d`, `1w` → milliseconds. */
+export function durationMs(text: string): number {
+  const match = /^(\d{1,6})\s*(s|m|h|d|w)$/.exec(text.trim());
+  if (!match) return Number.NaN;
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[match[2] as 's'];
+  return Number(match[1]) * unit;
+}
+
+const duration = z
+  .string()
+  .refine((text) => Number.isFinite(durationMs(text)), 'a duration such as 30s, 15m, 2h, 3d or 1w');
+
+const stepId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, - and _ (at most 64)');
+
+const OPERATORS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'contains', 'exists', 'not_exists', 'in'] as const;
+export type ConditionOperator = (typeof OPERATORS)[number];
+
+/** A test on a contact attribute (`attribute`) or the entry event's property (`property`). */
+const condition = z
+  .object({
+    attribute: z.string().min(1).optional(),
+    property: z.string().min(1).optional(),
+    op: z.enum(OPERATORS).default('eq'),
+    value: z
+      .union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))])
+      .optional(),
+  })
+  .strict()
+  .refine((c) => (c.attribute === undefined) !== (c.property === undefined), {
+    message: 'name exactly one of attribute or property',
+  })
+  .refine((c) => c.op === 'exists' || c.op === 'not_exists' || c.value !== undefined, {
+    message: 'value is required for this op',
+    path: ['value'],
+  });
+export type Condition = z.output<typeof condition>;
+
+const STAGES = ['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'disqualified'] as const;
+
+const entry = z.discriminatedUnion('on', [
+  z
+    .object({
+      on: z.literal('event'),
+      /** A track call's event name, e.g. `Cart Abandoned`. */
+      event: z.string().min(1),
+      where: z.array(condition).max(20).default([]),
+      /** Property whose value keys the enrollment (one per cart id): keyed journeys. */
+      key: z.string().min(1).optional(),
+    })
+    .strict(),
+  z.object({ on: z.literal('lifecycle'), stage: z.enum(STAGES) }).strict(),
+  z.object({ on: z.literal('score'), atLeast: z.number().int() }).strict(),
+]);
+export type JourneyEntry = z.output<typeof entry>;
+
+const reentry = z.union([z.literal('never'), z.literal('always'), z.object({ after: duration }).strict()]);
+
+const next = stepId.optional();
+
+const emailStep = z
+  .object({
+    id: stepId,
+    type: z.literal('email'),
+    subject: z.string().min(1).max(998),
+    html: z.string().min(1),
+    text: z.string().optional(),
+    from: z.string().email().optional(),
+    /** Marketing needs consent and honours caps; transactional (receipts, resets) does not. */
+    category: z.enum(['marketing', 'transactional']).default('marketing'),
+    next,
+  })
+  .strict();
+
+const waitStep = z.object({ id: stepId, type: z.literal('wait'), duration, next }).strict();
+
+const branchStep = z
+  .object({
+    id: stepId,
+    type: z.literal('branch'),
+    branches: z
+      .array(z.object({ when: z.array(condition).min(1), next: stepId }).strict())
+      .min(1)
+      .max(20),
+    otherwise: stepId,
+  })
+  .strict();
+
+const splitStep = z
+  .object({
+    id: stepId,
+    type: z.literal('split'),
+    paths: z
+      .array(z.object({ weight: z.number().int().min(1).max(100), next: stepId }).strict())
+      .min(2)
+      .max(10),
+  })
+  .strict();
+
+const exitStep = z.object({ id: stepId, type: z.literal('exit') }).strict();
+
+const step = z.discriminatedUnion('type', [emailStep, waitStep, branchStep, splitStep, exitStep]);
+export type JourneyStep = z.output<typeof step>;
+export type EmailStep = z.output<typeof emailStep>;
+
+const journeySchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    description: z.string().max(2000).optional(),
+    entry,
+    reentry: reentry.default('never'),
+    steps: z.array(step).min(1).max(200),
+  })
+  .strict()
+  .superRefine((journey, ctx) => {
+    const ids = new Map<string, number>();
+    journey.steps.forEach((s, i) => {
+      if (ids.has(s.id))
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `duplicate step id ${s.id}` });
+      ids.set(s.id, i);
+    });
+    const refer = (target: string | undefined, path: (string | number)[]): void => {
+      if (target !== undefined && !ids.has(target))
+        ctx.addIssue({ code: 'custom', path, message: `no step with id ${target}` });
+    };
+    journey.steps.forEach((s, i) => {
+      if (s.type === 'branch') {
+        s.branches.forEach((b, j) => refer(b.next, ['steps', i, 'branches', j, 'next']));
+        refer(s.otherwise, ['steps', i, 'otherwise']);
+      } else if (s.type === 'split')
+        s.paths.forEach((p, j) => refer(p.next, ['steps', i, 'paths', j, 'next']));
+      else if (s.type !== 'exit') refer(s.next, ['steps', i, 'next']);
+    });
+    if (journey.entry.on !== 'event') {
+      const usesProperty = (conditions: readonly Condition[]): boolean =>
+        conditions.some((c) => c.property !== undefined);
+      journey.steps.forEach((s, i) => {
+        if (s.type === 'branch' && s.branches.some((b) => usesProperty(b.when)))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', i, 'branches'],
+            message: 'property conditions need an entry on an event',
+          });
+      });
+    }
+    // Each step reachable from the first: a typo in a `next` otherwise strands a step silently.
+    const reached = new Set<string>();
+    const stack = journey.steps[0] ? [journey.steps[0].id] : [];
+    while (stack.length > 0) {
+      const id = stack.pop() as string;
+      const index = ids.get(id);
+      if (reached.has(id) || index === undefined) continue;
+      reached.add(id);
+      for (const target of successorsOf(journey.steps, index)) stack.push(target);
+    }
+    journey.steps.forEach((s, i) => {
+      if (!reached.has(s.id))
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `step ${s.id} is never reached` });
+    });
+  });
+
+export type JourneyDefinition = z.output<typeof journeySchema>;
+
+/** The steps a step can go to: its branches, paths or `next`, else the one after it in the list. */
+export function successorsOf(steps: readonly JourneyStep[], index: number): string[] {
+  const s = steps[index];
+  if (!s || s.type === 'exit') return [];
+  if (s.type === 'branch') return [...s.branches.map((b) => b.next), s.otherwise];
+  if (s.type === 'split') return s.paths.map((p) => p.next);
+  const following = s.next ?? steps[index + 1]?.id;
+  return following ? [following] : [];
+}
+
+/** Values a journey may hold once YAML aliases are expanded: well above any real journey. */
+const MAX_JOURNEY_VALUES = 50_000;
+const JOURNEY_SHAPE = 'must be an object with name, entry and steps';
+
+export function validateJourney(value: unknown): DocumentParseResult<JourneyDefinition> {
+  return validateDocument(journeySchema, value, JOURNEY_SHAPE);
+}
+
+export function parseJourney(text: string, contentType?: string): DocumentParseResult<JourneyDefinition> {
+  const parsed = parseDocument(text, contentType, MAX_JOURNEY_VALUES);
+  return parsed.ok ? validateJourney(parsed.value) : parsed;
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { durationMs, type JourneyDefinition } from './journey-definition';
+import { afterStep, eventEnters, nextAction, type PathContext } from './journey-path';
+
+export const dryRunRequest = z
+  .object({
+    version: z.number().int().min(1).optional(),
+    contact: z
+      .object({
+        contactId: z.string().min(1).max(256).default('dry-run-contact'),
+        attributes: z.record(z.union([z.string(), z.number(), z.boolean()])).default({}),
+        stage: z.string().nullable().default(null),
+        score: z.number().default(0),
+      })
+      .strict(),
+    event: z
+      .object({ name: z.string().min(1), properties: z.record(z.unknown()).default({}) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type DryRunRequest = z.output<typeof dryRunRequest>;
+
+export interface DryRunStep {
+  stepId: string;
+  type: string;
+  action: string;
+}
+
+export interface DryRunResult {
+  enters: boolean;
+  reason: string | null;
+  key: string | null;
+  path: DryRunStep[];
+}
+
+/** Effects a dry run lists before it stops: a journey that loops through sends would otherwise never end. */
+const MAX_DRY_RUN_EFFECTS = 100;
+
+/**
+ * The path a contact would take now, with the decisions the engine would make (same split key, so a split shows the
+ * branch this contact really gets); sends and waits are listed, not done.
+ */
+export function dryRun(journey: JourneyDefinition, request: DryRunRequest, splitKey: string): DryRunResult {
+  const attributes = Object.fromEntries(
+    Object.entries(request.contact.attributes).map(([k, v]) => [k, String(v)]),
+  );
+  const context: PathContext = {
+    contactId: request.contact.contactId,
+    attributes,
+    stage: request.contact.stage,
+    score: request.contact.score,
+    properties: request.event?.properties ?? {},
+  };
+  const entry = journey.entry;
+  let key: string | null = null;
+  if (entry.on === 'event') {
+    if (!request.event)
+      return { enters: false, reason: `enters on the event ${entry.event}; give one`, key, path: [] };
+    const decision = eventEnters(
+      entry,
+      { callType: 'track', name: request.event.name, properties: context.properties },
+      context,
+    );
+    if (!decision.enters)
+      return {
+        enters: false,
+        reason: `the event does not match the entry (${entry.event}, its filters or key)`,
+        key,
+        path: [],
+      };
+    key = decision.key;
+  } else if (entry.on === 'lifecycle' && context.stage !== entry.stage)
+    return { enters: false, reason: `enters when a contact becomes ${entry.stage}`, key, path: [] };
+  else if (entry.on === 'score' && context.score < entry.atLeast)
+    return { enters: false, reason: `enters when the score reaches ${entry.atLeast}`, key, path: [] };
+
+  const path: DryRunStep[] = [];
+  let from: string | null = null;
+  for (let effects = 0; effects < MAX_DRY_RUN_EFFECTS; effects += 1) {
+    const action = nextAction(journey, from, context, splitKey, Date.now());
+    for (const stepId of action.passed) {
+      const step = journey.steps.find((s) => s.id === stepId);
+      path.push({ stepId, type: step?.type ?? 'decision', action: 'decides' });
+    }
+    if (action.kind === 'completed') {
+      path.push({ stepId: '(end)', type: 'end', action: 'completes the journey' });
+      break;
+    }
+    if (action.kind === 'exit') {
+      path.push({ stepId: action.step.id, type: 'exit', action: 'leaves the journey' });
+      break;
+    }
+    if (action.kind === 'wait')
+      path.push({
+        stepId: action.step.id,
+        type: 'wait',
+        action: `waits ${action.step.duration} (${durationMs(action.step.duration) / 1000} s)`,
+      });
+    else
+      path.push({
+        stepId: action.step.id,
+        type: 'email',
+        action:
+          action.step.category === 'marketing' && attributes['emailMarketingConsent'] !== 'true'
+            ? 'skips the email: no marketing consent'
+            : !attributes['email']
+              ? 'skips the email: no address'
+              : `sends "${action.step.subject}" (${action.step.category})`,
+      });
+    from = afterStep(journey, action.step.id);
+  }
+  return { enters: true, reason: null, key, path };
+}

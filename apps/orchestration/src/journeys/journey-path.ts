@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import {
+  durationMs,
+  successorsOf,
+  type Condition,
+  type JourneyDefinition,
+  type JourneyEntry,
+  type JourneyStep,
+} from './journey-definition';
+
+/** What a journey decides on: who the contact is now and the event that enrolled it (event entries). */
+export interface PathContext {
+  contactId: string;
+  attributes: Readonly<Record<string, string>>;
+  stage: string | null;
+  score: number;
+  /** The entry event's properties; empty for other entries. */
+  properties: Readonly<Record<string, unknown>>;
+}
+
+/** Reads `a.b.c` out of an object (event properties nest). */
+export function valueAt(source: Readonly<Record<string, unknown>>, path: string): unknown {
+  let value: unknown = source;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function asNumber(value: unknown): number {
+  return typeof value === 'number'
+    ? value
+    : typeof value === 'string' && value.trim() !== ''
+      ? Number(value)
+      : NaN;
+}
+
+/** One condition; attribute values arrive as strings, so numbers compare numerically whatever their spelling. */
+export function holds(condition: Condition, context: PathContext): boolean {
+  const actual =
+    condition.attribute !== undefined
+      ? condition.attribute === 'stage'
+        ? (context.stage ?? undefined)
+        : condition.attribute === 'score'
+          ? context.score
+          : context.attributes[condition.attribute]
+      : valueAt(context.properties, condition.property ?? '');
+  const expected = condition.value;
+  switch (condition.op) {
+    case 'exists':
+      return actual !== undefined && actual !== null && actual !== '';
+    case 'not_exists':
+      return actual === undefined || actual === null || actual === '';
+    case 'eq':
+      return actual !== undefined && String(actual).toLowerCase() === String(expected).toLowerCase();
+    case 'neq':
+      return actual === undefined || String(actual).toLowerCase() !== String(expected).toLowerCase();
+    case 'contains':
+      return typeof actual === 'string' && actual.toLowerCase().includes(String(expected).toLowerCase());
+    case 'in':
+      return (
+        Array.isArray(expected) &&
+        actual !== undefined &&
+        expected.some((option) => String(option).toLowerCase() === String(actual).toLowerCase())
+      );
+    default: {
+      const a = asNumber(actual);
+      const b = asNumber(expected);
+      if (Number.isNaN(a) || Number.isNaN(b)) return false;
+      return condition.op === 'gt'
+        ? a > b
+        : condition.op === 'gte'
+          ? a >= b
+          : condition.op === 'lt'
+            ? a < b
+            : a <= b;
+    }
+  }
+}
+
+export function allHold(conditions: readonly Condition[], context: PathContext): boolean {
+  return conditions.every((c) => holds(c, context));
+}
+
+/**
+ * A point in [0, 1) fixed per contact and step: the same contact takes the same path of a split on every visit,
+ * replica and version, and contacts spread evenly (SHA-256 is uniform enough for ±1% over 100,000).
+ */
+export function splitPoint(contactId: string, stepKey: string): number {
+  const digest = createHash('sha256').update(`${stepKey}\u0000${contactId}`).digest();
+  return digest.readUInt32BE(0) / 0x1_0000_0000;
+}
+
+/** The path of a weighted split this contact takes. */
+export function chooseSplit(
+  paths: readonly { weight: number; next: string }[],
+  contactId: string,
+  stepKey: string,
+): string {
+  const total = paths.reduce((sum, p) => sum + p.weight, 0);
+  let point = splitPoint(contactId, stepKey) * total;
+  for (const path of paths) {
+    point -= path.weight;
+    if (point < 0) return path.next;
+  }
+  return (paths[paths.length - 1] as { next: string }).next;
+}
+
+/** What the engine does next: an effect (send, wait), or the journey is over. */
+export type NextAction =
+  | { kind: 'email'; step: JourneyStep & { type: 'email' }; passed: string[] }
+  | { kind: 'wait'; step: JourneyStep & { type: 'wait' }; untilMs: number; passed: string[] }
+  | { kind: 'exit'; step: JourneyStep & { type: 'exit' }; passed: string[] }
+  | { kind: 'completed'; passed: string[] };
+
+/**
+ * From step `fromId`, decides branches and splits (no effects, no I/O) up to the next step with an effect: the
+ * engine runs that, the dry run lists it. `passed` are the decision steps walked on the way.
+ */
+export function nextAction(
+  journey: JourneyDefinition,
+  /** null = the start; END_OF_JOURNEY = past the last step. */
+  fromId: string | null,
+  context: PathContext,
+  splitKey: string,
+  now: number,
+): NextAction {
+  const passed: string[] = [];
+  let id: string | undefined = fromId ?? journey.steps[0]?.id;
+  // A definition is acyclic through decisions only if validated; the bound stops a loop of branches anyway.
+  for (let hops = 0; id !== undefined && hops <= journey.steps.length; hops += 1) {
+    const index = journey.steps.findIndex((s) => s.id === id);
+    const step = journey.steps[index];
+    if (!step) break;
+    if (step.type === 'email') return { kind: 'email', step, passed };
+    if (step.type === 'wait') return { kind: 'wait', step, untilMs: now + durationMs(step.duration), passed };
+    if (step.type === 'exit') return { kind: 'exit', step, passed };
+    passed.push(step.id);
+    id =
+      step.type === 'branch'
+        ? (step.branches.find((b) => allHold(b.when, context))?.next ?? step.otherwise)
+        : chooseSplit(step.paths, context.contactId, `${splitKey}:${step.id}`);
+  }
+  return { kind: 'completed', passed };
+}
+
+/** Where an enrollment is once past its last step (no step id can look like it). */
+export const END_OF_JOURNEY = '(end)';
+
+/** The step after an effect step (email, wait): its `next`, else the following one; END_OF_JOURNEY after the last. */
+export function afterStep(journey: JourneyDefinition, stepId: string): string {
+  const index = journey.steps.findIndex((s) => s.id === stepId);
+  return successorsOf(journey.steps, index)[0] ?? END_OF_JOURNEY;
+}
+
+/** Whether a tracking event enters a journey with this entry; its enrollment key when keyed. */
+export function eventEnters(
+  entry: JourneyEntry,
+  event: { callType: string; name: string | null; properties: Readonly<Record<string, unknown>> },
+  context: PathContext,
+): { enters: false } | { enters: true; key: string | null } {
+  if (entry.on !== 'event' || event.callType !== 'track' || event.name !== entry.event)
+    return { enters: false };
+  if (!allHold(entry.where, { ...context, properties: event.properties })) return { enters: false };
+  if (entry.key === undefined) return { enters: true, key: null };
+  const key = valueAt(event.properties, entry.key);
+  // A keyed journey without its key cannot tell one cart from another: no enrollment rather than a shared one.
+  if (key === undefined || key === null || key === '') return { enters: false };
+  return { enters: true, key: String(key) };
+}
