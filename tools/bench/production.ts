@@ -170,7 +170,8 @@ export function podNodeArgs(service: string, mode: ServiceMode, valuesFile = CHA
 }
 
 /**
- * Per-run settings production refuses to start without (ingestion wants a real admin token there), and the C
+ * Per-run settings production refuses to start without (ingestion's admin token, orchestration's unsubscribe-link
+ * key), and the C
  * library's settings the container image gives every service (`MALLOC_*` in the Dockerfile's runtime `ENV`).
  */
 export function productionEnv(
@@ -178,7 +179,11 @@ export function productionEnv(
   dockerfile = join(root, 'Dockerfile'),
 ): Record<string, string> {
   if (mode !== 'production') return {};
-  return { ...imageMallocEnv(dockerfile), ADMIN_TOKEN: randomBytes(24).toString('hex') };
+  return {
+    ...imageMallocEnv(dockerfile),
+    ADMIN_TOKEN: randomBytes(24).toString('hex'),
+    UNSUBSCRIBE_SECRET: randomBytes(24).toString('hex'),
+  };
 }
 
 /** `MALLOC_*` settings of the image's runtime stage (the Dockerfile's last stage), e.g. the mmap threshold. */

@@ -207,6 +207,7 @@ describe('docker-compose.yml', () => {
     it("has an environment that passes the service's config schema", () => {
       const env = environmentOf(service, {
         TRIBUTARY_ADMIN_TOKEN: 'compose-test-admin-token-0123456789abcdef',
+        TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
       });
       let config: ServiceConfig | undefined;
       try {
@@ -229,6 +230,7 @@ describe('docker-compose.yml', () => {
       const env = environmentOf(service, {
         TRIBUTARY_WRITE_KEYS: 'k1:ws_a,k2:ws_b',
         TRIBUTARY_ADMIN_TOKEN: 'compose-test-admin-token-0123456789abcdef',
+        TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
       });
       expect(loadAppConfig(app, env).WRITE_KEYS).toBe('k1:ws_a,k2:ws_b');
     });
@@ -318,5 +320,10 @@ describe('docker-compose.yml ingestion admin token', () => {
   it('refuses to start ingestion in production without TRIBUTARY_ADMIN_TOKEN, naming ADMIN_TOKEN', () => {
     const ingestion = services['ingestion'] as ComposeService;
     expect(() => loadAppConfig('ingestion', environmentOf(ingestion))).toThrow(/ADMIN_TOKEN/);
+  });
+
+  it('refuses to start orchestration in production without TRIBUTARY_UNSUBSCRIBE_SECRET, naming it', () => {
+    const orchestration = services['orchestration'] as ComposeService;
+    expect(() => loadAppConfig('orchestration', environmentOf(orchestration))).toThrow(/UNSUBSCRIBE_SECRET/);
   });
 });

@@ -150,9 +150,11 @@ function render(sets: Record<string, string> = {}, writeKeys: string | null = WR
   if (!helm) throw new Error('helm is not available');
   const args = ['template', RELEASE, chartDir, '--namespace', 'tributary', '--kube-version', KUBE_VERSION];
   if (writeKeys !== null) args.push('--set-literal', `writeKeys.value=${writeKeys}`);
-  // Ingestion refuses to start in production without an admin token; every render supplies one unless a test overrides it.
+  // Ingestion refuses to start in production without an admin token, orchestration without an unsubscribe-link key;
+  // every render supplies both unless a test overrides them.
   const withAdmin = {
     'services.ingestion.secretEnv.ADMIN_TOKEN': 'chart-test-admin-token-0123456789abcdef',
+    'services.orchestration.secretEnv.UNSUBSCRIBE_SECRET': 'chart-test-unsubscribe-secret-0123456789',
     ...sets,
   };
   for (const [key, value] of Object.entries(withAdmin)) args.push('--set', `${key}=${value}`);
@@ -510,9 +512,10 @@ describeWithHelm(
           { 'writeKeys.existingSecret': 'tributary-keys', 'mongo.existingSecret': 'tributary-mongo' },
           null,
         );
-        // Only ingestion's own Secret (its ADMIN_TOKEN) remains; no shared Secret for keys or Mongo.
+        // Only the services' own Secrets (ADMIN_TOKEN, UNSUBSCRIBE_SECRET) remain; no shared Secret for keys or Mongo.
         expect(existing.filter((d) => d.kind === 'Secret').map((d) => d.metadata?.name)).toEqual([
           `${RELEASE}-ingestion`,
+          `${RELEASE}-orchestration`,
         ]);
         const configMap = existing.find((d) => d.kind === 'ConfigMap');
         expect(configMap?.data).not.toHaveProperty('MONGO_URL');

@@ -3,6 +3,8 @@ import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule } from '@tributary/runtime';
 import type { OrchestrationConfig } from './config';
 import { SendGridEmail, UnconfiguredEmail, type EmailProvider } from './channels/email-provider';
+import { AudienceGuards, audienceGuardModelProviders } from './engine/audience-guards';
+import { MessagingSettingsController, UnsubscribeController } from './engine/audience.controller';
 import { engineModelProviders } from './engine/engine.models';
 import { JourneyEventsHandler } from './engine/journey-events.handler';
 import { JourneyIntake } from './engine/journey-intake.service';
@@ -24,11 +26,18 @@ export class OrchestrationModule {
     return {
       module: OrchestrationModule,
       imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
-      controllers: [JourneysController, JourneyEventsHandler],
+      controllers: [
+        JourneysController,
+        MessagingSettingsController,
+        UnsubscribeController,
+        JourneyEventsHandler,
+      ],
       providers: [
         ...journeyCatalogProviders(config),
         JourneyCatalog,
         ...engineModelProviders,
+        ...audienceGuardModelProviders,
+        AudienceGuards,
         JourneyIntake,
         JourneyRunner,
         {

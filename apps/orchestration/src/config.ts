@@ -1,8 +1,20 @@
 import { z } from 'zod';
-import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
+import { ConfigError, loadServiceConfig, type ServiceConfig } from '@tributary/config';
 import { journeyCatalogConfigShape } from './journeys/journey-catalog';
 
+/** Signs one-click unsubscribe links when UNSUBSCRIBE_SECRET is unset outside production; refused in production. */
+export const INSECURE_DEV_UNSUBSCRIBE_SECRET = 'insecure-dev-unsubscribe-secret-do-not-use-in-production';
+
 const orchestrationShape = {
+  /** `production` makes UNSUBSCRIBE_SECRET mandatory. */
+  NODE_ENV: z.string().default('development'),
+  /** HMAC key of unsubscribe links: whoever holds it can unsubscribe anyone. Required in production. */
+  UNSUBSCRIBE_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .default(INSECURE_DEV_UNSUBSCRIBE_SECRET),
+  /** Where contacts reach orchestration's public routes (unsubscribe links in emails). */
+  PUBLIC_BASE_URL: z.string().url().default('http://127.0.0.1:3002'),
   ...journeyCatalogConfigShape,
   /** How often each replica looks for due enrollments (waits that ended, new entries); a new entry pokes it too. */
   JOURNEY_TIMER_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
@@ -30,5 +42,19 @@ export type OrchestrationConfig = ServiceConfig<typeof orchestrationShape>;
 export function loadOrchestrationConfig(
   env: Record<string, string | undefined> = process.env,
 ): OrchestrationConfig {
-  return loadServiceConfig('orchestration', env, orchestrationShape, { HTTP_PORT: '3002' });
+  const secret = env['UNSUBSCRIBE_SECRET'];
+  const problems =
+    env['NODE_ENV'] === 'production' && (!secret || secret === INSECURE_DEV_UNSUBSCRIBE_SECRET)
+      ? ['UNSUBSCRIBE_SECRET: required when NODE_ENV=production (signs one-click unsubscribe links)']
+      : [];
+  let config: OrchestrationConfig;
+  try {
+    config = loadServiceConfig('orchestration', env, orchestrationShape, { HTTP_PORT: '3002' });
+  } catch (error) {
+    if (error instanceof ConfigError && problems.length > 0)
+      throw new ConfigError('orchestration', [...error.problems, ...problems]);
+    throw error;
+  }
+  if (problems.length > 0) throw new ConfigError('orchestration', problems);
+  return config;
 }

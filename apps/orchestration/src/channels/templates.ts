@@ -6,6 +6,8 @@ export interface TemplateData {
   contact: Record<string, unknown>;
   event: Record<string, unknown>;
   journey: { id: string; version: number };
+  /** The contact's one-click unsubscribe link, for a footer. */
+  unsubscribe_url: string;
 }
 
 /**

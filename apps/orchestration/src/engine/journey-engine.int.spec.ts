@@ -21,7 +21,9 @@ import { OrchestrationModule } from '../app.module';
 import { loadOrchestrationConfig } from '../config';
 import { validateJourney, type JourneyDefinition } from '../journeys/journey-definition';
 import { JourneyCatalog } from '../journeys/journey-catalog';
+import { AudienceGuards } from './audience-guards';
 import { ENROLLMENT_MODEL, MESSAGE_MODEL, type EnrollmentDoc, type MessageDoc } from './engine.models';
+import { quietUntil } from './send-policy';
 
 const run = uniqueId('journeys');
 const workspace = `ws_journeys_${run}`;
@@ -32,6 +34,7 @@ let publisher: EventPublisher;
 let store: JourneyCatalog;
 let enrollments: Model<EnrollmentDoc>;
 let messages: Model<MessageDoc>;
+let guards: AudienceGuards;
 
 beforeAll(async () => {
   await sendgrid.start();
@@ -54,6 +57,7 @@ beforeAll(async () => {
   store = first.app.get(JourneyCatalog);
   enrollments = first.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
   messages = first.app.get<Model<MessageDoc>>(MESSAGE_MODEL);
+  guards = first.app.get(AudienceGuards);
   ({ publisher } = await connectTestPublisher(`journeys-${run}`, config, [
     Topics.LeadsScored,
     Topics.LifecycleChanged,
@@ -73,9 +77,9 @@ function journey(document: unknown): JourneyDefinition {
   return parsed.value;
 }
 
-async function publishJourney(journeyId: string, document: unknown): Promise<void> {
-  await store.append(workspace, journeyId, journey(document), 'test');
-  await store.publish(workspace, journeyId);
+async function publishJourney(journeyId: string, document: unknown, ws = workspace): Promise<void> {
+  await store.append(ws, journeyId, journey(document), 'test');
+  await store.publish(ws, journeyId);
 }
 
 /** A contact who did `event` (with `properties`), as the lead service announces it. */
@@ -84,8 +88,9 @@ function didEvent(
   event: string,
   attributes: Record<string, string>,
   properties: Record<string, unknown> = {},
+  ws = workspace,
 ): LeadScored {
-  const scored = leadScoredFixture(workspace, contact, 10, 'journeys', { attributes, stage: 'lead' });
+  const scored = leadScoredFixture(ws, contact, 10, 'journeys', { attributes, stage: 'lead' });
   return {
     ...scored,
     events: [
@@ -122,8 +127,8 @@ function finished(id: string, timeoutMs = 30_000): Promise<EnrollmentDoc> {
 /** When the fake received a message (NaN when there is none, which fails any comparison). */
 const at = (message: { receivedAt: string } | undefined): number => Date.parse(message?.receivedAt ?? '');
 
-const enrollmentOf = (journeyId: string, contact: string, key?: string): string =>
-  `${workspace}:${journeyId}:${contact}${key ? `:${key}` : ''}`;
+const enrollmentOf = (journeyId: string, contact: string, key?: string, ws = workspace): string =>
+  `${ws}:${journeyId}:${contact}${key ? `:${key}` : ''}`;
 
 describe('journeys run on durable timers and send each email once', () => {
   it('sends the welcome email, waits, then branches on the contact’s attributes', async () => {
@@ -278,4 +283,128 @@ describe('journeys run on durable timers and send each email once', () => {
     const subjects = contacts.map((c) => sendgrid.messagesTo(`${c}@example.com`).map((m) => m.subject));
     expect(subjects).toEqual(contacts.map(() => ['First', 'Second']));
   }, 90_000);
+
+  it('caps marketing across ten journeys reaching one contact at once, on two replicas', async () => {
+    const ws = `${workspace}_caps`;
+    await guards.writeSettings(ws, {
+      timezone: 'Europe/Berlin',
+      frequencyCaps: [{ channel: 'email', limit: 3, per: '7d' }],
+      quietHours: {},
+    });
+    const ids = Array.from({ length: 10 }, (_, i) => `promo-${i}`);
+    for (const id of ids)
+      await publishJourney(
+        id,
+        {
+          name: id,
+          entry: { on: 'event', event: 'Sale Viewed' },
+          steps: [{ id: 'offer', type: 'email', subject: id, html: '<p>offer</p>' }],
+        },
+        ws,
+      );
+    const contact = `${run}-capped`;
+    const address = `${contact}@example.com`;
+    await publishLeadsScored(publisher, [didEvent(contact, 'Sale Viewed', consenting(address), {}, ws)]);
+    for (const id of ids) await finished(enrollmentOf(id, contact, undefined, ws));
+
+    expect(sendgrid.messagesTo(address)).toHaveLength(3);
+    const recorded = await messages.find({ workspaceId: ws, contactId: contact }).lean();
+    expect(recorded.filter((m) => m.status === 'sent')).toHaveLength(3);
+    expect(recorded.filter((m) => m.status === 'skipped').map((m) => m.reason)).toEqual(
+      Array.from({ length: 7 }, () => 'frequency-cap: 3 per 7d'),
+    );
+  }, 60_000);
+
+  it('stops marketing once the contact unsubscribes by the one-click link, even in the middle of a wait', async () => {
+    await publishJourney('drip', {
+      name: 'Drip',
+      entry: { on: 'event', event: 'Guide Downloaded' },
+      steps: [
+        {
+          id: 'guide',
+          type: 'email',
+          subject: 'Your guide',
+          html: '<a href="{{ unsubscribe_url }}">stop</a>',
+        },
+        { id: 'later', type: 'wait', duration: '3s' },
+        { id: 'follow-up', type: 'email', subject: 'Did it help?', html: '<p>f</p>' },
+        { id: 'receipt', type: 'email', subject: 'Receipt', html: '<p>r</p>', category: 'transactional' },
+      ],
+    });
+    const contact = `${run}-unsub`;
+    const address = `${contact}@example.com`;
+    await publishLeadsScored(publisher, [didEvent(contact, 'Guide Downloaded', consenting(address))]);
+    const [guide] = await waitFor('the first email', async () => {
+      const sent = sendgrid.messagesTo(address);
+      return sent.length > 0 ? sent : undefined;
+    });
+    // RFC 8058: a link in List-Unsubscribe, and the header that says one POST is enough.
+    expect(guide?.headers['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
+    const link = /^<(.+)>$/.exec(guide?.headers['List-Unsubscribe'] ?? '')?.[1] ?? '';
+    const path = new URL(link).pathname;
+    expect(guide?.html).toContain(path);
+    const service = services[0] as RunningService;
+    // A GET (a link scanner) changes nothing; the mailbox provider's POST unsubscribes.
+    expect((await fetch(`${service.url}${path}`)).status).toBe(200);
+    expect(await guards.isSuppressed(workspace, 'email', address)).toBeNull();
+    const posted = await fetch(`${service.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(posted.status).toBe(200);
+    const forged = await fetch(`${service.url}${path.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))}`, {
+      method: 'POST',
+    });
+    expect(forged.status).toBe(400);
+
+    await finished(enrollmentOf('drip', contact));
+    expect(sendgrid.messagesTo(address).map((m) => m.subject)).toEqual(['Your guide', 'Receipt']);
+    const followUp = await messages
+      .findOne({ enrollmentId: enrollmentOf('drip', contact), stepId: 'follow-up' })
+      .lean();
+    expect(followUp).toMatchObject({ status: 'skipped', reason: 'suppressed: unsubscribe' });
+  }, 60_000);
+
+  it('holds marketing in quiet hours until the window opens in the contact’s zone', async () => {
+    const ws = `${workspace}_quiet`;
+    // A window around now in Tokyo: whenever the test runs, the contact is in it.
+    const tokyo = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Asia/Tokyo',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    const at = (offsetMinutes: number): string => tokyo.format(new Date(Date.now() + offsetMinutes * 60_000));
+    const window = { start: at(-60), end: at(120) };
+    await guards.writeSettings(ws, { timezone: 'UTC', frequencyCaps: [], quietHours: { email: window } });
+    await publishJourney(
+      'night-owl',
+      {
+        name: 'Night owl',
+        entry: { on: 'event', event: 'Late Visit' },
+        steps: [
+          { id: 'promo', type: 'email', subject: 'Promo', html: '<p>p</p>' },
+          { id: 'receipt', type: 'email', subject: 'Receipt', html: '<p>r</p>', category: 'transactional' },
+        ],
+      },
+      ws,
+    );
+    const contact = `${run}-night`;
+    const address = `${contact}@example.com`;
+    const entered = new Date();
+    await publishLeadsScored(publisher, [
+      didEvent(contact, 'Late Visit', consenting(address, { timezone: 'Asia/Tokyo' }), {}, ws),
+    ]);
+    const waiting = await waitFor('the promo held', async () => {
+      const doc = await enrollments.findById(enrollmentOf('night-owl', contact, undefined, ws)).lean();
+      return doc?.stepId === 'promo' && doc.wakeAt && doc.wakeAt > new Date() ? doc : undefined;
+    });
+    const opens = quietUntil(entered, 'Asia/Tokyo', window);
+    expect(Math.abs((waiting.wakeAt?.getTime() ?? 0) - (opens?.getTime() ?? NaN))).toBeLessThan(60_000);
+    expect(waiting.state).toBe('active');
+    // Nothing sent meanwhile, and the transactional step behind it waits too: order is kept.
+    expect(sendgrid.messagesTo(address)).toEqual([]);
+    expect(await messages.countDocuments({ enrollmentId: waiting._id })).toBe(0);
+  }, 60_000);
 });

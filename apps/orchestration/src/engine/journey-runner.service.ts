@@ -14,6 +14,8 @@ import { afterStep, nextAction, type PathContext } from '../journeys/journey-pat
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import type { EmailProvider } from '../channels/email-provider';
 import { MessageTemplates } from '../channels/templates';
+import { AudienceGuards } from './audience-guards';
+import { capWindowStart, contactZone, quietUntil } from './send-policy';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
@@ -70,6 +72,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
     private readonly journeys: JourneyCatalog,
     private readonly publisher: EventPublisher,
+    private readonly guards: AudienceGuards,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -215,8 +218,13 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       }
       const outcome = await this.sendEmail(current, journey, action.step, context, status === 'paused');
       if ('retryAt' in outcome) {
-        // The provider asked to wait (429, 5xx): the same step, the same message key, later.
-        await this.moveTo(current, action.step.id, {}, outcome.retryAt);
+        // Quiet hours, or the provider asked to wait (429, 5xx): the same step, the same message key, later.
+        const moved = await this.moveTo(current, action.step.id, {}, outcome.retryAt);
+        if (moved && outcome.waiting)
+          await this.publisher.publishAll([
+            ...steps,
+            this.stepEvent(current, action.step.id, 'email', 'waiting', outcome.waiting),
+          ]);
         return;
       }
       const moved = await this.moveTo(current, afterStep(journey, action.step.id), { seq: current.seq + 1 });
@@ -248,7 +256,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     step: EmailStep,
     context: PathContext,
     paused: boolean,
-  ): Promise<Outcome | { retryAt: Date }> {
+  ): Promise<Outcome | { retryAt: Date; waiting?: string }> {
     const key = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
     const recorded = await this.messages.findById(key).lean();
     if (recorded && recorded.status !== 'sending')
@@ -260,15 +268,24 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         recipient: recorded.recipient,
       };
     const address = context.attributes['email'];
+    const marketing = step.category === 'marketing';
+    const workspaceId = enrollment.workspaceId;
+    const suppression = address ? await this.guards.isSuppressed(workspaceId, 'email', address) : null;
+    // An unsubscribe stops marketing; a bounce or spam report stops everything to that address.
+    const suppressed =
+      suppression !== null &&
+      (marketing || suppression.reason === 'bounce' || suppression.reason === 'spamreport');
     const skip = paused
       ? 'journey-paused'
       : !address
         ? 'no-address'
-        : step.category === 'marketing' && context.attributes['emailMarketingConsent'] !== 'true'
-          ? 'no-consent'
-          : null;
+        : suppressed
+          ? `suppressed: ${suppression.reason}`
+          : marketing && context.attributes['emailMarketingConsent'] !== 'true'
+            ? 'no-consent'
+            : null;
     const base = {
-      workspaceId: enrollment.workspaceId,
+      workspaceId,
       enrollmentId: enrollment._id,
       journeyId: enrollment.journeyId,
       stepId: step.id,
@@ -284,6 +301,33 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         providerMessageId: null,
         attempts: 0,
       });
+    const settings = await this.guards.settings(workspaceId);
+    const zone = contactZone(context.attributes, settings.timezone);
+    const caps = marketing ? settings.frequencyCaps.filter((cap) => cap.channel === 'email') : [];
+    const capKeys = caps.map((cap) => `${workspaceId}:${enrollment.contactId}:email:${cap.limit}/${cap.per}`);
+    if (!recorded) {
+      // Quiet hours hold marketing until the contact's morning; a send already under way is finished.
+      const quiet = marketing ? settings.quietHours.email : undefined;
+      const opens = quiet ? quietUntil(new Date(), zone, quiet) : null;
+      if (opens) return { retryAt: opens, waiting: 'quiet-hours' };
+      for (const [i, cap] of caps.entries()) {
+        const fits = await this.guards.reserveSend(
+          capKeys[i] as string,
+          key,
+          cap.limit,
+          capWindowStart(new Date(), zone, cap.per),
+        );
+        if (!fits) {
+          await Promise.all(capKeys.slice(0, i).map((capKey) => this.guards.releaseSend(capKey, key)));
+          return this.record(key, base, {
+            status: 'skipped',
+            reason: `frequency-cap: ${cap.limit} per ${cap.per}`,
+            providerMessageId: null,
+            attempts: 0,
+          });
+        }
+      }
+    }
     const attempts = (recorded?.attempts ?? 0) + 1;
     const now = new Date();
     if (recorded) await this.messages.updateOne({ _id: key }, { $set: { attempts, updatedAt: now } });
@@ -306,6 +350,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         throw error;
       }
     }
+    const unsubscribeUrl = `${this.config.PUBLIC_BASE_URL}/v1/unsubscribe/${this.guards.unsubscribeToken(workspaceId, 'email', address as string)}`;
     const data = {
       contact: {
         ...context.attributes,
@@ -315,6 +360,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       },
       event: context.properties as Record<string, unknown>,
       journey: { id: enrollment.journeyId, version: enrollment.version },
+      unsubscribe_url: unsubscribeUrl,
     };
     const result = await this.email.send({
       to: address as string,
@@ -322,7 +368,10 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       subject: await this.templates.render(step.subject, data, 'plain'),
       html: await this.templates.render(step.html, data, 'html'),
       ...(step.text ? { text: await this.templates.render(step.text, data, 'plain') } : {}),
-      headers: {},
+      // RFC 8058 one-click unsubscribe: mailbox providers show the button and POST to the link.
+      headers: marketing
+        ? { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
+        : {},
       customArgs: {
         tributary_message_key: key,
         workspace_id: enrollment.workspaceId,
@@ -346,6 +395,8 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       );
       return { retryAt: new Date(Date.now() + (result.retryAfterMs ?? backoff)) };
     }
+    // Never sent: the caps do not count it.
+    await Promise.all(capKeys.map((capKey) => this.guards.releaseSend(capKey, key)));
     return this.record(key, base, {
       status: 'failed',
       reason: result.reason,
