@@ -190,6 +190,12 @@ export async function sendDemoTraffic(options: DemoTrafficOptions): Promise<Demo
             }
           : { source: 'demo' };
       await post('/v1/track', { userId: prospect.userId, event, properties });
+      // Every other abandoned cart is bought a little later: the demo's cart journey then thanks instead of reminding.
+      if (event === 'Cart Abandoned' && Math.random() < 0.5) {
+        const order = { userId: prospect.userId, event: 'Order Completed', properties };
+        const later = setTimeout(() => void post('/v1/track', order), 10_000);
+        later.unref();
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }

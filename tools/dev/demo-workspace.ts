@@ -85,17 +85,27 @@ steps:
   - { id: done, type: exit }
 `;
 
-/** Abandoned cart: one enrollment per cart id, a reminder after a short wait (minutes in the demo, hours in life). */
+/**
+ * Abandoned cart: one enrollment per cart id; the order for that cart within the wait thanks the buyer, no order
+ * sends a reminder (seconds in the demo, hours in life).
+ */
 export const DEMO_CART_JOURNEY_YAML = `# Demo journey (npm start): one enrollment per abandoned cart.
 name: Abandoned cart
 entry: { on: event, event: Cart Abandoned, key: cart.id, where: [{ property: cart.total, op: gte, value: 20 }] }
 reentry: always
 steps:
-  - { id: cool-off, type: wait, duration: 30s }
+  - { id: await-order, type: wait_event, event: Order Completed, match: cart.id, timeout: 30s, onEvent: thanks }
   - id: reminder
     type: email
     subject: "You left something in your cart"
     html: "<p>Your cart {{ event.cart.id }} ({{ event.cart.total }} EUR) is still waiting.</p>"
+    next: done
+  - id: thanks
+    type: email
+    subject: "Thank you for your order"
+    html: "<p>Order for cart {{ event.cart.id }} received.</p>"
+    category: transactional
+  - { id: done, type: exit }
 `;
 
 export interface DemoWorkspaceSetup {

@@ -53,6 +53,10 @@ export interface EnrollmentDoc {
   stepId: string | null;
   /** Set while waiting at a wait step: waking finds it and goes past it. */
   waitingAt: string | null;
+  /** The event a wait_event step waits for; null otherwise (what the intake looks enrollments up by). */
+  awaitingEvent: string | null;
+  /** Set by the intake when the awaited event came: the wake-up takes the step's onEvent way. */
+  eventArrived: boolean;
   /** Effects done in this run: part of the message key, so a step visited twice (a loop) sends twice. */
   seq: number;
   /** The entry event's properties (event entries), what templates and property branches read. */
@@ -82,6 +86,8 @@ const enrollmentSchema = new Schema<EnrollmentDoc>(
     state: { type: String, required: true },
     stepId: { type: String, default: null },
     waitingAt: { type: String, default: null },
+    awaitingEvent: { type: String, default: null },
+    eventArrived: { type: Boolean, default: false },
     seq: { type: Number, default: 0 },
     propertiesJson: { type: String, default: '{}' },
     cause: { type: Schema.Types.Mixed, required: true },
@@ -99,6 +105,8 @@ const enrollmentSchema = new Schema<EnrollmentDoc>(
 // The timer index: only enrollments with something due carry wakeAt, so the claim scans those alone.
 enrollmentSchema.index({ wakeAt: 1 }, { sparse: true });
 enrollmentSchema.index({ workspaceId: 1, contactId: 1 });
+// Enrollments waiting for an event, by the contact whose calls may end the wait.
+enrollmentSchema.index({ contactId: 1, awaitingEvent: 1 }, { sparse: true });
 
 export type MessageStatus = 'sending' | 'sent' | 'skipped' | 'failed';
 

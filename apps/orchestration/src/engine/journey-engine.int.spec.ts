@@ -407,4 +407,60 @@ describe('journeys run on durable timers and send each email once', () => {
     expect(sendgrid.messagesTo(address)).toEqual([]);
     expect(await messages.countDocuments({ enrollmentId: waiting._id })).toBe(0);
   }, 60_000);
+
+  it('recovers an abandoned cart: the order for that cart ends the wait, another cart’s does not', async () => {
+    await publishJourney('cart-recovery', {
+      name: 'Cart recovery',
+      entry: { on: 'event', event: 'Checkout Abandoned', key: 'cart.id' },
+      steps: [
+        {
+          id: 'await-order',
+          type: 'wait_event',
+          event: 'Order Completed',
+          match: 'cart.id',
+          timeout: '3s',
+          onEvent: 'thanks',
+        },
+        {
+          id: 'reminder',
+          type: 'email',
+          subject: 'Your cart {{ event.cart.id }}',
+          html: '<p>r</p>',
+          next: 'done',
+        },
+        { id: 'thanks', type: 'email', subject: 'Thanks for your order', html: '<p>t</p>' },
+        { id: 'done', type: 'exit' },
+      ],
+    });
+    const buyer = `${run}-buyer`;
+    const other = `${run}-other-cart`;
+    const leaver = `${run}-leaver`;
+    const abandon = (contact: string, cart: string) =>
+      didEvent(contact, 'Checkout Abandoned', consenting(`${contact}@example.com`), { cart: { id: cart } });
+    await publishLeadsScored(publisher, [
+      abandon(buyer, 'c-1'),
+      abandon(other, 'c-2'),
+      abandon(leaver, 'c-3'),
+    ]);
+    for (const [contact, cart] of [
+      [buyer, 'c-1'],
+      [other, 'c-2'],
+    ] as const)
+      await waitFor(`${contact} waiting for the order`, async () => {
+        const doc = await enrollments.findById(enrollmentOf('cart-recovery', contact, cart)).lean();
+        return doc?.awaitingEvent === 'Order Completed' ? doc : undefined;
+      });
+    const order = (contact: string, cart: string) =>
+      didEvent(contact, 'Order Completed', consenting(`${contact}@example.com`), { cart: { id: cart } });
+    await publishLeadsScored(publisher, [order(buyer, 'c-1'), order(other, 'c-9')]);
+
+    await finished(enrollmentOf('cart-recovery', buyer, 'c-1'));
+    await finished(enrollmentOf('cart-recovery', other, 'c-2'));
+    await finished(enrollmentOf('cart-recovery', leaver, 'c-3'));
+    expect(sendgrid.messagesTo(`${buyer}@example.com`).map((m) => m.subject)).toEqual([
+      'Thanks for your order',
+    ]);
+    expect(sendgrid.messagesTo(`${other}@example.com`).map((m) => m.subject)).toEqual(['Your cart c-2']);
+    expect(sendgrid.messagesTo(`${leaver}@example.com`).map((m) => m.subject)).toEqual(['Your cart c-3']);
+  }, 60_000);
 });

@@ -3,7 +3,7 @@ import { context, propagation } from '@opentelemetry/api';
 import type { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { EventMetadata, LeadScored, LifecycleChanged } from '@tributary/contracts';
 import { durationMs, type JourneyDefinition } from '../journeys/journey-definition';
-import { eventEnters, type PathContext } from '../journeys/journey-path';
+import { eventEnters, valueAt, type PathContext } from '../journeys/journey-path';
 import { JourneyCatalog, type LiveJourney } from '../journeys/journey-catalog';
 import {
   CONTACT_PROFILE_MODEL,
@@ -107,6 +107,72 @@ export class JourneyIntake {
       }
     }
     await this.enroll(entries);
+    await this.endWaits(leads);
+  }
+
+  /**
+   * Calls that end a wait_event: the contact's enrollments waiting for that event name (with the same key, when the
+   * step matches on one) are marked and made due now. One read per batch, through the sparse awaiting index.
+   */
+  private async endWaits(leads: readonly LeadScored[]): Promise<void> {
+    const names = new Set(
+      leads.flatMap((lead) => lead.events.filter((e) => e.name).map((e) => e.name as string)),
+    );
+    if (names.size === 0) return;
+    const waiting = await this.enrollments
+      .find(
+        {
+          contactId: { $in: [...new Set(leads.map((lead) => lead.contactId))] },
+          awaitingEvent: { $in: [...names] },
+          state: 'active',
+        },
+        {
+          workspaceId: 1,
+          journeyId: 1,
+          version: 1,
+          contactId: 1,
+          key: 1,
+          waitingAt: 1,
+          awaitingEvent: 1,
+          updatedAt: 1,
+        },
+      )
+      .lean();
+    if (waiting.length === 0) return;
+    const now = new Date();
+    const ended: AnyBulkWriteOperation<EnrollmentDoc>[] = [];
+    for (const enrollment of waiting) {
+      const definition = await this.journeys.definitionOf(
+        enrollment.workspaceId,
+        enrollment.journeyId,
+        enrollment.version,
+      );
+      const step = definition?.steps.find((s) => s.id === enrollment.waitingAt);
+      if (step?.type !== 'wait_event') continue;
+      const came = leads.some(
+        (lead) =>
+          lead.contactId === enrollment.contactId &&
+          lead.metadata.workspaceId === enrollment.workspaceId &&
+          lead.events.some(
+            (event) =>
+              event.name === step.event &&
+              // A call from before the wait began (a late redelivery) does not end it.
+              event.occurredAt >= new Date(enrollment.updatedAt).getTime() - 1_000 &&
+              (step.match === undefined ||
+                String(valueAt(parseObject(event.propertiesJson), step.match) ?? '') === enrollment.key),
+          ),
+      );
+      if (came)
+        ended.push({
+          updateOne: {
+            filter: { _id: enrollment._id, waitingAt: step.id, state: 'active' },
+            update: { $set: { eventArrived: true, wakeAt: now } },
+          },
+        });
+    }
+    if (ended.length === 0) return;
+    await this.enrollments.bulkWrite(ended, { ordered: false });
+    this.runner.poke();
   }
 
   async onLifecycleChanged(changes: readonly LifecycleChanged[]): Promise<void> {
@@ -251,6 +317,8 @@ export class JourneyIntake {
       state: 'active',
       stepId: null,
       waitingAt: null,
+      awaitingEvent: null,
+      eventArrived: false,
       seq: 0,
       propertiesJson: entry.propertiesJson,
       cause: entry.cause,

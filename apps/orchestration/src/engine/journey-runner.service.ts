@@ -10,7 +10,7 @@ import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import { isDuplicateKey } from '@tributary/store';
 import type { OrchestrationConfig } from '../config';
 import type { EmailStep, JourneyDefinition } from '../journeys/journey-definition';
-import { afterStep, nextAction, type PathContext } from '../journeys/journey-path';
+import { afterStep, afterWaitEvent, nextAction, type PathContext } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import type { EmailProvider } from '../channels/email-provider';
 import { MessageTemplates } from '../channels/templates';
@@ -189,6 +189,43 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           action.kind === 'exit' ? action.step.id : null,
           steps,
         );
+        return;
+      }
+      if (action.kind === 'wait_event') {
+        const { step } = action;
+        if (current.waitingAt === step.id) {
+          // Woken by the event (intake marked it) or by the timeout.
+          const arrived = current.eventArrived === true;
+          const moved = await this.moveTo(current, afterWaitEvent(journey, step.id, arrived), {
+            waitingAt: null,
+            awaitingEvent: null,
+            eventArrived: false,
+          });
+          if (!moved) return;
+          await this.publisher.publishAll([
+            ...steps,
+            this.stepEvent(
+              current,
+              step.id,
+              'wait_event',
+              'advanced',
+              arrived ? 'event-arrived' : 'timed-out',
+            ),
+          ]);
+          current = moved;
+          continue;
+        }
+        const moved = await this.moveTo(
+          current,
+          step.id,
+          { waitingAt: step.id, awaitingEvent: step.event, eventArrived: false },
+          new Date(action.untilMs),
+        );
+        if (moved)
+          await this.publisher.publishAll([
+            ...steps,
+            this.stepEvent(current, step.id, 'wait_event', 'waiting', null),
+          ]);
         return;
       }
       if (action.kind === 'wait') {

@@ -93,4 +93,25 @@ describe('journey definitions', () => {
     ]).toEqual([30_000, 900_000, 7_200_000, 259_200_000, 604_800_000]);
     expect(durationMs('2 days')).toBeNaN();
   });
+
+  it('takes a wait for an event with both ways out, and refuses match outside a keyed journey', () => {
+    const waiting = `
+name: Cart
+entry: { on: event, event: Cart Abandoned, key: cart.id }
+steps:
+  - { id: wait-order, type: wait_event, event: Order Completed, match: cart.id, timeout: 1h, onEvent: done }
+  - { id: remind, type: email, subject: "Cart", html: "<p>c</p>" }
+  - { id: done, type: exit }
+`;
+    expect(parseJourney(waiting, 'application/yaml').ok).toBe(true);
+    const unkeyed = waiting.replace(', key: cart.id', '');
+    expect(errorsOf(unkeyed)).toContainEqual({
+      field: 'steps[0].match',
+      reason: 'match needs a keyed journey (an entry on an event with a key)',
+    });
+    expect(errorsOf(waiting.replace('onEvent: done', 'onEvent: gone'))).toContainEqual({
+      field: 'steps[0].onEvent',
+      reason: 'no step with id gone',
+    });
+  });
 });

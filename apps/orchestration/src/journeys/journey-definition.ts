@@ -83,6 +83,22 @@ const emailStep = z
 
 const waitStep = z.object({ id: stepId, type: z.literal('wait'), duration, next }).strict();
 
+/** Waits for the contact's next `event` (with the enrollment's key in `match`, for keyed journeys) or the timeout. */
+const waitEventStep = z
+  .object({
+    id: stepId,
+    type: z.literal('wait_event'),
+    event: z.string().min(1),
+    /** Property of the awaited event that must equal the enrollment's key, e.g. cart.id. */
+    match: z.string().min(1).optional(),
+    timeout: duration,
+    /** Where the contact goes when the event came; the step after this one when not named. */
+    onEvent: stepId.optional(),
+    /** Where the contact goes when the time ran out; the step after this one when not named. */
+    onTimeout: stepId.optional(),
+  })
+  .strict();
+
 const branchStep = z
   .object({
     id: stepId,
@@ -108,9 +124,17 @@ const splitStep = z
 
 const exitStep = z.object({ id: stepId, type: z.literal('exit') }).strict();
 
-const step = z.discriminatedUnion('type', [emailStep, waitStep, branchStep, splitStep, exitStep]);
+const step = z.discriminatedUnion('type', [
+  emailStep,
+  waitStep,
+  waitEventStep,
+  branchStep,
+  splitStep,
+  exitStep,
+]);
 export type JourneyStep = z.output<typeof step>;
 export type EmailStep = z.output<typeof emailStep>;
+export type WaitEventStep = z.output<typeof waitEventStep>;
 
 const journeySchema = z
   .object({
@@ -138,7 +162,16 @@ const journeySchema = z
         refer(s.otherwise, ['steps', i, 'otherwise']);
       } else if (s.type === 'split')
         s.paths.forEach((p, j) => refer(p.next, ['steps', i, 'paths', j, 'next']));
-      else if (s.type !== 'exit') refer(s.next, ['steps', i, 'next']);
+      else if (s.type === 'wait_event') {
+        refer(s.onEvent, ['steps', i, 'onEvent']);
+        refer(s.onTimeout, ['steps', i, 'onTimeout']);
+        if (s.match !== undefined && (journey.entry.on !== 'event' || journey.entry.key === undefined))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', i, 'match'],
+            message: 'match needs a keyed journey (an entry on an event with a key)',
+          });
+      } else if (s.type !== 'exit') refer(s.next, ['steps', i, 'next']);
     });
     if (journey.entry.on !== 'event') {
       const usesProperty = (conditions: readonly Condition[]): boolean =>
@@ -176,6 +209,10 @@ export function successorsOf(steps: readonly JourneyStep[], index: number): stri
   if (!s || s.type === 'exit') return [];
   if (s.type === 'branch') return [...s.branches.map((b) => b.next), s.otherwise];
   if (s.type === 'split') return s.paths.map((p) => p.next);
+  if (s.type === 'wait_event') {
+    const after = steps[index + 1]?.id;
+    return [s.onEvent ?? after, s.onTimeout ?? after].filter((id): id is string => id !== undefined);
+  }
   const following = s.next ?? steps[index + 1]?.id;
   return following ? [following] : [];
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { durationMs, type JourneyDefinition } from './journey-definition';
-import { afterStep, eventEnters, nextAction, type PathContext } from './journey-path';
+import { afterStep, afterWaitEvent, eventEnters, nextAction, type PathContext } from './journey-path';
 
 export const dryRunRequest = z
   .object({
@@ -90,6 +90,16 @@ export function dryRun(journey: JourneyDefinition, request: DryRunRequest, split
     if (action.kind === 'exit') {
       path.push({ stepId: action.step.id, type: 'exit', action: 'leaves the journey' });
       break;
+    }
+    if (action.kind === 'wait_event') {
+      const { step } = action;
+      path.push({
+        stepId: step.id,
+        type: 'wait_event',
+        action: `waits up to ${step.timeout} for ${step.event}${step.match ? ` with the same ${step.match}` : ''}; shown: it does not come`,
+      });
+      from = afterWaitEvent(journey, step.id, false);
+      continue;
     }
     if (action.kind === 'wait')
       path.push({

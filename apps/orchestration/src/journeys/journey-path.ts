@@ -111,6 +111,7 @@ export function chooseSplit(
 export type NextAction =
   | { kind: 'email'; step: JourneyStep & { type: 'email' }; passed: string[] }
   | { kind: 'wait'; step: JourneyStep & { type: 'wait' }; untilMs: number; passed: string[] }
+  | { kind: 'wait_event'; step: JourneyStep & { type: 'wait_event' }; untilMs: number; passed: string[] }
   | { kind: 'exit'; step: JourneyStep & { type: 'exit' }; passed: string[] }
   | { kind: 'completed'; passed: string[] };
 
@@ -135,6 +136,8 @@ export function nextAction(
     if (!step) break;
     if (step.type === 'email') return { kind: 'email', step, passed };
     if (step.type === 'wait') return { kind: 'wait', step, untilMs: now + durationMs(step.duration), passed };
+    if (step.type === 'wait_event')
+      return { kind: 'wait_event', step, untilMs: now + durationMs(step.timeout), passed };
     if (step.type === 'exit') return { kind: 'exit', step, passed };
     passed.push(step.id);
     id =
@@ -143,6 +146,14 @@ export function nextAction(
         : chooseSplit(step.paths, context.contactId, `${splitKey}:${step.id}`);
   }
   return { kind: 'completed', passed };
+}
+
+/** Where a wait for an event goes on: its onEvent or onTimeout, else the step after it. */
+export function afterWaitEvent(journey: JourneyDefinition, stepId: string, arrived: boolean): string {
+  const index = journey.steps.findIndex((s) => s.id === stepId);
+  const step = journey.steps[index];
+  const named = step?.type === 'wait_event' ? (arrived ? step.onEvent : step.onTimeout) : undefined;
+  return named ?? journey.steps[index + 1]?.id ?? END_OF_JOURNEY;
 }
 
 /** Where an enrollment is once past its last step (no step id can look like it). */
