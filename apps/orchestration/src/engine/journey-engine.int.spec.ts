@@ -463,4 +463,22 @@ describe('journeys run on durable timers and send each email once', () => {
     expect(sendgrid.messagesTo(`${other}@example.com`).map((m) => m.subject)).toEqual(['Your cart c-2']);
     expect(sendgrid.messagesTo(`${leaver}@example.com`).map((m) => m.subject)).toEqual(['Your cart c-3']);
   }, 60_000);
+
+  it('measures the one window where an email can go twice: an answer lost after SendGrid took the message', async () => {
+    await publishJourney('lost-answer', {
+      name: 'Lost answer',
+      entry: { on: 'event', event: 'Webinar Joined' },
+      steps: [{ id: 'recording', type: 'email', subject: 'The recording', html: '<p>r</p>' }],
+    });
+    const contact = `${run}-lost-answer`;
+    const address = `${contact}@example.com`;
+    // SendGrid stores the message, then the connection drops mid-answer: the engine cannot tell it was sent.
+    sendgrid.failNext(1, { malformed: 'truncated' });
+    await publishLeadsScored(publisher, [didEvent(contact, 'Webinar Joined', consenting(address))]);
+    await finished(enrollmentOf('lost-answer', contact));
+    // SendGrid's mail send has no idempotency key: the retry sends a second copy (documented in the architecture).
+    expect(sendgrid.messagesTo(address).map((m) => m.subject)).toEqual(['The recording', 'The recording']);
+    const [message] = await messages.find({ enrollmentId: enrollmentOf('lost-answer', contact) }).lean();
+    expect(message).toMatchObject({ status: 'sent', attempts: 2 });
+  }, 60_000);
 });

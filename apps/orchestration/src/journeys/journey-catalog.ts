@@ -44,6 +44,11 @@ export interface JourneySummary {
   updatedAt: Date;
 }
 
+/** What a write answers: the version it stored (concurrent writers each get their own) and the head after it. */
+export interface AppendedJourney extends JourneySummary {
+  version: number;
+}
+
 /** A journey contacts can be in: active (entering and sending) or paused (advancing, messages skipped). */
 export interface LiveJourney {
   journeyId: string;
@@ -114,6 +119,13 @@ export function journeyCatalogProviders(config: z.output<z.ZodObject<typeof jour
   ];
 }
 
+// Concurrent writers each take the next free version; more than this many in one race means something is wrong.
+const MAX_CLAIM_ATTEMPTS = 50;
+// Bounds memory with many workspaces; an entry past its TTL is read again anyway.
+const MAX_CACHED_WORKSPACES = 10_000;
+// Status changes that lose a race to another admin are judged again on the new status, this many times.
+const MAX_TRANSITION_ATTEMPTS = 5;
+
 const headId = (workspaceId: string, journeyId: string): string => `${workspaceId}:${journeyId}`;
 const versionId = (workspaceId: string, journeyId: string, version: number): string =>
   `${workspaceId}:${journeyId}:${version}`;
@@ -134,16 +146,20 @@ export class JourneyCatalog {
     @Inject(JOURNEY_CATALOG_OPTIONS) private readonly options: { cacheTtlMs: number },
   ) {}
 
-  /** Stores a new version (a draft until published): two writers at once get two versions, never one. */
+  /**
+   * Stores a new version (a draft until published) by inserting `<ws>:<journey>:<n+1>`: a duplicate `_id` fails, so
+   * two writers at once never get the same version (the loser takes the next). The head then only moves forward.
+   */
   async append(
     workspaceId: string,
     journeyId: string,
     definition: JourneyDefinition,
     createdBy?: string,
-  ): Promise<JourneySummary> {
-    for (let attempt = 0; attempt < 20; attempt += 1) {
-      const head = await this.heads.findById(headId(workspaceId, journeyId)).lean();
-      const version = (head?.latestVersion ?? 0) + 1;
+  ): Promise<AppendedJourney> {
+    const head = await this.heads.findById(headId(workspaceId, journeyId)).lean();
+    // A writer that died between its insert and the head left a version behind: it is skipped like a taken one.
+    let version = (head?.latestVersion ?? 0) + 1;
+    for (let attempt = 1; ; attempt += 1) {
       try {
         await this.versions.create({
           _id: versionId(workspaceId, journeyId, version),
@@ -154,25 +170,35 @@ export class JourneyCatalog {
           createdBy: createdBy ?? null,
           createdAt: new Date(),
         });
+        break;
       } catch (error) {
-        // Another writer took this version number: read the head again and take the next.
-        if (isDuplicateKey(error)) continue;
-        throw error;
+        if (!isDuplicateKey(error) || attempt >= MAX_CLAIM_ATTEMPTS) throw error;
+        version += 1;
       }
-      const now = new Date();
-      await this.heads.updateOne(
-        { _id: headId(workspaceId, journeyId) },
-        {
-          $max: { latestVersion: version },
-          $set: { updatedAt: now, updatedBy: createdBy ?? null },
-          $setOnInsert: { workspaceId, journeyId, publishedVersion: null, status: 'draft' },
-        },
-        { upsert: true },
-      );
-      this.forget(workspaceId);
-      return this.summaryOf(await this.head(workspaceId, journeyId));
     }
-    throw new Error(`journey ${journeyId}: too many concurrent writes`);
+    await this.advanceHead(workspaceId, journeyId, version, createdBy);
+    this.forget(workspaceId);
+    return { ...(await this.summaryOf(await this.head(workspaceId, journeyId))), version };
+  }
+
+  private async advanceHead(
+    workspaceId: string,
+    journeyId: string,
+    version: number,
+    by?: string,
+  ): Promise<void> {
+    const update = {
+      $max: { latestVersion: version },
+      $set: { updatedAt: new Date(), updatedBy: by ?? null },
+      $setOnInsert: { workspaceId, journeyId, publishedVersion: null, status: 'draft' },
+    };
+    try {
+      await this.heads.updateOne({ _id: headId(workspaceId, journeyId) }, update, { upsert: true });
+    } catch (error) {
+      // Two first-ever writers both upserting: one inserts, the other updates on its second try.
+      if (!isDuplicateKey(error)) throw error;
+      await this.heads.updateOne({ _id: headId(workspaceId, journeyId) }, update, { upsert: true });
+    }
   }
 
   async publish(
@@ -182,32 +208,49 @@ export class JourneyCatalog {
     by?: string,
   ): Promise<JourneySummary> {
     const head = await this.head(workspaceId, journeyId);
-    if (head.status === 'archived')
-      throw new JourneyTransitionError('an archived journey cannot be published');
     const chosen = version ?? head.latestVersion;
-    if (!(await this.versions.exists({ _id: versionId(workspaceId, journeyId, chosen) })))
+    if (
+      head.status !== 'archived' &&
+      !(await this.versions.exists({ _id: versionId(workspaceId, journeyId, chosen) }))
+    )
       throw new JourneyNotFoundError(`no version ${chosen} of journey ${journeyId}`);
-    return this.transition(workspaceId, journeyId, { status: 'active', publishedVersion: chosen }, by);
+    return this.transition(
+      head,
+      ['draft', 'active', 'paused'],
+      () => 'an archived journey cannot be published',
+      { status: 'active', publishedVersion: chosen },
+      by,
+    );
   }
 
   async pause(workspaceId: string, journeyId: string, by?: string): Promise<JourneySummary> {
-    const head = await this.head(workspaceId, journeyId);
-    if (head.status !== 'active')
-      throw new JourneyTransitionError(`only an active journey can be paused (it is ${head.status})`);
-    return this.transition(workspaceId, journeyId, { status: 'paused' }, by);
+    return this.transition(
+      await this.head(workspaceId, journeyId),
+      ['active'],
+      (status) => `only an active journey can be paused (it is ${status})`,
+      { status: 'paused' },
+      by,
+    );
   }
 
   async resume(workspaceId: string, journeyId: string, by?: string): Promise<JourneySummary> {
-    const head = await this.head(workspaceId, journeyId);
-    if (head.status !== 'paused')
-      throw new JourneyTransitionError(`only a paused journey can be resumed (it is ${head.status})`);
-    return this.transition(workspaceId, journeyId, { status: 'active' }, by);
+    return this.transition(
+      await this.head(workspaceId, journeyId),
+      ['paused'],
+      (status) => `only a paused journey can be resumed (it is ${status})`,
+      { status: 'active' },
+      by,
+    );
   }
 
   async archive(workspaceId: string, journeyId: string, by?: string): Promise<JourneySummary> {
-    const head = await this.head(workspaceId, journeyId);
-    if (head.status === 'archived') throw new JourneyTransitionError('the journey is archived already');
-    return this.transition(workspaceId, journeyId, { status: 'archived' }, by);
+    return this.transition(
+      await this.head(workspaceId, journeyId),
+      ['draft', 'active', 'paused'],
+      () => 'the journey is archived already',
+      { status: 'archived' },
+      by,
+    );
   }
 
   async summary(workspaceId: string, journeyId: string): Promise<JourneySummary> {
@@ -255,9 +298,12 @@ export class JourneyCatalog {
     const cached = this.live.get(workspaceId);
     if (cached && now - cached.at < this.options.cacheTtlMs) return cached.journeys;
     const journeys = this.readLive(workspaceId);
+    if (this.live.size >= MAX_CACHED_WORKSPACES) this.live.clear();
     this.live.set(workspaceId, { at: now, journeys });
     // A failed read is not cached: the next call tries the store again.
-    journeys.catch(() => this.live.delete(workspaceId));
+    journeys.catch(() => {
+      if (this.live.get(workspaceId)?.journeys === journeys) this.live.delete(workspaceId);
+    });
     return journeys;
   }
 
@@ -268,19 +314,16 @@ export class JourneyCatalog {
       .find({ workspaceId }, { journeyId: 1, status: 1, publishedVersion: 1 })
       .lean();
     const status = new Map(heads.map((h) => [h.journeyId, h.status]));
-    const live: LiveJourney[] = [];
-    for (const head of heads) {
-      if ((head.status !== 'active' && head.status !== 'paused') || head.publishedVersion == null) continue;
-      const definition = await this.definitionOf(workspaceId, head.journeyId, head.publishedVersion);
-      if (definition)
-        live.push({
-          journeyId: head.journeyId,
-          version: head.publishedVersion,
-          status: head.status,
-          definition,
-        });
-    }
-    return { live, status };
+    // Definitions are read at once, not one round trip after another: a cold replica pays one store latency.
+    const live = await Promise.all(
+      heads.map(async (head): Promise<LiveJourney | undefined> => {
+        const { status: state, publishedVersion: version } = head;
+        if ((state !== 'active' && state !== 'paused') || version == null) return undefined;
+        const definition = await this.definitionOf(workspaceId, head.journeyId, version);
+        return definition ? { journeyId: head.journeyId, version, status: state, definition } : undefined;
+      }),
+    );
+    return { live: live.filter((j): j is LiveJourney => j !== undefined), status };
   }
 
   private async head(workspaceId: string, journeyId: string): Promise<JourneyHeadDoc> {
@@ -289,18 +332,31 @@ export class JourneyCatalog {
     return head;
   }
 
+  /**
+   * Sets the head only if its status is still one of `from`: two admins at once (archive and publish, say) cannot
+   * undo each other's change. A lost race is judged again on the status the other one left.
+   */
   private async transition(
-    workspaceId: string,
-    journeyId: string,
+    head: JourneyHeadDoc,
+    from: readonly JourneyStatus[],
+    refusal: (status: JourneyStatus) => string,
     set: Partial<JourneyHeadDoc>,
     by?: string,
   ): Promise<JourneySummary> {
-    await this.heads.updateOne(
-      { _id: headId(workspaceId, journeyId) },
-      { $set: { ...set, updatedAt: new Date(), updatedBy: by ?? null } },
-    );
-    this.forget(workspaceId);
-    return this.summary(workspaceId, journeyId);
+    let current = head;
+    for (let attempt = 1; ; attempt += 1) {
+      if (!from.includes(current.status)) throw new JourneyTransitionError(refusal(current.status));
+      const { matchedCount } = await this.heads.updateOne(
+        { _id: current._id, status: { $in: from } },
+        { $set: { ...set, updatedAt: new Date(), updatedBy: by ?? null } },
+      );
+      if (matchedCount > 0) break;
+      if (attempt >= MAX_TRANSITION_ATTEMPTS)
+        throw new JourneyTransitionError('the status keeps changing; try again');
+      current = await this.head(head.workspaceId, head.journeyId);
+    }
+    this.forget(head.workspaceId);
+    return this.summary(head.workspaceId, head.journeyId);
   }
 
   /** This replica sees its own change at once; others within the TTL. */

@@ -52,10 +52,9 @@ describe('journey definitions', () => {
     });
   });
 
-  it('refuses duplicate step ids, unknown step types and bad durations, each at its field', () => {
+  it('refuses unknown step types and bad durations, each at its field', () => {
     const errors = errorsOf(
       valid
-        .replace('id: vip, type: email', 'id: remind, type: email')
         .replace('duration: 1d', 'duration: tomorrow')
         .replace('id: done, type: exit', 'id: done, type: teleport'),
     );
@@ -64,6 +63,23 @@ describe('journey definitions', () => {
     expect(errors.find((e) => e.field === 'steps[1].duration')?.reason).toBe(
       'a duration such as 30s, 15m, 2h, 3d or 1w',
     );
+  });
+
+  it('refuses a duplicate step id at the second one', () => {
+    // vip becomes a second remind; the branch that named vip now goes nowhere as well.
+    expect(errorsOf(valid.replace('id: vip, type: email', 'id: remind, type: email'))).toEqual(
+      expect.arrayContaining([
+        { field: 'steps[3].id', reason: 'duplicate step id remind' },
+        { field: 'steps[2].branches[0].next', reason: 'no step with id vip' },
+      ]),
+    );
+  });
+
+  it('names the field of an email or wait whose next goes nowhere', () => {
+    expect(errorsOf(valid.replace('duration: 1d }', 'duration: 1d, next: later }'))).toContainEqual({
+      field: 'steps[1].next',
+      reason: 'no step with id later',
+    });
   });
 
   it('refuses property conditions in a journey that does not enter on an event', () => {

@@ -29,6 +29,7 @@ import {
   JourneyCatalog,
   JourneyNotFoundError,
   JourneyTransitionError,
+  type AppendedJourney,
   type JourneySummary,
 } from './journey-catalog';
 import { dryRun, dryRunRequest, type DryRunResult } from './journey-dry-run';
@@ -77,7 +78,7 @@ export class JourneysController {
     @Param('journeyId') journeyId: string,
     @Body() body: unknown,
     @Headers('content-type') contentType?: string,
-  ): Promise<JourneySummary> {
+  ): Promise<AppendedJourney> {
     checkedId(journeyId);
     if (!isYamlContentType(contentType) && !isJsonContentType(contentType))
       throw new UnsupportedMediaTypeException({
