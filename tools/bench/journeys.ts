@@ -220,6 +220,14 @@ async function main(): Promise<void> {
       await seedTimers(db, workspace, opts.timers, new Date(8.64e15));
       const due = new Date(Date.now() + opts.leadSeconds * 1000);
       await db.collection('enrollments').updateMany({ workspaceId: workspace }, { $set: { wakeAt: due } });
+      // The timer index the engine claims from (engine.models.ts `timerId`), as its writers add entries.
+      for (let start = 0; start < opts.timers; start += 5_000)
+        await db.collection('journey_timers').insertMany(
+          Array.from({ length: Math.min(5_000, opts.timers - start) }, (_, i) => ({
+            _id: `t|${String(due.getTime()).padStart(15, '0')}|${workspace}:bench:${workspace}:c-${start + i}` as never,
+          })),
+          { ordered: false },
+        );
       console.log(
         `seeded ${opts.timers} timers in ${((Date.now() - seedStart) / 1000).toFixed(1)} s; due at ${due.toISOString()}`,
       );

@@ -141,6 +141,13 @@ export class AudienceGuards {
     return this.suppressions.findById(`${workspaceId}:${channel}:${normalAddress(channel, address)}`).lean();
   }
 
+  /** The suppressions among these ids (`<ws>:<channel>:<address>`), in one read. */
+  async suppressionsAmong(ids: readonly string[]): Promise<Map<string, SuppressionDoc>> {
+    if (ids.length === 0) return new Map();
+    const found = await this.suppressions.find({ _id: { $in: [...new Set(ids)] } }).lean();
+    return new Map(found.map((doc) => [doc._id, doc]));
+  }
+
   /** Records a suppression once; the first reason stays (an unsubscribe then a bounce is still an unsubscribe). */
   async suppress(
     workspaceId: string,

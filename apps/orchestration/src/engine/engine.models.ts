@@ -102,11 +102,39 @@ const enrollmentSchema = new Schema<EnrollmentDoc>(
   },
   { versionKey: false, collection: 'enrollments' },
 );
-// The timer index: only enrollments with something due carry wakeAt, so the claim scans those alone.
 enrollmentSchema.index({ wakeAt: 1 }, { sparse: true });
 enrollmentSchema.index({ workspaceId: 1, contactId: 1 });
 // Enrollments waiting for an event, by the contact whose calls may end the wait.
 enrollmentSchema.index({ contactId: 1, awaitingEvent: 1 }, { sparse: true });
+
+/**
+ * The timer index: `_id` is `t|<due ms, 15 digits>|<enrollmentId>`, so due timers are an `_id` range read in due
+ * order (the one range FerretDB serves from an index; a range on `wakeAt` decoded every enrollment on each claim).
+ * An entry only says "look at this enrollment then": the claim checks the enrollment's own `wakeAt` and lease, so a
+ * stale entry costs a read and is dropped.
+ */
+export interface TimerDoc {
+  _id: string;
+}
+
+export function timerId(dueMs: number, enrollmentId: string): string {
+  return `t|${String(Math.max(0, Math.floor(dueMs))).padStart(15, '0')}|${enrollmentId}`;
+}
+
+/** The enrollment a timer entry points at. */
+export function enrollmentOfTimer(id: string): string {
+  return id.slice(id.indexOf('|', 2) + 1);
+}
+
+/** Every timer entry due at or before `ms`, as an `_id` bound. */
+export function timersDueBy(ms: number): string {
+  return `t|${String(Math.max(0, Math.floor(ms))).padStart(15, '0')}|\uffff`;
+}
+
+const timerSchema = new Schema<TimerDoc>(
+  { _id: { type: String, required: true } },
+  { versionKey: false, collection: 'journey_timers' },
+);
 
 export type MessageStatus = 'sending' | 'sent' | 'skipped' | 'failed';
 
@@ -150,10 +178,13 @@ const messageSchema = new Schema<MessageDoc>(
   { versionKey: false, collection: 'messages' },
 );
 messageSchema.index({ workspaceId: 1, contactId: 1 });
+// A claim reads its enrollments' messages in one query.
+messageSchema.index({ enrollmentId: 1 });
 
 export const CONTACT_PROFILE_MODEL = Symbol('CONTACT_PROFILE_MODEL');
 export const ENROLLMENT_MODEL = Symbol('ENROLLMENT_MODEL');
 export const MESSAGE_MODEL = Symbol('MESSAGE_MODEL');
+export const TIMER_MODEL = Symbol('TIMER_MODEL');
 
 function provider<T>(token: symbol, name: string, schema: Schema<T>) {
   return {
@@ -168,4 +199,5 @@ export const engineModelProviders = [
   provider(CONTACT_PROFILE_MODEL, 'ContactProfile', profileSchema),
   provider(ENROLLMENT_MODEL, 'Enrollment', enrollmentSchema),
   provider(MESSAGE_MODEL, 'Message', messageSchema),
+  provider(TIMER_MODEL, 'JourneyTimer', timerSchema),
 ];

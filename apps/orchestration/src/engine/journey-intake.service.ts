@@ -8,6 +8,7 @@ import { JourneyCatalog, type LiveJourney } from '../journeys/journey-catalog';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
+  timerId,
   type ContactProfileDoc,
   type EnrollmentDoc,
 } from './engine.models';
@@ -141,6 +142,7 @@ export class JourneyIntake {
     if (waiting.length === 0) return;
     const now = new Date();
     const ended: AnyBulkWriteOperation<EnrollmentDoc>[] = [];
+    const endedIds: string[] = [];
     for (const enrollment of waiting) {
       const definition = await this.journeys.definitionOf(
         enrollment.workspaceId,
@@ -162,6 +164,7 @@ export class JourneyIntake {
                 String(valueAt(parseObject(event.propertiesJson), step.match) ?? '') === enrollment.key),
           ),
       );
+      if (came) endedIds.push(enrollment._id);
       if (came)
         ended.push({
           updateOne: {
@@ -172,6 +175,11 @@ export class JourneyIntake {
     }
     if (ended.length === 0) return;
     await this.enrollments.bulkWrite(ended, { ordered: false });
+    await this.runner.addTimers(
+      ended.map((op) =>
+        timerId(now.getTime(), (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id),
+      ),
+    );
     this.runner.poke();
   }
 
@@ -302,6 +310,9 @@ export class JourneyIntake {
       });
     }
     if (reentries.length > 0) await this.enrollments.bulkWrite(reentries, { ordered: false });
+    // Every id of the batch: a new or re-entered enrollment is due now; for one that stayed as it was, the entry is
+    // stale and the claim drops it.
+    await this.runner.addTimers(ids.map((id) => timerId(now.getTime(), id)));
     this.runner.poke();
   }
 

@@ -14,16 +14,21 @@ import { afterStep, afterWaitEvent, nextAction, type PathContext } from '../jour
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import type { EmailProvider } from '../channels/email-provider';
 import { MessageTemplates } from '../channels/templates';
-import { AudienceGuards } from './audience-guards';
+import { AudienceGuards, normalAddress, type SuppressionDoc } from './audience-guards';
 import { capWindowStart, contactZone, quietUntil } from './send-policy';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
   MESSAGE_MODEL,
+  TIMER_MODEL,
+  enrollmentOfTimer,
+  timerId,
+  timersDueBy,
   type ContactProfileDoc,
   type EnrollmentDoc,
   type MessageDoc,
   type MessageStatus,
+  type TimerDoc,
 } from './engine.models';
 
 export const EMAIL_PROVIDER = Symbol('EMAIL_PROVIDER');
@@ -36,6 +41,12 @@ const MAX_EFFECTS_PER_WAKE = 50;
 export function maskAddress(address: string): string {
   const at = address.indexOf('@');
   return at <= 0 ? '***' : `${address[0] ?? ''}***${address.slice(at)}`;
+}
+
+/** What a claim's enrollments will ask the store, read once for the whole claim. */
+interface ClaimFacts {
+  /** Suppressions of the claimed contacts' addresses, by suppression id. */
+  suppressions: Map<string, SuppressionDoc>;
 }
 
 /** A message's outcome as the engine records and announces it. */
@@ -67,6 +78,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(ENROLLMENT_MODEL) private readonly enrollments: Model<EnrollmentDoc>,
     @Inject(CONTACT_PROFILE_MODEL) private readonly profiles: Model<ContactProfileDoc>,
     @Inject(MESSAGE_MODEL) private readonly messages: Model<MessageDoc>,
+    @Inject(TIMER_MODEL) private readonly timers: Model<TimerDoc>,
     @Inject(EMAIL_PROVIDER) private readonly email: EmailProvider,
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
@@ -117,22 +129,46 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  /** Claims up to a batch of due enrollments: the ids due, one conditional update, then what this claim got. */
+  /** Adds timer entries (`timerId`): each says "look at this enrollment at that time". Duplicates are one entry. */
+  async addTimers(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.timers.insertMany(
+        ids.map((_id) => ({ _id })),
+        { ordered: false },
+      );
+    } catch (error) {
+      // An entry that exists already is the same entry.
+      if (!isDuplicateKey(error)) throw error;
+    }
+  }
+
+  /**
+   * Claims up to a batch of due enrollments: the due timer entries (an `_id` range, in due order), one conditional
+   * update of their enrollments, then a read of what this claim got. A claimed enrollment gets an entry at its lease's
+   * end (so a replica killed mid-run is looked at again), and the entries read are dropped: the claimed ones are
+   * covered by that, the rest were stale or are another replica's, which holds its own lease entry.
+   */
   async claim(now = new Date()): Promise<EnrollmentDoc[]> {
-    const due = await this.enrollments
-      .find({ wakeAt: { $lte: now }, leaseUntil: { $lte: now } }, { _id: 1 })
-      .sort({ wakeAt: 1 })
+    const due = await this.timers
+      .find({ _id: { $lte: timersDueBy(now.getTime()) } }, { _id: 1 })
+      .sort({ _id: 1 })
       .limit(this.config.JOURNEY_TIMER_BATCH)
       .lean();
     if (due.length === 0) return [];
+    const ids = [...new Set(due.map((d) => enrollmentOfTimer(d._id)))];
     const owner = randomUUID();
+    const leaseUntil = new Date(now.getTime() + this.config.JOURNEY_TIMER_LEASE_MS);
     await this.enrollments.updateMany(
-      { _id: { $in: due.map((d) => d._id) }, leaseUntil: { $lte: now } },
-      {
-        $set: { leaseOwner: owner, leaseUntil: new Date(now.getTime() + this.config.JOURNEY_TIMER_LEASE_MS) },
-      },
+      { _id: { $in: ids }, wakeAt: { $lte: now }, leaseUntil: { $lte: now } },
+      { $set: { leaseOwner: owner, leaseUntil } },
     );
-    return this.enrollments.find({ leaseOwner: owner }).lean();
+    const claimed = (await this.enrollments.find({ _id: { $in: ids } }).lean()).filter(
+      (e) => e.leaseOwner === owner,
+    );
+    await this.addTimers(claimed.map((e) => timerId(leaseUntil.getTime(), e._id)));
+    await this.timers.deleteMany({ _id: { $in: due.map((d) => d._id) } });
+    return claimed;
   }
 
   private async runAll(claimed: EnrollmentDoc[]): Promise<void> {
@@ -141,13 +177,18 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         (p) => [p._id, p],
       ),
     );
+    const addresses = claimed.flatMap((e) => {
+      const email = profiles.get(e.contactId)?.attributes['email'];
+      return email ? [`${e.workspaceId}:email:${normalAddress('email', email)}`] : [];
+    });
+    const facts: ClaimFacts = { suppressions: await this.guards.suppressionsAmong(addresses) };
     const limit = pLimit(this.config.JOURNEY_RUN_CONCURRENCY);
     await Promise.all(
       claimed.map((enrollment) =>
         limit(() =>
           context
             .with(propagation.extract(ROOT_CONTEXT, enrollment.trace ?? {}), () =>
-              this.advance(enrollment, profiles.get(enrollment.contactId)),
+              this.advance(enrollment, profiles.get(enrollment.contactId), facts),
             )
             .catch((error: unknown) => {
               // Its lease ends and a later round retries it from its last recorded step.
@@ -159,7 +200,11 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /** Runs one enrollment from its current step to its next wait or its end, recording each step as it goes. */
-  async advance(enrollment: EnrollmentDoc, profile: ContactProfileDoc | undefined): Promise<void> {
+  async advance(
+    enrollment: EnrollmentDoc,
+    profile: ContactProfileDoc | undefined,
+    facts: ClaimFacts,
+  ): Promise<void> {
     const { workspaceId, journeyId, version } = enrollment;
     const journey = await this.journeys.definitionOf(workspaceId, journeyId, version);
     const status = await this.journeys.statusOf(workspaceId, journeyId);
@@ -174,113 +219,71 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       score: profile?.score ?? 0,
       properties: parseProperties(enrollment.propertiesJson),
     };
+    // Decisions, passed waits and finished sends change the enrollment in memory only; it is written once, where
+    // it stops (a wait, a retry, the end). A crash before that write reruns from the last written step: decisions
+    // come out the same, and each send finds its message record, so nothing goes twice.
     let current = enrollment;
+    const announce: OutgoingEvent[] = [];
     for (let effects = 0; effects < MAX_EFFECTS_PER_WAKE; effects += 1) {
       const now = Date.now();
       const action = nextAction(journey, current.stepId, context, `${workspaceId}:${journeyId}`, now);
-      const steps = action.passed.map((stepId) =>
-        this.stepEvent(current, stepId, 'decision', 'advanced', null),
+      const at = current;
+      announce.push(
+        ...action.passed.map((stepId) => this.stepEvent(at, stepId, 'decision', 'advanced', null)),
       );
       if (action.kind === 'completed' || action.kind === 'exit') {
-        await this.finish(
-          current,
-          action.kind === 'exit' ? 'exited' : 'completed',
-          null,
-          action.kind === 'exit' ? action.step.id : null,
-          steps,
-        );
+        const exitStep = action.kind === 'exit' ? action.step.id : null;
+        await this.finish(current, action.kind === 'exit' ? 'exited' : 'completed', null, exitStep, announce);
         return;
       }
-      if (action.kind === 'wait_event') {
+      if (action.kind === 'wait' || action.kind === 'wait_event') {
         const { step } = action;
         if (current.waitingAt === step.id) {
-          // Woken by the event (intake marked it) or by the timeout.
-          const arrived = current.eventArrived === true;
-          const moved = await this.moveTo(current, afterWaitEvent(journey, step.id, arrived), {
-            waitingAt: null,
-            awaitingEvent: null,
-            eventArrived: false,
-          });
-          if (!moved) return;
-          await this.publisher.publishAll([
-            ...steps,
-            this.stepEvent(
-              current,
-              step.id,
-              'wait_event',
-              'advanced',
-              arrived ? 'event-arrived' : 'timed-out',
-            ),
-          ]);
-          current = moved;
+          // Woken at the end of the wait, or (wait_event) by the event the intake marked.
+          const arrived = step.type === 'wait_event' && current.eventArrived === true;
+          const reason = step.type === 'wait' ? null : arrived ? 'event-arrived' : 'timed-out';
+          announce.push(this.stepEvent(current, step.id, step.type, 'advanced', reason));
+          const next =
+            step.type === 'wait' ? afterStep(journey, step.id) : afterWaitEvent(journey, step.id, arrived);
+          current = { ...current, stepId: next, waitingAt: null, awaitingEvent: null, eventArrived: false };
           continue;
         }
-        const moved = await this.moveTo(
-          current,
-          step.id,
-          { waitingAt: step.id, awaitingEvent: step.event, eventArrived: false },
-          new Date(action.untilMs),
-        );
-        if (moved)
-          await this.publisher.publishAll([
-            ...steps,
-            this.stepEvent(current, step.id, 'wait_event', 'waiting', null),
-          ]);
+        current = {
+          ...current,
+          stepId: step.id,
+          waitingAt: step.id,
+          awaitingEvent: step.type === 'wait_event' ? step.event : null,
+          eventArrived: false,
+        };
+        announce.push(this.stepEvent(current, step.id, step.type, 'waiting', null));
+        await this.stopAt(current, new Date(action.untilMs), announce);
         return;
       }
-      if (action.kind === 'wait') {
-        if (current.waitingAt === action.step.id) {
-          // Woken at the end of this wait: go past it.
-          const moved = await this.moveTo(current, afterStep(journey, action.step.id), { waitingAt: null });
-          if (!moved) return;
-          await this.publisher.publishAll([
-            ...steps,
-            this.stepEvent(current, action.step.id, 'wait', 'advanced', null),
-          ]);
-          current = moved;
-          continue;
-        }
-        const moved = await this.moveTo(
-          current,
-          action.step.id,
-          { waitingAt: action.step.id },
-          new Date(action.untilMs),
-        );
-        if (moved)
-          await this.publisher.publishAll([
-            ...steps,
-            this.stepEvent(current, action.step.id, 'wait', 'waiting', null),
-          ]);
-        return;
-      }
-      const outcome = await this.sendEmail(current, journey, action.step, context, status === 'paused');
+      const outcome = await this.sendEmail(
+        current,
+        journey,
+        action.step,
+        context,
+        status === 'paused',
+        facts,
+      );
       if ('retryAt' in outcome) {
         // Quiet hours, or the provider asked to wait (429, 5xx): the same step, the same message key, later.
-        const moved = await this.moveTo(current, action.step.id, {}, outcome.retryAt);
-        if (moved && outcome.waiting)
-          await this.publisher.publishAll([
-            ...steps,
-            this.stepEvent(current, action.step.id, 'email', 'waiting', outcome.waiting),
-          ]);
+        current = { ...current, stepId: action.step.id };
+        if (outcome.waiting)
+          announce.push(this.stepEvent(current, action.step.id, 'email', 'waiting', outcome.waiting));
+        await this.stopAt(current, outcome.retryAt, announce);
         return;
       }
-      const moved = await this.moveTo(current, afterStep(journey, action.step.id), { seq: current.seq + 1 });
-      if (!moved) return;
-      await this.publisher.publishAll([
-        ...steps,
-        this.stepEvent(
-          current,
-          action.step.id,
-          'email',
-          outcome.status === 'sent' ? 'advanced' : 'skipped',
-          outcome.reason,
-        ),
+      const stepStatus = outcome.status === 'sent' ? 'advanced' : 'skipped';
+      announce.push(
+        this.stepEvent(current, action.step.id, 'email', stepStatus, outcome.reason),
         this.outcomeEvent(current, action.step, outcome),
-      ]);
-      current = moved;
+      );
+      current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
     }
     // A journey of sends and decisions only, looping: look again next round rather than hold the lease forever.
-    await this.moveTo(current, current.stepId, {}, new Date());
+    await this.stopAt(current, new Date(), announce);
   }
 
   /**
@@ -293,6 +296,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     step: EmailStep,
     context: PathContext,
     paused: boolean,
+    facts: ClaimFacts,
   ): Promise<Outcome | { retryAt: Date; waiting?: string }> {
     const key = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
     const recorded = await this.messages.findById(key).lean();
@@ -307,7 +311,9 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     const address = context.attributes['email'];
     const marketing = step.category === 'marketing';
     const workspaceId = enrollment.workspaceId;
-    const suppression = address ? await this.guards.isSuppressed(workspaceId, 'email', address) : null;
+    const suppression = address
+      ? (facts.suppressions.get(`${workspaceId}:email:${normalAddress('email', address)}`) ?? null)
+      : null;
     // An unsubscribe stops marketing; a bounce or spam report stops everything to that address.
     const suppressed =
       suppression !== null &&
@@ -460,34 +466,35 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * Moves the enrollment to `stepId` (and due at `wakeAt`, else not due) if this runner still holds its lease;
-   * null when it lost the lease: another replica has it now and this one stops.
+   * Announces what the run did, then writes where the enrollment stopped (its step, effect count and wait), due at
+   * `wakeAt`, if this runner still holds its lease; otherwise another replica has it and reruns from what was
+   * written (announcing the same events again, with the same ids).
    */
-  private async moveTo(
-    enrollment: EnrollmentDoc,
-    stepId: string | null,
-    fields: Partial<EnrollmentDoc>,
-    wakeAt?: Date,
-  ): Promise<EnrollmentDoc | null> {
-    const now = new Date();
-    const set = {
-      ...fields,
-      stepId,
-      updatedAt: now,
-      ...(wakeAt ? { wakeAt, leaseUntil: new Date(0), leaseOwner: null } : {}),
-    };
+  private async stopAt(enrollment: EnrollmentDoc, wakeAt: Date, announce: OutgoingEvent[]): Promise<void> {
+    await this.publisher.publishAll(announce);
+    const { stepId, seq, waitingAt, awaitingEvent, eventArrived } = enrollment;
     const result = await this.enrollments.updateOne(
       { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
-      { $set: set },
+      {
+        $set: {
+          stepId,
+          seq,
+          waitingAt,
+          awaitingEvent,
+          eventArrived,
+          wakeAt,
+          leaseUntil: new Date(0),
+          leaseOwner: null,
+          updatedAt: new Date(),
+        },
+      },
     );
-    if (result.matchedCount === 0) {
+    if (result.matchedCount === 0)
       this.logger.warn(
         { enrollmentId: enrollment._id },
         'enrollment lease lost; another replica continues it',
       );
-      return null;
-    }
-    return { ...enrollment, ...set } as EnrollmentDoc;
+    else await this.addTimers([timerId(wakeAt.getTime(), enrollment._id)]);
   }
 
   private async finish(
@@ -495,29 +502,31 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     state: 'completed' | 'exited',
     reason: string | null,
     exitStep: string | null,
-    steps: OutgoingEvent[] = [],
+    announce: OutgoingEvent[] = [],
   ): Promise<void> {
+    await this.publisher.publishAll([
+      ...announce,
+      this.stepEvent(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
+    ]);
     const now = new Date();
-    const result = await this.enrollments.updateOne(
+    await this.enrollments.updateOne(
       { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
       {
         $set: {
           state,
           reason,
+          stepId: enrollment.stepId,
+          seq: enrollment.seq,
           completedAt: now,
           updatedAt: now,
           leaseUntil: new Date(0),
           leaseOwner: null,
           waitingAt: null,
+          awaitingEvent: null,
         },
         $unset: { wakeAt: 1 },
       },
     );
-    if (result.matchedCount === 0) return;
-    await this.publisher.publishAll([
-      ...steps,
-      this.stepEvent(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
-    ]);
   }
 
   private stepEvent(
