@@ -7,13 +7,15 @@ import { Topics } from '@tributary/contracts';
 import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
-import { isDuplicateKey } from '@tributary/store';
+import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/store';
+import type { AnyBulkWriteOperation } from 'mongoose';
 import type { OrchestrationConfig } from '../config';
 import type { EmailStep, JourneyDefinition } from '../journeys/journey-definition';
 import { afterStep, afterWaitEvent, nextAction, type PathContext } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import type { EmailProvider } from '../channels/email-provider';
 import { MessageTemplates } from '../channels/templates';
+import { Coalescer } from './coalescer';
 import { AudienceGuards, normalAddress, type SuppressionDoc } from './audience-guards';
 import { capWindowStart, contactZone, quietUntil } from './send-policy';
 import {
@@ -73,6 +75,36 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   private stopped = false;
   private poked = false;
   private readonly templates = new MessageTemplates();
+  // Enrollments of a claim run at once; their single reads and writes go to the store as one command each.
+  private readonly messageReads = new Coalescer<string, MessageDoc | null>(async (keys) => {
+    const found = await findByIds(this.messages.collection as unknown as BatchCollection<MessageDoc>, keys);
+    return keys.map((key) => found.get(key) ?? null);
+  });
+  private readonly sendingInserts = new Coalescer<MessageDoc, boolean>(async (docs) => {
+    const taken = await insertClaims(
+      this.messages.collection as unknown as BatchCollection<MessageDoc>,
+      docs,
+    );
+    return docs.map((_, i) => !taken.has(i));
+  });
+  private readonly messageWrites = new Coalescer<AnyBulkWriteOperation<MessageDoc>, void>(async (ops) => {
+    await this.messages.bulkWrite(ops, { ordered: false });
+    return ops.map(() => undefined);
+  });
+  private readonly enrollmentWrites = new Coalescer<AnyBulkWriteOperation<EnrollmentDoc>, void>(
+    async (ops) => {
+      await this.enrollments.bulkWrite(ops, { ordered: false });
+      return ops.map(() => undefined);
+    },
+  );
+  private readonly timerAdds = new Coalescer<string, void>(async (ids) => {
+    await this.insertTimers(ids);
+    return ids.map(() => undefined);
+  });
+  private readonly announcements = new Coalescer<OutgoingEvent[], void>(async (lists) => {
+    await this.publisher.publishAll(lists.flat());
+    return lists.map(() => undefined);
+  });
 
   constructor(
     @Inject(ENROLLMENT_MODEL) private readonly enrollments: Model<EnrollmentDoc>,
@@ -131,6 +163,10 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Adds timer entries (`timerId`): each says "look at this enrollment at that time". Duplicates are one entry. */
   async addTimers(ids: readonly string[]): Promise<void> {
+    await Promise.all(ids.map((id) => this.timerAdds.add(id)));
+  }
+
+  private async insertTimers(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     try {
       await this.timers.insertMany(
@@ -299,7 +335,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     facts: ClaimFacts,
   ): Promise<Outcome | { retryAt: Date; waiting?: string }> {
     const key = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
-    const recorded = await this.messages.findById(key).lean();
+    const recorded = await this.messageReads.add(key);
     if (recorded && recorded.status !== 'sending')
       return {
         status: recorded.status,
@@ -375,23 +411,18 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     const now = new Date();
     if (recorded) await this.messages.updateOne({ _id: key }, { $set: { attempts, updatedAt: now } });
     else {
-      try {
-        await this.messages.create({
-          _id: key,
-          ...base,
-          status: 'sending',
-          reason: null,
-          providerMessageId: null,
-          attempts,
-          createdAt: now,
-          updatedAt: now,
-        });
-      } catch (error) {
-        // Another runner recorded it between the read and here: it owns this send.
-        if (isDuplicateKey(error))
-          return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
-        throw error;
-      }
+      const fresh = await this.sendingInserts.add({
+        _id: key,
+        ...base,
+        status: 'sending',
+        reason: null,
+        providerMessageId: null,
+        attempts,
+        createdAt: now,
+        updatedAt: now,
+      });
+      // Another runner recorded it between the read and here: it owns this send.
+      if (!fresh) return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
     }
     const unsubscribeUrl = `${this.config.PUBLIC_BASE_URL}/v1/unsubscribe/${this.guards.unsubscribeToken(workspaceId, 'email', address as string)}`;
     const data = {
@@ -457,11 +488,13 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     outcome: Omit<Outcome, 'recipient'>,
   ): Promise<Outcome> {
     const now = new Date();
-    await this.messages.updateOne(
-      { _id: key },
-      { $set: { ...base, ...outcome, updatedAt: now }, $setOnInsert: { createdAt: now } },
-      { upsert: true },
-    );
+    await this.messageWrites.add({
+      updateOne: {
+        filter: { _id: key },
+        update: { $set: { ...base, ...outcome, updatedAt: now }, $setOnInsert: { createdAt: now } },
+        upsert: true,
+      },
+    });
     return { ...outcome, recipient: base.recipient };
   }
 
@@ -471,30 +504,28 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
    * written (announcing the same events again, with the same ids).
    */
   private async stopAt(enrollment: EnrollmentDoc, wakeAt: Date, announce: OutgoingEvent[]): Promise<void> {
-    await this.publisher.publishAll(announce);
+    await this.announcements.add(announce);
     const { stepId, seq, waitingAt, awaitingEvent, eventArrived } = enrollment;
-    const result = await this.enrollments.updateOne(
-      { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
-      {
-        $set: {
-          stepId,
-          seq,
-          waitingAt,
-          awaitingEvent,
-          eventArrived,
-          wakeAt,
-          leaseUntil: new Date(0),
-          leaseOwner: null,
-          updatedAt: new Date(),
+    // Guarded by the lease: a replica that lost it writes nothing (its timer entry is then stale and dropped).
+    await this.enrollmentWrites.add({
+      updateOne: {
+        filter: { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
+        update: {
+          $set: {
+            stepId,
+            seq,
+            waitingAt,
+            awaitingEvent,
+            eventArrived,
+            wakeAt,
+            leaseUntil: new Date(0),
+            leaseOwner: null,
+            updatedAt: new Date(),
+          },
         },
       },
-    );
-    if (result.matchedCount === 0)
-      this.logger.warn(
-        { enrollmentId: enrollment._id },
-        'enrollment lease lost; another replica continues it',
-      );
-    else await this.addTimers([timerId(wakeAt.getTime(), enrollment._id)]);
+    });
+    await this.addTimers([timerId(wakeAt.getTime(), enrollment._id)]);
   }
 
   private async finish(
@@ -504,29 +535,31 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     exitStep: string | null,
     announce: OutgoingEvent[] = [],
   ): Promise<void> {
-    await this.publisher.publishAll([
+    await this.announcements.add([
       ...announce,
       this.stepEvent(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
     ]);
     const now = new Date();
-    await this.enrollments.updateOne(
-      { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
-      {
-        $set: {
-          state,
-          reason,
-          stepId: enrollment.stepId,
-          seq: enrollment.seq,
-          completedAt: now,
-          updatedAt: now,
-          leaseUntil: new Date(0),
-          leaseOwner: null,
-          waitingAt: null,
-          awaitingEvent: null,
+    await this.enrollmentWrites.add({
+      updateOne: {
+        filter: { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
+        update: {
+          $set: {
+            state,
+            reason,
+            stepId: enrollment.stepId,
+            seq: enrollment.seq,
+            completedAt: now,
+            updatedAt: now,
+            leaseUntil: new Date(0),
+            leaseOwner: null,
+            waitingAt: null,
+            awaitingEvent: null,
+          },
+          $unset: { wakeAt: 1 },
         },
-        $unset: { wakeAt: 1 },
       },
-    );
+    });
   }
 
   private stepEvent(
