@@ -21,9 +21,9 @@ const orchestrationShape = {
   /** How long a replica owns the enrollments it claimed: a killed replica's claims are taken over after this. */
   JOURNEY_TIMER_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   /** Enrollments claimed per store round trip. */
-  JOURNEY_TIMER_BATCH: z.coerce.number().int().min(1).max(5_000).default(200),
+  JOURNEY_TIMER_BATCH: z.coerce.number().int().min(1).max(5_000).default(500),
   /** Enrollments of a claim run at once (each waits on its provider call). */
-  JOURNEY_RUN_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  JOURNEY_RUN_CONCURRENCY: z.coerce.number().int().min(1).max(1_000).default(128),
   /** Provider calls a message may take (429, 5xx, timeouts) before it is recorded as failed. */
   MESSAGE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
   /** SendGrid's v3 API; point it at the sandbox (npm start) or a local fake in tests. */
