@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Schema, type Connection, type Model } from 'mongoose';
-import { STORE_CONNECTION, isDuplicateKey } from '@tributary/store';
+import { Schema, type Model } from 'mongoose';
+import { isDuplicateKey } from '@tributary/store';
 import { SERVICE_CONFIG } from '@tributary/config';
 import type { OrchestrationConfig } from '../config';
 import {
@@ -10,6 +10,7 @@ import {
   type Channel,
   type MessagingSettings,
 } from './send-policy';
+import { modelProvider } from './engine.models';
 
 /**
  * What may reach a contact besides journeys' own logic, kept per workspace: its messaging settings (quiet hours,
@@ -78,19 +79,10 @@ export const MESSAGING_SETTINGS_MODEL = Symbol('MESSAGING_SETTINGS_MODEL');
 export const SUPPRESSION_MODEL = Symbol('SUPPRESSION_MODEL');
 export const CONTACT_SENDS_MODEL = Symbol('CONTACT_SENDS_MODEL');
 
-function provider<T>(token: symbol, name: string, schema: Schema<T>) {
-  return {
-    provide: token,
-    inject: [STORE_CONNECTION],
-    useFactory: (connection: Connection): Model<T> =>
-      (connection.models[name] as Model<T> | undefined) ?? connection.model<T>(name, schema),
-  };
-}
-
 export const audienceGuardModelProviders = [
-  provider(MESSAGING_SETTINGS_MODEL, 'MessagingSettings', settingsSchema),
-  provider(SUPPRESSION_MODEL, 'Suppression', suppressionSchema),
-  provider(CONTACT_SENDS_MODEL, 'ContactSends', contactSendsSchema),
+  modelProvider(MESSAGING_SETTINGS_MODEL, 'MessagingSettings', settingsSchema),
+  modelProvider(SUPPRESSION_MODEL, 'Suppression', suppressionSchema),
+  modelProvider(CONTACT_SENDS_MODEL, 'ContactSends', contactSendsSchema),
 ];
 
 /** An address as suppressions key it: emails lower-case, phones as given (E.164). */

@@ -126,9 +126,9 @@ export function enrollmentOfTimer(id: string): string {
   return id.slice(id.indexOf('|', 2) + 1);
 }
 
-/** Every timer entry due at or before `ms`, as an `_id` bound. */
-export function timersDueBy(ms: number): string {
-  return `t|${String(Math.max(0, Math.floor(ms))).padStart(15, '0')}|\uffff`;
+/** The `_id` range of every timer entry due at or before `ms`: `$gte`/`$lt` bounds, the form FerretDB pushes down. */
+export function timersDueBy(ms: number): { $gte: string; $lt: string } {
+  return { $gte: 't|', $lt: `t|${String(Math.max(0, Math.floor(ms) + 1)).padStart(15, '0')}|` };
 }
 
 const timerSchema = new Schema<TimerDoc>(
@@ -186,7 +186,8 @@ export const ENROLLMENT_MODEL = Symbol('ENROLLMENT_MODEL');
 export const MESSAGE_MODEL = Symbol('MESSAGE_MODEL');
 export const TIMER_MODEL = Symbol('TIMER_MODEL');
 
-function provider<T>(token: symbol, name: string, schema: Schema<T>) {
+/** A Nest provider of the mongoose model `name` on the service's store connection, made once per connection. */
+export function modelProvider<T>(token: symbol, name: string, schema: Schema<T>) {
   return {
     provide: token,
     inject: [STORE_CONNECTION],
@@ -196,8 +197,8 @@ function provider<T>(token: symbol, name: string, schema: Schema<T>) {
 }
 
 export const engineModelProviders = [
-  provider(CONTACT_PROFILE_MODEL, 'ContactProfile', profileSchema),
-  provider(ENROLLMENT_MODEL, 'Enrollment', enrollmentSchema),
-  provider(MESSAGE_MODEL, 'Message', messageSchema),
-  provider(TIMER_MODEL, 'JourneyTimer', timerSchema),
+  modelProvider(CONTACT_PROFILE_MODEL, 'ContactProfile', profileSchema),
+  modelProvider(ENROLLMENT_MODEL, 'Enrollment', enrollmentSchema),
+  modelProvider(MESSAGE_MODEL, 'Message', messageSchema),
+  modelProvider(TIMER_MODEL, 'JourneyTimer', timerSchema),
 ];

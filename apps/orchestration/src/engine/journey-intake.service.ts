@@ -3,7 +3,7 @@ import { context, propagation } from '@opentelemetry/api';
 import type { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { EventMetadata, LeadScored, LifecycleChanged } from '@tributary/contracts';
 import { durationMs, type JourneyDefinition } from '../journeys/journey-definition';
-import { eventEnters, valueAt, type PathContext } from '../journeys/journey-path';
+import { eventEnters, parseProperties, valueAt, type PathContext } from '../journeys/journey-path';
 import { JourneyCatalog, type LiveJourney } from '../journeys/journey-catalog';
 import {
   CONTACT_PROFILE_MODEL,
@@ -36,17 +36,6 @@ function cooldownMs(definition: JourneyDefinition): number | null {
   const policy = definition.reentry;
   if (policy === 'never') return null;
   return policy === 'always' ? 0 : durationMs(policy.after);
-}
-
-function parseObject(json: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(json);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : {};
-  } catch {
-    return {};
-  }
 }
 
 /**
@@ -89,7 +78,7 @@ export class JourneyIntake {
           });
         if (entry.on !== 'event') continue;
         for (const event of lead.events) {
-          const properties = parseObject(event.propertiesJson);
+          const properties = parseProperties(event.propertiesJson);
           const decision = eventEnters(
             entry,
             { callType: event.callType, name: event.name, properties },
@@ -161,7 +150,7 @@ export class JourneyIntake {
               // A call from before the wait began (a late redelivery) does not end it.
               event.occurredAt >= new Date(enrollment.updatedAt).getTime() - 1_000 &&
               (step.match === undefined ||
-                String(valueAt(parseObject(event.propertiesJson), step.match) ?? '') === enrollment.key),
+                String(valueAt(parseProperties(event.propertiesJson), step.match) ?? '') === enrollment.key),
           ),
       );
       if (came) endedIds.push(enrollment._id);

@@ -11,7 +11,13 @@ import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@
 import type { AnyBulkWriteOperation } from 'mongoose';
 import type { OrchestrationConfig } from '../config';
 import type { EmailStep, JourneyDefinition } from '../journeys/journey-definition';
-import { afterStep, afterWaitEvent, nextAction, type PathContext } from '../journeys/journey-path';
+import {
+  afterStep,
+  afterWaitEvent,
+  nextAction,
+  parseProperties,
+  type PathContext,
+} from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import type { EmailProvider } from '../channels/email-provider';
 import { MessageTemplates } from '../channels/templates';
@@ -180,15 +186,16 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * Claims up to a batch of due enrollments: the due timer entries (an `_id` range, in due order), one conditional
+   * Claims up to a batch of due enrollments: due timer entries (an `_id` range), one conditional
    * update of their enrollments, then a read of what this claim got. A claimed enrollment gets an entry at its lease's
    * end (so a replica killed mid-run is looked at again), and the entries read are dropped: the claimed ones are
    * covered by that, the rest were stale or are another replica's, which holds its own lease entry.
    */
   async claim(now = new Date()): Promise<EnrollmentDoc[]> {
     const due = await this.timers
-      .find({ _id: { $lte: timersDueBy(now.getTime()) } }, { _id: 1 })
-      .sort({ _id: 1 })
+      // Any due entries, not the oldest first: with a sort FerretDB reads every due entry to sort them (2 s per
+      // claim with 100,000 due at once, against 0.26 s unsorted); all of them are due, so the order is not owed.
+      .find({ _id: timersDueBy(now.getTime()) }, { _id: 1 })
       .limit(this.config.JOURNEY_TIMER_BATCH)
       .lean();
     if (due.length === 0) return [];
@@ -617,16 +624,5 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         attempts: outcome.attempts,
       },
     };
-  }
-}
-
-function parseProperties(json: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(json);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : {};
-  } catch {
-    return {};
   }
 }

@@ -18,6 +18,18 @@ export interface PathContext {
   properties: Readonly<Record<string, unknown>>;
 }
 
+/** A call's properties from their JSON; anything but an object is none. */
+export function parseProperties(json: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(json);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
 /** Reads `a.b.c` out of an object (event properties nest). */
 export function valueAt(source: Readonly<Record<string, unknown>>, path: string): unknown {
   let value: unknown = source;
