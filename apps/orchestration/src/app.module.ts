@@ -8,7 +8,8 @@ import { MessagingSettingsController, UnsubscribeController } from './engine/aud
 import { engineModelProviders } from './engine/engine.models';
 import { JourneyEventsHandler } from './engine/journey-events.handler';
 import { JourneyIntake } from './engine/journey-intake.service';
-import { EMAIL_PROVIDER, JourneyRunner } from './engine/journey-runner.service';
+import { EMAIL_PROVIDER, JourneyRunner, SMS_PROVIDER } from './engine/journey-runner.service';
+import { TwilioSms, UnconfiguredSms, type SmsProvider } from './channels/sms-provider';
 import { captureJourneyBodies } from './journeys/journey-documents';
 import { JourneysController } from './journeys/journeys.controller';
 import { JourneyCatalog, journeyCatalogProviders } from './journeys/journey-catalog';
@@ -50,6 +51,19 @@ export class OrchestrationModule {
                   timeoutMs: config.PROVIDER_TIMEOUT_MS,
                 })
               : new UnconfiguredEmail(),
+        },
+        {
+          provide: SMS_PROVIDER,
+          useFactory: (): SmsProvider =>
+            config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN
+              ? new TwilioSms({
+                  accountSid: config.TWILIO_ACCOUNT_SID,
+                  authToken: config.TWILIO_AUTH_TOKEN,
+                  from: config.SMS_FROM,
+                  baseUrl: config.TWILIO_BASE_URL,
+                  timeoutMs: config.PROVIDER_TIMEOUT_MS,
+                })
+              : new UnconfiguredSms(),
         },
       ],
     };

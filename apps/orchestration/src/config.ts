@@ -30,6 +30,13 @@ const orchestrationShape = {
   SENDGRID_BASE_URL: z.string().url().default('https://api.sendgrid.com'),
   /** Without a key, email steps are recorded as skipped (email-provider-not-configured): nothing is sent. */
   SENDGRID_API_KEY: z.string().min(1).optional(),
+  /** Twilio's API; point it at the sandbox or a local fake in tests. */
+  TWILIO_BASE_URL: z.string().url().default('https://api.twilio.com'),
+  /** Without both, SMS steps are recorded as skipped (sms-provider-not-configured): nothing is sent. */
+  TWILIO_ACCOUNT_SID: z.string().min(1).optional(),
+  TWILIO_AUTH_TOKEN: z.string().min(1).optional(),
+  /** Sender number (E.164) or Messaging Service of journey texts. */
+  SMS_FROM: z.string().min(1).default('+15005550006'),
   /** Sender of journey emails that name no `from`. */
   EMAIL_FROM: z.string().email().default('marketing@tributary.example'),
   /** A provider call that takes longer is abandoned and retried. */

@@ -8,7 +8,7 @@ import { Topics, type LeadScored } from '@tributary/contracts';
 import type { EventPublisher } from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
 import { startService, type RunningService } from '@tributary/runtime';
-import { FakeSendGrid } from '@tributary/sandbox';
+import { FakeSendGrid, FakeTwilio } from '@tributary/sandbox';
 import {
   connectTestPublisher,
   leadScoredFixture,
@@ -29,6 +29,8 @@ const run = uniqueId('journeys');
 const workspace = `ws_journeys_${run}`;
 const apiKey = `SG.${run}`;
 const sendgrid = new FakeSendGrid({ apiKey });
+const twilioSid = `AC${'0'.repeat(32)}`;
+const twilioFake = new FakeTwilio({ accountSid: twilioSid, authToken: `token-${run}` });
 let services: RunningService[] = [];
 let publisher: EventPublisher;
 let store: JourneyCatalog;
@@ -38,10 +40,14 @@ let guards: AudienceGuards;
 
 beforeAll(async () => {
   await sendgrid.start();
+  await twilioFake.start();
   const config = loadOrchestrationConfig(
     testServiceEnv('orchestration', run, {
       SENDGRID_API_KEY: apiKey,
       SENDGRID_BASE_URL: sendgrid.baseUrl,
+      TWILIO_ACCOUNT_SID: twilioSid,
+      TWILIO_AUTH_TOKEN: `token-${run}`,
+      TWILIO_BASE_URL: twilioFake.baseUrl,
       JOURNEY_TIMER_POLL_MS: '100',
       JOURNEY_CACHE_TTL_MS: '0',
       JOURNEY_TIMER_LEASE_MS: '5000',
@@ -68,6 +74,7 @@ afterAll(async () => {
   await publisher?.disconnect();
   await Promise.all(services.map((s) => s.close()));
   await sendgrid.stop();
+  await twilioFake.stop();
   await stopTelemetry();
 });
 
@@ -480,5 +487,29 @@ describe('journeys run on durable timers and send each email once', () => {
     expect(sendgrid.messagesTo(address).map((m) => m.subject)).toEqual(['The recording', 'The recording']);
     const [message] = await messages.find({ enrollmentId: enrollmentOf('lost-answer', contact) }).lean();
     expect(message).toMatchObject({ status: 'sent', attempts: 2 });
+  }, 60_000);
+
+  it('texts through Twilio’s SDK once, with SMS consent; without it the text is skipped', async () => {
+    await publishJourney('sms-welcome', {
+      name: 'SMS welcome',
+      entry: { on: 'event', event: 'App Installed' },
+      steps: [{ id: 'hello', type: 'sms', body: 'Hi {{ contact.firstName }}, welcome aboard' }],
+    });
+    const texted = `${run}-texted`;
+    const silent = `${run}-silent`;
+    const phone = '+4915112345678';
+    await publishLeadsScored(publisher, [
+      didEvent(texted, 'App Installed', { firstName: 'Ada', phone, smsMarketingConsent: 'true' }),
+      didEvent(silent, 'App Installed', { firstName: 'Bo', phone: '+4915187654321' }),
+    ]);
+    await finished(enrollmentOf('sms-welcome', texted));
+    await finished(enrollmentOf('sms-welcome', silent));
+    expect(twilioFake.messagesTo(phone).map((m) => m.body)).toEqual(['Hi Ada, welcome aboard']);
+    expect(twilioFake.messagesTo('+4915187654321')).toEqual([]);
+    const [sent] = await messages.find({ enrollmentId: enrollmentOf('sms-welcome', texted) }).lean();
+    expect(sent).toMatchObject({ channel: 'sms', provider: 'twilio', status: 'sent', recipient: '+49***78' });
+    expect(sent?.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
+    const [skipped] = await messages.find({ enrollmentId: enrollmentOf('sms-welcome', silent) }).lean();
+    expect(skipped).toMatchObject({ channel: 'sms', status: 'skipped', reason: 'no-consent' });
   }, 60_000);
 });

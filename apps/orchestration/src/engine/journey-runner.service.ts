@@ -10,7 +10,7 @@ import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/store';
 import type { AnyBulkWriteOperation } from 'mongoose';
 import type { OrchestrationConfig } from '../config';
-import type { EmailStep, JourneyDefinition } from '../journeys/journey-definition';
+import type { JourneyDefinition, MessageStep } from '../journeys/journey-definition';
 import {
   afterStep,
   afterWaitEvent,
@@ -20,6 +20,7 @@ import {
 } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import type { EmailProvider } from '../channels/email-provider';
+import type { SmsProvider } from '../channels/sms-provider';
 import { MessageTemplates } from '../channels/templates';
 import { Coalescer } from './coalescer';
 import { AudienceGuards, normalAddress, type SuppressionDoc } from './audience-guards';
@@ -40,15 +41,17 @@ import {
 } from './engine.models';
 
 export const EMAIL_PROVIDER = Symbol('EMAIL_PROVIDER');
+export const SMS_PROVIDER = Symbol('SMS_PROVIDER');
 
 const SOURCE = 'orchestration';
 /** Effects one enrollment may run in one wake-up: a journey of decisions and sends only, no wait, ends here. */
 const MAX_EFFECTS_PER_WAKE = 50;
 
-/** `a***@example.com`: enough to recognise an address in an outcome, never the address itself. */
+/** `a***@example.com`, `+49***78`: enough to recognise an address in an outcome, never the address itself. */
 export function maskAddress(address: string): string {
   const at = address.indexOf('@');
-  return at <= 0 ? '***' : `${address[0] ?? ''}***${address.slice(at)}`;
+  if (at > 0) return `${address[0] ?? ''}***${address.slice(at)}`;
+  return address.length > 6 ? `${address.slice(0, 3)}***${address.slice(-2)}` : '***';
 }
 
 /** What a claim's enrollments will ask the store, read once for the whole claim. */
@@ -118,6 +121,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(MESSAGE_MODEL) private readonly messages: Model<MessageDoc>,
     @Inject(TIMER_MODEL) private readonly timers: Model<TimerDoc>,
     @Inject(EMAIL_PROVIDER) private readonly email: EmailProvider,
+    @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
     private readonly journeys: JourneyCatalog,
@@ -221,8 +225,13 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       ),
     );
     const addresses = claimed.flatMap((e) => {
-      const email = profiles.get(e.contactId)?.attributes['email'];
-      return email ? [`${e.workspaceId}:email:${normalAddress('email', email)}`] : [];
+      const attributes = profiles.get(e.contactId)?.attributes ?? {};
+      const email = attributes['email'];
+      const phone = attributes['phone'];
+      return [
+        ...(email ? [`${e.workspaceId}:email:${normalAddress('email', email)}`] : []),
+        ...(phone ? [`${e.workspaceId}:sms:${normalAddress('sms', phone)}`] : []),
+      ];
     });
     const facts: ClaimFacts = { suppressions: await this.guards.suppressionsAmong(addresses) };
     const limit = pLimit(this.config.JOURNEY_RUN_CONCURRENCY);
@@ -302,7 +311,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         await this.stopAt(current, new Date(action.untilMs), announce);
         return;
       }
-      const outcome = await this.sendEmail(
+      const outcome = await this.sendMessage(
         current,
         journey,
         action.step,
@@ -314,13 +323,15 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         // Quiet hours, or the provider asked to wait (429, 5xx): the same step, the same message key, later.
         current = { ...current, stepId: action.step.id };
         if (outcome.waiting)
-          announce.push(this.stepEvent(current, action.step.id, 'email', 'waiting', outcome.waiting));
+          announce.push(
+            this.stepEvent(current, action.step.id, action.step.type, 'waiting', outcome.waiting),
+          );
         await this.stopAt(current, outcome.retryAt, announce);
         return;
       }
       const stepStatus = outcome.status === 'sent' ? 'advanced' : 'skipped';
       announce.push(
-        this.stepEvent(current, action.step.id, 'email', stepStatus, outcome.reason),
+        this.stepEvent(current, action.step.id, action.step.type, stepStatus, outcome.reason),
         this.outcomeEvent(current, action.step, outcome),
       );
       current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
@@ -330,13 +341,13 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * Sends one email step once: the message key is the enrollment, its run, the step and the effect count, so a
+   * Sends one email or SMS step once: the message key is the enrollment, its run, the step and the effect count, so a
    * redelivery, a rerun or another replica finds the same record.
    */
-  private async sendEmail(
+  private async sendMessage(
     enrollment: EnrollmentDoc,
     journey: JourneyDefinition,
-    step: EmailStep,
+    step: MessageStep,
     context: PathContext,
     paused: boolean,
     facts: ClaimFacts,
@@ -351,12 +362,15 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         attempts: recorded.attempts,
         recipient: recorded.recipient,
       };
-    const address = context.attributes['email'];
+    const channel = step.type;
+    const address = context.attributes[channel === 'email' ? 'email' : 'phone'];
+    const consent = context.attributes[channel === 'email' ? 'emailMarketingConsent' : 'smsMarketingConsent'];
     const marketing = step.category === 'marketing';
     const workspaceId = enrollment.workspaceId;
-    const suppression = address
-      ? (facts.suppressions.get(`${workspaceId}:email:${normalAddress('email', address)}`) ?? null)
-      : null;
+    const suppressionId = address
+      ? `${workspaceId}:${channel}:${normalAddress(channel, address)}`
+      : undefined;
+    const suppression = suppressionId ? (facts.suppressions.get(suppressionId) ?? null) : null;
     // An unsubscribe stops marketing; a bounce or spam report stops everything to that address.
     const suppressed =
       suppression !== null &&
@@ -367,7 +381,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         ? 'no-address'
         : suppressed
           ? `suppressed: ${suppression.reason}`
-          : marketing && context.attributes['emailMarketingConsent'] !== 'true'
+          : marketing && consent !== 'true'
             ? 'no-consent'
             : null;
     const base = {
@@ -376,8 +390,8 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       journeyId: enrollment.journeyId,
       stepId: step.id,
       contactId: enrollment.contactId,
-      channel: 'email',
-      provider: this.email.name,
+      channel,
+      provider: channel === 'email' ? this.email.name : this.sms.name,
       recipient: address ? maskAddress(address) : null,
     };
     if (skip)
@@ -389,11 +403,13 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       });
     const settings = await this.guards.settings(workspaceId);
     const zone = contactZone(context.attributes, settings.timezone);
-    const caps = marketing ? settings.frequencyCaps.filter((cap) => cap.channel === 'email') : [];
-    const capKeys = caps.map((cap) => `${workspaceId}:${enrollment.contactId}:email:${cap.limit}/${cap.per}`);
+    const caps = marketing ? settings.frequencyCaps.filter((cap) => cap.channel === channel) : [];
+    const capKeys = caps.map(
+      (cap) => `${workspaceId}:${enrollment.contactId}:${channel}:${cap.limit}/${cap.per}`,
+    );
     if (!recorded) {
       // Quiet hours hold marketing until the contact's morning; a send already under way is finished.
-      const quiet = marketing ? settings.quietHours.email : undefined;
+      const quiet = marketing ? settings.quietHours[channel] : undefined;
       const opens = quiet ? quietUntil(new Date(), zone, quiet) : null;
       if (opens) return { retryAt: opens, waiting: 'quiet-hours' };
       for (const [i, cap] of caps.entries()) {
@@ -431,7 +447,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       // Another runner recorded it between the read and here: it owns this send.
       if (!fresh) return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
     }
-    const unsubscribeUrl = `${this.config.PUBLIC_BASE_URL}/v1/unsubscribe/${this.guards.unsubscribeToken(workspaceId, 'email', address as string)}`;
+    const unsubscribeUrl = `${this.config.PUBLIC_BASE_URL}/v1/unsubscribe/${this.guards.unsubscribeToken(workspaceId, channel, address as string)}`;
     const data = {
       contact: {
         ...context.attributes,
@@ -443,23 +459,33 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       journey: { id: enrollment.journeyId, version: enrollment.version },
       unsubscribe_url: unsubscribeUrl,
     };
-    const result = await this.email.send({
-      to: address as string,
-      from: step.from ?? this.config.EMAIL_FROM,
-      subject: await this.templates.render(step.subject, data, 'plain'),
-      html: await this.templates.render(step.html, data, 'html'),
-      ...(step.text ? { text: await this.templates.render(step.text, data, 'plain') } : {}),
-      // RFC 8058 one-click unsubscribe: mailbox providers show the button and POST to the link.
-      headers: marketing
-        ? { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
-        : {},
-      customArgs: {
-        tributary_message_key: key,
-        workspace_id: enrollment.workspaceId,
-        journey_id: enrollment.journeyId,
-      },
-      categories: [step.category, `journey:${enrollment.journeyId}`],
-    });
+    const result =
+      step.type === 'sms'
+        ? await this.sms.send({
+            to: address as string,
+            body: await this.templates.render(step.body, data, 'plain'),
+            key,
+          })
+        : await this.email.send({
+            to: address as string,
+            from: step.from ?? this.config.EMAIL_FROM,
+            subject: await this.templates.render(step.subject, data, 'plain'),
+            html: await this.templates.render(step.html, data, 'html'),
+            ...(step.text ? { text: await this.templates.render(step.text, data, 'plain') } : {}),
+            // RFC 8058 one-click unsubscribe: mailbox providers show the button and POST to the link.
+            headers: marketing
+              ? {
+                  'List-Unsubscribe': `<${unsubscribeUrl}>`,
+                  'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+                }
+              : {},
+            customArgs: {
+              tributary_message_key: key,
+              workspace_id: enrollment.workspaceId,
+              journey_id: enrollment.journeyId,
+            },
+            categories: [step.category, `journey:${enrollment.journeyId}`],
+          });
     if (result.ok)
       return this.record(key, base, {
         status: 'sent',
@@ -472,7 +498,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       const backoff = Math.min(600_000, 1_000 * 2 ** attempts) * Math.random();
       this.logger.warn(
         { messageKey: key, attempts, reason: result.reason },
-        'email provider refused for now; retrying',
+        'message provider refused for now; retrying',
       );
       return { retryAt: new Date(Date.now() + (result.retryAfterMs ?? backoff)) };
     }
@@ -600,7 +626,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
 
   private outcomeEvent(
     enrollment: EnrollmentDoc,
-    step: EmailStep,
+    step: MessageStep,
     outcome: Outcome,
   ): OutgoingEvent<typeof Topics.MessagesOutcomes> {
     const messageKey = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
@@ -615,8 +641,8 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         journeyVersion: enrollment.version,
         stepId: step.id,
         contactId: enrollment.contactId,
-        channel: 'email',
-        provider: this.email.name,
+        channel: step.type,
+        provider: step.type === 'email' ? this.email.name : this.sms.name,
         status: outcome.status,
         reason: outcome.reason,
         providerMessageId: outcome.providerMessageId,

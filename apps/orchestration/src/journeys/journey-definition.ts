@@ -81,6 +81,17 @@ const emailStep = z
   })
   .strict();
 
+const smsStep = z
+  .object({
+    id: stepId,
+    type: z.literal('sms'),
+    /** Up to 10 segments; a Liquid template like an email's. */
+    body: z.string().min(1).max(1_600),
+    category: z.enum(['marketing', 'transactional']).default('marketing'),
+    next,
+  })
+  .strict();
+
 const waitStep = z.object({ id: stepId, type: z.literal('wait'), duration, next }).strict();
 
 /** Waits for the contact's next `event` (with the enrollment's key in `match`, for keyed journeys) or the timeout. */
@@ -126,6 +137,7 @@ const exitStep = z.object({ id: stepId, type: z.literal('exit') }).strict();
 
 const step = z.discriminatedUnion('type', [
   emailStep,
+  smsStep,
   waitStep,
   waitEventStep,
   branchStep,
@@ -134,6 +146,9 @@ const step = z.discriminatedUnion('type', [
 ]);
 export type JourneyStep = z.output<typeof step>;
 export type EmailStep = z.output<typeof emailStep>;
+export type SmsStep = z.output<typeof smsStep>;
+/** A step that sends a message to the contact. */
+export type MessageStep = EmailStep | SmsStep;
 export type WaitEventStep = z.output<typeof waitEventStep>;
 
 const journeySchema = z

@@ -107,17 +107,23 @@ export function dryRun(journey: JourneyDefinition, request: DryRunRequest, split
         type: 'wait',
         action: `waits ${action.step.duration} (${durationMs(action.step.duration) / 1000} s)`,
       });
-    else
+    else {
+      const { step } = action;
+      const email = step.type === 'email';
+      const consent = attributes[email ? 'emailMarketingConsent' : 'smsMarketingConsent'];
       path.push({
-        stepId: action.step.id,
-        type: 'email',
+        stepId: step.id,
+        type: step.type,
         action:
-          action.step.category === 'marketing' && attributes['emailMarketingConsent'] !== 'true'
-            ? 'skips the email: no marketing consent'
-            : !attributes['email']
-              ? 'skips the email: no address'
-              : `sends "${action.step.subject}" (${action.step.category})`,
+          step.category === 'marketing' && consent !== 'true'
+            ? `skips the ${email ? 'email' : 'SMS'}: no marketing consent`
+            : !attributes[email ? 'email' : 'phone']
+              ? `skips the ${email ? 'email' : 'SMS'}: no ${email ? 'address' : 'phone number'}`
+              : email
+                ? `sends "${step.subject}" (${step.category})`
+                : `texts "${step.body}" (${step.category})`,
       });
+    }
     from = afterStep(journey, action.step.id);
   }
   return { enters: true, reason: null, key, path };

@@ -72,7 +72,7 @@ describe('journey paths', () => {
     });
     expect(enterprise.passed).toEqual(['by-size']);
     const small = nextAction(onboarding, null, contact({ companySize: '10' }), 'ws:onboarding', 0);
-    expect(small.kind).toBe('email');
+    expect(small).toMatchObject({ kind: 'send', step: { type: 'email' } });
     expect(small.passed).toEqual(['by-size', 'test']);
   });
 

@@ -121,7 +121,7 @@ export function chooseSplit(
 
 /** What the engine does next: an effect (send, wait), or the journey is over. */
 export type NextAction =
-  | { kind: 'email'; step: JourneyStep & { type: 'email' }; passed: string[] }
+  | { kind: 'send'; step: JourneyStep & { type: 'email' | 'sms' }; passed: string[] }
   | { kind: 'wait'; step: JourneyStep & { type: 'wait' }; untilMs: number; passed: string[] }
   | { kind: 'wait_event'; step: JourneyStep & { type: 'wait_event' }; untilMs: number; passed: string[] }
   | { kind: 'exit'; step: JourneyStep & { type: 'exit' }; passed: string[] }
@@ -146,7 +146,7 @@ export function nextAction(
     const index = journey.steps.findIndex((s) => s.id === id);
     const step = journey.steps[index];
     if (!step) break;
-    if (step.type === 'email') return { kind: 'email', step, passed };
+    if (step.type === 'email' || step.type === 'sms') return { kind: 'send', step, passed };
     if (step.type === 'wait') return { kind: 'wait', step, untilMs: now + durationMs(step.duration), passed };
     if (step.type === 'wait_event')
       return { kind: 'wait_event', step, untilMs: now + durationMs(step.timeout), passed };

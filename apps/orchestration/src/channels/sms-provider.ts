@@ -1,0 +1,80 @@
+import twilio from 'twilio';
+import { RedirectingRequestClient } from '@tributary/sandbox';
+import { retryAfterMs, type ProviderResult } from './email-provider';
+
+/** One text message as a journey step sends it. */
+export interface OutgoingSms {
+  to: string;
+  body: string;
+  /** The message key: Twilio's idempotency header where honoured, and the status callback's way back. */
+  key: string;
+}
+
+export interface SmsProvider {
+  readonly name: string;
+  send(sms: OutgoingSms): Promise<ProviderResult>;
+}
+
+/** Without credentials nothing can be sent: every SMS step records why instead. */
+export class UnconfiguredSms implements SmsProvider {
+  readonly name = 'none';
+  send(): Promise<ProviderResult> {
+    return Promise.resolve({ ok: false, retryable: false, reason: 'sms-provider-not-configured' });
+  }
+}
+
+const TWILIO_API = 'https://api.twilio.com';
+
+interface TwilioError {
+  status?: number;
+  code?: number;
+  message?: string;
+}
+
+/**
+ * Twilio's Messages API through its official SDK; at `baseUrl` when it is not Twilio's own (the sandbox `npm start`
+ * runs, a test's fake). Each create carries `I-Twilio-Idempotency-Token` = the message key: Twilio documents that
+ * header for the webhooks it sends, not for creating messages, so the engine's record before the call stays what
+ * keeps a text from going twice (the sandbox honours the header).
+ */
+export class TwilioSms implements SmsProvider {
+  readonly name = 'twilio';
+
+  constructor(
+    private readonly options: {
+      accountSid: string;
+      authToken: string;
+      from: string;
+      baseUrl: string;
+      timeoutMs: number;
+    },
+  ) {}
+
+  async send(sms: OutgoingSms): Promise<ProviderResult> {
+    const headers = { 'I-Twilio-Idempotency-Token': sms.key };
+    const httpClient =
+      this.options.baseUrl.replace(/\/+$/, '') === TWILIO_API
+        ? new twilio.RequestClient({ timeout: this.options.timeoutMs })
+        : new RedirectingRequestClient(this.options.baseUrl, headers);
+    const client = twilio(this.options.accountSid, this.options.authToken, { httpClient });
+    try {
+      const message = await client.messages.create({ to: sms.to, from: this.options.from, body: sms.body });
+      return { ok: true, providerMessageId: message.sid };
+    } catch (error) {
+      const failure = error as TwilioError;
+      if (failure.status === undefined)
+        return { ok: false, retryable: true, reason: `no-answer: ${failure.message ?? String(error)}` };
+      const reason = `twilio ${failure.status}${failure.code ? ` (${failure.code})` : ''}: ${failure.message ?? ''}`;
+      if (failure.status === 429 || failure.status >= 500) {
+        const last = (httpClient as { lastResponse?: { headers?: Record<string, string> } }).lastResponse;
+        return {
+          ok: false,
+          retryable: true,
+          retryAfterMs: retryAfterMs(last?.headers?.['retry-after']),
+          reason,
+        };
+      }
+      return { ok: false, retryable: false, reason };
+    }
+  }
+}
