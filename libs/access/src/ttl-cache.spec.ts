@@ -32,4 +32,26 @@ describe('TtlCache', () => {
     // 'a' was the oldest entry: evicted to make room for 'c'.
     expect(await cache.get('a', load)).toBe(5);
   });
+
+  it('shares a load in flight between callers, and keeps no failed load', async () => {
+    const cache = new TtlCache<string>(60_000);
+    let loads = 0;
+    let fail = true;
+    const load = async () => {
+      loads += 1;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (fail) throw new Error('store down');
+      return 'value';
+    };
+    const first = await Promise.allSettled([
+      cache.get('a', load),
+      cache.get('a', load),
+      cache.get('a', load),
+    ]);
+    expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(loads).toBe(1);
+    fail = false;
+    expect(await Promise.all([cache.get('a', load), cache.get('a', load)])).toEqual(['value', 'value']);
+    expect(loads).toBe(2);
+  });
 });

@@ -1,9 +1,11 @@
 /**
  * A small per-replica cache with a time-to-live and a size cap (oldest entries go first), so random ids presented by
  * an attacker cannot grow it without bound. Misses are cached too (`null`), so unknown ids do not hammer the store.
+ * A load in flight is shared: callers asking for one id at once (a cold replica under load) cause one read; a load
+ * that fails is not kept, so the next call reads again.
  */
 export class TtlCache<T> {
-  private readonly entries = new Map<string, { value: T | null; at: number }>();
+  private readonly entries = new Map<string, { value: Promise<T | null>; at: number }>();
 
   constructor(
     private readonly ttlMs: number,
@@ -11,17 +13,21 @@ export class TtlCache<T> {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async get(id: string, load: (id: string) => Promise<T | null>): Promise<T | null> {
+  get(id: string, load: (id: string) => Promise<T | null>): Promise<T | null> {
     const hit = this.entries.get(id);
     if (hit && this.now() - hit.at < this.ttlMs) return hit.value;
-    const value = await load(id);
+    const value = load(id);
     this.entries.delete(id);
     if (this.ttlMs > 0) {
       if (this.entries.size >= this.maxEntries) {
         const oldest = this.entries.keys().next().value;
         if (oldest !== undefined) this.entries.delete(oldest);
       }
-      this.entries.set(id, { value, at: this.now() });
+      const entry = { value, at: this.now() };
+      this.entries.set(id, entry);
+      value.catch(() => {
+        if (this.entries.get(id) === entry) this.entries.delete(id);
+      });
     }
     return value;
   }

@@ -39,6 +39,8 @@ interface TwilioError {
  */
 export class TwilioSms implements SmsProvider {
   readonly name = 'twilio';
+  /** Twilio's own API: one client for every send. Elsewhere a client per send carries that send's header. */
+  private readonly direct: twilio.Twilio | undefined;
 
   constructor(
     private readonly options: {
@@ -48,15 +50,22 @@ export class TwilioSms implements SmsProvider {
       baseUrl: string;
       timeoutMs: number;
     },
-  ) {}
+  ) {
+    this.direct =
+      options.baseUrl.replace(/\/+$/, '') === TWILIO_API
+        ? twilio(options.accountSid, options.authToken, {
+            httpClient: new twilio.RequestClient({ timeout: options.timeoutMs }),
+          })
+        : undefined;
+  }
 
   async send(sms: OutgoingSms): Promise<ProviderResult> {
     const headers = { 'I-Twilio-Idempotency-Token': sms.key };
-    const httpClient =
-      this.options.baseUrl.replace(/\/+$/, '') === TWILIO_API
-        ? new twilio.RequestClient({ timeout: this.options.timeoutMs })
-        : new RedirectingRequestClient(this.options.baseUrl, headers);
-    const client = twilio(this.options.accountSid, this.options.authToken, { httpClient });
+    const client =
+      this.direct ??
+      twilio(this.options.accountSid, this.options.authToken, {
+        httpClient: new RedirectingRequestClient(this.options.baseUrl, headers),
+      });
     try {
       const message = await client.messages.create({ to: sms.to, from: this.options.from, body: sms.body });
       return { ok: true, providerMessageId: message.sid };
@@ -66,7 +75,9 @@ export class TwilioSms implements SmsProvider {
         return { ok: false, retryable: true, reason: `no-answer: ${failure.message ?? String(error)}` };
       const reason = `twilio ${failure.status}${failure.code ? ` (${failure.code})` : ''}: ${failure.message ?? ''}`;
       if (failure.status === 429 || failure.status >= 500) {
-        const last = (httpClient as { lastResponse?: { headers?: Record<string, string> } }).lastResponse;
+        // The SDK keeps only its client's last response: Retry-After is read there (shared client: the newest one).
+        const last = (client.httpClient as { lastResponse?: { headers?: Record<string, string> } })
+          .lastResponse;
         return {
           ok: false,
           retryable: true,

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Schema, type Model } from 'mongoose';
+import { TtlCache } from '@tributary/access';
 import { isDuplicateKey } from '@tributary/store';
 import { SERVICE_CONFIG } from '@tributary/config';
 import type { OrchestrationConfig } from '../config';
@@ -92,27 +93,24 @@ export function normalAddress(channel: Channel, address: string): string {
 
 @Injectable()
 export class AudienceGuards {
-  private readonly settingsCache = new Map<string, { at: number; settings: Promise<MessagingSettings> }>();
+  private readonly settingsCache: TtlCache<MessagingSettings>;
 
   constructor(
     @Inject(MESSAGING_SETTINGS_MODEL) private readonly settingsDocs: Model<SettingsDoc>,
     @Inject(SUPPRESSION_MODEL) private readonly suppressions: Model<SuppressionDoc>,
     @Inject(CONTACT_SENDS_MODEL) private readonly contactSends: Model<ContactSendsDoc>,
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
-  ) {}
+  ) {
+    this.settingsCache = new TtlCache<MessagingSettings>(config.JOURNEY_CACHE_TTL_MS);
+  }
 
   /** A workspace's settings (defaults when it wrote none), cached like journeys. */
-  settings(workspaceId: string): Promise<MessagingSettings> {
-    const now = Date.now();
-    const cached = this.settingsCache.get(workspaceId);
-    if (cached && now - cached.at < this.config.JOURNEY_CACHE_TTL_MS) return cached.settings;
-    const settings = this.settingsDocs
-      .findById(workspaceId)
-      .lean()
-      .then((doc) => (doc ? messagingSettingsSchema.parse(doc.settings) : DEFAULT_MESSAGING_SETTINGS));
-    this.settingsCache.set(workspaceId, { at: now, settings });
-    settings.catch(() => this.settingsCache.delete(workspaceId));
-    return settings;
+  async settings(workspaceId: string): Promise<MessagingSettings> {
+    const settings = await this.settingsCache.get(workspaceId, async (id) => {
+      const doc = await this.settingsDocs.findById(id).lean();
+      return doc ? messagingSettingsSchema.parse(doc.settings) : null;
+    });
+    return settings ?? DEFAULT_MESSAGING_SETTINGS;
   }
 
   async writeSettings(
@@ -125,7 +123,7 @@ export class AudienceGuards {
       { $set: { settings, updatedAt: new Date(), updatedBy: by ?? null } },
       { upsert: true },
     );
-    this.settingsCache.delete(workspaceId);
+    this.settingsCache.invalidate(workspaceId);
     return settings;
   }
 

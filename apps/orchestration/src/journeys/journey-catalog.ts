@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { Schema, type Connection, type Model } from 'mongoose';
 import { z } from 'zod';
+import { TtlCache } from '@tributary/access';
 import { STORE_CONNECTION, isDuplicateKey } from '@tributary/store';
 import type { JourneyDefinition } from './journey-definition';
 
@@ -55,6 +56,12 @@ export interface LiveJourney {
   version: number;
   status: 'active' | 'paused';
   definition: JourneyDefinition;
+}
+
+/** A workspace's live journeys and the status of each of its journeys, as one cached read. */
+interface LiveSet {
+  live: LiveJourney[];
+  status: Map<string, JourneyStatus>;
 }
 
 /** A status change the journey's state does not allow (archived is final; resume only what is paused). */
@@ -133,18 +140,17 @@ const versionId = (workspaceId: string, journeyId: string, version: number): str
 @Injectable()
 export class JourneyCatalog {
   /** Per workspace: its live journeys and every head's status, read together. */
-  private readonly live = new Map<
-    string,
-    { at: number; journeys: Promise<{ live: LiveJourney[]; status: Map<string, JourneyStatus> }> }
-  >();
+  private readonly live: TtlCache<LiveSet>;
   /** Versions never change: cached without expiry, bounded. */
   private readonly definitions = new LRUCache<string, JourneyDefinition>({ max: 5_000 });
 
   constructor(
     @Inject(JOURNEY_VERSIONS) private readonly versions: Model<JourneyVersionDoc>,
     @Inject(JOURNEY_HEADS) private readonly heads: Model<JourneyHeadDoc>,
-    @Inject(JOURNEY_CATALOG_OPTIONS) private readonly options: { cacheTtlMs: number },
-  ) {}
+    @Inject(JOURNEY_CATALOG_OPTIONS) options: { cacheTtlMs: number },
+  ) {
+    this.live = new TtlCache<LiveSet>(options.cacheTtlMs, MAX_CACHED_WORKSPACES);
+  }
 
   /**
    * Stores a new version (a draft until published) by inserting `<ws>:<journey>:<n+1>`: a duplicate `_id` fails, so
@@ -293,23 +299,11 @@ export class JourneyCatalog {
     return doc?.definition;
   }
 
-  private liveOf(workspaceId: string): Promise<{ live: LiveJourney[]; status: Map<string, JourneyStatus> }> {
-    const now = Date.now();
-    const cached = this.live.get(workspaceId);
-    if (cached && now - cached.at < this.options.cacheTtlMs) return cached.journeys;
-    const journeys = this.readLive(workspaceId);
-    if (this.live.size >= MAX_CACHED_WORKSPACES) this.live.clear();
-    this.live.set(workspaceId, { at: now, journeys });
-    // A failed read is not cached: the next call tries the store again.
-    journeys.catch(() => {
-      if (this.live.get(workspaceId)?.journeys === journeys) this.live.delete(workspaceId);
-    });
-    return journeys;
+  private async liveOf(workspaceId: string): Promise<LiveSet> {
+    return (await this.live.get(workspaceId, (id) => this.readLive(id))) ?? { live: [], status: new Map() };
   }
 
-  private async readLive(
-    workspaceId: string,
-  ): Promise<{ live: LiveJourney[]; status: Map<string, JourneyStatus> }> {
+  private async readLive(workspaceId: string): Promise<LiveSet> {
     const heads = await this.heads
       .find({ workspaceId }, { journeyId: 1, status: 1, publishedVersion: 1 })
       .lean();
@@ -361,7 +355,7 @@ export class JourneyCatalog {
 
   /** This replica sees its own change at once; others within the TTL. */
   private forget(workspaceId: string): void {
-    this.live.delete(workspaceId);
+    this.live.invalidate(workspaceId);
   }
 
   private async summaryOf(head: JourneyHeadDoc): Promise<JourneySummary> {
