@@ -8,7 +8,8 @@ import { MessagingSettingsController, UnsubscribeController } from './engine/aud
 import { engineModelProviders } from './engine/engine.models';
 import { JourneyEventsHandler } from './engine/journey-events.handler';
 import { JourneyIntake } from './engine/journey-intake.service';
-import { EMAIL_PROVIDER, JourneyRunner, SMS_PROVIDER } from './engine/journey-runner.service';
+import { JourneyRunner } from './engine/journey-runner.service';
+import { EMAIL_PROVIDER, MessageSender, SMS_PROVIDER } from './engine/message-sender';
 import { TwilioSms, UnconfiguredSms, type SmsProvider } from './channels/sms-provider';
 import { captureJourneyBodies } from './journeys/journey-documents';
 import { JourneysController } from './journeys/journeys.controller';
@@ -40,6 +41,7 @@ export class OrchestrationModule {
         ...audienceGuardModelProviders,
         AudienceGuards,
         JourneyIntake,
+        MessageSender,
         JourneyRunner,
         {
           provide: EMAIL_PROVIDER,

@@ -7,10 +7,10 @@ import { Topics } from '@tributary/contracts';
 import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
-import { findByIds, insertClaims, isDuplicateKey, type BatchCollection } from '@tributary/store';
+import { isDuplicateKey } from '@tributary/store';
 import type { AnyBulkWriteOperation } from 'mongoose';
 import type { OrchestrationConfig } from '../config';
-import type { JourneyDefinition, MessageStep } from '../journeys/journey-definition';
+import type { MessageStep } from '../journeys/journey-definition';
 import {
   afterStep,
   afterWaitEvent,
@@ -19,63 +19,28 @@ import {
   type PathContext,
 } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
-import type { EmailProvider } from '../channels/email-provider';
-import type { SmsProvider } from '../channels/sms-provider';
-import { MessageTemplates } from '../channels/templates';
 import { Coalescer } from './coalescer';
-import { AudienceGuards, normalAddress, type SuppressionDoc } from './audience-guards';
-import { capWindowStart, contactZone, quietUntil } from './send-policy';
+import { MessageSender, type ClaimFacts, type Outcome } from './message-sender';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
-  MESSAGE_MODEL,
   TIMER_MODEL,
   enrollmentOfTimer,
   timerId,
   timersDueBy,
   type ContactProfileDoc,
   type EnrollmentDoc,
-  type MessageDoc,
-  type MessageStatus,
   type TimerDoc,
 } from './engine.models';
-
-export const EMAIL_PROVIDER = Symbol('EMAIL_PROVIDER');
-export const SMS_PROVIDER = Symbol('SMS_PROVIDER');
 
 const SOURCE = 'orchestration';
 /** Effects one enrollment may run in one wake-up: a journey of decisions and sends only, no wait, ends here. */
 const MAX_EFFECTS_PER_WAKE = 50;
 
-/** `a***@example.com`, `+49***78`: enough to recognise an address in an outcome, never the address itself. */
-export function maskAddress(address: string): string {
-  const at = address.indexOf('@');
-  if (at > 0) return `${address[0] ?? ''}***${address.slice(at)}`;
-  return address.length > 6 ? `${address.slice(0, 3)}***${address.slice(-2)}` : '***';
-}
-
-/** What a claim's enrollments will ask the store, read once for the whole claim. */
-interface ClaimFacts {
-  /** Suppressions of the claimed contacts' addresses, by suppression id. */
-  suppressions: Map<string, SuppressionDoc>;
-}
-
-/** A message's outcome as the engine records and announces it. */
-interface Outcome {
-  status: Exclude<MessageStatus, 'sending'>;
-  reason: string | null;
-  providerMessageId: string | null;
-  attempts: number;
-  recipient: string | null;
-}
-
 /**
  * The timer loop: claims due enrollments with a lease (so of two replicas one runs each wake-up, and a killed
  * replica's claims are taken over when the lease ends), runs each to its next wait or its end, and releases it.
- *
- * A message is recorded `sending` before the provider call and `sent` after; a rerun finding `sent` does not call
- * again. Found `sending` (a crash or a lost lease between the call and the record), it calls again: SendGrid has no
- * idempotency key, so that window, one provider call long, is where a second email can go.
+ * Sends go through MessageSender, which keeps each message to one.
  */
 @Injectable()
 export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -83,23 +48,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   private running: Promise<void> | undefined;
   private stopped = false;
   private poked = false;
-  private readonly templates = new MessageTemplates();
-  // Enrollments of a claim run at once; their single reads and writes go to the store as one command each.
-  private readonly messageReads = new Coalescer<string, MessageDoc | null>(async (keys) => {
-    const found = await findByIds(this.messages.collection as unknown as BatchCollection<MessageDoc>, keys);
-    return keys.map((key) => found.get(key) ?? null);
-  });
-  private readonly sendingInserts = new Coalescer<MessageDoc, boolean>(async (docs) => {
-    const taken = await insertClaims(
-      this.messages.collection as unknown as BatchCollection<MessageDoc>,
-      docs,
-    );
-    return docs.map((_, i) => !taken.has(i));
-  });
-  private readonly messageWrites = new Coalescer<AnyBulkWriteOperation<MessageDoc>, void>(async (ops) => {
-    await this.messages.bulkWrite(ops, { ordered: false });
-    return ops.map(() => undefined);
-  });
+  // Enrollments of a claim run at once; their single writes go to the store as one command each.
   private readonly enrollmentWrites = new Coalescer<AnyBulkWriteOperation<EnrollmentDoc>, void>(
     async (ops) => {
       await this.enrollments.bulkWrite(ops, { ordered: false });
@@ -118,15 +67,12 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   constructor(
     @Inject(ENROLLMENT_MODEL) private readonly enrollments: Model<EnrollmentDoc>,
     @Inject(CONTACT_PROFILE_MODEL) private readonly profiles: Model<ContactProfileDoc>,
-    @Inject(MESSAGE_MODEL) private readonly messages: Model<MessageDoc>,
     @Inject(TIMER_MODEL) private readonly timers: Model<TimerDoc>,
-    @Inject(EMAIL_PROVIDER) private readonly email: EmailProvider,
-    @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
     private readonly journeys: JourneyCatalog,
     private readonly publisher: EventPublisher,
-    private readonly guards: AudienceGuards,
+    private readonly sender: MessageSender,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -224,16 +170,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         (p) => [p._id, p],
       ),
     );
-    const addresses = claimed.flatMap((e) => {
-      const attributes = profiles.get(e.contactId)?.attributes ?? {};
-      const email = attributes['email'];
-      const phone = attributes['phone'];
-      return [
-        ...(email ? [`${e.workspaceId}:email:${normalAddress('email', email)}`] : []),
-        ...(phone ? [`${e.workspaceId}:sms:${normalAddress('sms', phone)}`] : []),
-      ];
-    });
-    const facts: ClaimFacts = { suppressions: await this.guards.suppressionsAmong(addresses) };
+    const facts = await this.sender.factsFor(claimed, profiles);
     const limit = pLimit(this.config.JOURNEY_RUN_CONCURRENCY);
     await Promise.all(
       claimed.map((enrollment) =>
@@ -311,14 +248,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         await this.stopAt(current, new Date(action.untilMs), announce);
         return;
       }
-      const outcome = await this.sendMessage(
-        current,
-        journey,
-        action.step,
-        context,
-        status === 'paused',
-        facts,
-      );
+      const outcome = await this.sender.send(current, action.step, context, status === 'paused', facts);
       if ('retryAt' in outcome) {
         // Quiet hours, or the provider asked to wait (429, 5xx): the same step, the same message key, later.
         current = { ...current, stepId: action.step.id };
@@ -338,197 +268,6 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     }
     // A journey of sends and decisions only, looping: look again next round rather than hold the lease forever.
     await this.stopAt(current, new Date(), announce);
-  }
-
-  /**
-   * Sends one email or SMS step once: the message key is the enrollment, its run, the step and the effect count, so a
-   * redelivery, a rerun or another replica finds the same record.
-   */
-  private async sendMessage(
-    enrollment: EnrollmentDoc,
-    journey: JourneyDefinition,
-    step: MessageStep,
-    context: PathContext,
-    paused: boolean,
-    facts: ClaimFacts,
-  ): Promise<Outcome | { retryAt: Date; waiting?: string }> {
-    const key = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
-    const recorded = await this.messageReads.add(key);
-    if (recorded && recorded.status !== 'sending')
-      return {
-        status: recorded.status,
-        reason: recorded.reason,
-        providerMessageId: recorded.providerMessageId,
-        attempts: recorded.attempts,
-        recipient: recorded.recipient,
-      };
-    const channel = step.type;
-    const address = context.attributes[channel === 'email' ? 'email' : 'phone'];
-    const consent = context.attributes[channel === 'email' ? 'emailMarketingConsent' : 'smsMarketingConsent'];
-    const marketing = step.category === 'marketing';
-    const workspaceId = enrollment.workspaceId;
-    const suppressionId = address
-      ? `${workspaceId}:${channel}:${normalAddress(channel, address)}`
-      : undefined;
-    const suppression = suppressionId ? (facts.suppressions.get(suppressionId) ?? null) : null;
-    // An unsubscribe stops marketing; a bounce or spam report stops everything to that address.
-    const suppressed =
-      suppression !== null &&
-      (marketing || suppression.reason === 'bounce' || suppression.reason === 'spamreport');
-    const skip = paused
-      ? 'journey-paused'
-      : !address
-        ? 'no-address'
-        : suppressed
-          ? `suppressed: ${suppression.reason}`
-          : marketing && consent !== 'true'
-            ? 'no-consent'
-            : null;
-    const base = {
-      workspaceId,
-      enrollmentId: enrollment._id,
-      journeyId: enrollment.journeyId,
-      stepId: step.id,
-      contactId: enrollment.contactId,
-      channel,
-      provider: channel === 'email' ? this.email.name : this.sms.name,
-      recipient: address ? maskAddress(address) : null,
-    };
-    if (skip)
-      return this.record(key, base, {
-        status: 'skipped',
-        reason: skip,
-        providerMessageId: null,
-        attempts: 0,
-      });
-    const settings = await this.guards.settings(workspaceId);
-    const zone = contactZone(context.attributes, settings.timezone);
-    const caps = marketing ? settings.frequencyCaps.filter((cap) => cap.channel === channel) : [];
-    const capKeys = caps.map(
-      (cap) => `${workspaceId}:${enrollment.contactId}:${channel}:${cap.limit}/${cap.per}`,
-    );
-    if (!recorded) {
-      // Quiet hours hold marketing until the contact's morning; a send already under way is finished.
-      const quiet = marketing ? settings.quietHours[channel] : undefined;
-      const opens = quiet ? quietUntil(new Date(), zone, quiet) : null;
-      if (opens) return { retryAt: opens, waiting: 'quiet-hours' };
-      for (const [i, cap] of caps.entries()) {
-        const fits = await this.guards.reserveSend(
-          capKeys[i] as string,
-          key,
-          cap.limit,
-          capWindowStart(new Date(), zone, cap.per),
-        );
-        if (!fits) {
-          await Promise.all(capKeys.slice(0, i).map((capKey) => this.guards.releaseSend(capKey, key)));
-          return this.record(key, base, {
-            status: 'skipped',
-            reason: `frequency-cap: ${cap.limit} per ${cap.per}`,
-            providerMessageId: null,
-            attempts: 0,
-          });
-        }
-      }
-    }
-    const attempts = (recorded?.attempts ?? 0) + 1;
-    const now = new Date();
-    if (recorded) await this.messages.updateOne({ _id: key }, { $set: { attempts, updatedAt: now } });
-    else {
-      const fresh = await this.sendingInserts.add({
-        _id: key,
-        ...base,
-        status: 'sending',
-        reason: null,
-        providerMessageId: null,
-        attempts,
-        createdAt: now,
-        updatedAt: now,
-      });
-      // Another runner recorded it between the read and here: it owns this send.
-      if (!fresh) return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
-    }
-    const unsubscribeUrl = `${this.config.PUBLIC_BASE_URL}/v1/unsubscribe/${this.guards.unsubscribeToken(workspaceId, channel, address as string)}`;
-    const data = {
-      contact: {
-        ...context.attributes,
-        id: enrollment.contactId,
-        stage: context.stage,
-        score: context.score,
-      },
-      event: context.properties as Record<string, unknown>,
-      journey: { id: enrollment.journeyId, version: enrollment.version },
-      unsubscribe_url: unsubscribeUrl,
-    };
-    const result =
-      step.type === 'sms'
-        ? await this.sms.send({
-            to: address as string,
-            body: await this.templates.render(step.body, data, 'plain'),
-            key,
-          })
-        : await this.email.send({
-            to: address as string,
-            from: step.from ?? this.config.EMAIL_FROM,
-            subject: await this.templates.render(step.subject, data, 'plain'),
-            html: await this.templates.render(step.html, data, 'html'),
-            ...(step.text ? { text: await this.templates.render(step.text, data, 'plain') } : {}),
-            // RFC 8058 one-click unsubscribe: mailbox providers show the button and POST to the link.
-            headers: marketing
-              ? {
-                  'List-Unsubscribe': `<${unsubscribeUrl}>`,
-                  'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-                }
-              : {},
-            customArgs: {
-              tributary_message_key: key,
-              workspace_id: enrollment.workspaceId,
-              journey_id: enrollment.journeyId,
-            },
-            categories: [step.category, `journey:${enrollment.journeyId}`],
-          });
-    if (result.ok)
-      return this.record(key, base, {
-        status: 'sent',
-        reason: null,
-        providerMessageId: result.providerMessageId,
-        attempts,
-      });
-    if (result.retryable && attempts < this.config.MESSAGE_MAX_ATTEMPTS) {
-      // Retry-After when the provider gave one, else exponential backoff with full jitter (capped at 10 min).
-      const backoff = Math.min(600_000, 1_000 * 2 ** attempts) * Math.random();
-      this.logger.warn(
-        { messageKey: key, attempts, reason: result.reason },
-        'message provider refused for now; retrying',
-      );
-      return { retryAt: new Date(Date.now() + (result.retryAfterMs ?? backoff)) };
-    }
-    // Never sent: the caps do not count it.
-    await Promise.all(capKeys.map((capKey) => this.guards.releaseSend(capKey, key)));
-    return this.record(key, base, {
-      status: 'failed',
-      reason: result.reason,
-      providerMessageId: null,
-      attempts,
-    });
-  }
-
-  private async record(
-    key: string,
-    base: Omit<
-      MessageDoc,
-      '_id' | 'status' | 'reason' | 'providerMessageId' | 'attempts' | 'createdAt' | 'updatedAt'
-    >,
-    outcome: Omit<Outcome, 'recipient'>,
-  ): Promise<Outcome> {
-    const now = new Date();
-    await this.messageWrites.add({
-      updateOne: {
-        filter: { _id: key },
-        update: { $set: { ...base, ...outcome, updatedAt: now }, $setOnInsert: { createdAt: now } },
-        upsert: true,
-      },
-    });
-    return { ...outcome, recipient: base.recipient };
   }
 
   /**
@@ -642,7 +381,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         stepId: step.id,
         contactId: enrollment.contactId,
         channel: step.type,
-        provider: step.type === 'email' ? this.email.name : this.sms.name,
+        provider: outcome.provider,
         status: outcome.status,
         reason: outcome.reason,
         providerMessageId: outcome.providerMessageId,
