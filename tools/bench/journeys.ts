@@ -9,16 +9,20 @@
  *      their leases end (JOURNEY_TIMER_LEASE_MS).
  * Counted by the fake, from each message's key (custom_args): early (received before T), lost (a timer that never
  * sent), duplicated (a key received more than once), lateness p50/p99/max from T, and drain (T → last send).
- * The timers are written straight into orchestration's store (seeding, not the engine's path); entry throughput from
- * events is not measured here yet (enroll_per_s=na).
+ * The timers are written straight into orchestration's store (seeding, not the engine's path).
+ *   3. entry (unless `--entry-rate 0`): ingestion and leads join the orchestration processes; `--entry-rate` contacts
+ *      a second (made known first by an identify with their email) send a track call that enters a journey whose
+ *      first step is an email, open loop for `--entry-seconds`: enrollments/s achieved (entries sent by the fake over
+ *      the time from the first call to the last email) and the time from each call's due time to its email.
  * Prints numbers; asserts nothing. Ends with
  * `RESULT journeys timers=<n> drain_s=<s> p99_late_ms=<ms> early=<n> lost=<n> duplicated=<n> enroll_per_s=<n>`
- * for the kill phase (the harder one), and a line per phase before it.
+ * for the kill phase (the harder one) and the entry phase, and a line per phase before it.
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
+import pLimit from 'p-limit';
 import mongoose from 'mongoose';
 import { FakeSendGrid } from '@tributary/sandbox';
 import { spawnService, stopService, uniqueId, waitReady, type RunningProcess } from '@tributary/testing';
@@ -28,6 +32,7 @@ import {
   DEV_FLAG,
   DEV_FLAG_HELP,
   RssSampler,
+  UNLIMITED_EDGE,
   benchMode,
   ensureBuilt,
   modeLabel,
@@ -47,6 +52,13 @@ const opts = new Command('bench:journeys')
   .option('--drain-timeout-seconds <n>', 'how long a phase waits for the last send', (v) => Number(v), 600)
   .option('--port <n>', 'first orchestration HTTP port', (v) => Number(v), 4301)
   .option('--sandbox-port <n>', 'the SendGrid fake', (v) => Number(v), 4310)
+  .option(
+    '--entry-rate <n>',
+    'track calls/s entering a journey in phase 3 (0: no phase 3)',
+    (v) => Number(v),
+    100,
+  )
+  .option('--entry-seconds <n>', 'length of phase 3', (v) => Number(v), 30)
   .option('--keep-data', "keep the run's orchestration database (dropped by default)")
   .option(DEV_FLAG, DEV_FLAG_HELP)
   .parse()
@@ -58,6 +70,8 @@ const opts = new Command('bench:journeys')
     drainTimeoutSeconds: number;
     port: number;
     sandboxPort: number;
+    entryRate: number;
+    entrySeconds: number;
     keepData?: boolean;
     dev?: boolean;
   }>();
@@ -149,6 +163,132 @@ async function seedTimers(
   bar.stop();
 }
 
+interface EntryResult {
+  calls: number;
+  entered: number;
+  lost: number;
+  enrollPerS: number;
+  late: ReturnType<typeof latencySummary>;
+}
+
+const ENTRY_JOURNEY = {
+  name: 'Bench entry',
+  entry: { on: 'event', event: 'Bench Entered' },
+  reentry: 'never',
+  steps: [{ id: 'hello', type: 'email', subject: 'Hello', html: '<p>hello</p>', category: 'transactional' }],
+};
+
+/**
+ * Phase 3: contacts made known (identify with an email, not timed), then one track call each at `--entry-rate`, open
+ * loop; each must get the journey's email. Latency runs from the call's due time to the fake receiving the email.
+ */
+async function measureEntry(
+  processes: RunningProcess[],
+  sendgrid: FakeSendGrid,
+  db: mongoose.mongo.Db,
+  writeKey: string,
+  workspace: string,
+): Promise<EntryResult> {
+  const [ingestion, , orchestration] = processes;
+  console.log(
+    `\nphase 3 (entry): ingestion, leads and ${opts.processes} orchestration processes, ${opts.entryRate} entries/s for ${opts.entrySeconds} s`,
+  );
+  await Promise.all(processes.map((p) => waitReady(p)));
+  const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
+  const headers = { authorization: auth, 'content-type': 'application/json' };
+  const put = await fetch(`${orchestration?.url}/v1/journeys/entry`, {
+    method: 'PUT',
+    headers,
+    body: JSON.stringify(ENTRY_JOURNEY),
+  });
+  if (!put.ok) throw new Error(`journey refused: ${put.status} ${await put.text()}`);
+  await fetch(`${orchestration?.url}/v1/journeys/entry/publish`, {
+    method: 'POST',
+    headers: { authorization: auth },
+  });
+  const count = Math.round(opts.entryRate * opts.entrySeconds);
+  const email = (i: number): string => `entry-${i}@${workspace}.example`;
+  const call = async (path: string, body: unknown): Promise<void> => {
+    const res = await fetch(`${ingestion?.url}${path}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${path} refused: ${res.status} ${await res.text()}`);
+  };
+  // Known contacts with an email first: entry and first send are what is timed.
+  const limit = pLimit(32);
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      limit(() => call('/v1/identify', { userId: `entry-${i}`, traits: { email: email(i) } })),
+    ),
+  );
+  const known = async (): Promise<number> =>
+    db
+      .collection('contact_profiles')
+      .countDocuments({ workspaceId: workspace, 'attributes.email': { $exists: true } });
+  const knownBy = Date.now() + 120_000;
+  while ((await known()) < count && Date.now() < knownBy) await sleep(500);
+  console.log(`${await known()} of ${count} contacts known to orchestration`);
+
+  const due = new Map<string, number>();
+  const start = Date.now() + 500;
+  const calls: Promise<void>[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const at = start + (i * 1000) / opts.entryRate;
+    await sleep(Math.max(0, at - Date.now()));
+    due.set(email(i), at);
+    calls.push(call('/v1/track', { userId: `entry-${i}`, event: 'Bench Entered', properties: { i } }));
+  }
+  await Promise.all(calls);
+  const ours = () => sendgrid.messages.filter((m) => m.customArgs['workspace_id'] === workspace);
+  let seen = 0;
+  let lastChange = Date.now();
+  while (seen < count && Date.now() - lastChange < 30_000) {
+    await sleep(500);
+    const now = ours().length;
+    if (now !== seen) lastChange = Date.now();
+    seen = now;
+  }
+  const firstAt = new Map<string, number>();
+  for (const message of ours()) {
+    const to = message.to[0]?.email ?? '';
+    const at = Date.parse(message.receivedAt);
+    if (due.has(to) && (firstAt.get(to) ?? Infinity) > at) firstAt.set(to, at);
+  }
+  const times = [...firstAt.entries()].map(([to, at]) => at - (due.get(to) ?? at));
+  const lastAt = Math.max(...firstAt.values());
+  const result: EntryResult = {
+    calls: count,
+    entered: firstAt.size,
+    lost: count - firstAt.size,
+    enrollPerS: Math.round((firstAt.size / Math.max(1, lastAt - start)) * 1000 * 10) / 10,
+    late: latencySummary(times),
+  };
+  console.table({
+    entry: {
+      calls: result.calls,
+      entered: result.entered,
+      lost: result.lost,
+      'enrollments/s': result.enrollPerS,
+      'call→email p50 ms': result.late.p50,
+      'p99 ms': result.late.p99,
+      'max ms': result.late.max,
+    },
+  });
+  console.log(
+    resultLine('journeys_entry', {
+      rate: opts.entryRate,
+      seconds: opts.entrySeconds,
+      enroll_per_s: result.enrollPerS,
+      p50_ms: result.late.p50,
+      p99_ms: result.late.p99,
+      lost: result.lost,
+    }),
+  );
+  return result;
+}
+
 async function main(): Promise<void> {
   await stackUp();
   const endpoints = stackEndpoints();
@@ -156,11 +296,14 @@ async function main(): Promise<void> {
   const key = `bench-key-${run}`;
   const database = `bench_${run}_orchestration`;
   const ports = Array.from({ length: opts.processes }, (_, i) => opts.port + i);
-  if (mode === 'production') ensureBuilt(['orchestration']);
-  await assertPortsFree([...ports, opts.sandboxPort]);
+  const entryPorts = { ingestion: opts.port + opts.processes, leads: opts.port + opts.processes + 1 };
+  if (mode === 'production')
+    ensureBuilt(opts.entryRate > 0 ? ['orchestration', 'ingestion', 'leads'] : ['orchestration']);
+  await assertPortsFree([...ports, opts.sandboxPort, entryPorts.ingestion, entryPorts.leads]);
   const sendgrid = new FakeSendGrid({ apiKey: `SG.${run}` });
   await sendgrid.start(opts.sandboxPort);
   const workspaces = [`ws_${run}_clean`, `ws_${run}_kill`];
+  const entryWorkspace = `ws_${run}_entry`;
   const spawnAll = (): RunningProcess[] =>
     ports.map((port, i) =>
       spawnService(
@@ -171,7 +314,7 @@ async function main(): Promise<void> {
           MONGO_DB: database,
           CONSUMER_GROUP: `orchestration.${run}`,
           CONSUMER_FROM_BEGINNING: 'false',
-          WRITE_KEYS: workspaces.map((ws) => `${key}-${ws}:${ws}`).join(','),
+          WRITE_KEYS: [...workspaces, entryWorkspace].map((ws) => `${key}-${ws}:${ws}`).join(','),
           SENDGRID_API_KEY: `SG.${run}`,
           SENDGRID_BASE_URL: sendgrid.baseUrl,
           LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
@@ -188,10 +331,32 @@ async function main(): Promise<void> {
         },
       ),
     );
+  /** Ingestion and leads, for phase 3: the path a tracked event takes to orchestration. */
+  const spawnPipeline = (): RunningProcess[] =>
+    (['ingestion', 'leads'] as const).map((name) =>
+      spawnService(
+        name,
+        entryPorts[name],
+        {
+          ...endpoints.env,
+          MONGO_DB: `bench_${run}_${name}`,
+          CONSUMER_GROUP: `${name}.${run}`,
+          CONSUMER_FROM_BEGINNING: 'false',
+          WRITE_KEYS: `${key}-${entryWorkspace}:${entryWorkspace}`,
+          LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
+          ...(name === 'ingestion' ? UNLIMITED_EDGE : {}),
+          ...podEnv(name, mode),
+          ...productionEnv(mode),
+        },
+        join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`, name),
+        { nodeArgs: podNodeArgs(name, mode), mode },
+      ),
+    );
   const connection = await mongoose.createConnection(endpoints.mongoUrl, { dbName: database }).asPromise();
   const db = connection.db as mongoose.mongo.Db;
   let processes: RunningProcess[] = [];
   const results: PhaseResult[] = [];
+  let entry: EntryResult | undefined;
   try {
     for (const [phase, workspace] of workspaces.entries()) {
       const kill = phase === 1;
@@ -308,10 +473,18 @@ async function main(): Promise<void> {
         }),
       );
     }
+    if (opts.entryRate > 0) {
+      const pipeline = spawnPipeline();
+      processes = [...pipeline, ...spawnAll()];
+      entry = await measureEntry(processes, sendgrid, db, `${key}-${entryWorkspace}`, entryWorkspace);
+      await Promise.all(processes.map((p) => stopService(p)));
+    }
   } finally {
     await Promise.all(processes.map((p) => stopService(p)));
     await sendgrid.stop();
-    if (!opts.keepData) await db.dropDatabase();
+    if (!opts.keepData)
+      for (const name of [database, `bench_${run}_ingestion`, `bench_${run}_leads`])
+        await connection.useDb(name).dropDatabase();
     await connection.close();
   }
   const hard = results[results.length - 1];
@@ -324,7 +497,9 @@ async function main(): Promise<void> {
         early: hard.early,
         lost: hard.lost,
         duplicated: hard.duplicated,
-        enroll_per_s: 'na',
+        enroll_per_s: entry?.enrollPerS,
+        entry_p99_ms: entry?.late.p99,
+        entry_lost: entry?.lost,
       }),
     );
 }

@@ -59,6 +59,18 @@ export function buildReason(name: string): string | undefined {
 }
 
 /** Builds (`nx run-many -t build`) the services whose dist is missing or older than their sources; throws if it fails. */
+/** The bench measures the pipeline, not the edge's per-credential allowances (50 requests/s by default). */
+export const UNLIMITED_EDGE: Readonly<Record<string, string>> = {
+  RATE_LIMIT_PER_SECOND: '1000000',
+  RATE_LIMIT_BURST: '1000000',
+  RATE_LIMIT_WORKSPACE_PER_SECOND: '1000000',
+  RATE_LIMIT_WORKSPACE_BURST: '1000000',
+  RATE_LIMIT_EVENTS_PER_SECOND: '100000000',
+  RATE_LIMIT_EVENTS_BURST: '100000000',
+  RATE_LIMIT_BYTES_PER_SECOND: '100000000000',
+  RATE_LIMIT_BYTES_BURST: '100000000000',
+};
+
 export function ensureBuilt(names: readonly string[]): void {
   const stale = names.flatMap((name) => {
     const reason = buildReason(name);
@@ -183,6 +195,7 @@ export function productionEnv(
     ...imageMallocEnv(dockerfile),
     ADMIN_TOKEN: randomBytes(24).toString('hex'),
     UNSUBSCRIBE_SECRET: randomBytes(24).toString('hex'),
+    CONTENT_SECRETS_KEY: randomBytes(32).toString('hex'),
   };
 }
 

@@ -31,6 +31,7 @@ import {
   assertPortsFree,
   DEV_FLAG,
   DEV_FLAG_HELP,
+  UNLIMITED_EDGE,
   cpuSeconds,
   cpuShares,
   exitedCheck,
@@ -132,17 +133,6 @@ async function main(): Promise<void> {
   const key = `bench-key-${run}`;
   const workspace = `ws_${run}`;
   const logDir = join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`);
-  // The bench measures the pipeline, not the edge's per-credential allowances (50 requests/s by default).
-  const unlimited = {
-    RATE_LIMIT_PER_SECOND: '1000000',
-    RATE_LIMIT_BURST: '1000000',
-    RATE_LIMIT_WORKSPACE_PER_SECOND: '1000000',
-    RATE_LIMIT_WORKSPACE_BURST: '1000000',
-    RATE_LIMIT_EVENTS_PER_SECOND: '100000000',
-    RATE_LIMIT_EVENTS_BURST: '100000000',
-    RATE_LIMIT_BYTES_PER_SECOND: '100000000000',
-    RATE_LIMIT_BYTES_BURST: '100000000000',
-  };
   if (mode === 'production') ensureBuilt(SERVICES.map((s) => s.name));
   await assertPortsFree(SERVICES.map((_, i) => opts.portBase + i));
   const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
@@ -158,7 +148,7 @@ async function main(): Promise<void> {
         CONSUMER_FROM_BEGINNING: 'false',
         WRITE_KEYS: `${key}:${workspace}`,
         LOG_LEVEL: 'warn',
-        ...(s.name === 'ingestion' ? unlimited : {}),
+        ...(s.name === 'ingestion' ? UNLIMITED_EDGE : {}),
         ...podEnv(s.name, mode),
         ...production,
       },

@@ -11,7 +11,8 @@ import { stackEndpoints, stackUp } from '../stack/stack';
 import { consumerBacklogs, skipBacklogs } from './consumer-backlog';
 import { DEMO_PROSPECTS, sendDemoTraffic } from './demo-traffic';
 import { DEMO_WORKSPACE, DEMO_WRITE_KEY, setUpDemoJourneys, setUpDemoWorkspace } from './demo-workspace';
-import { FakeSendGrid } from '@tributary/sandbox';
+import { setUpDemoContent, startContentSandboxes } from './demo-content';
+import { FakeSendGrid, FakeTwilio } from '@tributary/sandbox';
 import { spawnService, stopService, waitReady, type RunningProcess } from '@tributary/testing';
 import { SERVICES } from './services';
 
@@ -21,6 +22,12 @@ const BACKLOG_WARNING_RECORDS = 1_000;
 /** The sandbox email provider: SendGrid's API, recording instead of delivering (SANDBOX_EMAIL_PORT moves it). */
 const SANDBOX_EMAIL_PORT = Number(process.env['SANDBOX_EMAIL_PORT'] ?? 4010);
 const SANDBOX_SENDGRID_KEY = 'SG.sandbox';
+/** The sandbox SMS provider: Twilio's API on SANDBOX_SMS_PORT, recording instead of texting. */
+const SANDBOX_SMS_PORT = Number(process.env['SANDBOX_SMS_PORT'] ?? 4011);
+const SANDBOX_TWILIO_SID = `AC${'5a'.repeat(16)}`;
+const SANDBOX_TWILIO_TOKEN = 'sandbox-twilio-auth-token';
+/** Where the sandboxes post their delivery feedback: the local edge (ingestion). */
+const EDGE_URL = `http://127.0.0.1:${SERVICES.find((s) => s.name === 'ingestion')?.port ?? 3000}`;
 
 /** Tells about (or, with --skip-backlog, skips) what the dev consumer groups have not consumed yet. */
 async function handleBacklog(brokers: string, skip: boolean): Promise<void> {
@@ -60,10 +67,34 @@ async function main(): Promise<void> {
   const endpoints = stackEndpoints();
   await handleBacklog(endpoints.kafkaBrokers, options.skipBacklog === true);
   // Journeys send through SendGrid's SDK to this sandbox unless a real key is given (then to SendGrid itself).
+  // Both sandboxes report back through the edge as the providers would: SendGrid's signed Event Webhook (one demo
+  // prospect's address bounces, another opens and clicks) and Twilio's status callbacks and inbound texts.
   const sandbox = process.env['SENDGRID_API_KEY']
     ? undefined
-    : new FakeSendGrid({ apiKey: SANDBOX_SENDGRID_KEY });
+    : new FakeSendGrid({
+        apiKey: SANDBOX_SENDGRID_KEY,
+        eventWebhookUrl: `${EDGE_URL}/v1/webhooks/sendgrid/${DEMO_WORKSPACE}/events`,
+        eventBatchMs: 1_000,
+      });
+  const bouncing = DEMO_PROSPECTS[1];
+  if (bouncing) sandbox?.feedbackFor(bouncing.email, ['bounce']);
+  if (DEMO_PROSPECTS[0]) sandbox?.feedbackFor(DEMO_PROSPECTS[0].email, ['open', 'click']);
   const sandboxUrl = await sandbox?.start(SANDBOX_EMAIL_PORT);
+  const smsSandbox = process.env['TWILIO_ACCOUNT_SID']
+    ? undefined
+    : new FakeTwilio({
+        accountSid: SANDBOX_TWILIO_SID,
+        authToken: SANDBOX_TWILIO_TOKEN,
+        statusCallbackDelayMs: 500,
+        smsUrl: `${EDGE_URL}/v1/webhooks/twilio/${DEMO_WORKSPACE}/inbound`,
+      });
+  const smsSandboxUrl = await smsSandbox?.start(SANDBOX_SMS_PORT);
+  // Content is published to sandbox WordPress and LinkedIn APIs (the demo workspace's destinations point there).
+  const contentSandboxes = await startContentSandboxes();
+  const feedbackSecrets = [
+    ...(sandbox ? [`${DEMO_WORKSPACE}:sendgrid:${sandbox.eventWebhookPublicKey}`] : []),
+    ...(smsSandbox ? [`${DEMO_WORKSPACE}:twilio:${SANDBOX_TWILIO_TOKEN}`] : []),
+  ];
   const logDir = join(root, '.stack', 'logs', 'services');
   console.log('starting services (logs in .stack/logs/services/) ...');
   const env = {
@@ -73,6 +104,16 @@ async function main(): Promise<void> {
     // A topic a group never read starts at its end: the demo needs its own traffic, not every test run's.
     CONSUMER_FROM_BEGINNING: process.env['CONSUMER_FROM_BEGINNING'] ?? 'false',
     ...(sandboxUrl ? { SENDGRID_API_KEY: SANDBOX_SENDGRID_KEY, SENDGRID_BASE_URL: sandboxUrl } : {}),
+    ...(smsSandboxUrl
+      ? {
+          TWILIO_ACCOUNT_SID: SANDBOX_TWILIO_SID,
+          TWILIO_AUTH_TOKEN: SANDBOX_TWILIO_TOKEN,
+          TWILIO_BASE_URL: smsSandboxUrl,
+        }
+      : {}),
+    TWILIO_STATUS_CALLBACK_BASE_URL: process.env['TWILIO_STATUS_CALLBACK_BASE_URL'] ?? EDGE_URL,
+    // The sandboxes' verification key and auth token, beside any secrets given.
+    WEBHOOK_SECRETS: [process.env['WEBHOOK_SECRETS'], ...feedbackSecrets].filter(Boolean).join(','),
   };
   const running: RunningProcess[] = SERVICES.map((s) => spawnService(s.name, s.port, env, logDir));
   const controller = new AbortController();
@@ -81,6 +122,8 @@ async function main(): Promise<void> {
     controller.abort();
     await Promise.all(running.map((s) => stopService(s)));
     await sandbox?.stop();
+    await smsSandbox?.stop();
+    await contentSandboxes.stop();
     console.log('services stopped; the stack is still up (npm run stack -- down to stop it).');
     process.exit(0);
   };
@@ -111,6 +154,18 @@ async function main(): Promise<void> {
   } catch (error) {
     setup.push(`✖ could not set up the demo journeys: ${(error as Error).message}`);
   }
+  let demoContentId: string | null = null;
+  try {
+    const content = await setUpDemoContent({
+      orchestrationUrl: 'http://127.0.0.1:3002',
+      writeKey: DEMO_WRITE_KEY,
+      sandboxes: contentSandboxes,
+    });
+    setup.push(...content.summary);
+    demoContentId = content.contentId;
+  } catch (error) {
+    setup.push(`✖ could not set up the demo content: ${(error as Error).message}`);
+  }
   const auth = `-u ${DEMO_WRITE_KEY}:`;
   const json = "-H 'content-type: application/json'";
   const ada = DEMO_PROSPECTS[0] ?? { email: 'ada.lovelace@brightlane.example', userId: 'prospect-1' };
@@ -134,6 +189,21 @@ Lead pipeline of ${DEMO_WORKSPACE}: ${setup.join('; ')}.
                     curl ${auth} ${json} -d '{"contact":{"stage":"lead","attributes":{"email":"${ada.email}"}}}' \\
                       http://127.0.0.1:3002/v1/journeys/welcome-nurture/dry-run)
   Sent emails      ${sandboxUrl ? `curl ${sandboxUrl}/sandbox/messages   (the sandbox SendGrid; ?to=${ada.email} for one person)` : 'to SendGrid (SENDGRID_API_KEY is set)'}
+  Feedback         ${sandboxUrl ? `the sandboxes post signed feedback to ${EDGE_URL}/v1/webhooks/{sendgrid,twilio}/${DEMO_WORKSPACE}/…;` : 'point SendGrid’s Event Webhook and Twilio at /v1/webhooks/{sendgrid,twilio}/<workspace>/… (README);'}
+                   ${bouncing?.email ?? 'one prospect'}'s address bounces, so it lands on the suppression list:
+                   curl ${auth} http://127.0.0.1:3002/v1/suppressions
+${
+  smsSandboxUrl
+    ? `                   a text replying STOP (START lifts it): curl --data-urlencode From=+15551234567 -d Body=STOP ${smsSandboxUrl}/sandbox/inbound
+`
+    : ''
+}  Content          curl ${auth} http://127.0.0.1:3002/v1/content/${demoContentId ?? ''}
+                   (in review; approving takes another key with content:approve, never the author's:
+                    curl ${auth} ${json} -d '{"name":"reviewer","scopes":["content:approve","content:read"]}' \\
+                      http://127.0.0.1:3000/v1/admin/workspaces/${DEMO_WORKSPACE}/keys
+                    then POST /v1/content/<id>/approve with it and /publish with ${DEMO_WRITE_KEY});
+                   published: curl ${contentSandboxes.wordpressUrl}/sandbox/messages (WordPress),
+                   curl ${contentSandboxes.linkedinUrl}/sandbox/messages (LinkedIn)
   Reporting API    curl ${auth} http://127.0.0.1:3004/v1/reports/event-counts
   Health           http://127.0.0.1:300{0..4}/health/ready
   Kafka            ${endpoints.kafkaBrokers}

@@ -4,6 +4,7 @@ import type { IngestionConfig } from './config';
 import { AccessModule } from './access/access.module';
 import { TrackingModule } from './tracking/tracking.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
+import { DeliveryWebhooksModule } from './deliveries/delivery-webhooks.module';
 import { LeadCaptureModule } from './leads/lead-capture.module';
 import { configureIngestionApp } from './http-setup';
 
@@ -21,6 +22,7 @@ export class IngestionModule {
         AccessModule,
         TrackingModule,
         WebhooksModule,
+        DeliveryWebhooksModule,
         LeadCaptureModule,
       ],
     };

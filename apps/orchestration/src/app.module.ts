@@ -7,10 +7,16 @@ import { AudienceGuards, audienceGuardModelProviders } from './engine/audience-g
 import { MessagingSettingsController, UnsubscribeController } from './engine/audience.controller';
 import { engineModelProviders } from './engine/engine.models';
 import { JourneyEventsHandler } from './engine/journey-events.handler';
+import { DeliveryFeedbackHandler } from './engine/delivery-feedback.handler';
+import { DeliveryFeedback } from './engine/delivery-feedback.service';
 import { JourneyIntake } from './engine/journey-intake.service';
 import { JourneyRunner } from './engine/journey-runner.service';
 import { EMAIL_PROVIDER, MessageSender, SMS_PROVIDER } from './engine/message-sender';
+import { AD_AUDIENCES, StepEffects, WEBHOOK_POSTER } from './engine/step-effects';
+import { CustomerMatchAudiences, UnconfiguredAudiences, type AdAudiences } from './channels/ad-audiences';
+import { SignedWebhooks, type WebhookPoster } from './channels/signed-webhooks';
 import { TwilioSms, UnconfiguredSms, type SmsProvider } from './channels/sms-provider';
+import { contentControllers, contentProviders } from './content/content.providers';
 import { captureJourneyBodies } from './journeys/journey-documents';
 import { JourneysController } from './journeys/journeys.controller';
 import { JourneyCatalog, journeyCatalogProviders } from './journeys/journey-catalog';
@@ -33,6 +39,8 @@ export class OrchestrationModule {
         MessagingSettingsController,
         UnsubscribeController,
         JourneyEventsHandler,
+        DeliveryFeedbackHandler,
+        ...contentControllers,
       ],
       providers: [
         ...journeyCatalogProviders(config),
@@ -42,7 +50,34 @@ export class OrchestrationModule {
         AudienceGuards,
         JourneyIntake,
         MessageSender,
+        StepEffects,
         JourneyRunner,
+        {
+          provide: AD_AUDIENCES,
+          useFactory: (): AdAudiences =>
+            config.AD_AUDIENCES_BASE_URL && config.AD_AUDIENCES_CLIENT_ID && config.AD_AUDIENCES_CLIENT_SECRET
+              ? new CustomerMatchAudiences({
+                  baseUrl: config.AD_AUDIENCES_BASE_URL,
+                  clientId: config.AD_AUDIENCES_CLIENT_ID,
+                  clientSecret: config.AD_AUDIENCES_CLIENT_SECRET,
+                  timeoutMs: config.PROVIDER_TIMEOUT_MS,
+                  batchWindowMs: config.AUDIENCE_BATCH_WINDOW_MS,
+                  maxBatchMembers: config.AUDIENCE_BATCH_MAX_MEMBERS,
+                  // Retries end well within the enrollments' lease; then they wait on their timers.
+                  maxRetryMs: Math.min(10_000, Math.floor(config.JOURNEY_TIMER_LEASE_MS / 3)),
+                })
+              : new UnconfiguredAudiences(),
+        },
+        {
+          provide: WEBHOOK_POSTER,
+          useFactory: (): WebhookPoster =>
+            new SignedWebhooks({
+              timeoutMs: config.PROVIDER_TIMEOUT_MS,
+              allowPrivateNetworks: config.JOURNEY_WEBHOOK_ALLOW_PRIVATE,
+            }),
+        },
+        DeliveryFeedback,
+        ...contentProviders,
         {
           provide: EMAIL_PROVIDER,
           useFactory: (): EmailProvider =>
@@ -64,6 +99,7 @@ export class OrchestrationModule {
                   from: config.SMS_FROM,
                   baseUrl: config.TWILIO_BASE_URL,
                   timeoutMs: config.PROVIDER_TIMEOUT_MS,
+                  statusCallbackBaseUrl: config.TWILIO_STATUS_CALLBACK_BASE_URL,
                 })
               : new UnconfiguredSms(),
         },

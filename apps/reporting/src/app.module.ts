@@ -9,6 +9,8 @@ import { EVENT_COUNT_MODEL, eventCountModel } from './event-counts/event-count.m
 import { EventCounter } from './event-counts/event-counter.service';
 import { EventCountsController } from './event-counts/event-counts.controller';
 import { EventCountsHandler } from './event-counts/event-counts.handler';
+import { DeliveryCountsHandler } from './event-counts/delivery-counts.handler';
+import { OrchestrationCountsHandler } from './event-counts/orchestration-counts.handler';
 
 /** Read models, the reporting API (behind the edge's keys and scopes) and report topics. */
 @Module({})
@@ -17,7 +19,12 @@ export class ReportingModule {
     return {
       module: ReportingModule,
       imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
-      controllers: [EventCountsHandler, EventCountsController],
+      controllers: [
+        EventCountsHandler,
+        DeliveryCountsHandler,
+        OrchestrationCountsHandler,
+        EventCountsController,
+      ],
       providers: [
         EventCounter,
         {

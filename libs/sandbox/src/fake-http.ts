@@ -225,7 +225,7 @@ export abstract class FakeHttpApi {
     };
     // Sandbox-only read-back: no credentials, and never failed, throttled or counted against the budget.
     if (exchange.url.pathname.startsWith('/sandbox/'))
-      return { reply: this.sandbox(exchange), truncate: false };
+      return { reply: await this.sandbox(exchange), truncate: false };
 
     const denied = this.authenticate(exchange);
     if (denied) return { reply: denied, truncate: false };
@@ -284,7 +284,14 @@ export abstract class FakeHttpApi {
     };
   }
 
-  private sandbox(exchange: Exchange): Reply {
+  /** Sandbox-only routes a vendor fake adds besides the read-back (a simulated inbound text); undefined = not one. */
+  protected sandboxRoute(_exchange: Exchange): Promise<Reply> | undefined {
+    return undefined;
+  }
+
+  private async sandbox(exchange: Exchange): Promise<Reply> {
+    const extra = this.sandboxRoute(exchange);
+    if (extra) return extra;
     if (exchange.url.pathname !== '/sandbox/messages') return this.error(404, 'Not Found');
     if (exchange.method !== 'GET') return this.error(405, 'Method Not Allowed');
     return jsonReply(200, this.sandboxMessages(exchange.url.searchParams.get('to') ?? undefined));

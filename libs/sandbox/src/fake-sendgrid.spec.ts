@@ -1,5 +1,6 @@
 // Drives FakeSendGrid through the official SDK (@sendgrid/mail) over local HTTP on 127.0.0.1, as the services will.
 import { verify } from 'node:crypto';
+import { Client } from '@sendgrid/client';
 import type { MailDataRequired, MailService, ResponseError } from '@sendgrid/mail';
 import { FakeSendGrid, type FakeSendGridOptions } from './fake-sendgrid';
 import { sendGridMailFor } from './sdk-clients';
@@ -344,6 +345,58 @@ describe('FakeSendGrid through @sendgrid/mail', () => {
         verifies(fake.eventWebhookPublicKey, String(Number(timestamp) + 1), posted.body, signature),
       ).toBe(false);
       expect(verifies(otherKey, timestamp, posted.body, signature)).toBe(false);
+    });
+  });
+
+  describe('Email Activity API (GET /v3/messages) through @sendgrid/client', () => {
+    const activity = (query: string, limit = 1000) => {
+      const client = new Client();
+      client.setApiKey(KEY);
+      client.setDefaultRequest('baseUrl', fake.baseUrl);
+      return client.request({ method: 'GET', url: '/v3/messages', qs: { query, limit } });
+    };
+
+    it('filters accepted emails by a custom arg and recipient, newest first', async () => {
+      await mail.send(email({ to: 'ada@example.com', customArgs: { claim: 'b-1' } }));
+      await mail.send(email({ to: 'bo@example.com', subject: 'Cart', customArgs: { claim: 'b-1' } }));
+      await mail.send(email({ to: 'cy@example.com', customArgs: { claim: 'b-2' } }));
+
+      const [all] = await activity(`unique_args['claim']="b-1"`);
+      const [one] = await activity(`unique_args['claim']="b-1" AND to_email="BO@example.com"`);
+
+      const listed = (all.body as { messages: { to_email: string; subject: string }[] }).messages;
+      expect(listed.map((m) => [m.to_email, m.subject])).toEqual([
+        ['bo@example.com', 'Cart'],
+        ['ada@example.com', 'Welcome'],
+      ]);
+      expect((one.body as { messages: { msg_id: string }[] }).messages).toEqual([
+        expect.objectContaining({ msg_id: fake.messagesTo('bo@example.com')[0]?.sgMessageId }),
+      ]);
+    });
+
+    it('answers 429 with Retry-After past 6 requests a minute, and 400 for a query it cannot read', async () => {
+      for (let i = 0; i < 5; i += 1) await activity(`to_email="ada@example.com"`);
+      const refusedQuery = await rejection(activity(`to_email=ada`));
+      const throttled = await rejection(activity(`to_email="ada@example.com"`));
+      now += 60_000;
+      const [again] = await activity(`to_email="ada@example.com"`);
+
+      expect(refusedQuery.code).toBe(400);
+      expect(fieldsOf(refusedQuery)).toEqual(['query']);
+      expect(throttled.code).toBe(429);
+      expect(Number(throttled.response.headers['retry-after'])).toBeGreaterThan(0);
+      expect(again.statusCode).toBe(200);
+    });
+
+    it('shows an email only once its activity delay has passed', async () => {
+      await fake.stop();
+      await startFake({ activityDelayMs: 5_000 });
+      await mail.send(email({ customArgs: { claim: 'b-3' } }));
+      const [before] = await activity(`unique_args['claim']="b-3"`);
+      now += 5_000;
+      const [after] = await activity(`unique_args['claim']="b-3"`);
+      expect((before.body as { messages: unknown[] }).messages).toHaveLength(0);
+      expect((after.body as { messages: unknown[] }).messages).toHaveLength(1);
     });
   });
 });

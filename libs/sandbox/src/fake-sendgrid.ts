@@ -13,6 +13,39 @@ import {
 export interface FakeSendGridOptions extends FakeHttpApiOptions {
   /** The Bearer key mail send requires; unset = any non-empty key is taken (the `npm start` sandbox). */
   apiKey?: string;
+  /**
+   * The account's Event Webhook URL: set, the fake posts signed batches about every accepted email there by itself
+   * (processed + delivered, or what `feedbackFor` says for a recipient), as SendGrid does. Also `setEventWebhook`.
+   */
+  eventWebhookUrl?: string;
+  /** How long events gather before a batch is posted (SendGrid batches for up to 30 s); default 100 ms. */
+  eventBatchMs?: number;
+  /** Posts of one batch before it is given up (SendGrid retries a non-2xx answer for 24 h); default 3, 1 s apart. */
+  eventWebhookAttempts?: number;
+  eventWebhookRetryMs?: number;
+  /** Email Activity API requests allowed a minute (SendGrid's documented limit is 6); beyond it, 429 + Retry-After. */
+  activityRequestsPerMinute?: number;
+  /** How long an accepted email takes to show in the Email Activity API; default 0. */
+  activityDelayMs?: number;
+}
+
+/** One email as the Email Activity API lists it (`GET /v3/messages`). */
+export interface ActivityMessage {
+  from_email: string;
+  msg_id: string;
+  subject: string;
+  to_email: string;
+  status: 'processed' | 'delivered' | 'not_delivered';
+  opens_count: number;
+  clicks_count: number;
+  last_event_time: string;
+}
+
+/** A batch the fake's Event Webhook posted by itself, with the receiver's answer to its last attempt. */
+export interface PostedEventBatch {
+  events: SendGridEvent[];
+  delivery: WebhookDelivery | { url: string; status: 0; body: string };
+  attempts: number;
 }
 
 export interface SendGridAddress {
@@ -71,6 +104,10 @@ export interface SendGridEvent {
 }
 
 const MAIL_SEND = '/v3/mail/send';
+const ACTIVITY = '/v3/messages';
+/** `unique_args['k']="v"`, `to_email="x"`, `subject="…"`, `msg_id="…"`, `from_email="…"`, joined by AND. */
+const ACTIVITY_TERM =
+  /^\s*(unique_args\['([^']+)'\]|to_email|subject|msg_id|from_email)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$/;
 const HELP = 'http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html';
 // SendGrid's address check is loose; this refuses what it refuses in practice (no @, spaces, no dot in the domain).
 const EMAIL = /^[^\s@"<>(),;:]+@[^\s@"<>(),;:]+\.[^\s@"<>(),;:]+$/;
@@ -118,6 +155,14 @@ const randomId = (): string => randomBytes(16).toString('base64url');
 export class FakeSendGrid extends FakeHttpApi {
   private readonly stored: FakeSendGridMessage[] = [];
   private readonly signingKey: KeyObject;
+  private eventWebhookUrl: string | undefined;
+  private readonly feedback = new Map<string, SendGridEventType[]>();
+  private pendingEvents: SendGridEvent[] = [];
+  private batchTimer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly activityRequests: number[] = [];
+  /** Every batch the Event Webhook posted by itself, oldest first. */
+  readonly postedBatches: PostedEventBatch[] = [];
   /** The Event Webhook verification key as SendGrid's settings page shows it: base64 of the DER (SPKI) key. */
   readonly eventWebhookPublicKey: string;
 
@@ -127,6 +172,34 @@ export class FakeSendGrid extends FakeHttpApi {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     this.signingKey = privateKey;
     this.eventWebhookPublicKey = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    this.eventWebhookUrl = options.eventWebhookUrl;
+  }
+
+  /** Points the account's Event Webhook at `url` (undefined: no webhook, as with signing off). */
+  setEventWebhook(url: string | undefined): void {
+    this.eventWebhookUrl = url;
+  }
+
+  /**
+   * What SendGrid will report about emails to `email` from now on: `bounce` or `dropped` instead of `delivered`,
+   * or after it `open`, `click`, `spamreport`, `unsubscribe` (in the order given). Others get processed + delivered.
+   */
+  feedbackFor(email: string, events: SendGridEventType[]): void {
+    this.feedback.set(email.toLowerCase(), events);
+  }
+
+  /** Posts the events gathered so far now, and waits until every batch posted so far was answered. */
+  async flushEvents(): Promise<void> {
+    this.postPending();
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  override async stop(): Promise<void> {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    this.pendingEvents = [];
+    await Promise.all([...this.inFlight]);
+    await super.stop();
   }
 
   /** Every accepted email (one per personalization), oldest first. */
@@ -145,6 +218,8 @@ export class FakeSendGrid extends FakeHttpApi {
   override reset(): void {
     super.reset();
     this.stored.length = 0;
+    this.feedback.clear();
+    this.postedBatches.length = 0;
   }
 
   /**
@@ -176,7 +251,11 @@ export class FakeSendGrid extends FakeHttpApi {
    * "\r\n"), so a receiver that re-serializes the parsed JSON instead of verifying the raw bytes fails, as it would live.
    */
   async postEvents(url: string, events: SendGridEvent[]): Promise<WebhookDelivery> {
-    const payload = `[${events.map((e) => JSON.stringify(e)).join(',\r\n')}]\r\n`;
+    return this.postSigned(url, `[${events.map((e) => JSON.stringify(e)).join(',\r\n')}]\r\n`);
+  }
+
+  /** POSTs `payload` as is, signed as the Event Webhook signs: for bodies SendGrid would never send (a receiver's 400). */
+  async postSigned(url: string, payload: string): Promise<WebhookDelivery> {
     const timestamp = String(Math.floor(this.now() / 1000));
     const signature = sign('sha256', Buffer.from(timestamp + payload), this.signingKey).toString('base64');
     return postWebhook(url, payload, {
@@ -212,6 +291,7 @@ export class FakeSendGrid extends FakeHttpApi {
   }
 
   protected route(exchange: Exchange): Reply {
+    if (exchange.url.pathname === ACTIVITY) return this.activity(exchange);
     if (exchange.url.pathname !== MAIL_SEND) return this.error(404, 'resource not found');
     if (exchange.method !== 'POST') return this.error(405, 'method not allowed');
     let body: unknown;
@@ -226,12 +306,121 @@ export class FakeSendGrid extends FakeHttpApi {
 
     const messageId = randomId();
     const receivedAt = new Date(exchange.at).toISOString();
-    (body['personalizations'] as Json[]).forEach((p, i) =>
-      this.stored.push(
-        this.accepted(body as Json, p, { messageId, sgMessageId: sgId(messageId, i), receivedAt }),
-      ),
-    );
+    (body['personalizations'] as Json[]).forEach((p, i) => {
+      const message = this.accepted(body as Json, p, {
+        messageId,
+        sgMessageId: sgId(messageId, i),
+        receivedAt,
+      });
+      this.stored.push(message);
+      this.queueFeedback(message);
+    });
     return { status: 202, headers: { 'x-message-id': messageId } };
+  }
+
+  /**
+   * The Email Activity API's message filter: `query` in SendGrid's query language (the terms above, AND-ed), `limit`
+   * 1–1000 (default 10), newest first, 6 requests a minute. Lists each accepted personalization's first recipient.
+   */
+  private activity(exchange: Exchange): Reply {
+    if (exchange.method !== 'GET') return this.error(405, 'method not allowed');
+    const perMinute = this.options.activityRequestsPerMinute ?? 6;
+    while ((this.activityRequests[0] ?? Infinity) <= exchange.at - 60_000) this.activityRequests.shift();
+    if (this.activityRequests.length >= perMinute) {
+      const wait = Math.max(
+        1,
+        Math.ceil(((this.activityRequests[0] ?? exchange.at) + 60_000 - exchange.at) / 1000),
+      );
+      return this.error(429, 'too many requests', { 'retry-after': String(wait) });
+    }
+    this.activityRequests.push(exchange.at);
+    const limitText = exchange.url.searchParams.get('limit') ?? '10';
+    const limit = Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      return jsonReply(400, { errors: [{ field: 'limit', message: 'limit must be between 1 and 1000' }] });
+    const terms: { field: string; arg?: string; value: string }[] = [];
+    for (const part of (exchange.url.searchParams.get('query') ?? '').split(/\s+AND\s+/)) {
+      if (part.trim() === '') continue;
+      const match = ACTIVITY_TERM.exec(part);
+      if (!match) return jsonReply(400, { errors: [{ field: 'query', message: `invalid query: ${part}` }] });
+      const field = match[2] === undefined ? (match[1] as string) : 'unique_args';
+      terms.push({ field, arg: match[2], value: (match[3] as string).replace(/\\(.)/g, '$1') });
+    }
+    const visibleBy = exchange.at - (this.options.activityDelayMs ?? 0);
+    const messages = this.stored
+      .filter((m) => Date.parse(m.receivedAt) <= visibleBy)
+      .filter((m) =>
+        terms.every((t) => {
+          switch (t.field) {
+            case 'unique_args':
+              return m.customArgs[t.arg as string] === t.value;
+            case 'to_email':
+              return m.to.some((a) => a.email.toLowerCase() === t.value.toLowerCase());
+            case 'subject':
+              return m.subject === t.value;
+            case 'msg_id':
+              return m.sgMessageId === t.value;
+            default:
+              return m.from.email.toLowerCase() === t.value.toLowerCase();
+          }
+        }),
+      )
+      .reverse()
+      .slice(0, limit)
+      .map((m): ActivityMessage => ({
+        from_email: m.from.email,
+        msg_id: m.sgMessageId,
+        subject: m.subject ?? '',
+        to_email: m.to[0]?.email ?? '',
+        status: 'delivered',
+        opens_count: 0,
+        clicks_count: 0,
+        last_event_time: m.receivedAt,
+      }));
+    return jsonReply(200, { messages });
+  }
+
+  /** The events SendGrid would report about an accepted email, one set per recipient, gathered into the next batch. */
+  private queueFeedback(message: FakeSendGridMessage): void {
+    if (this.eventWebhookUrl === undefined) return;
+    for (const { email } of [...message.to, ...message.cc, ...message.bcc]) {
+      const configured = this.feedback.get(email.toLowerCase()) ?? [];
+      const refused = configured.find((e) => e === 'bounce' || e === 'dropped');
+      const types: SendGridEventType[] = refused
+        ? ['processed', refused]
+        : ['processed', 'delivered', ...configured.filter((e) => e !== 'processed' && e !== 'delivered')];
+      this.pendingEvents.push(...types.map((type) => this.eventFor(message, type, { email })));
+    }
+    this.batchTimer ??= setTimeout(() => this.postPending(), this.options.eventBatchMs ?? 100);
+  }
+
+  private postPending(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const url = this.eventWebhookUrl;
+    if (this.pendingEvents.length === 0 || url === undefined) return;
+    const events = this.pendingEvents;
+    this.pendingEvents = [];
+    const posting = this.postBatch(url, events).finally(() => this.inFlight.delete(posting));
+    this.inFlight.add(posting);
+  }
+
+  /** One batch, retried while the receiver answers other than 2xx (each attempt freshly signed). */
+  private async postBatch(url: string, events: SendGridEvent[]): Promise<void> {
+    const attempts = this.options.eventWebhookAttempts ?? 3;
+    let delivery: PostedEventBatch['delivery'] = { url, status: 0, body: '' };
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
+      try {
+        delivery = await this.postEvents(url, events);
+      } catch (error) {
+        delivery = { url, status: 0, body: (error as Error).message };
+      }
+      if ((delivery.status >= 200 && delivery.status < 300) || attempt === attempts) {
+        this.postedBatches.push({ events, delivery, attempts: attempt });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.options.eventWebhookRetryMs ?? 1_000));
+    }
   }
 
   /** SendGrid's checks, each failure named by its field as SendGrid names it; all of them, not just the first. */

@@ -20,6 +20,15 @@ export interface FakeTwilioOptions extends FakeHttpApiOptions {
    * safety rests on it should also be tested with this off (what live Twilio guarantees).
    */
   idempotencyTokens?: boolean;
+  /**
+   * Set, the fake moves every message created with a StatusCallback to `sent` and then `delivered` (or what
+   * `failDeliveryTo` says for its number) by itself, posting each signed callback this long after the last.
+   */
+  statusCallbackDelayMs?: number;
+  /** The account's number that `receiveSms` texts arrive at; default +15005550006 (Twilio's test number). */
+  phoneNumber?: string;
+  /** The number's "a message comes in" webhook URL (Twilio's SmsUrl); also `setSmsUrl`. */
+  smsUrl?: string;
 }
 
 export type TwilioMessageStatus =
@@ -64,6 +73,19 @@ const E164 = /^\+[1-9]\d{1,14}$/;
 /** An alphanumeric sender id (1-11 letters, digits, spaces, at least one letter) or a short code. */
 const SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$|^\d{3,6}$/;
 const MAX_BODY_CHARS = 1600;
+// Twilio's default opt-out, opt-in and help keywords (Advanced Opt-Out names the matched one in OptOutType).
+const OPT_OUT_WORDS = new Set([
+  'STOP',
+  'STOPALL',
+  'UNSUBSCRIBE',
+  'CANCEL',
+  'END',
+  'QUIT',
+  'OPTOUT',
+  'REVOKE',
+]);
+const OPT_IN_WORDS = new Set(['START', 'UNSTOP', 'YES']);
+const HELP_WORDS = new Set(['HELP', 'INFO']);
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
 // GSM 03.38: a body in these characters goes 160 per segment (153 when split); the extension ones cost two.
@@ -105,9 +127,119 @@ export class FakeTwilio extends FakeHttpApi {
   private readonly stored: FakeTwilioMessage[] = [];
   private readonly idempotency = new Map<string, { sid: string; at: number }>();
   private readonly optedOut = new Set<string>();
+  private readonly deliveryFailures = new Map<
+    string,
+    { status: 'undelivered' | 'failed'; errorCode?: number }
+  >();
+  private readonly inFlight = new Set<Promise<void>>();
+  private smsUrl: string | undefined;
+  /** Every status callback the fake posted by itself (statusCallbackDelayMs), oldest first. */
+  readonly postedCallbacks: WebhookDelivery[] = [];
 
   constructor(private readonly options: FakeTwilioOptions) {
     super(options);
+    this.smsUrl = options.smsUrl;
+  }
+
+  /** Points the number's incoming-message webhook at `url`. */
+  setSmsUrl(url: string | undefined): void {
+    this.smsUrl = url;
+  }
+
+  /** Texts to `phone` end `undelivered` (30003 unless `errorCode`) or `failed` (30008) instead of `delivered`. */
+  failDeliveryTo(phone: string, status: 'undelivered' | 'failed', errorCode?: number): void {
+    this.deliveryFailures.set(phone, { status, ...(errorCode === undefined ? {} : { errorCode }) });
+  }
+
+  /** Waits until every status callback the fake is posting by itself was answered. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  override async stop(): Promise<void> {
+    await this.settled();
+    await super.stop();
+  }
+
+  /**
+   * `from` texts `body` to the account's number: POSTs Twilio's incoming-message webhook to the SmsUrl, form-encoded
+   * and signed. STOP (and Twilio's other opt-out words) opts `from` out as Twilio's default opt-out handling does
+   * (later sends to it get 21610, and the webhook carries `OptOutType`); START opts back in.
+   */
+  async receiveSms(from: string, body: string, options: { to?: string } = {}): Promise<WebhookDelivery> {
+    const url = this.smsUrl;
+    if (!url) throw new Error('FakeTwilio: no SmsUrl configured for the number');
+    const word = body.trim().toUpperCase();
+    const optOutType = OPT_OUT_WORDS.has(word)
+      ? 'STOP'
+      : OPT_IN_WORDS.has(word)
+        ? 'START'
+        : HELP_WORDS.has(word)
+          ? 'HELP'
+          : undefined;
+    if (optOutType === 'STOP') this.optedOut.add(from);
+    if (optOutType === 'START') this.optedOut.delete(from);
+    const sid = `SM${randomBytes(16).toString('hex')}`;
+    const params: Record<string, string> = {
+      ToCountry: 'US',
+      ToState: 'CA',
+      SmsMessageSid: sid,
+      NumMedia: '0',
+      ToCity: '',
+      FromZip: '',
+      SmsSid: sid,
+      FromState: '',
+      SmsStatus: 'received',
+      FromCity: '',
+      Body: body,
+      FromCountry: '',
+      To: options.to ?? this.options.phoneNumber ?? '+15005550006',
+      ToZip: '',
+      NumSegments: String(smsSegments(body)),
+      MessageSid: sid,
+      AccountSid: this.options.accountSid,
+      From: from,
+      ApiVersion: API_VERSION,
+      ...(optOutType === undefined ? {} : { OptOutType: optOutType }),
+    };
+    return postWebhook(url, new URLSearchParams(params).toString(), {
+      'content-type': 'application/x-www-form-urlencoded',
+      'user-agent': 'TwilioProxy/1.1',
+      'x-twilio-signature': twilioSignature(this.options.authToken, url, params),
+      'i-twilio-idempotency-token': randomBytes(16).toString('hex'),
+    });
+  }
+
+  /** sent, then delivered (or the configured failure), each callback `statusCallbackDelayMs` after the last. */
+  private scheduleCallbacks(message: FakeTwilioMessage): void {
+    const delay = this.options.statusCallbackDelayMs;
+    if (delay === undefined || !message.statusCallback) return;
+    const failure = this.deliveryFailures.get(message.to);
+    const run = async () => {
+      // A text the carrier refuses outright goes straight to failed; an undelivered one was sent first.
+      const statuses: TwilioMessageStatus[] =
+        failure?.status === 'failed' ? ['failed'] : ['sent', failure?.status ?? 'delivered'];
+      for (const status of statuses) {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        try {
+          this.postedCallbacks.push(
+            await this.deliver(
+              message.sid,
+              status,
+              failure?.errorCode === undefined ? {} : { errorCode: failure.errorCode },
+            ),
+          );
+        } catch (error) {
+          this.postedCallbacks.push({
+            url: message.statusCallback ?? '',
+            status: 0,
+            body: (error as Error).message,
+          });
+        }
+      }
+    };
+    const posting = run().finally(() => this.inFlight.delete(posting));
+    this.inFlight.add(posting);
   }
 
   /** Every created message, oldest first. */
@@ -129,6 +261,8 @@ export class FakeTwilio extends FakeHttpApi {
     this.stored.length = 0;
     this.idempotency.clear();
     this.optedOut.clear();
+    this.deliveryFailures.clear();
+    this.postedCallbacks.length = 0;
   }
 
   /**
@@ -170,6 +304,33 @@ export class FakeTwilio extends FakeHttpApi {
       'x-twilio-signature': twilioSignature(this.options.authToken, message.statusCallback, params),
       'i-twilio-idempotency-token': randomBytes(16).toString('hex'),
     });
+  }
+
+  /**
+   * `POST /sandbox/inbound` (form or JSON `From`, `Body`): a text from `From` arrives at the number, as `receiveSms`
+   * (the `npm start` sandbox's way to send a STOP). Answers what the SmsUrl answered.
+   */
+  protected override sandboxRoute(exchange: Exchange): Promise<Reply> | undefined {
+    if (exchange.url.pathname !== '/sandbox/inbound') return undefined;
+    if (exchange.method !== 'POST') return Promise.resolve(this.error(405, 'Method not allowed'));
+    const raw = exchange.body.toString('utf8');
+    let fields: Record<string, unknown>;
+    try {
+      fields = raw.trimStart().startsWith('{')
+        ? (JSON.parse(raw) as Record<string, unknown>)
+        : Object.fromEntries(new URLSearchParams(raw));
+    } catch {
+      return Promise.resolve(twilioError(400, 21602, 'Body must be a form or JSON with From and Body.'));
+    }
+    const from = typeof fields['From'] === 'string' ? fields['From'] : '';
+    const body = typeof fields['Body'] === 'string' ? fields['Body'] : '';
+    if (!E164.test(from))
+      return Promise.resolve(twilioError(400, 21211, `Invalid 'From' Phone Number: ${from}`));
+    if (!this.smsUrl) return Promise.resolve(this.error(409, 'No SmsUrl is configured for the number'));
+    return this.receiveSms(from, body).then(
+      (delivery) => jsonReply(200, { smsUrl: delivery.url, status: delivery.status, answer: delivery.body }),
+      (error: unknown) => this.error(502, `SmsUrl did not answer: ${(error as Error).message}`),
+    );
   }
 
   protected sandboxMessages(to: string | undefined): readonly unknown[] {
@@ -262,6 +423,7 @@ export class FakeTwilio extends FakeHttpApi {
     };
     this.stored.push(message);
     if (token) this.idempotency.set(token, { sid: message.sid, at: exchange.at });
+    this.scheduleCallbacks(message);
     return jsonReply(201, resource(message));
   }
 }

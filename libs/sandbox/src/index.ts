@@ -1,4 +1,4 @@
-// Local fakes of vendor APIs (SendGrid, Twilio) for integration tests and the `npm start` sandbox.
+// Local fakes of vendor APIs (SendGrid, Twilio, ad audiences, WordPress, LinkedIn posts) for integration tests and the `npm start` sandbox.
 export type {
   FakeHttpApiOptions,
   FakeRequest,
@@ -10,6 +10,7 @@ export {
   FakeSendGrid,
   type FakeSendGridMessage,
   type FakeSendGridOptions,
+  type PostedEventBatch,
   type SendGridAddress,
   type SendGridEvent,
   type SendGridEventType,
@@ -22,4 +23,19 @@ export {
   type FakeTwilioOptions,
   type TwilioMessageStatus,
 } from './fake-twilio';
-export { RedirectingRequestClient, sendGridMailFor, twilioClientFor } from './sdk-clients';
+export { RedirectingRequestClient, linkedInClientFor, sendGridMailFor, twilioClientFor } from './sdk-clients';
+export {
+  FakeWordPress,
+  type FakeWordPressOptions,
+  type FakeWordPressPost,
+  type WordPressPostType,
+  type WordPressStatus,
+} from './fake-wordpress';
+export { FakeLinkedIn, type FakeLinkedInOptions, type FakeLinkedInPost } from './fake-linkedin';
+export {
+  FakeAdAudiences,
+  type AudienceAction,
+  type FakeAdAudiencesOptions,
+  type FakeAudienceMember,
+  type FakeAudienceUpload,
+} from './fake-ad-audiences';

@@ -1,5 +1,7 @@
 import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
+import type { CreateAxiosDefaults } from 'axios';
+import { RestliClient } from 'linkedin-api-client';
 import twilio from 'twilio';
 import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
 import type TwilioResponse from 'twilio/lib/http/response';
@@ -53,4 +55,23 @@ export function twilioClientFor(
   return twilio(accountSid, authToken, {
     httpClient: new RedirectingRequestClient(baseUrl, options.headers),
   });
+}
+
+const LINKEDIN_API = 'https://api.linkedin.com';
+
+/**
+ * LinkedIn's official Rest.li client (`linkedin-api-client`) with every request sent to `baseUrl` (a FakeLinkedIn)
+ * instead of api.linkedin.com, path and query kept: the SDK builds absolute URLs and has no base-URL option, but
+ * exposes its axios instance.
+ */
+export function linkedInClientFor(baseUrl: string, config: CreateAxiosDefaults = {}): RestliClient {
+  const client = new RestliClient(config);
+  const target = baseUrl.replace(/\/+$/, '');
+  if (target !== LINKEDIN_API)
+    client.axiosInstance.interceptors.request.use((request) => {
+      if (request.url?.startsWith(LINKEDIN_API))
+        request.url = `${target}${request.url.slice(LINKEDIN_API.length)}`;
+      return request;
+    });
+  return client;
 }

@@ -8,6 +8,7 @@ import mongoose, { Types, type Connection, type mongo } from 'mongoose';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import {
   findByIds,
+  groupedUpdates,
   guardedUpserts,
   insertClaims,
   type BatchCollection,
@@ -163,6 +164,39 @@ describe('batch store helpers', () => {
  * Sweeps for due work compare dates (`{acceptDueAt: {$lte: now}}`). Our FerretDB patch has PostgreSQL compare them
  * instead of decoding every document; these are MongoDB's answers, which the pushed-down filter must not change.
  */
+describe('groupedUpdates', () => {
+  it('applies equal guarded updates as one updateMany each, only where the guard holds', async () => {
+    const stages = connection.collection<{ _id: string; owner: string; stage: string; n: number }>('stages');
+    await stages.insertMany([
+      { _id: 's-1', owner: 'runner-a', stage: 'lead', n: 1 },
+      { _id: 's-2', owner: 'runner-a', stage: 'lead', n: 2 },
+      { _id: 's-3', owner: 'runner-b', stage: 'lead', n: 3 },
+      { _id: 's-4', owner: 'runner-a', stage: 'lead', n: 4 },
+    ]);
+    const toMql = { $set: { stage: 'mql' } };
+    const updates = [
+      { filter: { _id: 's-1', owner: 'runner-a' }, update: toMql },
+      { filter: { _id: 's-2', owner: 'runner-a' }, update: toMql },
+      // Another runner holds s-3: the guard keeps it as it was.
+      { filter: { _id: 's-3', owner: 'runner-a' }, update: toMql },
+      { filter: { _id: 's-4', owner: 'runner-a' }, update: { $set: { stage: 'sql' } } },
+    ];
+
+    const grouped = groupedUpdates(updates);
+    await stages.bulkWrite(grouped as never[], { ordered: false });
+
+    expect(grouped).toHaveLength(2);
+    expect(grouped[0]?.updateMany.filter).toEqual({ owner: 'runner-a', _id: { $in: ['s-1', 's-2', 's-3'] } });
+    expect(grouped[1]?.updateMany.filter).toEqual({ owner: 'runner-a', _id: 's-4' });
+    expect(await stages.find({}, { sort: { _id: 1 } }).toArray()).toEqual([
+      { _id: 's-1', owner: 'runner-a', stage: 'mql', n: 1 },
+      { _id: 's-2', owner: 'runner-a', stage: 'mql', n: 2 },
+      { _id: 's-3', owner: 'runner-b', stage: 'lead', n: 3 },
+      { _id: 's-4', owner: 'runner-a', stage: 'sql', n: 4 },
+    ]);
+  });
+});
+
 describe('date and number comparisons', () => {
   const at = (ms: number) => new Date(ms);
   const ids = async (filter: object) =>

@@ -163,6 +163,31 @@ export interface GuardedUpdate {
   update: Record<string, unknown>;
 }
 
+/**
+ * Guarded updates as `updateMany`s: those with the same update and the same guard become one `updateMany` over
+ * their `_id`s. FerretDB applies an `updateMany` of 500 documents in about half the time of a bulk of 500
+ * `updateOne`s, and enrollments stopping at the same step write the same update.
+ */
+export function groupedUpdates(
+  updates: readonly GuardedUpdate[],
+): { updateMany: { filter: Record<string, unknown>; update: Record<string, unknown> } }[] {
+  const groups = new Map<
+    string,
+    { guard: Record<string, unknown>; update: Record<string, unknown>; ids: string[] }
+  >();
+  for (const { filter, update } of updates) {
+    const { _id, ...guard } = filter;
+    // Equal JSON is an equal update here: dates serialise to their instant, and one writer builds each shape.
+    const key = JSON.stringify([guard, update]);
+    const group = groups.get(key);
+    if (group) group.ids.push(_id);
+    else groups.set(key, { guard, update, ids: [_id] });
+  }
+  return [...groups.values()].map(({ guard, update, ids }) => ({
+    updateMany: { filter: { ...guard, _id: ids.length === 1 ? ids[0] : { $in: ids } }, update },
+  }));
+}
+
 /** The collection operation `guardedUpserts` needs (a mongoose model's `collection` has it). */
 export interface UpsertCollection {
   bulkWrite(

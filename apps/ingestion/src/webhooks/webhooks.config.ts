@@ -8,10 +8,20 @@ export function isWebhookSource(value: string): value is WebhookSourceName {
   return (WEBHOOK_SOURCES as readonly string[]).includes(value);
 }
 
+/**
+ * Message providers whose delivery feedback the edge verifies (deliveries/): the secret is SendGrid's Event Webhook
+ * verification key (base64 DER, as its settings page shows it) or Twilio's auth token.
+ */
+export const DELIVERY_WEBHOOK_SOURCES = ['sendgrid', 'twilio'] as const;
+export type DeliveryWebhookSourceName = (typeof DELIVERY_WEBHOOK_SOURCES)[number];
+
+const isSecretSource = (value: string): value is WebhookSourceName | DeliveryWebhookSourceName =>
+  isWebhookSource(value) || (DELIVERY_WEBHOOK_SOURCES as readonly string[]).includes(value);
+
 /** One signing secret of a workspace for a source (several per pair allow rotation). */
 export interface WebhookSecret {
   workspaceId: string;
-  source: WebhookSourceName;
+  source: WebhookSourceName | DeliveryWebhookSourceName;
   secret: string;
 }
 
@@ -32,10 +42,10 @@ const webhookSecrets = z
           code: 'custom',
           message: `"${entry.split(':')[0]}:…" is not workspace:source:secret`,
         });
-      } else if (!isWebhookSource(source)) {
+      } else if (!isSecretSource(source)) {
         ctx.addIssue({
           code: 'custom',
-          message: `unknown source "${source}" (known: ${WEBHOOK_SOURCES.join(', ')})`,
+          message: `unknown source "${source}" (known: ${[...WEBHOOK_SOURCES, ...DELIVERY_WEBHOOK_SOURCES].join(', ')})`,
         });
       } else {
         secrets.push({ workspaceId, source, secret });
@@ -66,7 +76,10 @@ const requiredConsents = z
 
 /** Configuration keys of inbound webhooks and lead capture. */
 export const webhooksConfigShape = {
-  /** Signing secrets, "ws_demo:hubspot:secret1,ws_demo:shopify:secret2" (until the key store holds them). */
+  /**
+   * Signing secrets, "ws_demo:hubspot:secret1,ws_demo:shopify:secret2" (until the key store holds them); SendGrid's
+   * verification key and Twilio's auth token too ("ws_demo:sendgrid:MFkw...,ws_demo:twilio:token").
+   */
   WEBHOOK_SECRETS: webhookSecrets,
   /**
    * Public base URL senders call (e.g. https://in.tributary.io), for HubSpot v3 signatures, which cover the full

@@ -23,7 +23,7 @@ import { isWebhookSource, WEBHOOK_SOURCES } from './webhooks.config';
 import type { SignedRequest } from './signatures/signature';
 
 /** The URL the sender signed: the configured public base URL, else as this request reached us. */
-function signedRequestOf(req: Request, publicBaseUrl: string | undefined): SignedRequest {
+export function signedRequestOf(req: Request, publicBaseUrl: string | undefined): SignedRequest {
   const base = publicBaseUrl?.replace(/\/$/, '') ?? `${req.protocol}://${req.get('host') ?? ''}`;
   return {
     method: req.method,

@@ -14,14 +14,27 @@ export interface OutgoingEmail {
   categories: string[];
 }
 
-/** What a provider call came to: taken (with its id), or refused, and whether trying again may help. */
+/**
+ * What a provider call came to: taken (with its id), or refused, whether trying again may help, and whether the
+ * provider may have taken the message anyway (no answer, or one that could not be read).
+ */
 export type ProviderResult =
   | { ok: true; providerMessageId: string | null }
-  | { ok: false; retryable: boolean; retryAfterMs?: number; reason: string };
+  | { ok: false; retryable: boolean; retryAfterMs?: number; reason: string; maybeTaken?: boolean };
+
+/** The custom arg every email of one claim of the engine carries, so the provider can say which of them it took. */
+export const CLAIM_TAG_ARG = 'tributary_claim';
+
+/** What the provider shows it took under a claim tag, or why it cannot say (now, or at all). */
+export type SentLookup =
+  | { ok: true; sent: { to: string; subject: string; providerMessageId: string }[] }
+  | { ok: false; retryAfterMs?: number; reason: string };
 
 export interface EmailProvider {
   readonly name: string;
   send(email: OutgoingEmail): Promise<ProviderResult>;
+  /** The emails taken with `customArgs[CLAIM_TAG_ARG] = tag`; absent where the provider cannot be asked. */
+  sentWith?(tag: string): Promise<SentLookup>;
 }
 
 /** Without a key nothing can be sent: every email step records why instead. */
@@ -58,9 +71,11 @@ export function retryAfterMs(header: string | undefined, now = Date.now()): numb
 export class SendGridEmail implements EmailProvider {
   readonly name = 'sendgrid';
   private readonly mail: MailService;
+  private readonly client: Client;
 
   constructor(options: { apiKey: string; baseUrl: string; timeoutMs: number }) {
     const client = new Client();
+    this.client = client;
     client.setApiKey(options.apiKey);
     // The SDK hands its default request to axios, which honours `timeout`, though the SDK's type does not list it.
     const defaults = { baseUrl: options.baseUrl, timeout: options.timeoutMs };
@@ -88,7 +103,12 @@ export class SendGridEmail implements EmailProvider {
       const status = typeof failure.code === 'number' ? failure.code : undefined;
       if (status === undefined)
         // No answer (refused, reset, timed out): the message may or may not have gone; the caller retries.
-        return { ok: false, retryable: true, reason: `no-answer: ${failure.message ?? String(error)}` };
+        return {
+          ok: false,
+          retryable: true,
+          reason: `no-answer: ${failure.message ?? String(error)}`,
+          maybeTaken: true,
+        };
       const detail = failure.response?.body?.errors
         ?.map((e) => (e.field ? `${e.field}: ${e.message ?? ''}` : (e.message ?? '')))
         .join('; ');
@@ -101,6 +121,42 @@ export class SendGridEmail implements EmailProvider {
           reason,
         };
       return { ok: false, retryable: false, reason };
+    }
+  }
+
+  /**
+   * The Email Activity API (`GET /v3/messages`, an add-on; 6 requests a minute) filtered on the claim tag: up to
+   * 1,000 emails, the most a claim sends at once. Without the add-on SendGrid answers 403: the engine then resends.
+   */
+  async sentWith(tag: string): Promise<SentLookup> {
+    try {
+      const [response] = await this.client.request({
+        method: 'GET',
+        url: '/v3/messages',
+        qs: { query: `unique_args['${CLAIM_TAG_ARG}']="${tag.replace(/["\\]/g, '')}"`, limit: 1000 },
+      });
+      const messages = (
+        response.body as { messages?: { to_email?: string; subject?: string; msg_id?: string }[] }
+      ).messages;
+      return {
+        ok: true,
+        sent: (messages ?? []).map((m) => ({
+          to: (m.to_email ?? '').toLowerCase(),
+          subject: m.subject ?? '',
+          // msg_id is the X-Message-Id of the send, then a suffix per recipient: the send's id, as a send records.
+          providerMessageId: (m.msg_id ?? '').split('.')[0] ?? '',
+        })),
+      };
+    } catch (error) {
+      const failure = error as SendGridError;
+      const status = typeof failure.code === 'number' ? failure.code : undefined;
+      return {
+        ok: false,
+        reason: `sendgrid activity ${status ?? 'no answer'}: ${failure.message ?? String(error)}`,
+        ...(status === 429
+          ? { retryAfterMs: retryAfterMs(failure.response?.headers?.['retry-after']) ?? 10_000 }
+          : {}),
+      };
     }
   }
 }

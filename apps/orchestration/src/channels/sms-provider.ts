@@ -8,6 +8,17 @@ export interface OutgoingSms {
   body: string;
   /** The message key: Twilio's idempotency header where honoured, and the status callback's way back. */
   key: string;
+  /** Whose text it is: the status callback goes to that workspace's webhook URL at the edge. */
+  workspaceId?: string;
+}
+
+/**
+ * Where Twilio reports a text's status: the edge's webhook of its workspace, the message key in the query (Twilio
+ * signs the whole URL, so the key comes back as it was given).
+ */
+export function statusCallbackUrl(edgeBaseUrl: string, workspaceId: string, key: string): string {
+  const base = edgeBaseUrl.replace(/\/+$/, '');
+  return `${base}/v1/webhooks/twilio/${encodeURIComponent(workspaceId)}/status?messageKey=${encodeURIComponent(key)}`;
 }
 
 export interface SmsProvider {
@@ -49,6 +60,8 @@ export class TwilioSms implements SmsProvider {
       from: string;
       baseUrl: string;
       timeoutMs: number;
+      /** The edge's public URL (ingestion): set, every text carries a StatusCallback there. */
+      statusCallbackBaseUrl?: string;
     },
   ) {
     this.direct =
@@ -67,12 +80,25 @@ export class TwilioSms implements SmsProvider {
         httpClient: new RedirectingRequestClient(this.options.baseUrl, headers),
       });
     try {
-      const message = await client.messages.create({ to: sms.to, from: this.options.from, body: sms.body });
+      const base = this.options.statusCallbackBaseUrl;
+      const statusCallback =
+        base && sms.workspaceId ? statusCallbackUrl(base, sms.workspaceId, sms.key) : undefined;
+      const message = await client.messages.create({
+        to: sms.to,
+        from: this.options.from,
+        body: sms.body,
+        ...(statusCallback ? { statusCallback } : {}),
+      });
       return { ok: true, providerMessageId: message.sid };
     } catch (error) {
       const failure = error as TwilioError;
       if (failure.status === undefined)
-        return { ok: false, retryable: true, reason: `no-answer: ${failure.message ?? String(error)}` };
+        return {
+          ok: false,
+          retryable: true,
+          reason: `no-answer: ${failure.message ?? String(error)}`,
+          maybeTaken: true,
+        };
       const reason = `twilio ${failure.status}${failure.code ? ` (${failure.code})` : ''}: ${failure.message ?? ''}`;
       if (failure.status === 429 || failure.status >= 500) {
         // The SDK keeps only its client's last response: Retry-After is read there (shared client: the newest one).

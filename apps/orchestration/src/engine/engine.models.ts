@@ -12,6 +12,8 @@ export interface ContactProfileDoc {
   _id: string;
   workspaceId: string;
   attributes: Record<string, string>;
+  /** Attributes journeys set (update_attribute): kept under the lead service's, which win where they name one. */
+  journeyAttributes?: Record<string, string>;
   stage: string | null;
   score: number;
   /** occurredAt of the newest score applied: an older one redelivered late does not overwrite it. */
@@ -24,6 +26,7 @@ const profileSchema = new Schema<ContactProfileDoc>(
     _id: { type: String, required: true },
     workspaceId: { type: String, required: true },
     attributes: { type: Schema.Types.Mixed, default: {} },
+    journeyAttributes: { type: Schema.Types.Mixed },
     stage: { type: String, default: null },
     score: { type: Number, default: 0 },
     scoredAt: { type: Number, default: 0 },
@@ -32,7 +35,8 @@ const profileSchema = new Schema<ContactProfileDoc>(
   { versionKey: false, collection: 'contact_profiles', minimize: false },
 );
 
-export type EnrollmentState = 'active' | 'completed' | 'exited';
+/** converted: the contact reached the journey's goal and left it there. */
+export type EnrollmentState = 'active' | 'completed' | 'exited' | 'converted';
 
 /**
  * A contact's run through one journey: one document per (workspace, journey, contact[, key]). It is its own timer:
@@ -57,6 +61,10 @@ export interface EnrollmentDoc {
   awaitingEvent: string | null;
   /** Set by the intake when the awaited event came: the wake-up takes the step's onEvent way. */
   eventArrived: boolean;
+  /** The event name of its journey version's goal, null without one (what the intake looks enrollments up by). */
+  goalEvent?: string | null;
+  /** Set by the intake when the goal was reached: the next wake-up ends the enrollment as converted. */
+  goalReachedAt?: Date | null;
   /** Effects done in this run: part of the message key, so a step visited twice (a loop) sends twice. */
   seq: number;
   /** The entry event's properties (event entries), what templates and property branches read. */
@@ -88,6 +96,8 @@ const enrollmentSchema = new Schema<EnrollmentDoc>(
     waitingAt: { type: String, default: null },
     awaitingEvent: { type: String, default: null },
     eventArrived: { type: Boolean, default: false },
+    goalEvent: { type: String, default: null },
+    goalReachedAt: { type: Date, default: null },
     seq: { type: Number, default: 0 },
     propertiesJson: { type: String, default: '{}' },
     cause: { type: Schema.Types.Mixed, required: true },
@@ -106,6 +116,8 @@ enrollmentSchema.index({ wakeAt: 1 }, { sparse: true });
 enrollmentSchema.index({ workspaceId: 1, contactId: 1 });
 // Enrollments waiting for an event, by the contact whose calls may end the wait.
 enrollmentSchema.index({ contactId: 1, awaitingEvent: 1 }, { sparse: true });
+// Enrollments whose journey has a goal, by the contact whose calls may reach it.
+enrollmentSchema.index({ contactId: 1, goalEvent: 1 }, { sparse: true });
 
 /**
  * The timer index: `_id` is `t|<due ms, 15 digits>|<enrollmentId>`, so due timers are an `_id` range read in due
@@ -138,7 +150,39 @@ const timerSchema = new Schema<TimerDoc>(
 
 export type MessageStatus = 'sending' | 'sent' | 'skipped' | 'failed';
 
-/** One message a journey decided to send, `_id` its deterministic key: recorded before and after the provider call. */
+/**
+ * An email or text being sent, `_id` its message key: inserted before the provider call, deleted once the message's
+ * record is written. One found at a rerun is a send whose outcome was never recorded (a crash, a lost lease, a
+ * retry after 429/5xx): it is sent again, its attempts counted here.
+ */
+export interface MessageClaimDoc {
+  _id: string;
+  attempts: number;
+  /** The claims (lease owners) its attempts went out under: the tag the provider can be asked about. */
+  tags: string[];
+  /** Whether the last attempt may have been taken (no answer yet, or none readable); a 429 or 5xx says it was not. */
+  uncertain: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const messageClaimSchema = new Schema<MessageClaimDoc>(
+  {
+    _id: { type: String, required: true },
+    attempts: { type: Number, required: true },
+    tags: { type: [String], default: [] },
+    uncertain: { type: Boolean, default: true },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'message_claims' },
+);
+
+/**
+ * One effect a journey decided on, `_id` its deterministic key. Emails and texts are written once, with their outcome
+ * (a MessageClaimDoc stands for them while they are being sent); audience and webhook steps record `sending` here
+ * before their call and complete it after.
+ */
 export interface MessageDoc {
   _id: string;
   workspaceId: string;
@@ -153,8 +197,20 @@ export interface MessageDoc {
   providerMessageId: string | null;
   recipient: string | null;
   attempts: number;
+  /** What the provider last reported that moves the message on (delivered, bounced …); see delivery-feedback.ts. */
+  delivery?: MessageDeliveryState;
+  /** When the provider first reported each kind of feedback about it, by event (delivered, opened, clicked …). */
+  feedback?: Record<string, Date>;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** A message's delivery as its provider reports it; `rank` orders the states, so a late or repeated report cannot undo a later one. */
+export interface MessageDeliveryState {
+  status: string;
+  rank: number;
+  reason: string | null;
+  at: Date;
 }
 
 const messageSchema = new Schema<MessageDoc>(
@@ -172,6 +228,8 @@ const messageSchema = new Schema<MessageDoc>(
     providerMessageId: { type: String, default: null },
     recipient: { type: String, default: null },
     attempts: { type: Number, default: 0 },
+    delivery: { type: Schema.Types.Mixed },
+    feedback: { type: Schema.Types.Mixed },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },
@@ -184,6 +242,7 @@ messageSchema.index({ enrollmentId: 1 });
 export const CONTACT_PROFILE_MODEL = Symbol('CONTACT_PROFILE_MODEL');
 export const ENROLLMENT_MODEL = Symbol('ENROLLMENT_MODEL');
 export const MESSAGE_MODEL = Symbol('MESSAGE_MODEL');
+export const MESSAGE_CLAIM_MODEL = Symbol('MESSAGE_CLAIM_MODEL');
 export const TIMER_MODEL = Symbol('TIMER_MODEL');
 
 /** A Nest provider of the mongoose model `name` on the service's store connection, made once per connection. */
@@ -200,5 +259,6 @@ export const engineModelProviders = [
   modelProvider(CONTACT_PROFILE_MODEL, 'ContactProfile', profileSchema),
   modelProvider(ENROLLMENT_MODEL, 'Enrollment', enrollmentSchema),
   modelProvider(MESSAGE_MODEL, 'Message', messageSchema),
+  modelProvider(MESSAGE_CLAIM_MODEL, 'MessageClaim', messageClaimSchema),
   modelProvider(TIMER_MODEL, 'JourneyTimer', timerSchema),
 ];

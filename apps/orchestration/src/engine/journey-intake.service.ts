@@ -3,7 +3,13 @@ import { context, propagation } from '@opentelemetry/api';
 import type { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { EventMetadata, LeadScored, LifecycleChanged } from '@tributary/contracts';
 import { durationMs, type JourneyDefinition } from '../journeys/journey-definition';
-import { eventEnters, parseProperties, valueAt, type PathContext } from '../journeys/journey-path';
+import {
+  eventEnters,
+  parseProperties,
+  reachesGoal,
+  valueAt,
+  type PathContext,
+} from '../journeys/journey-path';
 import { JourneyCatalog, type LiveJourney } from '../journeys/journey-catalog';
 import {
   CONTACT_PROFILE_MODEL,
@@ -98,6 +104,72 @@ export class JourneyIntake {
     }
     await this.enroll(entries);
     await this.endWaits(leads);
+    await this.reachGoals(leads);
+  }
+
+  /**
+   * Calls that reach a journey's goal: the contact's active enrollments whose version has that goal event (one read
+   * per batch through a sparse `{contactId, goalEvent}` index) are marked and made due now, wherever they wait; the
+   * runner ends them as converted. The lease is taken from a runner mid-run too, so its later write is dropped.
+   */
+  private async reachGoals(leads: readonly LeadScored[]): Promise<void> {
+    const names = new Set(
+      leads.flatMap((lead) => lead.events.filter((e) => e.name).map((e) => e.name as string)),
+    );
+    if (names.size === 0) return;
+    const candidates = await this.enrollments
+      .find(
+        {
+          contactId: { $in: [...new Set(leads.map((lead) => lead.contactId))] },
+          goalEvent: { $in: [...names] },
+          state: 'active',
+        },
+        { workspaceId: 1, journeyId: 1, version: 1, contactId: 1, cause: 1, enteredAt: 1 },
+      )
+      .lean();
+    const reached: string[] = [];
+    for (const enrollment of candidates) {
+      const goal = (
+        await this.journeys.definitionOf(enrollment.workspaceId, enrollment.journeyId, enrollment.version)
+      )?.goal;
+      if (!goal) continue;
+      const enteredAt = new Date(enrollment.enteredAt).getTime();
+      const met = leads.some(
+        (lead) =>
+          lead.contactId === enrollment.contactId &&
+          lead.metadata.workspaceId === enrollment.workspaceId &&
+          lead.events.some(
+            (event) =>
+              // The call that enrolled it, or one from before (a late redelivery), is no conversion.
+              event.eventId !== enrollment.cause.eventId &&
+              event.occurredAt >= enteredAt - 1_000 &&
+              reachesGoal(
+                goal,
+                {
+                  callType: event.callType,
+                  name: event.name,
+                  properties: parseProperties(event.propertiesJson),
+                },
+                {
+                  contactId: lead.contactId,
+                  attributes: lead.attributes,
+                  stage: lead.stage,
+                  score: lead.score,
+                  properties: {},
+                },
+              ),
+          ),
+      );
+      if (met) reached.push(enrollment._id);
+    }
+    if (reached.length === 0) return;
+    const now = new Date();
+    await this.enrollments.updateMany(
+      { _id: { $in: reached }, state: 'active', goalReachedAt: null },
+      { $set: { goalReachedAt: now, wakeAt: now, leaseOwner: null, leaseUntil: new Date(0) } },
+    );
+    await this.runner.addTimers(reached.map((id) => timerId(now.getTime(), id)));
+    this.runner.poke();
   }
 
   /**
@@ -219,22 +291,25 @@ export class JourneyIntake {
     }
     if (newest.size === 0) return;
     const stored = new Map(
-      (await this.profiles.find({ _id: { $in: [...newest.keys()] } }, { scoredAt: 1 }).lean()).map((p) => [
-        p._id,
-        p.scoredAt,
-      ]),
+      (
+        await this.profiles
+          .find({ _id: { $in: [...newest.keys()] } }, { scoredAt: 1, journeyAttributes: 1 })
+          .lean()
+      ).map((p) => [p._id, p]),
     );
     const now = new Date();
     const writes: AnyBulkWriteOperation<ContactProfileDoc>[] = [];
     for (const [contactId, lead] of newest) {
-      if ((stored.get(contactId) ?? -1) > lead.metadata.occurredAt) continue;
+      const profile = stored.get(contactId);
+      if ((profile?.scoredAt ?? -1) > lead.metadata.occurredAt) continue;
       writes.push({
         updateOne: {
           filter: { _id: contactId },
           update: {
             $set: {
               workspaceId: lead.metadata.workspaceId,
-              attributes: lead.attributes,
+              // What journeys set stays, under what the lead service knows (its value wins where it has one).
+              attributes: { ...profile?.journeyAttributes, ...lead.attributes },
               score: lead.score,
               scoredAt: lead.metadata.occurredAt,
               updatedAt: now,
@@ -319,6 +394,8 @@ export class JourneyIntake {
       waitingAt: null,
       awaitingEvent: null,
       eventArrived: false,
+      goalEvent: entry.journey.definition.goal?.event ?? null,
+      goalReachedAt: null,
       seq: 0,
       propertiesJson: entry.propertiesJson,
       cause: entry.cause,

@@ -7,7 +7,7 @@ import { Topics } from '@tributary/contracts';
 import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
-import { isDuplicateKey } from '@tributary/store';
+import { groupedUpdates, isDuplicateKey, type GuardedUpdate } from '@tributary/store';
 import type { AnyBulkWriteOperation } from 'mongoose';
 import type { OrchestrationConfig } from '../config';
 import type { MessageStep } from '../journeys/journey-definition';
@@ -21,6 +21,7 @@ import {
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import { Coalescer } from './coalescer';
 import { MessageSender, type ClaimFacts, type Outcome } from './message-sender';
+import { StepEffects } from './step-effects';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
@@ -36,6 +37,20 @@ import {
 const SOURCE = 'orchestration';
 /** Effects one enrollment may run in one wake-up: a journey of decisions and sends only, no wait, ends here. */
 const MAX_EFFECTS_PER_WAKE = 50;
+/** How long a write waits for the same write of other enrollments of the claim (provider answers come spread). */
+const WRITE_WINDOW_MS = 10;
+/** A claim reads this many batches' worth of due entries and takes one of them (see `claim`). */
+const CLAIM_SPREAD = 4;
+
+/** Now, to the second: enrollments stopping in the same second write equal updates, which the store groups. */
+function thisSecond(): Date {
+  return new Date(Math.floor(Date.now() / 1000) * 1000);
+}
+
+/** A wake-up time up to the next whole second (never earlier than asked), for the same reason. */
+function wholeSecondAfter(at: Date): Date {
+  return new Date(Math.ceil(at.getTime() / 1000) * 1000);
+}
 
 /**
  * The timer loop: claims due enrollments with a lease (so of two replicas one runs each wake-up, and a killed
@@ -49,20 +64,37 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   private stopped = false;
   private poked = false;
   // Enrollments of a claim run at once; their single writes go to the store as one command each.
-  private readonly enrollmentWrites = new Coalescer<AnyBulkWriteOperation<EnrollmentDoc>, void>(
-    async (ops) => {
-      await this.enrollments.bulkWrite(ops, { ordered: false });
-      return ops.map(() => undefined);
+  private readonly enrollmentWrites = new Coalescer<GuardedUpdate, void>(
+    async (updates) => {
+      await this.enrollments.bulkWrite(groupedUpdates(updates) as AnyBulkWriteOperation<EnrollmentDoc>[], {
+        ordered: false,
+      });
+      return updates.map(() => undefined);
     },
+    { windowMs: WRITE_WINDOW_MS },
   );
-  private readonly timerAdds = new Coalescer<string, void>(async (ids) => {
-    await this.insertTimers(ids);
-    return ids.map(() => undefined);
-  });
-  private readonly announcements = new Coalescer<OutgoingEvent[], void>(async (lists) => {
-    await this.publisher.publishAll(lists.flat());
-    return lists.map(() => undefined);
-  });
+  // A claimed enrollment that stops within its lease no longer needs the entry at the lease's end.
+  private readonly leaseEntryDeletes = new Coalescer<string, void>(
+    async (ids) => {
+      await this.timers.deleteMany({ _id: { $in: ids } });
+      return ids.map(() => undefined);
+    },
+    { windowMs: WRITE_WINDOW_MS },
+  );
+  private readonly timerAdds = new Coalescer<string, void>(
+    async (ids) => {
+      await this.insertTimers(ids);
+      return ids.map(() => undefined);
+    },
+    { windowMs: WRITE_WINDOW_MS },
+  );
+  private readonly announcements = new Coalescer<OutgoingEvent[], void>(
+    async (lists) => {
+      await this.publisher.publishAll(lists.flat());
+      return lists.map(() => undefined);
+    },
+    { windowMs: WRITE_WINDOW_MS },
+  );
 
   constructor(
     @Inject(ENROLLMENT_MODEL) private readonly enrollments: Model<EnrollmentDoc>,
@@ -73,6 +105,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     private readonly journeys: JourneyCatalog,
     private readonly publisher: EventPublisher,
     private readonly sender: MessageSender,
+    private readonly effects: StepEffects,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -110,11 +143,20 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Claims and runs due enrollments until none is due. */
   private async tick(): Promise<void> {
+    // Claims run side by side, up to JOURNEY_CLAIMS_IN_FLIGHT: an enrollment's run is a chain of store and provider
+    // round trips, and one claim at a time would leave the store idle between its links.
+    const running = new Set<Promise<void>>();
     while (!this.stopped) {
       const claimed = await this.claim();
-      if (claimed.length === 0) return;
-      await this.runAll(claimed);
+      if (claimed.length === 0) break;
+      const run: Promise<void> = this.runAll(claimed)
+        // Its enrollments' leases end and a later round takes them again.
+        .catch((error: unknown) => this.logger.error({ err: error }, 'claim could not run'))
+        .finally(() => running.delete(run));
+      running.add(run);
+      while (running.size >= this.config.JOURNEY_CLAIMS_IN_FLIGHT) await Promise.race(running);
     }
+    await Promise.all(running);
   }
 
   /** Adds timer entries (`timerId`): each says "look at this enrollment at that time". Duplicates are one entry. */
@@ -136,31 +178,40 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * Claims up to a batch of due enrollments: due timer entries (an `_id` range), one conditional
-   * update of their enrollments, then a read of what this claim got. A claimed enrollment gets an entry at its lease's
-   * end (so a replica killed mid-run is looked at again), and the entries read are dropped: the claimed ones are
-   * covered by that, the rest were stale or are another replica's, which holds its own lease entry.
+   * Claims up to a batch of due enrollments: due timer entries (an `_id` range), one conditional update of their
+   * enrollments, then a read of what this claim got. Each candidate gets an entry at the lease's end before the
+   * update, so an enrollment leased by a replica killed at any point is looked at again; then the due entries read
+   * are dropped (the claimed ones are covered by their lease entry, the rest were stale or are another replica's,
+   * which wrote its own), with the lease entries of candidates this claim did not get.
    */
   async claim(now = new Date()): Promise<EnrollmentDoc[]> {
-    const due = await this.timers
+    const batch = this.config.JOURNEY_TIMER_BATCH;
+    const found = await this.timers
       // Any due entries, not the oldest first: with a sort FerretDB reads every due entry to sort them (2 s per
       // claim with 100,000 due at once, against 0.26 s unsorted); all of them are due, so the order is not owed.
       .find({ _id: timersDueBy(now.getTime()) }, { _id: 1 })
-      .limit(this.config.JOURNEY_TIMER_BATCH)
+      .limit(batch * CLAIM_SPREAD)
       .lean();
-    if (due.length === 0) return [];
+    if (found.length === 0) return [];
+    // Replicas read the same entries first: each takes a batch-sized window of them at random, not the first.
+    const window = Math.floor(Math.random() * Math.ceil(found.length / batch));
+    const due = found.slice(window * batch, (window + 1) * batch);
     const ids = [...new Set(due.map((d) => enrollmentOfTimer(d._id)))];
     const owner = randomUUID();
     const leaseUntil = new Date(now.getTime() + this.config.JOURNEY_TIMER_LEASE_MS);
-    await this.enrollments.updateMany(
+    const leaseEntries = new Map(ids.map((id) => [id, timerId(leaseUntil.getTime(), id)]));
+    await this.addTimers([...leaseEntries.values()]);
+    const leased = await this.enrollments.updateMany(
       { _id: { $in: ids }, wakeAt: { $lte: now }, leaseUntil: { $lte: now } },
       { $set: { leaseOwner: owner, leaseUntil } },
     );
-    const claimed = (await this.enrollments.find({ _id: { $in: ids } }).lean()).filter(
-      (e) => e.leaseOwner === owner,
-    );
-    await this.addTimers(claimed.map((e) => timerId(leaseUntil.getTime(), e._id)));
-    await this.timers.deleteMany({ _id: { $in: due.map((d) => d._id) } });
+    // None leased (another replica took them, or the entries were stale): nothing to read.
+    const claimed =
+      leased.modifiedCount === 0
+        ? []
+        : (await this.enrollments.find({ _id: { $in: ids } }).lean()).filter((e) => e.leaseOwner === owner);
+    for (const enrollment of claimed) leaseEntries.delete(enrollment._id);
+    await this.timers.deleteMany({ _id: { $in: [...due.map((d) => d._id), ...leaseEntries.values()] } });
     return claimed;
   }
 
@@ -201,9 +252,15 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       await this.finish(enrollment, 'exited', journey ? 'journey-archived' : 'journey-missing', null);
       return;
     }
+    // The intake saw the journey's goal reached: the contact leaves wherever it was.
+    if (enrollment.goalReachedAt) {
+      await this.finish(enrollment, 'converted', 'goal', null);
+      return;
+    }
     const context: PathContext = {
       contactId: enrollment.contactId,
       attributes: profile?.attributes ?? {},
+      zone: await this.effects.zoneFor(workspaceId, journey, profile?.attributes ?? {}),
       stage: profile?.stage ?? null,
       score: profile?.score ?? 0,
       properties: parseProperties(enrollment.propertiesJson),
@@ -230,10 +287,12 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         if (current.waitingAt === step.id) {
           // Woken at the end of the wait, or (wait_event) by the event the intake marked.
           const arrived = step.type === 'wait_event' && current.eventArrived === true;
-          const reason = step.type === 'wait' ? null : arrived ? 'event-arrived' : 'timed-out';
+          const reason = step.type !== 'wait_event' ? null : arrived ? 'event-arrived' : 'timed-out';
           announce.push(this.stepEvent(current, step.id, step.type, 'advanced', reason));
           const next =
-            step.type === 'wait' ? afterStep(journey, step.id) : afterWaitEvent(journey, step.id, arrived);
+            step.type !== 'wait_event'
+              ? afterStep(journey, step.id)
+              : afterWaitEvent(journey, step.id, arrived);
           current = { ...current, stepId: next, waitingAt: null, awaitingEvent: null, eventArrived: false };
           continue;
         }
@@ -247,6 +306,22 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         announce.push(this.stepEvent(current, step.id, step.type, 'waiting', null));
         await this.stopAt(current, new Date(action.untilMs), announce);
         return;
+      }
+      if (action.kind === 'effect') {
+        // Audiences, webhooks, attribute updates (step-effects.ts): kept to once by the step's key, as sends are.
+        const effect = await this.effects.run(current, action.step, context, status === 'paused');
+        if ('retryAt' in effect) {
+          current = { ...current, stepId: action.step.id };
+          await this.stopAt(current, effect.retryAt, announce);
+          return;
+        }
+        const { stepStatus, reason, events } = effect;
+        announce.push(
+          this.stepEvent(current, action.step.id, action.step.type, stepStatus, reason),
+          ...events,
+        );
+        current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
+        continue;
       }
       const outcome = await this.sender.send(current, action.step, context, status === 'paused', facts);
       if ('retryAt' in outcome) {
@@ -278,31 +353,42 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   private async stopAt(enrollment: EnrollmentDoc, wakeAt: Date, announce: OutgoingEvent[]): Promise<void> {
     await this.announcements.add(announce);
     const { stepId, seq, waitingAt, awaitingEvent, eventArrived } = enrollment;
+    const wakeUp = wholeSecondAfter(wakeAt);
+    // The entry first: written after the enrollment, a crash between the two would leave a wait nothing wakes (its
+    // lease entry, due sooner, finds it not due yet). Written first and the enrollment not, it is a spare wake-up.
+    await this.addTimers([timerId(wakeUp.getTime(), enrollment._id)]);
     // Guarded by the lease: a replica that lost it writes nothing (its timer entry is then stale and dropped).
     await this.enrollmentWrites.add({
-      updateOne: {
-        filter: { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
-        update: {
-          $set: {
-            stepId,
-            seq,
-            waitingAt,
-            awaitingEvent,
-            eventArrived,
-            wakeAt,
-            leaseUntil: new Date(0),
-            leaseOwner: null,
-            updatedAt: new Date(),
-          },
+      filter: { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
+      update: {
+        $set: {
+          stepId,
+          seq,
+          waitingAt,
+          awaitingEvent,
+          eventArrived,
+          wakeAt: wakeUp,
+          leaseUntil: new Date(0),
+          leaseOwner: null,
+          updatedAt: thisSecond(),
         },
       },
     });
-    await this.addTimers([timerId(wakeAt.getTime(), enrollment._id)]);
+    // (Unless the wake-up falls on the lease's end to the millisecond: then they are one entry.)
+    if (wakeUp.getTime() !== enrollment.leaseUntil.getTime()) this.dropLeaseEntry(enrollment);
+  }
+
+  /** Not waited for: an entry left behind only wakes the enrollment once more, to find it not due. */
+  private dropLeaseEntry(enrollment: EnrollmentDoc): void {
+    if (enrollment.leaseOwner === null || enrollment.leaseUntil.getTime() <= 0) return;
+    this.leaseEntryDeletes
+      .add(timerId(enrollment.leaseUntil.getTime(), enrollment._id))
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'lease entry not dropped'));
   }
 
   private async finish(
     enrollment: EnrollmentDoc,
-    state: 'completed' | 'exited',
+    state: 'completed' | 'exited' | 'converted',
     reason: string | null,
     exitStep: string | null,
     announce: OutgoingEvent[] = [],
@@ -311,27 +397,26 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       ...announce,
       this.stepEvent(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
     ]);
-    const now = new Date();
+    const now = thisSecond();
     await this.enrollmentWrites.add({
-      updateOne: {
-        filter: { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
-        update: {
-          $set: {
-            state,
-            reason,
-            stepId: enrollment.stepId,
-            seq: enrollment.seq,
-            completedAt: now,
-            updatedAt: now,
-            leaseUntil: new Date(0),
-            leaseOwner: null,
-            waitingAt: null,
-            awaitingEvent: null,
-          },
-          $unset: { wakeAt: 1 },
+      filter: { _id: enrollment._id, leaseOwner: enrollment.leaseOwner },
+      update: {
+        $set: {
+          state,
+          reason,
+          stepId: enrollment.stepId,
+          seq: enrollment.seq,
+          completedAt: now,
+          updatedAt: now,
+          leaseUntil: new Date(0),
+          leaseOwner: null,
+          waitingAt: null,
+          awaitingEvent: null,
         },
+        $unset: { wakeAt: 1 },
       },
     });
+    this.dropLeaseEntry(enrollment);
   }
 
   private stepEvent(

@@ -1,26 +1,32 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { AnyBulkWriteOperation, Model } from 'mongoose';
+import type { Model } from 'mongoose';
+import { TtlCache } from '@tributary/access';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import { findByIds, insertClaims, type BatchCollection } from '@tributary/store';
 import type { OrchestrationConfig } from '../config';
 import type { MessageStep } from '../journeys/journey-definition';
 import type { PathContext } from '../journeys/journey-path';
-import type { EmailProvider } from '../channels/email-provider';
+import { CLAIM_TAG_ARG, type EmailProvider, type SentLookup } from '../channels/email-provider';
 import type { SmsProvider } from '../channels/sms-provider';
 import { MessageTemplates } from '../channels/templates';
 import { AudienceGuards, normalAddress, type SuppressionDoc } from './audience-guards';
 import { Coalescer } from './coalescer';
 import {
+  MESSAGE_CLAIM_MODEL,
   MESSAGE_MODEL,
   type ContactProfileDoc,
   type EnrollmentDoc,
+  type MessageClaimDoc,
   type MessageDoc,
   type MessageStatus,
 } from './engine.models';
 import { capWindowStart, contactZone, quietUntil } from './send-policy';
 
 export const EMAIL_PROVIDER = Symbol('EMAIL_PROVIDER');
+const STORE_WINDOW_MS = 10;
+/** How long a provider's answer about a claim tag is reused (and so the least wait when it is rate-limited). */
+const LOOKUP_CACHE_MS = 15_000;
 export const SMS_PROVIDER = Symbol('SMS_PROVIDER');
 
 /** `a***@example.com`, `+49***78`: enough to recognise an address in an outcome, never the address itself. */
@@ -47,34 +53,65 @@ export interface Outcome {
 }
 
 /**
- * Sends a journey's email and SMS steps, each message once: it is recorded `sending` before the provider call and
- * `sent` after; a rerun finding `sent` does not call again. Found `sending` (a crash or a lost lease between the call
- * and the record), it calls again: neither SendGrid nor Twilio's message create has an idempotency key, so that
- * window, one provider call long, is where a second message can go. Consent, suppressions, quiet hours and caps are
- * checked here, at send time.
+ * Sends a journey's email and SMS steps, each message once: a claim is inserted before the provider call and the
+ * message's record after (then the claim goes); a rerun finding the record does not call again. Finding only the
+ * claim (a crash or a lost lease between the call and the record), it calls again: neither SendGrid nor Twilio's
+ * message create has an idempotency key, so that window, one provider call long, is where a second message can go.
+ * Consent, suppressions, quiet hours and caps are checked here, at send time.
  */
 @Injectable()
 export class MessageSender {
   private readonly templates = new MessageTemplates();
+  private readonly sentLookups = new TtlCache<SentLookup>(LOOKUP_CACHE_MS, 1_000);
   // The sends of a claim run at once; their single reads and writes go to the store as one command each.
-  private readonly messageReads = new Coalescer<string, MessageDoc | null>(async (keys) => {
-    const found = await findByIds(this.messages.collection as unknown as BatchCollection<MessageDoc>, keys);
-    return keys.map((key) => found.get(key) ?? null);
-  });
-  private readonly sendingInserts = new Coalescer<MessageDoc, boolean>(async (docs) => {
-    const taken = await insertClaims(
-      this.messages.collection as unknown as BatchCollection<MessageDoc>,
-      docs,
-    );
-    return docs.map((_, i) => !taken.has(i));
-  });
-  private readonly messageWrites = new Coalescer<AnyBulkWriteOperation<MessageDoc>, void>(async (ops) => {
-    await this.messages.bulkWrite(ops, { ordered: false });
-    return ops.map(() => undefined);
-  });
+  // Provider answers arrive spread over tens of milliseconds: a short window gathers their reads and writes.
+  private readonly messageReads = new Coalescer<string, MessageDoc | null>(
+    async (keys) => {
+      const found = await findByIds(this.messages.collection as unknown as BatchCollection<MessageDoc>, keys);
+      return keys.map((key) => found.get(key) ?? null);
+    },
+    { windowMs: STORE_WINDOW_MS },
+  );
+  private readonly claimReads = new Coalescer<string, MessageClaimDoc | null>(
+    async (keys) => {
+      const found = await findByIds(
+        this.claims.collection as unknown as BatchCollection<MessageClaimDoc>,
+        keys,
+      );
+      return keys.map((key) => found.get(key) ?? null);
+    },
+    { windowMs: STORE_WINDOW_MS },
+  );
+  private readonly claimInserts = new Coalescer<MessageClaimDoc, boolean>(
+    async (docs) => {
+      const taken = await insertClaims(
+        this.claims.collection as unknown as BatchCollection<MessageClaimDoc>,
+        docs,
+      );
+      return docs.map((_, i) => !taken.has(i));
+    },
+    { windowMs: STORE_WINDOW_MS },
+  );
+  // A message's record is written once, as an insert: FerretDB inserts 500 in a tenth of the time it takes to update
+  // 500 (which is why the claim is a document of its own). One there already is the same outcome.
+  private readonly recordInserts = new Coalescer<MessageDoc, void>(
+    async (docs) => {
+      await insertClaims(this.messages.collection as unknown as BatchCollection<MessageDoc>, docs);
+      return docs.map(() => undefined);
+    },
+    { windowMs: STORE_WINDOW_MS },
+  );
+  private readonly claimDeletes = new Coalescer<string, void>(
+    async (keys) => {
+      await this.claims.deleteMany({ _id: { $in: keys } });
+      return keys.map(() => undefined);
+    },
+    { windowMs: STORE_WINDOW_MS },
+  );
 
   constructor(
     @Inject(MESSAGE_MODEL) private readonly messages: Model<MessageDoc>,
+    @Inject(MESSAGE_CLAIM_MODEL) private readonly claims: Model<MessageClaimDoc>,
     @Inject(EMAIL_PROVIDER) private readonly email: EmailProvider,
     @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
@@ -111,7 +148,7 @@ export class MessageSender {
     facts: ClaimFacts,
   ): Promise<Outcome | { retryAt: Date; waiting?: string }> {
     const key = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
-    const recorded = await this.messageReads.add(key);
+    const [recorded, claim] = await Promise.all([this.messageReads.add(key), this.claimReads.add(key)]);
     if (recorded && recorded.status !== 'sending')
       return {
         status: recorded.status,
@@ -130,10 +167,14 @@ export class MessageSender {
       ? `${workspaceId}:${channel}:${normalAddress(channel, address)}`
       : undefined;
     const suppression = suppressionId ? (facts.suppressions.get(suppressionId) ?? null) : null;
-    // An unsubscribe stops marketing; a bounce or spam report stops everything to that address.
+    // An unsubscribe stops marketing; a bounce, spam report or STOP stops everything to that address.
     const suppressed =
       suppression !== null &&
-      (marketing || suppression.reason === 'bounce' || suppression.reason === 'spamreport');
+      (marketing ||
+        suppression.reason === 'bounce' ||
+        suppression.reason === 'spamreport' ||
+        // Carriers refuse every text from the sender once a number texted STOP (Twilio 21610).
+        suppression.reason === 'sms-stop');
     const skip = paused
       ? 'journey-paused'
       : !address
@@ -154,7 +195,7 @@ export class MessageSender {
       recipient: address ? maskAddress(address) : null,
     };
     if (skip)
-      return this.record(key, base, {
+      return this.record(key, base, claim !== null, {
         status: 'skipped',
         reason: skip,
         providerMessageId: null,
@@ -166,7 +207,7 @@ export class MessageSender {
     const capKeys = caps.map(
       (cap) => `${workspaceId}:${enrollment.contactId}:${channel}:${cap.limit}/${cap.per}`,
     );
-    if (!recorded) {
+    if (!claim) {
       // Quiet hours hold marketing until the contact's morning; a send already under way is finished.
       const quiet = marketing ? settings.quietHours[channel] : undefined;
       const opens = quiet ? quietUntil(new Date(), zone, quiet) : null;
@@ -180,7 +221,7 @@ export class MessageSender {
         );
         if (!fits) {
           await Promise.all(capKeys.slice(0, i).map((capKey) => this.guards.releaseSend(capKey, key)));
-          return this.record(key, base, {
+          return this.record(key, base, false, {
             status: 'skipped',
             reason: `frequency-cap: ${cap.limit} per ${cap.per}`,
             providerMessageId: null,
@@ -188,23 +229,6 @@ export class MessageSender {
           });
         }
       }
-    }
-    const attempts = (recorded?.attempts ?? 0) + 1;
-    const now = new Date();
-    if (recorded) await this.messages.updateOne({ _id: key }, { $set: { attempts, updatedAt: now } });
-    else {
-      const fresh = await this.sendingInserts.add({
-        _id: key,
-        ...base,
-        status: 'sending',
-        reason: null,
-        providerMessageId: null,
-        attempts,
-        createdAt: now,
-        updatedAt: now,
-      });
-      // Another runner recorded it between the read and here: it owns this send.
-      if (!fresh) return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
     }
     const unsubscribeUrl = `${this.config.PUBLIC_BASE_URL}/v1/unsubscribe/${this.guards.unsubscribeToken(workspaceId, channel, address as string)}`;
     const data = {
@@ -218,17 +242,52 @@ export class MessageSender {
       journey: { id: enrollment.journeyId, version: enrollment.version },
       unsubscribe_url: unsubscribeUrl,
     };
+    const subject = step.type === 'email' ? await this.templates.render(step.subject, data, 'plain') : '';
+    if (claim?.uncertain && step.type === 'email') {
+      // An earlier attempt may have been taken: ask the provider before sending again.
+      const taken = await this.takenEarlier(claim, address as string, subject);
+      if (typeof taken === 'object' && taken !== null)
+        return { retryAt: new Date(Date.now() + taken.askAfterMs), waiting: 'provider-lookup' };
+      if (taken)
+        return this.record(key, base, true, {
+          status: 'sent',
+          reason: null,
+          providerMessageId: taken,
+          attempts: claim.attempts,
+        });
+    }
+    const attempts = (claim?.attempts ?? 0) + 1;
+    const now = new Date();
+    const tag = enrollment.leaseOwner ?? 'unleased';
+    if (claim)
+      await this.claims.updateOne(
+        { _id: key },
+        { $set: { attempts, uncertain: true, updatedAt: now }, $addToSet: { tags: tag } },
+      );
+    else {
+      const fresh = await this.claimInserts.add({
+        _id: key,
+        attempts,
+        tags: [tag],
+        uncertain: true,
+        createdAt: now,
+        updatedAt: now,
+      });
+      // Another runner recorded it between the read and here: it owns this send.
+      if (!fresh) return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
+    }
     const result =
       step.type === 'sms'
         ? await this.sms.send({
             to: address as string,
             body: await this.templates.render(step.body, data, 'plain'),
             key,
+            workspaceId,
           })
         : await this.email.send({
             to: address as string,
             from: step.from ?? this.config.EMAIL_FROM,
-            subject: await this.templates.render(step.subject, data, 'plain'),
+            subject,
             html: await this.templates.render(step.html, data, 'html'),
             ...(step.text ? { text: await this.templates.render(step.text, data, 'plain') } : {}),
             // RFC 8058 one-click unsubscribe: mailbox providers show the button and POST to the link.
@@ -242,16 +301,20 @@ export class MessageSender {
               tributary_message_key: key,
               workspace_id: enrollment.workspaceId,
               journey_id: enrollment.journeyId,
+              [CLAIM_TAG_ARG]: tag,
             },
             categories: [step.category, `journey:${enrollment.journeyId}`],
           });
     if (result.ok)
-      return this.record(key, base, {
+      return this.record(key, base, true, {
         status: 'sent',
         reason: null,
         providerMessageId: result.providerMessageId,
         attempts,
       });
+    // Refused with an answer (429, 5xx): not taken, so a later attempt need not ask the provider first.
+    if (result.retryable && result.maybeTaken !== true)
+      await this.claims.updateOne({ _id: key }, { $set: { uncertain: false } });
     if (result.retryable && attempts < this.config.MESSAGE_MAX_ATTEMPTS) {
       // Retry-After when the provider gave one, else exponential backoff with full jitter (capped at 10 min).
       const backoff = Math.min(600_000, 1_000 * 2 ** attempts) * Math.random();
@@ -263,12 +326,39 @@ export class MessageSender {
     }
     // Never sent: the caps do not count it.
     await Promise.all(capKeys.map((capKey) => this.guards.releaseSend(capKey, key)));
-    return this.record(key, base, {
+    return this.record(key, base, true, {
       status: 'failed',
       reason: result.reason,
       providerMessageId: null,
       attempts,
     });
+  }
+
+  /**
+   * The provider's id of this email if an earlier attempt of the claim was taken after all; when to ask again if the
+   * provider cannot answer now (its lookup is rate-limited). A provider that cannot be asked at all answers no, and
+   * the email goes again: the documented window.
+   */
+  private async takenEarlier(
+    claim: MessageClaimDoc,
+    address: string,
+    subject: string,
+  ): Promise<string | null | { askAfterMs: number }> {
+    const lookup = this.email.sentWith?.bind(this.email);
+    if (!lookup) return null;
+    for (const tag of claim.tags) {
+      // One question per claim tag and replica: the enrollments of a killed replica's claim come back together.
+      const answer = await this.sentLookups.get(tag, async () => lookup(tag));
+      if (!answer || !answer.ok) {
+        if (answer?.retryAfterMs !== undefined)
+          return { askAfterMs: Math.max(answer.retryAfterMs, LOOKUP_CACHE_MS) };
+        this.logger.warn({ reason: answer?.reason }, 'provider cannot say what it took; sending again');
+        return null;
+      }
+      const found = answer.sent.find((m) => m.to === address.toLowerCase() && m.subject === subject);
+      if (found) return found.providerMessageId || null;
+    }
+    return null;
   }
 
   private async record(
@@ -277,16 +367,17 @@ export class MessageSender {
       MessageDoc,
       '_id' | 'status' | 'reason' | 'providerMessageId' | 'attempts' | 'createdAt' | 'updatedAt'
     >,
+    /** Whether a claim stands for this message (this run's or an earlier one's): dropped once the record is in. */
+    claimed: boolean,
     outcome: Omit<Outcome, 'recipient' | 'provider'>,
   ): Promise<Outcome> {
     const now = new Date();
-    await this.messageWrites.add({
-      updateOne: {
-        filter: { _id: key },
-        update: { $set: { ...base, ...outcome, updatedAt: now }, $setOnInsert: { createdAt: now } },
-        upsert: true,
-      },
-    });
+    await this.recordInserts.add({ _id: key, ...base, ...outcome, createdAt: now, updatedAt: now });
+    // Not waited for: a claim left behind is never read past the record (a rerun finds the record first).
+    if (claimed)
+      this.claimDeletes
+        .add(key)
+        .catch((error: unknown) => this.logger.warn({ err: error, messageKey: key }, 'claim not dropped'));
     return { ...outcome, recipient: base.recipient, provider: base.provider };
   }
 }

@@ -1,5 +1,7 @@
+import { Liquid } from 'liquidjs';
 import { z } from 'zod';
 import { parseDocument, validateDocument, type DocumentParseResult } from '@tributary/runtime';
+import { WEEKDAYS } from './local-time';
 
 /**
  * A journey as a workspace writes it (YAML or JSON): how contacts enter, then steps run in list order unless a step
@@ -135,6 +137,110 @@ const splitStep = z
 
 const exitStep = z.object({ id: stepId, type: z.literal('exit') }).strict();
 
+// Parses templates when a journey is written: a typo should be a field error, not a failure at the first contact.
+const templateChecker = new Liquid({ strictFilters: true });
+const template = (maxLength: number) =>
+  z
+    .string()
+    .min(1)
+    .max(maxLength)
+    .superRefine((text, ctx) => {
+      try {
+        templateChecker.parse(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not a valid Liquid template: ${(error as Error).message}` });
+      }
+    });
+
+/** Adds the contact to, or removes it from, an ad platform audience (its email and phone, hashed). */
+const audienceStep = z
+  .object({
+    id: stepId,
+    type: z.literal('audience'),
+    /** The audience (user list) in the workspace's ad account, e.g. trial-users. */
+    audience: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ., - and _ (at most 100)'),
+    action: z.enum(['add', 'remove']),
+    /** The attribute that must be "true" before a contact is added (unknown is no consent); removing needs none. */
+    consent: z.string().min(1).max(100).default('adsMarketingConsent'),
+    next,
+  })
+  .strict();
+
+const httpUrl = z
+  .string()
+  .max(2_000)
+  .url()
+  .superRefine((text, ctx) => {
+    const url = new URL(text);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      ctx.addIssue({ code: 'custom', message: 'an http or https URL' });
+    if (url.username !== '' || url.password !== '')
+      ctx.addIssue({
+        code: 'custom',
+        message: 'no credentials in the URL: anyone who can read the journey would read them',
+      });
+  });
+
+/** POSTs the contact, journey and step as JSON, signed with the workspace's secret, once per visit. */
+const webhookStep = z
+  .object({
+    id: stepId,
+    type: z.literal('webhook'),
+    url: httpUrl,
+    /** A Liquid template that renders the JSON body (use the json filter); the standard payload when absent. */
+    body: template(20_000).optional(),
+    /** Which of the workspace's signing secrets (JOURNEY_WEBHOOK_SECRETS) signs it. */
+    secret: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, - and _ (at most 64)')
+      .default('default'),
+    next,
+  })
+  .strict();
+
+/** Waits until a time of day (on some weekdays) in the contact's time zone. */
+const waitUntilStep = z
+  .object({
+    id: stepId,
+    type: z.literal('wait_until'),
+    time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day as HH:mm, e.g. 09:00'),
+    weekdays: z
+      .array(z.enum(WEEKDAYS))
+      .min(1)
+      .max(7)
+      .refine((days) => new Set(days).size === days.length, 'each day at most once')
+      .optional(),
+    next,
+  })
+  .strict();
+
+/** What only the lead service or the contact may change: identities, computed fields and consents. */
+export function isProtectedAttribute(name: string): boolean {
+  return (
+    ['email', 'phone', 'stage', 'score', 'userId', 'anonymousId'].includes(name) || /Consent$/.test(name)
+  );
+}
+
+/** Sets a contact attribute (announced on contacts.attributes) that later branches and templates read. */
+const updateAttributeStep = z
+  .object({
+    id: stepId,
+    type: z.literal('update_attribute'),
+    attribute: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'letters, digits, - and _ (at most 64), starting with a letter')
+      .refine(
+        (name) => !isProtectedAttribute(name),
+        'identities, stage, score and consents are not set by journeys',
+      ),
+    /** A Liquid template, e.g. "trial" or "{{ event.plan }}". */
+    value: template(1_000),
+    next,
+  })
+  .strict();
+
 const step = z.discriminatedUnion('type', [
   emailStep,
   smsStep,
@@ -143,6 +249,10 @@ const step = z.discriminatedUnion('type', [
   branchStep,
   splitStep,
   exitStep,
+  audienceStep,
+  webhookStep,
+  waitUntilStep,
+  updateAttributeStep,
 ]);
 export type JourneyStep = z.output<typeof step>;
 export type EmailStep = z.output<typeof emailStep>;
@@ -150,6 +260,22 @@ export type SmsStep = z.output<typeof smsStep>;
 /** A step that sends a message to the contact. */
 export type MessageStep = EmailStep | SmsStep;
 export type WaitEventStep = z.output<typeof waitEventStep>;
+export type AudienceStep = z.output<typeof audienceStep>;
+export type WebhookStep = z.output<typeof webhookStep>;
+export type WaitUntilStep = z.output<typeof waitUntilStep>;
+export type UpdateAttributeStep = z.output<typeof updateAttributeStep>;
+/** A step whose effect step-effects.ts runs: outside systems (ad platform, webhook) or the contact's profile. */
+export type EffectStep = AudienceStep | WebhookStep | UpdateAttributeStep;
+
+/** The contact's tracked event that ends its journey as a conversion, wherever it is. */
+const goal = z
+  .object({
+    event: z.string().min(1),
+    /** Tests on the goal event's properties (`property`) or the contact (`attribute`). */
+    where: z.array(condition).max(20).default([]),
+  })
+  .strict();
+export type JourneyGoal = z.output<typeof goal>;
 
 const journeySchema = z
   .object({
@@ -157,6 +283,7 @@ const journeySchema = z
     description: z.string().max(2000).optional(),
     entry,
     reentry: reentry.default('never'),
+    goal: goal.optional(),
     steps: z.array(step).min(1).max(200),
   })
   .strict()

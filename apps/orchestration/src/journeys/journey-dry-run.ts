@@ -1,5 +1,7 @@
+import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { durationMs, type JourneyDefinition } from './journey-definition';
+import { contactZone } from '../engine/send-policy';
+import { durationMs, type EffectStep, type JourneyDefinition } from './journey-definition';
 import { afterStep, afterWaitEvent, eventEnters, nextAction, type PathContext } from './journey-path';
 
 export const dryRunRequest = z
@@ -32,6 +34,8 @@ export interface DryRunResult {
   reason: string | null;
   key: string | null;
   path: DryRunStep[];
+  /** For a journey with a goal: what ends it early as a conversion, wherever the contact is. */
+  goal?: string;
 }
 
 /** Effects a dry run lists before it stops: a journey that loops through sends would otherwise never end. */
@@ -41,22 +45,41 @@ const MAX_DRY_RUN_EFFECTS = 100;
  * The path a contact would take now, with the decisions the engine would make (same split key, so a split shows the
  * branch this contact really gets); sends and waits are listed, not done.
  */
-export function dryRun(journey: JourneyDefinition, request: DryRunRequest, splitKey: string): DryRunResult {
-  const attributes = Object.fromEntries(
+export function dryRun(
+  journey: JourneyDefinition,
+  request: DryRunRequest,
+  splitKey: string,
+  /** The workspace's time zone, for contacts whose own and country's are unknown. */
+  workspaceZone = 'UTC',
+): DryRunResult {
+  const attributes: Record<string, string> = Object.fromEntries(
     Object.entries(request.contact.attributes).map(([k, v]) => [k, String(v)]),
   );
+  const zone = contactZone(attributes, workspaceZone);
   const context: PathContext = {
     contactId: request.contact.contactId,
     attributes,
     stage: request.contact.stage,
     score: request.contact.score,
     properties: request.event?.properties ?? {},
+    zone,
   };
+  const goal = journey.goal
+    ? {
+        goal: `leaves as converted when ${journey.goal.event} is tracked${journey.goal.where.length > 0 ? ' (with its conditions)' : ''}, wherever the contact is`,
+      }
+    : {};
   const entry = journey.entry;
   let key: string | null = null;
   if (entry.on === 'event') {
     if (!request.event)
-      return { enters: false, reason: `enters on the event ${entry.event}; give one`, key, path: [] };
+      return {
+        enters: false,
+        reason: `enters on the event ${entry.event}; give one`,
+        key,
+        path: [],
+        ...goal,
+      };
     const decision = eventEnters(
       entry,
       { callType: 'track', name: request.event.name, properties: context.properties },
@@ -68,12 +91,19 @@ export function dryRun(journey: JourneyDefinition, request: DryRunRequest, split
         reason: `the event does not match the entry (${entry.event}, its filters or key)`,
         key,
         path: [],
+        ...goal,
       };
     key = decision.key;
   } else if (entry.on === 'lifecycle' && context.stage !== entry.stage)
-    return { enters: false, reason: `enters when a contact becomes ${entry.stage}`, key, path: [] };
+    return { enters: false, reason: `enters when a contact becomes ${entry.stage}`, key, path: [], ...goal };
   else if (entry.on === 'score' && context.score < entry.atLeast)
-    return { enters: false, reason: `enters when the score reaches ${entry.atLeast}`, key, path: [] };
+    return {
+      enters: false,
+      reason: `enters when the score reaches ${entry.atLeast}`,
+      key,
+      path: [],
+      ...goal,
+    };
 
   const path: DryRunStep[] = [];
   let from: string | null = null;
@@ -101,13 +131,23 @@ export function dryRun(journey: JourneyDefinition, request: DryRunRequest, split
       from = afterWaitEvent(journey, step.id, false);
       continue;
     }
-    if (action.kind === 'wait')
+    if (action.kind === 'wait') {
+      const { step } = action;
+      path.push({
+        stepId: step.id,
+        type: step.type,
+        action:
+          step.type === 'wait'
+            ? `waits ${step.duration} (${durationMs(step.duration) / 1000} s)`
+            : `waits until ${step.time}${step.weekdays ? ` on ${step.weekdays.join(', ')}` : ''} in ${zone}: now that is ${DateTime.fromMillis(action.untilMs, { zone }).toISO({ suppressMilliseconds: true }) ?? ''}`,
+      });
+    } else if (action.kind === 'effect') {
       path.push({
         stepId: action.step.id,
-        type: 'wait',
-        action: `waits ${action.step.duration} (${durationMs(action.step.duration) / 1000} s)`,
+        type: action.step.type,
+        action: effectAction(action.step, context),
       });
-    else {
+    } else {
       const { step } = action;
       const email = step.type === 'email';
       const consent = attributes[email ? 'emailMarketingConsent' : 'smsMarketingConsent'];
@@ -126,5 +166,23 @@ export function dryRun(journey: JourneyDefinition, request: DryRunRequest, split
     }
     from = afterStep(journey, action.step.id);
   }
-  return { enters: true, reason: null, key, path };
+  return { enters: true, reason: null, key, path, ...goal };
+}
+
+/** What an audience, webhook or attribute step would do; a literal attribute value is applied for later branches. */
+function effectAction(step: EffectStep, context: PathContext): string {
+  const attributes = context.attributes;
+  if (step.type === 'audience') {
+    const identifiers = [attributes['email'] ? 'email' : null, attributes['phone'] ? 'phone' : null].filter(
+      Boolean,
+    );
+    if (identifiers.length === 0) return `skips the audience ${step.audience}: no email or phone to match`;
+    if (step.action === 'add' && attributes[step.consent] !== 'true')
+      return `skips the audience ${step.audience}: no consent (${step.consent})`;
+    return `${step.action === 'add' ? 'adds to' : 'removes from'} the ad audience ${step.audience} (hashed ${identifiers.join(' and ')})`;
+  }
+  if (step.type === 'webhook')
+    return `posts a signed ${step.body ? 'templated ' : ''}JSON payload to ${new URL(step.url).host} (secret ${step.secret})`;
+  if (!/{[{%]/.test(step.value)) context.attributes = { ...attributes, [step.attribute]: step.value };
+  return `sets ${step.attribute} to "${step.value}" and announces it`;
 }

@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
+import { contactZone } from '../engine/send-policy';
 import {
   durationMs,
   successorsOf,
   type Condition,
+  type EffectStep,
   type JourneyDefinition,
   type JourneyEntry,
+  type JourneyGoal,
   type JourneyStep,
 } from './journey-definition';
+import { nextLocalTime } from './local-time';
 
 /** What a journey decides on: who the contact is now and the event that enrolled it (event entries). */
 export interface PathContext {
@@ -16,6 +20,8 @@ export interface PathContext {
   score: number;
   /** The entry event's properties; empty for other entries. */
   properties: Readonly<Record<string, unknown>>;
+  /** The contact's time zone as send policy resolves it (own, country's, workspace's); else from its attributes. */
+  zone?: string;
 }
 
 /** A call's properties from their JSON; anything but an object is none. */
@@ -122,8 +128,9 @@ export function chooseSplit(
 /** What the engine does next: an effect (send, wait), or the journey is over. */
 export type NextAction =
   | { kind: 'send'; step: JourneyStep & { type: 'email' | 'sms' }; passed: string[] }
-  | { kind: 'wait'; step: JourneyStep & { type: 'wait' }; untilMs: number; passed: string[] }
+  | { kind: 'wait'; step: JourneyStep & { type: 'wait' | 'wait_until' }; untilMs: number; passed: string[] }
   | { kind: 'wait_event'; step: JourneyStep & { type: 'wait_event' }; untilMs: number; passed: string[] }
+  | { kind: 'effect'; step: EffectStep; passed: string[] }
   | { kind: 'exit'; step: JourneyStep & { type: 'exit' }; passed: string[] }
   | { kind: 'completed'; passed: string[] };
 
@@ -148,6 +155,13 @@ export function nextAction(
     if (!step) break;
     if (step.type === 'email' || step.type === 'sms') return { kind: 'send', step, passed };
     if (step.type === 'wait') return { kind: 'wait', step, untilMs: now + durationMs(step.duration), passed };
+    if (step.type === 'wait_until') {
+      const zone = context.zone ?? contactZone(context.attributes, 'UTC');
+      const until = nextLocalTime(new Date(now), zone, step.time, step.weekdays);
+      return { kind: 'wait', step, untilMs: until.getTime(), passed };
+    }
+    if (step.type === 'audience' || step.type === 'webhook' || step.type === 'update_attribute')
+      return { kind: 'effect', step, passed };
     if (step.type === 'wait_event')
       return { kind: 'wait_event', step, untilMs: now + durationMs(step.timeout), passed };
     if (step.type === 'exit') return { kind: 'exit', step, passed };
@@ -158,6 +172,16 @@ export function nextAction(
         : chooseSplit(step.paths, context.contactId, `${splitKey}:${step.id}`);
   }
   return { kind: 'completed', passed };
+}
+
+/** Whether a tracking call reaches a journey's goal: its event, with the goal's conditions holding. */
+export function reachesGoal(
+  goal: JourneyGoal,
+  event: { callType: string; name: string | null; properties: Readonly<Record<string, unknown>> },
+  context: PathContext,
+): boolean {
+  if (event.callType !== 'track' || event.name !== goal.event) return false;
+  return allHold(goal.where, { ...context, properties: event.properties });
 }
 
 /** Where a wait for an event goes on: its onEvent or onTimeout, else the step after it. */

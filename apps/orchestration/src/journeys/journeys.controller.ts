@@ -7,6 +7,7 @@ import {
   Headers,
   HttpCode,
   NotFoundException,
+  Optional,
   Param,
   Post,
   Put,
@@ -33,6 +34,7 @@ import {
   type JourneySummary,
 } from './journey-catalog';
 import { dryRun, dryRunRequest, type DryRunResult } from './journey-dry-run';
+import { AudienceGuards } from '../engine/audience-guards';
 
 const READ_SCOPES = [OrchestrationScopes.journeysRead, OrchestrationScopes.journeysAdmin];
 const JOURNEY_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -68,7 +70,11 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
 @Controller('v1/journeys')
 @UseGuards(WorkspaceKeyGuard)
 export class JourneysController {
-  constructor(private readonly catalog: JourneyCatalog) {}
+  constructor(
+    private readonly catalog: JourneyCatalog,
+    // Where the engine runs beside the API: the workspace's zone for its dry runs' wait_until steps (else UTC).
+    @Optional() private readonly guards?: AudienceGuards,
+  ) {}
 
   @Put(':journeyId')
   @RequireScopes(OrchestrationScopes.journeysAdmin)
@@ -199,7 +205,8 @@ export class JourneysController {
       const version = request.value.version ?? summary.publishedVersion ?? summary.latestVersion;
       const definition = await this.catalog.definitionOf(workspaceId, journeyId, version);
       if (!definition) throw new JourneyNotFoundError(`no version ${version} of journey ${journeyId}`);
-      return { version, ...dryRun(definition, request.value, `${workspaceId}:${journeyId}`) };
+      const timezone = (await this.guards?.settings(workspaceId))?.timezone;
+      return { version, ...dryRun(definition, request.value, `${workspaceId}:${journeyId}`, timezone) };
     });
   }
 }

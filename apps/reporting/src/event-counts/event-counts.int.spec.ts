@@ -2,12 +2,14 @@
  * Reporting on the real stack, the service in this process: a burst of journey steps is counted a fetch at a time (a
  * few store commands for hundreds of events), each event exactly once with its own running count on the report
  * topic, a redelivered burst moves nothing, and a step the store refuses is dead-lettered alone while its batch is
- * still counted exactly once.
+ * still counted exactly once. Content workflow steps and attributes journeys set are counted once each too.
  */
 import type { Kafka } from 'kafkajs';
 import type { Connection } from 'mongoose';
 import {
   Topics,
+  type ContactAttributeUpdated,
+  type ContentEvent,
   type DeadLetter,
   type EventCountReport,
   type JourneyStepRecorded,
@@ -54,7 +56,11 @@ beforeAll(async () => {
   );
   service = await startService(ReportingModule.forRoot(config), config);
   commands = storeCommandsOn(service.app.get<Connection>(STORE_CONNECTION), ['event_facts', 'event_counts']);
-  ({ kafka, registry, publisher } = await connectTestPublisher(`rep-${run}`, config, [Topics.JourneySteps]));
+  ({ kafka, registry, publisher } = await connectTestPublisher(`rep-${run}`, config, [
+    Topics.JourneySteps,
+    Topics.ContentEvents,
+    Topics.ContactsAttributes,
+  ]));
 });
 
 afterAll(async () => {
@@ -84,12 +90,15 @@ async function publishSteps(steps: JourneyStepRecorded[]): Promise<void> {
   );
 }
 
-async function journeyStepCount(): Promise<number | undefined> {
+async function counts(): Promise<Record<string, number>> {
   const res = await fetch(`${service.url}/v1/reports/event-counts`, {
     headers: { authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
   });
-  const body = (await res.json()) as { counts: Record<string, number> };
-  return body.counts[Topics.JourneySteps];
+  return ((await res.json()) as { counts: Record<string, number> }).counts;
+}
+
+async function journeyStepCount(): Promise<number | undefined> {
+  return (await counts())[Topics.JourneySteps];
 }
 
 /** The report of each of `steps`, by the step's eventId, once all are on the report topic. */
@@ -150,5 +159,61 @@ describe('reporting counts a fetch at a time', () => {
     // Nothing counted twice after the record-by-record retry: still 461 a moment later.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await journeyStepCount()).toBe(461);
+  });
+});
+
+describe('reporting counts what the campaign side did', () => {
+  const contentStep = (contentId: string, action: string): ContentEvent => ({
+    metadata: originMetadata({ workspaceId: workspace, source: 'rep' }),
+    contentId,
+    kind: 'blog_post',
+    title: 'Spring launch',
+    action,
+    fromStatus: null,
+    status: action,
+    version: 1,
+    actorCredentialId: null,
+    destination: null,
+    remoteId: null,
+    remoteUrl: null,
+    reason: null,
+    publishAt: null,
+  });
+  const attributeSet = (contactId: string, attribute = 'plan'): ContactAttributeUpdated => ({
+    metadata: originMetadata({ workspaceId: workspace, source: 'rep' }),
+    contactId,
+    attribute,
+    value: 'pro',
+    journeyId: 'upgrade',
+    journeyVersion: 1,
+    enrollmentId: `${workspace}:upgrade:${contactId}`,
+    stepId: 'mark-pro',
+  });
+
+  it('counts content steps per kind and action and journey-set attributes per name, each record once', async () => {
+    const published = [contentStep('c-1', 'published'), contentStep('c-2', 'published')];
+    const submitted = contentStep('c-1', 'submitted');
+    const attributes = [attributeSet('lead-1'), attributeSet('lead-2'), attributeSet('lead-3')];
+    // One key per topic, so the markers below follow everything before them on one partition.
+    const toTopics = () => [
+      ...[...published, submitted].map((event) => ({ topic: Topics.ContentEvents, key: workspace, event })),
+      ...attributes.map((event) => ({ topic: Topics.ContactsAttributes, key: workspace, event })),
+    ];
+    await publisher.publishAll(toTopics());
+    // Announced again (a step rerun after a crash announces the same eventIds): counted once.
+    await publisher.publishAll(toTopics());
+    await publisher.publishAll([
+      { topic: Topics.ContentEvents, key: workspace, event: contentStep('c-3', 'approved') },
+      { topic: Topics.ContactsAttributes, key: workspace, event: attributeSet('lead-4', 'tier') },
+    ]);
+
+    await waitFor('the markers counted', async () => {
+      const now = await counts();
+      return now['content.events:blog_post:approved'] === 1 && now['contacts.attributes:tier'] === 1;
+    });
+    const seen = await counts();
+    expect(seen['content.events:blog_post:published']).toBe(2);
+    expect(seen['content.events:blog_post:submitted']).toBe(1);
+    expect(seen['contacts.attributes:plan']).toBe(3);
   });
 });

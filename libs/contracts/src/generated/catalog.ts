@@ -4,6 +4,9 @@ import type { TrackingEvent } from './TrackingEvent';
 import type { LeadScored } from './LeadScored';
 import type { JourneyStepRecorded } from './JourneyStepRecorded';
 import type { MessageOutcome } from './MessageOutcome';
+import type { ContentEvent } from './ContentEvent';
+import type { ContactAttributeUpdated } from './ContactAttributeUpdated';
+import type { MessageDelivery } from './MessageDelivery';
 import type { OutboundSyncQueued } from './OutboundSyncQueued';
 import type { EventCountReport } from './EventCountReport';
 import type { DeadLetter } from './DeadLetter';
@@ -24,6 +27,9 @@ export const Topics = {
   LeadsScored: 'leads.scored',
   JourneySteps: 'journey.steps',
   MessagesOutcomes: 'messages.outcomes',
+  ContentEvents: 'content.events',
+  ContactsAttributes: 'contacts.attributes',
+  MessagesDeliveries: 'messages.deliveries',
   SyncOutbound: 'sync.outbound',
   ReportsEventCounts: 'reports.event-counts',
   DlqLeads: 'dlq.leads',
@@ -51,6 +57,9 @@ export interface TopicEvents {
   'leads.scored': LeadScored;
   'journey.steps': JourneyStepRecorded;
   'messages.outcomes': MessageOutcome;
+  'content.events': ContentEvent;
+  'contacts.attributes': ContactAttributeUpdated;
+  'messages.deliveries': MessageDelivery;
   'sync.outbound': OutboundSyncQueued;
   'reports.event-counts': EventCountReport;
   'dlq.leads': DeadLetter;
@@ -418,13 +427,13 @@ const avroSchemas = {
         name: 'stepType',
         type: 'string',
         default: '',
-        doc: 'Kind of step: entry, email, sms, wait, branch, split, update, goal, exit.',
+        doc: 'Kind of step: entry, email, sms, wait, wait_until, wait_event, branch, split, audience, webhook, update_attribute, exit, end.',
       },
       {
         name: 'status',
         type: 'string',
         default: 'entered',
-        doc: 'entered (journey), advanced (step done), waiting, skipped (with reason), goal, exited, completed.',
+        doc: "entered (journey), advanced (step done), waiting, skipped (with reason), converted (reason goal: the journey's goal was reached), exited, completed.",
       },
       {
         name: 'reason',
@@ -520,6 +529,275 @@ const avroSchemas = {
         doc: 'Masked address the message went to (a***@example.com), never the full one.',
       },
       { name: 'attempts', type: 'int', default: 1, doc: 'Provider calls it took.' },
+    ],
+  },
+  ContentEvent: {
+    type: 'record',
+    name: 'ContentEvent',
+    namespace: 'io.tributary.orchestration',
+    doc: "One step of a content item's publishing workflow (written, reviewed, scheduled, published to or removed from a destination). metadata.eventId derives from the item and its revision, so a step announced again after a crash carries the same id.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'contentId', type: 'string' },
+      { name: 'kind', type: 'string', doc: 'email_template, landing_page, blog_post or social_post.' },
+      { name: 'title', type: 'string', doc: 'The title of the version the step concerns.' },
+      {
+        name: 'action',
+        type: 'string',
+        doc: 'created, edited, submitted, approved, changes_requested, commented, scheduled, publishing, destination_published, destination_failed, destination_removed, published, publish_failed, unpublishing, unpublished, unpublish_failed.',
+      },
+      {
+        name: 'fromStatus',
+        type: ['null', 'string'],
+        default: null,
+        doc: "The item's status before the step; null when the item was created or the status did not change.",
+      },
+      { name: 'status', type: 'string', doc: "The item's status after the step." },
+      {
+        name: 'version',
+        type: 'int',
+        doc: 'The body version the step concerns (the approved one once approved).',
+      },
+      {
+        name: 'actorCredentialId',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'The credential that acted; null for the scheduler (scheduled publishing, retries).',
+      },
+      {
+        name: 'destination',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'cms, social or newsletter, for destination_* actions.',
+      },
+      {
+        name: 'remoteId',
+        type: ['null', 'string'],
+        default: null,
+        doc: "The destination's id of the published copy (WordPress post id, LinkedIn post URN, newsletter send count).",
+      },
+      {
+        name: 'remoteUrl',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'Where the published copy is read.',
+      },
+      {
+        name: 'reason',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'Why, for failures and requested changes.',
+      },
+      {
+        name: 'publishAt',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+        doc: 'When a scheduled item is due (epoch ms, UTC).',
+      },
+    ],
+  },
+  ContactAttributeUpdated: {
+    type: 'record',
+    name: 'ContactAttributeUpdated',
+    namespace: 'io.tributary.orchestration',
+    doc: "A journey's update_attribute step set a contact attribute in orchestration's contact profile. metadata.eventId derives from the enrollment's entry and the step's key, so a rerun of the step announces the same event.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'contactId', type: 'string' },
+      { name: 'attribute', type: 'string', doc: "The attribute's name, e.g. plan." },
+      { name: 'value', type: 'string', doc: "The value it now has (the step's rendered template)." },
+      { name: 'journeyId', type: 'string' },
+      { name: 'journeyVersion', type: 'int' },
+      { name: 'enrollmentId', type: 'string' },
+      { name: 'stepId', type: 'string' },
+    ],
+  },
+  MessageDelivery: {
+    type: 'record',
+    name: 'MessageDelivery',
+    namespace: 'io.tributary.messages',
+    doc: "What an email or SMS provider reported about a message or a recipient (delivered, bounced, opened, STOP ...), verified at the edge from its signed webhook. metadata.eventId derives from the provider's event id, so a redelivered webhook carries the same eventId; metadata.occurredAt is the provider's time of the event.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'provider', type: 'string', doc: 'sendgrid or twilio.' },
+      { name: 'channel', type: 'string', doc: 'email or sms.' },
+      {
+        name: 'event',
+        type: 'string',
+        doc: 'processed, delivered, deferred, bounced, blocked, dropped, opened, clicked, spam_report, unsubscribed; sms_sent, sms_delivered, sms_undelivered, sms_failed, sms_read, sms_stop, sms_start, sms_help, sms_received.',
+      },
+      {
+        name: 'providerEvent',
+        type: 'string',
+        doc: "The provider's own name for it: SendGrid's event, Twilio's MessageStatus, or the inbound keyword.",
+      },
+      {
+        name: 'providerEventId',
+        type: 'string',
+        doc: "The provider's id of this event, the dedupe key: SendGrid sg_event_id, Twilio MessageSid:MessageStatus, an inbound text's MessageSid.",
+      },
+      {
+        name: 'providerMessageId',
+        type: ['null', 'string'],
+        default: null,
+        doc: "The provider's id of the message: SendGrid sg_message_id, Twilio MessageSid (for an inbound text, the inbound message's).",
+      },
+      {
+        name: 'messageKey',
+        type: ['null', 'string'],
+        default: null,
+        doc: "Orchestration's send key of the message, when the provider carried it back (SendGrid custom_args, Twilio status callback URL).",
+      },
+      {
+        name: 'address',
+        type: 'string',
+        doc: 'The recipient as suppression lists key it (email lower-case, phone E.164): what a bounce or STOP suppresses. Services log maskedAddress, never this.',
+      },
+      {
+        name: 'maskedAddress',
+        type: 'string',
+        doc: 'The recipient masked for logs and displays: a***@example.com, +49***78.',
+      },
+      {
+        name: 'reason',
+        type: ['null', 'string'],
+        default: null,
+        doc: "The provider's reason, e.g. a bounce's SMTP answer, a drop's reason, Twilio's ErrorCode.",
+      },
+      {
+        name: 'permanent',
+        type: 'boolean',
+        default: false,
+        doc: 'The provider says the address will not take messages again: a hard bounce, a drop of a bounced, invalid, spam-reporting or unsubscribed address, a text undeliverable for good (30005, 30006, 21610).',
+      },
+      {
+        name: 'receivedAt',
+        type: { type: 'long', logicalType: 'timestamp-millis' },
+        doc: 'When the edge received the webhook.',
+      },
     ],
   },
   OutboundSyncQueued: {
@@ -1432,6 +1710,51 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       retention: '30d',
     },
     avroSchema: avroSchemas.MessageOutcome,
+  },
+  'content.events': {
+    ...{
+      name: 'content.events',
+      description:
+        'Every step of the content publishing workflow (written, submitted, approved or sent back, scheduled, published to or removed from each destination), one record per step; reporting counts them per kind and action.',
+      subject: 'content.events-value',
+      recordName: 'ContentEvent',
+      key: "workspaceId:contentId (an item's steps stay in order)",
+      producers: ['orchestration'],
+      consumers: ['reporting', 'analysts'],
+      partitions: 6,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.ContentEvent,
+  },
+  'contacts.attributes': {
+    ...{
+      name: 'contacts.attributes',
+      description:
+        'Contact attributes set by journeys (update_attribute steps), one record per step visit; reporting counts them per attribute (the lead service does not read them yet).',
+      subject: 'contacts.attributes-value',
+      recordName: 'ContactAttributeUpdated',
+      key: 'contactId',
+      producers: ['orchestration'],
+      consumers: ['reporting', 'analysts'],
+      partitions: 6,
+      retention: '7d',
+    },
+    avroSchema: avroSchemas.ContactAttributeUpdated,
+  },
+  'messages.deliveries': {
+    ...{
+      name: 'messages.deliveries',
+      description:
+        'Delivery feedback from email and SMS providers (delivered, bounced, opened, spam reports, SMS status, STOP / START), verified at the edge from their signed webhooks; one record per provider event.',
+      subject: 'messages.deliveries-value',
+      recordName: 'MessageDelivery',
+      key: "SHA-256 of workspace:channel:address (a recipient's feedback stays in order, STOP before START)",
+      producers: ['ingestion'],
+      consumers: ['orchestration', 'reporting'],
+      partitions: 6,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.MessageDelivery,
   },
   'sync.outbound': {
     ...{

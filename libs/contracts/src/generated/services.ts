@@ -13,7 +13,14 @@ export type ServiceName = (typeof ServiceNames)[number];
 export const ServiceScopes = {
   ingestion: ['track:write', 'leads:write', 'admin', 'webhooks:<source>'],
   leads: ['contacts:read', 'leads:accept', 'scoring:admin', 'routing:admin', 'routing:read'],
-  orchestration: ['journeys:admin', 'journeys:read'],
+  orchestration: [
+    'journeys:admin',
+    'journeys:read',
+    'content:write',
+    'content:read',
+    'content:approve',
+    'content:admin',
+  ],
   sync: [],
   reporting: ['reports:read'],
 } as const satisfies Record<ServiceName, readonly string[]>;
@@ -31,6 +38,10 @@ export const CredentialScopes = [
   'routing:read',
   'journeys:admin',
   'journeys:read',
+  'content:write',
+  'content:read',
+  'content:approve',
+  'content:admin',
   'reports:read',
 ] as const;
 
