@@ -208,6 +208,7 @@ describe('docker-compose.yml', () => {
       const env = environmentOf(service, {
         TRIBUTARY_ADMIN_TOKEN: 'compose-test-admin-token-0123456789abcdef',
         TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
+        TRIBUTARY_CONTENT_SECRETS_KEY: 'compose-test-content-secrets-key-0123456789',
       });
       let config: ServiceConfig | undefined;
       try {
@@ -231,6 +232,7 @@ describe('docker-compose.yml', () => {
         TRIBUTARY_WRITE_KEYS: 'k1:ws_a,k2:ws_b',
         TRIBUTARY_ADMIN_TOKEN: 'compose-test-admin-token-0123456789abcdef',
         TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
+        TRIBUTARY_CONTENT_SECRETS_KEY: 'compose-test-content-secrets-key-0123456789',
       });
       expect(loadAppConfig(app, env).WRITE_KEYS).toBe('k1:ws_a,k2:ws_b');
     });
@@ -325,5 +327,13 @@ describe('docker-compose.yml ingestion admin token', () => {
   it('refuses to start orchestration in production without TRIBUTARY_UNSUBSCRIBE_SECRET, naming it', () => {
     const orchestration = services['orchestration'] as ComposeService;
     expect(() => loadAppConfig('orchestration', environmentOf(orchestration))).toThrow(/UNSUBSCRIBE_SECRET/);
+  });
+
+  it('refuses to start orchestration in production without TRIBUTARY_CONTENT_SECRETS_KEY, naming it', () => {
+    const orchestration = services['orchestration'] as ComposeService;
+    const env = environmentOf(orchestration, {
+      TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
+    });
+    expect(() => loadAppConfig('orchestration', env)).toThrow(/CONTENT_SECRETS_KEY/);
   });
 });

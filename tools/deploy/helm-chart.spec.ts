@@ -150,11 +150,12 @@ function render(sets: Record<string, string> = {}, writeKeys: string | null = WR
   if (!helm) throw new Error('helm is not available');
   const args = ['template', RELEASE, chartDir, '--namespace', 'tributary', '--kube-version', KUBE_VERSION];
   if (writeKeys !== null) args.push('--set-literal', `writeKeys.value=${writeKeys}`);
-  // Ingestion refuses to start in production without an admin token, orchestration without an unsubscribe-link key;
-  // every render supplies both unless a test overrides them.
+  // Ingestion refuses to start in production without an admin token, orchestration without an unsubscribe-link key
+  // and a content-secrets key; every render supplies them unless a test overrides them.
   const withAdmin = {
     'services.ingestion.secretEnv.ADMIN_TOKEN': 'chart-test-admin-token-0123456789abcdef',
     'services.orchestration.secretEnv.UNSUBSCRIBE_SECRET': 'chart-test-unsubscribe-secret-0123456789',
+    'services.orchestration.secretEnv.CONTENT_SECRETS_KEY': 'chart-test-content-secrets-key-0123456789',
     ...sets,
   };
   for (const [key, value] of Object.entries(withAdmin)) args.push('--set', `${key}=${value}`);
@@ -512,7 +513,8 @@ describeWithHelm(
           { 'writeKeys.existingSecret': 'tributary-keys', 'mongo.existingSecret': 'tributary-mongo' },
           null,
         );
-        // Only the services' own Secrets (ADMIN_TOKEN, UNSUBSCRIBE_SECRET) remain; no shared Secret for keys or Mongo.
+        // Only the services' own Secrets (ADMIN_TOKEN, UNSUBSCRIBE_SECRET, CONTENT_SECRETS_KEY) remain; no shared Secret
+        // for keys or Mongo.
         expect(existing.filter((d) => d.kind === 'Secret').map((d) => d.metadata?.name)).toEqual([
           `${RELEASE}-ingestion`,
           `${RELEASE}-orchestration`,
