@@ -10,7 +10,6 @@ import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import { groupedUpdates, isDuplicateKey, type GuardedUpdate } from '@tributary/store';
 import type { AnyBulkWriteOperation } from 'mongoose';
 import type { OrchestrationConfig } from '../config';
-import type { MessageStep } from '../journeys/journey-definition';
 import {
   afterStep,
   afterWaitEvent,
@@ -20,8 +19,9 @@ import {
 } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import { Coalescer } from './coalescer';
-import { MessageSender, type ClaimFacts, type Outcome } from './message-sender';
+import { MessageSender, type ClaimFacts } from './message-sender';
 import { StepEffects } from './step-effects';
+import { messageKeyOf, outcomeEvent } from './outcome-event';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
@@ -337,7 +337,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       const stepStatus = outcome.status === 'sent' ? 'advanced' : 'skipped';
       announce.push(
         this.stepEvent(current, action.step.id, action.step.type, stepStatus, outcome.reason),
-        this.outcomeEvent(current, action.step, outcome),
+        outcomeEvent(current, action.step, messageKeyOf(current, action.step.id), outcome),
       );
       current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
     }
@@ -444,34 +444,6 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         status,
         reason,
         enrollmentKey: enrollment.key,
-      },
-    };
-  }
-
-  private outcomeEvent(
-    enrollment: EnrollmentDoc,
-    step: MessageStep,
-    outcome: Outcome,
-  ): OutgoingEvent<typeof Topics.MessagesOutcomes> {
-    const messageKey = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
-    return {
-      topic: Topics.MessagesOutcomes,
-      key: enrollment._id,
-      event: {
-        metadata: causedMetadata(enrollment.cause, SOURCE, `message/${messageKey}`),
-        messageKey,
-        enrollmentId: enrollment._id,
-        journeyId: enrollment.journeyId,
-        journeyVersion: enrollment.version,
-        stepId: step.id,
-        contactId: enrollment.contactId,
-        channel: step.type,
-        provider: outcome.provider,
-        status: outcome.status,
-        reason: outcome.reason,
-        providerMessageId: outcome.providerMessageId,
-        recipient: outcome.recipient,
-        attempts: outcome.attempts,
       },
     };
   }

@@ -21,6 +21,7 @@ import {
   type MessageDoc,
   type MessageStatus,
 } from './engine.models';
+import { messageKeyOf } from './outcome-event';
 import { capWindowStart, contactZone, quietUntil } from './send-policy';
 
 export const EMAIL_PROVIDER = Symbol('EMAIL_PROVIDER');
@@ -147,7 +148,7 @@ export class MessageSender {
     paused: boolean,
     facts: ClaimFacts,
   ): Promise<Outcome | { retryAt: Date; waiting?: string }> {
-    const key = `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
+    const key = messageKeyOf(enrollment, step.id);
     const [recorded, claim] = await Promise.all([this.messageReads.add(key), this.claimReads.add(key)]);
     if (recorded && recorded.status !== 'sending')
       return {

@@ -28,6 +28,7 @@ import {
 } from './engine.models';
 import { maskAddress, type Outcome } from './message-sender';
 import { contactZone } from './send-policy';
+import { messageKeyOf, outcomeEvent } from './outcome-event';
 
 export const AD_AUDIENCES = Symbol('AD_AUDIENCES');
 export const WEBHOOK_POSTER = Symbol('WEBHOOK_POSTER');
@@ -344,26 +345,7 @@ export class StepEffects {
     outcome: Outcome,
   ): EffectOutcome {
     const key = this.keyOf(enrollment, step);
-    const announced: OutgoingEvent<typeof Topics.MessagesOutcomes> = {
-      topic: Topics.MessagesOutcomes,
-      key: enrollment._id,
-      event: {
-        metadata: causedMetadata(enrollment.cause, SOURCE, `message/${key}`),
-        messageKey: key,
-        enrollmentId: enrollment._id,
-        journeyId: enrollment.journeyId,
-        journeyVersion: enrollment.version,
-        stepId: step.id,
-        contactId: enrollment.contactId,
-        channel: step.type,
-        provider: outcome.provider,
-        status: outcome.status,
-        reason: outcome.reason,
-        providerMessageId: outcome.providerMessageId,
-        recipient: outcome.recipient,
-        attempts: outcome.attempts,
-      },
-    };
+    const announced = outcomeEvent(enrollment, step, key, outcome);
     return {
       stepStatus: outcome.status === 'sent' ? 'advanced' : 'skipped',
       reason: outcome.reason,
@@ -373,7 +355,7 @@ export class StepEffects {
 
   /** The step's deterministic key, as a send's: enrollment, run, step and effect count. */
   private keyOf(enrollment: EnrollmentDoc, step: EffectStep): string {
-    return `${enrollment._id}:${enrollment.run}:${step.id}:${enrollment.seq}`;
+    return messageKeyOf(enrollment, step.id);
   }
 
   private baseOf(enrollment: EnrollmentDoc, step: EffectStep) {
