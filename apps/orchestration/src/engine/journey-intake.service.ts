@@ -4,6 +4,7 @@ import type { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { EventMetadata, LeadScored, LifecycleChanged } from '@tributary/contracts';
 import { durationMs, type JourneyDefinition } from '../journeys/journey-definition';
 import {
+  allHold,
   eventEnters,
   parseProperties,
   reachesGoal,
@@ -60,7 +61,7 @@ export class JourneyIntake {
   ) {}
 
   async onLeadsScored(leads: readonly LeadScored[]): Promise<void> {
-    await this.keepProfiles(leads);
+    const before = await this.keepProfiles(leads);
     const entries: Entry[] = [];
     for (const lead of leads) {
       const live = await this.journeys.liveJourneys(lead.metadata.workspaceId);
@@ -74,6 +75,26 @@ export class JourneyIntake {
       for (const journey of live) {
         if (journey.status !== 'active') continue;
         const entry = journey.definition.entry;
+        if (entry.on === 'attribute' && allHold(entry.where, context)) {
+          // Edge-triggered: a contact that met the conditions before this change (or a redelivery of it) is not new.
+          const was = before.get(lead.contactId);
+          const heldBefore =
+            was !== undefined &&
+            allHold(entry.where, {
+              ...context,
+              attributes: was.attributes ?? {},
+              stage: was.stage ?? null,
+              score: was.score ?? 0,
+            });
+          if (!heldBefore)
+            entries.push({
+              journey,
+              contactId: lead.contactId,
+              key: null,
+              propertiesJson: '{}',
+              cause: lead.metadata,
+            });
+        }
         if (entry.on === 'score' && lead.previousScore < entry.atLeast && lead.score >= entry.atLeast)
           entries.push({
             journey,
@@ -282,20 +303,61 @@ export class JourneyIntake {
     await this.enroll(entries);
   }
 
-  /** The newest score per contact wins; an older one redelivered late leaves the profile as it is. */
-  private async keepProfiles(leads: readonly LeadScored[]): Promise<void> {
+  /**
+   * Contacts entering on routing: a lead assigned (to any owner, or the entry's team or owner) or an SLA breached.
+   * Never twice for one announcement (its eventId is the cause).
+   */
+  async onRouting(
+    routed: readonly {
+      kind: 'assigned' | 'sla_breached';
+      metadata: EventMetadata;
+      contactId: string;
+      team: string;
+      owner: string;
+    }[],
+  ): Promise<void> {
+    const entries: Entry[] = [];
+    for (const event of routed) {
+      for (const journey of await this.journeys.liveJourneys(event.metadata.workspaceId)) {
+        const entry = journey.definition.entry;
+        if (journey.status !== 'active' || entry.on !== event.kind) continue;
+        if (entry.team !== undefined && entry.team !== event.team) continue;
+        if (entry.on === 'assigned' && entry.owner !== undefined && entry.owner !== event.owner) continue;
+        entries.push({
+          journey,
+          contactId: event.contactId,
+          key: null,
+          propertiesJson: '{}',
+          cause: event.metadata,
+        });
+      }
+    }
+    await this.enroll(entries);
+  }
+
+  /**
+   * The newest score per contact wins; an older one redelivered late leaves the profile as it is. Returns each
+   * contact's profile as it was before this batch (attribute entries enter on a change, not on a state).
+   */
+  private async keepProfiles(
+    leads: readonly LeadScored[],
+  ): Promise<Map<string, Pick<ContactProfileDoc, 'attributes' | 'stage' | 'score'>>> {
     const newest = new Map<string, LeadScored>();
     for (const lead of leads) {
       const seen = newest.get(lead.contactId);
       if (!seen || seen.metadata.occurredAt <= lead.metadata.occurredAt) newest.set(lead.contactId, lead);
     }
-    if (newest.size === 0) return;
     const stored = new Map(
-      (
-        await this.profiles
-          .find({ _id: { $in: [...newest.keys()] } }, { scoredAt: 1, journeyAttributes: 1 })
-          .lean()
-      ).map((p) => [p._id, p]),
+      newest.size === 0
+        ? []
+        : (
+            await this.profiles
+              .find(
+                { _id: { $in: [...newest.keys()] } },
+                { scoredAt: 1, journeyAttributes: 1, attributes: 1, stage: 1, score: 1 },
+              )
+              .lean()
+          ).map((p) => [p._id, p]),
     );
     const now = new Date();
     const writes: AnyBulkWriteOperation<ContactProfileDoc>[] = [];
@@ -322,6 +384,7 @@ export class JourneyIntake {
       });
     }
     if (writes.length > 0) await this.profiles.bulkWrite(writes, { ordered: false });
+    return stored;
   }
 
   /**

@@ -62,6 +62,21 @@ const entry = z.discriminatedUnion('on', [
     .strict(),
   z.object({ on: z.literal('lifecycle'), stage: z.enum(STAGES) }).strict(),
   z.object({ on: z.literal('score'), atLeast: z.number().int() }).strict(),
+  /** A lead given to an owner by the lead service's routing (optionally only to a team or an owner). */
+  z
+    .object({
+      on: z.literal('assigned'),
+      team: z.string().min(1).optional(),
+      owner: z.string().min(1).optional(),
+    })
+    .strict(),
+  /** An owner did not accept an assigned lead within the workspace's SLA. */
+  z.object({ on: z.literal('sla_breached'), team: z.string().min(1).optional() }).strict(),
+  /**
+   * Attribute conditions, evaluated each time the contact changes: the contact enters when they come to hold (held
+   * before, the change does not enter it again).
+   */
+  z.object({ on: z.literal('attribute'), where: z.array(condition).min(1).max(20) }).strict(),
 ]);
 export type JourneyEntry = z.output<typeof entry>;
 
@@ -315,6 +330,15 @@ const journeySchema = z
           });
       } else if (s.type !== 'exit') refer(s.next, ['steps', i, 'next']);
     });
+    if (journey.entry.on === 'attribute')
+      journey.entry.where.forEach((c, j) => {
+        if (c.property !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['entry', 'where', j, 'property'],
+            message: 'an attribute entry tests contact attributes, not event properties',
+          });
+      });
     if (journey.entry.on !== 'event') {
       const usesProperty = (conditions: readonly Condition[]): boolean =>
         conditions.some((c) => c.property !== undefined);

@@ -2,7 +2,14 @@ import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { contactZone } from '../engine/send-policy';
 import { durationMs, type EffectStep, type JourneyDefinition } from './journey-definition';
-import { afterStep, afterWaitEvent, eventEnters, nextAction, type PathContext } from './journey-path';
+import {
+  afterStep,
+  afterWaitEvent,
+  allHold,
+  eventEnters,
+  nextAction,
+  type PathContext,
+} from './journey-path';
 
 export const dryRunRequest = z
   .object({
@@ -100,6 +107,14 @@ export function dryRun(
     return {
       enters: false,
       reason: `enters when the score reaches ${entry.atLeast}`,
+      key,
+      path: [],
+      ...goal,
+    };
+  else if (entry.on === 'attribute' && !allHold(entry.where, context))
+    return {
+      enters: false,
+      reason: 'enters when the contact comes to meet the entry conditions',
       key,
       path: [],
       ...goal,
