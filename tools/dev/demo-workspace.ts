@@ -66,6 +66,8 @@ steps:
     type: email
     subject: "Welcome to Brightlane, {{ contact.firstName | default: 'there' }}"
     html: "<p>Hi {{ contact.firstName | default: 'there' }}, thanks for your interest in Brightlane.</p>"
+  # Hashed (SHA-256 of the normalised email) into the sandbox ad platform's audience, with marketing consent only.
+  - { id: retarget, type: audience, audience: new-leads, action: add, consent: emailMarketingConsent }
   - { id: settle, type: wait, duration: 1m }
   - id: by-fit
     type: branch

@@ -12,7 +12,7 @@ import { consumerBacklogs, skipBacklogs } from './consumer-backlog';
 import { DEMO_PROSPECTS, sendDemoTraffic } from './demo-traffic';
 import { DEMO_WORKSPACE, DEMO_WRITE_KEY, setUpDemoJourneys, setUpDemoWorkspace } from './demo-workspace';
 import { setUpDemoContent, startContentSandboxes } from './demo-content';
-import { FakeSendGrid, FakeTwilio } from '@tributary/sandbox';
+import { FakeAdAudiences, FakeSendGrid, FakeTwilio } from '@tributary/sandbox';
 import { spawnService, stopService, waitReady, type RunningProcess } from '@tributary/testing';
 import { SERVICES } from './services';
 
@@ -26,6 +26,8 @@ const SANDBOX_SENDGRID_KEY = 'SG.sandbox';
 const SANDBOX_SMS_PORT = Number(process.env['SANDBOX_SMS_PORT'] ?? 4011);
 const SANDBOX_TWILIO_SID = `AC${'5a'.repeat(16)}`;
 const SANDBOX_TWILIO_TOKEN = 'sandbox-twilio-auth-token';
+const SANDBOX_ADS_PORT = Number(process.env['SANDBOX_ADS_PORT'] ?? 4012);
+const SANDBOX_ADS_CLIENT = { id: 'sandbox-ads-client', secret: 'sandbox-ads-secret' };
 /** Where the sandboxes post their delivery feedback: the local edge (ingestion). */
 const EDGE_URL = `http://127.0.0.1:${SERVICES.find((s) => s.name === 'ingestion')?.port ?? 3000}`;
 
@@ -89,6 +91,15 @@ async function main(): Promise<void> {
         smsUrl: `${EDGE_URL}/v1/webhooks/twilio/${DEMO_WORKSPACE}/inbound`,
       });
   const smsSandboxUrl = await smsSandbox?.start(SANDBOX_SMS_PORT);
+  // Audience steps upload hashed members to a Customer-Match-style sandbox unless a real platform is configured.
+  const adsSandbox = process.env['AD_AUDIENCES_BASE_URL']
+    ? undefined
+    : new FakeAdAudiences({
+        clientId: SANDBOX_ADS_CLIENT.id,
+        clientSecret: SANDBOX_ADS_CLIENT.secret,
+        autoCreateAudiences: true,
+      });
+  const adsSandboxUrl = await adsSandbox?.start(SANDBOX_ADS_PORT);
   // Content is published to sandbox WordPress and LinkedIn APIs (the demo workspace's destinations point there).
   const contentSandboxes = await startContentSandboxes();
   const feedbackSecrets = [
@@ -112,6 +123,14 @@ async function main(): Promise<void> {
         }
       : {}),
     TWILIO_STATUS_CALLBACK_BASE_URL: process.env['TWILIO_STATUS_CALLBACK_BASE_URL'] ?? EDGE_URL,
+    ...(adsSandboxUrl
+      ? {
+          AD_AUDIENCES_BASE_URL: adsSandboxUrl,
+          AD_AUDIENCES_CLIENT_ID: SANDBOX_ADS_CLIENT.id,
+          AD_AUDIENCES_CLIENT_SECRET: SANDBOX_ADS_CLIENT.secret,
+          AD_AUDIENCE_ACCOUNTS: `${DEMO_WORKSPACE}:demo-ads`,
+        }
+      : {}),
     // The sandboxes' verification key and auth token, beside any secrets given.
     WEBHOOK_SECRETS: [process.env['WEBHOOK_SECRETS'], ...feedbackSecrets].filter(Boolean).join(','),
   };
@@ -123,6 +142,7 @@ async function main(): Promise<void> {
     await Promise.all(running.map((s) => stopService(s)));
     await sandbox?.stop();
     await smsSandbox?.stop();
+    await adsSandbox?.stop();
     await contentSandboxes.stop();
     console.log('services stopped; the stack is still up (npm run stack -- down to stop it).');
     process.exit(0);
@@ -189,6 +209,7 @@ Lead pipeline of ${DEMO_WORKSPACE}: ${setup.join('; ')}.
                     curl ${auth} ${json} -d '{"contact":{"stage":"lead","attributes":{"email":"${ada.email}"}}}' \\
                       http://127.0.0.1:3002/v1/journeys/welcome-nurture/dry-run)
   Sent emails      ${sandboxUrl ? `curl ${sandboxUrl}/sandbox/messages   (the sandbox SendGrid; ?to=${ada.email} for one person)` : 'to SendGrid (SENDGRID_API_KEY is set)'}
+  Ad audiences     ${adsSandboxUrl ? `curl ${adsSandboxUrl}/sandbox/messages   (hashed members welcome-nurture added to new-leads)` : 'to the ad platform at AD_AUDIENCES_BASE_URL'}
   Feedback         ${sandboxUrl ? `the sandboxes post signed feedback to ${EDGE_URL}/v1/webhooks/{sendgrid,twilio}/${DEMO_WORKSPACE}/…;` : 'point SendGrid’s Event Webhook and Twilio at /v1/webhooks/{sendgrid,twilio}/<workspace>/… (README);'}
                    ${bouncing?.email ?? 'one prospect'}'s address bounces, so it lands on the suppression list:
                    curl ${auth} http://127.0.0.1:3002/v1/suppressions
