@@ -183,6 +183,17 @@ const ANY_SCOPES_KEY = 'tributary:any-of-scopes';
 /** Scopes of which a route needs at least one (e.g. a read that a reader or an admin scope allows). */
 export const RequireAnyScope = (...scopes: string[]) => SetMetadata(ANY_SCOPES_KEY, scopes);
 
+/**
+ * The scopes a route handler declares, for documentation (the API description names them): `all` must all be
+ * granted, one of `any` is enough; both empty for a public route.
+ */
+export function declaredScopes(handler: object): { all: string[]; any: string[] } {
+  return {
+    all: (Reflect.getMetadata(SCOPES_KEY, handler) as string[] | undefined) ?? [],
+    any: (Reflect.getMetadata(ANY_SCOPES_KEY, handler) as string[] | undefined) ?? [],
+  };
+}
+
 /** True when `granted` covers every scope in `required`. */
 export function hasScopes(granted: readonly string[], required: readonly string[]): boolean {
   return granted.includes('*') || required.every((scope) => granted.includes(scope));

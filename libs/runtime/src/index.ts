@@ -9,3 +9,4 @@ export * from './service-error.filter';
 export * from './event-service.module';
 export * from './run-service';
 export * from './definition-document';
+export * from './openapi';

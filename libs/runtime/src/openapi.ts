@@ -1,0 +1,35 @@
+import 'reflect-metadata';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { OpenAPIObject } from '@nestjs/swagger';
+
+/**
+ * Builds a service's API description without the stack: Nest's preview mode scans modules and controllers but
+ * instantiates no providers, so no broker, registry or store is contacted.
+ */
+export async function previewOpenApiDocument(
+  module: DynamicModule,
+  describe: (app: INestApplication) => OpenAPIObject,
+): Promise<OpenAPIObject> {
+  const app = await NestFactory.create(module, { preview: true, logger: false, abortOnError: false });
+  try {
+    return describe(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/**
+ * Writes a description as it is committed: Prettier-formatted JSON, so `prettier --check` agrees with the generator.
+ * Prettier is loaded here only (generators call this; services never do).
+ */
+export async function writeOpenApiFile(file: string, document: OpenAPIObject): Promise<void> {
+  const { format, resolveConfig } = await import('prettier');
+  const options = (await resolveConfig(file)) ?? {};
+  writeFileSync(file, await format(JSON.stringify(document), { ...options, parser: 'json' }));
+}
+
+export function readOpenApiFile(file: string): unknown {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
