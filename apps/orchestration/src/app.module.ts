@@ -1,12 +1,16 @@
+import { serveApiDocs } from './openapi/api-docs';
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule } from '@tributary/runtime';
+import { STORE_CONNECTION } from '@tributary/store';
+import type { Connection } from 'mongoose';
 import type { OrchestrationConfig } from './config';
 import { SendGridEmail, UnconfiguredEmail, type EmailProvider } from './channels/email-provider';
 import { AudienceGuards, audienceGuardModelProviders } from './engine/audience-guards';
 import { MessagingSettingsController, UnsubscribeController } from './engine/audience.controller';
 import { engineModelProviders } from './engine/engine.models';
 import { JourneyEventsHandler } from './engine/journey-events.handler';
+import { ContactMerges } from './engine/contact-merges';
 import { DeliveryFeedbackHandler } from './engine/delivery-feedback.handler';
 import { DeliveryFeedback } from './engine/delivery-feedback.service';
 import { JourneyIntake } from './engine/journey-intake.service';
@@ -16,9 +20,13 @@ import { AD_AUDIENCES, StepEffects, WEBHOOK_POSTER } from './engine/step-effects
 import { CustomerMatchAudiences, UnconfiguredAudiences, type AdAudiences } from './channels/ad-audiences';
 import { SignedWebhooks, type WebhookPoster } from './channels/signed-webhooks';
 import { TwilioSms, UnconfiguredSms, type SmsProvider } from './channels/sms-provider';
+import { GuardedEmail, GuardedSms, configuredGuard } from './channels/guarded-providers';
 import { contentControllers, contentProviders } from './content/content.providers';
 import { captureJourneyBodies } from './journeys/journey-documents';
 import { JourneysController } from './journeys/journeys.controller';
+import { JourneyPreviewController } from './journeys/journey-preview.controller';
+import { OnsiteController, allowOnsiteOrigins } from './onsite/onsite.controller';
+import { OnsiteSlots, onsiteSlotModelProviders } from './onsite/onsite-slots';
 import { JourneyCatalog, journeyCatalogProviders } from './journeys/journey-catalog';
 
 /**
@@ -28,7 +36,11 @@ import { JourneyCatalog, journeyCatalogProviders } from './journeys/journey-cata
 @Module({})
 export class OrchestrationModule {
   /** Journeys may be PUT as YAML: a text body parser for those content types. */
-  static readonly configureApp = (app: INestApplication): void => captureJourneyBodies(app);
+  static readonly configureApp = (app: INestApplication): void => {
+    captureJourneyBodies(app);
+    allowOnsiteOrigins(app);
+    serveApiDocs(app);
+  };
 
   static forRoot(config: OrchestrationConfig): DynamicModule {
     return {
@@ -36,6 +48,8 @@ export class OrchestrationModule {
       imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
       controllers: [
         JourneysController,
+        JourneyPreviewController,
+        OnsiteController,
         MessagingSettingsController,
         UnsubscribeController,
         JourneyEventsHandler,
@@ -48,7 +62,10 @@ export class OrchestrationModule {
         ...engineModelProviders,
         ...audienceGuardModelProviders,
         AudienceGuards,
+        ...onsiteSlotModelProviders,
+        OnsiteSlots,
         JourneyIntake,
+        ContactMerges,
         MessageSender,
         StepEffects,
         JourneyRunner,
@@ -80,27 +97,35 @@ export class OrchestrationModule {
         ...contentProviders,
         {
           provide: EMAIL_PROVIDER,
-          useFactory: (): EmailProvider =>
+          inject: [STORE_CONNECTION],
+          useFactory: async (connection: Connection): Promise<EmailProvider> =>
             config.SENDGRID_API_KEY
-              ? new SendGridEmail({
-                  apiKey: config.SENDGRID_API_KEY,
-                  baseUrl: config.SENDGRID_BASE_URL,
-                  timeoutMs: config.PROVIDER_TIMEOUT_MS,
-                })
+              ? new GuardedEmail(
+                  new SendGridEmail({
+                    apiKey: config.SENDGRID_API_KEY,
+                    baseUrl: config.SENDGRID_BASE_URL,
+                    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+                  }),
+                  await configuredGuard(connection, config, 'sendgrid', config.EMAIL_SENDS_PER_SECOND),
+                )
               : new UnconfiguredEmail(),
         },
         {
           provide: SMS_PROVIDER,
-          useFactory: (): SmsProvider =>
+          inject: [STORE_CONNECTION],
+          useFactory: async (connection: Connection): Promise<SmsProvider> =>
             config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN
-              ? new TwilioSms({
-                  accountSid: config.TWILIO_ACCOUNT_SID,
-                  authToken: config.TWILIO_AUTH_TOKEN,
-                  from: config.SMS_FROM,
-                  baseUrl: config.TWILIO_BASE_URL,
-                  timeoutMs: config.PROVIDER_TIMEOUT_MS,
-                  statusCallbackBaseUrl: config.TWILIO_STATUS_CALLBACK_BASE_URL,
-                })
+              ? new GuardedSms(
+                  new TwilioSms({
+                    accountSid: config.TWILIO_ACCOUNT_SID,
+                    authToken: config.TWILIO_AUTH_TOKEN,
+                    from: config.SMS_FROM,
+                    baseUrl: config.TWILIO_BASE_URL,
+                    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+                    statusCallbackBaseUrl: config.TWILIO_STATUS_CALLBACK_BASE_URL,
+                  }),
+                  await configuredGuard(connection, config, 'twilio', config.SMS_SENDS_PER_SECOND),
+                )
               : new UnconfiguredSms(),
         },
       ],

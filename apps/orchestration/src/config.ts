@@ -92,6 +92,16 @@ const orchestrationShape = {
   EMAIL_FROM: z.string().email().default('marketing@tributary.example'),
   /** A provider call that takes longer is abandoned and retried. */
   PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** Emails a second across all replicas (set at 90% of the SendGrid account's limit); beyond, sends wait or retry. */
+  EMAIL_SENDS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).optional(),
+  /** Texts a second across all replicas (set at 90% of the Twilio account's limit). */
+  SMS_SENDS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).optional(),
+  /** The provider account the send budgets count against: replicas sharing an account share its budget. */
+  PROVIDER_BUDGET_ACCOUNT: z.string().min(1).default('default'),
+  /** Failures in a row (5xx, no answer) that open a provider's circuit breaker. */
+  PROVIDER_BREAKER_FAILURES: z.coerce.number().int().min(1).max(1_000).default(5),
+  /** How long an open breaker refuses sends before one probe goes. */
+  PROVIDER_BREAKER_HALF_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Customer-Match-style audience API (OAuth client credentials at `<base>/oauth2/token`); unset = audience steps fail. */
   AD_AUDIENCES_BASE_URL: z.string().url().optional(),
   AD_AUDIENCES_CLIENT_ID: z.string().min(1).optional(),

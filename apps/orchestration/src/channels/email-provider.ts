@@ -20,7 +20,17 @@ export interface OutgoingEmail {
  */
 export type ProviderResult =
   | { ok: true; providerMessageId: string | null }
-  | { ok: false; retryable: boolean; retryAfterMs?: number; reason: string; maybeTaken?: boolean };
+  | {
+      ok: false;
+      retryable: boolean;
+      retryAfterMs?: number;
+      reason: string;
+      maybeTaken?: boolean;
+      /** The provider said "slow down" (429): its budget pauses; not a failure of the provider. */
+      rateLimited?: boolean;
+      /** Not sent to the provider at all (its breaker is open, the shared budget is spent): no attempt spent. */
+      deferred?: boolean;
+    };
 
 /** The custom arg every email of one claim of the engine carries, so the provider can say which of them it took. */
 export const CLAIM_TAG_ARG = 'tributary_claim';
@@ -119,6 +129,7 @@ export class SendGridEmail implements EmailProvider {
           retryable: true,
           retryAfterMs: retryAfterMs(failure.response?.headers?.['retry-after']),
           reason,
+          ...(status === 429 ? { rateLimited: true } : {}),
         };
       return { ok: false, retryable: false, reason };
     }

@@ -109,6 +109,7 @@ export class TwilioSms implements SmsProvider {
           retryable: true,
           retryAfterMs: retryAfterMs(last?.headers?.['retry-after']),
           reason,
+          ...(failure.status === 429 ? { rateLimited: true } : {}),
         };
       }
       return { ok: false, retryable: false, reason };

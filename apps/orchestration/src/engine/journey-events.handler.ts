@@ -3,12 +3,14 @@ import { Payload } from '@nestjs/microservices';
 import { BatchEventPattern } from '@tributary/messaging';
 import {
   Topics,
+  type ContactsMerged,
   type LeadAssigned,
   type LeadScored,
   type LeadSlaBreached,
   type LifecycleChanged,
 } from '@tributary/contracts';
 import { JourneyIntake } from './journey-intake.service';
+import { ContactMerges } from './contact-merges';
 
 /**
  * What the lead service announces decides who enters which journey: scores (with the calls they applied and the
@@ -16,7 +18,15 @@ import { JourneyIntake } from './journey-intake.service';
  */
 @Controller()
 export class JourneyEventsHandler {
-  constructor(private readonly intake: JourneyIntake) {}
+  constructor(
+    private readonly intake: JourneyIntake,
+    private readonly merges: ContactMerges,
+  ) {}
+
+  @BatchEventPattern(Topics.ContactsMerged, { acrossPartitions: true })
+  async onContactsMerged(@Payload() merges: ContactsMerged[]): Promise<void> {
+    await this.merges.apply(merges);
+  }
 
   @BatchEventPattern(Topics.LeadsScored, { acrossPartitions: true })
   async onLeadsScored(@Payload() leads: LeadScored[]): Promise<void> {

@@ -315,8 +315,12 @@ export class MessageSender {
       });
     // Refused with an answer (429, 5xx): not taken, so a later attempt need not ask the provider first.
     if (result.retryable && result.maybeTaken !== true)
-      await this.claims.updateOne({ _id: key }, { $set: { uncertain: false } });
-    if (result.retryable && attempts < this.config.MESSAGE_MAX_ATTEMPTS) {
+      await this.claims.updateOne(
+        { _id: key },
+        // A deferral never reached the provider: it spends none of the message's attempts.
+        { $set: { uncertain: false, ...(result.deferred ? { attempts: attempts - 1 } : {}) } },
+      );
+    if (result.retryable && (result.deferred === true || attempts < this.config.MESSAGE_MAX_ATTEMPTS)) {
       // Retry-After when the provider gave one, else exponential backoff with full jitter (capped at 10 min).
       const backoff = Math.min(600_000, 1_000 * 2 ** attempts) * Math.random();
       this.logger.warn(

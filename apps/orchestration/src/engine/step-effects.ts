@@ -10,13 +10,16 @@ import type { AdAudiences } from '../channels/ad-audiences';
 import { hashedMemberOf, normalisedEmail, normalisedPhone } from '../channels/audience-identifiers';
 import type { WebhookPoster } from '../channels/signed-webhooks';
 import { MessageTemplates, type TemplateData } from '../channels/templates';
-import type {
-  AudienceStep,
-  EffectStep,
-  JourneyDefinition,
-  UpdateAttributeStep,
-  WebhookStep,
+import {
+  durationMs,
+  type AudienceStep,
+  type EffectStep,
+  type JourneyDefinition,
+  type OnsiteStep,
+  type UpdateAttributeStep,
+  type WebhookStep,
 } from '../journeys/journey-definition';
+import { OnsiteSlots } from '../onsite/onsite-slots';
 import type { PathContext } from '../journeys/journey-path';
 import { AudienceGuards } from './audience-guards';
 import {
@@ -75,6 +78,7 @@ export class StepEffects {
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
     private readonly guards: AudienceGuards,
+    private readonly onsite: OnsiteSlots,
   ) {}
 
   /** The contact's zone for a journey's wait_until steps; undefined, with no read, for a journey without one. */
@@ -95,6 +99,7 @@ export class StepEffects {
     paused: boolean,
   ): Promise<EffectOutcome | EffectRetry> {
     if (step.type === 'update_attribute') return this.updateAttribute(enrollment, step, context);
+    if (step.type === 'onsite') return this.onsiteContent(enrollment, step, context, paused);
     return step.type === 'audience'
       ? this.audience(enrollment, step, context, paused)
       : this.webhook(enrollment, step, context, paused);
@@ -140,6 +145,31 @@ export class StepEffects {
       },
     };
     return { stepStatus: 'advanced', reason: null, events: [announced] };
+  }
+
+  /**
+   * Renders the content (HTML, outputs escaped) and stores it for the contact under the slot, where the website
+   * reads it; the same visit rerun writes nothing new. A paused journey shows nothing new, as it sends nothing.
+   */
+  private async onsiteContent(
+    enrollment: EnrollmentDoc,
+    step: OnsiteStep,
+    context: PathContext,
+    paused: boolean,
+  ): Promise<EffectOutcome> {
+    if (paused) return { stepStatus: 'skipped', reason: 'journey-paused', events: [] };
+    const content = await this.templates.render(step.content, this.templateData(enrollment, context), 'html');
+    await this.onsite.store({
+      workspaceId: enrollment.workspaceId,
+      slot: step.slot,
+      contactId: enrollment.contactId,
+      content,
+      visitKey: this.keyOf(enrollment, step),
+      journeyId: enrollment.journeyId,
+      stepId: step.id,
+      expiresAt: step.ttl ? new Date(Date.now() + durationMs(step.ttl)) : null,
+    });
+    return { stepStatus: 'advanced', reason: null, events: [] };
   }
 
   private async audience(

@@ -256,6 +256,22 @@ const updateAttributeStep = z
   })
   .strict();
 
+/**
+ * Stores rendered content for the contact under a named slot of the workspace's website (a banner, a hero), read by
+ * the site through GET /v1/onsite/:slot; the latest visit's content wins, and it expires after `ttl` when given.
+ */
+const onsiteStep = z
+  .object({
+    id: stepId,
+    type: z.literal('onsite'),
+    slot: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, - and _ (at most 64)'),
+    /** A Liquid template rendered as HTML (outputs escaped), e.g. "<p>Welcome back, {{ contact.firstName }}</p>". */
+    content: template(20_000),
+    ttl: duration.optional(),
+    next,
+  })
+  .strict();
+
 const step = z.discriminatedUnion('type', [
   emailStep,
   smsStep,
@@ -268,6 +284,7 @@ const step = z.discriminatedUnion('type', [
   webhookStep,
   waitUntilStep,
   updateAttributeStep,
+  onsiteStep,
 ]);
 export type JourneyStep = z.output<typeof step>;
 export type EmailStep = z.output<typeof emailStep>;
@@ -279,8 +296,9 @@ export type AudienceStep = z.output<typeof audienceStep>;
 export type WebhookStep = z.output<typeof webhookStep>;
 export type WaitUntilStep = z.output<typeof waitUntilStep>;
 export type UpdateAttributeStep = z.output<typeof updateAttributeStep>;
-/** A step whose effect step-effects.ts runs: outside systems (ad platform, webhook) or the contact's profile. */
-export type EffectStep = AudienceStep | WebhookStep | UpdateAttributeStep;
+export type OnsiteStep = z.output<typeof onsiteStep>;
+/** A step whose effect step-effects.ts runs: outside systems (ad platform, webhook), the profile or on-site slots. */
+export type EffectStep = AudienceStep | WebhookStep | UpdateAttributeStep | OnsiteStep;
 
 /** The contact's tracked event that ends its journey as a conversion, wherever it is. */
 const goal = z

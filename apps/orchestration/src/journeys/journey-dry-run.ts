@@ -198,6 +198,8 @@ function effectAction(step: EffectStep, context: PathContext): string {
   }
   if (step.type === 'webhook')
     return `posts a signed ${step.body ? 'templated ' : ''}JSON payload to ${new URL(step.url).host} (secret ${step.secret})`;
+  if (step.type === 'onsite')
+    return `shows content in the on-site slot ${step.slot}${step.ttl ? ` for ${step.ttl}` : ''}`;
   if (!/{[{%]/.test(step.value)) context.attributes = { ...attributes, [step.attribute]: step.value };
   return `sets ${step.attribute} to "${step.value}" and announces it`;
 }

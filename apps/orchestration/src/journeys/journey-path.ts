@@ -160,7 +160,12 @@ export function nextAction(
       const until = nextLocalTime(new Date(now), zone, step.time, step.weekdays);
       return { kind: 'wait', step, untilMs: until.getTime(), passed };
     }
-    if (step.type === 'audience' || step.type === 'webhook' || step.type === 'update_attribute')
+    if (
+      step.type === 'audience' ||
+      step.type === 'webhook' ||
+      step.type === 'update_attribute' ||
+      step.type === 'onsite'
+    )
       return { kind: 'effect', step, passed };
     if (step.type === 'wait_event')
       return { kind: 'wait_event', step, untilMs: now + durationMs(step.timeout), passed };

@@ -1924,7 +1924,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'ContactsMerged',
       key: 'contactId',
       producers: ['leads'],
-      consumers: ['reporting'],
+      consumers: ['reporting', 'orchestration'],
       partitions: 6,
       retention: '7d',
     },

@@ -103,7 +103,16 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       [deadLetterTopicSpec(consumerGroup)],
       this.options.replicationFactor,
     );
-    const ready = assignedAndFetched(consumer);
+    const ready = assignedAndFetched(
+      consumer,
+      this.options.fromBeginning
+        ? undefined
+        : (assignment) =>
+            this.pinStartOffsets(consumer, assignment).catch((error: unknown) =>
+              // The next join tries again; until then a rebalance may start this group's partitions at the end.
+              this.options.logger.warn({ err: error, consumerGroup }, 'start offsets not pinned'),
+            ),
+    );
     const runner = this.partitionRunner(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
@@ -125,6 +134,28 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       }),
     ]).finally(() => timeout.abort());
     this.options.logger.info({ consumerGroup, topics }, 'consuming');
+  }
+
+  /**
+   * A group starting at the end commits where it starts, at once, for each assigned partition it has no offset for.
+   * Otherwise a rebalance (a second replica joining) resolves "the end" again for a partition that changed hands or
+   * was re-assigned before its first commit, and what was published in between is skipped.
+   */
+  private async pinStartOffsets(consumer: Consumer, assignment: Record<string, number[]>): Promise<void> {
+    const { admin, consumerGroup } = this.options;
+    const topics = Object.keys(assignment);
+    if (topics.length === 0) return;
+    const committed = await admin.fetchOffsets({ groupId: consumerGroup, topics });
+    const pins: { topic: string; partition: number; offset: string }[] = [];
+    for (const { topic, partitions } of committed) {
+      const unset = partitions.filter(
+        (p) => p.offset === '-1' && (assignment[topic] ?? []).includes(p.partition),
+      );
+      if (unset.length === 0) continue;
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.offset]));
+      for (const { partition } of unset) pins.push({ topic, partition, offset: ends.get(partition) ?? '0' });
+    }
+    if (pins.length > 0) await consumer.commitOffsets(pins);
   }
 
   private partitionRunner(consumer: Consumer): PartitionRunner {
@@ -161,15 +192,26 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
 
 /**
  * Resolves once the consumer has its assignment AND has fetched once: kafkajs resolves a new group's start offsets
- * on that fetch, so an event published before it could be skipped by a group starting at the end.
+ * on that fetch, so an event published before it could be skipped by a group starting at the end. `onJoin` runs at
+ * every join (its start offsets pinned before the consumer counts as ready); a failure is retried at the next join.
  */
-function assignedAndFetched(consumer: Consumer): Promise<void> {
+function assignedAndFetched(
+  consumer: Consumer,
+  onJoin?: (assignment: Record<string, number[]>) => Promise<void>,
+): Promise<void> {
   return new Promise<void>((resolve) => {
     let assigned = false;
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      assigned = true;
+    let fetched = false;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const settle = (): void => {
+        assigned = true;
+        if (fetched) resolve();
+      };
+      if (!onJoin) return settle();
+      onJoin(event.payload.memberAssignment).then(settle, () => settle());
     });
     consumer.on(consumer.events.FETCH, () => {
+      fetched = true;
       if (assigned) resolve();
     });
   });

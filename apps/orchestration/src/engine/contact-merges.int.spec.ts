@@ -1,0 +1,314 @@
+/**
+ * Contact merges on the real stack (Kafka, registry, Mongo-wire store), email through SendGrid's official SDK against
+ * the local fake: a contact merged away (`contacts.merged`) continues as the survivor, one enrollment per journey,
+ * and no step is sent twice.
+ */
+import type { Model } from 'mongoose';
+import { Topics, type ContactsMerged, type LeadScored } from '@tributary/contracts';
+import type { EventPublisher } from '@tributary/messaging';
+import { stopTelemetry } from '@tributary/observability';
+import { startService, type RunningService } from '@tributary/runtime';
+import { FakeSendGrid } from '@tributary/sandbox';
+import {
+  connectTestPublisher,
+  leadScoredFixture,
+  publishLeadsScored,
+  testServiceEnv,
+  uniqueId,
+  waitFor,
+} from '@tributary/testing';
+import { OrchestrationModule } from '../app.module';
+import { loadOrchestrationConfig } from '../config';
+import { validateJourney } from '../journeys/journey-definition';
+import { JourneyCatalog } from '../journeys/journey-catalog';
+import {
+  CONTACT_PROFILE_MODEL,
+  ENROLLMENT_MODEL,
+  type ContactProfileDoc,
+  type EnrollmentDoc,
+} from './engine.models';
+
+const run = uniqueId('merges');
+const workspace = `ws_merges_${run}`;
+const otherWorkspace = `ws_merges_other_${run}`;
+const apiKey = `SG.${run}`;
+const sendgrid = new FakeSendGrid({ apiKey });
+let service: RunningService | undefined;
+let publisher: EventPublisher;
+let catalog: JourneyCatalog;
+let enrollments: Model<EnrollmentDoc>;
+let profiles: Model<ContactProfileDoc>;
+
+const JOURNEY = 'merge-nurture';
+// Long enough to merge while the contacts wait; the next email comes after it.
+const WAIT = '4s';
+
+beforeAll(async () => {
+  await sendgrid.start();
+  const config = loadOrchestrationConfig(
+    testServiceEnv('orchestration', run, {
+      SENDGRID_API_KEY: apiKey,
+      SENDGRID_BASE_URL: sendgrid.baseUrl,
+      JOURNEY_TIMER_POLL_MS: '100',
+      JOURNEY_CACHE_TTL_MS: '0',
+      JOURNEY_TIMER_LEASE_MS: '3000',
+    }),
+  );
+  service = await startService(OrchestrationModule.forRoot(config), config);
+  catalog = service.app.get(JourneyCatalog);
+  enrollments = service.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
+  profiles = service.app.get<Model<ContactProfileDoc>>(CONTACT_PROFILE_MODEL);
+  ({ publisher } = await connectTestPublisher(`merges-${run}`, config, [
+    Topics.LeadsScored,
+    Topics.ContactsMerged,
+  ]));
+  for (const ws of [workspace, otherWorkspace]) {
+    const parsed = validateJourney({
+      name: 'Merge nurture',
+      entry: { on: 'event', event: 'Trial Started' },
+      steps: [
+        { id: 'welcome', type: 'email', subject: 'Welcome', html: '<p>Welcome</p>' },
+        { id: 'pause', type: 'wait', duration: WAIT },
+        { id: 'follow-up', type: 'email', subject: 'Follow-up', html: '<p>How is it going?</p>' },
+      ],
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    await catalog.append(ws, JOURNEY, parsed.value, 'test');
+    await catalog.publish(ws, JOURNEY);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await publisher?.disconnect();
+  await service?.close();
+  await sendgrid.stop();
+  await stopTelemetry();
+});
+
+const consenting = (email: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  email,
+  firstName: 'Ada',
+  emailMarketingConsent: 'true',
+  ...extra,
+});
+
+function didEvent(
+  contact: string,
+  event: string,
+  attributes: Record<string, string>,
+  ws = workspace,
+): LeadScored {
+  const scored = leadScoredFixture(ws, contact, 10, 'merges', { attributes, stage: 'lead' });
+  return {
+    ...scored,
+    events: [
+      {
+        eventId: `${scored.metadata.eventId}-e`,
+        callType: 'track',
+        name: event,
+        propertiesJson: '{}',
+        occurredAt: Date.now(),
+      },
+    ],
+  };
+}
+
+function mergeOf(survivor: string, merged: string, ws = workspace): ContactsMerged {
+  return {
+    metadata: {
+      eventId: uniqueId('merge'),
+      occurredAt: Date.now(),
+      workspaceId: ws,
+      source: 'leads',
+      correlationId: uniqueId('corr'),
+      causationId: null,
+    },
+    survivingContactId: survivor,
+    mergedContactId: merged,
+    reason: 'email',
+  };
+}
+
+async function publishMerges(merges: readonly ContactsMerged[]): Promise<void> {
+  // Keyed by the survivor, as the lead service does.
+  await publisher.publishAll(
+    merges.map((event) => ({ topic: Topics.ContactsMerged, key: event.survivingContactId, event })),
+  );
+}
+
+const enrollmentOf = (contact: string, ws = workspace): string => `${ws}:${JOURNEY}:${contact}`;
+
+function enrollment(
+  id: string,
+  done: (e: EnrollmentDoc) => boolean,
+  timeoutMs = 30_000,
+): Promise<EnrollmentDoc> {
+  return waitFor(
+    `enrollment ${id}`,
+    async () => {
+      const doc = await enrollments.findById(id).lean();
+      return doc && done(doc) ? doc : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+const waiting = (e: EnrollmentDoc): boolean => e.state === 'active' && e.waitingAt === 'pause';
+const ended = (e: EnrollmentDoc): boolean => e.state !== 'active';
+
+/** Lets the runner go past any wait that could still send, so "once" is read after the engine went quiet. */
+const quiet = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 6_000));
+
+describe('a merged contact continues as the survivor, one enrollment per journey', () => {
+  it('merge during a wait: the survivor gets the next email once, the old contact none; other workspaces untouched', async () => {
+    const old = `${run}-old`;
+    const survivor = `${run}-survivor`;
+    const oldEmail = `${run}-old@example.com`;
+    const survivorEmail = `${run}-survivor@example.com`;
+    const otherEmail = `${run}-other@example.com`;
+    const otherContact = `${run}-other`;
+    await publishLeadsScored(publisher, [
+      didEvent(old, 'Trial Started', consenting(oldEmail, { plan: 'pro', firstName: 'Old' })),
+      // The survivor is known but not in the journey.
+      didEvent(survivor, 'Page Viewed', consenting(survivorEmail)),
+      // Another workspace's contact, in its own copy of the journey.
+      didEvent(otherContact, 'Trial Started', consenting(otherEmail, { region: 'eu' }), otherWorkspace),
+    ]);
+    await enrollment(enrollmentOf(old), waiting);
+    await enrollment(enrollmentOf(otherContact, otherWorkspace), waiting);
+    await waitFor(
+      'survivor profile',
+      async () => (await profiles.findOne({ _id: survivor, workspaceId: workspace }).lean()) ?? undefined,
+    );
+
+    // The second names another workspace's contact: a merge never reaches across workspaces.
+    await publishMerges([mergeOf(survivor, old), mergeOf(survivor, otherContact)]);
+
+    const moved = await enrollment(enrollmentOf(old), ended);
+    expect([moved.state, moved.reason]).toEqual(['exited', 'merged']);
+    const continued = await enrollment(enrollmentOf(survivor), ended);
+    expect([continued.state, continued.contactId, continued.run]).toEqual(['completed', survivor, 0]);
+    await enrollment(enrollmentOf(otherContact, otherWorkspace), ended);
+    await quiet();
+
+    expect(sendgrid.messagesTo(survivorEmail).map((m) => m.subject)).toEqual(['Follow-up']);
+    expect(sendgrid.messagesTo(oldEmail).map((m) => m.subject)).toEqual(['Welcome']);
+    // The other workspace's contact ran its journey untouched.
+    const other = await enrollments.findById(enrollmentOf(otherContact, otherWorkspace)).lean();
+    expect([other?.state, other?.reason, other?.contactId]).toEqual(['completed', null, otherContact]);
+    expect(sendgrid.messagesTo(otherEmail).map((m) => m.subject)).toEqual(['Welcome', 'Follow-up']);
+    // Attributes folded: the survivor's own values win, the merged one's fill the gaps.
+    const profile = await profiles.findOne({ _id: survivor, workspaceId: workspace }).lean();
+    expect([profile?.attributes.email, profile?.attributes.firstName, profile?.attributes.plan]).toEqual([
+      survivorEmail,
+      'Ada',
+      'pro',
+    ]);
+    expect(profile?.attributes.region).toBeUndefined();
+  }, 90_000);
+
+  it('both in the same journey: the survivor’s enrollment continues, the merged one ends', async () => {
+    const old = `${run}-both-old`;
+    const survivor = `${run}-both-survivor`;
+    const oldEmail = `${run}-both-old@example.com`;
+    const survivorEmail = `${run}-both-survivor@example.com`;
+    await publishLeadsScored(publisher, [
+      didEvent(old, 'Trial Started', consenting(oldEmail)),
+      didEvent(survivor, 'Trial Started', consenting(survivorEmail)),
+    ]);
+    await enrollment(enrollmentOf(old), waiting);
+    const before = await enrollment(enrollmentOf(survivor), waiting);
+
+    await publishMerges([mergeOf(survivor, old)]);
+
+    const merged = await enrollment(enrollmentOf(old), ended);
+    expect([merged.state, merged.reason]).toEqual(['exited', 'merged']);
+    const survived = await enrollment(enrollmentOf(survivor), ended);
+    expect([survived.state, survived.enteredAt]).toEqual(['completed', before.enteredAt]);
+    await quiet();
+    expect(sendgrid.messagesTo(survivorEmail).map((m) => m.subject)).toEqual(['Welcome', 'Follow-up']);
+    expect(sendgrid.messagesTo(oldEmail).map((m) => m.subject)).toEqual(['Welcome']);
+    expect(
+      await enrollments.countDocuments({ workspaceId: workspace, journeyId: JOURNEY, contactId: survivor }),
+    ).toBe(1);
+  }, 90_000);
+
+  it('an enrollment the runner holds is not moved under it, and moves once the lease ends', async () => {
+    const old = `${run}-leased-old`;
+    const survivor = `${run}-leased-survivor`;
+    const oldEmail = `${run}-leased-old@example.com`;
+    const survivorEmail = `${run}-leased-survivor@example.com`;
+    await publishLeadsScored(publisher, [
+      didEvent(old, 'Trial Started', consenting(oldEmail)),
+      didEvent(survivor, 'Page Viewed', consenting(survivorEmail)),
+    ]);
+    await enrollment(enrollmentOf(old), waiting);
+    // As a runner's claim would: leased for 2 s, well before the wait ends.
+    const leaseUntil = new Date(Date.now() + 2_000);
+    await enrollments.updateOne({ _id: enrollmentOf(old) }, { $set: { leaseOwner: 'runner-x', leaseUntil } });
+
+    await publishMerges([mergeOf(survivor, old)]);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, leaseUntil.getTime() - Date.now() - 500)));
+    const held = await enrollments.findById(enrollmentOf(old)).lean();
+    expect([held?.state, held?.leaseOwner]).toEqual(['active', 'runner-x']);
+    expect(await enrollments.findById(enrollmentOf(survivor)).lean()).toBeNull();
+
+    const moved = await enrollment(enrollmentOf(old), ended);
+    expect([moved.state, moved.reason]).toEqual(['exited', 'merged']);
+    await enrollment(enrollmentOf(survivor), ended);
+    await quiet();
+    expect(sendgrid.messagesTo(survivorEmail).map((m) => m.subject)).toEqual(['Follow-up']);
+    expect(sendgrid.messagesTo(oldEmail).map((m) => m.subject)).toEqual(['Welcome']);
+  }, 90_000);
+
+  it('a redelivered merge changes nothing', async () => {
+    const old = `${run}-again-old`;
+    const survivor = `${run}-again-survivor`;
+    const oldEmail = `${run}-again-old@example.com`;
+    const survivorEmail = `${run}-again-survivor@example.com`;
+    await publishLeadsScored(publisher, [
+      didEvent(old, 'Trial Started', consenting(oldEmail)),
+      didEvent(survivor, 'Page Viewed', consenting(survivorEmail)),
+    ]);
+    await enrollment(enrollmentOf(old), waiting);
+    await waitFor(
+      'survivor profile',
+      async () => (await profiles.findOne({ _id: survivor, workspaceId: workspace }).lean()) ?? undefined,
+    );
+    const merge = mergeOf(survivor, old);
+    await publishMerges([merge]);
+    await enrollment(enrollmentOf(survivor), ended);
+    await quiet();
+    const enrollmentsBefore = await enrollments
+      .find({ workspaceId: workspace, contactId: { $in: [old, survivor] } })
+      .sort({ _id: 1 })
+      .lean();
+    const profileBefore = await profiles.findOne({ _id: survivor, workspaceId: workspace }).lean();
+
+    // The same record again, then a marker merge on the same key (partition): once the marker is applied, the
+    // redelivery before it was too.
+    const marker = `${run}-again-marker`;
+    await publishLeadsScored(publisher, [didEvent(marker, 'Page Viewed', { late: 'yes' })]);
+    await waitFor(
+      'marker profile',
+      async () => (await profiles.findOne({ _id: marker, workspaceId: workspace }).lean()) ?? undefined,
+    );
+    await publishMerges([merge, mergeOf(survivor, marker)]);
+    await waitFor('marker folded', async () => {
+      const p = await profiles.findOne({ _id: survivor, workspaceId: workspace }).lean();
+      return p?.attributes.late === 'yes' ? p : undefined;
+    });
+    await quiet();
+
+    const enrollmentsAfter = await enrollments
+      .find({ workspaceId: workspace, contactId: { $in: [old, survivor] } })
+      .sort({ _id: 1 })
+      .lean();
+    expect(enrollmentsAfter).toEqual(enrollmentsBefore);
+    const profileAfter = await profiles.findOne({ _id: survivor, workspaceId: workspace }).lean();
+    const { late: _late, ...attributesAfter } = profileAfter?.attributes ?? {};
+    expect(attributesAfter).toEqual(profileBefore?.attributes);
+    expect(sendgrid.messagesTo(survivorEmail).map((m) => m.subject)).toEqual(['Follow-up']);
+    expect(sendgrid.messagesTo(oldEmail).map((m) => m.subject)).toEqual(['Welcome']);
+  }, 90_000);
+});
