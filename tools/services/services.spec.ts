@@ -265,8 +265,9 @@ describe('the service list', () => {
     it('writes a topic list too long for one line one topic a line', () => {
       edit(root, FILES.catalog, (text) =>
         text.replace(
-          /consumers: \[(analysts|operators|credential-table|crm-sync, analysts)\]/g,
-          'consumers: [sync]',
+          /consumers: \[(orchestration, )?(analysts|operators|credential-table|crm-sync, analysts)\]/g,
+          // Orchestration keeps the topics its handlers read (leads.assigned).
+          (_list, orchestration: string | undefined) => `consumers: [${orchestration ?? ''}sync]`,
         ),
       );
       const synced = syncServices(root, { write: true });
