@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import { BadRequestException, type INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { IncomingMessage } from 'node:http';
 import { CORE_SCHEMA, YAMLException, load as loadYaml } from 'js-yaml';
@@ -60,6 +60,19 @@ export function validateDocument<S extends z.ZodTypeAny>(
   return parsed.success
     ? { ok: true, value: parsed.data as z.output<S> }
     : { ok: false, errors: fieldProblemsOf(parsed.error, shape) };
+}
+
+/** A request (body or query) as its schema reads it, or a 400 `invalid_request` naming each field's problem. */
+export function validRequest<S extends z.ZodTypeAny>(schema: S, value: unknown, shape: string): z.output<S> {
+  const result = validateDocument(schema, value, shape);
+  if (!result.ok) throw new BadRequestException({ error: 'invalid_request', errors: result.errors });
+  return result.value;
+}
+
+/** A path parameter matching `pattern`, or a 400 `invalid_request` naming the parameter and what it must be. */
+export function checkedParam(value: string, pattern: RegExp, field: string, reason: string): string {
+  if (!pattern.test(value)) throw new BadRequestException({ error: 'invalid_request', field, reason });
+  return value;
 }
 
 /** Whether `value` holds at most `limit` values with shared (aliased) objects counted each time they appear. */

@@ -27,7 +27,7 @@ import {
   type Principal,
 } from '@tributary/access';
 import { currentRequestId } from '@tributary/observability';
-import { validateDocument, type FieldProblem } from '@tributary/runtime';
+import { checkedParam, validRequest, type FieldProblem } from '@tributary/runtime';
 import { z } from 'zod';
 import { OrchestrationScopes } from '../scopes';
 import { ContentItems, ContentNotFoundError, ContentRefusedError } from './content-items';
@@ -162,20 +162,18 @@ function versionView({
   return version;
 }
 
+/** A body or query, an absent one read as `{}`. */
 function parsed<S extends z.ZodTypeAny>(schema: S, body: unknown, shape: string): z.output<S> {
-  const result = validateDocument(schema, body ?? {}, shape);
-  if (!result.ok) throw new BadRequestException({ error: 'invalid_request', errors: result.errors });
-  return result.value;
+  return validRequest(schema, body ?? {}, shape);
 }
 
 function checkedId(contentId: string): string {
-  if (!CONTENT_ID.test(contentId))
-    throw new BadRequestException({
-      error: 'invalid_request',
-      field: 'contentId',
-      reason: 'a content id as POST /v1/content answered it, e.g. c_0123456789abcdef',
-    });
-  return contentId;
+  return checkedParam(
+    contentId,
+    CONTENT_ID,
+    'contentId',
+    'a content id as POST /v1/content answered it, e.g. c_0123456789abcdef',
+  );
 }
 
 /** Workflow refusals as API answers: 404 unknown, 409 with the current status, 403 for a self-approval. */

@@ -11,15 +11,14 @@ import {
 } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import { CurrentWorkspace, RequireAnyScope, WorkspaceKeyGuard } from '@tributary/access';
-import { validateDocument } from '@tributary/runtime';
+import { validRequest } from '@tributary/runtime';
 import { OrchestrationScopes } from '../scopes';
 import { CONTACT_PROFILE_MODEL, type ContactProfileDoc } from '../engine/engine.models';
 import { MessageTemplates } from '../channels/templates';
 import { JourneyCatalog, JourneyNotFoundError } from './journey-catalog';
 import type { JourneyDefinition } from './journey-definition';
+import { checkedId } from './journeys.controller';
 import { previewRequest, previewStep, type PreviewContact, type RenderedPreview } from './journey-preview';
-
-const JOURNEY_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** Renders one step of a journey for a contact (stored or described), as the engine would send or show it. */
 @Controller('v1/journeys')
@@ -40,33 +39,27 @@ export class JourneyPreviewController {
     @Param('journeyId') journeyId: string,
     @Body() body: unknown,
   ): Promise<RenderedPreview & { version: number }> {
-    if (!JOURNEY_ID.test(journeyId))
-      throw new BadRequestException({
-        error: 'invalid_request',
-        field: 'journeyId',
-        reason: 'lower-case letters, digits, - and _ (at most 64), starting with a letter or digit',
-      });
-    const request = validateDocument(previewRequest, body, 'must be an object with stepId');
-    if (!request.ok) throw new BadRequestException({ error: 'invalid_request', errors: request.errors });
+    checkedId(journeyId);
+    const request = validRequest(previewRequest, body, 'must be an object with stepId');
     const notFound = (field: string, reason: string) =>
       new NotFoundException({ error: 'not_found', field, reason });
     let version: number;
     let definition: JourneyDefinition | undefined;
     try {
       const summary = await this.catalog.summary(workspaceId, journeyId);
-      version = request.value.version ?? summary.publishedVersion ?? summary.latestVersion;
+      version = request.version ?? summary.publishedVersion ?? summary.latestVersion;
       definition = await this.catalog.definitionOf(workspaceId, journeyId, version);
     } catch (error) {
       if (error instanceof JourneyNotFoundError) throw notFound('journeyId', error.message);
       throw error;
     }
     if (!definition) throw notFound('version', `no version ${version} of journey ${journeyId}`);
-    const contact = await this.contactOf(workspaceId, request.value.contactId);
-    if (!contact) throw notFound('contactId', `no contact ${request.value.contactId} in this workspace`);
+    const contact = await this.contactOf(workspaceId, request.contactId);
+    if (!contact) throw notFound('contactId', `no contact ${request.contactId} in this workspace`);
     const result = await previewStep(
       definition,
       { id: journeyId, version },
-      request.value,
+      request,
       contact,
       this.templates,
     );

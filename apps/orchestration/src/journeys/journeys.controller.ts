@@ -22,7 +22,7 @@ import {
   WorkspaceKeyGuard,
   type Principal,
 } from '@tributary/access';
-import { isJsonContentType, isYamlContentType, validateDocument } from '@tributary/runtime';
+import { checkedParam, isJsonContentType, isYamlContentType, validRequest } from '@tributary/runtime';
 import { z } from 'zod';
 import { OrchestrationScopes } from '../scopes';
 import { parseJourney, validateJourney, type JourneyDefinition } from './journey-definition';
@@ -40,14 +40,14 @@ const READ_SCOPES = [OrchestrationScopes.journeysRead, OrchestrationScopes.journ
 const JOURNEY_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const publishRequest = z.object({ version: z.number().int().min(1).optional() }).strict();
 
-function checkedId(journeyId: string): string {
-  if (!JOURNEY_ID.test(journeyId))
-    throw new BadRequestException({
-      error: 'invalid_request',
-      field: 'journeyId',
-      reason: 'lower-case letters, digits, - and _ (at most 64), starting with a letter or digit',
-    });
-  return journeyId;
+/** A journey id from the path (the preview controller's too), or a 400 naming it. */
+export function checkedId(journeyId: string): string {
+  return checkedParam(
+    journeyId,
+    JOURNEY_ID,
+    'journeyId',
+    'lower-case letters, digits, - and _ (at most 64), starting with a letter or digit',
+  );
 }
 
 /** Store errors as API answers: 404 for what does not exist, 409 for a status change the journey does not allow. */
@@ -146,10 +146,9 @@ export class JourneysController {
     @Param('journeyId') journeyId: string,
     @Body() body: unknown,
   ): Promise<JourneySummary> {
-    const request = validateDocument(publishRequest, body ?? {}, 'must be an object, e.g. {"version": 2}');
-    if (!request.ok) throw new BadRequestException({ error: 'invalid_request', errors: request.errors });
+    const request = validRequest(publishRequest, body ?? {}, 'must be an object, e.g. {"version": 2}');
     return answer(() =>
-      this.catalog.publish(workspaceId, checkedId(journeyId), request.value.version, principal.credentialId),
+      this.catalog.publish(workspaceId, checkedId(journeyId), request.version, principal.credentialId),
     );
   }
 
@@ -194,19 +193,18 @@ export class JourneysController {
     @Param('journeyId') journeyId: string,
     @Body() body: unknown,
   ): Promise<DryRunResult & { version: number }> {
-    const request = validateDocument(
+    const request = validRequest(
       dryRunRequest,
       body,
       'must be an object with contact (and event for event entries)',
     );
-    if (!request.ok) throw new BadRequestException({ error: 'invalid_request', errors: request.errors });
     return answer(async () => {
       const summary = await this.catalog.summary(workspaceId, checkedId(journeyId));
-      const version = request.value.version ?? summary.publishedVersion ?? summary.latestVersion;
+      const version = request.version ?? summary.publishedVersion ?? summary.latestVersion;
       const definition = await this.catalog.definitionOf(workspaceId, journeyId, version);
       if (!definition) throw new JourneyNotFoundError(`no version ${version} of journey ${journeyId}`);
       const timezone = (await this.guards?.settings(workspaceId))?.timezone;
-      return { version, ...dryRun(definition, request.value, `${workspaceId}:${journeyId}`, timezone) };
+      return { version, ...dryRun(definition, request, `${workspaceId}:${journeyId}`, timezone) };
     });
   }
 }
