@@ -48,10 +48,14 @@ export async function startService(
     exporter: options.spanExporter,
   });
   const logger = createLogger(service, config.LOG_LEVEL);
-  const app = await NestFactory.create<NestExpressApplication>(module, {
-    logger: new NestPinoLogger(logger),
-    abortOnError: false,
-  });
+  const step = startupSteps(logger);
+  const app = await step(
+    'creating the app (store connections, module init)',
+    NestFactory.create<NestExpressApplication>(module, {
+      logger: new NestPinoLogger(logger),
+      abortOnError: false,
+    }),
+  );
   // Naming the framework only helps someone looking for its known holes.
   app.disable('x-powered-by');
   app.use(httpTracing(service));
@@ -68,8 +72,8 @@ export async function startService(
   app.useGlobalInterceptors(new RequestInputInterceptor(app.get(Reflector)));
   // Consumers first: once /health/ready answers, the group owns its partitions, so nothing published after
   // readiness is skipped by a group that starts at the latest offset.
-  await app.startAllMicroservices();
-  await app.listen(config.HTTP_PORT, config.HTTP_HOST);
+  await step('joining the consumer group', app.startAllMicroservices());
+  await step('listening for HTTP', app.listen(config.HTTP_PORT, config.HTTP_HOST));
 
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   logger.info(
@@ -88,6 +92,25 @@ export async function startService(
     close: async () => {
       await app.close();
     },
+  };
+}
+
+/** How long a startup step may take before a warning names it: a stuck start then says where it is stuck. */
+const SLOW_STEP_MS = 15_000;
+
+function startupSteps(logger: ReturnType<typeof createLogger>) {
+  return async <T>(name: string, work: Promise<T>): Promise<T> => {
+    const started = Date.now();
+    const warn = setInterval(
+      () => logger.warn({ step: name, waitedMs: Date.now() - started }, `startup still ${name}`),
+      SLOW_STEP_MS,
+    );
+    warn.unref();
+    try {
+      return await work;
+    } finally {
+      clearInterval(warn);
+    }
   };
 }
 
