@@ -195,6 +195,52 @@ describe('FakeTwilio through the twilio SDK', () => {
     expect(fake.messages).toHaveLength(0);
   });
 
+  it('lists messages newest first through the SDK: To and From filters, pages of PageSize, next_page_uri', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      now = T0 + i * 1_000;
+      await client.messages.create({ to: TO, from: FROM, body: `reminder ${i}` });
+    }
+    await client.messages.create({ to: '+14155550999', from: FROM, body: 'someone else' });
+
+    const first = await client.messages.page({ to: TO, from: FROM, pageSize: 2 });
+    expect(first.instances.map((m) => m.body)).toEqual(['reminder 4', 'reminder 3']);
+    expect(first.instances[0]?.dateCreated).toEqual(new Date(T0 + 4_000));
+    const second = await first.nextPage();
+    expect(second?.instances.map((m) => m.body)).toEqual(['reminder 2', 'reminder 1']);
+    const third = await second?.nextPage();
+    expect(third?.instances.map((m) => m.body)).toEqual(['reminder 0']);
+    expect(await third?.nextPage()).toBeUndefined();
+    // The SDK's list follows the pages itself.
+    expect((await client.messages.list({ to: TO, pageSize: 2 })).length).toBe(5);
+  });
+
+  it('filters the list on the time a message went out: one not sent yet has none', async () => {
+    await fake.stop();
+    await startFake({ statusCallbackDelayMs: 1 });
+    const receiver = await new WebhookReceiver().start();
+    const url = receiver.url('/status');
+    try {
+      const sent = await client.messages.create({
+        to: TO,
+        from: FROM,
+        body: 'went out',
+        statusCallback: url,
+      });
+      await client.messages.create({ to: TO, from: FROM, body: 'still queued' });
+      await fake.settled();
+      const listed = await client.messages.list({ to: TO, dateSentAfter: new Date(T0 - 60_000) });
+      expect(listed.map((m) => m.sid)).toEqual([sent.sid]);
+      expect(await client.messages.list({ to: TO, dateSentAfter: new Date(T0 + 60_000) })).toEqual([]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('refuses a PageSize over 1000 with 400', async () => {
+    const refused = await rejection(client.messages.page({ to: TO, pageSize: 1001 }));
+    expect(refused.status).toBe(400);
+  });
+
   describe('I-Twilio-Idempotency-Token', () => {
     const withToken = (token: string) =>
       twilioClientFor(fake.baseUrl, ACCOUNT, TOKEN, { headers: { 'I-Twilio-Idempotency-Token': token } });

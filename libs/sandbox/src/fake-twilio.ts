@@ -69,6 +69,8 @@ export interface FakeTwilioMessage {
 const API_VERSION = '2010-04-01';
 const CREATE = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/;
 const FETCH = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\/(SM[0-9a-f]{32})\.json$/;
+/** A list page holds at most this many messages (Twilio's PageSize limit); 50 unless asked. */
+const MAX_PAGE_SIZE = 1000;
 const E164 = /^\+[1-9]\d{1,14}$/;
 /** An alphanumeric sender id (1-11 letters, digits, spaces, at least one letter) or a short code. */
 const SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$|^\d{3,6}$/;
@@ -357,6 +359,7 @@ export class FakeTwilio extends FakeHttpApi {
     if (account !== this.options.accountSid)
       return this.error(404, `The requested resource ${pathname} was not found`);
     if (create && exchange.method === 'POST') return this.create(exchange);
+    if (create && exchange.method === 'GET') return this.list(exchange);
     if (fetched && exchange.method === 'GET') {
       const message = this.stored.find((m) => m.sid === fetched[2]);
       return message
@@ -364,6 +367,70 @@ export class FakeTwilio extends FakeHttpApi {
         : this.error(404, `The requested resource ${pathname} was not found`);
     }
     return this.error(405, 'Method not allowed');
+  }
+
+  /**
+   * Messages, newest first, as Twilio's read: `To` and `From` filters, `DateSent` / `DateSent<` / `DateSent>` on the
+   * time it went out (a message not sent yet has none, so it is not matched), `PageSize` (1-1000, default 50) and
+   * `Page` with the `PageToken` of the `next_page_uri` the previous page gave.
+   */
+  private list(exchange: Exchange): Reply {
+    const query = exchange.url.searchParams;
+    const pageSize = Number(query.get('PageSize') ?? 50);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE)
+      return twilioError(400, 20001, `PageSize must be between 1 and ${MAX_PAGE_SIZE}`);
+    const page = Number(query.get('Page') ?? 0);
+    if (!Number.isInteger(page) || page < 0) return twilioError(400, 20001, 'Page must be a whole number');
+    const time = (name: string): number | undefined | null => {
+      const text = query.get(name);
+      if (text === null) return undefined;
+      const at = Date.parse(text);
+      return Number.isNaN(at) ? null : at;
+    };
+    const on = time('DateSent');
+    const before = time('DateSent<');
+    const after = time('DateSent>');
+    if (on === null || before === null || after === null)
+      return twilioError(400, 20001, 'DateSent must be an ISO 8601 date or date-time');
+    const to = query.get('To');
+    const from = query.get('From');
+    const matching = this.stored
+      .filter((m) => (to === null || m.to === to) && (from === null || m.from === from))
+      .filter((m) => {
+        if (on === undefined && before === undefined && after === undefined) return true;
+        if (m.sentAt === null) return false;
+        const sent = Date.parse(m.sentAt);
+        const day = new Date(sent).toISOString().slice(0, 10);
+        return (
+          (on === undefined || day === new Date(on).toISOString().slice(0, 10)) &&
+          (before === undefined || sent <= before) &&
+          (after === undefined || sent >= after)
+        );
+      })
+      .reverse();
+    const messages = matching.slice(page * pageSize, (page + 1) * pageSize);
+    const base = `/${API_VERSION}/Accounts/${this.options.accountSid}/Messages.json`;
+    const pageUri = (n: number, token?: string): string => {
+      const params = new URLSearchParams(query);
+      params.set('PageSize', String(pageSize));
+      params.set('Page', String(n));
+      if (token) params.set('PageToken', token);
+      else params.delete('PageToken');
+      return `${base}?${params.toString()}`;
+    };
+    const last = messages.at(-1);
+    const more = (page + 1) * pageSize < matching.length;
+    return jsonReply(200, {
+      messages: messages.map(resource),
+      start: page * pageSize,
+      end: page * pageSize + Math.max(messages.length - 1, 0),
+      page,
+      page_size: pageSize,
+      uri: pageUri(page, query.get('PageToken') ?? undefined),
+      first_page_uri: pageUri(0),
+      next_page_uri: more && last ? pageUri(page + 1, `PA${last.sid}`) : null,
+      previous_page_uri: page > 0 ? pageUri(page - 1) : null,
+    });
   }
 
   private create(exchange: Exchange): Reply {

@@ -11,7 +11,7 @@ import { expireDocuments, type ExpiringCollection } from '@tributary/store';
 import type { OrchestrationConfig } from '../config';
 import type { EmailProvider, OutgoingEmail, ProviderResult, SentLookup } from './email-provider';
 import { ProviderBudget, type BudgetCollection } from './provider-budget';
-import type { OutgoingSms, SmsProvider } from './sms-provider';
+import type { OutgoingSms, SentTextLookup, SmsProvider } from './sms-provider';
 
 /** How a 429 without Retry-After pauses the budget. */
 const DEFAULT_PAUSE_MS = 1_000;
@@ -139,12 +139,17 @@ export class GuardedEmail implements EmailProvider {
   }
 }
 
-/** An SMS provider behind its guard. */
+/** An SMS provider behind its guard; the sent-to lookup passes straight through, as the email one does. */
 export class GuardedSms implements SmsProvider {
+  readonly sentTo?: (to: string, since: Date) => Promise<SentTextLookup>;
+
   constructor(
     private readonly inner: SmsProvider,
     private readonly guard: ProviderGuard,
-  ) {}
+  ) {
+    const lookup = inner.sentTo?.bind(inner);
+    if (lookup) this.sentTo = lookup;
+  }
 
   get name(): string {
     return this.inner.name;

@@ -1,4 +1,5 @@
 import twilio from 'twilio';
+import type { MessageInstance } from 'twilio/lib/rest/api/v2010/account/message';
 import { RedirectingRequestClient } from '@tributary/sandbox';
 import { retryAfterMs, type ProviderResult } from './email-provider';
 
@@ -21,9 +22,16 @@ export function statusCallbackUrl(edgeBaseUrl: string, workspaceId: string, key:
   return `${base}/v1/webhooks/twilio/${encodeURIComponent(workspaceId)}/status?messageKey=${encodeURIComponent(key)}`;
 }
 
+/** The texts a provider took for a number since a time, newest first; or why it cannot say now. */
+export type SentTextLookup =
+  | { ok: true; sent: { body: string; providerMessageId: string }[] }
+  | { ok: false; retryAfterMs?: number; reason: string };
+
 export interface SmsProvider {
   readonly name: string;
   send(sms: OutgoingSms): Promise<ProviderResult>;
+  /** The texts taken for `to` since `since`; absent where the provider cannot be asked. */
+  sentTo?(to: string, since: Date): Promise<SentTextLookup>;
 }
 
 /** Without credentials nothing can be sent: every SMS step records why instead. */
@@ -35,11 +43,21 @@ export class UnconfiguredSms implements SmsProvider {
 }
 
 const TWILIO_API = 'https://api.twilio.com';
+/** A lookup reads at most this many pages of a number's texts (newest first) before it gives up on older ones. */
+const LOOKUP_PAGES = 5;
+const LOOKUP_PAGE_SIZE = 100;
 
 interface TwilioError {
   status?: number;
   code?: number;
   message?: string;
+  /** Set on a transport error: no answer, or one cut off after its status line (`status` is then that line's). */
+  isAxiosError?: boolean;
+}
+
+/** Twilio's own error answer (a RestException), not a failure to hear one. */
+function answered(failure: TwilioError): failure is TwilioError & { status: number } {
+  return failure.status !== undefined && failure.isAxiosError !== true;
 }
 
 /**
@@ -72,6 +90,45 @@ export class TwilioSms implements SmsProvider {
         : undefined;
   }
 
+  /**
+   * The texts from our number to `to` created since `since`, from Twilio's Messages list (newest first, paged). A
+   * message resource carries nothing of ours, so the caller matches on the body: the one way to learn whether a
+   * create whose answer was lost went out.
+   */
+  async sentTo(to: string, since: Date): Promise<SentTextLookup> {
+    const client =
+      this.direct ??
+      twilio(this.options.accountSid, this.options.authToken, {
+        httpClient: new RedirectingRequestClient(this.options.baseUrl),
+      });
+    const sent: { body: string; providerMessageId: string }[] = [];
+    try {
+      let page: { instances: MessageInstance[]; nextPage(): Promise<unknown> | undefined } =
+        await client.messages.page({ to, from: this.options.from, pageSize: LOOKUP_PAGE_SIZE });
+      for (let pages = 1; ; pages += 1) {
+        for (const message of page.instances) {
+          if (message.dateCreated < since) return { ok: true, sent };
+          sent.push({ body: message.body, providerMessageId: message.sid });
+        }
+        if (pages >= LOOKUP_PAGES) return { ok: true, sent };
+        const next = (await page.nextPage()) as typeof page | undefined;
+        if (!next) return { ok: true, sent };
+        page = next;
+      }
+    } catch (error) {
+      const failure = error as TwilioError;
+      const last = (client.httpClient as { lastResponse?: { headers?: Record<string, string> } })
+        .lastResponse;
+      // Unanswered, rate-limited or failing for now: ask again later rather than text again blind.
+      const askLater = !answered(failure) || failure.status === 429 || failure.status >= 500;
+      return {
+        ok: false,
+        reason: `twilio ${answered(failure) ? failure.status : 'no answer'}: ${failure.message ?? String(error)}`,
+        ...(askLater ? { retryAfterMs: retryAfterMs(last?.headers?.['retry-after']) ?? 1_000 } : {}),
+      };
+    }
+  }
+
   async send(sms: OutgoingSms): Promise<ProviderResult> {
     const headers = { 'I-Twilio-Idempotency-Token': sms.key };
     const client =
@@ -92,7 +149,7 @@ export class TwilioSms implements SmsProvider {
       return { ok: true, providerMessageId: message.sid };
     } catch (error) {
       const failure = error as TwilioError;
-      if (failure.status === undefined)
+      if (!answered(failure))
         return {
           ok: false,
           retryable: true,

@@ -30,7 +30,12 @@ const workspace = `ws_journeys_${run}`;
 const apiKey = `SG.${run}`;
 const sendgrid = new FakeSendGrid({ apiKey });
 const twilioSid = `AC${'0'.repeat(32)}`;
-const twilioFake = new FakeTwilio({ accountSid: twilioSid, authToken: `token-${run}` });
+// As live Twilio: a repeated idempotency token on create is not deduplicated, so only the engine keeps a text to one.
+const twilioFake = new FakeTwilio({
+  accountSid: twilioSid,
+  authToken: `token-${run}`,
+  idempotencyTokens: false,
+});
 let services: RunningService[] = [];
 let publisher: EventPublisher;
 let store: JourneyCatalog;
@@ -489,6 +494,25 @@ describe('journeys run on durable timers and send each email once', () => {
     expect(sendgrid.messagesTo(address).map((m) => m.subject)).toEqual(['The recording']);
     const [message] = await messages.find({ enrollmentId: enrollmentOf('lost-answer', contact) }).lean();
     expect(message).toMatchObject({ status: 'sent', attempts: 1, providerMessageId: sent?.messageId });
+  }, 60_000);
+
+  it('an SMS answer lost after Twilio took the text: the Messages list shows it went, so it does not go twice', async () => {
+    await publishJourney('lost-text', {
+      name: 'Lost text',
+      entry: { on: 'event', event: 'Table Booked' },
+      steps: [{ id: 'confirm', type: 'sms', body: 'See you at {{ event.time }}', category: 'transactional' }],
+    });
+    const contact = `${run}-lost-text`;
+    const phone = '+4915112340001';
+    // Twilio creates the message, then the connection drops mid-answer: the engine cannot tell it was sent.
+    twilioFake.failNext(1, { malformed: 'truncated' });
+    await publishLeadsScored(publisher, [didEvent(contact, 'Table Booked', { phone }, { time: '19:30' })]);
+    await finished(enrollmentOf('lost-text', contact));
+    // Before texting again the engine reads the number's texts since the first attempt and finds this one.
+    const [sent] = twilioFake.messagesTo(phone);
+    expect(twilioFake.messagesTo(phone).map((m) => m.body)).toEqual(['See you at 19:30']);
+    const [message] = await messages.find({ enrollmentId: enrollmentOf('lost-text', contact) }).lean();
+    expect(message).toMatchObject({ status: 'sent', attempts: 1, providerMessageId: sent?.sid });
   }, 60_000);
 
   it('texts through Twilio’s SDK once, with SMS consent; without it the text is skipped', async () => {

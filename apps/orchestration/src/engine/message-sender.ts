@@ -29,6 +29,8 @@ const STORE_WINDOW_MS = 10;
 /** How long a provider's answer about a claim tag is reused (and so the least wait when it is rate-limited). */
 const LOOKUP_CACHE_MS = 15_000;
 export const SMS_PROVIDER = Symbol('SMS_PROVIDER');
+/** How far the provider's clock may be behind ours when a lookup asks for what it took since a claim was made. */
+const CLOCK_SKEW_MS = 10_000;
 
 /** `a***@example.com`, `+49***78`: enough to recognise an address in an outcome, never the address itself. */
 export function maskAddress(address: string): string {
@@ -244,9 +246,13 @@ export class MessageSender {
       unsubscribe_url: unsubscribeUrl,
     };
     const subject = step.type === 'email' ? await this.templates.render(step.subject, data, 'plain') : '';
-    if (claim?.uncertain && step.type === 'email') {
+    const text = step.type === 'sms' ? await this.templates.render(step.body, data, 'plain') : '';
+    if (claim?.uncertain) {
       // An earlier attempt may have been taken: ask the provider before sending again.
-      const taken = await this.takenEarlier(claim, address as string, subject);
+      const taken =
+        step.type === 'email'
+          ? await this.takenEarlier(claim, address as string, subject)
+          : await this.textTakenEarlier(claim, address as string, text);
       if (typeof taken === 'object' && taken !== null)
         return { retryAt: new Date(Date.now() + taken.askAfterMs), waiting: 'provider-lookup' };
       if (taken)
@@ -281,7 +287,7 @@ export class MessageSender {
       step.type === 'sms'
         ? await this.sms.send({
             to: address as string,
-            body: await this.templates.render(step.body, data, 'plain'),
+            body: text,
             key,
             workspaceId,
           })
@@ -364,6 +370,28 @@ export class MessageSender {
       if (found) return found.providerMessageId || null;
     }
     return null;
+  }
+
+  /**
+   * The provider's id of this text if an earlier attempt went out after all: a text of the same body to the number,
+   * created since the claim's first attempt (less CLOCK_SKEW_MS). A message resource carries nothing of ours, so an
+   * identical text to the same number in that span (another journey's) is taken for this one: the text is then
+   * not sent rather than sent twice. A provider that cannot be asked answers no, and the text goes again.
+   */
+  private async textTakenEarlier(
+    claim: MessageClaimDoc,
+    address: string,
+    body: string,
+  ): Promise<string | null | { askAfterMs: number }> {
+    const lookup = this.sms.sentTo?.bind(this.sms);
+    if (!lookup) return null;
+    const answer = await lookup(address, new Date(claim.createdAt.getTime() - CLOCK_SKEW_MS));
+    if (!answer.ok) {
+      if (answer.retryAfterMs !== undefined) return { askAfterMs: answer.retryAfterMs };
+      this.logger.warn({ reason: answer.reason }, 'provider cannot say what it took; sending again');
+      return null;
+    }
+    return answer.sent.find((m) => m.body === body)?.providerMessageId ?? null;
   }
 
   private async record(
