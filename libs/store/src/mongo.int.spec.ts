@@ -11,6 +11,8 @@ import {
   groupedUpdates,
   guardedUpserts,
   insertClaims,
+  isDuplicateKey,
+  upsertRacing,
   type BatchCollection,
   type UpsertCollection,
 } from './mongo';
@@ -330,5 +332,46 @@ describe('concurrent updates of one document', () => {
     expect(outcomes.filter((outcome) => outcome === 'counted')).toHaveLength(20);
     expect(outcomes.filter((outcome) => outcome === 'full')).toHaveLength(60);
     expect(await loads().findOne({ _id: 'rep-3' })).toEqual({ _id: 'rep-3', open: 20 });
+  });
+
+  it('upserts of one new contact racing to insert it all land through upsertRacing', async () => {
+    const profiles = () => connection.collection<{ _id: string } & Record<string, unknown>>('profiles');
+    for (let round = 0; round < 5; round += 1) {
+      const id = `contact-${round}`;
+      // As the lead topics' handlers do: each upserts its own fields of a contact not stored yet.
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          upsertRacing(() =>
+            profiles().bulkWrite(
+              [{ updateOne: { filter: { _id: id }, update: { $set: { [`f${i}`]: i } }, upsert: true } }],
+              { ordered: false },
+            ),
+          ),
+        ),
+      );
+      expect(await profiles().findOne({ _id: id })).toEqual({
+        _id: id,
+        ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, i])),
+      });
+    }
+  });
+
+  it('isDuplicateKey says a bulk write failed on duplicates only when every failed write did', async () => {
+    await loads().insertOne({ _id: 'rep-4', open: 0 });
+    const duplicate = await loads()
+      .insertMany([{ _id: 'rep-4', open: 1 }], { ordered: false })
+      .catch((error: unknown) => error);
+    expect(isDuplicateKey(duplicate)).toBe(true);
+    const mixed = await loads()
+      .bulkWrite(
+        [
+          { insertOne: { document: { _id: 'rep-4', open: 1 } } },
+          // Incrementing by a string: refused with a code of its own.
+          { updateOne: { filter: { _id: 'rep-4' }, update: { $inc: { open: 'x' } } as never } },
+        ],
+        { ordered: false },
+      )
+      .catch((error: unknown) => error);
+    expect(isDuplicateKey(mixed)).toBe(false);
   });
 });

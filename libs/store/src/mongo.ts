@@ -98,7 +98,26 @@ export function isStoreDataRejection(error: unknown): boolean {
  * something exactly once, on MongoDB and on FerretDB alike.
  */
 export function isDuplicateKey(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, writeErrors } = error as { code?: unknown; writeErrors?: { code?: unknown }[] };
+  // A bulk write's error carries each failed write; it is a duplicate only if every one of them is.
+  if (Array.isArray(writeErrors) && writeErrors.length > 0)
+    return writeErrors.every((failed) => failed.code === 11000);
+  return code === 11000;
+}
+
+/**
+ * Runs upserts once more when one of them lost a race to insert the same `_id` (E11000): two consumers upserting a
+ * new contact at once. MongoDB retries such an upsert itself in some cases, FerretDB never does. The second run finds
+ * the document and updates it; the writes must be safe to apply twice (`$set`, `$setOnInsert`, guarded `$inc`s).
+ */
+export async function upsertRacing<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!isDuplicateKey(error)) throw error;
+    return write();
+  }
 }
 
 /** The collection operations the batch helpers below need (a mongoose model's `collection` has them). */

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { upsertRacing } from '@tributary/store';
 import { context, propagation } from '@opentelemetry/api';
 import type { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { EventMetadata, LeadScored, LifecycleChanged } from '@tributary/contracts';
@@ -268,23 +269,26 @@ export class JourneyIntake {
   async onLifecycleChanged(changes: readonly LifecycleChanged[]): Promise<void> {
     if (changes.length === 0) return;
     const now = new Date();
-    await this.profiles.bulkWrite(
-      changes.map((change) => ({
-        updateOne: {
-          filter: { _id: change.contactId },
-          update: {
-            $set: { stage: change.to, updatedAt: now },
-            $setOnInsert: {
-              workspaceId: change.metadata.workspaceId,
-              attributes: {},
-              score: change.score ?? 0,
-              scoredAt: 0,
+    // A score and a stage move of a new contact race to insert its profile: the loser runs again (upsertRacing).
+    await upsertRacing(() =>
+      this.profiles.bulkWrite(
+        changes.map((change) => ({
+          updateOne: {
+            filter: { _id: change.contactId },
+            update: {
+              $set: { stage: change.to, updatedAt: now },
+              $setOnInsert: {
+                workspaceId: change.metadata.workspaceId,
+                attributes: {},
+                score: change.score ?? 0,
+                scoredAt: 0,
+              },
             },
+            upsert: true,
           },
-          upsert: true,
-        },
-      })),
-      { ordered: true },
+        })),
+        { ordered: true },
+      ),
     );
     const entries: Entry[] = [];
     for (const change of changes) {
@@ -383,7 +387,7 @@ export class JourneyIntake {
         },
       });
     }
-    if (writes.length > 0) await this.profiles.bulkWrite(writes, { ordered: false });
+    if (writes.length > 0) await upsertRacing(() => this.profiles.bulkWrite(writes, { ordered: false }));
     return stored;
   }
 

@@ -4,7 +4,7 @@ import { Topics } from '@tributary/contracts';
 import { causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
-import { isDuplicateKey } from '@tributary/store';
+import { isDuplicateKey, upsertRacing } from '@tributary/store';
 import type { OrchestrationConfig } from '../config';
 import type { AdAudiences } from '../channels/ad-audiences';
 import { hashedMemberOf, normalisedEmail, normalisedPhone } from '../channels/audience-identifiers';
@@ -116,17 +116,19 @@ export class StepEffects {
   ): Promise<EffectOutcome> {
     const value = await this.templates.render(step.value, this.templateData(enrollment, context), 'plain');
     const now = new Date();
-    await this.profiles.updateOne(
-      { _id: enrollment.contactId },
-      {
-        $set: {
-          [`attributes.${step.attribute}`]: value,
-          [`journeyAttributes.${step.attribute}`]: value,
-          updatedAt: now,
+    await upsertRacing(() =>
+      this.profiles.updateOne(
+        { _id: enrollment.contactId },
+        {
+          $set: {
+            [`attributes.${step.attribute}`]: value,
+            [`journeyAttributes.${step.attribute}`]: value,
+            updatedAt: now,
+          },
+          $setOnInsert: { workspaceId: enrollment.workspaceId, stage: null, score: 0, scoredAt: 0 },
         },
-        $setOnInsert: { workspaceId: enrollment.workspaceId, stage: null, score: 0, scoredAt: 0 },
-      },
-      { upsert: true },
+        { upsert: true },
+      ),
     );
     context.attributes = { ...context.attributes, [step.attribute]: value };
     const key = this.keyOf(enrollment, step);
