@@ -86,6 +86,23 @@ interface PhaseResult {
   duplicated: number;
 }
 
+/**
+ * The distinct message keys of a workspace's emails the fake received, read incrementally: the bench polls twice a
+ * second on the same cores as the services, and copying 200,000 messages each time took CPU from them.
+ */
+function newMessageCounter(sendgrid: FakeSendGrid, workspace: string): () => ReadonlySet<string> {
+  const keys = new Set<string>();
+  let read = 0;
+  return () => {
+    const fresh = sendgrid.messagesSince(read);
+    read += fresh.length;
+    for (const message of fresh)
+      if (message.customArgs['workspace_id'] === workspace)
+        keys.add(message.customArgs['tributary_message_key'] ?? '');
+    return keys;
+  };
+}
+
 const JOURNEY = {
   name: 'Bench timers',
   entry: { on: 'event', event: 'Bench Timer' },
@@ -242,11 +259,13 @@ async function measureEntry(
   }
   await Promise.all(calls);
   const ours = () => sendgrid.messages.filter((m) => m.customArgs['workspace_id'] === workspace);
+  // Polled during the run on the services' cores: each poll reads only the emails new since the last one.
+  const counter = newMessageCounter(sendgrid, workspace);
   let seen = 0;
   let lastChange = Date.now();
   while (seen < count && Date.now() - lastChange < 30_000) {
     await sleep(500);
-    const now = ours().length;
+    const now = counter().size;
     if (now !== seen) lastChange = Date.now();
     seen = now;
   }
@@ -405,6 +424,7 @@ async function main(): Promise<void> {
       bar.start(opts.timers, 0);
       const deadline = due.getTime() + opts.drainTimeoutSeconds * 1000;
       let killed = false;
+      const counter = newMessageCounter(sendgrid, workspace);
       let distinct = 0;
       let lastChange = Date.now();
       while (Date.now() < deadline) {
@@ -414,7 +434,7 @@ async function main(): Promise<void> {
           killed = true;
           console.log(`\nSIGKILL to one process ${opts.killAfterSeconds} s into the drain`);
         }
-        const seen = new Set(ours().map((m) => m.customArgs['tributary_message_key'])).size;
+        const seen = counter().size;
         if (seen !== distinct) {
           distinct = seen;
           lastChange = Date.now();

@@ -207,6 +207,11 @@ export class FakeSendGrid extends FakeHttpApi {
     return [...this.stored];
   }
 
+  /** The emails accepted after the first `start`, oldest first: a poller reads only what is new (no copy of all). */
+  messagesSince(start: number): readonly FakeSendGridMessage[] {
+    return this.stored.slice(start);
+  }
+
   /** The accepted emails with `email` among their to, cc or bcc (case-insensitive). */
   messagesTo(email: string): FakeSendGridMessage[] {
     const wanted = email.toLowerCase();

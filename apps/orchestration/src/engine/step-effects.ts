@@ -212,15 +212,9 @@ export class StepEffects {
       action: step.action,
       member,
     });
+    const call = { enrollment, step, key, base, attempts };
     if (result.ok) return this.finish(enrollment, step, key, base, 'sent', null, result.requestId, attempts);
-    if (result.retryable && attempts < this.config.MESSAGE_MAX_ATTEMPTS) {
-      this.logger.warn(
-        { messageKey: key, attempts, reason: result.reason },
-        'ad audience upload refused for now; retrying',
-      );
-      return { retryAt: new Date(Date.now() + (result.retryAfterMs ?? backoffMs(attempts))) };
-    }
-    return this.finish(enrollment, step, key, base, 'failed', result.reason, null, attempts);
+    return this.refused(call, result, this.config.MESSAGE_MAX_ATTEMPTS, 'ad audience upload');
   }
 
   private async webhook(
@@ -249,10 +243,28 @@ export class StepEffects {
     if (attempts === null) return { retryAt: new Date(Date.now() + this.config.JOURNEY_TIMER_LEASE_MS) };
     const result = await this.webhooks.post({ url: step.url, body, secret, key, attempt: attempts });
     if (result.ok) return this.finish(enrollment, step, key, base, 'sent', null, null, attempts);
-    if (result.retryable && attempts < this.config.JOURNEY_WEBHOOK_MAX_ATTEMPTS) {
+    const call = { enrollment, step, key, base, attempts };
+    return this.refused(call, result, this.config.JOURNEY_WEBHOOK_MAX_ATTEMPTS, 'webhook');
+  }
+
+  /** A refused call: due again later (Retry-After, else backoff) while attempts remain and it may help, else failed. */
+  private async refused(
+    call: {
+      enrollment: EnrollmentDoc;
+      step: AudienceStep | WebhookStep;
+      key: string;
+      base: RecordBase;
+      attempts: number;
+    },
+    result: { retryable: boolean; retryAfterMs?: number; reason: string },
+    maxAttempts: number,
+    what: string,
+  ): Promise<EffectOutcome | EffectRetry> {
+    const { enrollment, step, key, base, attempts } = call;
+    if (result.retryable && attempts < maxAttempts) {
       this.logger.warn(
         { messageKey: key, attempts, reason: result.reason },
-        'webhook refused for now; retrying',
+        `${what} refused for now; retrying`,
       );
       return { retryAt: new Date(Date.now() + (result.retryAfterMs ?? backoffMs(attempts))) };
     }
