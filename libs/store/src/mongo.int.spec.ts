@@ -4,7 +4,7 @@
  * `insertClaims` inserts what is free and names the positions someone held already; `guardedUpserts` applies the
  * updates whose guard holds and names the others.
  */
-import mongoose, { Types, type Connection, type mongo } from 'mongoose';
+import mongoose, { Schema, Types, type Connection, type mongo } from 'mongoose';
 import { testStackEndpoints, uniqueId } from '@tributary/testing';
 import {
   findByIds,
@@ -362,6 +362,12 @@ describe('concurrent updates of one document', () => {
       .insertMany([{ _id: 'rep-4', open: 1 }], { ordered: false })
       .catch((error: unknown) => error);
     expect(isDuplicateKey(duplicate)).toBe(true);
+    // Mongoose's insertMany wraps each failed write, its code under `err`.
+    const model = connection.model('DuplicateLoad', new Schema({ _id: String, open: Number }), 'loads');
+    const wrapped = await model
+      .insertMany([{ _id: 'rep-4', open: 1 }], { ordered: false })
+      .catch((error: unknown) => error);
+    expect(isDuplicateKey(wrapped)).toBe(true);
     const mixed = await loads()
       .bulkWrite(
         [

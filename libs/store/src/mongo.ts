@@ -99,10 +99,14 @@ export function isStoreDataRejection(error: unknown): boolean {
  */
 export function isDuplicateKey(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const { code, writeErrors } = error as { code?: unknown; writeErrors?: { code?: unknown }[] };
-  // A bulk write's error carries each failed write; it is a duplicate only if every one of them is.
+  const { code, writeErrors } = error as {
+    code?: unknown;
+    writeErrors?: { code?: unknown; err?: { code?: unknown } }[];
+  };
+  // A bulk write's error carries each failed write (mongoose's insertMany keeps the driver's under `err`); it is a
+  // duplicate only if every one of them is.
   if (Array.isArray(writeErrors) && writeErrors.length > 0)
-    return writeErrors.every((failed) => failed.code === 11000);
+    return writeErrors.every((failed) => (failed.code ?? failed.err?.code) === 11000);
   return code === 11000;
 }
 
