@@ -89,6 +89,38 @@ export async function readTopicUntil(
 }
 
 /**
+ * Everything written to `topic` since `sinceTimestamp`, up to where each partition ends now: call it once the
+ * service has been quiet for a while, to assert that something happened once (not merely at least once).
+ */
+export async function readTopicToEnd(
+  kafka: Kafka,
+  topic: string,
+  sinceTimestamp = LOADED_AT - 5_000,
+  timeoutMs = 60_000,
+): Promise<ReadRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const [ends, starts] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchTopicOffsetsByTimestamp(topic, sinceTimestamp),
+  ]).finally(() => admin.disconnect());
+  // A partition with nothing since then answers its end: nothing to wait for there.
+  const startOf = new Map(starts.map((s) => [s.partition, Number(s.offset)]));
+  const waiting = ends.filter((e) => Number(e.high) > (startOf.get(e.partition) ?? 0));
+  if (waiting.length === 0) return [];
+  return readTopicUntil(
+    kafka,
+    topic,
+    (read) =>
+      waiting.every((e) =>
+        read.some((r) => r.partition === e.partition && Number(r.offset) >= Number(e.high) - 1),
+      ),
+    timeoutMs,
+    sinceTimestamp,
+  );
+}
+
+/**
  * For each of `causes` (eventIds), what `pick` takes from the first event on `topic` it caused (its
  * `metadata.causationId`), as a consumer deduplicating by eventId would see it; reads until every cause has one.
  * `pick` answering undefined passes a record over (e.g. another key's).

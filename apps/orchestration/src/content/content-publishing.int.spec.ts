@@ -15,7 +15,7 @@ import { WORKSPACE_KEYS, type Principal, type WorkspaceKeyResolver } from '@trib
 import { AvroSchemaRegistry, KAFKA_CLIENT } from '@tributary/messaging';
 import { EventServiceModule } from '@tributary/runtime';
 import { FakeLinkedIn, FakeSendGrid, FakeWordPress } from '@tributary/sandbox';
-import { readTopicUntil, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { readTopicToEnd, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { SendGridEmail } from '../channels/email-provider';
 import { loadOrchestrationConfig } from '../config';
 import { AudienceGuards, audienceGuardModelProviders } from '../engine/audience-guards';
@@ -195,25 +195,7 @@ const requestsTo = (fake: FakeWordPress | FakeLinkedIn, method: string, pathname
 /** The workspace's records on content.events, read until quiet: after a pause, up to where every partition ended. */
 async function contentEvents(): Promise<ContentEvent[]> {
   await sleep(2_000);
-  const admin = kafka.admin();
-  await admin.connect();
-  const [ends, starts] = await Promise.all([
-    admin.fetchTopicOffsets(Topics.ContentEvents),
-    admin.fetchTopicOffsetsByTimestamp(Topics.ContentEvents, startedAt - 5_000),
-  ]);
-  await admin.disconnect();
-  const startOf = new Map(starts.map((s) => [s.partition, Number(s.offset)]));
-  const waiting = ends.filter((e) => Number(e.high) > (startOf.get(e.partition) ?? 0));
-  const records = await readTopicUntil(
-    kafka,
-    Topics.ContentEvents,
-    (read) =>
-      waiting.every((e) =>
-        read.some((r) => r.partition === e.partition && Number(r.offset) >= Number(e.high) - 1),
-      ),
-    60_000,
-    startedAt - 5_000,
-  );
+  const records = await readTopicToEnd(kafka, Topics.ContentEvents, startedAt - 5_000);
   const events = await Promise.all(
     records.map(async (r) => (await registry.decode(r.value)) as ContentEvent),
   );

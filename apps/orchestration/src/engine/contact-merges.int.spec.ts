@@ -4,8 +4,9 @@
  * and no step is sent twice.
  */
 import type { Model } from 'mongoose';
-import { Topics, type ContactsMerged, type LeadScored } from '@tributary/contracts';
-import type { EventPublisher } from '@tributary/messaging';
+import { Topics, type ContactsMerged, type JourneyStepRecorded, type LeadScored } from '@tributary/contracts';
+import type { Kafka } from 'kafkajs';
+import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
 import { startService, type RunningService } from '@tributary/runtime';
 import { FakeSendGrid } from '@tributary/sandbox';
@@ -13,6 +14,7 @@ import {
   connectTestPublisher,
   leadScoredFixture,
   publishLeadsScored,
+  readTopicToEnd,
   testServiceEnv,
   uniqueId,
   waitFor,
@@ -35,6 +37,9 @@ const apiKey = `SG.${run}`;
 const sendgrid = new FakeSendGrid({ apiKey });
 let service: RunningService | undefined;
 let publisher: EventPublisher;
+let kafka: Kafka;
+let registry: AvroSchemaRegistry;
+const startedAt = Date.now();
 let catalog: JourneyCatalog;
 let enrollments: Model<EnrollmentDoc>;
 let profiles: Model<ContactProfileDoc>;
@@ -58,7 +63,7 @@ beforeAll(async () => {
   catalog = service.app.get(JourneyCatalog);
   enrollments = service.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
   profiles = service.app.get<Model<ContactProfileDoc>>(CONTACT_PROFILE_MODEL);
-  ({ publisher } = await connectTestPublisher(`merges-${run}`, config, [
+  ({ kafka, registry, publisher } = await connectTestPublisher(`merges-${run}`, config, [
     Topics.LeadsScored,
     Topics.ContactsMerged,
   ]));
@@ -159,6 +164,15 @@ const ended = (e: EnrollmentDoc): boolean => e.state !== 'active';
 /** Lets the runner go past any wait that could still send, so "once" is read after the engine went quiet. */
 const quiet = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 6_000));
 
+/** What journey.steps holds about these enrollments, read to the topic's end (call after `quiet`). */
+async function stepsOf(enrollmentIds: readonly string[]): Promise<JourneyStepRecorded[]> {
+  const records = await readTopicToEnd(kafka, Topics.JourneySteps, startedAt - 5_000);
+  const events = await Promise.all(
+    records.map(async (r) => (await registry.decode(r.value)) as JourneyStepRecorded),
+  );
+  return events.filter((e) => enrollmentIds.includes(e.enrollmentId));
+}
+
 describe('a merged contact continues as the survivor, one enrollment per journey', () => {
   it('merge during a wait: the survivor gets the next email once, the old contact none; other workspaces untouched', async () => {
     const old = `${run}-old`;
@@ -226,6 +240,19 @@ describe('a merged contact continues as the survivor, one enrollment per journey
     const survived = await enrollment(enrollmentOf(survivor), ended);
     expect([survived.state, survived.enteredAt]).toEqual(['completed', before.enteredAt]);
     await quiet();
+    // journey.steps says how the merged one ended, once; the survivor's ends as completed.
+    const ends = await stepsOf([enrollmentOf(old), enrollmentOf(survivor)]);
+    expect(
+      ends
+        .filter((e) => e.step === '(end)')
+        .map((e) => [e.enrollmentId, e.status, e.reason])
+        .sort(),
+    ).toEqual(
+      [
+        [enrollmentOf(old), 'exited', 'merged'],
+        [enrollmentOf(survivor), 'completed', null],
+      ].sort(),
+    );
     expect(sendgrid.messagesTo(survivorEmail).map((m) => m.subject)).toEqual(['Welcome', 'Follow-up']);
     expect(sendgrid.messagesTo(oldEmail).map((m) => m.subject)).toEqual(['Welcome']);
     expect(

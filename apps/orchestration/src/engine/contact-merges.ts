@@ -3,9 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Model } from 'mongoose';
 import type { ContactsMerged } from '@tributary/contracts';
 import { SERVICE_CONFIG } from '@tributary/config';
+import { EventPublisher } from '@tributary/messaging';
 import { isDuplicateKey } from '@tributary/store';
 import type { OrchestrationConfig } from '../config';
 import { enrollmentIdOf } from './journey-intake.service';
+import { stepRecorded } from './outcome-event';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
@@ -51,6 +53,7 @@ export class ContactMerges {
     @Inject(CONTACT_PROFILE_MODEL) private readonly profiles: Model<ContactProfileDoc>,
     @Inject(TIMER_MODEL) private readonly timers: Model<TimerDoc>,
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
+    private readonly publisher: EventPublisher,
   ) {}
 
   async apply(merges: readonly ContactsMerged[]): Promise<void> {
@@ -100,6 +103,9 @@ export class ContactMerges {
         continue;
       }
       if (lease.waitingAt !== null) await this.moveToSurvivor(lease, survivor, now);
+      // Announced before the write, as the runner announces an end: a crash between the two redelivers the merge,
+      // which announces it again under the same event id.
+      await this.publisher.publishAll([stepRecorded(lease, '(end)', 'end', 'exited', MERGED_REASON)]);
       await this.enrollments.updateOne(
         { _id: lease._id, leaseOwner: owner },
         {

@@ -39,3 +39,37 @@ export function outcomeEvent(
     },
   };
 }
+
+/**
+ * The `journey.steps` record of what an enrollment did at a step (advanced, waiting, skipped, or how it ended), its
+ * event id derived from the enrollment, run, effect count, step and status: announced again after a rerun, it is
+ * the same event.
+ */
+export function stepRecorded(
+  enrollment: EnrollmentDoc,
+  stepId: string,
+  stepType: string,
+  status: string,
+  reason: string | null,
+): OutgoingEvent<typeof Topics.JourneySteps> {
+  return {
+    topic: Topics.JourneySteps,
+    key: enrollment._id,
+    event: {
+      metadata: causedMetadata(
+        enrollment.cause,
+        'orchestration',
+        `journey/${enrollment._id}/${enrollment.run}/${enrollment.seq}/${stepId}/${status}`,
+      ),
+      enrollmentId: enrollment._id,
+      journeyId: enrollment.journeyId,
+      contactId: enrollment.contactId,
+      step: stepId,
+      journeyVersion: enrollment.version,
+      stepType,
+      status,
+      reason,
+      enrollmentKey: enrollment.key,
+    },
+  };
+}
