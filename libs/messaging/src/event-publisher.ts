@@ -4,6 +4,7 @@ import type { TopicEvents, TopicName } from '@tributary/contracts';
 import { tributaryTracer } from '@tributary/observability';
 import type { AvroSchemaRegistry } from './schema-registry';
 import { headerSetter, type HeaderMap } from './headers';
+import { KeyHashPartitioner } from './key-partitioner';
 
 /** One event to publish: its topic, partition key and typed payload. */
 export interface OutgoingEvent<T extends TopicName = TopicName> {
@@ -41,6 +42,8 @@ export class EventPublisher {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // Kafka's key hashing, as kafkajs' default, without its per-byte allocations.
+      createPartitioner: KeyHashPartitioner,
     });
   }
 

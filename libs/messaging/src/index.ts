@@ -12,3 +12,4 @@ export * from './consumer/kafka-event-transport';
 export * from './replay-dead-letters';
 export * from './topic-follower';
 export * from './newest-records';
+export * from './key-partitioner';

@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { DeadLetter } from '@tributary/contracts';
 import { deadLetterTopic } from './consumer/dead-letter';
 import type { AvroSchemaRegistry } from './schema-registry';
+import { KeyHashPartitioner } from './key-partitioner';
 
 export interface ReplayOptions {
   kafka: Kafka;
@@ -63,7 +64,11 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
     options.onProgress?.(0, total);
     if (total === 0) return result;
 
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: KeyHashPartitioner,
+    });
     const consumer = kafka.consumer({ groupId: replayGroup, allowAutoTopicCreation: false });
     await Promise.all([producer.connect(), consumer.connect()]);
     try {
