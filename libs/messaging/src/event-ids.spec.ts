@@ -1,5 +1,5 @@
 import { v5 as uuidv5 } from 'uuid';
-import { clientEventId, fastUuidV5 } from './event-ids';
+import { clientEventId, derivedEventId, fastUuidV5 } from './event-ids';
 
 describe('clientEventId', () => {
   it('is the same for the same workspace and client id, different otherwise', () => {
@@ -14,5 +14,15 @@ describe('clientEventId', () => {
     for (const name of ['ws/tracking/abc', 'ünïcødé ✓/𝄞', '', ...long]) {
       expect(fastUuidV5(name)).toBe(uuidv5(name, '6f1d5a0e-8a43-4c1f-9a55-3c8f1b0d2e71'));
     }
+  });
+});
+
+describe('derivedEventId', () => {
+  it('is the uuid package v5 of cause and purpose, as before it went through fastUuidV5 (stored ids stay valid)', () => {
+    const cause = '0b6a6a4e-3c1e-4d1c-9a8e-2f4d7c1e9b10';
+    for (const purpose of ['orchestration/journey/ws:j:c/0/1/send/advanced', 'leads/scored', '✓'])
+      expect(derivedEventId(cause, purpose)).toBe(
+        uuidv5(`${cause}/${purpose}`, '6f1d5a0e-8a43-4c1f-9a55-3c8f1b0d2e71'),
+      );
   });
 });
