@@ -142,7 +142,9 @@ export class SendGridEmail implements EmailProvider {
     const groups = new Map<string, number[]>();
     emails.forEach((email, i) => {
       const body = JSON.stringify([email.from, email.html, email.text ?? null, email.categories]);
-      groups.set(body, [...(groups.get(body) ?? []), i]);
+      const group = groups.get(body);
+      if (group) group.push(i);
+      else groups.set(body, [i]);
     });
     const results: ProviderResult[] = [];
     await Promise.all(
