@@ -11,10 +11,12 @@ import { MessagingSettingsController, UnsubscribeController } from './engine/aud
 import { engineModelProviders } from './engine/engine.models';
 import { JourneyEventsHandler } from './engine/journey-events.handler';
 import { ContactMerges } from './engine/contact-merges';
+import { ConditionWaits } from './engine/condition-waits';
 import { DeliveryFeedbackHandler } from './engine/delivery-feedback.handler';
 import { DeliveryFeedback } from './engine/delivery-feedback.service';
 import { JourneyIntake } from './engine/journey-intake.service';
 import { JourneyRunner } from './engine/journey-runner.service';
+import { JourneyScheduler, journeySchedulerModelProviders } from './engine/journey-scheduler.service';
 import { EMAIL_PROVIDER, MessageSender, SMS_PROVIDER } from './engine/message-sender';
 import { AD_AUDIENCES, StepEffects, WEBHOOK_POSTER } from './engine/step-effects';
 import { CustomerMatchAudiences, UnconfiguredAudiences, type AdAudiences } from './channels/ad-audiences';
@@ -65,10 +67,13 @@ export class OrchestrationModule {
         ...onsiteSlotModelProviders,
         OnsiteSlots,
         JourneyIntake,
+        ConditionWaits,
         ContactMerges,
         MessageSender,
         StepEffects,
         JourneyRunner,
+        ...journeySchedulerModelProviders,
+        JourneyScheduler,
         {
           provide: AD_AUDIENCES,
           useFactory: (): AdAudiences =>

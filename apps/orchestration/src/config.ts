@@ -62,6 +62,8 @@ const orchestrationShape = {
   ...contentConfigShape,
   /** How often each replica looks for due enrollments (waits that ended, new entries); a new entry pokes it too. */
   JOURNEY_TIMER_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  /** How often each replica looks for scheduled journeys due to run (a minute is the finest a cron names). */
+  JOURNEY_SCHEDULE_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
   /** How long a replica owns the enrollments it claimed: a killed replica's claims are taken over after this. */
   JOURNEY_TIMER_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   /** Enrollments claimed per store round trip. */

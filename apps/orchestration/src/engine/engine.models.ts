@@ -59,7 +59,12 @@ export interface EnrollmentDoc {
   waitingAt: string | null;
   /** The event a wait_event step waits for; null otherwise (what the intake looks enrollments up by). */
   awaitingEvent: string | null;
-  /** Set by the intake when the awaited event came: the wake-up takes the step's onEvent way. */
+  /** Set while waiting at a wait_condition step (what the intake looks enrollments up by when the contact changes). */
+  awaitingCondition?: boolean;
+  /**
+   * Set by the intake when the awaited event came, or the awaited condition came to hold: the wake-up takes the
+   * step's onEvent (onMet) way.
+   */
   eventArrived: boolean;
   /** The event name of its journey version's goal, null without one (what the intake looks enrollments up by). */
   goalEvent?: string | null;
@@ -95,6 +100,7 @@ const enrollmentSchema = new Schema<EnrollmentDoc>(
     stepId: { type: String, default: null },
     waitingAt: { type: String, default: null },
     awaitingEvent: { type: String, default: null },
+    awaitingCondition: { type: Boolean },
     eventArrived: { type: Boolean, default: false },
     goalEvent: { type: String, default: null },
     goalReachedAt: { type: Date, default: null },
@@ -116,6 +122,8 @@ enrollmentSchema.index({ wakeAt: 1 }, { sparse: true });
 enrollmentSchema.index({ workspaceId: 1, contactId: 1 });
 // Enrollments waiting for an event, by the contact whose calls may end the wait.
 enrollmentSchema.index({ contactId: 1, awaitingEvent: 1 }, { sparse: true });
+// Enrollments waiting for a condition, by the contact whose changes may meet it.
+enrollmentSchema.index({ contactId: 1, awaitingCondition: 1 }, { sparse: true });
 // Enrollments whose journey has a goal, by the contact whose calls may reach it.
 enrollmentSchema.index({ contactId: 1, goalEvent: 1 }, { sparse: true });
 

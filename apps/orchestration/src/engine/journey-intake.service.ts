@@ -21,6 +21,7 @@ import {
   type EnrollmentDoc,
 } from './engine.models';
 import { JourneyRunner } from './journey-runner.service';
+import { ConditionWaits } from './condition-waits';
 
 /** A contact entering a journey because of `cause`. */
 interface Entry {
@@ -59,6 +60,7 @@ export class JourneyIntake {
     @Inject(ENROLLMENT_MODEL) private readonly enrollments: Model<EnrollmentDoc>,
     private readonly journeys: JourneyCatalog,
     private readonly runner: JourneyRunner,
+    private readonly conditionWaits: ConditionWaits,
   ) {}
 
   async onLeadsScored(leads: readonly LeadScored[]): Promise<void> {
@@ -126,7 +128,17 @@ export class JourneyIntake {
     }
     await this.enroll(entries);
     await this.endWaits(leads);
+    await this.endConditionWaits(leads.map((lead) => lead.contactId));
     await this.reachGoals(leads);
+  }
+
+  /** The contacts' profiles changed: their wait_condition steps whose conditions now hold end (made due now). */
+  private async endConditionWaits(contactIds: readonly string[]): Promise<void> {
+    const now = new Date();
+    const met = await this.conditionWaits.markMet(contactIds, now);
+    if (met.length === 0) return;
+    await this.runner.addTimers(met.map((id) => timerId(now.getTime(), id)));
+    this.runner.poke();
   }
 
   /**
@@ -290,6 +302,7 @@ export class JourneyIntake {
         { ordered: true },
       ),
     );
+    await this.endConditionWaits(changes.map((change) => change.contactId));
     const entries: Entry[] = [];
     for (const change of changes) {
       for (const journey of await this.journeys.liveJourneys(change.metadata.workspaceId)) {
@@ -337,6 +350,16 @@ export class JourneyIntake {
       }
     }
     await this.enroll(entries);
+  }
+
+  /**
+   * Contacts a scheduled journey's occurrence found matching. `cause` names the occurrence, so a rerun of it (a crash
+   * mid-scan) enters nobody twice, while the re-entry policy still decides across occurrences.
+   */
+  async onSchedule(journey: LiveJourney, contactIds: readonly string[], cause: EventMetadata): Promise<void> {
+    await this.enroll(
+      contactIds.map((contactId) => ({ journey, contactId, key: null, propertiesJson: '{}', cause })),
+    );
   }
 
   /**

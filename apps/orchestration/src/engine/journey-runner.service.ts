@@ -4,7 +4,7 @@ import { ROOT_CONTEXT, context, propagation } from '@opentelemetry/api';
 import type { Model } from 'mongoose';
 import pLimit from 'p-limit';
 import { Topics } from '@tributary/contracts';
-import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
+import { EventPublisher, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import { groupedUpdates, isDuplicateKey, type GuardedUpdate } from '@tributary/store';
@@ -12,6 +12,7 @@ import type { AnyBulkWriteOperation } from 'mongoose';
 import type { OrchestrationConfig } from '../config';
 import {
   afterStep,
+  afterWaitCondition,
   afterWaitEvent,
   nextAction,
   parseProperties,
@@ -19,9 +20,10 @@ import {
 } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import { Coalescer } from './coalescer';
+import { ConditionWaits } from './condition-waits';
 import { MessageSender, type ClaimFacts } from './message-sender';
 import { StepEffects } from './step-effects';
-import { messageKeyOf, outcomeEvent } from './outcome-event';
+import { messageKeyOf, outcomeEvent, stepRecorded } from './outcome-event';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
@@ -34,7 +36,6 @@ import {
   type TimerDoc,
 } from './engine.models';
 
-const SOURCE = 'orchestration';
 /** Effects one enrollment may run in one wake-up: a journey of decisions and sends only, no wait, ends here. */
 const MAX_EFFECTS_PER_WAKE = 50;
 /** How long a write waits for the same write of other enrollments of the claim (provider answers come spread). */
@@ -106,6 +107,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     private readonly publisher: EventPublisher,
     private readonly sender: MessageSender,
     private readonly effects: StepEffects,
+    private readonly conditionWaits: ConditionWaits,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -282,6 +284,37 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         await this.finish(current, action.kind === 'exit' ? 'exited' : 'completed', null, exitStep, announce);
         return;
       }
+      if (action.kind === 'wait_condition') {
+        const { step } = action;
+        const woken = current.waitingAt === step.id;
+        if (woken || action.met) {
+          // Met now (on arrival, or at the timeout after a change the intake did not see in time), or marked by the
+          // intake when the contact changed since.
+          const met = action.met || (woken && current.eventArrived === true);
+          announce.push(
+            this.stepEvent(current, step.id, step.type, 'advanced', met ? 'condition-met' : 'timed-out'),
+          );
+          current = {
+            ...current,
+            stepId: afterWaitCondition(journey, step.id, met),
+            waitingAt: null,
+            awaitingCondition: false,
+            eventArrived: false,
+          };
+          continue;
+        }
+        current = {
+          ...current,
+          stepId: step.id,
+          waitingAt: step.id,
+          awaitingEvent: null,
+          awaitingCondition: true,
+          eventArrived: false,
+        };
+        announce.push(this.stepEvent(current, step.id, step.type, 'waiting', null));
+        await this.stopAt(current, new Date(action.untilMs), announce);
+        return;
+      }
       if (action.kind === 'wait' || action.kind === 'wait_event') {
         const { step } = action;
         if (current.waitingAt === step.id) {
@@ -320,6 +353,8 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           this.stepEvent(current, action.step.id, action.step.type, stepStatus, reason),
           ...events,
         );
+        // The contact changed: its other enrollments waiting for a condition may now go on.
+        if (action.step.type === 'update_attribute') await this.wakeConditionWaits(current.contactId);
         current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
         continue;
       }
@@ -345,6 +380,14 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     await this.stopAt(current, new Date(), announce);
   }
 
+  private async wakeConditionWaits(contactId: string): Promise<void> {
+    const now = new Date();
+    const met = await this.conditionWaits.markMet([contactId], now);
+    if (met.length === 0) return;
+    await this.addTimers(met.map((id) => timerId(now.getTime(), id)));
+    this.poke();
+  }
+
   /**
    * Announces what the run did, then writes where the enrollment stopped (its step, effect count and wait), due at
    * `wakeAt`, if this runner still holds its lease; otherwise another replica has it and reruns from what was
@@ -353,6 +396,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   private async stopAt(enrollment: EnrollmentDoc, wakeAt: Date, announce: OutgoingEvent[]): Promise<void> {
     await this.announcements.add(announce);
     const { stepId, seq, waitingAt, awaitingEvent, eventArrived } = enrollment;
+    const awaitingCondition = enrollment.awaitingCondition === true;
     const wakeUp = wholeSecondAfter(wakeAt);
     // The entry first: written after the enrollment, a crash between the two would leave a wait nothing wakes (its
     // lease entry, due sooner, finds it not due yet). Written first and the enrollment not, it is a spare wake-up.
@@ -366,6 +410,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           seq,
           waitingAt,
           awaitingEvent,
+          awaitingCondition,
           eventArrived,
           wakeAt: wakeUp,
           leaseUntil: new Date(0),
@@ -412,6 +457,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           leaseOwner: null,
           waitingAt: null,
           awaitingEvent: null,
+          awaitingCondition: false,
         },
         $unset: { wakeAt: 1 },
       },
@@ -426,25 +472,6 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     status: string,
     reason: string | null,
   ): OutgoingEvent<typeof Topics.JourneySteps> {
-    return {
-      topic: Topics.JourneySteps,
-      key: enrollment._id,
-      event: {
-        metadata: causedMetadata(
-          enrollment.cause,
-          SOURCE,
-          `journey/${enrollment._id}/${enrollment.run}/${enrollment.seq}/${stepId}/${status}`,
-        ),
-        enrollmentId: enrollment._id,
-        journeyId: enrollment.journeyId,
-        contactId: enrollment.contactId,
-        step: stepId,
-        journeyVersion: enrollment.version,
-        stepType,
-        status,
-        reason,
-        enrollmentKey: enrollment.key,
-      },
-    };
+    return stepRecorded(enrollment, stepId, stepType, status, reason);
   }
 }

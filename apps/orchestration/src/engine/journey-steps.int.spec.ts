@@ -13,6 +13,7 @@ import {
   type ContactAttributeUpdated,
   type JourneyStepRecorded,
   type LeadScored,
+  type LifecycleChanged,
 } from '@tributary/contracts';
 import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
@@ -22,6 +23,7 @@ import {
   connectTestPublisher,
   leadScoredFixture,
   publishLeadsScored,
+  readTopicToEnd,
   readTopicUntil,
   testServiceEnv,
   uniqueId,
@@ -127,6 +129,7 @@ beforeAll(async () => {
     Topics.LeadsScored,
     Topics.JourneySteps,
     Topics.ContactsAttributes,
+    Topics.LifecycleChanged,
   ]));
 }, 120_000);
 
@@ -498,4 +501,179 @@ describe('journey steps beyond messages', () => {
     expect(waiting?.goalReachedAt ?? null).toBeNull();
     expect(hooks.to(path)).toEqual([]);
   }, 90_000);
+
+  it('waits for a condition: met at once, met when the contact changes (once under redelivery), or timed out', async () => {
+    const path = `/condition/${run}`;
+    await publishJourney('upgrade-wait', {
+      name: 'Upgrade wait',
+      entry: { on: 'event', event: 'Trial Began' },
+      steps: [
+        {
+          id: 'await-pro',
+          type: 'wait_condition',
+          where: [{ attribute: 'plan', op: 'eq', value: 'pro' }],
+          timeout: '15s',
+          onMet: 'welcome-pro',
+          onTimeout: 'nudge',
+        },
+        { id: 'nudge', type: 'webhook', url: `${hooks.origin}${path}/nudge`, secret: 'crm', next: 'done' },
+        { id: 'welcome-pro', type: 'webhook', url: `${hooks.origin}${path}/welcome-pro`, secret: 'crm' },
+        { id: 'done', type: 'exit' },
+      ],
+    });
+    const upgrader = `${run}-upgrader`;
+    const idle = `${run}-idle`;
+    const alreadyPro = `${run}-already-pro`;
+    await publishLeadsScored(publisher, [
+      didEvent(upgrader, 'Trial Began', { plan: 'free' }),
+      didEvent(idle, 'Trial Began', { plan: 'free' }),
+      didEvent(alreadyPro, 'Trial Began', { plan: 'pro' }),
+    ]);
+    const waits = new Map<string, EnrollmentDoc>();
+    for (const contact of [upgrader, idle])
+      waits.set(
+        contact,
+        await waitFor(`${contact} waiting for the condition`, async () => {
+          const doc = await enrollments.findById(enrollmentOf('upgrade-wait', contact)).lean();
+          return doc?.waitingAt === 'await-pro' ? doc : undefined;
+        }),
+      );
+
+    // The lead service announces the upgrader's new plan (an identify's traits), and the same record comes twice.
+    const upgrade = leadScoredFixture(workspace, upgrader, 10, 'steps', {
+      attributes: { plan: 'pro' },
+      stage: 'lead',
+    });
+    await publishLeadsScored(publisher, [upgrade]);
+    await finished(enrollmentOf('upgrade-wait', upgrader));
+    await behindSentinel([upgrade], upgrader);
+    await finished(enrollmentOf('upgrade-wait', alreadyPro));
+    await finished(enrollmentOf('upgrade-wait', idle), 45_000);
+
+    // Met promptly on the change, well before its timeout; the idle contact went on at its timeout, not before.
+    const [welcomed] = hooks.to(`${path}/welcome-pro`).filter((d) => d.body.includes(upgrader));
+    expect(welcomed?.at).toBeLessThan(waits.get(upgrader)?.wakeAt?.getTime() ?? 0);
+    const [nudged] = hooks.to(`${path}/nudge`);
+    expect(nudged?.at).toBeGreaterThanOrEqual(waits.get(idle)?.wakeAt?.getTime() ?? Infinity);
+    // Each contact down one exit, once.
+    const reached = (exit: string) =>
+      hooks
+        .to(`${path}/${exit}`)
+        .map((d) => (JSON.parse(d.body) as { contact: { id: string } }).contact.id)
+        .sort();
+    expect(reached('welcome-pro')).toEqual([alreadyPro, upgrader].sort());
+    expect(reached('nudge')).toEqual([idle]);
+
+    const ids = [upgrader, idle, alreadyPro].map((c) => enrollmentOf('upgrade-wait', c));
+    // All three ended (announced before the write that ends them): the topic up to its end holds all they did.
+    const steps = await Promise.all(
+      (await readTopicToEnd(kafka, Topics.JourneySteps)).map(
+        async (record) => (await registry.decode(record.value)) as JourneyStepRecorded,
+      ),
+    );
+    const waitRecords = (contact: string) =>
+      distinct(
+        steps.filter(
+          (e) => e.enrollmentId === enrollmentOf('upgrade-wait', contact) && e.step === 'await-pro',
+        ),
+      ).map((e) => [e.stepType, e.status, e.reason]);
+    expect(waitRecords(upgrader)).toEqual([
+      ['wait_condition', 'waiting', null],
+      ['wait_condition', 'advanced', 'condition-met'],
+    ]);
+    expect(waitRecords(idle)).toEqual([
+      ['wait_condition', 'waiting', null],
+      ['wait_condition', 'advanced', 'timed-out'],
+    ]);
+    expect(waitRecords(alreadyPro)).toEqual([['wait_condition', 'advanced', 'condition-met']]);
+    const ended = await enrollments.find({ _id: { $in: ids } }).lean();
+    expect(ended.map((e) => [e.state, e.awaitingCondition, e.waitingAt])).toEqual(
+      ids.map(() => ['exited', false, null]),
+    );
+  }, 120_000);
+
+  it('ends a wait for a condition on a stage move and on another journey’s attribute update', async () => {
+    const path = `/changed/${run}`;
+    await publishJourney('customer-wait', {
+      name: 'Customer wait',
+      entry: { on: 'event', event: 'Demo Booked' },
+      steps: [
+        {
+          id: 'await-customer',
+          type: 'wait_condition',
+          where: [{ attribute: 'stage', op: 'eq', value: 'customer' }],
+          timeout: '20s',
+          onMet: 'onboard',
+          onTimeout: 'done',
+        },
+        // The timeout's way exits; the met way ends past the last step (completed).
+        { id: 'done', type: 'exit' },
+        { id: 'onboard', type: 'webhook', url: `${hooks.origin}${path}/onboard`, secret: 'crm' },
+      ],
+    });
+    await publishJourney('plan-upgrade', {
+      name: 'Plan upgrade',
+      entry: { on: 'event', event: 'Upgraded In App' },
+      steps: [
+        // Later than the intake's look at this call: the journey's own update is what changes the contact.
+        { id: 'settle', type: 'wait', duration: '2s' },
+        { id: 'set-plan', type: 'update_attribute', attribute: 'plan', value: 'pro' },
+      ],
+    });
+    await publishJourney('pro-wait', {
+      name: 'Pro wait',
+      entry: { on: 'event', event: 'Trial Opened' },
+      steps: [
+        {
+          id: 'await-pro',
+          type: 'wait_condition',
+          where: [{ attribute: 'plan', op: 'eq', value: 'pro' }],
+          timeout: '20s',
+          onMet: 'welcome-pro',
+          onTimeout: 'done',
+        },
+        { id: 'done', type: 'exit' },
+        { id: 'welcome-pro', type: 'webhook', url: `${hooks.origin}${path}/welcome-pro`, secret: 'crm' },
+      ],
+    });
+    const closer = `${run}-closer`;
+    const selfServe = `${run}-self-serve`;
+    await publishLeadsScored(publisher, [
+      didEvent(closer, 'Demo Booked', {}),
+      didEvent(selfServe, 'Trial Opened', { plan: 'free' }),
+    ]);
+    const waiting = async (journeyId: string, contact: string, stepId: string) =>
+      waitFor(`${contact} waiting`, async () => {
+        const doc = await enrollments.findById(enrollmentOf(journeyId, contact)).lean();
+        return doc?.waitingAt === stepId ? doc : undefined;
+      });
+    const closerWait = await waiting('customer-wait', closer, 'await-customer');
+    const selfServeWait = await waiting('pro-wait', selfServe, 'await-pro');
+
+    const won: LifecycleChanged = {
+      metadata: { ...leadScoredFixture(workspace, closer, 0).metadata, source: 'leads' },
+      contactId: closer,
+      from: 'sql',
+      to: 'customer',
+      reason: 'crm-closed-won',
+      score: 40,
+    };
+    await publisher.publishAll([{ topic: Topics.LifecycleChanged, key: closer, event: won }]);
+    await publishLeadsScored(publisher, [didEvent(selfServe, 'Upgraded In App', { plan: 'free' })]);
+    await finished(enrollmentOf('plan-upgrade', selfServe));
+    for (const [journeyId, contact] of [
+      ['customer-wait', closer],
+      ['pro-wait', selfServe],
+    ] as const)
+      expect(await finished(enrollmentOf(journeyId, contact))).toMatchObject({ state: 'completed' });
+
+    // Both went on when the contact changed, not at their timeouts.
+    const [onboarded] = hooks.to(`${path}/onboard`);
+    expect(onboarded?.at).toBeLessThan(closerWait.wakeAt?.getTime() ?? 0);
+    const [welcomed] = hooks.to(`${path}/welcome-pro`);
+    expect(welcomed?.at).toBeLessThan(selfServeWait.wakeAt?.getTime() ?? 0);
+    expect(JSON.parse(welcomed?.body ?? '{}')).toMatchObject({
+      contact: { id: selfServe, attributes: { plan: 'pro' } },
+    });
+  }, 120_000);
 });

@@ -64,6 +64,8 @@ interface LiveSet {
   status: Map<string, JourneyStatus>;
 }
 
+export type PublishListener = (workspaceId: string, journeyId: string, version: number) => Promise<void>;
+
 /** A status change the journey's state does not allow (archived is final; resume only what is paused). */
 export class JourneyTransitionError extends Error {}
 export class JourneyNotFoundError extends Error {}
@@ -139,6 +141,8 @@ const versionId = (workspaceId: string, journeyId: string, version: number): str
 
 @Injectable()
 export class JourneyCatalog {
+  /** Told of each publish once it is stored (the scheduler arms scheduled journeys). */
+  private readonly publishListeners: PublishListener[] = [];
   /** Per workspace: its live journeys and every head's status, read together. */
   private readonly live: TtlCache<LiveSet>;
   /** Versions never change: cached without expiry, bounded. */
@@ -220,13 +224,19 @@ export class JourneyCatalog {
       !(await this.versions.exists({ _id: versionId(workspaceId, journeyId, chosen) }))
     )
       throw new JourneyNotFoundError(`no version ${chosen} of journey ${journeyId}`);
-    return this.transition(
+    const published = await this.transition(
       head,
       ['draft', 'active', 'paused'],
       () => 'an archived journey cannot be published',
       { status: 'active', publishedVersion: chosen },
       by,
     );
+    for (const listener of this.publishListeners) await listener(workspaceId, journeyId, chosen);
+    return published;
+  }
+
+  onPublish(listener: PublishListener): void {
+    this.publishListeners.push(listener);
   }
 
   async pause(workspaceId: string, journeyId: string, by?: string): Promise<JourneySummary> {

@@ -1,7 +1,9 @@
 import { Liquid } from 'liquidjs';
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { parseDocument, validateDocument, type DocumentParseResult } from '@tributary/runtime';
 import { WEEKDAYS } from './local-time';
+import { cronProblem } from './journey-schedule';
 
 /**
  * A journey as a workspace writes it (YAML or JSON): how contacts enter, then steps run in list order unless a step
@@ -77,6 +79,39 @@ const entry = z.discriminatedUnion('on', [
    * before, the change does not enter it again).
    */
   z.object({ on: z.literal('attribute'), where: z.array(condition).min(1).max(20) }).strict(),
+  /**
+   * Everyone in the workspace who matches `where` (and `stage`) at each occurrence of `cron` (five fields, read in
+   * `timezone`, else the workspace's zone) or once `at` an instant: exactly one of the two.
+   */
+  z
+    .object({
+      on: z.literal('schedule'),
+      cron: z
+        .string()
+        .max(200)
+        .superRefine((pattern, ctx) => {
+          const problem = cronProblem(pattern);
+          if (problem !== null)
+            ctx.addIssue({
+              code: 'custom',
+              message: `not a five-field cron such as "0 9 * * 1" (Mondays 09:00): ${problem}`,
+            });
+        })
+        .optional(),
+      at: z
+        .string()
+        .datetime({ offset: true, message: 'an ISO instant with its offset, e.g. 2027-01-15T09:00:00+01:00' })
+        // Written ahead of time; a publish that comes after it runs it at once (see journey-scheduler.service.ts).
+        .refine((text) => Date.parse(text) > Date.now(), 'must be in the future')
+        .optional(),
+      timezone: z
+        .string()
+        .refine((zone) => IANAZone.isValidZone(zone), 'an IANA time zone such as Europe/Berlin')
+        .optional(),
+      where: z.array(condition).max(20).default([]),
+      stage: z.enum(STAGES).optional(),
+    })
+    .strict(),
 ]);
 export type JourneyEntry = z.output<typeof entry>;
 
@@ -122,6 +157,21 @@ const waitEventStep = z
     timeout: duration,
     /** Where the contact goes when the event came; the step after this one when not named. */
     onEvent: stepId.optional(),
+    /** Where the contact goes when the time ran out; the step after this one when not named. */
+    onTimeout: stepId.optional(),
+  })
+  .strict();
+
+/** Waits until the contact meets `where` (at once when it already does), looked at each time it changes, or the timeout. */
+const waitConditionStep = z
+  .object({
+    id: stepId,
+    type: z.literal('wait_condition'),
+    /** Tests on the contact's attributes (stage and score too), as a branch's. */
+    where: z.array(condition).min(1).max(20),
+    timeout: duration,
+    /** Where the contact goes when the conditions came to hold; the step after this one when not named. */
+    onMet: stepId.optional(),
     /** Where the contact goes when the time ran out; the step after this one when not named. */
     onTimeout: stepId.optional(),
   })
@@ -277,6 +327,7 @@ const step = z.discriminatedUnion('type', [
   smsStep,
   waitStep,
   waitEventStep,
+  waitConditionStep,
   branchStep,
   splitStep,
   exitStep,
@@ -292,6 +343,7 @@ export type SmsStep = z.output<typeof smsStep>;
 /** A step that sends a message to the contact. */
 export type MessageStep = EmailStep | SmsStep;
 export type WaitEventStep = z.output<typeof waitEventStep>;
+export type WaitConditionStep = z.output<typeof waitConditionStep>;
 export type AudienceStep = z.output<typeof audienceStep>;
 export type WebhookStep = z.output<typeof webhookStep>;
 export type WaitUntilStep = z.output<typeof waitUntilStep>;
@@ -346,16 +398,47 @@ const journeySchema = z
             path: ['steps', i, 'match'],
             message: 'match needs a keyed journey (an entry on an event with a key)',
           });
+      } else if (s.type === 'wait_condition') {
+        refer(s.onMet, ['steps', i, 'onMet']);
+        refer(s.onTimeout, ['steps', i, 'onTimeout']);
+        // The entry event never changes while the contact waits: only the contact can come to meet the conditions.
+        s.where.forEach((c, j) => {
+          if (c.property !== undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['steps', i, 'where', j, 'property'],
+              message: 'a wait for a condition tests contact attributes, not event properties',
+            });
+        });
       } else if (s.type !== 'exit') refer(s.next, ['steps', i, 'next']);
     });
-    if (journey.entry.on === 'attribute')
+    if (journey.entry.on === 'attribute' || journey.entry.on === 'schedule')
       journey.entry.where.forEach((c, j) => {
         if (c.property !== undefined)
           ctx.addIssue({
             code: 'custom',
             path: ['entry', 'where', j, 'property'],
-            message: 'an attribute entry tests contact attributes, not event properties',
+            message: `${journey.entry.on === 'schedule' ? 'a schedule' : 'an attribute'} entry tests contact attributes, not event properties`,
           });
+      });
+    if (
+      journey.entry.on === 'schedule' &&
+      (journey.entry.cron === undefined) === (journey.entry.at === undefined)
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['entry', journey.entry.cron === undefined ? 'cron' : 'at'],
+        message: 'name exactly one of cron (recurring) or at (once)',
+      });
+    if (
+      journey.entry.on === 'schedule' &&
+      journey.entry.at !== undefined &&
+      journey.entry.timezone !== undefined
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['entry', 'timezone'],
+        message: 'at carries its own offset; timezone is for cron',
       });
     if (journey.entry.on !== 'event') {
       const usesProperty = (conditions: readonly Condition[]): boolean =>
@@ -393,9 +476,10 @@ export function successorsOf(steps: readonly JourneyStep[], index: number): stri
   if (!s || s.type === 'exit') return [];
   if (s.type === 'branch') return [...s.branches.map((b) => b.next), s.otherwise];
   if (s.type === 'split') return s.paths.map((p) => p.next);
-  if (s.type === 'wait_event') {
+  if (s.type === 'wait_event' || s.type === 'wait_condition') {
     const after = steps[index + 1]?.id;
-    return [s.onEvent ?? after, s.onTimeout ?? after].filter((id): id is string => id !== undefined);
+    const reached = s.type === 'wait_event' ? s.onEvent : s.onMet;
+    return [reached ?? after, s.onTimeout ?? after].filter((id): id is string => id !== undefined);
   }
   const following = s.next ?? steps[index + 1]?.id;
   return following ? [following] : [];

@@ -2,8 +2,10 @@ import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { contactZone } from '../engine/send-policy';
 import { durationMs, type EffectStep, type JourneyDefinition } from './journey-definition';
+import { firstOccurrence } from './journey-schedule';
 import {
   afterStep,
+  afterWaitCondition,
   afterWaitEvent,
   allHold,
   eventEnters,
@@ -43,6 +45,8 @@ export interface DryRunResult {
   path: DryRunStep[];
   /** For a journey with a goal: what ends it early as a conversion, wherever the contact is. */
   goal?: string;
+  /** For a scheduled journey: when it runs, and its next run from now. */
+  schedule?: string;
 }
 
 /** Effects a dry run lists before it stops: a journey that loops through sends would otherwise never end. */
@@ -71,12 +75,35 @@ export function dryRun(
     properties: request.event?.properties ?? {},
     zone,
   };
-  const goal = journey.goal
+  const goal: Pick<DryRunResult, 'goal' | 'schedule'> = journey.goal
     ? {
         goal: `leaves as converted when ${journey.goal.event} is tracked${journey.goal.where.length > 0 ? ' (with its conditions)' : ''}, wherever the contact is`,
       }
     : {};
   const entry = journey.entry;
+  if (entry.on === 'schedule') {
+    const scheduleZone = entry.timezone ?? workspaceZone;
+    const next = firstOccurrence(entry, scheduleZone, new Date());
+    const when =
+      entry.cron !== undefined ? `runs on "${entry.cron}" in ${scheduleZone}` : `runs once at ${entry.at}`;
+    goal.schedule = `${when}; next: ${next ? (DateTime.fromJSDate(next, { zone: scheduleZone }).toISO({ suppressMilliseconds: true }) ?? '') : 'none (it has passed)'}; enters whoever matches then`;
+    if (entry.stage !== undefined && context.stage !== entry.stage)
+      return {
+        enters: false,
+        reason: `a scheduled run enters only ${entry.stage} contacts`,
+        key: null,
+        path: [],
+        ...goal,
+      };
+    if (!allHold(entry.where, context))
+      return {
+        enters: false,
+        reason: 'does not match the schedule’s conditions now',
+        key: null,
+        path: [],
+        ...goal,
+      };
+  }
   let key: string | null = null;
   if (entry.on === 'event') {
     if (!request.event)
@@ -144,6 +171,18 @@ export function dryRun(
         action: `waits up to ${step.timeout} for ${step.event}${step.match ? ` with the same ${step.match}` : ''}; shown: it does not come`,
       });
       from = afterWaitEvent(journey, step.id, false);
+      continue;
+    }
+    if (action.kind === 'wait_condition') {
+      const { step, met } = action;
+      path.push({
+        stepId: step.id,
+        type: 'wait_condition',
+        action: met
+          ? 'meets the conditions now: goes on at once (condition-met)'
+          : `waits up to ${step.timeout} for the contact to meet the conditions; shown: it does not (timed-out)`,
+      });
+      from = afterWaitCondition(journey, step.id, met);
       continue;
     }
     if (action.kind === 'wait') {

@@ -130,6 +130,14 @@ export type NextAction =
   | { kind: 'send'; step: JourneyStep & { type: 'email' | 'sms' }; passed: string[] }
   | { kind: 'wait'; step: JourneyStep & { type: 'wait' | 'wait_until' }; untilMs: number; passed: string[] }
   | { kind: 'wait_event'; step: JourneyStep & { type: 'wait_event' }; untilMs: number; passed: string[] }
+  /** `met`: the contact meets the step's conditions now (then it goes on at once). */
+  | {
+      kind: 'wait_condition';
+      step: JourneyStep & { type: 'wait_condition' };
+      untilMs: number;
+      met: boolean;
+      passed: string[];
+    }
   | { kind: 'effect'; step: EffectStep; passed: string[] }
   | { kind: 'exit'; step: JourneyStep & { type: 'exit' }; passed: string[] }
   | { kind: 'completed'; passed: string[] };
@@ -169,6 +177,14 @@ export function nextAction(
       return { kind: 'effect', step, passed };
     if (step.type === 'wait_event')
       return { kind: 'wait_event', step, untilMs: now + durationMs(step.timeout), passed };
+    if (step.type === 'wait_condition')
+      return {
+        kind: 'wait_condition',
+        step,
+        untilMs: now + durationMs(step.timeout),
+        met: allHold(step.where, context),
+        passed,
+      };
     if (step.type === 'exit') return { kind: 'exit', step, passed };
     passed.push(step.id);
     id =
@@ -194,6 +210,14 @@ export function afterWaitEvent(journey: JourneyDefinition, stepId: string, arriv
   const index = journey.steps.findIndex((s) => s.id === stepId);
   const step = journey.steps[index];
   const named = step?.type === 'wait_event' ? (arrived ? step.onEvent : step.onTimeout) : undefined;
+  return named ?? journey.steps[index + 1]?.id ?? END_OF_JOURNEY;
+}
+
+/** Where a wait for a condition goes on: its onMet or onTimeout, else the step after it. */
+export function afterWaitCondition(journey: JourneyDefinition, stepId: string, met: boolean): string {
+  const index = journey.steps.findIndex((s) => s.id === stepId);
+  const step = journey.steps[index];
+  const named = step?.type === 'wait_condition' ? (met ? step.onMet : step.onTimeout) : undefined;
   return named ?? journey.steps[index + 1]?.id ?? END_OF_JOURNEY;
 }
 

@@ -141,6 +141,33 @@ describe('journeys API', () => {
     expect((await as('admin', '/broken')).status).toBe(404);
   });
 
+  it('refuses a schedule with a bad cron and time zone at their fields, and dry-runs a valid one', async () => {
+    const schedule = (entry: string) =>
+      `name: Weekly pro digest\nentry: { on: schedule, ${entry}, where: [{ attribute: plan, value: pro }] }\n` +
+      'steps:\n  - { id: digest, type: email, subject: "Your week", html: "<p>w</p>" }\n';
+    const res = await put(
+      'admin',
+      'weekly',
+      schedule('cron: "0 9 * * mon-fri-sun", timezone: Europe/Berlinn'),
+    );
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { errors: { field: string }[] };
+    expect(body.errors.map((e) => e.field).sort()).toEqual(['entry.cron', 'entry.timezone']);
+
+    expect(
+      (await put('admin', 'weekly', schedule('cron: "0 9 * * 1", timezone: Europe/Berlin'))).status,
+    ).toBe(200);
+    const dry = (await (
+      await post('reader', '/weekly/dry-run', {
+        contact: { attributes: { plan: 'pro', email: 'a@example.com' } },
+      })
+    ).json()) as { enters: boolean; schedule: string };
+    expect(dry.enters).toBe(true);
+    expect(dry.schedule).toMatch(
+      /^runs on "0 9 \* \* 1" in Europe\/Berlin; next: \d{4}-\d\d-\d\dT09:00:00\+0[12]:00/,
+    );
+  });
+
   it('checks scopes: reading needs journeys:read or admin, writing journeys:admin', async () => {
     expect((await put('reader', 'welcome', WELCOME)).status).toBe(403);
     expect((await post('reader', '/welcome/pause')).status).toBe(403);
