@@ -110,6 +110,42 @@ steps:
   - { id: done, type: exit }
 `;
 
+export const DEMO_WEBINAR_JOURNEY_YAML = `# Demo journey (npm start): waits for the lead to qualify, up to a minute.
+name: Webinar follow-up
+entry: { on: event, event: Webinar Registered }
+steps:
+  - id: qualified
+    type: wait_condition
+    where: [{ attribute: stage, op: in, value: [mql, sql] }]
+    timeout: 1m
+    onTimeout: recording
+  - id: sales-intro
+    type: email
+    subject: "Your personal walkthrough, {{ contact.firstName }}"
+    html: "<p>You qualified for a walkthrough with our team.</p>"
+    next: done
+  - id: recording
+    type: email
+    subject: "The webinar recording"
+    html: "<p>Here is the recording, {{ contact.firstName }}.</p>"
+  - { id: done, type: exit }
+`;
+
+export const DEMO_DIGEST_JOURNEY_YAML = `# Demo journey (npm start): a scheduled digest to every consenting contact (every 10 minutes in the demo).
+name: Product digest
+entry:
+  on: schedule
+  cron: "*/10 * * * *"
+  timezone: Europe/Berlin
+  where: [{ attribute: emailMarketingConsent, value: "true" }]
+reentry: always
+steps:
+  - id: digest
+    type: email
+    subject: "What is new this week"
+    html: "<p>Hi {{ contact.firstName }}, three things we shipped.</p>"
+`;
+
 export interface DemoWorkspaceSetup {
   /** One line per document: what was written or kept, for the start-up banner. */
   summary: string[];
@@ -178,6 +214,8 @@ export async function setUpDemoJourneys(options: {
   for (const [journeyId, yaml] of [
     ['welcome-nurture', DEMO_WELCOME_JOURNEY_YAML],
     ['abandoned-cart', DEMO_CART_JOURNEY_YAML],
+    ['webinar-follow-up', DEMO_WEBINAR_JOURNEY_YAML],
+    ['product-digest', DEMO_DIGEST_JOURNEY_YAML],
   ] as const) {
     const path = `/v1/journeys/${journeyId}`;
     const existing = await serviceCall(options.orchestrationUrl, auth, 'GET', path);

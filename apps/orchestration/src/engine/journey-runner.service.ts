@@ -29,6 +29,7 @@ import {
   ENROLLMENT_MODEL,
   TIMER_MODEL,
   enrollmentOfTimer,
+  syncEnrollmentIndexes,
   timerId,
   timersDueBy,
   type ContactProfileDoc,
@@ -110,7 +111,8 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     private readonly conditionWaits: ConditionWaits,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    await syncEnrollmentIndexes(this.enrollments, this.logger);
     this.schedule(0);
   }
 
