@@ -31,6 +31,7 @@ import type { CallPolicy } from './destinations/destination-http';
 import { LinkedInSocial, type SocialPost } from './destinations/linkedin-social';
 import { NewsletterSender } from './destinations/newsletter-sender';
 import { WordPressCms } from './destinations/wordpress-cms';
+import { PollLoop } from '../engine/poll-loop';
 
 /** Items claimed per store round trip; content is written by people, so a round rarely finds more. */
 const CLAIM_BATCH = 50;
@@ -80,9 +81,7 @@ function plainText(html: string): string {
  */
 @Injectable()
 export class ContentPublisher implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly loop: PollLoop;
   private readonly callPolicy: CallPolicy;
   private readonly retryPolicy: RetryPolicy;
 
@@ -107,44 +106,32 @@ export class ContentPublisher implements OnApplicationBootstrap, OnApplicationSh
       baseDelayMs: config.CONTENT_RETRY_BASE_MS,
       maxDelayMs: config.CONTENT_RETRY_MAX_MS,
     };
+    this.loop = new PollLoop(
+      () => this.tick(),
+      config.CONTENT_POLL_MS,
+      (error) =>
+        this.logger.error(
+          { event: 'content-round-failed', reason: (error as Error).message },
+          'content round failed',
+        ),
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.schedule(0);
+    this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.tick()
-        .catch((error: unknown) =>
-          this.logger.error(
-            { event: 'content-round-failed', reason: (error as Error).message },
-            'content round failed',
-          ),
-        )
-        .finally(() => {
-          this.running = undefined;
-          this.schedule(this.config.CONTENT_POLL_MS);
-        });
-    }, delayMs);
-    this.timer.unref();
+    await this.loop.stop();
   }
 
   /** Claims and works due items until none is due. */
   private async tick(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.loop.stopped) {
       const claimed = await this.claim(new Date());
       if (claimed.length === 0) return;
       for (const item of claimed) {
-        if (this.stopped) return;
+        if (this.loop.stopped) return;
         await this.work(item);
       }
       if (claimed.length < CLAIM_BATCH) return;

@@ -20,6 +20,7 @@ import {
 } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import { Coalescer } from './coalescer';
+import { PollLoop } from './poll-loop';
 import { ConditionWaits } from './condition-waits';
 import { MessageSender, type ClaimFacts } from './message-sender';
 import { StepEffects } from './step-effects';
@@ -61,10 +62,7 @@ function wholeSecondAfter(at: Date): Date {
  */
 @Injectable()
 export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private poked = false;
+  private readonly loop: PollLoop;
   // Enrollments of a claim run at once; their single writes go to the store as one command each.
   private readonly enrollmentWrites = new Coalescer<GuardedUpdate, void>(
     async (updates) => {
@@ -109,40 +107,26 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     private readonly sender: MessageSender,
     private readonly effects: StepEffects,
     private readonly conditionWaits: ConditionWaits,
-  ) {}
+  ) {
+    this.loop = new PollLoop(
+      () => this.tick(),
+      config.JOURNEY_TIMER_POLL_MS,
+      (error) => this.logger.error({ err: error }, 'journey timer round failed'),
+    );
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await syncEnrollmentIndexes(this.enrollments, this.logger);
-    this.schedule(0);
+    this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 
   /** New enrollments are due now: look without waiting for the next poll. */
   poke(): void {
-    if (this.running) this.poked = true;
-    else this.schedule(0);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.tick()
-        .catch((error: unknown) => this.logger.error({ err: error }, 'journey timer round failed'))
-        .finally(() => {
-          this.running = undefined;
-          const again = this.poked;
-          this.poked = false;
-          this.schedule(again ? 0 : this.config.JOURNEY_TIMER_POLL_MS);
-        });
-    }, delayMs);
-    this.timer.unref();
+    this.loop.poke();
   }
 
   /** Claims and runs due enrollments until none is due. */
@@ -150,7 +134,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     // Claims run side by side, up to JOURNEY_CLAIMS_IN_FLIGHT: an enrollment's run is a chain of store and provider
     // round trips, and one claim at a time would leave the store idle between its links.
     const running = new Set<Promise<void>>();
-    while (!this.stopped) {
+    while (!this.loop.stopped) {
       const claimed = await this.claim();
       if (claimed.length === 0) break;
       const run: Promise<void> = this.runAll(claimed)

@@ -20,6 +20,7 @@ import { firstOccurrence, nextOccurrence } from '../journeys/journey-schedule';
 import { AudienceGuards } from './audience-guards';
 import { CONTACT_PROFILE_MODEL, modelProvider, type ContactProfileDoc } from './engine.models';
 import { JourneyIntake } from './journey-intake.service';
+import { PollLoop } from './poll-loop';
 
 type ScheduleEntry = Extract<JourneyEntry, { on: 'schedule' }>;
 
@@ -120,9 +121,7 @@ export function scheduleMatches(
  */
 @Injectable()
 export class JourneyScheduler implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly loop: PollLoop;
 
   constructor(
     @Inject(JOURNEY_SCHEDULE_MODEL) private readonly schedules: Model<JourneyScheduleDoc>,
@@ -133,34 +132,24 @@ export class JourneyScheduler implements OnModuleInit, OnApplicationBootstrap, O
     private readonly journeys: JourneyCatalog,
     private readonly intake: JourneyIntake,
     private readonly guards: AudienceGuards,
-  ) {}
+  ) {
+    this.loop = new PollLoop(
+      () => this.tick(),
+      config.JOURNEY_SCHEDULE_POLL_MS,
+      (error) => this.logger.error({ err: error }, 'journey schedule round failed'),
+    );
+  }
 
   onModuleInit(): void {
     this.journeys.onPublish((workspaceId, journeyId, version) => this.arm(workspaceId, journeyId, version));
   }
 
   onApplicationBootstrap(): void {
-    this.schedule(0);
+    this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.tick()
-        .catch((error: unknown) => this.logger.error({ err: error }, 'journey schedule round failed'))
-        .finally(() => {
-          this.running = undefined;
-          this.schedule(this.config.JOURNEY_SCHEDULE_POLL_MS);
-        });
-    }, delayMs);
-    this.timer.unref();
+    await this.loop.stop();
   }
 
   /**
@@ -229,7 +218,7 @@ export class JourneyScheduler implements OnModuleInit, OnApplicationBootstrap, O
     // Replicas read the same entries: a random order keeps them from queueing on the same schedule.
     const ids = [...bySchedule.keys()].sort(() => Math.random() - 0.5);
     for (const id of ids) {
-      if (this.stopped) return;
+      if (this.loop.stopped) return;
       await this.claimAndRun(id, bySchedule.get(id) ?? [], new Date());
     }
   }
