@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { ROOT_CONTEXT, context, propagation } from '@opentelemetry/api';
 import type { Model } from 'mongoose';
 import pLimit from 'p-limit';
-import { Topics } from '@tributary/contracts';
 import { EventPublisher, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
@@ -262,9 +261,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       const now = Date.now();
       const action = nextAction(journey, current.stepId, context, `${workspaceId}:${journeyId}`, now);
       const at = current;
-      announce.push(
-        ...action.passed.map((stepId) => this.stepEvent(at, stepId, 'decision', 'advanced', null)),
-      );
+      announce.push(...action.passed.map((stepId) => stepRecorded(at, stepId, 'decision', 'advanced', null)));
       if (action.kind === 'completed' || action.kind === 'exit') {
         const exitStep = action.kind === 'exit' ? action.step.id : null;
         await this.finish(current, action.kind === 'exit' ? 'exited' : 'completed', null, exitStep, announce);
@@ -278,7 +275,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           // intake when the contact changed since.
           const met = action.met || (woken && current.eventArrived === true);
           announce.push(
-            this.stepEvent(current, step.id, step.type, 'advanced', met ? 'condition-met' : 'timed-out'),
+            stepRecorded(current, step.id, step.type, 'advanced', met ? 'condition-met' : 'timed-out'),
           );
           current = {
             ...current,
@@ -297,7 +294,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           awaitingCondition: true,
           eventArrived: false,
         };
-        announce.push(this.stepEvent(current, step.id, step.type, 'waiting', null));
+        announce.push(stepRecorded(current, step.id, step.type, 'waiting', null));
         await this.stopAt(current, new Date(action.untilMs), announce);
         return;
       }
@@ -307,7 +304,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           // Woken at the end of the wait, or (wait_event) by the event the intake marked.
           const arrived = step.type === 'wait_event' && current.eventArrived === true;
           const reason = step.type !== 'wait_event' ? null : arrived ? 'event-arrived' : 'timed-out';
-          announce.push(this.stepEvent(current, step.id, step.type, 'advanced', reason));
+          announce.push(stepRecorded(current, step.id, step.type, 'advanced', reason));
           const next =
             step.type !== 'wait_event'
               ? afterStep(journey, step.id)
@@ -322,7 +319,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           awaitingEvent: step.type === 'wait_event' ? step.event : null,
           eventArrived: false,
         };
-        announce.push(this.stepEvent(current, step.id, step.type, 'waiting', null));
+        announce.push(stepRecorded(current, step.id, step.type, 'waiting', null));
         await this.stopAt(current, new Date(action.untilMs), announce);
         return;
       }
@@ -335,10 +332,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
           return;
         }
         const { stepStatus, reason, events } = effect;
-        announce.push(
-          this.stepEvent(current, action.step.id, action.step.type, stepStatus, reason),
-          ...events,
-        );
+        announce.push(stepRecorded(current, action.step.id, action.step.type, stepStatus, reason), ...events);
         // The contact changed: its other enrollments waiting for a condition may now go on.
         if (action.step.type === 'update_attribute') await this.wakeConditionWaits(current.contactId);
         current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
@@ -349,15 +343,13 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         // Quiet hours, or the provider asked to wait (429, 5xx): the same step, the same message key, later.
         current = { ...current, stepId: action.step.id };
         if (outcome.waiting)
-          announce.push(
-            this.stepEvent(current, action.step.id, action.step.type, 'waiting', outcome.waiting),
-          );
+          announce.push(stepRecorded(current, action.step.id, action.step.type, 'waiting', outcome.waiting));
         await this.stopAt(current, outcome.retryAt, announce);
         return;
       }
       const stepStatus = outcome.status === 'sent' ? 'advanced' : 'skipped';
       announce.push(
-        this.stepEvent(current, action.step.id, action.step.type, stepStatus, outcome.reason),
+        stepRecorded(current, action.step.id, action.step.type, stepStatus, outcome.reason),
         outcomeEvent(current, action.step, messageKeyOf(current, action.step.id), outcome),
       );
       current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
@@ -426,7 +418,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
   ): Promise<void> {
     await this.announcements.add([
       ...announce,
-      this.stepEvent(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
+      stepRecorded(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
     ]);
     const now = thisSecond();
     await this.enrollmentWrites.add({
@@ -449,15 +441,5 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       },
     });
     this.dropLeaseEntry(enrollment);
-  }
-
-  private stepEvent(
-    enrollment: EnrollmentDoc,
-    stepId: string,
-    stepType: string,
-    status: string,
-    reason: string | null,
-  ): OutgoingEvent<typeof Topics.JourneySteps> {
-    return stepRecorded(enrollment, stepId, stepType, status, reason);
   }
 }
