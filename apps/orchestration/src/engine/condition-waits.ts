@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { AnyBulkWriteOperation, Model } from 'mongoose';
 import { JourneyCatalog } from '../journeys/journey-catalog';
-import { allHold } from '../journeys/journey-path';
+import { allHold, goalsAhead, type PathContext } from '../journeys/journey-path';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
@@ -10,9 +10,11 @@ import {
 } from './engine.models';
 
 /**
- * Ends wait_condition steps: after a contact's profile changed, its enrollments waiting for a condition that now
- * holds (against the profile as stored, so a redelivered or stale change decides nothing new) are marked and made
- * due now. Two reads per call, through the sparse `{contactId, awaitingCondition}` index and the profiles' `_id`.
+ * What a contact's change decides for its enrollments, against the profile as stored (so a redelivered or stale
+ * change decides nothing new): a goal step ahead whose conditions now hold ends the enrollment as converted wherever
+ * it waits (marked, its lease taken from a runner mid-run, as the journey goal's event does); else a wait_condition
+ * step whose conditions now hold ends. Either way the enrollment is made due now. Two reads per call: the contacts'
+ * active enrollments that wait for a condition or have goal steps, and their profiles by `_id`.
  */
 @Injectable()
 export class ConditionWaits {
@@ -22,15 +24,32 @@ export class ConditionWaits {
     private readonly journeys: JourneyCatalog,
   ) {}
 
-  /** Marks the met waits of these contacts; returns the enrollments to wake (their timer entries are the caller's). */
-  async markMet(contactIds: readonly string[], now: Date): Promise<string[]> {
+  /**
+   * Marks the met waits and reached goals of these contacts; returns the enrollments to wake (their timer entries
+   * are the caller's). `except`: the enrollment whose own run changed the contact (it sees the change itself).
+   */
+  async markMet(contactIds: readonly string[], now: Date, except?: string): Promise<string[]> {
     if (contactIds.length === 0) return [];
-    const waiting = await this.enrollments
+    const candidates = await this.enrollments
       .find(
-        { contactId: { $in: [...new Set(contactIds)] }, awaitingCondition: true, state: 'active' },
-        { workspaceId: 1, journeyId: 1, version: 1, contactId: 1, waitingAt: 1 },
+        {
+          contactId: { $in: [...new Set(contactIds)] },
+          state: 'active',
+          $or: [{ awaitingCondition: true }, { goalSteps: true, goalReachedAt: null }],
+        },
+        {
+          workspaceId: 1,
+          journeyId: 1,
+          version: 1,
+          contactId: 1,
+          stepId: 1,
+          waitingAt: 1,
+          awaitingCondition: 1,
+          goalSteps: 1,
+        },
       )
       .lean();
+    const waiting = candidates.filter((e) => e._id !== except);
     if (waiting.length === 0) return [];
     const profiles = new Map(
       (
@@ -52,16 +71,40 @@ export class ConditionWaits {
         enrollment.journeyId,
         enrollment.version,
       );
-      const step = definition?.steps.find((s) => s.id === enrollment.waitingAt);
-      if (step?.type !== 'wait_condition') continue;
-      const holds = allHold(step.where, {
+      if (!definition) continue;
+      const context: PathContext = {
         contactId: enrollment.contactId,
         attributes: profile.attributes ?? {},
         stage: profile.stage ?? null,
         score: profile.score ?? 0,
         properties: {},
-      });
-      if (!holds) continue;
+      };
+      const goal = enrollment.goalSteps
+        ? goalsAhead(definition, enrollment.stepId).find((g) => allHold(g.where, context))
+        : undefined;
+      if (goal) {
+        met.push(enrollment._id);
+        marks.push({
+          updateOne: {
+            // Marked once: a second change (or a redelivery) marks nothing.
+            filter: { _id: enrollment._id, state: 'active', goalReachedAt: null },
+            update: {
+              $set: {
+                goalReachedAt: now,
+                goalStepId: goal.id,
+                wakeAt: now,
+                leaseOwner: null,
+                leaseUntil: new Date(0),
+              },
+            },
+          },
+        });
+        continue;
+      }
+      const step = enrollment.awaitingCondition
+        ? definition.steps.find((s) => s.id === enrollment.waitingAt)
+        : undefined;
+      if (step?.type !== 'wait_condition' || !allHold(step.where, context)) continue;
       met.push(enrollment._id);
       marks.push({
         updateOne: {

@@ -71,6 +71,10 @@ export interface EnrollmentDoc {
   goalEvent?: string | null;
   /** Set by the intake when the goal was reached: the next wake-up ends the enrollment as converted. */
   goalReachedAt?: Date | null;
+  /** The goal step reached from before it (null: the journey's goal): where the conversion is recorded. */
+  goalStepId?: string | null;
+  /** Whether its journey version has goal steps (what the intake looks enrollments up by when the contact changes). */
+  goalSteps?: boolean;
   /** Effects done in this run: part of the message key, so a step visited twice (a loop) sends twice. */
   seq: number;
   /** The entry event's properties (event entries), what templates and property branches read. */
@@ -105,6 +109,8 @@ const enrollmentSchema = new Schema<EnrollmentDoc>(
     eventArrived: { type: Boolean, default: false },
     goalEvent: { type: String, default: null },
     goalReachedAt: { type: Date, default: null },
+    goalStepId: { type: String, default: null },
+    goalSteps: { type: Boolean },
     seq: { type: Number, default: 0 },
     propertiesJson: { type: String, default: '{}' },
     cause: { type: Schema.Types.Mixed, required: true },

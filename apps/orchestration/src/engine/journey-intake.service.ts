@@ -143,7 +143,7 @@ export class JourneyIntake {
 
   /**
    * Calls that reach a journey's goal: the contact's active enrollments whose version has that goal event (one read
-   * per batch through a sparse `{contactId, goalEvent}` index) are marked and made due now, wherever they wait; the
+   * per batch, through the `{contactId, workspaceId}` index) are marked and made due now, wherever they wait; the
    * runner ends them as converted. The lease is taken from a runner mid-run too, so its later write is dropped.
    */
   private async reachGoals(leads: readonly LeadScored[]): Promise<void> {
@@ -485,7 +485,9 @@ export class JourneyIntake {
       awaitingEvent: null,
       eventArrived: false,
       goalEvent: entry.journey.definition.goal?.event ?? null,
+      goalSteps: entry.journey.definition.steps.some((step) => step.type === 'goal'),
       goalReachedAt: null,
+      goalStepId: null,
       seq: 0,
       propertiesJson: entry.propertiesJson,
       cause: entry.cause,

@@ -239,9 +239,10 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       await this.finish(enrollment, 'exited', journey ? 'journey-archived' : 'journey-missing', null);
       return;
     }
-    // The intake saw the journey's goal reached: the contact leaves wherever it was.
+    // The intake saw the journey's goal, or a goal step ahead, reached: the contact leaves wherever it was.
     if (enrollment.goalReachedAt) {
-      await this.finish(enrollment, 'converted', 'goal', null);
+      const at = enrollment.goalStepId ? { id: enrollment.goalStepId, type: 'goal' } : null;
+      await this.finish(enrollment, 'converted', at ? 'goal-met' : 'goal', at);
       return;
     }
     const context: PathContext = {
@@ -261,10 +262,27 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       const now = Date.now();
       const action = nextAction(journey, current.stepId, context, `${workspaceId}:${journeyId}`, now);
       const at = current;
-      announce.push(...action.passed.map((stepId) => stepRecorded(at, stepId, 'decision', 'advanced', null)));
+      announce.push(
+        ...action.passed.map((stepId) =>
+          // A goal step walked past was not met; branches and splits are decisions.
+          journey.steps.find((s) => s.id === stepId)?.type === 'goal'
+            ? stepRecorded(at, stepId, 'goal', 'advanced', 'goal-not-met')
+            : stepRecorded(at, stepId, 'decision', 'advanced', null),
+        ),
+      );
       if (action.kind === 'completed' || action.kind === 'exit') {
-        const exitStep = action.kind === 'exit' ? action.step.id : null;
+        const exitStep = action.kind === 'exit' ? action.step : null;
         await this.finish(current, action.kind === 'exit' ? 'exited' : 'completed', null, exitStep, announce);
+        return;
+      }
+      if (action.kind === 'goal') {
+        await this.finish(
+          { ...current, stepId: action.step.id },
+          'converted',
+          'goal-met',
+          action.step,
+          announce,
+        );
         return;
       }
       if (action.kind === 'wait_condition') {
@@ -334,7 +352,8 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         const { stepStatus, reason, events } = effect;
         announce.push(stepRecorded(current, action.step.id, action.step.type, stepStatus, reason), ...events);
         // The contact changed: its other enrollments waiting for a condition may now go on.
-        if (action.step.type === 'update_attribute') await this.wakeConditionWaits(current.contactId);
+        if (action.step.type === 'update_attribute')
+          await this.wakeConditionWaits(current.contactId, current._id);
         current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
         continue;
       }
@@ -358,9 +377,9 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     await this.stopAt(current, new Date(), announce);
   }
 
-  private async wakeConditionWaits(contactId: string): Promise<void> {
+  private async wakeConditionWaits(contactId: string, except: string): Promise<void> {
     const now = new Date();
-    const met = await this.conditionWaits.markMet([contactId], now);
+    const met = await this.conditionWaits.markMet([contactId], now, except);
     if (met.length === 0) return;
     await this.addTimers(met.map((id) => timerId(now.getTime(), id)));
     this.poke();
@@ -409,16 +428,17 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
       .catch((error: unknown) => this.logger.warn({ err: error }, 'lease entry not dropped'));
   }
 
+  /** `at`: the exit or goal step it left at; null when it ran past the end or left from wherever it was. */
   private async finish(
     enrollment: EnrollmentDoc,
     state: 'completed' | 'exited' | 'converted',
     reason: string | null,
-    exitStep: string | null,
+    at: { id: string; type: string } | null,
     announce: OutgoingEvent[] = [],
   ): Promise<void> {
     await this.announcements.add([
       ...announce,
-      stepRecorded(enrollment, exitStep ?? '(end)', exitStep ? 'exit' : 'end', state, reason),
+      stepRecorded(enrollment, at?.id ?? '(end)', at?.type ?? 'end', state, reason),
     ]);
     const now = thisSecond();
     await this.enrollmentWrites.add({

@@ -502,6 +502,75 @@ describe('journey steps beyond messages', () => {
     expect(hooks.to(path)).toEqual([]);
   }, 90_000);
 
+  it('converts at a goal step: from a wait when the contact comes to meet it (once under redelivery), on arrival, or not at all', async () => {
+    const path = `/goal-step/${run}`;
+    await publishJourney('goal-jump', {
+      name: 'Goal jump',
+      entry: { on: 'event', event: 'Trial Opened Goal' },
+      steps: [
+        { id: 'pause', type: 'wait', duration: '1h' },
+        { id: 'nudge', type: 'webhook', url: `${hooks.origin}${path}/nudge`, secret: 'crm' },
+        { id: 'upgraded', type: 'goal', where: [{ attribute: 'plan', op: 'eq', value: 'pro' }] },
+        { id: 'after', type: 'webhook', url: `${hooks.origin}${path}/after`, secret: 'crm' },
+      ],
+    });
+    await publishJourney('goal-pass', {
+      name: 'Goal pass',
+      entry: { on: 'event', event: 'Trial Closed Goal' },
+      steps: [
+        { id: 'upgraded', type: 'goal', where: [{ attribute: 'plan', op: 'eq', value: 'pro' }] },
+        { id: 'last', type: 'webhook', url: `${hooks.origin}${path}/last`, secret: 'crm' },
+      ],
+    });
+    const upgrader = `${run}-goal-upgrader`;
+    const free = `${run}-goal-free`;
+    const pro = `${run}-goal-pro`;
+    await publishLeadsScored(publisher, [
+      didEvent(upgrader, 'Trial Opened Goal', { plan: 'free' }),
+      didEvent(free, 'Trial Closed Goal', { plan: 'free' }),
+      didEvent(pro, 'Trial Closed Goal', { plan: 'pro' }),
+    ]);
+    await waitFor('the upgrader waiting', async () => {
+      const doc = await enrollments.findById(enrollmentOf('goal-jump', upgrader)).lean();
+      return doc?.waitingAt === 'pause' ? doc : undefined;
+    });
+    // The contact becomes pro while it waits an hour; the same record comes twice.
+    const upgrade = leadScoredFixture(workspace, upgrader, 10, 'steps', {
+      attributes: { plan: 'pro' },
+      stage: 'lead',
+    });
+    await publishLeadsScored(publisher, [upgrade]);
+    const jumped = await finished(enrollmentOf('goal-jump', upgrader));
+    await behindSentinel([upgrade], upgrader);
+    expect(jumped).toMatchObject({ state: 'converted', reason: 'goal-met', goalStepId: 'upgraded' });
+    expect(await finished(enrollmentOf('goal-pass', pro))).toMatchObject({ state: 'converted' });
+    expect(await finished(enrollmentOf('goal-pass', free))).toMatchObject({ state: 'completed' });
+
+    // Nothing before or after the goal reached anyone who met it; the one who did not went on past it.
+    expect(hooks.to(`${path}/nudge`)).toEqual([]);
+    expect(hooks.to(`${path}/after`)).toEqual([]);
+    expect(
+      hooks.to(`${path}/last`).map((d) => (JSON.parse(d.body) as { contact: { id: string } }).contact.id),
+    ).toEqual([free]);
+    const steps = (
+      await Promise.all(
+        (await readTopicToEnd(kafka, Topics.JourneySteps)).map(
+          async (record) => (await registry.decode(record.value)) as JourneyStepRecorded,
+        ),
+      )
+    ).filter((e) => e.step === 'upgraded');
+    const at = (journeyId: string, contact: string) =>
+      distinct(steps.filter((e) => e.enrollmentId === enrollmentOf(journeyId, contact))).map((e) => [
+        e.stepType,
+        e.status,
+        e.reason,
+      ]);
+    // One conversion each, at the goal step, under a redelivered change.
+    expect(at('goal-jump', upgrader)).toEqual([['goal', 'converted', 'goal-met']]);
+    expect(at('goal-pass', pro)).toEqual([['goal', 'converted', 'goal-met']]);
+    expect(at('goal-pass', free)).toEqual([['goal', 'advanced', 'goal-not-met']]);
+  }, 120_000);
+
   it('waits for a condition: met at once, met when the contact changes (once under redelivery), or timed out', async () => {
     const path = `/condition/${run}`;
     await publishJourney('upgrade-wait', {

@@ -177,6 +177,20 @@ const waitConditionStep = z
   })
   .strict();
 
+/**
+ * A conversion point in the flow: a contact who reaches it meeting its conditions leaves as converted; one who does
+ * not goes on (`next`, else the step after it). A contact anywhere before it who comes to meet them leaves at once.
+ */
+const goalStep = z
+  .object({
+    id: stepId,
+    type: z.literal('goal'),
+    /** Tests on the contact's attributes (stage and score too), as a wait_condition's. */
+    where: z.array(condition).min(1).max(20),
+    next,
+  })
+  .strict();
+
 const branchStep = z
   .object({
     id: stepId,
@@ -328,6 +342,7 @@ const step = z.discriminatedUnion('type', [
   waitStep,
   waitEventStep,
   waitConditionStep,
+  goalStep,
   branchStep,
   splitStep,
   exitStep,
@@ -344,6 +359,7 @@ export type SmsStep = z.output<typeof smsStep>;
 export type MessageStep = EmailStep | SmsStep;
 export type WaitEventStep = z.output<typeof waitEventStep>;
 export type WaitConditionStep = z.output<typeof waitConditionStep>;
+export type GoalStep = z.output<typeof goalStep>;
 export type AudienceStep = z.output<typeof audienceStep>;
 export type WebhookStep = z.output<typeof webhookStep>;
 export type WaitUntilStep = z.output<typeof waitUntilStep>;
@@ -398,16 +414,18 @@ const journeySchema = z
             path: ['steps', i, 'match'],
             message: 'match needs a keyed journey (an entry on an event with a key)',
           });
-      } else if (s.type === 'wait_condition') {
-        refer(s.onMet, ['steps', i, 'onMet']);
-        refer(s.onTimeout, ['steps', i, 'onTimeout']);
+      } else if (s.type === 'wait_condition' || s.type === 'goal') {
+        if (s.type === 'wait_condition') {
+          refer(s.onMet, ['steps', i, 'onMet']);
+          refer(s.onTimeout, ['steps', i, 'onTimeout']);
+        } else refer(s.next, ['steps', i, 'next']);
         // The entry event never changes while the contact waits: only the contact can come to meet the conditions.
         s.where.forEach((c, j) => {
           if (c.property !== undefined)
             ctx.addIssue({
               code: 'custom',
               path: ['steps', i, 'where', j, 'property'],
-              message: 'a wait for a condition tests contact attributes, not event properties',
+              message: `a ${s.type === 'goal' ? 'goal step' : 'wait for a condition'} tests contact attributes, not event properties`,
             });
         });
       } else if (s.type !== 'exit') refer(s.next, ['steps', i, 'next']);

@@ -153,7 +153,14 @@ export function dryRun(
     const action = nextAction(journey, from, context, splitKey, Date.now());
     for (const stepId of action.passed) {
       const step = journey.steps.find((s) => s.id === stepId);
-      path.push({ stepId, type: step?.type ?? 'decision', action: 'decides' });
+      path.push({
+        stepId,
+        type: step?.type ?? 'decision',
+        action:
+          step?.type === 'goal'
+            ? 'does not meet the goal: goes on (leaves as converted once it does, until it passes this step)'
+            : 'decides',
+      });
     }
     if (action.kind === 'completed') {
       path.push({ stepId: '(end)', type: 'end', action: 'completes the journey' });
@@ -161,6 +168,10 @@ export function dryRun(
     }
     if (action.kind === 'exit') {
       path.push({ stepId: action.step.id, type: 'exit', action: 'leaves the journey' });
+      break;
+    }
+    if (action.kind === 'goal') {
+      path.push({ stepId: action.step.id, type: 'goal', action: 'meets the goal: leaves as converted' });
       break;
     }
     if (action.kind === 'wait_event') {

@@ -5,6 +5,7 @@ import {
   successorsOf,
   type Condition,
   type EffectStep,
+  type GoalStep,
   type JourneyDefinition,
   type JourneyEntry,
   type JourneyGoal,
@@ -140,6 +141,8 @@ export type NextAction =
     }
   | { kind: 'effect'; step: EffectStep; passed: string[] }
   | { kind: 'exit'; step: JourneyStep & { type: 'exit' }; passed: string[] }
+  /** A goal step whose conditions the contact meets: it leaves as converted. */
+  | { kind: 'goal'; step: GoalStep; passed: string[] }
   | { kind: 'completed'; passed: string[] };
 
 /**
@@ -155,6 +158,9 @@ export function nextAction(
   now: number,
 ): NextAction {
   const passed: string[] = [];
+  // A contact who meets a goal still ahead of it jumps there: nothing before the goal is for a converted contact.
+  const reached = goalsAhead(journey, fromId).find((goal) => allHold(goal.where, context));
+  if (reached) return { kind: 'goal', step: reached, passed };
   let id: string | undefined = fromId ?? journey.steps[0]?.id;
   // A definition is acyclic through decisions only if validated; the bound stops a loop of branches anyway.
   for (let hops = 0; id !== undefined && hops <= journey.steps.length; hops += 1) {
@@ -186,13 +192,46 @@ export function nextAction(
         passed,
       };
     if (step.type === 'exit') return { kind: 'exit', step, passed };
+    // A goal step reached here is not met (checked above): the contact goes on.
     passed.push(step.id);
     id =
-      step.type === 'branch'
-        ? (step.branches.find((b) => allHold(b.when, context))?.next ?? step.otherwise)
-        : chooseSplit(step.paths, context.contactId, `${splitKey}:${step.id}`);
+      step.type === 'goal'
+        ? successorsOf(journey.steps, index)[0]
+        : step.type === 'branch'
+          ? (step.branches.find((b) => allHold(b.when, context))?.next ?? step.otherwise)
+          : chooseSplit(step.paths, context.contactId, `${splitKey}:${step.id}`);
   }
   return { kind: 'completed', passed };
+}
+
+/** Per definition (cached as loaded), the goal steps ahead of each step: the walk runs once per step. */
+const goalsAheadCache = new WeakMap<JourneyDefinition, Map<string, GoalStep[]>>();
+
+/**
+ * The goal steps still ahead of an enrollment at `fromId` (null = not started; the step itself included): those a
+ * contact who comes to meet their conditions jumps to, leaving as converted.
+ */
+export function goalsAhead(journey: JourneyDefinition, fromId: string | null): GoalStep[] {
+  const start = fromId ?? journey.steps[0]?.id;
+  if (start === undefined || !journey.steps.some((s) => s.type === 'goal')) return [];
+  let byStep = goalsAheadCache.get(journey);
+  if (!byStep) goalsAheadCache.set(journey, (byStep = new Map()));
+  const cached = byStep.get(start);
+  if (cached) return cached;
+  const seen = new Set<string>();
+  const goals: GoalStep[] = [];
+  const stack = [start];
+  for (let id = stack.pop(); id !== undefined; id = stack.pop()) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const index = journey.steps.findIndex((s) => s.id === id);
+    const step = journey.steps[index];
+    if (!step) continue;
+    if (step.type === 'goal') goals.push(step);
+    stack.push(...successorsOf(journey.steps, index));
+  }
+  byStep.set(start, goals);
+  return goals;
 }
 
 /** Whether a tracking call reaches a journey's goal: its event, with the goal's conditions holding. */

@@ -427,13 +427,13 @@ const avroSchemas = {
         name: 'stepType',
         type: 'string',
         default: '',
-        doc: 'Kind of step: entry, email, sms, wait, wait_until, wait_event, branch, split, audience, webhook, update_attribute, exit, end.',
+        doc: 'Kind of step: entry, email, sms, wait, wait_until, wait_event, wait_condition, branch, split, goal, audience, webhook, update_attribute, onsite, exit, end.',
       },
       {
         name: 'status',
         type: 'string',
         default: 'entered',
-        doc: "entered (journey), advanced (step done), waiting, skipped (with reason), converted (reason goal: the journey's goal was reached), exited, completed.",
+        doc: "entered (journey), advanced (step done), waiting, skipped (with reason), converted (reason goal: the journey's goal event was tracked; goal-met: the contact met the goal step named by step), exited, completed.",
       },
       {
         name: 'reason',
