@@ -16,6 +16,30 @@ import {
  * step whose conditions now hold ends. Either way the enrollment is made due now. Two reads per call: the contacts'
  * active enrollments that wait for a condition or have goal steps, and their profiles by `_id`.
  */
+/** The enrollments a contact's change may decide something for: waiting for a condition, or with goal steps. */
+const CONDITION_CANDIDATES = { $or: [{ awaitingCondition: true }, { goalSteps: true, goalReachedAt: null }] };
+
+/** What markAmong reads of an enrollment. */
+export const CONDITION_FIELDS = {
+  state: 1,
+  workspaceId: 1,
+  journeyId: 1,
+  version: 1,
+  contactId: 1,
+  stepId: 1,
+  waitingAt: 1,
+  awaitingCondition: 1,
+  goalSteps: 1,
+  goalReachedAt: 1,
+} as const;
+
+function isConditionCandidate(enrollment: EnrollmentDoc): boolean {
+  return (
+    enrollment.state === 'active' &&
+    (enrollment.awaitingCondition === true || (enrollment.goalSteps === true && !enrollment.goalReachedAt))
+  );
+}
+
 @Injectable()
 export class ConditionWaits {
   constructor(
@@ -32,24 +56,22 @@ export class ConditionWaits {
     if (contactIds.length === 0) return [];
     const candidates = await this.enrollments
       .find(
-        {
-          contactId: { $in: [...new Set(contactIds)] },
-          state: 'active',
-          $or: [{ awaitingCondition: true }, { goalSteps: true, goalReachedAt: null }],
-        },
-        {
-          workspaceId: 1,
-          journeyId: 1,
-          version: 1,
-          contactId: 1,
-          stepId: 1,
-          waitingAt: 1,
-          awaitingCondition: 1,
-          goalSteps: 1,
-        },
+        { contactId: { $in: [...new Set(contactIds)] }, state: 'active', ...CONDITION_CANDIDATES },
+        CONDITION_FIELDS,
       )
       .lean();
-    const waiting = candidates.filter((e) => e._id !== except);
+    return this.markAmong(
+      candidates.filter((e) => e._id !== except),
+      now,
+    );
+  }
+
+  /**
+   * markMet on enrollments the caller already read (active ones of the changed contacts, with CONDITION_FIELDS);
+   * those neither waiting for a condition nor with a goal step ahead to reach are passed over.
+   */
+  async markAmong(candidates: readonly EnrollmentDoc[], now: Date): Promise<string[]> {
+    const waiting = candidates.filter(isConditionCandidate);
     if (waiting.length === 0) return [];
     const profiles = new Map(
       (

@@ -21,7 +21,7 @@ import {
   type EnrollmentDoc,
 } from './engine.models';
 import { JourneyRunner } from './journey-runner.service';
-import { ConditionWaits } from './condition-waits';
+import { CONDITION_FIELDS, ConditionWaits } from './condition-waits';
 
 /** A contact entering a journey because of `cause`. */
 interface Entry {
@@ -127,9 +127,56 @@ export class JourneyIntake {
       }
     }
     await this.enroll(entries);
-    await this.endWaits(leads);
-    await this.endConditionWaits(leads.map((lead) => lead.contactId));
-    await this.reachGoals(leads);
+    await this.decideForChanged(leads);
+  }
+
+  /**
+   * What the batch's calls and changed profiles decide for the contacts' active enrollments, from one read of them
+   * (`$in` on contactId is no index lookup on the Mongo-wire store: one pass over enrollments, not three): waits for
+   * an event that came end, waits for a condition now met end, goals reached convert.
+   */
+  private async decideForChanged(leads: readonly LeadScored[]): Promise<void> {
+    const names = new Set(
+      leads.flatMap((lead) => lead.events.filter((e) => e.name).map((e) => e.name as string)),
+    );
+    const byName =
+      names.size === 0 ? [] : [{ awaitingEvent: { $in: [...names] } }, { goalEvent: { $in: [...names] } }];
+    const candidates = await this.enrollments
+      .find(
+        {
+          contactId: { $in: [...new Set(leads.map((lead) => lead.contactId))] },
+          state: 'active',
+          $or: [...byName, { awaitingCondition: true }, { goalSteps: true, goalReachedAt: null }],
+        },
+        {
+          ...CONDITION_FIELDS,
+          key: 1,
+          awaitingEvent: 1,
+          goalEvent: 1,
+          cause: 1,
+          enteredAt: 1,
+          updatedAt: 1,
+        },
+      )
+      .lean();
+    if (candidates.length === 0) return;
+    const now = new Date();
+    const woken = [
+      ...(await this.endWaits(
+        leads,
+        candidates.filter((e) => e.awaitingEvent !== null && names.has(e.awaitingEvent)),
+        now,
+      )),
+      ...(await this.conditionWaits.markAmong(candidates, now)),
+      ...(await this.reachGoals(
+        leads,
+        candidates.filter((e) => typeof e.goalEvent === 'string' && names.has(e.goalEvent)),
+        now,
+      )),
+    ];
+    if (woken.length === 0) return;
+    await this.runner.addTimers([...new Set(woken)].map((id) => timerId(now.getTime(), id)));
+    this.runner.poke();
   }
 
   /** The contacts' profiles changed: their wait_condition steps whose conditions now hold end (made due now). */
@@ -142,25 +189,15 @@ export class JourneyIntake {
   }
 
   /**
-   * Calls that reach a journey's goal: the contact's active enrollments whose version has that goal event (one read
-   * per batch, through the `{contactId, workspaceId}` index) are marked and made due now, wherever they wait; the
-   * runner ends them as converted. The lease is taken from a runner mid-run too, so its later write is dropped.
+   * Calls that reach a journey's goal, among the contacts' active enrollments whose version has that goal event: they
+   * are marked and made due now, wherever they wait; the runner ends them as converted. The lease is taken from a
+   * runner mid-run too, so its later write is dropped. Returns the enrollments to wake.
    */
-  private async reachGoals(leads: readonly LeadScored[]): Promise<void> {
-    const names = new Set(
-      leads.flatMap((lead) => lead.events.filter((e) => e.name).map((e) => e.name as string)),
-    );
-    if (names.size === 0) return;
-    const candidates = await this.enrollments
-      .find(
-        {
-          contactId: { $in: [...new Set(leads.map((lead) => lead.contactId))] },
-          goalEvent: { $in: [...names] },
-          state: 'active',
-        },
-        { workspaceId: 1, journeyId: 1, version: 1, contactId: 1, cause: 1, enteredAt: 1 },
-      )
-      .lean();
+  private async reachGoals(
+    leads: readonly LeadScored[],
+    candidates: readonly EnrollmentDoc[],
+    now: Date,
+  ): Promise<string[]> {
     const reached: string[] = [];
     for (const enrollment of candidates) {
       const goal = (
@@ -196,46 +233,23 @@ export class JourneyIntake {
       );
       if (met) reached.push(enrollment._id);
     }
-    if (reached.length === 0) return;
-    const now = new Date();
+    if (reached.length === 0) return [];
     await this.enrollments.updateMany(
       { _id: { $in: reached }, state: 'active', goalReachedAt: null },
       { $set: { goalReachedAt: now, wakeAt: now, leaseOwner: null, leaseUntil: new Date(0) } },
     );
-    await this.runner.addTimers(reached.map((id) => timerId(now.getTime(), id)));
-    this.runner.poke();
+    return reached;
   }
 
   /**
-   * Calls that end a wait_event: the contact's enrollments waiting for that event name (with the same key, when the
-   * step matches on one) are marked and made due now. One read per batch, through the sparse awaiting index.
+   * Calls that end a wait_event, among the contacts' enrollments waiting for one of the batch's event names (with
+   * the same key, when the step matches on one): marked and made due now. Returns the enrollments to wake.
    */
-  private async endWaits(leads: readonly LeadScored[]): Promise<void> {
-    const names = new Set(
-      leads.flatMap((lead) => lead.events.filter((e) => e.name).map((e) => e.name as string)),
-    );
-    if (names.size === 0) return;
-    const waiting = await this.enrollments
-      .find(
-        {
-          contactId: { $in: [...new Set(leads.map((lead) => lead.contactId))] },
-          awaitingEvent: { $in: [...names] },
-          state: 'active',
-        },
-        {
-          workspaceId: 1,
-          journeyId: 1,
-          version: 1,
-          contactId: 1,
-          key: 1,
-          waitingAt: 1,
-          awaitingEvent: 1,
-          updatedAt: 1,
-        },
-      )
-      .lean();
-    if (waiting.length === 0) return;
-    const now = new Date();
+  private async endWaits(
+    leads: readonly LeadScored[],
+    waiting: readonly EnrollmentDoc[],
+    now: Date,
+  ): Promise<string[]> {
     const ended: AnyBulkWriteOperation<EnrollmentDoc>[] = [];
     const endedIds: string[] = [];
     for (const enrollment of waiting) {
@@ -268,14 +282,9 @@ export class JourneyIntake {
           },
         });
     }
-    if (ended.length === 0) return;
+    if (ended.length === 0) return [];
     await this.enrollments.bulkWrite(ended, { ordered: false });
-    await this.runner.addTimers(
-      ended.map((op) =>
-        timerId(now.getTime(), (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id),
-      ),
-    );
-    this.runner.poke();
+    return endedIds;
   }
 
   async onLifecycleChanged(changes: readonly LifecycleChanged[]): Promise<void> {
