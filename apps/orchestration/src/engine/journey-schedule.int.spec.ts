@@ -33,6 +33,7 @@ import {
 import {
   JOURNEY_SCHEDULE_DUE_MODEL,
   JOURNEY_SCHEDULE_MODEL,
+  JourneyScheduler,
   scheduleDueId,
   type JourneyScheduleDoc,
 } from './journey-scheduler.service';
@@ -244,6 +245,35 @@ describe('scheduled journeys', () => {
         minute: '2-digit',
       }).format(done.nextAt as Date),
     ).toBe('Mon 09:00');
+  }, 60_000);
+
+  it('arms at start a published schedule journey whose schedule was lost, and only that one', async () => {
+    const parsed = validateJourney({
+      name: 'Lost digest',
+      entry: { on: 'schedule', cron: '30 8 * * 2', timezone: 'Europe/Berlin' },
+      reentry: 'always',
+      steps: [{ id: 'hello', type: 'email', subject: 'Lost', html: '<p>l</p>', category: 'transactional' }],
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    await catalog.append(workspace, 'lost-digest', parsed.value, 'test');
+    await catalog.publish(workspace, 'lost-digest');
+    const id = `${workspace}:lost-digest`;
+    const armed = await waitFor(
+      'lost-digest armed',
+      async () => (await schedules.findById(id).lean()) ?? undefined,
+    );
+    // As if the process had stopped between storing the publish and arming it.
+    await schedules.deleteOne({ _id: id });
+    const [first] = services;
+    const scheduler = first?.app.get(JourneyScheduler);
+    if (!scheduler) throw new Error('no scheduler');
+
+    expect((await scheduler.reconcile()).filter((j) => j.startsWith(workspace))).toEqual([id]);
+    const rearmed = await schedules.findById(id).lean();
+    expect(rearmed?.nextAt?.getTime()).toBe(armed.nextAt?.getTime());
+    // Its due entry is back, and a second look finds nothing to arm.
+    expect(await due.exists({ _id: scheduleDueId(armed.nextAt?.getTime() ?? 0, id) })).toBeTruthy();
+    expect((await scheduler.reconcile()).filter((j) => j.startsWith(workspace))).toEqual([]);
   }, 60_000);
 
   it('does not run a paused journey at its occurrence', async () => {

@@ -144,8 +144,29 @@ export class JourneyScheduler implements OnModuleInit, OnApplicationBootstrap, O
     this.journeys.onPublish((workspaceId, journeyId, version) => this.arm(workspaceId, journeyId, version));
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    await this.reconcile().catch((error: unknown) =>
+      this.logger.error({ err: error }, 'scheduled journeys not reconciled at start'),
+    );
     this.loop.start();
+  }
+
+  /**
+   * Arms the published schedule journeys that have no schedule: a crash between storing a publish and arming it
+   * (or a store error then) would otherwise leave the journey unscheduled until it is published again.
+   */
+  async reconcile(): Promise<string[]> {
+    const armed: string[] = [];
+    for (const { workspaceId, journeyId, version } of await this.journeys.publishedJourneys()) {
+      const entry = (await this.journeys.definitionOf(workspaceId, journeyId, version))?.entry;
+      if (entry?.on !== 'schedule' || (await this.schedules.exists({ _id: `${workspaceId}:${journeyId}` })))
+        continue;
+      await this.arm(workspaceId, journeyId, version);
+      armed.push(`${workspaceId}:${journeyId}`);
+    }
+    if (armed.length > 0)
+      this.logger.warn({ journeys: armed }, 'armed scheduled journeys found without a schedule');
+    return armed;
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -235,6 +235,16 @@ export class JourneyCatalog {
     return published;
   }
 
+  /** Every workspace's published journeys (active or paused) with their live version: a scan of the heads. */
+  async publishedJourneys(): Promise<{ workspaceId: string; journeyId: string; version: number }[]> {
+    const heads = await this.heads
+      .find({ status: { $in: ['active', 'paused'] } }, { workspaceId: 1, journeyId: 1, publishedVersion: 1 })
+      .lean();
+    return heads.flatMap(({ workspaceId, journeyId, publishedVersion }) =>
+      publishedVersion == null ? [] : [{ workspaceId, journeyId, version: publishedVersion }],
+    );
+  }
+
   onPublish(listener: PublishListener): void {
     this.publishListeners.push(listener);
   }
