@@ -7,40 +7,21 @@ import type { Model } from 'mongoose';
 import { Topics, type ContactsMerged, type JourneyStepRecorded, type LeadScored } from '@tributary/contracts';
 import type { Kafka } from 'kafkajs';
 import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
-import { stopTelemetry } from '@tributary/observability';
-import { startService, type RunningService } from '@tributary/runtime';
 import { FakeSendGrid } from '@tributary/sandbox';
-import {
-  connectTestPublisher,
-  leadScoredFixture,
-  publishLeadsScored,
-  readTopicToEnd,
-  testServiceEnv,
-  uniqueId,
-  waitFor,
-} from '@tributary/testing';
-import { OrchestrationModule } from '../app.module';
-import { loadOrchestrationConfig } from '../config';
-import { validateJourney } from '../journeys/journey-definition';
-import { JourneyCatalog } from '../journeys/journey-catalog';
-import {
-  CONTACT_PROFILE_MODEL,
-  ENROLLMENT_MODEL,
-  type ContactProfileDoc,
-  type EnrollmentDoc,
-} from './engine.models';
+import { publishLeadsScored, readTopicToEnd, uniqueId, waitFor } from '@tributary/testing';
+import { type ContactProfileDoc, type EnrollmentDoc } from './engine.models';
+import { OrchestrationHarness, scoredAfterEvent } from './testing/orchestration-harness';
 
 const run = uniqueId('merges');
 const workspace = `ws_merges_${run}`;
 const otherWorkspace = `ws_merges_other_${run}`;
 const apiKey = `SG.${run}`;
 const sendgrid = new FakeSendGrid({ apiKey });
-let service: RunningService | undefined;
+let harness: OrchestrationHarness;
 let publisher: EventPublisher;
 let kafka: Kafka;
 let registry: AvroSchemaRegistry;
 const startedAt = Date.now();
-let catalog: JourneyCatalog;
 let enrollments: Model<EnrollmentDoc>;
 let profiles: Model<ContactProfileDoc>;
 
@@ -50,25 +31,19 @@ const WAIT = '4s';
 
 beforeAll(async () => {
   await sendgrid.start();
-  const config = loadOrchestrationConfig(
-    testServiceEnv('orchestration', run, {
+  harness = await OrchestrationHarness.start({
+    run,
+    name: 'merges',
+    env: {
       SENDGRID_API_KEY: apiKey,
       SENDGRID_BASE_URL: sendgrid.baseUrl,
-      JOURNEY_TIMER_POLL_MS: '100',
-      JOURNEY_CACHE_TTL_MS: '0',
       JOURNEY_TIMER_LEASE_MS: '3000',
-    }),
-  );
-  service = await startService(OrchestrationModule.forRoot(config), config);
-  catalog = service.app.get(JourneyCatalog);
-  enrollments = service.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
-  profiles = service.app.get<Model<ContactProfileDoc>>(CONTACT_PROFILE_MODEL);
-  ({ kafka, registry, publisher } = await connectTestPublisher(`merges-${run}`, config, [
-    Topics.LeadsScored,
-    Topics.ContactsMerged,
-  ]));
-  for (const ws of [workspace, otherWorkspace]) {
-    const parsed = validateJourney({
+    },
+    topics: [Topics.LeadsScored, Topics.ContactsMerged],
+  });
+  ({ kafka, registry, publisher, enrollments, profiles } = harness);
+  for (const ws of [workspace, otherWorkspace])
+    await harness.publishJourney(ws, JOURNEY, {
       name: 'Merge nurture',
       entry: { on: 'event', event: 'Trial Started' },
       steps: [
@@ -77,17 +52,11 @@ beforeAll(async () => {
         { id: 'follow-up', type: 'email', subject: 'Follow-up', html: '<p>How is it going?</p>' },
       ],
     });
-    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-    await catalog.append(ws, JOURNEY, parsed.value, 'test');
-    await catalog.publish(ws, JOURNEY);
-  }
 }, 120_000);
 
 afterAll(async () => {
-  await publisher?.disconnect();
-  await service?.close();
+  await harness?.close();
   await sendgrid.stop();
-  await stopTelemetry();
 });
 
 const consenting = (email: string, extra: Record<string, string> = {}): Record<string, string> => ({
@@ -97,26 +66,12 @@ const consenting = (email: string, extra: Record<string, string> = {}): Record<s
   ...extra,
 });
 
-function didEvent(
+const didEvent = (
   contact: string,
   event: string,
   attributes: Record<string, string>,
   ws = workspace,
-): LeadScored {
-  const scored = leadScoredFixture(ws, contact, 10, 'merges', { attributes, stage: 'lead' });
-  return {
-    ...scored,
-    events: [
-      {
-        eventId: `${scored.metadata.eventId}-e`,
-        callType: 'track',
-        name: event,
-        propertiesJson: '{}',
-        occurredAt: Date.now(),
-      },
-    ],
-  };
-}
+): LeadScored => scoredAfterEvent(ws, contact, event, attributes);
 
 function mergeOf(survivor: string, merged: string, ws = workspace): ContactsMerged {
   return {

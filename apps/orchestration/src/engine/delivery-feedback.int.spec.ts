@@ -8,33 +8,26 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Model } from 'mongoose';
 import { Topics, type MessageDelivery } from '@tributary/contracts';
 import type { EventPublisher } from '@tributary/messaging';
-import { stopTelemetry } from '@tributary/observability';
-import { startService, type RunningService } from '@tributary/runtime';
-import { connectTestPublisher, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
-import { OrchestrationModule } from '../app.module';
-import { loadOrchestrationConfig } from '../config';
+import { uniqueId, waitFor } from '@tributary/testing';
 import { AudienceGuards } from './audience-guards';
-import { MESSAGE_MODEL, type MessageDoc } from './engine.models';
+import { type MessageDoc } from './engine.models';
+import { OrchestrationHarness } from './testing/orchestration-harness';
 
 const run = uniqueId('feedback');
 const workspace = `ws_feedback_${run}`;
-let service: RunningService;
+let harness: OrchestrationHarness;
 let publisher: EventPublisher;
 let messages: Model<MessageDoc>;
 let guards: AudienceGuards;
 
 beforeAll(async () => {
-  const config = loadOrchestrationConfig(testServiceEnv('orchestration', run));
-  service = await startService(OrchestrationModule.forRoot(config), config);
-  messages = service.app.get<Model<MessageDoc>>(MESSAGE_MODEL);
-  guards = service.app.get(AudienceGuards);
-  ({ publisher } = await connectTestPublisher(`feedback-${run}`, config, [Topics.MessagesDeliveries]));
+  harness = await OrchestrationHarness.start({ run, name: 'feedback', topics: [Topics.MessagesDeliveries] });
+  ({ publisher, messages } = harness);
+  guards = harness.get(AudienceGuards);
 }, 120_000);
 
 afterAll(async () => {
-  await publisher?.disconnect();
-  await service?.close();
-  await stopTelemetry();
+  await harness?.close();
 });
 
 /** A journey message as MessageSender records it once sent. */

@@ -6,24 +6,13 @@
 import type { Model } from 'mongoose';
 import { Topics, type LeadScored } from '@tributary/contracts';
 import type { EventPublisher } from '@tributary/messaging';
-import { stopTelemetry } from '@tributary/observability';
-import { startService, type RunningService } from '@tributary/runtime';
+import { type RunningService } from '@tributary/runtime';
 import { FakeSendGrid, FakeTwilio } from '@tributary/sandbox';
-import {
-  connectTestPublisher,
-  leadScoredFixture,
-  publishLeadsScored,
-  testServiceEnv,
-  uniqueId,
-  waitFor,
-} from '@tributary/testing';
-import { OrchestrationModule } from '../app.module';
-import { loadOrchestrationConfig } from '../config';
-import { validateJourney, type JourneyDefinition } from '../journeys/journey-definition';
-import { JourneyCatalog } from '../journeys/journey-catalog';
+import { publishLeadsScored, uniqueId, waitFor } from '@tributary/testing';
 import { AudienceGuards } from './audience-guards';
-import { ENROLLMENT_MODEL, MESSAGE_MODEL, type EnrollmentDoc, type MessageDoc } from './engine.models';
+import { type EnrollmentDoc, type MessageDoc } from './engine.models';
 import { quietUntil } from './send-policy';
+import { OrchestrationHarness, scoredAfterEvent } from './testing/orchestration-harness';
 
 const run = uniqueId('journeys');
 const workspace = `ws_journeys_${run}`;
@@ -36,9 +25,8 @@ const twilioFake = new FakeTwilio({
   authToken: `token-${run}`,
   idempotencyTokens: false,
 });
-let services: RunningService[] = [];
+let harness: OrchestrationHarness;
 let publisher: EventPublisher;
-let store: JourneyCatalog;
 let enrollments: Model<EnrollmentDoc>;
 let messages: Model<MessageDoc>;
 let guards: AudienceGuards;
@@ -46,76 +34,43 @@ let guards: AudienceGuards;
 beforeAll(async () => {
   await sendgrid.start();
   await twilioFake.start();
-  const config = loadOrchestrationConfig(
-    testServiceEnv('orchestration', run, {
+  // Two replicas: every wake-up must run on one of them only.
+  harness = await OrchestrationHarness.start({
+    run,
+    name: 'journeys',
+    replicas: 2,
+    env: {
       SENDGRID_API_KEY: apiKey,
       SENDGRID_BASE_URL: sendgrid.baseUrl,
       TWILIO_ACCOUNT_SID: twilioSid,
       TWILIO_AUTH_TOKEN: `token-${run}`,
       TWILIO_BASE_URL: twilioFake.baseUrl,
-      JOURNEY_TIMER_POLL_MS: '100',
-      JOURNEY_CACHE_TTL_MS: '0',
       JOURNEY_TIMER_LEASE_MS: '5000',
-    }),
-  );
-  // Two replicas: every wake-up must run on one of them only.
-  services = [
-    await startService(OrchestrationModule.forRoot(config), config),
-    await startService(OrchestrationModule.forRoot(config), config),
-  ];
-  const [first] = services;
-  if (!first) throw new Error('no service');
-  store = first.app.get(JourneyCatalog);
-  enrollments = first.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
-  messages = first.app.get<Model<MessageDoc>>(MESSAGE_MODEL);
-  guards = first.app.get(AudienceGuards);
-  ({ publisher } = await connectTestPublisher(`journeys-${run}`, config, [
-    Topics.LeadsScored,
-    Topics.LifecycleChanged,
-  ]));
+    },
+    topics: [Topics.LeadsScored, Topics.LifecycleChanged],
+  });
+  ({ publisher, enrollments, messages } = harness);
+  guards = harness.get(AudienceGuards);
 }, 120_000);
 
 afterAll(async () => {
-  await publisher?.disconnect();
-  await Promise.all(services.map((s) => s.close()));
+  await harness?.close();
   await sendgrid.stop();
   await twilioFake.stop();
-  await stopTelemetry();
 });
 
-function journey(document: unknown): JourneyDefinition {
-  const parsed = validateJourney(document);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.value;
-}
-
 async function publishJourney(journeyId: string, document: unknown, ws = workspace): Promise<void> {
-  await store.append(ws, journeyId, journey(document), 'test');
-  await store.publish(ws, journeyId);
+  await harness.publishJourney(ws, journeyId, document);
 }
 
 /** A contact who did `event` (with `properties`), as the lead service announces it. */
-function didEvent(
+const didEvent = (
   contact: string,
   event: string,
   attributes: Record<string, string>,
   properties: Record<string, unknown> = {},
   ws = workspace,
-): LeadScored {
-  const scored = leadScoredFixture(ws, contact, 10, 'journeys', { attributes, stage: 'lead' });
-  return {
-    ...scored,
-    events: [
-      {
-        eventId: `${scored.metadata.eventId}-e`,
-        callType: 'track',
-        name: event,
-        propertiesJson: JSON.stringify(properties),
-        occurredAt: Date.now(),
-      },
-    ],
-  };
-}
+): LeadScored => scoredAfterEvent(ws, contact, event, attributes, properties);
 
 const consenting = (email: string, extra: Record<string, string> = {}): Record<string, string> => ({
   email,
@@ -126,14 +81,7 @@ const consenting = (email: string, extra: Record<string, string> = {}): Record<s
 
 /** The enrollment once it has finished (completed or exited). */
 function finished(id: string, timeoutMs = 30_000): Promise<EnrollmentDoc> {
-  return waitFor(
-    `enrollment ${id} finished`,
-    async () => {
-      const doc = await enrollments.findById(id).lean();
-      return doc && doc.state !== 'active' ? doc : undefined;
-    },
-    { timeoutMs },
-  );
+  return harness.finished(id, timeoutMs);
 }
 
 /** When the fake received a message (NaN when there is none, which fails any comparison). */
@@ -355,7 +303,7 @@ describe('journeys run on durable timers and send each email once', () => {
     const link = /^<(.+)>$/.exec(guide?.headers['List-Unsubscribe'] ?? '')?.[1] ?? '';
     const path = new URL(link).pathname;
     expect(guide?.html).toContain(path);
-    const service = services[0] as RunningService;
+    const service = harness.services[0] as RunningService;
     // A GET (a link scanner) changes nothing; the mailbox provider's POST unsubscribes.
     expect((await fetch(`${service.url}${path}`)).status).toBe(200);
     expect(await guards.isSuppressed(workspace, 'email', address)).toBeNull();

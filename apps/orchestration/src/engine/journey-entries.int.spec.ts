@@ -6,71 +6,39 @@
 import type { Model } from 'mongoose';
 import { originMetadata, type EventPublisher } from '@tributary/messaging';
 import { Topics, type LeadAssigned, type LeadSlaBreached } from '@tributary/contracts';
-import { stopTelemetry } from '@tributary/observability';
-import { startService, type RunningService } from '@tributary/runtime';
 import { FakeSendGrid } from '@tributary/sandbox';
-import {
-  connectTestPublisher,
-  leadScoredFixture,
-  publishLeadsScored,
-  testServiceEnv,
-  uniqueId,
-  waitFor,
-} from '@tributary/testing';
-import { OrchestrationModule } from '../app.module';
-import { loadOrchestrationConfig } from '../config';
+import { leadScoredFixture, publishLeadsScored, uniqueId, waitFor } from '@tributary/testing';
 import { validateJourney } from '../journeys/journey-definition';
-import { JourneyCatalog } from '../journeys/journey-catalog';
-import {
-  CONTACT_PROFILE_MODEL,
-  ENROLLMENT_MODEL,
-  type ContactProfileDoc,
-  type EnrollmentDoc,
-} from './engine.models';
+import { type ContactProfileDoc, type EnrollmentDoc } from './engine.models';
+import { OrchestrationHarness } from './testing/orchestration-harness';
 
 const run = uniqueId('entries');
 const workspace = `ws_entries_${run}`;
 const apiKey = `SG.${run}`;
 const sendgrid = new FakeSendGrid({ apiKey });
-let service: RunningService;
+let harness: OrchestrationHarness;
 let publisher: EventPublisher;
-let catalog: JourneyCatalog;
 let enrollments: Model<EnrollmentDoc>;
 let profiles: Model<ContactProfileDoc>;
 
 beforeAll(async () => {
   await sendgrid.start();
-  const config = loadOrchestrationConfig(
-    testServiceEnv('orchestration', run, {
-      SENDGRID_API_KEY: apiKey,
-      SENDGRID_BASE_URL: sendgrid.baseUrl,
-      JOURNEY_TIMER_POLL_MS: '100',
-      JOURNEY_CACHE_TTL_MS: '0',
-    }),
-  );
-  service = await startService(OrchestrationModule.forRoot(config), config);
-  catalog = service.app.get(JourneyCatalog);
-  enrollments = service.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
-  profiles = service.app.get<Model<ContactProfileDoc>>(CONTACT_PROFILE_MODEL);
-  ({ publisher } = await connectTestPublisher(`entries-${run}`, config, [
-    Topics.LeadsScored,
-    Topics.LeadsAssigned,
-    Topics.LeadsSlaBreached,
-  ]));
+  harness = await OrchestrationHarness.start({
+    run,
+    name: 'entries',
+    env: { SENDGRID_API_KEY: apiKey, SENDGRID_BASE_URL: sendgrid.baseUrl },
+    topics: [Topics.LeadsScored, Topics.LeadsAssigned, Topics.LeadsSlaBreached],
+  });
+  ({ publisher, enrollments, profiles } = harness);
 }, 120_000);
 
 afterAll(async () => {
-  await publisher?.disconnect();
-  await service?.close();
+  await harness?.close();
   await sendgrid.stop();
-  await stopTelemetry();
 });
 
 async function publishJourney(journeyId: string, document: unknown): Promise<void> {
-  const parsed = validateJourney(document);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  await catalog.append(workspace, journeyId, parsed.value, 'test');
-  await catalog.publish(workspace, journeyId);
+  await harness.publishJourney(workspace, journeyId, document);
 }
 
 const hello = (id: string, subject: string) => ({

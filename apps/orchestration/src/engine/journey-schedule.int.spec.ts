@@ -9,27 +9,11 @@
 import type { Model } from 'mongoose';
 import { Topics } from '@tributary/contracts';
 import type { EventPublisher } from '@tributary/messaging';
-import { stopTelemetry } from '@tributary/observability';
-import { startService, type RunningService } from '@tributary/runtime';
 import { FakeSendGrid } from '@tributary/sandbox';
-import {
-  connectTestPublisher,
-  leadScoredFixture,
-  publishLeadsScored,
-  testServiceEnv,
-  uniqueId,
-  waitFor,
-} from '@tributary/testing';
-import { OrchestrationModule } from '../app.module';
-import { loadOrchestrationConfig } from '../config';
+import { leadScoredFixture, publishLeadsScored, uniqueId, waitFor } from '@tributary/testing';
 import { validateJourney } from '../journeys/journey-definition';
 import { JourneyCatalog } from '../journeys/journey-catalog';
-import {
-  CONTACT_PROFILE_MODEL,
-  ENROLLMENT_MODEL,
-  type ContactProfileDoc,
-  type EnrollmentDoc,
-} from './engine.models';
+import { type ContactProfileDoc, type EnrollmentDoc } from './engine.models';
 import {
   JOURNEY_SCHEDULE_DUE_MODEL,
   JOURNEY_SCHEDULE_MODEL,
@@ -37,52 +21,44 @@ import {
   scheduleDueId,
   type JourneyScheduleDoc,
 } from './journey-scheduler.service';
+import { OrchestrationHarness } from './testing/orchestration-harness';
 
 const run = uniqueId('schedule');
 const workspace = `ws_schedule_${run}`;
 const otherWorkspace = `${workspace}_other`;
 const apiKey = `SG.${run}`;
 const sendgrid = new FakeSendGrid({ apiKey });
-let services: RunningService[] = [];
+let harness: OrchestrationHarness;
 let publisher: EventPublisher;
 let catalog: JourneyCatalog;
-let enrollments: Model<EnrollmentDoc>;
 let profiles: Model<ContactProfileDoc>;
+let enrollments: Model<EnrollmentDoc>;
 let schedules: Model<JourneyScheduleDoc>;
 let due: Model<{ _id: string }>;
 
 beforeAll(async () => {
   await sendgrid.start();
-  const config = loadOrchestrationConfig(
-    testServiceEnv('orchestration', run, {
+  // Two replicas: each occurrence must be run by one of them only.
+  harness = await OrchestrationHarness.start({
+    run,
+    name: 'schedule',
+    replicas: 2,
+    env: {
       SENDGRID_API_KEY: apiKey,
       SENDGRID_BASE_URL: sendgrid.baseUrl,
-      JOURNEY_TIMER_POLL_MS: '100',
       JOURNEY_SCHEDULE_POLL_MS: '200',
-      JOURNEY_CACHE_TTL_MS: '0',
       JOURNEY_TIMER_LEASE_MS: '5000',
-    }),
-  );
-  // Two replicas: each occurrence must be run by one of them only.
-  services = [
-    await startService(OrchestrationModule.forRoot(config), config),
-    await startService(OrchestrationModule.forRoot(config), config),
-  ];
-  const [first] = services;
-  if (!first) throw new Error('no service');
-  catalog = first.app.get(JourneyCatalog);
-  enrollments = first.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
-  profiles = first.app.get<Model<ContactProfileDoc>>(CONTACT_PROFILE_MODEL);
-  schedules = first.app.get<Model<JourneyScheduleDoc>>(JOURNEY_SCHEDULE_MODEL);
-  due = first.app.get<Model<{ _id: string }>>(JOURNEY_SCHEDULE_DUE_MODEL);
-  ({ publisher } = await connectTestPublisher(`schedule-${run}`, config, [Topics.LeadsScored]));
+    },
+    topics: [Topics.LeadsScored],
+  });
+  ({ publisher, catalog, enrollments, profiles } = harness);
+  schedules = harness.get<Model<JourneyScheduleDoc>>(JOURNEY_SCHEDULE_MODEL);
+  due = harness.get<Model<{ _id: string }>>(JOURNEY_SCHEDULE_DUE_MODEL);
 }, 120_000);
 
 afterAll(async () => {
-  await publisher?.disconnect();
-  await Promise.all(services.map((s) => s.close()));
+  await harness?.close();
   await sendgrid.stop();
-  await stopTelemetry();
 });
 
 interface Contact {
@@ -264,9 +240,7 @@ describe('scheduled journeys', () => {
     );
     // As if the process had stopped between storing the publish and arming it.
     await schedules.deleteOne({ _id: id });
-    const [first] = services;
-    const scheduler = first?.app.get(JourneyScheduler);
-    if (!scheduler) throw new Error('no scheduler');
+    const scheduler = harness.get(JourneyScheduler);
 
     expect((await scheduler.reconcile()).filter((j) => j.startsWith(workspace))).toEqual([id]);
     const rearmed = await schedules.findById(id).lean();

@@ -16,43 +16,30 @@ import {
   type LifecycleChanged,
 } from '@tributary/contracts';
 import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
-import { stopTelemetry } from '@tributary/observability';
-import { startService, type RunningService } from '@tributary/runtime';
 import { FakeAdAudiences } from '@tributary/sandbox';
 import {
-  connectTestPublisher,
   leadScoredFixture,
   publishLeadsScored,
   readTopicToEnd,
   readTopicUntil,
-  testServiceEnv,
   uniqueId,
   waitFor,
 } from '@tributary/testing';
-import { OrchestrationModule } from '../app.module';
-import { loadOrchestrationConfig } from '../config';
-import { validateJourney, type AudienceStep, type JourneyDefinition } from '../journeys/journey-definition';
-import { JourneyCatalog } from '../journeys/journey-catalog';
-import {
-  CONTACT_PROFILE_MODEL,
-  ENROLLMENT_MODEL,
-  MESSAGE_MODEL,
-  type ContactProfileDoc,
-  type EnrollmentDoc,
-  type MessageDoc,
-} from './engine.models';
+import { type AudienceStep, type JourneyDefinition } from '../journeys/journey-definition';
+import { type ContactProfileDoc, type EnrollmentDoc, type MessageDoc } from './engine.models';
 import { StepEffects } from './step-effects';
+import { OrchestrationHarness, scoredAfterEvent } from './testing/orchestration-harness';
+import { journeyOf } from '../journeys/testing/journey-documents';
 
 const run = uniqueId('steps');
 const workspace = `ws_steps_${run}`;
 const account = `acct-${run}`;
 const webhookSecret = `whsec_${run}_0123456789`;
 const audiences = new FakeAdAudiences({ clientId: `client-${run}`, clientSecret: `secret-${run}` });
-let services: RunningService[] = [];
+let harness: OrchestrationHarness;
 let publisher: EventPublisher;
 let kafka: Kafka;
 let registry: AvroSchemaRegistry;
-let store: JourneyCatalog;
 let enrollments: Model<EnrollmentDoc>;
 let messages: Model<MessageDoc>;
 let profiles: Model<ContactProfileDoc>;
@@ -98,10 +85,11 @@ beforeAll(async () => {
   hooks.server = server;
   hooks.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const config = loadOrchestrationConfig(
-    testServiceEnv('orchestration', run, {
-      JOURNEY_TIMER_POLL_MS: '100',
-      JOURNEY_CACHE_TTL_MS: '0',
+  harness = await OrchestrationHarness.start({
+    run,
+    name: 'steps',
+    replicas: 2,
+    env: {
       JOURNEY_TIMER_LEASE_MS: '10000',
       AD_AUDIENCES_BASE_URL: audiences.baseUrl,
       AD_AUDIENCES_CLIENT_ID: `client-${run}`,
@@ -112,85 +100,38 @@ beforeAll(async () => {
       JOURNEY_WEBHOOK_MAX_ATTEMPTS: '3',
       // The receiver listens on loopback.
       JOURNEY_WEBHOOK_ALLOW_PRIVATE: 'true',
-    }),
-  );
-  services = [
-    await startService(OrchestrationModule.forRoot(config), config),
-    await startService(OrchestrationModule.forRoot(config), config),
-  ];
-  const [first] = services;
-  if (!first) throw new Error('no service');
-  store = first.app.get(JourneyCatalog);
-  enrollments = first.app.get<Model<EnrollmentDoc>>(ENROLLMENT_MODEL);
-  messages = first.app.get<Model<MessageDoc>>(MESSAGE_MODEL);
-  profiles = first.app.get<Model<ContactProfileDoc>>(CONTACT_PROFILE_MODEL);
-  effects = first.app.get(StepEffects);
-  ({ publisher, kafka, registry } = await connectTestPublisher(`steps-${run}`, config, [
-    Topics.LeadsScored,
-    Topics.JourneySteps,
-    Topics.ContactsAttributes,
-    Topics.LifecycleChanged,
-  ]));
+    },
+    topics: [Topics.LeadsScored, Topics.JourneySteps, Topics.ContactsAttributes, Topics.LifecycleChanged],
+  });
+  ({ publisher, kafka, registry, enrollments, messages, profiles } = harness);
+  effects = harness.get(StepEffects);
 }, 120_000);
 
 afterAll(async () => {
-  await publisher?.disconnect();
-  await Promise.all(services.map((s) => s.close()));
+  await harness?.close();
   await audiences.stop();
   const server = hooks.server;
   if (server) {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-  await stopTelemetry();
 });
 
-function journey(document: unknown): JourneyDefinition {
-  const parsed = validateJourney(document);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.value;
-}
-
 async function publishJourney(journeyId: string, document: unknown): Promise<JourneyDefinition> {
-  const definition = journey(document);
-  await store.append(workspace, journeyId, definition, 'test');
-  await store.publish(workspace, journeyId);
-  return definition;
+  return harness.publishJourney(workspace, journeyId, document);
 }
 
-/** A contact who did `event` (with `properties`), as the lead service announces it. */
-function didEvent(
+const didEvent = (
   contact: string,
   event: string,
   attributes: Record<string, string>,
   properties: Record<string, unknown> = {},
-): LeadScored {
-  const scored = leadScoredFixture(workspace, contact, 10, 'steps', { attributes, stage: 'lead' });
-  return {
-    ...scored,
-    events: [
-      {
-        eventId: `${scored.metadata.eventId}-e`,
-        callType: 'track',
-        name: event,
-        propertiesJson: JSON.stringify(properties),
-        occurredAt: Date.now(),
-      },
-    ],
-  };
-}
+): LeadScored => scoredAfterEvent(workspace, contact, event, attributes, properties);
 
 const enrollmentOf = (journeyId: string, contact: string): string => `${workspace}:${journeyId}:${contact}`;
 
 function finished(id: string, timeoutMs = 30_000): Promise<EnrollmentDoc> {
-  return waitFor(
-    `enrollment ${id} finished`,
-    async () => {
-      const doc = await enrollments.findById(id).lean();
-      return doc && doc.state !== 'active' ? doc : undefined;
-    },
-    { timeoutMs },
-  );
+  return harness.finished(id, timeoutMs);
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -255,7 +196,7 @@ describe('journey steps beyond messages', () => {
     await behindSentinel(records, `${run}-ada`);
     // A rerun of the step itself (a replica that lost its lease after the upload) finds the record and uploads nothing.
     const adaEnrollment = await enrollments.findById(enrollmentOf('retarget', `${run}-ada`)).lean();
-    const step = journey({
+    const step = journeyOf({
       name: 'x',
       entry: { on: 'event', event: 'x' },
       steps: [{ id: 'retarget', type: 'audience', audience: 'trial-users', action: 'add' }],

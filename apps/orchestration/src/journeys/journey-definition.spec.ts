@@ -1,4 +1,5 @@
 import { durationMs, parseJourney } from './journey-definition';
+import { journeyErrors } from './testing/journey-documents';
 
 const valid = `
 name: Abandoned cart
@@ -14,12 +15,6 @@ steps:
   - { id: vip, type: email, subject: "10% off", html: "<p>vip</p>" }
   - { id: done, type: exit }
 `;
-
-function errorsOf(text: string): { field: string; reason: string }[] {
-  const parsed = parseJourney(text, 'application/yaml');
-  if (parsed.ok) throw new Error('expected the journey to be refused');
-  return parsed.errors;
-}
 
 describe('journey definitions', () => {
   it('parses a keyed event journey written in YAML, with defaults filled', () => {
@@ -37,7 +32,7 @@ describe('journey definitions', () => {
   });
 
   it('names the field of a next that goes nowhere', () => {
-    expect(errorsOf(valid.replace('next: vip', 'next: vipp'))).toContainEqual({
+    expect(journeyErrors(valid.replace('next: vip', 'next: vipp'))).toContainEqual({
       field: 'steps[2].branches[0].next',
       reason: 'no step with id vipp',
     });
@@ -46,14 +41,14 @@ describe('journey definitions', () => {
   it('refuses a step nothing leads to', () => {
     // An exit does not fall through to the step listed after it.
     const stranded = `${valid}  - { id: orphan, type: email, subject: "x", html: "x" }\n`;
-    expect(errorsOf(stranded)).toContainEqual({
+    expect(journeyErrors(stranded)).toContainEqual({
       field: 'steps[5].id',
       reason: 'step orphan is never reached',
     });
   });
 
   it('refuses unknown step types and bad durations, each at its field', () => {
-    const errors = errorsOf(
+    const errors = journeyErrors(
       valid
         .replace('duration: 1d', 'duration: tomorrow')
         .replace('id: done, type: exit', 'id: done, type: teleport'),
@@ -67,7 +62,7 @@ describe('journey definitions', () => {
 
   it('refuses a duplicate step id at the second one', () => {
     // vip becomes a second remind; the branch that named vip now goes nowhere as well.
-    expect(errorsOf(valid.replace('id: vip, type: email', 'id: remind, type: email'))).toEqual(
+    expect(journeyErrors(valid.replace('id: vip, type: email', 'id: remind, type: email'))).toEqual(
       expect.arrayContaining([
         { field: 'steps[3].id', reason: 'duplicate step id remind' },
         { field: 'steps[2].branches[0].next', reason: 'no step with id vip' },
@@ -76,7 +71,7 @@ describe('journey definitions', () => {
   });
 
   it('names the field of an email or wait whose next goes nowhere', () => {
-    expect(errorsOf(valid.replace('duration: 1d }', 'duration: 1d, next: later }'))).toContainEqual({
+    expect(journeyErrors(valid.replace('duration: 1d }', 'duration: 1d, next: later }'))).toContainEqual({
       field: 'steps[1].next',
       reason: 'no step with id later',
     });
@@ -84,14 +79,14 @@ describe('journey definitions', () => {
 
   it('refuses property conditions in a journey that does not enter on an event', () => {
     const lifecycle = valid.replace(/entry: .*\n/, 'entry: { on: lifecycle, stage: mql }\n');
-    expect(errorsOf(lifecycle)).toContainEqual({
+    expect(journeyErrors(lifecycle)).toContainEqual({
       field: 'steps[2].branches',
       reason: 'property conditions need an entry on an event',
     });
   });
 
   it('answers a YAML syntax error with its line', () => {
-    expect(errorsOf('name: x\nsteps: [\n')).toEqual([
+    expect(journeyErrors('name: x\nsteps: [\n')).toEqual([
       {
         field: '(body)',
         reason: expect.stringMatching(/^not valid YAML: .* at line 3/) as unknown as string,
@@ -121,11 +116,11 @@ steps:
 `;
     expect(parseJourney(waiting, 'application/yaml').ok).toBe(true);
     const unkeyed = waiting.replace(', key: cart.id', '');
-    expect(errorsOf(unkeyed)).toContainEqual({
+    expect(journeyErrors(unkeyed)).toContainEqual({
       field: 'steps[0].match',
       reason: 'match needs a keyed journey (an entry on an event with a key)',
     });
-    expect(errorsOf(waiting.replace('onEvent: done', 'onEvent: gone'))).toContainEqual({
+    expect(journeyErrors(waiting.replace('onEvent: done', 'onEvent: gone'))).toContainEqual({
       field: 'steps[0].onEvent',
       reason: 'no step with id gone',
     });

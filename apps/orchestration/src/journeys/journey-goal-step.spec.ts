@@ -1,6 +1,6 @@
-import { parseJourney, type JourneyDefinition } from './journey-definition';
 import { dryRun } from './journey-dry-run';
 import { goalsAhead, nextAction, type PathContext } from './journey-path';
+import { journeyErrors, journeyFromYaml } from './testing/journey-documents';
 
 /** The goal step: reached meeting its conditions, the contact leaves as converted; from before it, it jumps there. */
 
@@ -23,18 +23,6 @@ steps:
   - { id: last-call, type: email, subject: "Last call", html: "<p>Upgrade</p>" }
 `;
 
-function parsed(text: string): JourneyDefinition {
-  const result = parseJourney(text, 'application/yaml');
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.value;
-}
-
-function errorsOf(text: string): { field: string; reason: string }[] {
-  const result = parseJourney(text, 'application/yaml');
-  if (result.ok) throw new Error('expected the journey to be refused');
-  return result.errors;
-}
-
 const contact = (stage: string, attributes: Record<string, string> = {}): PathContext => ({
   contactId: 'c-1',
   attributes: { email: 'ada@example.com', emailMarketingConsent: 'true', ...attributes },
@@ -44,7 +32,7 @@ const contact = (stage: string, attributes: Record<string, string> = {}): PathCo
 });
 
 describe('goal steps', () => {
-  const journey = parsed(nurture);
+  const journey = journeyFromYaml(nurture);
 
   it('parses one, its conditions with the default op filled', () => {
     expect(journey.steps[5]).toEqual({
@@ -63,16 +51,18 @@ steps:
   - ${goal}
   - { id: after, type: exit }
 `;
-    expect(errorsOf(base('{ id: g, type: goal, where: [] }')).map((e) => e.field)).toEqual([
+    expect(journeyErrors(base('{ id: g, type: goal, where: [] }')).map((e) => e.field)).toEqual([
       'steps[0].where',
     ]);
     expect(
-      errorsOf(base('{ id: g, type: goal, where: [{ property: plan, value: pro }] }')).map((e) => e.field),
-    ).toEqual(['steps[0].where[0].property']);
-    expect(
-      errorsOf(base('{ id: g, type: goal, where: [{ attribute: plan, value: pro }], next: nowhere }')).map(
+      journeyErrors(base('{ id: g, type: goal, where: [{ property: plan, value: pro }] }')).map(
         (e) => e.field,
       ),
+    ).toEqual(['steps[0].where[0].property']);
+    expect(
+      journeyErrors(
+        base('{ id: g, type: goal, where: [{ attribute: plan, value: pro }], next: nowhere }'),
+      ).map((e) => e.field),
     ).toContain('steps[0].next');
   });
 
@@ -81,7 +71,7 @@ steps:
     expect(goalsAhead(journey, 'pause').map((g) => g.id)).toEqual(['paid']);
     expect(goalsAhead(journey, 'solo-tips').map((g) => g.id)).toEqual(['paid']);
     expect(goalsAhead(journey, 'last-call')).toEqual([]);
-    const noGoal = parsed(`
+    const noGoal = journeyFromYaml(`
 name: No goal
 entry: { on: event, event: Trial Started }
 steps:

@@ -1,15 +1,10 @@
 import { matchesEtag } from '../onsite/onsite.controller';
 import { contactIdsOf } from '../onsite/onsite-slots';
-import { validateJourney, type JourneyDefinition } from './journey-definition';
+import { validateJourney } from './journey-definition';
 import { dryRun, dryRunRequest } from './journey-dry-run';
 import { afterStep, nextAction, type PathContext } from './journey-path';
 import { PREVIEW_UNSUBSCRIBE_URL, previewRequest, previewStep } from './journey-preview';
-
-function journey(document: unknown): JourneyDefinition {
-  const parsed = validateJourney(document);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.value;
-}
+import { journeyOf } from './testing/journey-documents';
 
 const banner = {
   id: 'banner',
@@ -19,7 +14,7 @@ const banner = {
   ttl: '3d',
 };
 
-const welcome = journey({
+const welcome = journeyOf({
   name: 'Welcome back',
   entry: { on: 'event', event: 'Trial Started' },
   steps: [
@@ -148,7 +143,7 @@ describe('previewing a step', () => {
   });
 
   it('reports a template that fails while rendering on its field', async () => {
-    const dividing = journey({
+    const dividing = journeyOf({
       name: 'x',
       entry: { on: 'lifecycle', stage: 'lead' },
       steps: [{ id: 'm', type: 'email', subject: 'ok', html: '{% include "missing" %}' }],

@@ -1,4 +1,3 @@
-import { validateJourney, type JourneyDefinition } from './journey-definition';
 import {
   END_OF_JOURNEY,
   afterStep,
@@ -8,12 +7,7 @@ import {
   nextAction,
   type PathContext,
 } from './journey-path';
-
-function journey(document: unknown): JourneyDefinition {
-  const parsed = validateJourney(document);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.value;
-}
+import { journeyOf } from './testing/journey-documents';
 
 const contact = (
   attributes: Record<string, string>,
@@ -26,7 +20,7 @@ const contact = (
   properties,
 });
 
-const onboarding = journey({
+const onboarding = journeyOf({
   name: 'Onboarding',
   entry: { on: 'event', event: 'Trial Started' },
   steps: [
@@ -79,7 +73,7 @@ describe('journey paths', () => {
   it('goes on after an effect by its next, else the list order, and ends after the last step', () => {
     expect(afterStep(onboarding, 'a')).toBe('done');
     expect(afterStep(onboarding, 'enterprise')).toBe('done');
-    const linear = journey({
+    const linear = journeyOf({
       name: 'Linear',
       entry: { on: 'score', atLeast: 50 },
       steps: [

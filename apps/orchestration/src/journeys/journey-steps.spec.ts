@@ -1,6 +1,7 @@
-import { parseJourney, validateJourney, type JourneyDefinition } from './journey-definition';
+import { parseJourney } from './journey-definition';
 import { dryRun } from './journey-dry-run';
 import { afterStep, nextAction, reachesGoal, type PathContext } from './journey-path';
+import { journeyErrors, journeyOf } from './testing/journey-documents';
 
 /** Audience, webhook, wait_until, update_attribute steps and the journey goal, as written, planned and dry-run. */
 
@@ -15,18 +16,6 @@ steps:
   - { id: crm, type: webhook, url: "https://hooks.example.com/trial?token=abc", secret: crm }
   - { id: untarget, type: audience, audience: trial-users, action: remove }
 `;
-
-function errorsOf(text: string): { field: string; reason: string }[] {
-  const parsed = parseJourney(text, 'application/yaml');
-  if (parsed.ok) throw new Error('expected the journey to be refused');
-  return parsed.errors;
-}
-
-function journey(document: unknown): JourneyDefinition {
-  const parsed = validateJourney(document);
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.value;
-}
 
 const contact = (attributes: Record<string, string>, zone?: string): PathContext => ({
   contactId: 'c-1',
@@ -56,7 +45,7 @@ describe('journey definitions with audience, webhook, wait_until, update_attribu
   });
 
   it('names the field of a bad audience step', () => {
-    const errors = errorsOf(
+    const errors = journeyErrors(
       valid.replace('audience: trial-users, action: add', 'audience: "trial users!", action: subscribe'),
     );
     expect(errors).toEqual(
@@ -69,7 +58,7 @@ describe('journey definitions with audience, webhook, wait_until, update_attribu
 
   it('names the field of a bad webhook step: no URL credentials, http(s) only, a template that parses', () => {
     expect(
-      errorsOf(
+      journeyErrors(
         valid.replace('https://hooks.example.com/trial?token=abc', 'https://user:pw@hooks.example.com/'),
       ),
     ).toContainEqual({
@@ -77,9 +66,9 @@ describe('journey definitions with audience, webhook, wait_until, update_attribu
       reason: 'no credentials in the URL: anyone who can read the journey would read them',
     });
     expect(
-      errorsOf(valid.replace('https://hooks.example.com/trial?token=abc', 'ftp://hooks.example.com/')),
+      journeyErrors(valid.replace('https://hooks.example.com/trial?token=abc', 'ftp://hooks.example.com/')),
     ).toContainEqual({ field: 'steps[3].url', reason: 'an http or https URL' });
-    const templated = errorsOf(
+    const templated = journeyErrors(
       valid.replace('secret: crm }', 'secret: crm, body: "{\\"plan\\": {{ event.plan | nosuch }}}" }'),
     );
     expect(templated).toContainEqual({
@@ -88,14 +77,14 @@ describe('journey definitions with audience, webhook, wait_until, update_attribu
         /^not a valid Liquid template: undefined filter: nosuch/,
       ) as unknown as string,
     });
-    expect(errorsOf(valid.replace('secret: crm', 'secret: CRM'))).toContainEqual({
+    expect(journeyErrors(valid.replace('secret: crm', 'secret: CRM'))).toContainEqual({
       field: 'steps[3].secret',
       reason: 'lower-case letters, digits, - and _ (at most 64)',
     });
   });
 
   it('names the field of a bad wait_until step', () => {
-    const errors = errorsOf(
+    const errors = journeyErrors(
       valid.replace(
         'time: "09:00", weekdays: [mon, tue, wed, thu, fri]',
         'time: "9am", weekdays: [mon, mon, funday]',
@@ -108,7 +97,7 @@ describe('journey definitions with audience, webhook, wait_until, update_attribu
       ]),
     );
     expect(
-      errorsOf(valid.replace('weekdays: [mon, tue, wed, thu, fri]', 'weekdays: [mon, mon]')),
+      journeyErrors(valid.replace('weekdays: [mon, tue, wed, thu, fri]', 'weekdays: [mon, mon]')),
     ).toContainEqual({
       field: 'steps[2].weekdays',
       reason: 'each day at most once',
@@ -117,21 +106,21 @@ describe('journey definitions with audience, webhook, wait_until, update_attribu
 
   it('refuses an update_attribute step on identities, consents or a broken template', () => {
     expect(
-      errorsOf(valid.replace('attribute: nurtureTrack', 'attribute: emailMarketingConsent')),
+      journeyErrors(valid.replace('attribute: nurtureTrack', 'attribute: emailMarketingConsent')),
     ).toContainEqual({
       field: 'steps[0].attribute',
       reason: 'identities, stage, score and consents are not set by journeys',
     });
-    expect(errorsOf(valid.replace('attribute: nurtureTrack', 'attribute: email'))).toContainEqual({
+    expect(journeyErrors(valid.replace('attribute: nurtureTrack', 'attribute: email'))).toContainEqual({
       field: 'steps[0].attribute',
       reason: 'identities, stage, score and consents are not set by journeys',
     });
-    expect(errorsOf(valid.replace('attribute: nurtureTrack', 'attribute: "a.b"'))).toContainEqual({
+    expect(journeyErrors(valid.replace('attribute: nurtureTrack', 'attribute: "a.b"'))).toContainEqual({
       field: 'steps[0].attribute',
       reason: 'letters, digits, - and _ (at most 64), starting with a letter',
     });
     expect(
-      errorsOf(valid.replace(`"{{ event.plan | default: 'basic' }}"`, '"{{ event.plan"')),
+      journeyErrors(valid.replace(`"{{ event.plan | default: 'basic' }}"`, '"{{ event.plan"')),
     ).toContainEqual({
       field: 'steps[0].value',
       reason: expect.stringMatching(
@@ -141,13 +130,13 @@ describe('journey definitions with audience, webhook, wait_until, update_attribu
   });
 
   it('names a bad goal and a next that goes nowhere on the new steps', () => {
-    expect(errorsOf(valid.replace('goal: { event: Subscription Created,', 'goal: { name: x,'))).toEqual(
+    expect(journeyErrors(valid.replace('goal: { event: Subscription Created,', 'goal: { name: x,'))).toEqual(
       expect.arrayContaining([
         { field: 'goal.event', reason: 'required' },
         { field: 'goal.name', reason: 'unknown field' },
       ]),
     );
-    expect(errorsOf(valid.replace('action: add }', 'action: add, next: nowhere }'))).toContainEqual({
+    expect(journeyErrors(valid.replace('action: add }', 'action: add, next: nowhere }'))).toContainEqual({
       field: 'steps[1].next',
       reason: 'no step with id nowhere',
     });
@@ -219,7 +208,7 @@ describe('planning the new steps', () => {
 });
 
 describe('the dry run of the new steps', () => {
-  const nurture = journey({
+  const nurture = journeyOf({
     name: 'Trial nurture',
     entry: { on: 'event', event: 'Trial Started' },
     goal: { event: 'Subscription Created' },

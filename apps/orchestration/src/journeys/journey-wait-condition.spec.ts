@@ -1,6 +1,7 @@
-import { parseJourney, successorsOf, type JourneyDefinition } from './journey-definition';
+import { successorsOf } from './journey-definition';
 import { dryRun } from './journey-dry-run';
 import { END_OF_JOURNEY, afterWaitCondition, nextAction, type PathContext } from './journey-path';
+import { journeyErrors, journeyFromYaml } from './testing/journey-documents';
 
 /** The wait_condition step: waits until the contact meets conditions, or its timeout; as written, planned, dry-run. */
 
@@ -19,18 +20,6 @@ steps:
   - { id: done, type: exit }
 `;
 
-function parsed(text: string): JourneyDefinition {
-  const result = parseJourney(text, 'application/yaml');
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.value;
-}
-
-function errorsOf(text: string): { field: string; reason: string }[] {
-  const result = parseJourney(text, 'application/yaml');
-  if (result.ok) throw new Error('expected the journey to be refused');
-  return result.errors;
-}
-
 const contact = (
   attributes: Record<string, string>,
   score = 30,
@@ -44,7 +33,7 @@ const contact = (
 });
 
 describe('wait_condition steps', () => {
-  const journey = parsed(valid);
+  const journey = journeyFromYaml(valid);
 
   it('parses one, its conditions with the default op filled', () => {
     expect(journey.steps[0]).toEqual({
@@ -61,37 +50,39 @@ describe('wait_condition steps', () => {
   });
 
   it('refuses a missing timeout, a bad duration and a bad condition, each at its field', () => {
-    expect(errorsOf(valid.replace('    timeout: 3d\n', ''))).toContainEqual(
+    expect(journeyErrors(valid.replace('    timeout: 3d\n', ''))).toContainEqual(
       expect.objectContaining({ field: 'steps[0].timeout' }),
     );
-    expect(errorsOf(valid.replace('timeout: 3d', 'timeout: soon'))).toContainEqual({
+    expect(journeyErrors(valid.replace('timeout: 3d', 'timeout: soon'))).toContainEqual({
       field: 'steps[0].timeout',
       reason: 'a duration such as 30s, 15m, 2h, 3d or 1w',
     });
-    expect(errorsOf(valid.replace('op: eq, value: pro', 'op: like, value: pro'))).toContainEqual(
+    expect(journeyErrors(valid.replace('op: eq, value: pro', 'op: like, value: pro'))).toContainEqual(
       expect.objectContaining({ field: 'steps[0].where[0].op' }),
     );
     expect(
-      errorsOf(valid.replace('{ attribute: plan, op: eq, value: pro }', '{ attribute: plan, op: eq }')),
+      journeyErrors(valid.replace('{ attribute: plan, op: eq, value: pro }', '{ attribute: plan, op: eq }')),
     ).toContainEqual({
       field: 'steps[0].where[0].value',
       reason: 'value is required for this op',
     });
-    expect(errorsOf(valid.replace(/where: \[.*\]/, 'where: []'))).toContainEqual(
+    expect(journeyErrors(valid.replace(/where: \[.*\]/, 'where: []'))).toContainEqual(
       expect.objectContaining({ field: 'steps[0].where' }),
     );
   });
 
   it('refuses event properties (they never change while the contact waits) and exits that go nowhere', () => {
-    expect(errorsOf(valid.replace('{ attribute: plan, op: eq', '{ property: plan, op: eq'))).toContainEqual({
+    expect(
+      journeyErrors(valid.replace('{ attribute: plan, op: eq', '{ property: plan, op: eq')),
+    ).toContainEqual({
       field: 'steps[0].where[0].property',
       reason: 'a wait for a condition tests contact attributes, not event properties',
     });
-    expect(errorsOf(valid.replace('onMet: thanks', 'onMet: thank'))).toContainEqual({
+    expect(journeyErrors(valid.replace('onMet: thanks', 'onMet: thank'))).toContainEqual({
       field: 'steps[0].onMet',
       reason: 'no step with id thank',
     });
-    expect(errorsOf(valid.replace('onTimeout: nudge', 'onTimeout: nudj'))).toContainEqual({
+    expect(journeyErrors(valid.replace('onTimeout: nudge', 'onTimeout: nudj'))).toContainEqual({
       field: 'steps[0].onTimeout',
       reason: 'no step with id nudj',
     });
@@ -99,15 +90,15 @@ describe('wait_condition steps', () => {
 
   it('reaches both exits, and falls through to the next step when an exit is not named', () => {
     expect(successorsOf(journey.steps, 0)).toEqual(['thanks', 'nudge']);
-    const unnamed = parsed(valid.replace('    onTimeout: nudge\n', ''));
+    const unnamed = journeyFromYaml(valid.replace('    onTimeout: nudge\n', ''));
     expect(afterWaitCondition(unnamed, 'await-pro', true)).toBe('thanks');
     expect(afterWaitCondition(unnamed, 'await-pro', false)).toBe('nudge');
     // Neither named: both go to nudge, and nothing leads to thanks any more.
     expect(
-      errorsOf(valid.replace('    onMet: thanks\n', '').replace('    onTimeout: nudge\n', '')),
+      journeyErrors(valid.replace('    onMet: thanks\n', '').replace('    onTimeout: nudge\n', '')),
     ).toContainEqual({ field: 'steps[2].id', reason: 'step thanks is never reached' });
     // The step is the last: both exits end the journey.
-    const last = parsed(`
+    const last = journeyFromYaml(`
 name: Last
 entry: { on: score, atLeast: 10 }
 steps:
@@ -130,7 +121,7 @@ steps:
   });
 
   it('tests stage and score as a branch does', () => {
-    const staged = parsed(`
+    const staged = journeyFromYaml(`
 name: Sales ready
 entry: { on: score, atLeast: 10 }
 steps:
