@@ -12,13 +12,13 @@ import { startService, type RunningService } from '@tributary/runtime';
 import { FakeSendGrid, FakeTwilio, type SendGridEvent } from '@tributary/sandbox';
 import {
   connectTestPublisher,
-  leadScoredFixture,
   publishLeadsScored,
   readTopicUntil,
   testServiceEnv,
   uniqueId,
   waitFor,
   type TestPublisher,
+  leadScoredAfterEvent,
 } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { OrchestrationModule, loadOrchestrationConfig } from '@tributary/orchestration';
@@ -113,21 +113,8 @@ async function publishJourney(id: string, document: unknown): Promise<void> {
 }
 
 /** A contact who did `event`, as the lead service announces it. */
-function didEvent(contact: string, event: string, attributes: Record<string, string>): LeadScored {
-  const scored = leadScoredFixture(workspace, contact, 10, 'feedback', { attributes, stage: 'lead' });
-  return {
-    ...scored,
-    events: [
-      {
-        eventId: `${scored.metadata.eventId}-e`,
-        callType: 'track',
-        name: event,
-        propertiesJson: '{}',
-        occurredAt: Date.now(),
-      },
-    ],
-  };
-}
+const didEvent = (contact: string, event: string, attributes: Record<string, string>): LeadScored =>
+  leadScoredAfterEvent(workspace, contact, event, attributes);
 
 interface StoredMessage {
   _id: string;

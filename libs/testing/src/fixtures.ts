@@ -111,3 +111,26 @@ export function leadScoredFixture(
     ...fields,
   };
 }
+
+/** A score of a contact who just did `event` (with `properties`), as the lead service announces it. */
+export function leadScoredAfterEvent(
+  workspaceId: string,
+  contactId: string,
+  event: string,
+  attributes: Record<string, string>,
+  properties: Record<string, unknown> = {},
+): LeadScored {
+  const scored = leadScoredFixture(workspaceId, contactId, 10, 'test', { attributes, stage: 'lead' });
+  return {
+    ...scored,
+    events: [
+      {
+        eventId: `${scored.metadata.eventId}-e`,
+        callType: 'track',
+        name: event,
+        propertiesJson: JSON.stringify(properties),
+        occurredAt: Date.now(),
+      },
+    ],
+  };
+}

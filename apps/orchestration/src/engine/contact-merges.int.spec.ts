@@ -8,9 +8,15 @@ import { Topics, type ContactsMerged, type JourneyStepRecorded, type LeadScored 
 import type { Kafka } from 'kafkajs';
 import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
 import { FakeSendGrid } from '@tributary/sandbox';
-import { publishLeadsScored, readTopicToEnd, uniqueId, waitFor } from '@tributary/testing';
+import {
+  publishLeadsScored,
+  readTopicToEnd,
+  uniqueId,
+  waitFor,
+  leadScoredAfterEvent,
+} from '@tributary/testing';
 import { type ContactProfileDoc, type EnrollmentDoc } from './engine.models';
-import { OrchestrationHarness, scoredAfterEvent } from './testing/orchestration-harness';
+import { OrchestrationHarness } from './testing/orchestration-harness';
 
 const run = uniqueId('merges');
 const workspace = `ws_merges_${run}`;
@@ -71,7 +77,7 @@ const didEvent = (
   event: string,
   attributes: Record<string, string>,
   ws = workspace,
-): LeadScored => scoredAfterEvent(ws, contact, event, attributes);
+): LeadScored => leadScoredAfterEvent(ws, contact, event, attributes);
 
 function mergeOf(survivor: string, merged: string, ws = workspace): ContactsMerged {
   return {

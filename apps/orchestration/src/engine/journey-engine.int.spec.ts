@@ -8,11 +8,11 @@ import { Topics, type LeadScored } from '@tributary/contracts';
 import type { EventPublisher } from '@tributary/messaging';
 import { type RunningService } from '@tributary/runtime';
 import { FakeSendGrid, FakeTwilio } from '@tributary/sandbox';
-import { publishLeadsScored, uniqueId, waitFor } from '@tributary/testing';
+import { publishLeadsScored, uniqueId, waitFor, leadScoredAfterEvent } from '@tributary/testing';
 import { AudienceGuards } from './audience-guards';
 import { type EnrollmentDoc, type MessageDoc } from './engine.models';
 import { quietUntil } from './send-policy';
-import { OrchestrationHarness, scoredAfterEvent } from './testing/orchestration-harness';
+import { OrchestrationHarness } from './testing/orchestration-harness';
 
 const run = uniqueId('journeys');
 const workspace = `ws_journeys_${run}`;
@@ -70,7 +70,7 @@ const didEvent = (
   attributes: Record<string, string>,
   properties: Record<string, unknown> = {},
   ws = workspace,
-): LeadScored => scoredAfterEvent(ws, contact, event, attributes, properties);
+): LeadScored => leadScoredAfterEvent(ws, contact, event, attributes, properties);
 
 const consenting = (email: string, extra: Record<string, string> = {}): Record<string, string> => ({
   email,

@@ -24,11 +24,12 @@ import {
   readTopicUntil,
   uniqueId,
   waitFor,
+  leadScoredAfterEvent,
 } from '@tributary/testing';
 import { type AudienceStep, type JourneyDefinition } from '../journeys/journey-definition';
 import { type ContactProfileDoc, type EnrollmentDoc, type MessageDoc } from './engine.models';
 import { StepEffects } from './step-effects';
-import { OrchestrationHarness, scoredAfterEvent } from './testing/orchestration-harness';
+import { OrchestrationHarness } from './testing/orchestration-harness';
 import { journeyOf } from '../journeys/testing/journey-documents';
 
 const run = uniqueId('steps');
@@ -126,7 +127,7 @@ const didEvent = (
   event: string,
   attributes: Record<string, string>,
   properties: Record<string, unknown> = {},
-): LeadScored => scoredAfterEvent(workspace, contact, event, attributes, properties);
+): LeadScored => leadScoredAfterEvent(workspace, contact, event, attributes, properties);
 
 const enrollmentOf = (journeyId: string, contact: string): string => `${workspace}:${journeyId}:${contact}`;
 

@@ -6,11 +6,11 @@
  */
 import type { Kafka } from 'kafkajs';
 import type { Model } from 'mongoose';
-import type { LeadScored, TopicName } from '@tributary/contracts';
+import type { TopicName } from '@tributary/contracts';
 import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
 import { startService, type RunningService } from '@tributary/runtime';
-import { connectTestPublisher, leadScoredFixture, testServiceEnv, waitFor } from '@tributary/testing';
+import { connectTestPublisher, testServiceEnv, waitFor } from '@tributary/testing';
 import { OrchestrationModule } from '../../app.module';
 import { loadOrchestrationConfig, type OrchestrationConfig } from '../../config';
 import { JourneyCatalog } from '../../journeys/journey-catalog';
@@ -119,27 +119,4 @@ export class OrchestrationHarness {
     await Promise.all(this.services.map((s) => s.close()));
     await stopTelemetry();
   }
-}
-
-/** A score of a contact who just did `event` (with `properties`), as the lead service announces it. */
-export function scoredAfterEvent(
-  workspaceId: string,
-  contact: string,
-  event: string,
-  attributes: Record<string, string>,
-  properties: Record<string, unknown> = {},
-): LeadScored {
-  const scored = leadScoredFixture(workspaceId, contact, 10, 'journeys', { attributes, stage: 'lead' });
-  return {
-    ...scored,
-    events: [
-      {
-        eventId: `${scored.metadata.eventId}-e`,
-        callType: 'track',
-        name: event,
-        propertiesJson: JSON.stringify(properties),
-        occurredAt: Date.now(),
-      },
-    ],
-  };
 }
