@@ -57,7 +57,10 @@ engagement:
   - { id: other-activity, when: { callType: track }, points: 1, cap: 10 }
 `;
 
-/** Welcome and nurture: a new lead gets a welcome, then (after a short wait, for the demo) sales or tips by fit. */
+/**
+ * Welcome and nurture: a new lead gets a welcome, then (after a short wait, for the demo) sales or tips by fit,
+ * unless it became sales-qualified first (a goal step: it leaves as converted).
+ */
 export const DEMO_WELCOME_JOURNEY_YAML = `# Demo journey (npm start): every new lead.
 name: Welcome and nurture
 entry: { on: lifecycle, stage: lead }
@@ -69,6 +72,8 @@ steps:
   # Hashed (SHA-256 of the normalised email) into the sandbox ad platform's audience, with marketing consent only.
   - { id: retarget, type: audience, audience: new-leads, action: add, consent: emailMarketingConsent }
   - { id: settle, type: wait, duration: 1m }
+  # Sales qualified it (or it bought) meanwhile: it has converted and leaves here, even mid-wait, with no more emails.
+  - { id: qualified, type: goal, where: [{ attribute: stage, op: in, value: [sql, customer] }] }
   - id: by-fit
     type: branch
     branches:
