@@ -9,15 +9,8 @@ import {
   type EnrollmentDoc,
 } from './engine.models';
 
-/**
- * What a contact's change decides for its enrollments, against the profile as stored (so a redelivered or stale
- * change decides nothing new): a goal step ahead whose conditions now hold ends the enrollment as converted wherever
- * it waits (marked, its lease taken from a runner mid-run, as the journey goal's event does); else a wait_condition
- * step whose conditions now hold ends. Either way the enrollment is made due now. Two reads per call: the contacts'
- * active enrollments that wait for a condition or have goal steps, and their profiles by `_id`.
- */
 /** The enrollments a contact's change may decide something for: waiting for a condition, or with goal steps. */
-const CONDITION_CANDIDATES = { $or: [{ awaitingCondition: true }, { goalSteps: true, goalReachedAt: null }] };
+export const CONDITION_CANDIDATES = [{ awaitingCondition: true }, { goalSteps: true, goalReachedAt: null }];
 
 /** What markAmong reads of an enrollment. */
 export const CONDITION_FIELDS = {
@@ -40,6 +33,13 @@ function isConditionCandidate(enrollment: EnrollmentDoc): boolean {
   );
 }
 
+/**
+ * What a contact's change decides for its enrollments, against the profile as stored (so a redelivered or stale
+ * change decides nothing new): a goal step ahead whose conditions now hold ends the enrollment as converted wherever
+ * it waits (marked, its lease taken from a runner mid-run, as the journey goal's event does); else a wait_condition
+ * step whose conditions now hold ends. Either way the enrollment is made due now. Two reads per call: the contacts'
+ * active enrollments that wait for a condition or have goal steps, and their profiles by `_id`.
+ */
 @Injectable()
 export class ConditionWaits {
   constructor(
@@ -56,7 +56,7 @@ export class ConditionWaits {
     if (contactIds.length === 0) return [];
     const candidates = await this.enrollments
       .find(
-        { contactId: { $in: [...new Set(contactIds)] }, state: 'active', ...CONDITION_CANDIDATES },
+        { contactId: { $in: [...new Set(contactIds)] }, state: 'active', $or: CONDITION_CANDIDATES },
         CONDITION_FIELDS,
       )
       .lean();

@@ -21,7 +21,7 @@ import {
   type EnrollmentDoc,
 } from './engine.models';
 import { JourneyRunner } from './journey-runner.service';
-import { CONDITION_FIELDS, ConditionWaits } from './condition-waits';
+import { CONDITION_CANDIDATES, CONDITION_FIELDS, ConditionWaits } from './condition-waits';
 
 /** A contact entering a journey because of `cause`. */
 interface Entry {
@@ -146,7 +146,7 @@ export class JourneyIntake {
         {
           contactId: { $in: [...new Set(leads.map((lead) => lead.contactId))] },
           state: 'active',
-          $or: [...byName, { awaitingCondition: true }, { goalSteps: true, goalReachedAt: null }],
+          $or: [...byName, ...CONDITION_CANDIDATES],
         },
         {
           ...CONDITION_FIELDS,
