@@ -156,10 +156,7 @@ export function dryRun(
       path.push({
         stepId,
         type: step?.type ?? 'decision',
-        action:
-          step?.type === 'goal'
-            ? 'does not meet the goal: goes on (leaves as converted once it does, until it passes this step)'
-            : 'decides',
+        action: step?.type === 'goal' ? 'does not meet the goal: goes on' : 'decides',
       });
     }
     if (action.kind === 'completed') {
