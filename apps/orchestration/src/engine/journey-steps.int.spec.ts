@@ -318,10 +318,7 @@ describe('journey steps beyond messages', () => {
       didEvent(own, 'Webinar Registered', { timezone: 'Asia/Kathmandu' }),
       didEvent(byCountry, 'Webinar Registered', { country: 'NP' }),
     ]);
-    const waiting = await waitFor('the contact waiting', async () => {
-      const doc = await enrollments.findById(enrollmentOf('local-morning', own)).lean();
-      return doc?.waitingAt === 'at-local-time' ? doc : undefined;
-    });
+    const waiting = await harness.waitingAt(enrollmentOf('local-morning', own), 'at-local-time');
     expect(waiting.wakeAt?.getTime()).toBe(target);
     await finished(enrollmentOf('local-morning', own), 90_000);
     await finished(enrollmentOf('local-morning', byCountry), 30_000);
@@ -412,10 +409,7 @@ describe('journey steps beyond messages', () => {
       didEvent(freeloader, 'Trial Activated', {}),
     ]);
     for (const contact of [buyer, freeloader])
-      await waitFor(`${contact} waiting`, async () => {
-        const doc = await enrollments.findById(enrollmentOf('trial-to-paid', contact)).lean();
-        return doc?.waitingAt === 'pause' ? doc : undefined;
-      });
+      await harness.waitingAt(enrollmentOf('trial-to-paid', contact), 'pause');
     const free = didEvent(freeloader, 'Subscription Created', {}, { plan: 'free' });
     await publishLeadsScored(publisher, [didEvent(buyer, 'Subscription Created', {}, { plan: 'pro' }), free]);
     const converted = await finished(enrollmentOf('trial-to-paid', buyer));
@@ -472,10 +466,7 @@ describe('journey steps beyond messages', () => {
       didEvent(free, 'Trial Closed Goal', { plan: 'free' }),
       didEvent(pro, 'Trial Closed Goal', { plan: 'pro' }),
     ]);
-    await waitFor('the upgrader waiting', async () => {
-      const doc = await enrollments.findById(enrollmentOf('goal-jump', upgrader)).lean();
-      return doc?.waitingAt === 'pause' ? doc : undefined;
-    });
+    await harness.waitingAt(enrollmentOf('goal-jump', upgrader), 'pause');
     // The contact becomes pro while it waits an hour; the same record comes twice.
     const upgrade = leadScoredFixture(workspace, upgrader, 10, 'steps', {
       attributes: { plan: 'pro' },
@@ -542,13 +533,7 @@ describe('journey steps beyond messages', () => {
     ]);
     const waits = new Map<string, EnrollmentDoc>();
     for (const contact of [upgrader, idle])
-      waits.set(
-        contact,
-        await waitFor(`${contact} waiting for the condition`, async () => {
-          const doc = await enrollments.findById(enrollmentOf('upgrade-wait', contact)).lean();
-          return doc?.waitingAt === 'await-pro' ? doc : undefined;
-        }),
-      );
+      waits.set(contact, await harness.waitingAt(enrollmentOf('upgrade-wait', contact), 'await-pro'));
 
     // The lead service announces the upgrader's new plan (an identify's traits), and the same record comes twice.
     const upgrade = leadScoredFixture(workspace, upgrader, 10, 'steps', {
@@ -653,11 +638,8 @@ describe('journey steps beyond messages', () => {
       didEvent(closer, 'Demo Booked', {}),
       didEvent(selfServe, 'Trial Opened', { plan: 'free' }),
     ]);
-    const waiting = async (journeyId: string, contact: string, stepId: string) =>
-      waitFor(`${contact} waiting`, async () => {
-        const doc = await enrollments.findById(enrollmentOf(journeyId, contact)).lean();
-        return doc?.waitingAt === stepId ? doc : undefined;
-      });
+    const waiting = (journeyId: string, contact: string, stepId: string) =>
+      harness.waitingAt(enrollmentOf(journeyId, contact), stepId);
     const closerWait = await waiting('customer-wait', closer, 'await-customer');
     const selfServeWait = await waiting('pro-wait', selfServe, 'await-pro');
 

@@ -102,6 +102,18 @@ export class OrchestrationHarness {
     return definition;
   }
 
+  /** The enrollment once it waits at `stepId` (a wait step it reached). */
+  waitingAt(enrollmentId: string, stepId: string, timeoutMs = 30_000): Promise<EnrollmentDoc> {
+    return waitFor(
+      `enrollment ${enrollmentId} waiting at ${stepId}`,
+      async () => {
+        const doc = await this.enrollments.findById(enrollmentId).lean();
+        return doc?.waitingAt === stepId ? doc : undefined;
+      },
+      { timeoutMs },
+    );
+  }
+
   /** The enrollment once it left the journey (completed, exited or converted). */
   finished(enrollmentId: string, timeoutMs = 30_000): Promise<EnrollmentDoc> {
     return waitFor(
