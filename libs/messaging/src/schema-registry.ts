@@ -1,4 +1,5 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { ConfluentSchemaRegistryCompatibilityError } from '@kafkajs/confluent-schema-registry/dist/errors';
 import { Type } from 'avsc';
 import { Catalog, type TopicName, type TopicEvents } from '@tributary/contracts';
 import type { ReadinessCheck } from '@tributary/observability';
@@ -54,14 +55,20 @@ export class AvroSchemaRegistry {
   /** Registers a raw schema under a subject (BACKWARD); used by tests and tooling. */
   async registerSchema(subject: string, schema: Record<string, unknown>): Promise<number> {
     const body = { type: SchemaType.AVRO as const, schema: JSON.stringify(schema) };
-    try {
-      return (await this.registry.register(body, { subject })).id;
-    } catch (error) {
-      // Two processes registering a new subject at once both see no subject config and both set it; Apicurio
-      // refuses the second with 409 "A rule named 'COMPATIBILITY' already exists". The config is set then, so a
-      // second registration finds it and only registers the (identical) schema.
-      if (!isRuleAlreadySet(error)) throw error;
-      return (await this.registry.register(body, { subject })).id;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.registry.register(body, { subject })).id;
+      } catch (error) {
+        // Two processes registering a new subject at once both see no subject config and both set it; Apicurio
+        // refuses the second with 409 "A rule named 'COMPATIBILITY' already exists". The config is set then, so a
+        // second registration finds it and only registers the (identical) schema.
+        // The client also registers the schema first and sets the config after: a replica that looks in between
+        // sees the subject at the registry default, NONE. The first one sets BACKWARD a moment later.
+        const configNotYetSet = isConfigNotYetSet(error);
+        if (!(configNotYetSet || isRuleAlreadySet(error)) || attempt >= CONFIG_WAIT_ATTEMPTS) throw error;
+        if (configNotYetSet)
+          await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** Math.min(attempt, 4)));
+      }
     }
   }
 
@@ -221,6 +228,13 @@ export class AvroSchemaRegistry {
       },
     };
   }
+}
+
+/** About 4 s of waiting for another process to set a new subject's config, before a NONE is taken as meant. */
+const CONFIG_WAIT_ATTEMPTS = 8;
+
+function isConfigNotYetSet(error: unknown): boolean {
+  return error instanceof ConfluentSchemaRegistryCompatibilityError && /!= NONE\)$/.test(error.message);
 }
 
 function isRuleAlreadySet(error: unknown): boolean {

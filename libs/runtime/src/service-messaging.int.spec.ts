@@ -246,6 +246,37 @@ describe('schema registry (Apicurio, Confluent API)', () => {
     expect(await compatibility.json()).toMatchObject({ compatibilityLevel: 'BACKWARD' });
   });
 
+  it('a replica that finds a new subject before its config is set waits for BACKWARD instead of failing', async () => {
+    const subject = `test.${run}.config-window-value`;
+    // The state between another replica's register and its config call: the schema is there, the config is not.
+    const registered = await fetch(`${config.SCHEMA_REGISTRY_URL}/subjects/${subject}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema: JSON.stringify(offerSchema) }),
+    });
+    const { id } = (await registered.json()) as { id: number };
+    const replica = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+    const registering = replica.registerSchema(subject, offerSchema);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await fetch(`${config.SCHEMA_REGISTRY_URL}/config/${subject}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ compatibility: 'BACKWARD' }),
+    });
+    await expect(registering).resolves.toBe(id);
+  });
+
+  it('a subject left at NONE is refused after the wait: a registration never weakens a compatibility promise', async () => {
+    const subject = `test.${run}.config-none-value`;
+    await fetch(`${config.SCHEMA_REGISTRY_URL}/subjects/${subject}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema: JSON.stringify(offerSchema) }),
+    });
+    const replica = new AvroSchemaRegistry(config.SCHEMA_REGISTRY_URL);
+    await expect(replica.registerSchema(subject, offerSchema)).rejects.toThrow('BACKWARD != NONE');
+  });
+
   it('a burst of records of a writer schema this process never saw fetches it and builds its Avro type once', async () => {
     const subject = `test.${run}.burst-value`;
     const id = await registry.registerSchema(subject, offerSchema);
