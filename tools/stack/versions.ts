@@ -16,7 +16,7 @@ export const VERSIONS = {
    * Our patches applied to its source before the build (tools/stack/patches/, in name order). Bump this when they
    * change: the binary's cache name carries it, so every checkout rebuilds once.
    */
-  ferretdbPatchLevel: 10,
+  ferretdbPatchLevel: 11,
 } as const;
 
 /** The patches of FerretDB, relative to tools/stack. */

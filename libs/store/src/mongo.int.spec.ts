@@ -289,6 +289,46 @@ describe('string _id ranges', () => {
       .explain();
     expectPushdown(plan);
   });
+
+  // A claim reads a few due entries of many: the limit goes to PostgreSQL too, so it must drop nothing that matches.
+  it('a limited read returns that many matching strings, never fewer for the other types beside them', async () => {
+    const mixed = connection.collection<{ _id: unknown }>('wakes_mixed');
+    // Other types first: a store that returned rows in insertion order would give them the limit's places.
+    await mixed.insertMany([
+      { _id: null },
+      { _id: 7 },
+      { _id: new Types.ObjectId('a00000000000000000000001') },
+      { _id: new Types.ObjectId('b00000000000000000000002') },
+      { _id: { at: 't|001' } },
+      { _id: 'a|1' },
+      { _id: 'b|2' },
+      { _id: 'q|001|d' },
+      { _id: 't|001|a' },
+      { _id: 't|002|b' },
+      { _id: 'u' },
+    ] as never[]);
+    const limited = async (filter: Record<string, unknown>, limit: number) =>
+      (await mixed.find(filter).limit(limit).toArray()).map((doc) => doc._id).sort();
+    // null is below every string in jsonb, numbers and documents above, and an ObjectId is a hex string there.
+    expect(await limited({ _id: { $lt: 'b' } }, 2)).toEqual(['a|1']);
+    expect(await limited({ _id: { $gte: '0', $lt: 'c' } }, 2)).toEqual(['a|1', 'b|2']);
+    expect(await limited({ _id: { $gt: 't|001|a' } }, 2)).toEqual(['t|002|b', 'u']);
+    const two = await limited({ _id: { $gte: 'a', $lt: 't|003' } }, 2);
+    expect(two).toHaveLength(2);
+    expect(['a|1', 'b|2', 'q|001|d', 't|001|a', 't|002|b']).toEqual(expect.arrayContaining(two));
+  });
+
+  it('takes the limit to PostgreSQL with the range (FerretDB reports the limit pushdown)', async () => {
+    const plan: { limitPushdown?: boolean } = await connection
+      .collection<{ _id: string }>('wakes')
+      .find({ _id: { $gte: 't|', $lt: 't|003' } })
+      .limit(2)
+      .explain();
+    expect({ server, pushdown: plan.limitPushdown }).toEqual({
+      server,
+      pushdown: server === 'ferretdb' ? true : undefined,
+    });
+  });
 });
 
 /**
