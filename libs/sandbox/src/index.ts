@@ -1,4 +1,4 @@
-// Local fakes of vendor APIs (SendGrid, Twilio, ad audiences, WordPress, LinkedIn posts) for integration tests and the `npm start` sandbox.
+// Local fakes of vendor APIs (SendGrid, Twilio, ad audiences, WordPress, LinkedIn posts, HubSpot CRM) for integration tests and the `npm start` sandbox.
 export type {
   FakeHttpApiOptions,
   FakeRequest,
@@ -23,7 +23,21 @@ export {
   type FakeTwilioOptions,
   type TwilioMessageStatus,
 } from './fake-twilio';
-export { RedirectingRequestClient, linkedInClientFor, sendGridMailFor, twilioClientFor } from './sdk-clients';
+export {
+  RedirectingRequestClient,
+  hubSpotClientFor,
+  linkedInClientFor,
+  sendGridMailFor,
+  twilioClientFor,
+} from './sdk-clients';
+export {
+  FakeHubSpot,
+  type FakeHubSpotOptions,
+  type FakeHubSpotRecord,
+  type HubSpotLimits,
+  type HubSpotObjectType,
+  type HubSpotPropertyVersion,
+} from './fake-hubspot';
 export {
   FakeWordPress,
   type FakeWordPressOptions,

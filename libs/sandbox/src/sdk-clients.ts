@@ -1,3 +1,4 @@
+import { Client as HubSpotClient } from '@hubspot/api-client';
 import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import type { CreateAxiosDefaults } from 'axios';
@@ -74,4 +75,12 @@ export function linkedInClientFor(baseUrl: string, config: CreateAxiosDefaults =
       return request;
     });
   return client;
+}
+
+/**
+ * The official HubSpot SDK aimed at `baseUrl` (a FakeHubSpot, or https://api.hubapi.com) with a private app's token.
+ * No retries of its own: a test sees every answer, and sync's connector retries with its own budget.
+ */
+export function hubSpotClientFor(baseUrl: string, accessToken: string): HubSpotClient {
+  return new HubSpotClient({ accessToken, basePath: baseUrl.replace(/\/+$/, ''), numberOfApiCallRetries: 0 });
 }

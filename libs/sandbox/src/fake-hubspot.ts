@@ -1,0 +1,823 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { FakeHttpApi, jsonReply, type Exchange, type FakeHttpApiOptions, type Reply } from './fake-http';
+
+/** The CRM objects the fake keeps, by their v3 path name. */
+export type HubSpotObjectType = 'contacts' | 'companies';
+
+/** Where a property value came from, as HubSpot's property history says (`propertiesWithHistory`). */
+export interface HubSpotPropertyVersion {
+  value: string;
+  /** ISO time of the change. */
+  timestamp: string;
+  /** `CRM_UI` for a person's edit (the fake's `edit`), `INTEGRATION` for an API write. */
+  sourceType: 'CRM_UI' | 'INTEGRATION' | 'IMPORT';
+  /** The private app that wrote it (API writes), else the user. */
+  sourceId: string;
+}
+
+/** One CRM record as the fake keeps it. */
+export interface FakeHubSpotRecord {
+  id: string;
+  objectType: HubSpotObjectType;
+  /** Property values as HubSpot returns them: strings, or null once cleared. */
+  properties: Record<string, string | null>;
+  history: Record<string, HubSpotPropertyVersion[]>;
+  createdAt: number;
+  /** `lastmodifieddate`, epoch ms. */
+  updatedAt: number;
+  archived: boolean;
+  /** When search sees this version; before, search sees `searchable` (the version before it, if any). */
+  visibleAt: number;
+  searchable?: { properties: Record<string, string | null>; updatedAt: number; archived: boolean };
+}
+
+/** HubSpot's request limits for one private app (its defaults here are those of a Starter portal's private app). */
+export interface HubSpotLimits {
+  /** Requests per rolling 10 s (`TEN_SECONDLY_ROLLING`), search excluded. */
+  tenSecondly: number;
+  /** Search requests per second (`SECONDLY`), per portal. */
+  searchPerSecond: number;
+  /** Requests per day (`DAILY`), search included. */
+  daily: number;
+}
+
+export interface FakeHubSpotOptions extends Omit<FakeHttpApiOptions, 'rateLimit'> {
+  /** Private app tokens the fake takes, with the app id each writes as; unset: any `pat-` token (the sandbox). */
+  accessTokens?: Record<string, string>;
+  limits?: Partial<HubSpotLimits>;
+  /**
+   * How long a change takes to reach the search index (HubSpot's search is eventually consistent): until then search
+   * returns the record as it was. 0 by default.
+   */
+  searchLagMs?: number;
+  /** The portal (hub) id in error bodies and webhooks. */
+  portalId?: number;
+}
+
+type Json = Record<string, unknown>;
+
+interface PropertyDefinition {
+  type: 'string' | 'number' | 'datetime' | 'enumeration';
+  /** Allowed values of an enumeration. */
+  options?: readonly string[];
+  /** Set by HubSpot itself; an API write of it is refused. */
+  readOnly?: boolean;
+  /** Checked as an email address. */
+  email?: boolean;
+}
+
+const LIFECYCLE_STAGES = [
+  'subscriber',
+  'lead',
+  'marketingqualifiedlead',
+  'salesqualifiedlead',
+  'opportunity',
+  'customer',
+  'evangelist',
+  'other',
+] as const;
+
+const COMMON: Record<string, PropertyDefinition> = {
+  hs_object_id: { type: 'number', readOnly: true },
+  createdate: { type: 'datetime', readOnly: true },
+  lastmodifieddate: { type: 'datetime', readOnly: true },
+  lifecyclestage: { type: 'enumeration', options: LIFECYCLE_STAGES },
+  city: { type: 'string' },
+  country: { type: 'string' },
+};
+
+const PROPERTIES: Record<HubSpotObjectType, Record<string, PropertyDefinition>> = {
+  contacts: {
+    ...COMMON,
+    email: { type: 'string', email: true },
+    firstname: { type: 'string' },
+    lastname: { type: 'string' },
+    phone: { type: 'string' },
+    company: { type: 'string' },
+    jobtitle: { type: 'string' },
+    website: { type: 'string' },
+    hs_lead_status: {
+      type: 'enumeration',
+      options: [
+        'NEW',
+        'OPEN',
+        'IN_PROGRESS',
+        'OPEN_DEAL',
+        'UNQUALIFIED',
+        'ATTEMPTED_TO_CONTACT',
+        'CONNECTED',
+      ],
+    },
+  },
+  companies: {
+    ...COMMON,
+    name: { type: 'string' },
+    domain: { type: 'string' },
+    industry: { type: 'string' },
+    numberofemployees: { type: 'number' },
+    annualrevenue: { type: 'number' },
+  },
+};
+
+/** What a search or read returns when it names no properties. */
+const DEFAULT_PROPERTIES: Record<HubSpotObjectType, readonly string[]> = {
+  contacts: ['createdate', 'email', 'firstname', 'hs_object_id', 'lastmodifieddate', 'lastname'],
+  companies: ['createdate', 'domain', 'hs_object_id', 'lastmodifieddate', 'name'],
+};
+
+const OPERATORS = new Set([
+  'EQ',
+  'NEQ',
+  'LT',
+  'LTE',
+  'GT',
+  'GTE',
+  'BETWEEN',
+  'IN',
+  'NOT_IN',
+  'HAS_PROPERTY',
+  'NOT_HAS_PROPERTY',
+  'CONTAINS_TOKEN',
+  'NOT_CONTAINS_TOKEN',
+]);
+
+/** HubSpot's search caps: a page, the results one search pages through, filter groups and filters. */
+const MAX_SEARCH_PAGE = 200;
+const MAX_SEARCH_RESULTS = 10_000;
+const MAX_FILTER_GROUPS = 5;
+const MAX_FILTERS_PER_GROUP = 6;
+const MAX_FILTERS = 18;
+const MAX_BATCH = 100;
+const MAX_LIST_PAGE = 100;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const OBJECT_ROUTE = /^\/crm\/v3\/objects\/(contacts|companies)(?:\/([^/]+))?(?:\/([^/]+))?\/?$/;
+
+const isRecord = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A datetime filter value: epoch ms as a string, or an ISO date. */
+function timeOf(value: string): number {
+  return /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+}
+
+/**
+ * HubSpot's order among records whose sort values tie is not theirs to promise and not by id: the fake orders ties
+ * by a hash of the id, so a client that assumes id order within one timestamp fails here as it would there.
+ */
+function tieOrder(id: string): string {
+  return createHash('sha1').update(id).digest('hex');
+}
+
+class ValidationError extends Error {}
+
+/**
+ * A local HubSpot CRM v3 for the objects API as `@hubspot/api-client` calls it: contacts and companies, list, get,
+ * create, update, archive, batch read/create/update/archive (100 at most), and search with HubSpot's limits (200 a
+ * page, 10,000 results a search, 5 filter groups of 6 filters, one sort). Private app tokens (Bearer), the three rate
+ * limits with HubSpot's 429 bodies and X-HubSpot-RateLimit-* headers, property validation (unknown, read-only,
+ * enumeration options, email format), unique contact emails, property history with the writer's identity, and a
+ * search index that may lag writes (`searchLagMs`). `edit` plays a person changing a record in HubSpot's UI.
+ */
+export class FakeHubSpot extends FakeHttpApi {
+  private readonly records: Record<HubSpotObjectType, Map<string, FakeHubSpotRecord>> = {
+    contacts: new Map(),
+    companies: new Map(),
+  };
+  private nextId = 1001;
+  private readonly limits: HubSpotLimits;
+  /** Arrival times of metered requests in the last 10 s, of search requests in the last second, and today's count. */
+  private recent: number[] = [];
+  private recentSearches: number[] = [];
+  private day = { start: Number.NEGATIVE_INFINITY, used: 0 };
+  readonly portalId: number;
+
+  constructor(private readonly options: FakeHubSpotOptions = {}) {
+    super(options);
+    this.limits = { tenSecondly: 100, searchPerSecond: 4, daily: 250_000, ...options.limits };
+    this.portalId = options.portalId ?? 62515;
+  }
+
+  /** A record as it stands (not as search may still see it). */
+  record(objectType: HubSpotObjectType, id: string): FakeHubSpotRecord | undefined {
+    return this.records[objectType].get(id);
+  }
+
+  /** Every record of a type, archived ones included, in id order. */
+  all(objectType: HubSpotObjectType): FakeHubSpotRecord[] {
+    return [...this.records[objectType].values()];
+  }
+
+  /**
+   * Creates records as an import would, all modified at `at` (default: now): how tests make many records share one
+   * `lastmodifieddate`. Returns their ids.
+   */
+  seed(objectType: HubSpotObjectType, rows: readonly Record<string, string>[], at = this.now()): string[] {
+    return rows.map((properties) => {
+      this.validate(objectType, properties, undefined);
+      return this.create(objectType, properties, at, { sourceType: 'IMPORT', sourceId: 'import' }).id;
+    });
+  }
+
+  /** A person changes a record in HubSpot's UI at `at` (default: now). */
+  edit(objectType: HubSpotObjectType, id: string, properties: Record<string, string>, at = this.now()): void {
+    const record = this.records[objectType].get(id);
+    if (!record) throw new Error(`no ${objectType} ${id}`);
+    this.validate(objectType, properties, id);
+    this.change(record, properties, at, { sourceType: 'CRM_UI', sourceId: 'user:ada@agency.example' });
+  }
+
+  override reset(): void {
+    super.reset();
+    this.records.contacts.clear();
+    this.records.companies.clear();
+    this.recent = [];
+    this.recentSearches = [];
+    this.day = { start: Number.NEGATIVE_INFINITY, used: 0 };
+  }
+
+  protected sandboxMessages(): readonly unknown[] {
+    return [...this.all('contacts'), ...this.all('companies')].map((r) => ({
+      objectType: r.objectType,
+      id: r.id,
+      properties: r.properties,
+      updatedAt: iso(r.updatedAt),
+      archived: r.archived,
+    }));
+  }
+
+  protected authenticate(exchange: Exchange): Reply | undefined {
+    return this.appOf(exchange) === undefined
+      ? this.hubError(
+          401,
+          'INVALID_AUTHENTICATION',
+          'Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview',
+        )
+      : undefined;
+  }
+
+  protected error(status: number, message: string, headers: Record<string, string> = {}): Reply {
+    const category =
+      status >= 500 ? 'INTERNAL_ERROR' : status === 404 ? 'OBJECT_NOT_FOUND' : 'VALIDATION_ERROR';
+    return this.hubError(status, category, message, headers);
+  }
+
+  protected route(exchange: Exchange): Reply {
+    const match = OBJECT_ROUTE.exec(exchange.url.pathname);
+    if (!match) return this.error(404, `Unable to infer object type from: ${exchange.url.pathname}`);
+    const objectType = match[1] as HubSpotObjectType;
+    const [segment, action] = [match[2], match[3]];
+    const search = exchange.method === 'POST' && segment === 'search' && action === undefined;
+    const refused = this.meterHubSpot(exchange.at, search);
+    if (refused) return refused;
+    const headers = search ? {} : this.limitHeaders(exchange.at);
+    const app = this.appOf(exchange) as string;
+    let reply: Reply;
+    try {
+      const body = exchange.body.length > 0 ? (JSON.parse(exchange.body.toString('utf8')) as unknown) : {};
+      if (search) reply = this.search(objectType, body, exchange.at);
+      else if (segment === 'batch' && exchange.method === 'POST' && action)
+        reply = this.batch(objectType, action, body, exchange, app);
+      else if (segment === undefined && exchange.method === 'GET')
+        reply = this.list(objectType, exchange.url);
+      else if (segment === undefined && exchange.method === 'POST')
+        reply = this.createOne(objectType, body, exchange.at, app);
+      else if (segment !== undefined && action === undefined)
+        reply = this.one(objectType, segment, body, exchange, app);
+      else reply = this.error(404, 'Not Found');
+    } catch (error) {
+      if (error instanceof SyntaxError) reply = this.error(400, `Invalid input JSON: ${error.message}`);
+      else if (error instanceof ValidationError)
+        reply = this.hubError(400, 'VALIDATION_ERROR', error.message);
+      else throw error;
+    }
+    return { ...reply, headers: { ...reply.headers, ...headers } };
+  }
+
+  private appOf(exchange: Exchange): string | undefined {
+    const header = exchange.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!token) return undefined;
+    const tokens = this.options.accessTokens;
+    if (!tokens) return token.startsWith('pat-') ? 'sandbox-app' : undefined;
+    for (const [known, app] of Object.entries(tokens)) {
+      const a = Buffer.from(token);
+      const b = Buffer.from(known);
+      if (a.length === b.length && timingSafeEqual(a, b)) return app;
+    }
+    return undefined;
+  }
+
+  private hubError(
+    status: number,
+    category: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ): Reply {
+    return jsonReply(status, { status: 'error', message, correlationId: randomUUID(), category }, headers);
+  }
+
+  /** Counts the request against HubSpot's limits; HubSpot's 429 when one is spent. */
+  private meterHubSpot(at: number, search: boolean): Reply | undefined {
+    if (at - this.day.start >= 86_400_000) this.day = { start: at - (at % 86_400_000), used: 0 };
+    this.recent = this.recent.filter((t) => at - t < 10_000);
+    this.recentSearches = this.recentSearches.filter((t) => at - t < 1_000);
+    const limited = (policyName: string, message: string, headers: Record<string, string>) =>
+      jsonReply(
+        429,
+        {
+          status: 'error',
+          message,
+          errorType: 'RATE_LIMIT',
+          correlationId: randomUUID(),
+          policyName,
+          groupName: `publicapi:private-app:${this.portalId}`,
+        },
+        headers,
+      );
+    if (this.day.used >= this.limits.daily)
+      return limited('DAILY', 'You have reached your daily limit.', this.limitHeaders(at));
+    if (search) {
+      if (this.recentSearches.length >= this.limits.searchPerSecond)
+        return limited('SECONDLY', 'You have reached your secondly limit.', {});
+      this.recentSearches.push(at);
+    } else {
+      if (this.recent.length >= this.limits.tenSecondly)
+        return limited(
+          'TEN_SECONDLY_ROLLING',
+          'You have reached your ten_secondly_rolling limit.',
+          this.limitHeaders(at),
+        );
+      this.recent.push(at);
+    }
+    this.day.used += 1;
+    return undefined;
+  }
+
+  /** HubSpot's rate-limit headers (search answers carry none, as HubSpot's do not). */
+  private limitHeaders(at: number): Record<string, string> {
+    const perSecond = Math.max(1, Math.floor(this.limits.tenSecondly / 10));
+    const lastSecond = this.recent.filter((t) => at - t < 1_000).length;
+    return {
+      'x-hubspot-ratelimit-daily': String(this.limits.daily),
+      'x-hubspot-ratelimit-daily-remaining': String(Math.max(0, this.limits.daily - this.day.used)),
+      'x-hubspot-ratelimit-interval-milliseconds': '10000',
+      'x-hubspot-ratelimit-max': String(this.limits.tenSecondly),
+      'x-hubspot-ratelimit-remaining': String(Math.max(0, this.limits.tenSecondly - this.recent.length)),
+      'x-hubspot-ratelimit-secondly': String(perSecond),
+      'x-hubspot-ratelimit-secondly-remaining': String(Math.max(0, perSecond - lastSecond)),
+    };
+  }
+
+  // ---- records ----
+
+  private create(
+    objectType: HubSpotObjectType,
+    properties: Record<string, string>,
+    at: number,
+    source: Pick<HubSpotPropertyVersion, 'sourceType' | 'sourceId'>,
+  ): FakeHubSpotRecord {
+    const id = String(this.nextId++);
+    const record: FakeHubSpotRecord = {
+      id,
+      objectType,
+      properties: { hs_object_id: id, createdate: iso(at), lastmodifieddate: iso(at) },
+      history: {},
+      createdAt: at,
+      updatedAt: at,
+      archived: false,
+      visibleAt: at + (this.options.searchLagMs ?? 0),
+    };
+    this.records[objectType].set(id, record);
+    this.apply(record, properties, at, source);
+    return record;
+  }
+
+  private change(
+    record: FakeHubSpotRecord,
+    properties: Record<string, string>,
+    at: number,
+    source: Pick<HubSpotPropertyVersion, 'sourceType' | 'sourceId'>,
+  ): void {
+    // What search keeps seeing until the index catches up: the version it saw last.
+    const visible = this.searchView(record, at);
+    record.searchable = visible ?? undefined;
+    record.visibleAt = at + (this.options.searchLagMs ?? 0);
+    record.updatedAt = Math.max(record.updatedAt, at);
+    record.properties = { ...record.properties, lastmodifieddate: iso(record.updatedAt) };
+    this.apply(record, properties, at, source);
+  }
+
+  private apply(
+    record: FakeHubSpotRecord,
+    properties: Record<string, string>,
+    at: number,
+    source: Pick<HubSpotPropertyVersion, 'sourceType' | 'sourceId'>,
+  ): void {
+    for (const [name, raw] of Object.entries(properties)) {
+      const value = raw === '' ? null : raw;
+      if ((record.properties[name] ?? null) === value) continue;
+      record.properties[name] = value;
+      (record.history[name] ??= []).unshift({ value: value ?? '', timestamp: iso(at), ...source });
+    }
+  }
+
+  /** The record as search sees it at `at`: the newest version already indexed, or none before the first is. */
+  private searchView(
+    record: FakeHubSpotRecord,
+    at: number,
+  ): { properties: Record<string, string | null>; updatedAt: number; archived: boolean } | undefined {
+    if (record.visibleAt <= at)
+      return { properties: record.properties, updatedAt: record.updatedAt, archived: record.archived };
+    return record.searchable;
+  }
+
+  /** Refuses unknown, read-only and invalid values, and a contact email another contact has: HubSpot's messages. */
+  private validate(objectType: HubSpotObjectType, properties: unknown, id: string | undefined): void {
+    if (!isRecord(properties)) throw new ValidationError('Invalid input JSON: properties must be an object');
+    const problems: Json[] = [];
+    const definitions = PROPERTIES[objectType];
+    for (const [name, value] of Object.entries(properties)) {
+      const definition = definitions[name];
+      const problem = (error: string, message: string) =>
+        problems.push({ isValid: false, message, error, name, localizedErrorMessage: message });
+      if (!definition) problem('PROPERTY_DOESNT_EXIST', `Property "${name}" does not exist`);
+      else if (definition.readOnly)
+        problem('READ_ONLY_VALUE', `"${name}" is a read only property; its value cannot be set.`);
+      else if (typeof value !== 'string' && value !== null)
+        problem('INVALID_VALUE', `${JSON.stringify(value)} is not a valid value for ${name}`);
+      else if (value === null || value === '') continue;
+      else if (definition.email && !EMAIL.test(value))
+        problem('INVALID_EMAIL', `Email address ${value} is invalid`);
+      else if (definition.type === 'number' && !Number.isFinite(Number(value)))
+        problem('INVALID_INTEGER', `${value} was not a valid number.`);
+      else if (definition.options && !definition.options.includes(value))
+        problem(
+          'INVALID_OPTION',
+          `${value} was not one of the allowed options: [${definition.options.join(', ')}]`,
+        );
+    }
+    if (problems.length > 0)
+      throw new ValidationError(`Property values were not valid: ${JSON.stringify(problems)}`);
+    const email = objectType === 'contacts' ? (properties['email'] as string | undefined) : undefined;
+    if (email) {
+      const existing = [...this.records.contacts.values()].find(
+        (r) => !r.archived && r.id !== id && r.properties['email']?.toLowerCase() === email.toLowerCase(),
+      );
+      if (existing) throw new ValidationError(`Contact already exists. Existing ID: ${existing.id}`);
+    }
+  }
+
+  private view(
+    record: { id: string; properties: Record<string, string | null>; updatedAt: number; archived: boolean },
+    objectType: HubSpotObjectType,
+    names: readonly string[] | undefined,
+    createdAt: number,
+    history?: { names: readonly string[]; of: FakeHubSpotRecord },
+  ): Json {
+    const wanted = names && names.length > 0 ? names : DEFAULT_PROPERTIES[objectType];
+    const properties: Json = {};
+    for (const name of wanted)
+      if (name in PROPERTIES[objectType]) properties[name] = record.properties[name] ?? null;
+    const view: Json = {
+      id: record.id,
+      properties,
+      createdAt: iso(createdAt),
+      updatedAt: iso(record.updatedAt),
+      archived: record.archived,
+    };
+    if (history && history.names.length > 0) {
+      view['propertiesWithHistory'] = Object.fromEntries(
+        history.names.map((name) => [name, (history.of.history[name] ?? []).map((v) => ({ ...v }))]),
+      );
+    }
+    return view;
+  }
+
+  private list(objectType: HubSpotObjectType, url: URL): Reply {
+    const limit = Number(url.searchParams.get('limit') ?? 10);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_PAGE)
+      return this.error(400, `limit must be between 1 and ${MAX_LIST_PAGE}`);
+    const archived = url.searchParams.get('archived') === 'true';
+    const after = url.searchParams.get('after');
+    const names = url.searchParams.getAll('properties').flatMap((p) => p.split(','));
+    const rows = this.all(objectType)
+      .filter((r) => r.archived === archived && (after === null || Number(r.id) > Number(after)))
+      .slice(0, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return jsonReply(200, {
+      results: page.map((r) => this.view(r, objectType, names, r.createdAt)),
+      ...(rows.length > limit && last ? { paging: { next: { after: last.id, link: '' } } } : {}),
+    });
+  }
+
+  private one(
+    objectType: HubSpotObjectType,
+    id: string,
+    body: unknown,
+    exchange: Exchange,
+    app: string,
+  ): Reply {
+    const record = this.records[objectType].get(id);
+    const notFound = () =>
+      this.hubError(404, 'OBJECT_NOT_FOUND', 'Object not found.  objectId are usually numeric.');
+    if (exchange.method === 'GET') {
+      const archived = exchange.url.searchParams.get('archived') === 'true';
+      if (!record || record.archived !== archived) return notFound();
+      const names = exchange.url.searchParams.getAll('properties').flatMap((p) => p.split(','));
+      const withHistory = exchange.url.searchParams
+        .getAll('propertiesWithHistory')
+        .flatMap((p) => p.split(','));
+      return jsonReply(
+        200,
+        this.view(record, objectType, names, record.createdAt, { names: withHistory, of: record }),
+      );
+    }
+    if (!record || record.archived) return notFound();
+    if (exchange.method === 'PATCH') {
+      const properties = isRecord(body) ? body['properties'] : undefined;
+      this.validate(objectType, properties, id);
+      this.change(record, properties as Record<string, string>, exchange.at, {
+        sourceType: 'INTEGRATION',
+        sourceId: app,
+      });
+      return jsonReply(200, this.view(record, objectType, Object.keys(properties as Json), record.createdAt));
+    }
+    if (exchange.method === 'DELETE') {
+      this.archive(record, exchange.at);
+      return { status: 204 };
+    }
+    return this.error(405, 'Method Not Allowed');
+  }
+
+  private archive(record: FakeHubSpotRecord, at: number): void {
+    record.searchable = this.searchView(record, at);
+    record.archived = true;
+    record.updatedAt = Math.max(record.updatedAt, at);
+    record.visibleAt = at + (this.options.searchLagMs ?? 0);
+  }
+
+  private createOne(objectType: HubSpotObjectType, body: unknown, at: number, app: string): Reply {
+    const properties = isRecord(body) ? body['properties'] : undefined;
+    this.validate(objectType, properties, undefined);
+    const record = this.create(objectType, properties as Record<string, string>, at, {
+      sourceType: 'INTEGRATION',
+      sourceId: app,
+    });
+    return jsonReply(201, this.view(record, objectType, Object.keys(properties as Json), at));
+  }
+
+  private batch(
+    objectType: HubSpotObjectType,
+    action: string,
+    body: unknown,
+    exchange: Exchange,
+    app: string,
+  ): Reply {
+    const inputs =
+      isRecord(body) && Array.isArray(body['inputs']) ? (body['inputs'] as unknown[]) : undefined;
+    if (!inputs) return this.error(400, 'Invalid input JSON: inputs is required');
+    if (inputs.length > MAX_BATCH)
+      return this.error(
+        400,
+        `Batch input limit exceeded. Maximum batch size is ${MAX_BATCH}, got ${inputs.length}.`,
+      );
+    const started = iso(exchange.at);
+    const done = (results: Json[], errors: Json[], status = 200) =>
+      jsonReply(errors.length > 0 ? 207 : status, {
+        status: 'COMPLETE',
+        results,
+        ...(errors.length > 0 ? { numErrors: errors.length, errors } : {}),
+        startedAt: started,
+        completedAt: iso(this.now()),
+      });
+    const missing = (ids: string[]): Json[] =>
+      ids.length === 0
+        ? []
+        : [
+            {
+              status: 'error',
+              category: 'OBJECT_NOT_FOUND',
+              message: `Could not get some ${objectType.slice(0, -1).toUpperCase()} objects, they may be deleted or not exist. Check that ids are valid.`,
+              context: { ids },
+            },
+          ];
+    const idOf = (input: unknown) => (isRecord(input) ? String(input['id'] ?? '') : '');
+    if (action === 'read') {
+      const names =
+        isRecord(body) && Array.isArray(body['properties']) ? (body['properties'] as string[]) : [];
+      const withHistory =
+        isRecord(body) && Array.isArray(body['propertiesWithHistory'])
+          ? (body['propertiesWithHistory'] as string[])
+          : [];
+      const archived = exchange.url.searchParams.get('archived') === 'true';
+      const found: FakeHubSpotRecord[] = [];
+      const absent: string[] = [];
+      for (const input of inputs) {
+        const record = this.records[objectType].get(idOf(input));
+        if (record && record.archived === archived) found.push(record);
+        else absent.push(idOf(input));
+      }
+      return done(
+        found.map((r) => this.view(r, objectType, names, r.createdAt, { names: withHistory, of: r })),
+        missing(absent),
+      );
+    }
+    if (action === 'create') {
+      // All or nothing, as HubSpot: one invalid input refuses the batch, naming the properties.
+      const rows = inputs.map((input) => (isRecord(input) ? input['properties'] : undefined));
+      rows.forEach((properties) => this.validate(objectType, properties, undefined));
+      const emails = rows.map((p) => (p as Json)['email']).filter((e): e is string => typeof e === 'string');
+      if (new Set(emails.map((e) => e.toLowerCase())).size !== emails.length)
+        throw new ValidationError('Duplicate email addresses in the batch');
+      const created = rows.map((properties) =>
+        this.create(objectType, properties as Record<string, string>, exchange.at, {
+          sourceType: 'INTEGRATION',
+          sourceId: app,
+        }),
+      );
+      return done(
+        created.map((r, i) => this.view(r, objectType, Object.keys(rows[i] as Json), r.createdAt)),
+        [],
+        201,
+      );
+    }
+    if (action === 'update') {
+      const absent: string[] = [];
+      const present: { record: FakeHubSpotRecord; properties: Record<string, string> }[] = [];
+      for (const input of inputs) {
+        const record = this.records[objectType].get(idOf(input));
+        if (!record || record.archived) {
+          absent.push(idOf(input));
+          continue;
+        }
+        const properties = isRecord(input) ? input['properties'] : undefined;
+        this.validate(objectType, properties, record.id);
+        present.push({ record, properties: properties as Record<string, string> });
+      }
+      for (const { record, properties } of present)
+        this.change(record, properties, exchange.at, { sourceType: 'INTEGRATION', sourceId: app });
+      return done(
+        present.map(({ record, properties }) =>
+          this.view(record, objectType, Object.keys(properties), record.createdAt),
+        ),
+        missing(absent),
+      );
+    }
+    if (action === 'archive') {
+      for (const input of inputs) {
+        const record = this.records[objectType].get(idOf(input));
+        if (record && !record.archived) this.archive(record, exchange.at);
+      }
+      return { status: 204 };
+    }
+    return this.error(404, 'Not Found');
+  }
+
+  // ---- search ----
+
+  private search(objectType: HubSpotObjectType, body: unknown, at: number): Reply {
+    if (!isRecord(body)) throw new ValidationError('Invalid input JSON');
+    const limit = body['limit'] === undefined ? 10 : Number(body['limit']);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_PAGE)
+      throw new ValidationError(`limit must be between 1 and ${MAX_SEARCH_PAGE}`);
+    const after = body['after'] === undefined || body['after'] === null ? 0 : Number(body['after']);
+    if (!Number.isInteger(after) || after < 0)
+      throw new ValidationError(`after must be a non-negative integer`);
+    if (after + limit > MAX_SEARCH_RESULTS)
+      throw new ValidationError(
+        `Paging through more than ${MAX_SEARCH_RESULTS} results of one search is not supported; narrow the search with filters.`,
+      );
+    const groups = Array.isArray(body['filterGroups']) ? (body['filterGroups'] as unknown[]) : [];
+    if (groups.length > MAX_FILTER_GROUPS)
+      throw new ValidationError(`At most ${MAX_FILTER_GROUPS} filter groups are allowed`);
+    const parsed = groups.map((group) => {
+      const filters =
+        isRecord(group) && Array.isArray(group['filters']) ? (group['filters'] as unknown[]) : [];
+      if (filters.length > MAX_FILTERS_PER_GROUP)
+        throw new ValidationError(`At most ${MAX_FILTERS_PER_GROUP} filters are allowed in a filter group`);
+      return filters.map((filter) => this.filterOf(objectType, filter));
+    });
+    if (parsed.flat().length > MAX_FILTERS)
+      throw new ValidationError(`At most ${MAX_FILTERS} filters are allowed`);
+    const sorts = Array.isArray(body['sorts']) ? (body['sorts'] as unknown[]) : [];
+    if (sorts.length > 1) throw new ValidationError('Only one sort is allowed');
+    const sort = this.sortOf(objectType, sorts[0]);
+    const names = Array.isArray(body['properties']) ? (body['properties'] as string[]) : [];
+
+    const matches: {
+      id: string;
+      view: NonNullable<ReturnType<FakeHubSpot['searchView']>>;
+      createdAt: number;
+    }[] = [];
+    for (const record of this.records[objectType].values()) {
+      const view = this.searchView(record, at);
+      if (!view || view.archived) continue;
+      const row = { ...view, id: record.id };
+      if (parsed.length === 0 || parsed.some((filters) => filters.every((f) => f(row.properties))))
+        matches.push({ id: record.id, view: row, createdAt: record.createdAt });
+    }
+    const key = (m: (typeof matches)[number]) => sort.value(m.view.properties, m.id);
+    matches.sort((a, b) => {
+      const [ka, kb] = [key(a), key(b)];
+      const order = ka < kb ? -1 : ka > kb ? 1 : tieOrder(a.id) < tieOrder(b.id) ? -1 : 1;
+      return sort.descending ? -order : order;
+    });
+    const page = matches.slice(after, after + limit);
+    const next = after + limit;
+    return jsonReply(200, {
+      total: matches.length,
+      results: page.map((m) => this.view({ ...m.view, id: m.id }, objectType, names, m.createdAt)),
+      ...(next < matches.length ? { paging: { next: { after: String(next), link: '' } } } : {}),
+    });
+  }
+
+  private sortOf(
+    objectType: HubSpotObjectType,
+    sort: unknown,
+  ): { value: (p: Record<string, string | null>, id: string) => number | string; descending: boolean } {
+    let name = 'createdate';
+    let descending = false;
+    if (typeof sort === 'string') {
+      descending = sort.startsWith('-');
+      name = descending ? sort.slice(1) : sort;
+    } else if (isRecord(sort)) {
+      name = String(sort['propertyName'] ?? '');
+      descending = sort['direction'] === 'DESCENDING';
+    }
+    const definition = PROPERTIES[objectType][name];
+    if (!definition) throw new ValidationError(`Property "${name}" does not exist`);
+    return {
+      descending,
+      value: (p, id) => {
+        const raw = name === 'hs_object_id' ? id : p[name];
+        if (raw === null || raw === undefined) return '';
+        if (definition.type === 'datetime') return timeOf(raw);
+        if (definition.type === 'number') return Number(raw);
+        return raw.toLowerCase();
+      },
+    };
+  }
+
+  /** A search filter as a predicate over a record's properties, or the error HubSpot gives for it. */
+  private filterOf(
+    objectType: HubSpotObjectType,
+    filter: unknown,
+  ): (p: Record<string, string | null>) => boolean {
+    if (!isRecord(filter)) throw new ValidationError('Invalid filter');
+    const name = String(filter['propertyName'] ?? '');
+    const operator = String(filter['operator'] ?? '');
+    const definition = PROPERTIES[objectType][name];
+    if (!definition) throw new ValidationError(`Property "${name}" does not exist`);
+    if (!OPERATORS.has(operator)) throw new ValidationError(`Unknown operator ${operator}`);
+    const comparable = (raw: string): number | string =>
+      definition.type === 'datetime'
+        ? timeOf(raw)
+        : definition.type === 'number'
+          ? Number(raw)
+          : raw.toLowerCase();
+    const value = filter['value'] === undefined ? undefined : comparable(String(filter['value']));
+    const high = filter['highValue'] === undefined ? undefined : comparable(String(filter['highValue']));
+    const values = Array.isArray(filter['values']) ? filter['values'].map((v) => comparable(String(v))) : [];
+    const need = (v: number | string | undefined): number | string => {
+      if (v === undefined || (typeof v === 'number' && Number.isNaN(v)))
+        throw new ValidationError(`Filter on ${name} with ${operator} needs a valid value`);
+      return v;
+    };
+    return (properties) => {
+      const raw = properties[name];
+      const present = raw !== null && raw !== undefined && raw !== '';
+      const actual = present ? comparable(raw) : undefined;
+      switch (operator) {
+        case 'HAS_PROPERTY':
+          return present;
+        case 'NOT_HAS_PROPERTY':
+          return !present;
+        case 'EQ':
+          return actual === need(value);
+        case 'NEQ':
+          return actual !== need(value);
+        case 'LT':
+          return actual !== undefined && actual < need(value);
+        case 'LTE':
+          return actual !== undefined && actual <= need(value);
+        case 'GT':
+          return actual !== undefined && actual > need(value);
+        case 'GTE':
+          return actual !== undefined && actual >= need(value);
+        case 'BETWEEN':
+          return actual !== undefined && actual >= need(value) && actual <= need(high);
+        case 'IN':
+          return actual !== undefined && values.includes(actual);
+        case 'NOT_IN':
+          return actual === undefined || !values.includes(actual);
+        case 'CONTAINS_TOKEN':
+          return typeof actual === 'string' && actual.includes(String(need(value)).replace(/\*/g, ''));
+        default:
+          return !(typeof actual === 'string' && actual.includes(String(need(value)).replace(/\*/g, '')));
+      }
+    };
+  }
+}
