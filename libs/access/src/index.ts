@@ -1,7 +1,8 @@
 /**
  * Who may call a service and how often: the HTTP workspace guard and its principal, scopes, the API key format and
  * hashing, access token verification, the credential table that lets every service honour the edge's keys, and the
- * rate limits and failed-authentication throttle every service applies to them.
+ * rate limits and failed-authentication throttle every service applies to them, and the box that seals stored
+ * credentials.
  */
 export * from './workspace-auth';
 export * from './credentials';
@@ -19,3 +20,4 @@ export * from './auth-failures';
 export * from './rate-limit.config';
 export * from './shared-access.config';
 export * from './shared-access.module';
+export * from './secret-box';

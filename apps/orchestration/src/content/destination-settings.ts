@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Model } from 'mongoose';
 import { z } from 'zod';
 import { SERVICE_CONFIG } from '@tributary/config';
+import { SecretBox } from '@tributary/access';
 import type { FieldProblem } from '@tributary/runtime';
 import { fieldProblemsOf } from '@tributary/runtime';
 import type { OrchestrationConfig } from '../config';
@@ -104,39 +105,6 @@ export type SettingsWrite =
   { ok: true; view: DestinationSettingsView } | { ok: false; errors: FieldProblem[] };
 
 /**
- * Seals secrets with AES-256-GCM under a key derived from CONTENT_SECRETS_KEY; the workspace, destination and field
- * are authenticated with it, so a sealed secret copied to another workspace's settings does not open.
- */
-export class SecretBox {
-  private readonly key: Buffer;
-
-  constructor(secret: string) {
-    this.key = createHash('sha256').update(`tributary/content-destinations/v1/${secret}`).digest();
-  }
-
-  seal(plain: string, context: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(context));
-    const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return ['v1', iv, cipher.getAuthTag(), data]
-      .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
-      .join('.');
-  }
-
-  open(sealed: string, context: string): string {
-    const [version, iv, tag, data] = sealed.split('.');
-    if (version !== 'v1' || !iv || !tag || data === undefined) throw new Error('not a sealed secret');
-    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
-    decipher.setAAD(Buffer.from(context));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString(
-      'utf8',
-    );
-  }
-}
-
-/**
  * Where a workspace's content is published: a WordPress site (`cms`), a LinkedIn page (`social`) and the
  * newsletter's sender and audience. Secrets are sealed at rest, never returned (reads mask them) and never logged;
  * a rewrite that omits a secret keeps the stored one. Every change is in the audit trail, without values.
@@ -150,7 +118,8 @@ export class DestinationSettings {
     @Inject(CONTENT_AUDIT_MODEL) private readonly audits: Model<ContentAuditDoc>,
     @Inject(SERVICE_CONFIG) private readonly config: OrchestrationConfig,
   ) {
-    this.box = new SecretBox(config.CONTENT_SECRETS_KEY);
+    // Sealed as `v1` under a key derived for content destinations (the values stored so far open unchanged).
+    this.box = new SecretBox(config.CONTENT_SECRETS_KEY, 'content-destinations');
   }
 
   async write(
