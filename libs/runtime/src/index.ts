@@ -10,3 +10,4 @@ export * from './event-service.module';
 export * from './run-service';
 export * from './definition-document';
 export * from './openapi';
+export * from './poll-loop';

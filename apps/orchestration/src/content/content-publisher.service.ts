@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Model } from 'mongoose';
+import { PollLoop } from '@tributary/runtime';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import type { OrchestrationConfig } from '../config';
@@ -31,7 +32,6 @@ import type { CallPolicy } from './destinations/destination-http';
 import { LinkedInSocial, type SocialPost } from './destinations/linkedin-social';
 import { NewsletterSender } from './destinations/newsletter-sender';
 import { WordPressCms } from './destinations/wordpress-cms';
-import { PollLoop } from '../engine/poll-loop';
 
 /** Items claimed per store round trip; content is written by people, so a round rarely finds more. */
 const CLAIM_BATCH = 50;

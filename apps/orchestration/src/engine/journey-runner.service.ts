@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { randomUUID } from 'node:crypto';
 import { ROOT_CONTEXT, context, propagation } from '@opentelemetry/api';
 import type { Model } from 'mongoose';
+import { PollLoop } from '@tributary/runtime';
 import pLimit from 'p-limit';
 import { EventPublisher, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
@@ -19,7 +20,6 @@ import {
 } from '../journeys/journey-path';
 import { JourneyCatalog } from '../journeys/journey-catalog';
 import { Coalescer } from './coalescer';
-import { PollLoop } from './poll-loop';
 import { ConditionWaits } from './condition-waits';
 import { MessageSender, type ClaimFacts } from './message-sender';
 import { StepEffects } from './step-effects';

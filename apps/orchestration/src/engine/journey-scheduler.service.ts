@@ -11,6 +11,7 @@ import { Schema, type Model } from 'mongoose';
 import { SERVICE_CONFIG } from '@tributary/config';
 import { derivedEventId, originMetadata } from '@tributary/messaging';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
+import { PollLoop } from '@tributary/runtime';
 import { isDuplicateKey, upsertRacing } from '@tributary/store';
 import type { OrchestrationConfig } from '../config';
 import { JourneyCatalog } from '../journeys/journey-catalog';
@@ -20,7 +21,6 @@ import { firstOccurrence, nextOccurrence } from '../journeys/journey-schedule';
 import { AudienceGuards } from './audience-guards';
 import { CONTACT_PROFILE_MODEL, modelProvider, type ContactProfileDoc } from './engine.models';
 import { JourneyIntake } from './journey-intake.service';
-import { PollLoop } from './poll-loop';
 
 type ScheduleEntry = Extract<JourneyEntry, { on: 'schedule' }>;
 

@@ -1,6 +1,7 @@
 /**
- * A replica's polling loop (the journey runner, the journey scheduler, the content publisher): runs `round` at
- * start, then again `intervalMs` after each round ends; a `poke` during a round runs the next one at once. A failed
+ * A replica's polling loop (orchestration's journey runner, scheduler and content publisher; sync's change capture):
+ * runs `round` at start, then again `intervalMs` after each round ends; a `poke` during a round runs the next one at
+ * once. A failed
  * round is reported and the loop goes on. `stop` lets the round in progress finish.
  */
 export class PollLoop {
