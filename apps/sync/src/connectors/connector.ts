@@ -1,0 +1,59 @@
+/** What a connector can do with its vendor. */
+export type ConnectorCapability = 'read-changes' | 'receive-pushed' | 'write' | 'erase';
+
+/** A vendor field as the connector knows it: its type, and the values a picklist takes. */
+export interface ConnectorField {
+  type: 'string' | 'email' | 'phone' | 'number' | 'datetime' | 'picklist';
+  options?: readonly string[];
+  /** Set by the vendor; never written. */
+  readOnly?: boolean;
+}
+
+/** One object a connector syncs: the platform's entity, the vendor's name for it and its fields. */
+export interface ConnectorObject {
+  entity: 'contact' | 'company';
+  /** The vendor's object (`contacts` in HubSpot's v3 API). */
+  vendorObject: string;
+  fields: Readonly<Record<string, ConnectorField>>;
+}
+
+/**
+ * A connector's declaration: what it can do, its objects and fields, the vendor API version it speaks and when the
+ * vendor retires that version (a warning event as the date comes near), and the vendor's request limits.
+ */
+export interface ConnectorDescriptor {
+  kind: string;
+  vendor: string;
+  apiVersion: string;
+  /** ISO date the vendor retires `apiVersion`, null while none is announced. */
+  apiSunsetAt: string | null;
+  capabilities: readonly ConnectorCapability[];
+  objects: readonly ConnectorObject[];
+  rateLimits: Readonly<Record<string, { requests: number; perMs: number }>>;
+}
+
+/** A vendor record as read: id, the vendor's own modification time (its version) and its field values. */
+export interface VendorRecord {
+  id: string;
+  modifiedAt: number;
+  createdAt: number;
+  fields: Record<string, string | null>;
+}
+
+/**
+ * What change capture needs from a vendor: records in (modification time, id) order, asked so that no single
+ * question pages past the vendor's result cap (see `nextChangePage`).
+ */
+export interface ChangeSource {
+  /** Records modified exactly at `at` with an id after `afterId` ('' = from the first), in id order. */
+  modifiedAt(object: ConnectorObject, at: number, afterId: string, limit: number): Promise<VendorRecord[]>;
+  /** Records modified after `from` and at or before `until`, in modification order (ties in any order). */
+  modifiedBetween(
+    object: ConnectorObject,
+    from: number,
+    until: number,
+    limit: number,
+  ): Promise<VendorRecord[]>;
+  /** A real call that proves the credentials work (a connection's test). */
+  check(): Promise<void>;
+}
