@@ -1,26 +1,52 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Connection } from 'mongoose';
+import { SharedAccessModule } from '@tributary/access';
+import { SERVICE_CONFIG } from '@tributary/config';
 import { EventServiceModule } from '@tributary/runtime';
 import { STORE_CONNECTION } from '@tributary/store';
 import type { SyncConfig } from './config';
+import { ChangeCapture } from './changes/change-capture.service';
+import {
+  CHANGE_CURSOR_MODEL,
+  CONNECTION_MODEL,
+  RECORD_VERSION_MODEL,
+  changeCursorModel,
+  connectionModel,
+  recordVersionModel,
+} from './connections/connection.models';
+import { ConnectionsController } from './connections/connections.controller';
+import { Connections } from './connections/connections.service';
+import { CONNECTOR_REGISTRY, connectorRegistry } from './connectors/connector-registry';
 import { GOLDEN_RECORD_MODEL, goldenRecordModel } from './golden-records/golden-record.model';
 import { GoldenRecordSync } from './golden-records/golden-record-sync.service';
 import { LeadsScoredHandler } from './golden-records/leads-scored.handler';
 
-/** Connectors and golden records (the skeleton mirrors lead scores and queues them outbound). */
+const model = (token: symbol, factory: (c: Connection) => unknown) => ({
+  provide: token,
+  inject: [STORE_CONNECTION],
+  useFactory: factory,
+});
+
+/** Connections to vendors, change capture from them, and golden records. */
 @Module({})
 export class SyncModule {
   static forRoot(config: SyncConfig): DynamicModule {
     return {
       module: SyncModule,
-      imports: [EventServiceModule.forRoot(config)],
-      controllers: [LeadsScoredHandler],
+      imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
+      controllers: [LeadsScoredHandler, ConnectionsController],
       providers: [
         GoldenRecordSync,
+        Connections,
+        ChangeCapture,
+        model(GOLDEN_RECORD_MODEL, goldenRecordModel),
+        model(CONNECTION_MODEL, connectionModel),
+        model(CHANGE_CURSOR_MODEL, changeCursorModel),
+        model(RECORD_VERSION_MODEL, recordVersionModel),
         {
-          provide: GOLDEN_RECORD_MODEL,
-          inject: [STORE_CONNECTION],
-          useFactory: (c: Connection) => goldenRecordModel(c),
+          provide: CONNECTOR_REGISTRY,
+          inject: [SERVICE_CONFIG],
+          useFactory: (c: SyncConfig) => connectorRegistry({ hubspot: c.HUBSPOT_API_URL }),
         },
       ],
     };

@@ -1,14 +1,56 @@
 import { z } from 'zod';
-import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
+import { parseKeyRing, sharedAccessConfigShape } from '@tributary/access';
+import { ConfigError, loadServiceConfig, type ServiceConfig } from '@tributary/config';
+
+/** Seals connection credentials in development only; production must configure SYNC_CREDENTIALS_KEYS. */
+export const INSECURE_DEV_CREDENTIALS_KEYS = 'dev:insecure-dev-sync-credentials-key-do-not-use';
 
 const syncShape = {
+  ...sharedAccessConfigShape,
   /** Connector that receives golden-record changes in the skeleton. */
   OUTBOUND_DESTINATION: z.string().min(1).default('crm'),
+  /**
+   * Keys sealing connection credentials at rest: `kid:secret` pairs (secrets of 32 characters or more), the current
+   * one first. Rotate by putting a new key first; values sealed with the others still open.
+   */
+  SYNC_CREDENTIALS_KEYS: z
+    .string()
+    .default(INSECURE_DEV_CREDENTIALS_KEYS)
+    .superRefine((value, ctx) => {
+      try {
+        parseKeyRing(value);
+      } catch (error) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+      }
+    })
+    .transform((value) => parseKeyRing(value)),
+  /** HubSpot's API (a FakeHubSpot in the sandbox and tests). */
+  HUBSPOT_API_URL: z.string().url().default('https://api.hubapi.com'),
+  /** How often each replica looks for connections due a poll. */
+  SYNC_POLL_TICK_MS: z.coerce.number().int().min(50).max(600_000).default(1_000),
+  /** How long a replica holds a connection object's poll before another may take it over. */
+  SYNC_POLL_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
+  /** Records a change page asks for (HubSpot's search caps a page at 200). */
+  SYNC_CHANGE_PAGE: z.coerce.number().int().min(1).max(200).default(200),
 };
 
 export type SyncConfig = ServiceConfig<typeof syncShape>;
 
 /** Sync's validated configuration (HTTP on 3003 by default). */
 export function loadSyncConfig(env: Record<string, string | undefined> = process.env): SyncConfig {
-  return loadServiceConfig('sync', env, syncShape, { HTTP_PORT: '3003' });
+  const keys = env['SYNC_CREDENTIALS_KEYS'];
+  const problems =
+    env['NODE_ENV'] === 'production' && (!keys || keys === INSECURE_DEV_CREDENTIALS_KEYS)
+      ? ['SYNC_CREDENTIALS_KEYS: required when NODE_ENV=production (seals connection credentials)']
+      : [];
+  let config: SyncConfig;
+  try {
+    config = loadServiceConfig('sync', env, syncShape, { HTTP_PORT: '3003' });
+  } catch (error) {
+    if (error instanceof ConfigError && problems.length > 0)
+      throw new ConfigError('sync', [...error.problems, ...problems]);
+    throw error;
+  }
+  if (problems.length > 0) throw new ConfigError('sync', problems);
+  return config;
 }

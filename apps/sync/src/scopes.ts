@@ -1,5 +1,10 @@
 /**
- * The credential scopes sync's APIs honour: none, it serves no credential-guarded API. Declare any here and in
- * tools/services/services.json (npm run services:check compares the two).
+ * The credential scopes sync's APIs honour. tools/services/services.json records the same (npm run services:check
+ * compares the two), so ingestion's admin API can issue keys for them.
  */
-export const SyncScopes = {} as const;
+export const SyncScopes = {
+  /** Create, test, pause, resume and delete vendor connections (their credentials are never returned). */
+  connectionsAdmin: 'connections:admin',
+  /** Read connections and their change capture state. */
+  connectionsRead: 'connections:read',
+} as const;

@@ -1018,7 +1018,7 @@ const avroSchemas = {
     type: 'record',
     name: 'RecordChanged',
     namespace: 'io.tributary.records',
-    doc: 'A record changed in an external system (CRM contact property, shop order), reported by its webhook.',
+    doc: 'A record changed in an external system (CRM contact property, shop order), reported by its webhook or read by change capture.',
     fields: [
       {
         name: 'metadata',
@@ -1072,7 +1072,7 @@ const avroSchemas = {
       {
         name: 'fieldsJson',
         type: 'string',
-        doc: 'Changed or current fields as a JSON object of domain field names to values.',
+        doc: "Changed or current fields as a JSON object of the system's field names to values.",
       },
       {
         name: 'changedAt',
@@ -1859,11 +1859,11 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
     ...{
       name: 'records.changed',
       description:
-        "Record changes reported by external systems' webhooks (CRM properties, shop orders), for sync.",
+        "Record changes in external systems, reported by their webhooks (ingestion) or read by sync's change capture (CRM properties, shop orders).",
       subject: 'records.changed-value',
       recordName: 'RecordChanged',
       key: 'system:objectType:externalId',
-      producers: ['ingestion'],
+      producers: ['ingestion', 'sync'],
       consumers: ['sync', 'leads'],
       partitions: 6,
       retention: '7d',

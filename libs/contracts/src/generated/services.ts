@@ -21,7 +21,7 @@ export const ServiceScopes = {
     'content:approve',
     'content:admin',
   ],
-  sync: [],
+  sync: ['connections:admin', 'connections:read'],
   reporting: ['reports:read'],
 } as const satisfies Record<ServiceName, readonly string[]>;
 
@@ -42,6 +42,8 @@ export const CredentialScopes = [
   'content:read',
   'content:approve',
   'content:admin',
+  'connections:admin',
+  'connections:read',
   'reports:read',
 ] as const;
 

@@ -1,0 +1,249 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Model } from 'mongoose';
+import { Topics, type RecordChanged } from '@tributary/contracts';
+import { SERVICE_CONFIG } from '@tributary/config';
+import { EventPublisher, fastUuidV5, originMetadata, type OutgoingEvent } from '@tributary/messaging';
+import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
+import { PollLoop } from '@tributary/runtime';
+import type { SyncConfig } from '../config';
+import { CONNECTOR_REGISTRY, type ConnectorRegistry } from '../connectors/connector-registry';
+import type { ConnectorObject, VendorRecord } from '../connectors/connector';
+import {
+  CHANGE_CURSOR_MODEL,
+  RECORD_VERSION_MODEL,
+  cursorIdOf,
+  type ChangeCursorDoc,
+  type ConnectionDoc,
+  type RecordVersionDoc,
+} from '../connections/connection.models';
+import { Connections, vendorReason } from '../connections/connections.service';
+import { laterPosition, nextChangePage, type ChangePosition } from './change-page';
+
+/** What one poll of one object did. */
+export interface PollOutcome {
+  pages: number;
+  read: number;
+  published: number;
+}
+
+/**
+ * Change data capture by cursor: each replica looks for connection objects due a poll, takes one with a lease, reads
+ * its changes in pages from a little before its cursor (the look-back, for changes the vendor shows late) up to the
+ * poll's start, publishes the records whose version is new on `records.changed`, and only then saves the cursor. A
+ * SIGKILL at any moment loses nothing: the next poll repeats at most the page that was in flight, whose records carry
+ * the same event ids.
+ */
+@Injectable()
+export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly loop: PollLoop;
+  private readonly owner = `sync-${randomUUID()}`;
+
+  constructor(
+    private readonly connections: Connections,
+    @Inject(CHANGE_CURSOR_MODEL) private readonly cursors: Model<ChangeCursorDoc>,
+    @Inject(RECORD_VERSION_MODEL) private readonly versions: Model<RecordVersionDoc>,
+    @Inject(CONNECTOR_REGISTRY) private readonly registry: ConnectorRegistry,
+    @Inject(SERVICE_CONFIG) private readonly config: SyncConfig,
+    @Inject(SERVICE_LOGGER) private readonly logger: Logger,
+    private readonly publisher: EventPublisher,
+  ) {
+    this.loop = new PollLoop(
+      () => this.round(),
+      config.SYNC_POLL_TICK_MS,
+      (error) => this.logger.error({ err: error }, 'change capture round failed'),
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    this.loop.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  /** Polls every object of every active connection whose poll is due and not leased by another replica. */
+  async round(): Promise<void> {
+    for (const connection of await this.connections.active()) {
+      for (const object of connection.objects) {
+        if (this.loop.stopped) return;
+        const lease = await this.lease(connection, object);
+        if (!lease) continue;
+        await this.poll(connection, object, lease).catch((error: unknown) =>
+          this.logger.warn(
+            { connectionId: connection._id, object, reason: vendorReason(error) },
+            'change capture poll failed; the cursor stays where it was',
+          ),
+        );
+      }
+    }
+  }
+
+  /** Takes the object's poll when it is due and nobody holds it: the cursor as it stands, or null. */
+  private async lease(connection: ConnectionDoc, object: string): Promise<ChangeCursorDoc | null> {
+    const now = new Date();
+    return this.cursors
+      .findOneAndUpdate(
+        { _id: cursorIdOf(connection._id, object), dueAt: { $lte: now }, leaseUntil: { $lte: now } },
+        {
+          $set: {
+            leaseOwner: this.owner,
+            leaseUntil: new Date(now.getTime() + this.config.SYNC_POLL_LEASE_MS),
+            lastPollAt: now,
+          },
+        },
+        { new: true },
+      )
+      .lean();
+  }
+
+  /** Reads the object's changes up to now, page by page, publishing and then saving the cursor after each. */
+  async poll(connection: ConnectionDoc, vendorObject: string, cursor: ChangeCursorDoc): Promise<PollOutcome> {
+    const object = this.registry.object(connection.connector, vendorObject);
+    if (!object) throw new Error(`${connection.connector} has no object '${vendorObject}'`);
+    const source = this.registry.source(connection.connector, this.connections.credentialsOf(connection));
+    const until = Date.now();
+    let saved: ChangePosition = { modifiedAt: cursor.modifiedAt, id: cursor.lastId };
+    // The look-back reads again what may have become visible since; versions already published are dropped.
+    let position: ChangePosition =
+      saved.modifiedAt === 0
+        ? saved
+        : { modifiedAt: Math.max(0, saved.modifiedAt - connection.lookbackMs), id: '' };
+    const outcome: PollOutcome = { pages: 0, read: 0, published: 0 };
+    try {
+      for (;;) {
+        const page = await nextChangePage(source, object, position, until, this.config.SYNC_CHANGE_PAGE);
+        outcome.pages += 1;
+        outcome.read += page.records.length;
+        const fresh = await this.unpublished(connection, vendorObject, page.records);
+        if (fresh.length > 0) {
+          await this.publisher.publishAll(fresh.map((record) => changeEvent(connection, object, record)));
+          await this.remember(connection, vendorObject, fresh);
+          outcome.published += fresh.length;
+        }
+        saved = laterPosition(saved, page.next);
+        position = page.next;
+        const kept = await this.save(cursor, saved, page.done, outcome.published, fresh.length);
+        if (!kept) throw new Error('the poll lease was taken over; stopping');
+        if (page.done || this.loop.stopped) break;
+      }
+      return outcome;
+    } catch (error) {
+      await this.cursors.updateOne(
+        { _id: cursor._id, leaseOwner: this.owner },
+        {
+          $set: {
+            lastError: vendorReason(error),
+            leaseOwner: null,
+            leaseUntil: new Date(0),
+            dueAt: new Date(Date.now() + connection.pollIntervalMs),
+          },
+        },
+      );
+      throw error;
+    }
+  }
+
+  /** Saves the cursor, renewing the lease, or releases it when the poll is done; false when the lease was lost. */
+  private async save(
+    cursor: ChangeCursorDoc,
+    position: ChangePosition,
+    done: boolean,
+    publishedThisPoll: number,
+    publishedNow: number,
+  ): Promise<boolean> {
+    const now = Date.now();
+    const result = await this.cursors.updateOne(
+      { _id: cursor._id, leaseOwner: this.owner },
+      {
+        $set: {
+          modifiedAt: position.modifiedAt,
+          lastId: position.id,
+          leaseUntil: done ? new Date(0) : new Date(now + this.config.SYNC_POLL_LEASE_MS),
+          leaseOwner: done ? null : this.owner,
+          ...(done
+            ? {
+                dueAt: new Date(now + (await this.intervalOf(cursor))),
+                lastSuccessAt: new Date(now),
+                lastError: null,
+                lastPublished: publishedThisPoll,
+              }
+            : {}),
+        },
+        $inc: { published: publishedNow },
+      },
+    );
+    return result.matchedCount === 1;
+  }
+
+  private async intervalOf(cursor: ChangeCursorDoc): Promise<number> {
+    const connection = await this.connections
+      .doc(cursor.workspaceId, cursor.connectionId)
+      .catch(() => undefined);
+    return connection?.pollIntervalMs ?? 60_000;
+  }
+
+  /** The records whose version was not published yet (one read of their last published versions). */
+  private async unpublished(
+    connection: ConnectionDoc,
+    object: string,
+    records: readonly VendorRecord[],
+  ): Promise<VendorRecord[]> {
+    if (records.length === 0) return [];
+    const ids = records.map((r) => versionIdOf(connection._id, object, r.id));
+    const known = new Map(
+      (await this.versions.find({ _id: { $in: ids } }).lean()).map((v) => [v._id, v.modifiedAt]),
+    );
+    return records.filter((r) => (known.get(versionIdOf(connection._id, object, r.id)) ?? -1) < r.modifiedAt);
+  }
+
+  private async remember(
+    connection: ConnectionDoc,
+    object: string,
+    records: readonly VendorRecord[],
+  ): Promise<void> {
+    await this.versions.bulkWrite(
+      records.map((r) => ({
+        updateOne: {
+          filter: { _id: versionIdOf(connection._id, object, r.id) },
+          update: { $max: { modifiedAt: r.modifiedAt } },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
+    );
+  }
+}
+
+const versionIdOf = (connectionId: string, object: string, id: string) => `${connectionId}|${object}|${id}`;
+
+/**
+ * A vendor record's change as `records.changed` carries webhook changes: the vendor's field names, the vendor's
+ * modification time. Its id comes from the connection, record and version, so a repeat is the same event.
+ */
+export function changeEvent(
+  connection: ConnectionDoc,
+  object: ConnectorObject,
+  record: VendorRecord,
+): OutgoingEvent<typeof Topics.RecordsChanged> {
+  const event: RecordChanged = {
+    metadata: originMetadata({
+      workspaceId: connection.workspaceId,
+      source: `sync:${connection.connector}`,
+      occurredAt: record.modifiedAt,
+      eventId: fastUuidV5(`cdc/${connection._id}/${object.vendorObject}/${record.id}/${record.modifiedAt}`),
+    }),
+    system: connection.connector,
+    objectType: object.entity,
+    externalId: record.id,
+    operation: record.createdAt === record.modifiedAt ? 'create' : 'update',
+    fieldsJson: JSON.stringify(record.fields),
+    changedAt: record.modifiedAt,
+  };
+  return {
+    topic: Topics.RecordsChanged,
+    key: `${connection.connector}:${object.entity}:${record.id}`,
+    event,
+  };
+}

@@ -1,0 +1,30 @@
+import type { ChangeSource, ConnectorDescriptor, ConnectorObject } from './connector';
+import { HUBSPOT, HubSpotChangeSource } from './hubspot/hubspot.connector';
+
+/** What a connection's credentials must hold, per connector. */
+export type ConnectorCredentials = { accessToken: string };
+
+/** The connectors sync offers, and how each reaches its vendor. */
+export interface ConnectorRegistry {
+  descriptor(kind: string): ConnectorDescriptor | undefined;
+  /** The connector's object by vendor name (`contacts`). */
+  object(kind: string, vendorObject: string): ConnectorObject | undefined;
+  source(kind: string, credentials: ConnectorCredentials): ChangeSource;
+}
+
+export const CONNECTOR_REGISTRY = Symbol('CONNECTOR_REGISTRY');
+
+export const CONNECTORS: readonly ConnectorDescriptor[] = [HUBSPOT];
+
+/** The registry of the configured vendors' APIs. */
+export function connectorRegistry(urls: { hubspot: string }): ConnectorRegistry {
+  const descriptor = (kind: string) => CONNECTORS.find((c) => c.kind === kind);
+  return {
+    descriptor,
+    object: (kind, vendorObject) => descriptor(kind)?.objects.find((o) => o.vendorObject === vendorObject),
+    source: (kind, credentials) => {
+      if (kind === HUBSPOT.kind) return new HubSpotChangeSource(urls.hubspot, credentials.accessToken);
+      throw new Error(`no connector '${kind}'`);
+    },
+  };
+}
