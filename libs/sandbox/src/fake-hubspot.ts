@@ -220,12 +220,27 @@ export class FakeHubSpot extends FakeHttpApi {
     });
   }
 
-  /** A person changes a record in HubSpot's UI at `at` (default: now). */
-  edit(objectType: HubSpotObjectType, id: string, properties: Record<string, string>, at = this.now()): void {
+  /**
+   * A person changes a record in HubSpot's UI at `at` (default: now); search sees it `searchLagMs` later (default:
+   * the fake's), so a change can reach search after a later one did.
+   */
+  edit(
+    objectType: HubSpotObjectType,
+    id: string,
+    properties: Record<string, string>,
+    at = this.now(),
+    searchLagMs = this.options.searchLagMs ?? 0,
+  ): void {
     const record = this.records[objectType].get(id);
     if (!record) throw new Error(`no ${objectType} ${id}`);
     this.validate(objectType, properties, id);
-    this.change(record, properties, at, { sourceType: 'CRM_UI', sourceId: 'user:ada@agency.example' });
+    this.change(
+      record,
+      properties,
+      at,
+      { sourceType: 'CRM_UI', sourceId: 'user:ada@agency.example' },
+      searchLagMs,
+    );
   }
 
   override reset(): void {
@@ -399,11 +414,12 @@ export class FakeHubSpot extends FakeHttpApi {
     properties: Record<string, string>,
     at: number,
     source: Pick<HubSpotPropertyVersion, 'sourceType' | 'sourceId'>,
+    searchLagMs = this.options.searchLagMs ?? 0,
   ): void {
     // What search keeps seeing until the index catches up: the version it saw last.
     const visible = this.searchView(record, at);
     record.searchable = visible ?? undefined;
-    record.visibleAt = at + (this.options.searchLagMs ?? 0);
+    record.visibleAt = at + searchLagMs;
     record.updatedAt = Math.max(record.updatedAt, at);
     record.properties = { ...record.properties, lastmodifieddate: iso(record.updatedAt) };
     this.apply(record, properties, at, source);
