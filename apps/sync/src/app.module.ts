@@ -1,4 +1,4 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { SharedAccessModule } from '@tributary/access';
 import { SERVICE_CONFIG } from '@tributary/config';
@@ -20,6 +20,7 @@ import { CONNECTOR_REGISTRY, connectorRegistry } from './connectors/connector-re
 import { GOLDEN_RECORD_MODEL, goldenRecordModel } from './golden-records/golden-record.model';
 import { GoldenRecordSync } from './golden-records/golden-record-sync.service';
 import { LeadsScoredHandler } from './golden-records/leads-scored.handler';
+import { serveApiDocs } from './openapi/api-docs';
 
 const model = (token: symbol, factory: (c: Connection) => unknown) => ({
   provide: token,
@@ -30,6 +31,8 @@ const model = (token: symbol, factory: (c: Connection) => unknown) => ({
 /** Connections to vendors, change capture from them, and golden records. */
 @Module({})
 export class SyncModule {
+  static readonly configureApp = (app: INestApplication): void => serveApiDocs(app);
+
   static forRoot(config: SyncConfig): DynamicModule {
     return {
       module: SyncModule,

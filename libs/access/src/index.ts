@@ -21,3 +21,4 @@ export * from './rate-limit.config';
 export * from './shared-access.config';
 export * from './shared-access.module';
 export * from './secret-box';
+export * from './openapi-scopes';
