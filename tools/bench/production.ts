@@ -196,6 +196,7 @@ export function productionEnv(
     ADMIN_TOKEN: randomBytes(24).toString('hex'),
     UNSUBSCRIBE_SECRET: randomBytes(24).toString('hex'),
     CONTENT_SECRETS_KEY: randomBytes(32).toString('hex'),
+    SYNC_CREDENTIALS_KEYS: `bench:${randomBytes(32).toString('hex')}`,
   };
 }
 

@@ -209,6 +209,7 @@ describe('docker-compose.yml', () => {
         TRIBUTARY_ADMIN_TOKEN: 'compose-test-admin-token-0123456789abcdef',
         TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
         TRIBUTARY_CONTENT_SECRETS_KEY: 'compose-test-content-secrets-key-0123456789',
+        TRIBUTARY_SYNC_CREDENTIALS_KEYS: 'k1:compose-test-sync-credentials-key-0123456789',
       });
       let config: ServiceConfig | undefined;
       try {
@@ -233,6 +234,7 @@ describe('docker-compose.yml', () => {
         TRIBUTARY_ADMIN_TOKEN: 'compose-test-admin-token-0123456789abcdef',
         TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
         TRIBUTARY_CONTENT_SECRETS_KEY: 'compose-test-content-secrets-key-0123456789',
+        TRIBUTARY_SYNC_CREDENTIALS_KEYS: 'k1:compose-test-sync-credentials-key-0123456789',
       });
       expect(loadAppConfig(app, env).WRITE_KEYS).toBe('k1:ws_a,k2:ws_b');
     });
@@ -335,5 +337,10 @@ describe('docker-compose.yml ingestion admin token', () => {
       TRIBUTARY_UNSUBSCRIBE_SECRET: 'compose-test-unsubscribe-secret-0123456789',
     });
     expect(() => loadAppConfig('orchestration', env)).toThrow(/CONTENT_SECRETS_KEY/);
+  });
+
+  it('refuses to start sync in production without TRIBUTARY_SYNC_CREDENTIALS_KEYS, naming it', () => {
+    const sync = services['sync'] as ComposeService;
+    expect(() => loadAppConfig('sync', environmentOf(sync))).toThrow(/SYNC_CREDENTIALS_KEYS/);
   });
 });

@@ -156,6 +156,7 @@ function render(sets: Record<string, string> = {}, writeKeys: string | null = WR
     'services.ingestion.secretEnv.ADMIN_TOKEN': 'chart-test-admin-token-0123456789abcdef',
     'services.orchestration.secretEnv.UNSUBSCRIBE_SECRET': 'chart-test-unsubscribe-secret-0123456789',
     'services.orchestration.secretEnv.CONTENT_SECRETS_KEY': 'chart-test-content-secrets-key-0123456789',
+    'services.sync.secretEnv.SYNC_CREDENTIALS_KEYS': 'k1:chart-test-sync-credentials-key-0123456789',
     ...sets,
   };
   for (const [key, value] of Object.entries(withAdmin)) args.push('--set', `${key}=${value}`);
@@ -513,11 +514,12 @@ describeWithHelm(
           { 'writeKeys.existingSecret': 'tributary-keys', 'mongo.existingSecret': 'tributary-mongo' },
           null,
         );
-        // Only the services' own Secrets (ADMIN_TOKEN, UNSUBSCRIBE_SECRET, CONTENT_SECRETS_KEY) remain; no shared Secret
-        // for keys or Mongo.
+        // Only the services' own Secrets (ADMIN_TOKEN, UNSUBSCRIBE_SECRET, CONTENT_SECRETS_KEY, SYNC_CREDENTIALS_KEYS)
+        // remain; no shared Secret for keys or Mongo.
         expect(existing.filter((d) => d.kind === 'Secret').map((d) => d.metadata?.name)).toEqual([
           `${RELEASE}-ingestion`,
           `${RELEASE}-orchestration`,
+          `${RELEASE}-sync`,
         ]);
         const configMap = existing.find((d) => d.kind === 'ConfigMap');
         expect(configMap?.data).not.toHaveProperty('MONGO_URL');

@@ -11,6 +11,7 @@ import { stackEndpoints, stackUp } from '../stack/stack';
 import { consumerBacklogs, skipBacklogs } from './consumer-backlog';
 import { DEMO_PROSPECTS, sendDemoTraffic } from './demo-traffic';
 import { DEMO_WORKSPACE, DEMO_WRITE_KEY, setUpDemoJourneys, setUpDemoWorkspace } from './demo-workspace';
+import { setUpDemoSync, startCrmSandbox } from './demo-sync';
 import { setUpDemoContent, startContentSandboxes } from './demo-content';
 import { FakeAdAudiences, FakeSendGrid, FakeTwilio } from '@tributary/sandbox';
 import { spawnService, stopService, waitReady, type RunningProcess } from '@tributary/testing';
@@ -102,6 +103,8 @@ async function main(): Promise<void> {
   const adsSandboxUrl = await adsSandbox?.start(SANDBOX_ADS_PORT);
   // Content is published to sandbox WordPress and LinkedIn APIs (the demo workspace's destinations point there).
   const contentSandboxes = await startContentSandboxes();
+  // Sync reads the demo prospects (and a colleague's edits) from a sandbox HubSpot portal unless a real one is named.
+  const crmSandbox = process.env['HUBSPOT_API_URL'] ? undefined : await startCrmSandbox();
   const feedbackSecrets = [
     ...(sandbox ? [`${DEMO_WORKSPACE}:sendgrid:${sandbox.eventWebhookPublicKey}`] : []),
     ...(smsSandbox ? [`${DEMO_WORKSPACE}:twilio:${SANDBOX_TWILIO_TOKEN}`] : []),
@@ -123,6 +126,7 @@ async function main(): Promise<void> {
         }
       : {}),
     TWILIO_STATUS_CALLBACK_BASE_URL: process.env['TWILIO_STATUS_CALLBACK_BASE_URL'] ?? EDGE_URL,
+    ...(crmSandbox ? { HUBSPOT_API_URL: crmSandbox.url } : {}),
     ...(adsSandboxUrl
       ? {
           AD_AUDIENCES_BASE_URL: adsSandboxUrl,
@@ -144,6 +148,7 @@ async function main(): Promise<void> {
     await smsSandbox?.stop();
     await adsSandbox?.stop();
     await contentSandboxes.stop();
+    await crmSandbox?.stop();
     console.log('services stopped; the stack is still up (npm run stack -- down to stop it).');
     process.exit(0);
   };
@@ -186,6 +191,14 @@ async function main(): Promise<void> {
   } catch (error) {
     setup.push(`✖ could not set up the demo content: ${(error as Error).message}`);
   }
+  if (crmSandbox)
+    try {
+      setup.push(
+        ...(await setUpDemoSync({ syncUrl: 'http://127.0.0.1:3003', writeKey: DEMO_WRITE_KEY })).summary,
+      );
+    } catch (error) {
+      setup.push(`✖ could not connect the sandbox HubSpot portal: ${(error as Error).message}`);
+    }
   const auth = `-u ${DEMO_WRITE_KEY}:`;
   const json = "-H 'content-type: application/json'";
   const ada = DEMO_PROSPECTS[0] ?? { email: 'ada.lovelace@brightlane.example', userId: 'prospect-1' };
@@ -225,6 +238,9 @@ ${
                     then POST /v1/content/<id>/approve with it and /publish with ${DEMO_WRITE_KEY});
                    published: curl ${contentSandboxes.wordpressUrl}/sandbox/messages (WordPress),
                    curl ${contentSandboxes.linkedinUrl}/sandbox/messages (LinkedIn)
+  CRM sync         curl ${auth} http://127.0.0.1:3003/v1/connections
+                   ${crmSandbox ? `(the sandbox HubSpot portal: curl ${crmSandbox.url}/sandbox/messages; a colleague edits a contact there every 20 s,` : '(HUBSPOT_API_URL is set;'}
+                   change capture publishes each change on records.changed)
   Reporting API    curl ${auth} http://127.0.0.1:3004/v1/reports/event-counts
   Health           http://127.0.0.1:300{0..4}/health/ready
   Kafka            ${endpoints.kafkaBrokers}
