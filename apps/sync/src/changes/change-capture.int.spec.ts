@@ -125,6 +125,13 @@ describe('change capture from HubSpot', () => {
       lifecyclestage: 'lead',
     });
     expect(cursor.published).toBeGreaterThanOrEqual(252);
+    // The API shows how far capture has read and what it published.
+    const view = await connections.get(workspace, connectionId);
+    expect(view.capture?.['contacts']).toMatchObject({
+      readUpTo: new Date(cursor.modifiedAt).toISOString(),
+      lastError: null,
+      published: cursor.published,
+    });
   });
 
   it('publishes an edit made in HubSpot as an update, once, and a poll from the start republishes nothing', async () => {

@@ -156,7 +156,14 @@ describe('connections API', () => {
     expect(await (await call('admin', `/${id}/pause`, { method: 'POST' })).json()).toMatchObject({
       status: 'paused',
     });
-    expect(await (await call('reader', `/${id}`)).json()).toMatchObject({ status: 'paused' });
+    expect(await (await call('reader', `/${id}`)).json()).toMatchObject({
+      status: 'paused',
+      // Nothing polled it here (no change capture in this module): its cursors stand at the start.
+      capture: {
+        contacts: { readUpTo: null, lastSuccessAt: null, lastError: null, published: 0 },
+        companies: { readUpTo: null, lastSuccessAt: null, lastError: null, published: 0 },
+      },
+    });
     expect(await (await call('admin', `/${id}/resume`, { method: 'POST' })).json()).toMatchObject({
       status: 'active',
     });

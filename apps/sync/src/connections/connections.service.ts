@@ -45,8 +45,19 @@ export interface ConnectionView {
   pollIntervalSeconds: number;
   lookbackSeconds: number;
   lastTest: { at: string; ok: boolean; reason: string | null } | null;
+  /** Change capture per object: how far it has read (the source's time), its last polls, and what it published. */
+  capture?: Record<string, CaptureView>;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface CaptureView {
+  /** Every change up to this time of the vendor's clock has been published; null before the first. */
+  readUpTo: string | null;
+  lastPollAt: string | null;
+  lastSuccessAt: string | null;
+  lastError: string | null;
+  published: number;
 }
 
 export type ConnectionWrite = { ok: true; view: ConnectionView } | { ok: false; errors: FieldProblem[] };
@@ -133,8 +144,26 @@ export class Connections {
     return docs.map(viewOf);
   }
 
+  /** One connection, with where change capture stands on each of its objects. */
   async get(workspaceId: string, id: string): Promise<ConnectionView> {
-    return viewOf(await this.doc(workspaceId, id));
+    const doc = await this.doc(workspaceId, id);
+    const cursors = await this.cursors
+      .find({ _id: { $in: doc.objects.map((o) => cursorIdOf(id, o)) } })
+      .lean();
+    const iso = (date: Date | null) => (date ? new Date(date).toISOString() : null);
+    const capture = Object.fromEntries(
+      cursors.map((c): [string, CaptureView] => [
+        c.object,
+        {
+          readUpTo: c.modifiedAt > 0 ? new Date(c.modifiedAt).toISOString() : null,
+          lastPollAt: iso(c.lastPollAt),
+          lastSuccessAt: iso(c.lastSuccessAt),
+          lastError: c.lastError,
+          published: c.published,
+        },
+      ]),
+    );
+    return { ...viewOf(doc), capture };
   }
 
   /** The connection of a workspace, or ConnectionNotFoundError (also for another workspace's). */
