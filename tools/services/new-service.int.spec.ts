@@ -7,7 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Admin, Kafka } from 'kafkajs';
@@ -16,6 +15,7 @@ import { Catalog, Topics } from '@tributary/contracts';
 import { AvroSchemaRegistry, EventPublisher, createKafka, ensureTopics } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import {
+  freePort,
   testServiceEnv,
   testStackEndpoints,
   trackingEventFixture,
@@ -42,18 +42,6 @@ const run$ = promisify(execFile);
 const bin = (tool: string): string => join(REPO_ROOT, 'node_modules', '.bin', tool);
 
 /** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error()),
-      );
-    });
-  });
-}
 
 let tmpExisted: boolean;
 let root = '';

@@ -33,3 +33,16 @@ export async function writeOpenApiFile(file: string, document: OpenAPIObject): P
 export function readOpenApiFile(file: string): unknown {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
+
+/** `npm run openapi` for one service: writes its description to `file` and says how many paths it has. */
+export function runOpenApiGenerator(file: string, generate: () => Promise<OpenAPIObject>): void {
+  generate()
+    .then(async (document) => {
+      await writeOpenApiFile(file, document);
+      console.log(`wrote ${file} (${Object.keys(document.paths).length} paths)`);
+    })
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
+}

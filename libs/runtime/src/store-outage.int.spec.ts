@@ -7,13 +7,12 @@ import { Controller, Module, type DynamicModule, type INestApplication } from '@
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
 import { createLogger } from '@tributary/observability';
 import { loadServiceConfig } from '@tributary/config';
-import { testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
+import { freePort, testServiceEnv, uniqueId, waitFor } from '@tributary/testing';
 import { AvroSchemaRegistry, createKafka, deadLetterTopic, EventPublisher } from '@tributary/messaging';
 import { EventServiceModule } from './event-service.module';
 import { ProcessedEvents } from '@tributary/store';
@@ -49,15 +48,6 @@ class VisitHandler {
       applied.push(visit.visitId);
     });
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 describeNative('store outage', () => {

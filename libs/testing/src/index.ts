@@ -10,3 +10,4 @@ export * from './http-from';
 export * from './service-process';
 export * from './store-commands';
 export * from './test-publisher';
+export * from './free-port';

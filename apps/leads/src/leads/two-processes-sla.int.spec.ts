@@ -11,7 +11,6 @@
  * can miss its SLA once only, and any second breach or second reassignment is a duplicate.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +20,7 @@ import { Topics, type LeadAssigned, type LeadSlaBreached } from '@tributary/cont
 import { AvroSchemaRegistry, EventPublisher, createKafka, originMetadata } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import {
+  freePort,
   leadCapturedFixture,
   readAnswer,
   readTopicUntil,
@@ -407,13 +407,6 @@ function countBy(keys: readonly string[]): Record<string, number> {
 }
 
 /** A free local TCP port (the service binds it right after). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Probe {
   url: string;

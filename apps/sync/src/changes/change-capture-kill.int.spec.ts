@@ -4,7 +4,6 @@
  * time restarted. The cursor is saved only after Kafka acknowledged a page, so nothing is lost, and a kill repeats
  * at most the page that was in flight.
  */
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
@@ -14,6 +13,7 @@ import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
 import { createLogger } from '@tributary/observability';
 import { FakeHubSpot } from '@tributary/sandbox';
 import {
+  freePort,
   readTopicToEnd,
   spawnService,
   stopService,
@@ -37,14 +37,6 @@ let store: Connection;
 let kafka: Kafka;
 let registry: AvroSchemaRegistry;
 let service: RunningProcess | undefined;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function startSync(attempt: number): Promise<RunningProcess> {
   const started = spawnService('sync', await freePort(), env, join(logRoot, `sync-${attempt}`));
