@@ -20,13 +20,6 @@ import {
 import { Connections, vendorReason } from '../connections/connections.service';
 import { laterPosition, nextChangePage, type ChangePosition } from './change-page';
 
-/** What one poll of one object did. */
-export interface PollOutcome {
-  pages: number;
-  read: number;
-  published: number;
-}
-
 /**
  * Change data capture by cursor: each replica looks for connection objects due a poll, takes one with a lease, reads
  * its changes in pages from a little before its cursor (the look-back, for changes the vendor shows late) up to the
@@ -98,8 +91,11 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
       .lean();
   }
 
-  /** Reads the object's changes up to now, page by page, publishing and then saving the cursor after each. */
-  async poll(connection: ConnectionDoc, vendorObject: string, cursor: ChangeCursorDoc): Promise<PollOutcome> {
+  /**
+   * Reads the object's changes up to now, page by page, publishing and then saving the cursor after each; answers how
+   * many records it published.
+   */
+  async poll(connection: ConnectionDoc, vendorObject: string, cursor: ChangeCursorDoc): Promise<number> {
     const object = this.registry.object(connection.connector, vendorObject);
     if (!object) throw new Error(`${connection.connector} has no object '${vendorObject}'`);
     const source = this.registry.source(connection.connector, this.connections.credentialsOf(connection));
@@ -110,25 +106,24 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
       saved.modifiedAt === 0
         ? saved
         : { modifiedAt: Math.max(0, saved.modifiedAt - connection.lookbackMs), id: '' };
-    const outcome: PollOutcome = { pages: 0, read: 0, published: 0 };
+    let published = 0;
     try {
       for (;;) {
         const page = await nextChangePage(source, object, position, until, this.config.SYNC_CHANGE_PAGE);
-        outcome.pages += 1;
-        outcome.read += page.records.length;
         const fresh = await this.unpublished(connection, vendorObject, page.records);
         if (fresh.length > 0) {
           await this.publisher.publishAll(fresh.map((record) => changeEvent(connection, object, record)));
           await this.remember(connection, vendorObject, fresh);
-          outcome.published += fresh.length;
+          published += fresh.length;
         }
         saved = laterPosition(saved, page.next);
         position = page.next;
-        const kept = await this.save(cursor, saved, page.done, outcome.published, fresh.length);
+        const done = page.done ? { intervalMs: connection.pollIntervalMs, published } : null;
+        const kept = await this.save(cursor, saved, fresh.length, done);
         if (!kept) throw new Error('the poll lease was taken over; stopping');
         if (page.done || this.loop.stopped) break;
       }
-      return outcome;
+      return published;
     } catch (error) {
       await this.cursors.updateOne(
         { _id: cursor._id, leaseOwner: this.owner },
@@ -145,13 +140,15 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  /** Saves the cursor, renewing the lease, or releases it when the poll is done; false when the lease was lost. */
+  /**
+   * Saves the cursor, renewing the lease, or, once the poll is `done`, releases it until the next poll is due;
+   * false when the lease was lost.
+   */
   private async save(
     cursor: ChangeCursorDoc,
     position: ChangePosition,
-    done: boolean,
-    publishedThisPoll: number,
     publishedNow: number,
+    done: { intervalMs: number; published: number } | null,
   ): Promise<boolean> {
     const now = Date.now();
     const result = await this.cursors.updateOne(
@@ -164,10 +161,10 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
           leaseOwner: done ? null : this.owner,
           ...(done
             ? {
-                dueAt: new Date(now + (await this.intervalOf(cursor))),
+                dueAt: new Date(now + done.intervalMs),
                 lastSuccessAt: new Date(now),
                 lastError: null,
-                lastPublished: publishedThisPoll,
+                lastPublished: done.published,
               }
             : {}),
         },
@@ -175,13 +172,6 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
       },
     );
     return result.matchedCount === 1;
-  }
-
-  private async intervalOf(cursor: ChangeCursorDoc): Promise<number> {
-    const connection = await this.connections
-      .doc(cursor.workspaceId, cursor.connectionId)
-      .catch(() => undefined);
-    return connection?.pollIntervalMs ?? 60_000;
   }
 
   /** The records whose version was not published yet (one read of their last published versions). */
@@ -195,7 +185,7 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
     const known = new Map(
       (await this.versions.find({ _id: { $in: ids } }).lean()).map((v) => [v._id, v.modifiedAt]),
     );
-    return records.filter((r) => (known.get(versionIdOf(connection._id, object, r.id)) ?? -1) < r.modifiedAt);
+    return records.filter((r, i) => (known.get(ids[i] as string) ?? -1) < r.modifiedAt);
   }
 
   private async remember(

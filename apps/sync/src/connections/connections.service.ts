@@ -147,9 +147,7 @@ export class Connections {
   /** One connection, with where change capture stands on each of its objects. */
   async get(workspaceId: string, id: string): Promise<ConnectionView> {
     const doc = await this.doc(workspaceId, id);
-    const cursors = await this.cursors
-      .find({ _id: { $in: doc.objects.map((o) => cursorIdOf(id, o)) } })
-      .lean();
+    const cursors = await this.cursors.find({ _id: { $in: cursorIdsOf(doc) } }).lean();
     const iso = (date: Date | null) => (date ? new Date(date).toISOString() : null);
     const capture = Object.fromEntries(
       cursors.map((c): [string, CaptureView] => [
@@ -203,17 +201,20 @@ export class Connections {
     const updatedAt = new Date();
     await this.connections.updateOne({ _id: id }, { $set: { status, updatedAt } });
     if (status === 'active')
-      await this.cursors.updateMany({ connectionId: id }, { $set: { dueAt: updatedAt } });
+      await this.cursors.updateMany({ _id: { $in: cursorIdsOf(doc) } }, { $set: { dueAt: updatedAt } });
     return viewOf({ ...doc, status, updatedAt });
   }
 
   async delete(workspaceId: string, id: string): Promise<void> {
     const doc = await this.doc(workspaceId, id);
     await this.connections.deleteOne({ _id: id });
-    await this.cursors.deleteMany({ _id: { $in: doc.objects.map((o) => cursorIdOf(id, o)) } });
+    await this.cursors.deleteMany({ _id: { $in: cursorIdsOf(doc) } });
     await this.versions.deleteMany({ _id: { $gte: `${id}|`, $lt: `${id}}` } });
   }
 }
+
+/** Its cursors' ids: looked up by `_id`, which the store's index serves (a `connectionId` filter scans). */
+const cursorIdsOf = (doc: ConnectionDoc) => doc.objects.map((object) => cursorIdOf(doc._id, object));
 
 function viewOf(doc: ConnectionDoc): ConnectionView {
   return {
