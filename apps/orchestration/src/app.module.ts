@@ -1,7 +1,7 @@
-import { serveApiDocs } from './openapi/api-docs';
+import { orchestrationOpenApiDocument } from './openapi/api-docs';
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { SharedAccessModule } from '@tributary/access';
-import { EventServiceModule } from '@tributary/runtime';
+import { EventServiceModule, serveApiDocs } from '@tributary/runtime';
 import { STORE_CONNECTION } from '@tributary/store';
 import type { Connection } from 'mongoose';
 import type { OrchestrationConfig } from './config';
@@ -41,7 +41,7 @@ export class OrchestrationModule {
   static readonly configureApp = (app: INestApplication): void => {
     captureJourneyBodies(app);
     allowOnsiteOrigins(app);
-    serveApiDocs(app);
+    serveApiDocs(app, orchestrationOpenApiDocument);
   };
 
   static forRoot(config: OrchestrationConfig): DynamicModule {

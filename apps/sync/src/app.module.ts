@@ -2,7 +2,7 @@ import { Module, type DynamicModule, type INestApplication } from '@nestjs/commo
 import type { Connection } from 'mongoose';
 import { SharedAccessModule } from '@tributary/access';
 import { SERVICE_CONFIG } from '@tributary/config';
-import { EventServiceModule } from '@tributary/runtime';
+import { EventServiceModule, serveApiDocs } from '@tributary/runtime';
 import { STORE_CONNECTION } from '@tributary/store';
 import type { SyncConfig } from './config';
 import { ChangeCapture } from './changes/change-capture.service';
@@ -20,7 +20,7 @@ import { CONNECTOR_REGISTRY, connectorRegistry } from './connectors/connector-re
 import { GOLDEN_RECORD_MODEL, goldenRecordModel } from './golden-records/golden-record.model';
 import { GoldenRecordSync } from './golden-records/golden-record-sync.service';
 import { LeadsScoredHandler } from './golden-records/leads-scored.handler';
-import { serveApiDocs } from './openapi/api-docs';
+import { syncOpenApiDocument } from './openapi/api-docs';
 
 const model = (token: symbol, factory: (c: Connection) => unknown) => ({
   provide: token,
@@ -31,7 +31,7 @@ const model = (token: symbol, factory: (c: Connection) => unknown) => ({
 /** Connections to vendors, change capture from them, and golden records. */
 @Module({})
 export class SyncModule {
-  static readonly configureApp = (app: INestApplication): void => serveApiDocs(app);
+  static readonly configureApp = (app: INestApplication): void => serveApiDocs(app, syncOpenApiDocument);
 
   static forRoot(config: SyncConfig): DynamicModule {
     return {

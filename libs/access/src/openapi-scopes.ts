@@ -1,9 +1,26 @@
 import type { INestApplication, Type } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
-import type { OpenAPIObject } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject } from '@nestjs/swagger';
 import { declaredScopes } from './workspace-auth';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
+
+/**
+ * The frame of a service's API description: title, description, version, and the two security schemes
+ * (`writeKey`, `bearer`) that `annotateRouteScopes` names on each guarded route.
+ */
+export function keyedApiConfig(title: string, description: string): Omit<OpenAPIObject, 'paths'> {
+  return new DocumentBuilder()
+    .setTitle(title)
+    .setDescription(description)
+    .setVersion('1')
+    .addBasicAuth({ type: 'http', scheme: 'basic', description: 'Write key as the user name.' }, 'writeKey')
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'Write key or OAuth2 access token.' },
+      'bearer',
+    )
+    .build();
+}
 
 /**
  * Names in an API description the scopes each route declares (`x-required-scopes`, and in its description), with

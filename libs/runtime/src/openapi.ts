@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { OpenAPIObject } from '@nestjs/swagger';
+import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 
 /**
  * Builds a service's API description without the stack: Nest's preview mode scans modules and controllers but
@@ -45,4 +45,15 @@ export function runOpenApiGenerator(file: string, generate: () => Promise<OpenAP
       console.error(error);
       process.exit(1);
     });
+}
+
+/** Serves Swagger UI at /docs and the description at /docs/openapi.json, built once, on the first request. */
+export function serveApiDocs(
+  app: INestApplication,
+  describe: (app: INestApplication) => OpenAPIObject,
+): void {
+  let document: OpenAPIObject | undefined;
+  SwaggerModule.setup('docs', app, () => (document ??= describe(app)), {
+    jsonDocumentUrl: 'docs/openapi.json',
+  });
 }

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
-import { constantTimeEquals, presentedKey } from '@tributary/access';
+import { constantTimeEquals, keyedApiConfig, presentedKey } from '@tributary/access';
 
 export const DOCS_PATH = 'docs';
 export const OPENAPI_JSON_PATH = 'docs/openapi.json';
@@ -10,19 +10,11 @@ export const ADMIN_OPENAPI_JSON_PATH = '/docs/admin/openapi.json';
 
 /** The ingestion API description, built from the controllers' decorators (deterministic: no host, no dates). */
 export function ingestionOpenApiDocument(app: INestApplication): OpenAPIObject {
-  const config = new DocumentBuilder()
-    .setTitle('Tributary ingestion API')
-    .setDescription(
-      'The HTTP edge of Tributary: Segment-compatible tracking, signed CRM and shop webhooks, lead capture forms. ' +
-        'Errors are JSON: `{error, problems: [{field, reason}]}`.',
-    )
-    .setVersion('1')
-    .addBasicAuth({ type: 'http', scheme: 'basic', description: 'Write key as the user name.' }, 'writeKey')
-    .addBearerAuth(
-      { type: 'http', scheme: 'bearer', description: 'Write key or OAuth2 access token.' },
-      'bearer',
-    )
-    .build();
+  const config = keyedApiConfig(
+    'Tributary ingestion API',
+    'The HTTP edge of Tributary: Segment-compatible tracking, signed CRM and shop webhooks, lead capture forms. ' +
+      'Errors are JSON: `{error, problems: [{field, reason}]}`.',
+  );
   return SwaggerModule.createDocument(app, config);
 }
 
