@@ -1,8 +1,16 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { FakeHttpApi, jsonReply, type Exchange, type FakeHttpApiOptions, type Reply } from './fake-http';
+import {
+  DEFAULT_PROPERTIES,
+  PROPERTIES,
+  ValidationError,
+  isRecord,
+  type HubSpotObjectType,
+  type Json,
+} from './hubspot-crm';
+import { searchRows, type SearchRow } from './hubspot-search';
 
-/** The CRM objects the fake keeps, by their v3 path name. */
-export type HubSpotObjectType = 'contacts' | 'companies';
+export type { HubSpotObjectType } from './hubspot-crm';
 
 /** Where a property value came from, as HubSpot's property history says (`propertiesWithHistory`). */
 export interface HubSpotPropertyVersion {
@@ -54,128 +62,17 @@ export interface FakeHubSpotOptions extends Omit<FakeHttpApiOptions, 'rateLimit'
   portalId?: number;
 }
 
-type Json = Record<string, unknown>;
-
-interface PropertyDefinition {
-  type: 'string' | 'number' | 'datetime' | 'enumeration';
-  /** Allowed values of an enumeration. */
-  options?: readonly string[];
-  /** Set by HubSpot itself; an API write of it is refused. */
-  readOnly?: boolean;
-  /** Checked as an email address. */
-  email?: boolean;
-}
-
-const LIFECYCLE_STAGES = [
-  'subscriber',
-  'lead',
-  'marketingqualifiedlead',
-  'salesqualifiedlead',
-  'opportunity',
-  'customer',
-  'evangelist',
-  'other',
-] as const;
-
-const COMMON: Record<string, PropertyDefinition> = {
-  hs_object_id: { type: 'number', readOnly: true },
-  createdate: { type: 'datetime', readOnly: true },
-  lastmodifieddate: { type: 'datetime', readOnly: true },
-  lifecyclestage: { type: 'enumeration', options: LIFECYCLE_STAGES },
-  city: { type: 'string' },
-  country: { type: 'string' },
-};
-
-const PROPERTIES: Record<HubSpotObjectType, Record<string, PropertyDefinition>> = {
-  contacts: {
-    ...COMMON,
-    email: { type: 'string', email: true },
-    firstname: { type: 'string' },
-    lastname: { type: 'string' },
-    phone: { type: 'string' },
-    company: { type: 'string' },
-    jobtitle: { type: 'string' },
-    website: { type: 'string' },
-    hs_lead_status: {
-      type: 'enumeration',
-      options: [
-        'NEW',
-        'OPEN',
-        'IN_PROGRESS',
-        'OPEN_DEAL',
-        'UNQUALIFIED',
-        'ATTEMPTED_TO_CONTACT',
-        'CONNECTED',
-      ],
-    },
-  },
-  companies: {
-    ...COMMON,
-    name: { type: 'string' },
-    domain: { type: 'string' },
-    industry: { type: 'string' },
-    numberofemployees: { type: 'number' },
-    annualrevenue: { type: 'number' },
-  },
-};
-
-/** What a search or read returns when it names no properties. */
-const DEFAULT_PROPERTIES: Record<HubSpotObjectType, readonly string[]> = {
-  contacts: ['createdate', 'email', 'firstname', 'hs_object_id', 'lastmodifieddate', 'lastname'],
-  companies: ['createdate', 'domain', 'hs_object_id', 'lastmodifieddate', 'name'],
-};
-
-const OPERATORS = new Set([
-  'EQ',
-  'NEQ',
-  'LT',
-  'LTE',
-  'GT',
-  'GTE',
-  'BETWEEN',
-  'IN',
-  'NOT_IN',
-  'HAS_PROPERTY',
-  'NOT_HAS_PROPERTY',
-  'CONTAINS_TOKEN',
-  'NOT_CONTAINS_TOKEN',
-]);
-
-/** HubSpot's search caps: a page, the results one search pages through, filter groups and filters. */
-const MAX_SEARCH_PAGE = 200;
-const MAX_SEARCH_RESULTS = 10_000;
-const MAX_FILTER_GROUPS = 5;
-const MAX_FILTERS_PER_GROUP = 6;
-const MAX_FILTERS = 18;
 const MAX_BATCH = 100;
 const MAX_LIST_PAGE = 100;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const OBJECT_ROUTE = /^\/crm\/v3\/objects\/(contacts|companies)(?:\/([^/]+))?(?:\/([^/]+))?\/?$/;
 
-const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/** A datetime filter value: epoch ms as a string, or an ISO date. */
-function timeOf(value: string): number {
-  return /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-}
-
-/**
- * HubSpot's order among records whose sort values tie is not theirs to promise and not by id: the fake orders ties
- * by a hash of the id, so a client that assumes id order within one timestamp fails here as it would there.
- */
-function tieOrder(id: string): string {
-  return createHash('sha1').update(id).digest('hex');
-}
-
-class ValidationError extends Error {}
 
 /**
  * A local HubSpot CRM v3 for the objects API as `@hubspot/api-client` calls it: contacts and companies, list, get,
- * create, update, archive, batch read/create/update/archive (100 at most), and search with HubSpot's limits (200 a
- * page, 10,000 results a search, 5 filter groups of 6 filters, one sort). Private app tokens (Bearer), the three rate
+ * create, update, archive, batch read/create/update/archive (100 at most), and search (`hubspot-search.ts`, over
+ * the search index's view of the records). Private app tokens (Bearer), the three rate
  * limits with HubSpot's 429 bodies and X-HubSpot-RateLimit-* headers, property validation (unknown, read-only,
  * enumeration options, email format), unique contact emails, property history with the writer's identity, and a
  * search index that may lag writes (`searchLagMs`). `edit` plays a person changing a record in HubSpot's UI.
@@ -692,148 +589,17 @@ export class FakeHubSpot extends FakeHttpApi {
     return this.error(404, 'Not Found');
   }
 
-  // ---- search ----
-
   private search(objectType: HubSpotObjectType, body: unknown, at: number): Reply {
-    if (!isRecord(body)) throw new ValidationError('Invalid input JSON');
-    const limit = body['limit'] === undefined ? 10 : Number(body['limit']);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_PAGE)
-      throw new ValidationError(`limit must be between 1 and ${MAX_SEARCH_PAGE}`);
-    const after = body['after'] === undefined || body['after'] === null ? 0 : Number(body['after']);
-    if (!Number.isInteger(after) || after < 0)
-      throw new ValidationError(`after must be a non-negative integer`);
-    if (after + limit > MAX_SEARCH_RESULTS)
-      throw new ValidationError(
-        `Paging through more than ${MAX_SEARCH_RESULTS} results of one search is not supported; narrow the search with filters.`,
-      );
-    const groups = Array.isArray(body['filterGroups']) ? (body['filterGroups'] as unknown[]) : [];
-    if (groups.length > MAX_FILTER_GROUPS)
-      throw new ValidationError(`At most ${MAX_FILTER_GROUPS} filter groups are allowed`);
-    const parsed = groups.map((group) => {
-      const filters =
-        isRecord(group) && Array.isArray(group['filters']) ? (group['filters'] as unknown[]) : [];
-      if (filters.length > MAX_FILTERS_PER_GROUP)
-        throw new ValidationError(`At most ${MAX_FILTERS_PER_GROUP} filters are allowed in a filter group`);
-      return filters.map((filter) => this.filterOf(objectType, filter));
-    });
-    if (parsed.flat().length > MAX_FILTERS)
-      throw new ValidationError(`At most ${MAX_FILTERS} filters are allowed`);
-    const sorts = Array.isArray(body['sorts']) ? (body['sorts'] as unknown[]) : [];
-    if (sorts.length > 1) throw new ValidationError('Only one sort is allowed');
-    const sort = this.sortOf(objectType, sorts[0]);
-    const names = Array.isArray(body['properties']) ? (body['properties'] as string[]) : [];
-
-    const matches: {
-      id: string;
-      view: NonNullable<ReturnType<FakeHubSpot['searchView']>>;
-      createdAt: number;
-    }[] = [];
+    const rows: (SearchRow & { updatedAt: number; archived: boolean; createdAt: number })[] = [];
     for (const record of this.records[objectType].values()) {
       const view = this.searchView(record, at);
-      if (!view || view.archived) continue;
-      const row = { ...view, id: record.id };
-      if (parsed.length === 0 || parsed.some((filters) => filters.every((f) => f(row.properties))))
-        matches.push({ id: record.id, view: row, createdAt: record.createdAt });
+      if (view && !view.archived) rows.push({ ...view, id: record.id, createdAt: record.createdAt });
     }
-    const key = (m: (typeof matches)[number]) => sort.value(m.view.properties, m.id);
-    matches.sort((a, b) => {
-      const [ka, kb] = [key(a), key(b)];
-      const order = ka < kb ? -1 : ka > kb ? 1 : tieOrder(a.id) < tieOrder(b.id) ? -1 : 1;
-      return sort.descending ? -order : order;
-    });
-    const page = matches.slice(after, after + limit);
-    const next = after + limit;
+    const { total, page, nextAfter, properties } = searchRows(objectType, body, rows);
     return jsonReply(200, {
-      total: matches.length,
-      results: page.map((m) => this.view({ ...m.view, id: m.id }, objectType, names, m.createdAt)),
-      ...(next < matches.length ? { paging: { next: { after: String(next), link: '' } } } : {}),
+      total,
+      results: page.map((row) => this.view(row, objectType, properties, row.createdAt)),
+      ...(nextAfter === null ? {} : { paging: { next: { after: String(nextAfter), link: '' } } }),
     });
-  }
-
-  private sortOf(
-    objectType: HubSpotObjectType,
-    sort: unknown,
-  ): { value: (p: Record<string, string | null>, id: string) => number | string; descending: boolean } {
-    let name = 'createdate';
-    let descending = false;
-    if (typeof sort === 'string') {
-      descending = sort.startsWith('-');
-      name = descending ? sort.slice(1) : sort;
-    } else if (isRecord(sort)) {
-      name = String(sort['propertyName'] ?? '');
-      descending = sort['direction'] === 'DESCENDING';
-    }
-    const definition = PROPERTIES[objectType][name];
-    if (!definition) throw new ValidationError(`Property "${name}" does not exist`);
-    return {
-      descending,
-      value: (p, id) => {
-        const raw = name === 'hs_object_id' ? id : p[name];
-        if (raw === null || raw === undefined) return '';
-        if (definition.type === 'datetime') return timeOf(raw);
-        if (definition.type === 'number') return Number(raw);
-        return raw.toLowerCase();
-      },
-    };
-  }
-
-  /** A search filter as a predicate over a record's properties, or the error HubSpot gives for it. */
-  private filterOf(
-    objectType: HubSpotObjectType,
-    filter: unknown,
-  ): (p: Record<string, string | null>) => boolean {
-    if (!isRecord(filter)) throw new ValidationError('Invalid filter');
-    const name = String(filter['propertyName'] ?? '');
-    const operator = String(filter['operator'] ?? '');
-    const definition = PROPERTIES[objectType][name];
-    if (!definition) throw new ValidationError(`Property "${name}" does not exist`);
-    if (!OPERATORS.has(operator)) throw new ValidationError(`Unknown operator ${operator}`);
-    const comparable = (raw: string): number | string =>
-      definition.type === 'datetime'
-        ? timeOf(raw)
-        : definition.type === 'number'
-          ? Number(raw)
-          : raw.toLowerCase();
-    const value = filter['value'] === undefined ? undefined : comparable(String(filter['value']));
-    const high = filter['highValue'] === undefined ? undefined : comparable(String(filter['highValue']));
-    const values = Array.isArray(filter['values']) ? filter['values'].map((v) => comparable(String(v))) : [];
-    const need = (v: number | string | undefined): number | string => {
-      if (v === undefined || (typeof v === 'number' && Number.isNaN(v)))
-        throw new ValidationError(`Filter on ${name} with ${operator} needs a valid value`);
-      return v;
-    };
-    return (properties) => {
-      const raw = properties[name];
-      const present = raw !== null && raw !== undefined && raw !== '';
-      const actual = present ? comparable(raw) : undefined;
-      switch (operator) {
-        case 'HAS_PROPERTY':
-          return present;
-        case 'NOT_HAS_PROPERTY':
-          return !present;
-        case 'EQ':
-          return actual === need(value);
-        case 'NEQ':
-          return actual !== need(value);
-        case 'LT':
-          return actual !== undefined && actual < need(value);
-        case 'LTE':
-          return actual !== undefined && actual <= need(value);
-        case 'GT':
-          return actual !== undefined && actual > need(value);
-        case 'GTE':
-          return actual !== undefined && actual >= need(value);
-        case 'BETWEEN':
-          return actual !== undefined && actual >= need(value) && actual <= need(high);
-        case 'IN':
-          return actual !== undefined && values.includes(actual);
-        case 'NOT_IN':
-          return actual === undefined || !values.includes(actual);
-        case 'CONTAINS_TOKEN':
-          return typeof actual === 'string' && actual.includes(String(need(value)).replace(/\*/g, ''));
-        default:
-          return !(typeof actual === 'string' && actual.includes(String(need(value)).replace(/\*/g, '')));
-      }
-    };
   }
 }
