@@ -307,14 +307,39 @@ export async function cpuSeconds(pid: number | undefined): Promise<number> {
   return statOf(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).cpuSeconds;
 }
 
-/** A /proc/<pid>/stat line's parent pid and user + system CPU seconds (100 clock ticks a second). */
-function statOf(stat: string): { parent: number; cpuSeconds: number } {
-  // Fields after the command name, which may hold spaces: ppid is the 2nd, utime and stime the 12th and 13th.
+/** What a /proc/<pid>/stat line says of a process (CPU in seconds, 100 clock ticks a second). */
+export interface ProcessStat {
+  /** The executable's name, cut to 15 characters by the kernel. */
+  command: string;
+  parent: number;
+  /** User + system CPU of the process itself. */
+  cpuSeconds: number;
+  /** User + system CPU of its children that ended and it waited for (a database's closed connections). */
+  reapedCpuSeconds: number;
+}
+
+function statOf(stat: string): ProcessStat {
+  // Fields after the command name, which may hold spaces: ppid is the 2nd, utime and stime the 12th and 13th,
+  // cutime and cstime the 14th and 15th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const seconds = (a: number, b: number) => (Number(fields[a] ?? 0) + Number(fields[b] ?? 0)) / 100;
   return {
+    command: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
     parent: Number(fields[1] ?? 0),
-    cpuSeconds: (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100,
+    cpuSeconds: seconds(11, 12),
+    reapedCpuSeconds: seconds(13, 14),
   };
+}
+
+/** Every process of the machine now, by pid (Linux /proc); processes that end while it reads are left out. */
+export async function processStats(): Promise<Map<number, ProcessStat>> {
+  const stats = new Map<number, ProcessStat>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (stat !== '') stats.set(Number(entry), statOf(stat));
+  }
+  return stats;
 }
 
 export interface CpuShare {
@@ -355,16 +380,9 @@ export function cpuShares(
  * difference of two snapshots with `treeCpuUsed`.
  */
 export async function treeCpuSnapshot(roots: readonly number[]): Promise<Map<number, number>> {
-  const parents = new Map<number, number>();
-  const cpu = new Map<number, number>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (stat === '') continue;
-    const { parent, cpuSeconds: used } = statOf(stat);
-    parents.set(Number(entry), parent);
-    cpu.set(Number(entry), used);
-  }
+  const stats = await processStats();
+  const parents = new Map([...stats].map(([pid, stat]) => [pid, stat.parent]));
+  const cpu = new Map([...stats].map(([pid, stat]) => [pid, stat.cpuSeconds]));
   const inTree = (pid: number): boolean => {
     for (let at: number | undefined = pid, hops = 0; at !== undefined && at > 1 && hops < 64; hops += 1) {
       if (roots.includes(at)) return true;

@@ -12,11 +12,11 @@
  * (store_cpu_s: FerretDB and PostgreSQL processes of this machine, exited backends included; `na` elsewhere).
  */
 import { fork } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { Command } from 'commander';
 import mongoose from 'mongoose';
 import { uniqueId } from '@tributary/testing';
 import { stackEndpoints, stackUp } from '../stack/stack';
+import { processStats } from './production';
 import { resultLine } from './stats';
 
 const opts = new Command('bench:timer-floor')
@@ -37,44 +37,21 @@ interface Enrollment {
 
 const shardPrefix = (shard: number) => `t|${String(shard).padStart(2, '0')}|`;
 
-/** CPU seconds of the store's processes so far: FerretDB, PostgreSQL and the backends PostgreSQL has reaped. */
-function storeCpuSeconds(): number | undefined {
-  try {
-    const ticks = 100; // USER_HZ on Linux
-    let total = 0;
-    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-      let stat: string;
-      let cmd: string;
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        continue; // gone meanwhile
-      }
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const own = Number(fields[11]) + Number(fields[12]);
-      if (cmd.includes('ferretdb')) total += own;
-      else if (comm === 'postgres') {
-        // The postmaster also counts its reaped children (backends of closed connections).
-        const reaped =
-          Number(fields[1]) === 1 || !isPostgres(fields[1]) ? Number(fields[13]) + Number(fields[14]) : 0;
-        total += own + reaped;
-      }
-    }
-    return total / ticks;
-  } catch {
-    return undefined;
+/**
+ * CPU seconds of the store's processes so far: FerretDB, PostgreSQL, and the backends PostgreSQL has reaped (those
+ * of connections closed meanwhile, the bench's own among them); undefined where there is no /proc.
+ */
+async function storeCpuSeconds(): Promise<number | undefined> {
+  const stats = await processStats().catch(() => undefined);
+  if (!stats) return undefined;
+  let total = 0;
+  for (const stat of stats.values()) {
+    if (stat.command.startsWith('ferretdb')) total += stat.cpuSeconds;
+    else if (stat.command === 'postgres')
+      // Only the postmaster (whose parent is not PostgreSQL) reaps the backends.
+      total += stat.cpuSeconds + (stats.get(stat.parent)?.command === 'postgres' ? 0 : stat.reapedCpuSeconds);
   }
-}
-
-function isPostgres(pid: string | undefined): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres';
-  } catch {
-    return false;
-  }
+  return total;
 }
 
 async function seed(db: mongoose.mongo.Db): Promise<void> {
@@ -217,7 +194,7 @@ async function main(): Promise<void> {
   if (!db) throw new Error('no database handle');
   try {
     await seed(db);
-    const cpuBefore = storeCpuSeconds();
+    const cpuBefore = await storeCpuSeconds();
     const started = performance.now();
     await Promise.all(
       Array.from(
@@ -240,7 +217,7 @@ async function main(): Promise<void> {
       ),
     );
     const drainS = (performance.now() - started) / 1000;
-    const cpuAfter = storeCpuSeconds();
+    const cpuAfter = await storeCpuSeconds();
     const left = await db.collection('timers').countDocuments();
     if (left !== 0) throw new Error(`${left} timers left undrained`);
     console.log(
