@@ -16,14 +16,14 @@ const syncShape = {
   SYNC_CREDENTIALS_KEYS: z
     .string()
     .default(INSECURE_DEV_CREDENTIALS_KEYS)
-    .superRefine((value, ctx) => {
+    .transform((value, ctx) => {
       try {
-        parseKeyRing(value);
+        return parseKeyRing(value);
       } catch (error) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+        return z.NEVER;
       }
-    })
-    .transform((value) => parseKeyRing(value)),
+    }),
   /** HubSpot's API (a FakeHubSpot in the sandbox and tests). */
   HUBSPOT_API_URL: z.string().url().default('https://api.hubapi.com'),
   /** How often each replica looks for connections due a poll. */
