@@ -16,7 +16,6 @@ import { JourneyCatalog, type LiveJourney } from '../journeys/journey-catalog';
 import {
   CONTACT_PROFILE_MODEL,
   ENROLLMENT_MODEL,
-  timerId,
   type ContactProfileDoc,
   type EnrollmentDoc,
 } from './engine.models';
@@ -174,18 +173,7 @@ export class JourneyIntake {
         now,
       )),
     ];
-    if (woken.length === 0) return;
-    await this.runner.addTimers([...new Set(woken)].map((id) => timerId(now.getTime(), id)));
-    this.runner.poke();
-  }
-
-  /** The contacts' profiles changed: their wait_condition steps whose conditions now hold end (made due now). */
-  private async endConditionWaits(contactIds: readonly string[]): Promise<void> {
-    const now = new Date();
-    const met = await this.conditionWaits.markMet(contactIds, now);
-    if (met.length === 0) return;
-    await this.runner.addTimers(met.map((id) => timerId(now.getTime(), id)));
-    this.runner.poke();
+    await this.runner.wakeNow(woken, now);
   }
 
   /**
@@ -311,7 +299,7 @@ export class JourneyIntake {
         { ordered: true },
       ),
     );
-    await this.endConditionWaits(changes.map((change) => change.contactId));
+    await this.runner.wakeConditionWaits(changes.map((change) => change.contactId));
     const entries: Entry[] = [];
     for (const change of changes) {
       for (const journey of await this.journeys.liveJourneys(change.metadata.workspaceId)) {
@@ -475,8 +463,7 @@ export class JourneyIntake {
     if (reentries.length > 0) await this.enrollments.bulkWrite(reentries, { ordered: false });
     // Every id of the batch: a new or re-entered enrollment is due now; for one that stayed as it was, the entry is
     // stale and the claim drops it.
-    await this.runner.addTimers(ids.map((id) => timerId(now.getTime(), id)));
-    this.runner.poke();
+    await this.runner.wakeNow(ids, now);
   }
 
   private freshEnrollment(id: string, entry: Entry, now: Date, trace: Record<string, string>): EnrollmentDoc {

@@ -353,7 +353,7 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
         announce.push(stepRecorded(current, action.step.id, action.step.type, stepStatus, reason), ...events);
         // The contact changed: its other enrollments waiting for a condition may now go on.
         if (action.step.type === 'update_attribute')
-          await this.wakeConditionWaits(current.contactId, current._id);
+          await this.wakeConditionWaits([current.contactId], current._id);
         current = { ...current, stepId: afterStep(journey, action.step.id), seq: current.seq + 1 };
         continue;
       }
@@ -377,11 +377,19 @@ export class JourneyRunner implements OnApplicationBootstrap, OnApplicationShutd
     await this.stopAt(current, new Date(), announce);
   }
 
-  private async wakeConditionWaits(contactId: string, except: string): Promise<void> {
+  /**
+   * These contacts changed: their enrollments whose wait_condition now holds, or whose goal step ahead is now met,
+   * are marked and woken. `except`: the enrollment whose own run changed the contact (it sees the change itself).
+   */
+  async wakeConditionWaits(contactIds: readonly string[], except?: string): Promise<void> {
     const now = new Date();
-    const met = await this.conditionWaits.markMet([contactId], now, except);
-    if (met.length === 0) return;
-    await this.addTimers(met.map((id) => timerId(now.getTime(), id)));
+    await this.wakeNow(await this.conditionWaits.markMet(contactIds, now, except), now);
+  }
+
+  /** Enrollments made due at `now` (by an entry or a mark): a timer entry each, and a look without waiting. */
+  async wakeNow(ids: readonly string[], now: Date): Promise<void> {
+    if (ids.length === 0) return;
+    await this.addTimers([...new Set(ids)].map((id) => timerId(now.getTime(), id)));
     this.poke();
   }
 
