@@ -1,4 +1,4 @@
-import type { ChangeSource, ConnectorDescriptor, ConnectorObject } from './connector';
+import type { ChangeSource, ConnectorDescriptor, ConnectorObject, RecordWriter } from './connector';
 import { HUBSPOT, HubSpotChangeSource } from './hubspot/hubspot.connector';
 
 /** What a connection's credentials must hold, per connector. */
@@ -10,6 +10,7 @@ export interface ConnectorRegistry {
   /** The connector's object by vendor name (`contacts`). */
   object(kind: string, vendorObject: string): ConnectorObject | undefined;
   source(kind: string, credentials: ConnectorCredentials): ChangeSource;
+  writer(kind: string, credentials: ConnectorCredentials): RecordWriter;
 }
 
 export const CONNECTOR_REGISTRY = Symbol('CONNECTOR_REGISTRY');
@@ -25,6 +26,9 @@ export function connectorRegistry(urls: { hubspot: string }): ConnectorRegistry 
     source: (kind, credentials) => {
       if (kind === HUBSPOT.kind) return new HubSpotChangeSource(urls.hubspot, credentials.accessToken);
       throw new Error(`no connector '${kind}'`);
+    },
+    writer: (kind) => {
+      throw new Error(`no writer for connector '${kind}' yet`);
     },
   };
 }

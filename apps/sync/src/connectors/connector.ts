@@ -57,3 +57,26 @@ export interface ChangeSource {
   /** A real call that proves the credentials work (a connection's test). */
   check(): Promise<void>;
 }
+
+/** A record to write: the vendor's id when the record exists there (null: create it) and the vendor fields to set. */
+export interface RecordWrite {
+  /** The caller's handle on this record, given back in its outcome (a golden record's id). */
+  ref: string;
+  externalId: string | null;
+  fields: Record<string, string | null>;
+}
+
+/** What became of one record of a write: its vendor id and version, or the vendor's answer. */
+export type WriteOutcome =
+  | { ref: string; ok: true; externalId: string; modifiedAt: number }
+  | { ref: string; ok: false; status: number; reason: string; retryable: boolean };
+
+/**
+ * What outbound sync needs from a vendor: writes in the vendor's batches, where one record's validation error fails
+ * that record only, and erasure for good.
+ */
+export interface RecordWriter {
+  write(object: ConnectorObject, records: readonly RecordWrite[]): Promise<WriteOutcome[]>;
+  /** Deletes the record permanently (the vendor's GDPR delete where it has one); a record already gone is no error. */
+  erase(object: ConnectorObject, externalId: string): Promise<void>;
+}
