@@ -17,9 +17,21 @@ import {
 import { ConnectionsController } from './connections/connections.controller';
 import { Connections } from './connections/connections.service';
 import { CONNECTOR_REGISTRY, connectorRegistry } from './connectors/connector-registry';
-import { GOLDEN_RECORD_MODEL, goldenRecordModel } from './golden-records/golden-record.model';
-import { GoldenRecordSync } from './golden-records/golden-record-sync.service';
-import { LeadsScoredHandler } from './golden-records/leads-scored.handler';
+import {
+  GOLDEN_HISTORY_MODEL,
+  GOLDEN_KEY_MODEL,
+  GOLDEN_RECORD_MODEL,
+  SURVIVORSHIP_RULES_MODEL,
+  goldenHistoryModel,
+  goldenKeyModel,
+  goldenRecordModel,
+  survivorshipRulesModel,
+} from './golden-records/golden-record.model';
+import { GoldenRecordEventsHandler } from './golden-records/golden-record-events.handler';
+import { GoldenRecords } from './golden-records/golden-records.service';
+import { GoldenRecordQueries } from './golden-records/golden-record.queries';
+import { GoldenRecordsController } from './golden-records/golden-records.controller';
+import { SurvivorshipRulesStore } from './golden-records/survivorship-rules.store';
 import { syncOpenApiDocument } from './openapi/api-docs';
 
 const model = (token: symbol, factory: (c: Connection) => unknown) => ({
@@ -37,12 +49,17 @@ export class SyncModule {
     return {
       module: SyncModule,
       imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
-      controllers: [LeadsScoredHandler, ConnectionsController],
+      controllers: [GoldenRecordEventsHandler, ConnectionsController, GoldenRecordsController],
       providers: [
-        GoldenRecordSync,
+        GoldenRecords,
+        GoldenRecordQueries,
+        SurvivorshipRulesStore,
         Connections,
         ChangeCapture,
         model(GOLDEN_RECORD_MODEL, goldenRecordModel),
+        model(GOLDEN_KEY_MODEL, goldenKeyModel),
+        model(GOLDEN_HISTORY_MODEL, goldenHistoryModel),
+        model(SURVIVORSHIP_RULES_MODEL, survivorshipRulesModel),
         model(CONNECTION_MODEL, connectionModel),
         model(CHANGE_CURSOR_MODEL, changeCursorModel),
         model(RECORD_VERSION_MODEL, recordVersionModel),

@@ -7,8 +7,6 @@ export const INSECURE_DEV_CREDENTIALS_KEYS = 'dev:insecure-dev-sync-credentials-
 
 const syncShape = {
   ...sharedAccessConfigShape,
-  /** Connector that receives golden-record changes in the skeleton. */
-  OUTBOUND_DESTINATION: z.string().min(1).default('crm'),
   /**
    * Keys sealing connection credentials at rest: `kid:secret` pairs (secrets of 32 characters or more), the current
    * one first. Rotate by putting a new key first; values sealed with the others still open.

@@ -7,4 +7,8 @@ export const SyncScopes = {
   connectionsAdmin: 'connections:admin',
   /** Read connections and their change capture state. */
   connectionsRead: 'connections:read',
+  /** Read golden records, their history and conflicts, and the survivorship rules. */
+  recordsRead: 'records:read',
+  /** Set golden-record values by hand (and lock them), and change the survivorship rules. */
+  recordsWrite: 'records:write',
 } as const;

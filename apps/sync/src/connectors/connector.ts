@@ -7,6 +7,10 @@ export interface ConnectorField {
   options?: readonly string[];
   /** Set by the vendor; never written. */
   readOnly?: boolean;
+  /** The golden record's field it maps to by default (`firstname` → `firstName`); none: not synced. */
+  canonical?: string;
+  /** The vendor refuses a record without it. */
+  required?: boolean;
 }
 
 /** One object a connector syncs: the platform's entity, the vendor's name for it and its fields. */

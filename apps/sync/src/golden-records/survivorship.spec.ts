@@ -53,8 +53,7 @@ function fold(rules: SurvivorshipRules, events: readonly (Change | Lock)[]): Rec
   const states: Record<string, FieldState> = {};
   for (const event of events) {
     const state = states[event.field] ?? emptyFieldState();
-    states[event.field] =
-      'locked' in event ? mergeLock(state, event) : mergeValue(rules, event.field, state, event);
+    states[event.field] = 'locked' in event ? mergeLock(state, event) : mergeValue(state, event);
   }
   return states;
 }
@@ -139,9 +138,9 @@ describe('survivorship', () => {
   });
 
   it('keeps a value locked by hand against later changes, and lets them through once it is unlocked', () => {
-    let state = mergeValue(rules, 'phone', emptyFieldState(), value(MANUAL_SOURCE, '+49 30 1234', 10, 'm1'));
+    let state = mergeValue(emptyFieldState(), value(MANUAL_SOURCE, '+49 30 1234', 10, 'm1'));
     state = mergeLock(state, { locked: true, at: 10 });
-    state = mergeValue(rules, 'phone', state, value('hubspot', '+49 30 9999', 20, 'h1'));
+    state = mergeValue(state, value('hubspot', '+49 30 9999', 20, 'h1'));
     expect(survivingValue(rules, 'phone', state)).toMatchObject({
       value: '+49 30 1234',
       rule: 'manual-lock',

@@ -38,12 +38,12 @@ export interface FieldLock {
 }
 
 /**
- * What a golden record keeps of a field: the best value under its rule, the best manual value, and the lock. Each is
- * the maximum of what arrived under a total order, so the state is the same whatever order the changes came in.
+ * What a golden record keeps of a field: each source's latest value (a newer empty value never replaces a filled one)
+ * and the lock. Each is the maximum of what arrived under an order that does not depend on the rules, so the state is
+ * the same whatever order the changes came in, and a change of the rules decides again from the same state.
  */
 export interface FieldState {
-  best: FieldValue | null;
-  manual: FieldValue | null;
+  bySource: Record<string, FieldValue>;
   lock: FieldLock | null;
 }
 
@@ -52,14 +52,15 @@ export interface SurvivingValue extends FieldValue {
   rule: FieldRule | 'manual-lock';
 }
 
-export const emptyFieldState = (): FieldState => ({ best: null, manual: null, lock: null });
+export const emptyFieldState = (): FieldState => ({ bySource: {}, lock: null });
 
 const isEmpty = (value: string | null) => value === null || value.trim() === '';
 
-/** Lower is better; sources not listed rank below all listed ones. */
+/** Lower is better; sources not listed rank below all listed ones, the manual source above all. */
 function rankOf(rules: SurvivorshipRules, source: string): number {
-  const index = source === MANUAL_SOURCE ? -1 : rules.sources.indexOf(source);
-  return index < 0 && source !== MANUAL_SOURCE ? rules.sources.length : index;
+  if (source === MANUAL_SOURCE) return -1;
+  const index = rules.sources.indexOf(source);
+  return index < 0 ? rules.sources.length : index;
 }
 
 export function ruleOf(rules: SurvivorshipRules, field: string): FieldRule {
@@ -84,21 +85,21 @@ export function compareValues(
   return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
 }
 
+/** Within one source the rank is equal, so this order is the same under every rule set. */
+const NO_RULES: SurvivorshipRules = { sources: [MANUAL_SOURCE], default: 'most-recent', fields: {} };
+
 /** The field's state once `incoming` is taken in (the state is not changed in place). */
-export function mergeValue(
-  rules: SurvivorshipRules,
-  field: string,
-  state: FieldState,
-  incoming: FieldValue,
-): FieldState {
-  const rule = ruleOf(rules, field);
-  const best = state.best && compareValues(rules, rule, state.best, incoming) >= 0 ? state.best : incoming;
-  const manual =
-    incoming.source !== MANUAL_SOURCE ||
-    (state.manual && compareValues(rules, 'most-recent', state.manual, incoming) >= 0)
-      ? state.manual
-      : incoming;
-  return { best, manual, lock: state.lock };
+export function mergeValue(state: FieldState, incoming: FieldValue): FieldState {
+  const held = state.bySource[incoming.source];
+  if (held && compareValues(NO_RULES, 'most-recent', held, incoming) >= 0) return state;
+  return { bySource: { ...state.bySource, [incoming.source]: incoming }, lock: state.lock };
+}
+
+/** Two states of one field as one (a merge of two golden records): each source's latest, and the later lock. */
+export function mergeStates(a: FieldState, b: FieldState): FieldState {
+  let merged = a;
+  for (const value of Object.values(b.bySource)) merged = mergeValue(merged, value);
+  return b.lock ? mergeLock(merged, b.lock) : merged;
 }
 
 /** The field's state once a lock change is taken in: the later one stands; at one instant, locked wins. */
@@ -111,16 +112,26 @@ export function mergeLock(state: FieldState, incoming: FieldLock): FieldState {
   return later ? { ...state, lock: incoming } : state;
 }
 
+/** The best value under the field's rule among the sources' latest ones, or null when none holds one. */
+function bestOf(rules: SurvivorshipRules, field: string, state: FieldState): FieldValue | null {
+  const rule = ruleOf(rules, field);
+  let best: FieldValue | null = null;
+  for (const value of Object.values(state.bySource))
+    if (!best || compareValues(rules, rule, value, best) > 0) best = value;
+  return best;
+}
+
 /** What survives: the manual value of a locked field, else the best value (null when no source has one). */
 export function survivingValue(
   rules: SurvivorshipRules,
   field: string,
   state: FieldState,
 ): SurvivingValue | null {
-  if (state.lock?.locked && state.manual && !isEmpty(state.manual.value))
-    return { ...state.manual, rule: 'manual-lock' };
-  if (!state.best || isEmpty(state.best.value)) return null;
-  return { ...state.best, rule: ruleOf(rules, field) };
+  const manual = state.bySource[MANUAL_SOURCE];
+  if (state.lock?.locked && manual && !isEmpty(manual.value)) return { ...manual, rule: 'manual-lock' };
+  const best = bestOf(rules, field, state);
+  if (!best || isEmpty(best.value)) return null;
+  return { ...best, rule: ruleOf(rules, field) };
 }
 
 /**
@@ -146,7 +157,7 @@ export function applyChange(
   for (const { field, ...incoming } of values) {
     const before = next[field] ?? emptyFieldState();
     const was = survivingValue(rules, field, before);
-    const after = mergeValue(rules, field, before, incoming);
+    const after = mergeValue(before, incoming);
     next[field] = after;
     const now = survivingValue(rules, field, after);
     if ((was?.value ?? null) !== (now?.value ?? null)) changed.push(field);

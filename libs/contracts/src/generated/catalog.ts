@@ -7,6 +7,9 @@ import type { MessageOutcome } from './MessageOutcome';
 import type { ContentEvent } from './ContentEvent';
 import type { ContactAttributeUpdated } from './ContactAttributeUpdated';
 import type { MessageDelivery } from './MessageDelivery';
+import type { GoldenRecordChanged } from './GoldenRecordChanged';
+import type { GoldenRecordConflict } from './GoldenRecordConflict';
+import type { SyncRecordRejected } from './SyncRecordRejected';
 import type { OutboundSyncQueued } from './OutboundSyncQueued';
 import type { EventCountReport } from './EventCountReport';
 import type { DeadLetter } from './DeadLetter';
@@ -30,6 +33,9 @@ export const Topics = {
   ContentEvents: 'content.events',
   ContactsAttributes: 'contacts.attributes',
   MessagesDeliveries: 'messages.deliveries',
+  GoldenRecordsChanged: 'golden.records.changed',
+  GoldenRecordsConflicts: 'golden.records.conflicts',
+  SyncRecordsRejected: 'sync.records.rejected',
   SyncOutbound: 'sync.outbound',
   ReportsEventCounts: 'reports.event-counts',
   DlqLeads: 'dlq.leads',
@@ -60,6 +66,9 @@ export interface TopicEvents {
   'content.events': ContentEvent;
   'contacts.attributes': ContactAttributeUpdated;
   'messages.deliveries': MessageDelivery;
+  'golden.records.changed': GoldenRecordChanged;
+  'golden.records.conflicts': GoldenRecordConflict;
+  'sync.records.rejected': SyncRecordRejected;
   'sync.outbound': OutboundSyncQueued;
   'reports.event-counts': EventCountReport;
   'dlq.leads': DeadLetter;
@@ -798,6 +807,285 @@ const avroSchemas = {
         type: { type: 'long', logicalType: 'timestamp-millis' },
         doc: 'When the edge received the webhook.',
       },
+    ],
+  },
+  GoldenRecordChanged: {
+    type: 'record',
+    name: 'GoldenRecordChanged',
+    namespace: 'io.tributary.sync',
+    doc: "A golden record's surviving values changed: only the fields that changed, each with its provenance. metadata.eventId derives from the golden record and the change that caused it, so a redelivery announces the same event.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      {
+        name: 'goldenId',
+        type: 'string',
+        doc: "The golden record's id (sync's own, stable across merges of the survivor).",
+      },
+      { name: 'entity', type: 'string', doc: 'contact or company.' },
+      {
+        name: 'cause',
+        type: {
+          type: 'enum',
+          name: 'GoldenChangeCause',
+          symbols: ['source_change', 'merge', 'manual', 'rules', 'erasure'],
+        },
+        doc: 'source_change: a system reported a change; merge: two golden records became one; manual: set or locked by hand; rules: survivorship rules changed; erasure: the person was erased.',
+      },
+      {
+        name: 'causeSystem',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'The system whose change caused it (hubspot, mailchimp, leads, manual).',
+      },
+      { name: 'causeExternalId', type: ['null', 'string'], default: null, doc: "That system's record id." },
+      {
+        name: 'changes',
+        type: {
+          type: 'array',
+          items: {
+            type: 'record',
+            name: 'GoldenFieldChange',
+            fields: [
+              {
+                name: 'field',
+                type: 'string',
+                doc: 'Canonical field name (email, firstName, lifecycleStage...).',
+              },
+              {
+                name: 'value',
+                type: ['null', 'string'],
+                doc: 'The surviving value now; null when no source holds one.',
+              },
+              { name: 'previous', type: ['null', 'string'], default: null },
+              {
+                name: 'source',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'The source of the surviving value.',
+              },
+              {
+                name: 'sourceAt',
+                type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+                default: null,
+                doc: 'When that source changed it, by its own clock.',
+              },
+              {
+                name: 'rule',
+                type: ['null', 'string'],
+                default: null,
+                doc: 'The rule that decided: source-priority, most-recent, manual-lock.',
+              },
+            ],
+          },
+        },
+      },
+      {
+        name: 'values',
+        type: { type: 'map', values: 'string' },
+        doc: 'Every surviving value after the change (destinations creating a record need more than the changed fields).',
+      },
+      {
+        name: 'links',
+        type: {
+          type: 'array',
+          items: {
+            type: 'record',
+            name: 'GoldenRecordLink',
+            fields: [
+              { name: 'system', type: 'string' },
+              { name: 'externalId', type: 'string' },
+            ],
+          },
+        },
+        doc: "The records in external systems (and the lead pipeline's contacts, system leads) that are this golden record.",
+      },
+      {
+        name: 'mergedGoldenId',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'On a merge: the golden record folded into this one.',
+      },
+      { name: 'version', type: 'long', doc: "The golden record's version after the change." },
+    ],
+  },
+  GoldenRecordConflict: {
+    type: 'record',
+    name: 'GoldenRecordConflict',
+    namespace: 'io.tributary.sync',
+    doc: 'Two sources held different values of one golden-record field; the survivorship rule picked the winner. metadata.eventId derives from the golden record, the change and the field.',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'goldenId', type: 'string' },
+      { name: 'entity', type: 'string' },
+      { name: 'field', type: 'string' },
+      { name: 'rule', type: 'string', doc: 'source-priority, most-recent or manual-lock.' },
+      {
+        name: 'winner',
+        type: {
+          type: 'record',
+          name: 'ConflictingValue',
+          fields: [
+            { name: 'value', type: ['null', 'string'] },
+            { name: 'source', type: 'string' },
+            { name: 'sourceAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
+          ],
+        },
+      },
+      { name: 'loser', type: 'ConflictingValue' },
+    ],
+  },
+  SyncRecordRejected: {
+    type: 'record',
+    name: 'SyncRecordRejected',
+    namespace: 'io.tributary.sync',
+    doc: 'A record change sync could not take into a golden record (a field of the wrong type, a bad email or phone, a value outside a picklist, a required field missing); kept whole with the field and reason. The rest of its batch went on.',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'system', type: 'string' },
+      { name: 'objectType', type: 'string' },
+      { name: 'externalId', type: 'string' },
+      { name: 'field', type: 'string', doc: 'The first field at fault.' },
+      { name: 'reason', type: 'string', doc: 'Why, one line.' },
+      {
+        name: 'problems',
+        type: {
+          type: 'array',
+          items: {
+            type: 'record',
+            name: 'SyncRecordProblem',
+            fields: [
+              { name: 'field', type: 'string' },
+              { name: 'reason', type: 'string' },
+            ],
+          },
+        },
+        default: [],
+      },
+      { name: 'fieldsJson', type: 'string', doc: "The change's fields as they came." },
+      { name: 'changeEventId', type: 'string', doc: 'The records.changed event it came in.' },
     ],
   },
   OutboundSyncQueued: {
@@ -1756,6 +2044,51 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
     },
     avroSchema: avroSchemas.MessageDelivery,
   },
+  'golden.records.changed': {
+    ...{
+      name: 'golden.records.changed',
+      description:
+        "Golden-record changes (contacts, companies) with only the changed fields and each one's provenance (source, source time, rule); outbound sync writes them to every connected system.",
+      subject: 'golden.records.changed-value',
+      recordName: 'GoldenRecordChanged',
+      key: 'goldenId',
+      producers: ['sync'],
+      consumers: ['analysts'],
+      partitions: 6,
+      retention: '7d',
+    },
+    avroSchema: avroSchemas.GoldenRecordChanged,
+  },
+  'golden.records.conflicts': {
+    ...{
+      name: 'golden.records.conflicts',
+      description:
+        'Fields on which two sources disagreed, both values, the survivorship rule and the winner.',
+      subject: 'golden.records.conflicts-value',
+      recordName: 'GoldenRecordConflict',
+      key: 'goldenId',
+      producers: ['sync'],
+      consumers: ['analysts'],
+      partitions: 3,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.GoldenRecordConflict,
+  },
+  'sync.records.rejected': {
+    ...{
+      name: 'sync.records.rejected',
+      description:
+        "Record changes from external systems that failed validation at sync's boundary, whole, with the field and reason.",
+      subject: 'sync.records.rejected-value',
+      recordName: 'SyncRecordRejected',
+      key: 'system:objectType:externalId',
+      producers: ['sync'],
+      consumers: ['analysts'],
+      partitions: 3,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.SyncRecordRejected,
+  },
   'sync.outbound': {
     ...{
       name: 'sync.outbound',
@@ -1924,7 +2257,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'ContactsMerged',
       key: 'contactId',
       producers: ['leads'],
-      consumers: ['reporting', 'orchestration'],
+      consumers: ['reporting', 'orchestration', 'sync'],
       partitions: 6,
       retention: '7d',
     },

@@ -21,7 +21,7 @@ export const ServiceScopes = {
     'content:approve',
     'content:admin',
   ],
-  sync: ['connections:admin', 'connections:read'],
+  sync: ['connections:admin', 'connections:read', 'records:read', 'records:write'],
   reporting: ['reports:read'],
 } as const satisfies Record<ServiceName, readonly string[]>;
 
@@ -44,6 +44,8 @@ export const CredentialScopes = [
   'content:admin',
   'connections:admin',
   'connections:read',
+  'records:read',
+  'records:write',
   'reports:read',
 ] as const;
 
