@@ -33,6 +33,8 @@ import { GoldenRecordQueries } from './golden-records/golden-record.queries';
 import { GoldenRecordsController } from './golden-records/golden-records.controller';
 import { SurvivorshipRulesStore } from './golden-records/survivorship-rules.store';
 import { syncOpenApiDocument } from './openapi/api-docs';
+import { OutboundHandler } from './outbound/outbound.handler';
+import { OutboundSync } from './outbound/outbound-sync.service';
 
 const model = (token: symbol, factory: (c: Connection) => unknown) => ({
   provide: token,
@@ -49,9 +51,15 @@ export class SyncModule {
     return {
       module: SyncModule,
       imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
-      controllers: [GoldenRecordEventsHandler, ConnectionsController, GoldenRecordsController],
+      controllers: [
+        GoldenRecordEventsHandler,
+        OutboundHandler,
+        ConnectionsController,
+        GoldenRecordsController,
+      ],
       providers: [
         GoldenRecords,
+        OutboundSync,
         GoldenRecordQueries,
         SurvivorshipRulesStore,
         Connections,

@@ -97,6 +97,160 @@ describe('FakeHubSpot', () => {
       hubspot.crm.contacts.basicApi.create({ properties: { email: 'Grace@example.com' }, associations: [] }),
     );
     expect(twice.body.message).toMatch(/Contact already exists. Existing ID: \d+/);
+    expect(twice.code).toBe(409);
+    expect(twice.body.category).toBe('CONFLICT');
+  });
+
+  it('a batch create without trace ids is all or nothing: 400 for an invalid input, 409 naming an existing contact', async () => {
+    const [ada] = fake.seed('contacts', [{ email: 'ada@example.com' }]);
+    const invalid = await failureOf(
+      hubspot.crm.contacts.batchApi.create({
+        inputs: [
+          { properties: { email: 'grace@example.com' }, associations: [] },
+          { properties: { email: 'nope' }, associations: [] },
+        ],
+      }),
+    );
+    expect(invalid.code).toBe(400);
+    expect(invalid.body.message).toContain('INVALID_EMAIL');
+    const conflict = await failureOf(
+      hubspot.crm.contacts.batchApi.create({
+        inputs: [
+          { properties: { email: 'grace@example.com' }, associations: [] },
+          { properties: { email: 'ADA@example.com' }, associations: [] },
+        ],
+      }),
+    );
+    expect(conflict.code).toBe(409);
+    expect(conflict.body).toMatchObject({
+      category: 'CONFLICT',
+      message: `Contact already exists. Existing ID: ${ada}`,
+    });
+    expect(fake.all('contacts')).toHaveLength(1);
+  });
+
+  it('a batch create with a trace id on every input answers 207: the valid ones created, each refused one named', async () => {
+    const [ada] = fake.seed('contacts', [{ email: 'ada@example.com' }]);
+    const answer = await hubspot.crm.contacts.batchApi.createWithHttpInfo({
+      inputs: [
+        { objectWriteTraceId: 't0', properties: { email: 'grace@example.com' }, associations: [] },
+        { objectWriteTraceId: 't1', properties: { email: 'nope' }, associations: [] },
+        { objectWriteTraceId: 't2', properties: { email: 'ada@example.com' }, associations: [] },
+        { objectWriteTraceId: 't3', properties: { lifecyclestage: 'prospect' }, associations: [] },
+        { objectWriteTraceId: 't4', properties: { email: 'alan@example.com' }, associations: [] },
+      ],
+    });
+    expect(answer.httpStatusCode).toBe(207);
+    const body = answer.data as {
+      results: { id: string; objectWriteTraceId?: string }[];
+      errors?: unknown[];
+    };
+    expect(body.results.map((r) => r.objectWriteTraceId).sort()).toEqual(['t0', 't4']);
+    expect(body.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ category: 'VALIDATION_ERROR', context: { objectWriteTraceId: ['t1'] } }),
+        expect.objectContaining({
+          category: 'CONFLICT',
+          message: `Contact already exists. Existing ID: ${ada}`,
+          context: { objectWriteTraceId: ['t2'] },
+        }),
+        expect.objectContaining({ category: 'VALIDATION_ERROR', context: { objectWriteTraceId: ['t3'] } }),
+      ]),
+    );
+    expect(body.errors).toHaveLength(3);
+    expect(fake.all('contacts').map((r) => r.properties['email'])).toEqual([
+      'ada@example.com',
+      'grace@example.com',
+      'alan@example.com',
+    ]);
+  });
+
+  it('batch writes are recorded as the app (INTEGRATION); a batch update naming one id twice is refused', async () => {
+    const created = await hubspot.crm.contacts.batchApi.create({
+      inputs: [{ properties: { email: 'ada@example.com', firstname: 'Ada' }, associations: [] }],
+    });
+    const id = created.results[0]?.id as string;
+    await hubspot.crm.contacts.batchApi.update({ inputs: [{ id, properties: { firstname: 'Augusta' } }] });
+    expect(
+      fake.record('contacts', id)?.history['firstname']?.map((v) => [v.value, v.sourceType, v.sourceId]),
+    ).toEqual([
+      ['Augusta', 'INTEGRATION', APP],
+      ['Ada', 'INTEGRATION', APP],
+    ]);
+    const twice = await failureOf(
+      hubspot.crm.contacts.batchApi.update({
+        inputs: [
+          { id, properties: { firstname: 'A' } },
+          { id, properties: { firstname: 'B' } },
+        ],
+      }),
+    );
+    expect(twice.code).toBe(400);
+    expect(twice.body.message).toContain('Duplicate IDs found in batch input');
+  });
+
+  it('GDPR-deletes a contact for good: gone from reads (archived too), lists and search; an unknown id is 404', async () => {
+    const [ada, grace] = fake.seed('contacts', [
+      { email: 'ada@example.com' },
+      { email: 'grace@example.com' },
+    ]);
+    await hubspot.crm.contacts.basicApi.purge({ objectId: ada as string });
+    await hubspot.crm.contacts.basicApi.purge({ objectId: 'GRACE@example.com', idProperty: 'email' });
+    expect(fake.all('contacts')).toEqual([]);
+    for (const archived of [false, true]) {
+      const read = await failureOf(
+        hubspot.crm.contacts.basicApi.getById(ada as string, undefined, undefined, undefined, archived),
+      );
+      expect(read.code).toBe(404);
+    }
+    expect(
+      (await hubspot.crm.contacts.basicApi.getPage(10, undefined, undefined, undefined, undefined, true))
+        .results,
+    ).toEqual([]);
+    expect((await hubspot.crm.contacts.searchApi.doSearch({ limit: 10 })).total).toBe(0);
+    const again = await failureOf(hubspot.crm.contacts.basicApi.purge({ objectId: grace as string }));
+    expect(again.code).toBe(404);
+    // An email HubSpot does not know is taken (HubSpot blocklists it).
+    await expect(
+      hubspot.crm.contacts.basicApi.purge({ objectId: 'nobody@example.com', idProperty: 'email' }),
+    ).resolves.toBeUndefined();
+  });
+
+  it('merges two contacts: the primary keeps its values and takes the missing ones; the merged id reads as the primary', async () => {
+    now += 60_000;
+    const [primary, merged] = fake.seed('contacts', [
+      { email: 'ada@example.com', firstname: 'Ada' },
+      { email: 'augusta@example.com', firstname: 'Augusta', jobtitle: 'Countess' },
+    ]);
+    now += 60_000;
+    const survivor = await hubspot.crm.contacts.basicApi.merge({
+      primaryObjectId: primary as string,
+      objectIdToMerge: merged as string,
+    });
+    expect(survivor.id).toBe(primary);
+    expect(fake.record('contacts', primary as string)).toMatchObject({
+      properties: { email: 'ada@example.com', firstname: 'Ada', jobtitle: 'Countess' },
+      updatedAt: now,
+    });
+    expect(fake.record('contacts', primary as string)?.history['jobtitle']?.[0]).toMatchObject({
+      sourceType: 'INTEGRATION',
+      sourceId: APP,
+    });
+    expect(fake.record('contacts', merged as string)).toBeUndefined();
+    expect((await hubspot.crm.contacts.basicApi.getById(merged as string)).id).toBe(primary);
+    const search = await hubspot.crm.contacts.searchApi.doSearch({ limit: 10 });
+    expect(search.results.map((r) => r.id)).toEqual([primary]);
+    const self = await failureOf(
+      hubspot.crm.contacts.basicApi.merge({
+        primaryObjectId: primary as string,
+        objectIdToMerge: merged as string,
+      }),
+    );
+    expect(self.code).toBe(400);
+    const unknown = await failureOf(
+      hubspot.crm.contacts.basicApi.merge({ primaryObjectId: primary as string, objectIdToMerge: '999999' }),
+    );
+    expect(unknown.code).toBe(404);
   });
 
   it('a batch update with one invalid input changes nothing; more than 100 inputs are refused; missing ids are 207', async () => {

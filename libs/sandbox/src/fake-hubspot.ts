@@ -1,6 +1,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { FakeHttpApi, jsonReply, type Exchange, type FakeHttpApiOptions, type Reply } from './fake-http';
 import {
+  ConflictError,
   DEFAULT_PROPERTIES,
   PROPERTIES,
   ValidationError,
@@ -8,7 +9,7 @@ import {
   type HubSpotObjectType,
   type Json,
 } from './hubspot-crm';
-import { searchRows, type SearchRow } from './hubspot-search';
+import { searchRows, tieOrder, type SearchRow } from './hubspot-search';
 
 export type { HubSpotObjectType } from './hubspot-crm';
 
@@ -71,14 +72,21 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * A local HubSpot CRM v3 for the objects API as `@hubspot/api-client` calls it: contacts and companies, list, get,
- * create, update, archive, batch read/create/update/archive (100 at most), and search (`hubspot-search.ts`, over
+ * create, update, archive, batch read/create/update/archive (100 at most; batch create's multi-status answer when
+ * every input carries an `objectWriteTraceId`), merge, a contact's GDPR delete, and search (`hubspot-search.ts`, over
  * the search index's view of the records). Private app tokens (Bearer), the three rate
  * limits with HubSpot's 429 bodies and X-HubSpot-RateLimit-* headers, property validation (unknown, read-only,
- * enumeration options, email format), unique contact emails, property history with the writer's identity, and a
- * search index that may lag writes (`searchLagMs`). `edit` plays a person changing a record in HubSpot's UI.
+ * enumeration options, email format), unique contact emails (409 CONFLICT), property history with the writer's
+ * identity, and a search index that may lag writes (`searchLagMs`). `edit` plays a person changing a record in
+ * HubSpot's UI.
  */
 export class FakeHubSpot extends FakeHttpApi {
   private readonly records: Record<HubSpotObjectType, Map<string, FakeHubSpotRecord>> = {
+    contacts: new Map(),
+    companies: new Map(),
+  };
+  /** Ids merged away, and the record each now resolves to. */
+  private readonly mergedInto: Record<HubSpotObjectType, Map<string, string>> = {
     contacts: new Map(),
     companies: new Map(),
   };
@@ -144,6 +152,8 @@ export class FakeHubSpot extends FakeHttpApi {
     super.reset();
     this.records.contacts.clear();
     this.records.companies.clear();
+    this.mergedInto.contacts.clear();
+    this.mergedInto.companies.clear();
     this.recent = [];
     this.recentSearches = [];
     this.day = { start: Number.NEGATIVE_INFINITY, used: 0 };
@@ -195,11 +205,16 @@ export class FakeHubSpot extends FakeHttpApi {
         reply = this.list(objectType, exchange.url);
       else if (segment === undefined && exchange.method === 'POST')
         reply = this.createOne(objectType, body, exchange.at, app);
+      else if (segment === 'merge' && action === undefined && exchange.method === 'POST')
+        reply = this.merge(objectType, body, exchange.at, app);
+      else if (segment === 'gdpr-delete' && action === undefined && exchange.method === 'POST')
+        reply = this.gdprDelete(objectType, body);
       else if (segment !== undefined && action === undefined)
         reply = this.one(objectType, segment, body, exchange, app);
       else reply = this.error(404, 'Not Found');
     } catch (error) {
       if (error instanceof SyntaxError) reply = this.error(400, `Invalid input JSON: ${error.message}`);
+      else if (error instanceof ConflictError) reply = this.hubError(409, 'CONFLICT', error.message);
       else if (error instanceof ValidationError)
         reply = this.hubError(400, 'VALIDATION_ERROR', error.message);
       else throw error;
@@ -378,7 +393,7 @@ export class FakeHubSpot extends FakeHttpApi {
       const existing = [...this.records.contacts.values()].find(
         (r) => !r.archived && r.id !== id && r.properties['email']?.toLowerCase() === email.toLowerCase(),
       );
-      if (existing) throw new ValidationError(`Contact already exists. Existing ID: ${existing.id}`);
+      if (existing) throw new ConflictError(`Contact already exists. Existing ID: ${existing.id}`);
     }
   }
 
@@ -433,9 +448,8 @@ export class FakeHubSpot extends FakeHttpApi {
     exchange: Exchange,
     app: string,
   ): Reply {
-    const record = this.records[objectType].get(id);
-    const notFound = () =>
-      this.hubError(404, 'OBJECT_NOT_FOUND', 'Object not found.  objectId are usually numeric.');
+    const record = this.find(objectType, id);
+    const notFound = () => this.notFound();
     if (exchange.method === 'GET') {
       const archived = exchange.url.searchParams.get('archived') === 'true';
       if (!record || record.archived !== archived) return notFound();
@@ -463,6 +477,22 @@ export class FakeHubSpot extends FakeHttpApi {
       return { status: 204 };
     }
     return this.error(405, 'Method Not Allowed');
+  }
+
+  /** A record by id, or by an id merged into it (HubSpot resolves a merged-away id to the record that survived). */
+  private find(objectType: HubSpotObjectType, id: string): FakeHubSpotRecord | undefined {
+    return this.records[objectType].get(this.mergedInto[objectType].get(id) ?? id);
+  }
+
+  private notFound(): Reply {
+    return this.hubError(404, 'OBJECT_NOT_FOUND', 'Object not found.  objectId are usually numeric.');
+  }
+
+  /** Forgets a record for good, and the ids merged into it. */
+  private forget(record: FakeHubSpotRecord): void {
+    this.records[record.objectType].delete(record.id);
+    const aliases = this.mergedInto[record.objectType];
+    for (const [alias, target] of aliases) if (target === record.id) aliases.delete(alias);
   }
 
   private archive(record: FakeHubSpotRecord, at: number): void {
@@ -529,7 +559,7 @@ export class FakeHubSpot extends FakeHttpApi {
       const found: FakeHubSpotRecord[] = [];
       const absent: string[] = [];
       for (const input of inputs) {
-        const record = this.records[objectType].get(idOf(input));
+        const record = this.find(objectType, idOf(input));
         if (record && record.archived === archived) found.push(record);
         else absent.push(idOf(input));
       }
@@ -539,43 +569,95 @@ export class FakeHubSpot extends FakeHttpApi {
       );
     }
     if (action === 'create') {
-      // All or nothing, as HubSpot: one invalid input refuses the batch, naming the properties.
-      const rows = inputs.map((input) => (isRecord(input) ? input['properties'] : undefined));
-      rows.forEach((properties) => this.validate(objectType, properties, undefined));
-      const emails = rows.map((p) => (p as Json)['email']).filter((e): e is string => typeof e === 'string');
-      if (new Set(emails.map((e) => e.toLowerCase())).size !== emails.length)
-        throw new ValidationError('Duplicate email addresses in the batch');
-      const created = rows.map((properties) =>
-        this.create(objectType, properties as Record<string, string>, exchange.at, {
+      const traces = inputs.map((input) =>
+        isRecord(input) && typeof input['objectWriteTraceId'] === 'string' ? input['objectWriteTraceId'] : '',
+      );
+      // HubSpot's multi-status errors: with a unique objectWriteTraceId on every input, the valid inputs are created
+      // and the refused ones are named in `errors`, grouped by error, their trace ids in `context` (207;
+      // developers.hubspot.com/docs/api-reference/error-handling#multi-status-errors). Without, one invalid input
+      // refuses the whole batch: 400 VALIDATION_ERROR, or 409 CONFLICT for an email a contact has.
+      const traced = traces.every((t) => t !== '') && new Set(traces).size === traces.length;
+      const accepted: { properties: Record<string, string>; trace: string }[] = [];
+      const refused = new Map<string, { category: string; message: string; traces: string[] }>();
+      const emails = new Set<string>();
+      inputs.forEach((input, i) => {
+        const properties = isRecord(input) ? input['properties'] : undefined;
+        const trace = traces[i] as string;
+        try {
+          this.validate(objectType, properties, undefined);
+          const email = objectType === 'contacts' ? (properties as Json)['email'] : undefined;
+          if (typeof email === 'string' && email !== '') {
+            if (emails.has(email.toLowerCase()))
+              throw new ValidationError('Duplicate email addresses in the batch');
+            emails.add(email.toLowerCase());
+          }
+          accepted.push({ properties: properties as Record<string, string>, trace });
+        } catch (error) {
+          if (!traced || !(error instanceof ValidationError)) throw error;
+          const category = error instanceof ConflictError ? 'CONFLICT' : 'VALIDATION_ERROR';
+          const group = refused.get(`${category} ${error.message}`) ?? {
+            category,
+            message: error.message,
+            traces: [],
+          };
+          group.traces.push(trace);
+          refused.set(`${category} ${error.message}`, group);
+        }
+      });
+      const created = accepted.map(({ properties, trace }) => ({
+        record: this.create(objectType, properties, exchange.at, {
           sourceType: 'INTEGRATION',
           sourceId: app,
         }),
-      );
+        names: [...Object.keys(properties), 'createdate', 'hs_object_id', 'lastmodifieddate'],
+        trace,
+      }));
       return done(
-        created.map((r, i) => this.view(r, objectType, Object.keys(rows[i] as Json), r.createdAt)),
-        [],
+        // Not in input order, as HubSpot's are not: a client matches results by trace id (or id), never position.
+        created
+          .sort((a, b) => (tieOrder(a.record.id) < tieOrder(b.record.id) ? -1 : 1))
+          .map(({ record, names, trace }) => ({
+            ...this.view(record, objectType, names, record.createdAt),
+            ...(trace === '' ? {} : { objectWriteTraceId: trace }),
+          })),
+        [...refused.values()].map(({ category, message, traces: ids }) => ({
+          status: 'error',
+          category,
+          message,
+          context: { objectWriteTraceId: ids },
+        })),
         201,
       );
     }
     if (action === 'update') {
+      // HubSpot documents multi-status for batch create only: here one invalid input still refuses the whole batch.
+      const ids = inputs.map(idOf);
+      const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
+      if (duplicate !== undefined)
+        throw new ValidationError(`Duplicate IDs found in batch input: [${duplicate}]`);
       const absent: string[] = [];
-      const present: { record: FakeHubSpotRecord; properties: Record<string, string> }[] = [];
+      const present: { record: FakeHubSpotRecord; properties: Record<string, string>; trace: unknown }[] = [];
       for (const input of inputs) {
-        const record = this.records[objectType].get(idOf(input));
+        const record = this.find(objectType, idOf(input));
         if (!record || record.archived) {
           absent.push(idOf(input));
           continue;
         }
         const properties = isRecord(input) ? input['properties'] : undefined;
         this.validate(objectType, properties, record.id);
-        present.push({ record, properties: properties as Record<string, string> });
+        const trace = isRecord(input) ? input['objectWriteTraceId'] : undefined;
+        present.push({ record, properties: properties as Record<string, string>, trace });
       }
       for (const { record, properties } of present)
         this.change(record, properties, exchange.at, { sourceType: 'INTEGRATION', sourceId: app });
       return done(
-        present.map(({ record, properties }) =>
-          this.view(record, objectType, Object.keys(properties), record.createdAt),
-        ),
+        present
+          .sort((a, b) => (tieOrder(a.record.id) < tieOrder(b.record.id) ? -1 : 1))
+          .map(({ record, properties, trace }) => ({
+            ...this.view(record, objectType, Object.keys(properties), record.createdAt),
+            // A result's objectWriteTraceId (SimplePublicObject in HubSpot's CRM v3 schema) names its input.
+            ...(typeof trace === 'string' ? { objectWriteTraceId: trace } : {}),
+          })),
         missing(absent),
       );
     }
@@ -587,6 +669,59 @@ export class FakeHubSpot extends FakeHttpApi {
       return { status: 204 };
     }
     return this.error(404, 'Not Found');
+  }
+
+  /**
+   * `POST /crm/v3/objects/<type>/merge` `{primaryObjectId, objectIdToMerge}`: one record survives with its own values,
+   * taking the merged record's where it has none; the merged record is gone and its id resolves to the survivor
+   * (developers.hubspot.com/docs/api-reference/latest/crm/objects, "Merge records"). The survivor keeps the primary's
+   * id, as in portals with HubSpot's primary ID preservation (elsewhere HubSpot gives it a new id, hence the answer).
+   */
+  private merge(objectType: HubSpotObjectType, body: unknown, at: number, app: string): Reply {
+    const primaryId = isRecord(body) ? body['primaryObjectId'] : undefined;
+    const mergedId = isRecord(body) ? body['objectIdToMerge'] : undefined;
+    if (typeof primaryId !== 'string' || typeof mergedId !== 'string')
+      throw new ValidationError('primaryObjectId and objectIdToMerge are required');
+    const primary = this.find(objectType, primaryId);
+    const merged = this.find(objectType, mergedId);
+    if (!primary || primary.archived || !merged || merged.archived) return this.notFound();
+    if (primary.id === merged.id) throw new ValidationError(`Cannot merge ${primaryId} into itself`);
+    const taken: Record<string, string> = {};
+    for (const [name, value] of Object.entries(merged.properties))
+      if (
+        value !== null &&
+        (primary.properties[name] ?? null) === null &&
+        !PROPERTIES[objectType][name]?.readOnly
+      )
+        taken[name] = value;
+    const aliases = this.mergedInto[objectType];
+    for (const [alias, target] of aliases) if (target === merged.id) aliases.set(alias, primary.id);
+    aliases.set(merged.id, primary.id);
+    this.records[objectType].delete(merged.id);
+    this.change(primary, taken, at, { sourceType: 'INTEGRATION', sourceId: app });
+    return jsonReply(200, this.view(primary, objectType, undefined, primary.createdAt));
+  }
+
+  /**
+   * `POST /crm/v3/objects/contacts/gdpr-delete` `{objectId, idProperty?}`: deletes the contact for good (not to the
+   * recycle bin): gone from reads, lists and search; 204 (developers.hubspot.com/docs/api-reference/legacy/crm/
+   * objects/contacts/gdpr/gdpr-delete-contact). Contacts only. An id the portal does not know: 404, as other by-id
+   * routes; an unknown email: 204 (HubSpot blocklists that address; the fake keeps no blocklist).
+   */
+  private gdprDelete(objectType: HubSpotObjectType, body: unknown): Reply {
+    if (objectType !== 'contacts') return this.error(404, 'Not Found');
+    const objectId = isRecord(body) ? body['objectId'] : undefined;
+    const idProperty = isRecord(body) ? body['idProperty'] : undefined;
+    if (typeof objectId !== 'string' || objectId === '') throw new ValidationError('objectId is required');
+    if (idProperty !== undefined && idProperty !== 'email' && idProperty !== 'hs_object_id')
+      throw new ValidationError(`Property "${String(idProperty)}" is not a unique identifier`);
+    const record =
+      idProperty === 'email'
+        ? this.all('contacts').find((r) => r.properties['email']?.toLowerCase() === objectId.toLowerCase())
+        : this.find('contacts', objectId);
+    if (record) this.forget(record);
+    else if (idProperty !== 'email') return this.notFound();
+    return { status: 204 };
   }
 
   private search(objectType: HubSpotObjectType, body: unknown, at: number): Reply {

@@ -7,6 +7,12 @@ export type Json = Record<string, unknown>;
 /** A request HubSpot refuses with 400 VALIDATION_ERROR, and HubSpot's message for it. */
 export class ValidationError extends Error {}
 
+/**
+ * A write HubSpot refuses with 409 CONFLICT: a contact with that email exists ("Contact already exists. Existing ID:
+ * 123", as HubSpot answers a create, batch create included: github.com/HubSpot/hubspot-api-python/issues/51).
+ */
+export class ConflictError extends ValidationError {}
+
 export interface PropertyDefinition {
   type: 'string' | 'number' | 'datetime' | 'enumeration';
   /** Allowed values of an enumeration. */

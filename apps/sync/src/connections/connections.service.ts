@@ -176,6 +176,11 @@ export class Connections {
     return this.connections.find({ status: 'active' }).lean();
   }
 
+  /** A workspace's active connections (outbound sync writes to them). */
+  async activeIn(workspaceId: string): Promise<ConnectionDoc[]> {
+    return this.connections.find({ workspaceId, status: 'active' }).lean();
+  }
+
   credentialsOf(doc: ConnectionDoc): ConnectorCredentials {
     return JSON.parse(
       this.box.open(doc.credentials, `${doc.workspaceId}/${doc._id}`),

@@ -1,4 +1,5 @@
 import type { ChangeSource, ConnectorDescriptor, ConnectorObject, RecordWriter } from './connector';
+import { HubSpotRecordWriter } from './hubspot/hubspot-record-writer';
 import { HUBSPOT, HubSpotChangeSource } from './hubspot/hubspot.connector';
 
 /** What a connection's credentials must hold, per connector. */
@@ -27,7 +28,8 @@ export function connectorRegistry(urls: { hubspot: string }): ConnectorRegistry 
       if (kind === HUBSPOT.kind) return new HubSpotChangeSource(urls.hubspot, credentials.accessToken);
       throw new Error(`no connector '${kind}'`);
     },
-    writer: (kind) => {
+    writer: (kind, credentials) => {
+      if (kind === HUBSPOT.kind) return new HubSpotRecordWriter(urls.hubspot, credentials.accessToken);
       throw new Error(`no writer for connector '${kind}' yet`);
     },
   };

@@ -83,4 +83,9 @@ export interface RecordWriter {
   write(object: ConnectorObject, records: readonly RecordWrite[]): Promise<WriteOutcome[]>;
   /** Deletes the record permanently (the vendor's GDPR delete where it has one); a record already gone is no error. */
   erase(object: ConnectorObject, externalId: string): Promise<void>;
+  /**
+   * Merges the vendor's record `mergedId` into `primaryId` (where the vendor merges records): answers the id of the
+   * record that survives, which the vendor may have given a new one.
+   */
+  merge?(object: ConnectorObject, primaryId: string, mergedId: string): Promise<string>;
 }

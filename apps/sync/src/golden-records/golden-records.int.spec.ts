@@ -285,9 +285,18 @@ describe('golden records', () => {
     await publishChanges([change]);
     const record = await recordOf('hubspot', 'hs-3', (r) => r.values['firstName'] === 'Alan');
     // Outbound sync wrote a new last name to HubSpot; HubSpot then reports that write back as a change.
-    await service.app
-      .get(GoldenRecords)
-      .rememberWritten(wsA, 'contact', 'hubspot', 'hs-3', record.id, { lastname: 'Turing' }, T0 + 10_000);
+    await service.app.get(GoldenRecords).rememberWritten([
+      {
+        workspaceId: wsA,
+        entity: 'contact',
+        system: 'hubspot',
+        externalId: 'hs-3',
+        goldenId: record.id,
+        fields: { lastname: 'Turing' },
+        at: T0 + 10_000,
+        created: false,
+      },
+    ]);
     await publishChanges([
       change,
       hubspotChange(

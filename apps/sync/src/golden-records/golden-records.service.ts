@@ -52,6 +52,21 @@ export const LEADS_SOURCE = 'leads';
 /** Lead profile attributes (LeadScored.attributes) that are golden contact fields, by the same name. */
 const LEAD_FIELDS = ['email', 'firstName', 'lastName', 'phone', 'company', 'title', 'country', 'industry'];
 
+/** A write outbound sync made to a system's record. */
+export interface WrittenRecord {
+  workspaceId: string;
+  entity: GoldenEntity;
+  system: string;
+  externalId: string;
+  goldenId: string;
+  /** The vendor fields written, with the values written. */
+  fields: Record<string, string | null>;
+  /** The vendor's modification time of the write. */
+  at: number;
+  /** The write created the record. */
+  created: boolean;
+}
+
 /** A source's change of one golden record, whatever it came as. */
 export interface SourceChange {
   metadata: EventMetadata;
@@ -688,24 +703,48 @@ export class GoldenRecords {
     }
   }
 
-  /** Remembers what was written to a system's record, so its echo is known when the system reports it back. */
-  async rememberWritten(
-    workspaceId: string,
-    entity: GoldenEntity,
-    system: string,
-    externalId: string,
-    goldenId: string,
-    fields: Record<string, string | null>,
-    at: number,
-  ): Promise<void> {
-    const held = Object.fromEntries(
-      Object.entries(fields).map(([f, value]) => [`held.${f}`, { hash: hashOf(value), written: true, at }]),
+  /**
+   * Remembers what was written to systems' records, so their echoes are known when the systems report them back; a
+   * record the write created is linked to its golden record at once (a second change must update it, not create
+   * another).
+   */
+  async rememberWritten(writes: readonly WrittenRecord[]): Promise<void> {
+    if (writes.length === 0) return;
+    await this.keys.bulkWrite(
+      writes.map((w) => ({
+        updateOne: {
+          filter: { _id: goldenKeyOf(w.workspaceId, w.entity, w.system, w.externalId) },
+          update: {
+            $set: {
+              workspaceId: w.workspaceId,
+              goldenId: w.goldenId,
+              ...Object.fromEntries(
+                Object.entries(w.fields).map(([f, value]) => [
+                  `held.${f}`,
+                  { hash: hashOf(value), written: true, at: w.at },
+                ]),
+              ),
+            },
+          },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
     );
-    await this.keys.updateOne(
-      { _id: goldenKeyOf(workspaceId, entity, system, externalId) },
-      { $set: { workspaceId, goldenId, ...held } },
-      { upsert: true },
-    );
+    const created = writes.filter((w) => w.created);
+    if (created.length > 0)
+      await this.records.bulkWrite(
+        created.map((w) => ({
+          updateOne: {
+            filter: { _id: w.goldenId, 'links.externalId': { $ne: w.externalId } },
+            update: {
+              $push: { links: { system: w.system, externalId: w.externalId } },
+              $inc: { version: 1 },
+            },
+          },
+        })),
+        { ordered: false },
+      );
   }
 
   private objectOf(record: RecordChanged): ConnectorObject | undefined {

@@ -2053,7 +2053,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'GoldenRecordChanged',
       key: 'goldenId',
       producers: ['sync'],
-      consumers: ['analysts'],
+      consumers: ['sync', 'analysts'],
       partitions: 6,
       retention: '7d',
     },
@@ -2092,7 +2092,8 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
   'sync.outbound': {
     ...{
       name: 'sync.outbound',
-      description: 'Golden-record changes queued for delivery to external systems.',
+      description:
+        'Golden-record changes written to external systems (destination connector:connection:record id, the vendor fields written).',
       subject: 'sync.outbound-value',
       recordName: 'OutboundSyncQueued',
       key: 'recordId',

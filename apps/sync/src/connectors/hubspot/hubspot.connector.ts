@@ -1,6 +1,7 @@
-import { Client } from '@hubspot/api-client';
+import type { Client } from '@hubspot/api-client';
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/models/Filter';
 import type { ChangeSource, ConnectorDescriptor, ConnectorObject, VendorRecord } from '../connector';
+import { hubSpotClient, type HubSpotBuckets, type HubSpotClientOptions } from './hubspot-client';
 
 const LIFECYCLE_STAGES = [
   'subscriber',
@@ -81,27 +82,11 @@ export class HubSpotChangeSource implements ChangeSource {
   constructor(
     baseUrl: string,
     accessToken: string,
-    options: {
-      retries?: number;
-      limits?: Record<'search' | 'requests', { requests: number; perMs: number }>;
-    } = {},
+    options: HubSpotClientOptions & { limits?: HubSpotBuckets } = {},
   ) {
-    const base = {
-      accessToken,
-      basePath: baseUrl.replace(/\/+$/, ''),
-      numberOfApiCallRetries: options.retries ?? 3,
-    };
     const limits = options.limits ?? HUBSPOT_LIMITS;
-    const spaced = (limit: { requests: number; perMs: number }) =>
-      Math.ceil(limit.perMs / (limit.requests * 0.9));
-    this.search = new Client({
-      ...base,
-      limiterOptions: { minTime: spaced(limits.search), maxConcurrent: 1 },
-    });
-    this.calls = new Client({
-      ...base,
-      limiterOptions: { minTime: spaced(limits.requests), maxConcurrent: 4 },
-    });
+    this.search = hubSpotClient(baseUrl, accessToken, 'search', limits.search, options);
+    this.calls = hubSpotClient(baseUrl, accessToken, 'requests', limits.requests, options);
   }
 
   async check(): Promise<void> {
