@@ -28,6 +28,7 @@ import {
   survivorshipRulesModel,
 } from './golden-records/golden-record.model';
 import { GoldenRecordEventsHandler } from './golden-records/golden-record-events.handler';
+import { ERASURE_MODEL, Erasures, erasureModel } from './golden-records/erasure.service';
 import { GoldenRecords } from './golden-records/golden-records.service';
 import { GoldenRecordQueries } from './golden-records/golden-record.queries';
 import { GoldenRecordsController } from './golden-records/golden-records.controller';
@@ -59,6 +60,7 @@ export class SyncModule {
       ],
       providers: [
         GoldenRecords,
+        Erasures,
         OutboundSync,
         GoldenRecordQueries,
         SurvivorshipRulesStore,
@@ -68,6 +70,7 @@ export class SyncModule {
         model(GOLDEN_KEY_MODEL, goldenKeyModel),
         model(GOLDEN_HISTORY_MODEL, goldenHistoryModel),
         model(SURVIVORSHIP_RULES_MODEL, survivorshipRulesModel),
+        model(ERASURE_MODEL, erasureModel),
         model(CONNECTION_MODEL, connectionModel),
         model(CHANGE_CURSOR_MODEL, changeCursorModel),
         model(RECORD_VERSION_MODEL, recordVersionModel),

@@ -11,4 +11,6 @@ export const SyncScopes = {
   recordsRead: 'records:read',
   /** Set golden-record values by hand (and lock them), and change the survivorship rules. */
   recordsWrite: 'records:write',
+  /** Erase a person: delete their records in every connected system and the golden record's personal data. */
+  recordsErase: 'records:erase',
 } as const;

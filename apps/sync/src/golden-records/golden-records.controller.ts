@@ -5,7 +5,9 @@ import {
   Get,
   NotFoundException,
   Param,
+  HttpCode,
   Patch,
+  Post,
   Put,
   Query,
   UseGuards,
@@ -24,6 +26,7 @@ import { checkedParam, fieldProblemsOf } from '@tributary/runtime';
 import { SyncScopes } from '../scopes';
 import type { GoldenEntity } from './golden-record.model';
 import { GoldenRecordQueries, type GoldenRecordView } from './golden-record.queries';
+import { Erasures, type ErasureView } from './erasure.service';
 import { GoldenRecords } from './golden-records.service';
 import { survivorshipRules, type SurvivorshipRules } from './survivorship';
 import { SurvivorshipRulesStore } from './survivorship-rules.store';
@@ -97,6 +100,7 @@ export class GoldenRecordsController {
     private readonly queries: GoldenRecordQueries,
     private readonly golden: GoldenRecords,
     private readonly rules: SurvivorshipRulesStore,
+    private readonly erasures: Erasures,
   ) {}
 
   @Get('golden-records')
@@ -176,6 +180,38 @@ export class GoldenRecordsController {
       })),
     );
     return this.found(await this.queries.get(workspaceId, record.id));
+  }
+
+  /**
+   * Erases the person: their record in every connected system is deleted (the vendor's GDPR delete), then the golden
+   * record's values, keys and history. Answers what each system did; asking again retries the ones that failed.
+   */
+  @Post('golden-records/:goldenId/erasure')
+  @HttpCode(200)
+  @RequireScopes(SyncScopes.recordsErase)
+  async erase(
+    @CurrentWorkspace() workspaceId: string,
+    @CurrentPrincipal() principal: Principal,
+    @Param('goldenId') id: string,
+  ): Promise<ErasureView> {
+    const record = this.found(await this.queries.get(workspaceId, checkedId(id)));
+    return this.erasures.erase(workspaceId, record.mergedIds, principal.credentialId);
+  }
+
+  /** The record of an erasure: the systems and what each did (no personal data). */
+  @Get('golden-records/:goldenId/erasure')
+  @RequireAnyScope(SyncScopes.recordsErase, ...READ)
+  async erasure(@CurrentWorkspace() workspaceId: string, @Param('goldenId') id: string) {
+    const record = this.found(await this.queries.get(workspaceId, checkedId(id)));
+    const done = await this.erasures.find(workspaceId, record.id);
+    if (!done) throw new NotFoundException({ error: 'not_found', field: 'goldenId', reason: 'not erased' });
+    return {
+      goldenId: record.id,
+      status: done.completedAt ? 'complete' : 'incomplete',
+      requestedAt: done.requestedAt.toISOString(),
+      completedAt: done.completedAt?.toISOString() ?? null,
+      links: done.links,
+    };
   }
 
   @Get('survivorship-rules/:entity')

@@ -29,6 +29,7 @@ import {
   type GoldenFieldChange,
   type GoldenHistoryDoc,
   type GoldenKeyDoc,
+  type GoldenLink,
   type GoldenRecordDoc,
   type HeldValue,
   type PendingAnnouncement,
@@ -745,6 +746,29 @@ export class GoldenRecords {
         })),
         { ordered: false },
       );
+  }
+
+  /** The records a golden record links now (after merges), or none when it is gone. */
+  async linksOf(goldenId: string): Promise<GoldenLink[]> {
+    const id = await this.resolve(goldenId);
+    return (await this.records.findById(id, { links: 1 }).lean())?.links ?? [];
+  }
+
+  /** Drops links to records the system merged away (their ids now lead to the survivor there). */
+  async unlink(goldenId: string, system: string, externalIds: readonly string[]): Promise<void> {
+    const id = await this.resolve(goldenId);
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+      const doc = await this.records.findById(id, { links: 1, version: 1 }).lean();
+      if (!doc) return;
+      const links = doc.links.filter((l) => l.system !== system || !externalIds.includes(l.externalId));
+      if (links.length === doc.links.length) return;
+      const written = await this.records.updateOne(
+        { _id: id, version: doc.version },
+        { $set: { links, version: doc.version + 1, updatedAt: new Date() } },
+      );
+      if (written.matchedCount === 1) return;
+    }
+    throw new Error(`golden record ${id} kept changing; unlinking will be retried`);
   }
 
   private objectOf(record: RecordChanged): ConnectorObject | undefined {

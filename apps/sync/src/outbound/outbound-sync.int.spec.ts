@@ -8,12 +8,19 @@
 import type { Kafka } from 'kafkajs';
 import {
   Topics,
+  type AuditEntry,
+  type ContactsMerged,
   type DeadLetter,
   type GoldenRecordChanged,
   type LeadScored,
   type OutboundSyncQueued,
 } from '@tributary/contracts';
-import { deadLetterTopic, type AvroSchemaRegistry, type EventPublisher } from '@tributary/messaging';
+import {
+  deadLetterTopic,
+  originMetadata,
+  type AvroSchemaRegistry,
+  type EventPublisher,
+} from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
 import { startService, type RunningService } from '@tributary/runtime';
 import { FakeHubSpot } from '@tributary/sandbox';
@@ -29,6 +36,7 @@ import {
 import { SyncModule } from '../app.module';
 import { loadSyncConfig } from '../config';
 import { Connections } from '../connections/connections.service';
+import { GoldenRecords } from '../golden-records/golden-records.service';
 
 const run = uniqueId('out');
 const TOKEN = `pat-na1-${run}`;
@@ -38,14 +46,23 @@ let registry: AvroSchemaRegistry;
 let publisher: EventPublisher;
 let hubspot: FakeHubSpot;
 const startedAt = Date.now();
+const ERASE_WS = `ws_out_e_${run}`;
+const ERASE_KEY = `key-e-${run}`;
 
 beforeAll(async () => {
   hubspot = new FakeHubSpot({ accessTokens: { [TOKEN]: 'app-tributary' }, limits: { searchPerSecond: 50 } });
   const config = loadSyncConfig(
-    testServiceEnv('sync', run, { HUBSPOT_API_URL: await hubspot.start(), SYNC_POLL_TICK_MS: '200' }),
+    testServiceEnv('sync', run, {
+      HUBSPOT_API_URL: await hubspot.start(),
+      SYNC_POLL_TICK_MS: '200',
+      WRITE_KEYS: `${ERASE_KEY}:${ERASE_WS}`,
+    }),
   );
   service = await startService(SyncModule.forRoot(config), config);
-  ({ kafka, registry, publisher } = await connectTestPublisher(`out-${run}`, config, [Topics.LeadsScored]));
+  ({ kafka, registry, publisher } = await connectTestPublisher(`out-${run}`, config, [
+    Topics.LeadsScored,
+    Topics.ContactsMerged,
+  ]));
 });
 
 afterAll(async () => {
@@ -184,5 +201,104 @@ describe('outbound sync to HubSpot', () => {
     const original = (await registry.decode(dead[0]?.originalValue ?? null)) as GoldenRecordChanged;
     expect(original.values['email']).toBe(`bad-${run}-at-example.com`);
     expect(contactByEmail(`bad-${run}-at-example.com`)).toBeUndefined();
+  });
+
+  it('merges in HubSpot the two contacts the lead pipeline found to be one person', async () => {
+    const ws = `ws_out_d_${run}`;
+    await connect(ws);
+    const [survivor, merged] = [`${run}-s`, `${run}-m`];
+    await publishLeadsScored(publisher, [
+      profile(
+        ws,
+        survivor,
+        { email: `dorothy-${run}@example.com`, firstName: 'Dorothy' },
+        Date.now() - 60_000,
+      ),
+      profile(
+        ws,
+        merged,
+        { email: `dot-${run}@example.com`, title: 'Crystallographer' },
+        Date.now() - 60_000,
+      ),
+    ]);
+    const first = await waitFor('the first contact', async () =>
+      contactByEmail(`dorothy-${run}@example.com`),
+    );
+    const second = await waitFor('the second contact', async () => contactByEmail(`dot-${run}@example.com`));
+    const merge: ContactsMerged = {
+      metadata: originMetadata({ workspaceId: ws, source: 'leads' }),
+      survivingContactId: survivor,
+      mergedContactId: merged,
+      reason: 'identify',
+    };
+    await publisher.publish({ topic: Topics.ContactsMerged, key: survivor, event: merge });
+    const remaining = await waitFor('one contact left in HubSpot', async () => {
+      const left = [first.id, second.id].filter((id) => {
+        const record = hubspot.record('contacts', id);
+        return record !== undefined && !record.archived;
+      });
+      return left.length === 1 ? left : undefined;
+    });
+    const record = hubspot.record('contacts', remaining[0] ?? '');
+    expect(record?.properties).toMatchObject({ firstname: 'Dorothy', jobtitle: 'Crystallographer' });
+    await quiet();
+    const golden = await eventsOf<GoldenRecordChanged>(Topics.GoldenRecordsChanged, ws);
+    const survivorId = golden.find((g) => g.cause === 'merge')?.goldenId ?? '';
+    expect(await service.app.get(GoldenRecords).linksOf(survivorId)).toEqual(
+      expect.arrayContaining([{ system: 'hubspot', externalId: remaining[0] }]),
+    );
+    const hubspotLinks = (await service.app.get(GoldenRecords).linksOf(survivorId)).filter(
+      (l) => l.system === 'hubspot',
+    );
+    expect(hubspotLinks).toHaveLength(1);
+  });
+
+  it('erases a person in HubSpot and in the golden record, and records that it did', async () => {
+    await connect(ERASE_WS);
+    await publishLeadsScored(publisher, [
+      profile(ERASE_WS, `${run}-e`, { email: `erase-${run}@example.com`, firstName: 'Eve' }),
+    ]);
+    const contact = await waitFor('the contact in HubSpot', async () =>
+      contactByEmail(`erase-${run}@example.com`),
+    );
+    const goldenId = await waitFor('the HubSpot link', async () => {
+      const [created] = await eventsOf<GoldenRecordChanged>(Topics.GoldenRecordsChanged, ERASE_WS);
+      const links = created ? await service.app.get(GoldenRecords).linksOf(created.goldenId) : [];
+      return links.some((l) => l.system === 'hubspot') ? created?.goldenId : undefined;
+    });
+    const url = (await service.app.getUrl()).replace('[::1]', '127.0.0.1');
+    const erase = await fetch(`${url}/v1/golden-records/${goldenId}/erasure`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ERASE_KEY}` },
+    });
+    expect(erase.status).toBe(200);
+    const done = (await erase.json()) as { status: string; links: { system: string; outcome: string }[] };
+    expect(done.status).toBe('complete');
+    expect(done.links.map((l) => [l.system, l.outcome]).sort()).toEqual([
+      ['hubspot', 'deleted'],
+      ['leads', 'not-connected'],
+    ]);
+    expect(hubspot.record('contacts', contact.id)).toBeUndefined();
+    const record = (await (
+      await fetch(`${url}/v1/golden-records/${goldenId}`, {
+        headers: { authorization: `Bearer ${ERASE_KEY}` },
+      })
+    ).json()) as { values: object; erasedAt: string | null; links: unknown[] };
+    expect(record).toMatchObject({ values: {}, links: [] });
+    expect(record.erasedAt).not.toBeNull();
+    const byEmail = (await (
+      await fetch(`${url}/v1/golden-records?email=erase-${run}@example.com`, {
+        headers: { authorization: `Bearer ${ERASE_KEY}` },
+      })
+    ).json()) as { records: unknown[] };
+    expect(byEmail.records).toEqual([]);
+    const audit = await waitFor('the audit entry', async () => {
+      const entries = (await eventsOf<AuditEntry>(Topics.AuditLog, ERASE_WS)).filter(
+        (e) => e.targetId === goldenId,
+      );
+      return entries.length > 0 ? entries : undefined;
+    });
+    expect(audit.map((a) => a.action)).toEqual(['golden_record.erased']);
+    expect(audit[0]?.detailsJson).not.toContain(`erase-${run}`);
   });
 });

@@ -84,6 +84,7 @@ export class OutboundSync {
     }
     if (latest.size === 0) return [];
     const system = connection.connector;
+    await this.mergeDuplicates(connection, descriptor.objects, changes);
     const keyOf = (change: GoldenRecordChanged) => {
       const link = change.links.find((l) => l.system === system);
       return link ? goldenKeyOf(change.metadata.workspaceId, change.entity, system, link.externalId) : null;
@@ -142,12 +143,40 @@ export class OutboundSync {
     return refused;
   }
 
-  /** Writes under the connection's breaker: while open, the batch fails fast and is retried by the consumer. */
-  private async write(
+  /**
+   * A merge that left a golden record with two records in one system (the same person twice in the CRM) merges them
+   * there too, when the vendor can (HubSpot's merge): the first linked record survives, the other is unlinked.
+   * Links are read fresh, so a redelivered merge does not merge again.
+   */
+  private async mergeDuplicates(
     connection: ConnectionDoc,
-    object: ConnectorObject,
-    writes: readonly RecordWrite[],
-  ): Promise<WriteOutcome[]> {
+    objects: readonly ConnectorObject[],
+    changes: readonly GoldenRecordChanged[],
+  ): Promise<void> {
+    for (const change of changes) {
+      if (change.cause !== 'merge') continue;
+      const object = objectFor(objects, connection, change.entity);
+      const writer = this.writerOf(connection).writer;
+      if (!object || !writer.merge) continue;
+      const [primary, ...duplicates] = (await this.golden.linksOf(change.goldenId)).filter(
+        (l) => l.system === connection.connector,
+      );
+      if (!primary || duplicates.length === 0) continue;
+      for (const duplicate of duplicates)
+        await writer.merge(object, primary.externalId, duplicate.externalId);
+      await this.golden.unlink(
+        change.goldenId,
+        connection.connector,
+        duplicates.map((d) => d.externalId),
+      );
+      this.logger.info(
+        { connectionId: connection._id, goldenId: change.goldenId, merged: duplicates.length },
+        'merged duplicate records in the vendor',
+      );
+    }
+  }
+
+  private writerOf(connection: ConnectionDoc): { writer: RecordWriter; breaker: CircuitBreakerPolicy } {
     let entry = this.writers.get(connection._id);
     if (!entry) {
       entry = {
@@ -159,7 +188,16 @@ export class OutboundSync {
       };
       this.writers.set(connection._id, entry);
     }
-    const { writer, breaker } = entry;
+    return entry;
+  }
+
+  /** Writes under the connection's breaker: while open, the batch fails fast and is retried by the consumer. */
+  private async write(
+    connection: ConnectionDoc,
+    object: ConnectorObject,
+    writes: readonly RecordWrite[],
+  ): Promise<WriteOutcome[]> {
+    const { writer, breaker } = this.writerOf(connection);
     try {
       return await breaker.execute(async () => {
         const outcomes = await writer.write(object, writes);

@@ -1373,7 +1373,7 @@ const avroSchemas = {
     type: 'record',
     name: 'AuditEntry',
     namespace: 'io.tributary.audit',
-    doc: 'An administrative action at the edge (workspaces, API keys, OAuth clients, signing keys): who, what, how it ended. Never carries secrets.',
+    doc: 'An administrative action (at the edge: workspaces, API keys, OAuth clients, signing keys; in sync: erasures): who, what, how it ended. Never carries secrets.',
     fields: [
       {
         name: 'metadata',
@@ -1433,7 +1433,11 @@ const avroSchemas = {
         default: null,
         doc: 'Workspace of the acting credential; null for the platform operator (ADMIN_TOKEN).',
       },
-      { name: 'targetType', type: 'string', doc: 'workspace, api_key, oauth_client or signing_key.' },
+      {
+        name: 'targetType',
+        type: 'string',
+        doc: 'workspace, api_key, oauth_client, signing_key (edge) or golden_record (sync).',
+      },
       { name: 'targetId', type: 'string', doc: 'Id of the target (workspace id, key id, client id, kid).' },
       { name: 'outcome', type: { type: 'enum', name: 'AuditOutcome', symbols: ['success', 'denied'] } },
       { name: 'reason', type: ['null', 'string'], default: null, doc: 'Why, when denied.' },
@@ -2208,11 +2212,11 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
     ...{
       name: 'audit.log',
       description:
-        'Administrative actions at the edge (workspaces, API keys, OAuth clients, signing keys); never secrets.',
+        'Administrative actions (at the edge, workspaces, API keys, OAuth clients, signing keys; in sync, erasures of people across connected systems); never secrets.',
       subject: 'audit.log-value',
       recordName: 'AuditEntry',
       key: 'workspaceId',
-      producers: ['ingestion'],
+      producers: ['ingestion', 'sync'],
       consumers: ['reporting'],
       partitions: 3,
       retention: '365d',

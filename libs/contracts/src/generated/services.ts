@@ -21,7 +21,7 @@ export const ServiceScopes = {
     'content:approve',
     'content:admin',
   ],
-  sync: ['connections:admin', 'connections:read', 'records:read', 'records:write'],
+  sync: ['connections:admin', 'connections:read', 'records:read', 'records:write', 'records:erase'],
   reporting: ['reports:read'],
 } as const satisfies Record<ServiceName, readonly string[]>;
 
@@ -46,6 +46,7 @@ export const CredentialScopes = [
   'connections:read',
   'records:read',
   'records:write',
+  'records:erase',
   'reports:read',
 ] as const;
 
