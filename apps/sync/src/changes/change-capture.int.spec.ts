@@ -7,7 +7,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import type { Model } from 'mongoose';
-import { Topics, type RecordChanged } from '@tributary/contracts';
+import { Topics, type ConnectorHealth, type RecordChanged } from '@tributary/contracts';
 import type { AvroSchemaRegistry, EventPublisher } from '@tributary/messaging';
 import { stopTelemetry } from '@tributary/observability';
 import { startService, type RunningService } from '@tributary/runtime';
@@ -208,5 +208,44 @@ describe('change capture from HubSpot', () => {
       async () => (await changesOf(workspace)).some((c) => c.operation === 'update'),
       { intervalMs: 1_000 },
     );
+  });
+
+  it('reports its health after each poll: healthy with its lag, failing with the vendor’s answer during an outage', async () => {
+    const workspace = `ws_${run}_health`;
+    const connectionId = await connect(workspace);
+    await caughtUp(connectionId);
+    const healthOf = async () => {
+      const records = await readTopicToEnd(kafka, Topics.SyncConnectorHealth);
+      const events = await Promise.all(
+        records.map(async (r) => (await registry.decode(r.value)) as ConnectorHealth),
+      );
+      return events.filter((e) => e.connectionId === connectionId);
+    };
+    const healthy = (await healthOf()).at(-1);
+    expect(healthy).toMatchObject({
+      connector: 'hubspot',
+      object: 'contacts',
+      status: 'healthy',
+      consecutiveFailures: 0,
+    });
+    expect(healthy?.lagMs).toBeLessThan(5_000);
+    expect(healthy?.apiVersion).toBe('crm/v3');
+
+    hubspot.outage(true);
+    try {
+      const failing = await waitFor('a failing report', async () => {
+        const last = (await healthOf()).at(-1);
+        return last && last.consecutiveFailures >= 2 ? last : undefined;
+      });
+      expect(failing.status).toBe('failing');
+      expect(failing.lastError).toMatch(/5\d\d|ECONNRESET|socket/);
+    } finally {
+      hubspot.outage(false);
+    }
+    const recovered = await waitFor('a healthy report again', async () => {
+      const last = (await healthOf()).at(-1);
+      return last?.status === 'healthy' ? last : undefined;
+    });
+    expect(recovered.consecutiveFailures).toBe(0);
   });
 });

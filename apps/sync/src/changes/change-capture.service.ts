@@ -69,6 +69,7 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
             'change capture poll failed; the cursor stays where it was',
           ),
         );
+        await this.reportHealth(connection, object);
       }
     }
   }
@@ -134,6 +135,7 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
             leaseUntil: new Date(0),
             dueAt: new Date(Date.now() + connection.pollIntervalMs),
           },
+          $inc: { consecutiveFailures: 1 },
         },
       );
       throw error;
@@ -164,6 +166,7 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
                 dueAt: new Date(now + done.intervalMs),
                 lastSuccessAt: new Date(now),
                 lastError: null,
+                consecutiveFailures: 0,
                 lastPublished: done.published,
               }
             : {}),
@@ -172,6 +175,47 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
       },
     );
     return result.matchedCount === 1;
+  }
+
+  /**
+   * Publishes where the object's capture stands (sync.connector.health, compacted), and warns in the log once the
+   * vendor's retirement of the API version is near.
+   */
+  private async reportHealth(connection: ConnectionDoc, object: string): Promise<void> {
+    const cursor = await this.cursors.findById(cursorIdOf(connection._id, object)).lean();
+    const descriptor = this.registry.descriptor(connection.connector);
+    if (!cursor || !descriptor) return;
+    const now = Date.now();
+    const sunsetSoon =
+      descriptor.apiSunsetAt !== null && Date.parse(descriptor.apiSunsetAt) - now < API_SUNSET_WARNING_MS;
+    if (sunsetSoon)
+      this.logger.warn(
+        { connectionId: connection._id, apiVersion: descriptor.apiVersion, sunsetAt: descriptor.apiSunsetAt },
+        `${descriptor.vendor} retires the API version this connector speaks soon`,
+      );
+    const failures = cursor.consecutiveFailures ?? 0;
+    await this.publisher.publish({
+      topic: Topics.SyncConnectorHealth,
+      key: `${connection._id}/${object}`,
+      event: {
+        metadata: originMetadata({ workspaceId: connection.workspaceId, source: 'sync', occurredAt: now }),
+        connectionId: connection._id,
+        connector: connection.connector,
+        object,
+        status: failures > 0 ? 'failing' : 'healthy',
+        lastPollAt: cursor.lastPollAt?.getTime() ?? null,
+        lastSuccessAt: cursor.lastSuccessAt?.getTime() ?? null,
+        readUpTo: cursor.modifiedAt > 0 ? cursor.modifiedAt : null,
+        // Caught up means read to where the last successful poll began.
+        lagMs: cursor.lastSuccessAt ? now - cursor.lastSuccessAt.getTime() : null,
+        published: cursor.lastPublished,
+        consecutiveFailures: failures,
+        lastError: cursor.lastError,
+        apiVersion: descriptor.apiVersion,
+        apiSunsetAt: descriptor.apiSunsetAt,
+        apiSunsetSoon: sunsetSoon,
+      },
+    });
   }
 
   /** The records whose version was not published yet (one read of their last published versions). */
@@ -205,6 +249,9 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
     );
   }
 }
+
+/** How long before the vendor retires an API version the connector warns. */
+const API_SUNSET_WARNING_MS = 90 * 86_400_000;
 
 const versionIdOf = (connectionId: string, object: string, id: string) => `${connectionId}|${object}|${id}`;
 

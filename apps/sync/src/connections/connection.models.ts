@@ -42,6 +42,8 @@ export interface ChangeCursorDoc {
   lastPollAt: Date | null;
   lastSuccessAt: Date | null;
   lastError: string | null;
+  /** Polls failed in a row (0 once one succeeds). */
+  consecutiveFailures?: number;
   /** Records published by the last poll, and since the cursor was made. */
   lastPublished: number;
   published: number;
@@ -86,6 +88,7 @@ const cursorSchema = new Schema<ChangeCursorDoc>(
     lastPollAt: { type: Date, default: null },
     lastSuccessAt: { type: Date, default: null },
     lastError: { type: String, default: null },
+    consecutiveFailures: { type: Number, default: 0 },
     lastPublished: { type: Number, default: 0 },
     published: { type: Number, default: 0 },
   },

@@ -10,6 +10,7 @@ import type { MessageDelivery } from './MessageDelivery';
 import type { GoldenRecordChanged } from './GoldenRecordChanged';
 import type { GoldenRecordConflict } from './GoldenRecordConflict';
 import type { SyncRecordRejected } from './SyncRecordRejected';
+import type { ConnectorHealth } from './ConnectorHealth';
 import type { OutboundSyncQueued } from './OutboundSyncQueued';
 import type { EventCountReport } from './EventCountReport';
 import type { DeadLetter } from './DeadLetter';
@@ -36,6 +37,7 @@ export const Topics = {
   GoldenRecordsChanged: 'golden.records.changed',
   GoldenRecordsConflicts: 'golden.records.conflicts',
   SyncRecordsRejected: 'sync.records.rejected',
+  SyncConnectorHealth: 'sync.connector.health',
   SyncOutbound: 'sync.outbound',
   ReportsEventCounts: 'reports.event-counts',
   DlqLeads: 'dlq.leads',
@@ -69,6 +71,7 @@ export interface TopicEvents {
   'golden.records.changed': GoldenRecordChanged;
   'golden.records.conflicts': GoldenRecordConflict;
   'sync.records.rejected': SyncRecordRejected;
+  'sync.connector.health': ConnectorHealth;
   'sync.outbound': OutboundSyncQueued;
   'reports.event-counts': EventCountReport;
   'dlq.leads': DeadLetter;
@@ -1088,6 +1091,109 @@ const avroSchemas = {
       { name: 'changeEventId', type: 'string', doc: 'The records.changed event it came in.' },
     ],
   },
+  ConnectorHealth: {
+    type: 'record',
+    name: 'ConnectorHealth',
+    namespace: 'io.tributary.sync',
+    doc: "Where one connection's change capture stands on one object, after each poll (compacted: the latest per connection and object). What an operator needs to see a stalled integration: the last successful poll, how far behind the source it reads, its recent errors, and the vendor API's retirement date.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'connectionId', type: 'string' },
+      { name: 'connector', type: 'string', doc: 'hubspot, mailchimp.' },
+      { name: 'object', type: 'string', doc: 'The vendor object: contacts, companies, members.' },
+      {
+        name: 'status',
+        type: { type: 'enum', name: 'ConnectorHealthStatus', symbols: ['healthy', 'failing', 'paused'] },
+      },
+      {
+        name: 'lastPollAt',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+      },
+      {
+        name: 'lastSuccessAt',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+      },
+      {
+        name: 'readUpTo',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+        doc: "Every change up to this time of the vendor's clock has been published.",
+      },
+      {
+        name: 'lagMs',
+        type: ['null', 'long'],
+        default: null,
+        doc: 'Now minus the time the last successful poll read up to: how far behind the source sync is.',
+      },
+      { name: 'published', type: 'long', doc: 'Records published by the last poll.' },
+      {
+        name: 'consecutiveFailures',
+        type: 'int',
+        doc: 'Polls failed in a row (0 when the last one succeeded).',
+      },
+      {
+        name: 'lastError',
+        type: ['null', 'string'],
+        default: null,
+        doc: "The vendor's answer to the last failed poll.",
+      },
+      { name: 'apiVersion', type: 'string' },
+      {
+        name: 'apiSunsetAt',
+        type: ['null', 'string'],
+        default: null,
+        doc: 'ISO date the vendor retires apiVersion, when announced.',
+      },
+      {
+        name: 'apiSunsetSoon',
+        type: 'boolean',
+        doc: "True within 90 days of apiSunsetAt: time to move to the vendor's next version.",
+      },
+    ],
+  },
   OutboundSyncQueued: {
     type: 'record',
     name: 'OutboundSyncQueued',
@@ -2092,6 +2198,21 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       retention: '30d',
     },
     avroSchema: avroSchemas.SyncRecordRejected,
+  },
+  'sync.connector.health': {
+    ...{
+      name: 'sync.connector.health',
+      description:
+        "Each connection's change capture per object after every poll (last successful poll, lag behind the source, failures in a row, the vendor API's retirement date); compacted, the latest per connection and object.",
+      subject: 'sync.connector.health-value',
+      recordName: 'ConnectorHealth',
+      key: 'connectionId/object',
+      producers: ['sync'],
+      consumers: ['analysts'],
+      partitions: 3,
+      retention: 'compact',
+    },
+    avroSchema: avroSchemas.ConnectorHealth,
   },
   'sync.outbound': {
     ...{

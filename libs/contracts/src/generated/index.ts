@@ -13,6 +13,7 @@ export type { MessageDelivery } from './MessageDelivery';
 export type { GoldenRecordChanged } from './GoldenRecordChanged';
 export type { GoldenRecordConflict } from './GoldenRecordConflict';
 export type { SyncRecordRejected } from './SyncRecordRejected';
+export type { ConnectorHealth } from './ConnectorHealth';
 export type { OutboundSyncQueued } from './OutboundSyncQueued';
 export type { EventCountReport } from './EventCountReport';
 export type { DeadLetter } from './DeadLetter';
