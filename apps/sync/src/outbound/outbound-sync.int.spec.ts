@@ -301,4 +301,24 @@ describe('outbound sync to HubSpot', () => {
     expect(audit.map((a) => a.action)).toEqual(['golden_record.erased']);
     expect(audit[0]?.detailsJson).not.toContain(`erase-${run}`);
   });
+
+  it('rides out a storm of 5xx answers and writes the contact once', async () => {
+    const ws = `ws_out_f_${run}`;
+    await connect(ws);
+    const created = hubspot.count('/crm/v3/objects/contacts/batch/create');
+    hubspot.failNext(12, { status: 502 });
+    await publishLeadsScored(publisher, [
+      profile(ws, `${run}-storm`, { email: `storm-${run}@example.com`, firstName: 'Stormy' }),
+    ]);
+    await waitFor('the contact in HubSpot', async () => contactByEmail(`storm-${run}@example.com`), {
+      timeoutMs: 60_000,
+    });
+    await quiet();
+    expect(
+      hubspot.all('contacts').filter((c) => c.properties['email'] === `storm-${run}@example.com`),
+    ).toHaveLength(1);
+    // The failed attempts reached the fake too: the storm was met, not dodged.
+    expect(hubspot.count('/crm/v3/objects/contacts/batch/create') - created).toBeGreaterThan(1);
+    expect(await eventsOf<OutboundSyncQueued>(Topics.SyncOutbound, ws)).toHaveLength(1);
+  });
 });
