@@ -29,6 +29,8 @@ import {
 } from './golden-records/golden-record.model';
 import { GoldenRecordEventsHandler } from './golden-records/golden-record-events.handler';
 import { ERASURE_MODEL, Erasures, erasureModel } from './golden-records/erasure.service';
+import { GoldenMerges } from './golden-records/golden-merges.service';
+import { GoldenRecordStore } from './golden-records/golden-record.store';
 import { GoldenRecords } from './golden-records/golden-records.service';
 import { GoldenRecordQueries } from './golden-records/golden-record.queries';
 import { GoldenRecordsController } from './golden-records/golden-records.controller';
@@ -60,6 +62,8 @@ export class SyncModule {
       ],
       providers: [
         GoldenRecords,
+        GoldenRecordStore,
+        GoldenMerges,
         Erasures,
         OutboundSync,
         GoldenRecordQueries,

@@ -16,7 +16,7 @@ import {
   type GoldenLink,
   type GoldenRecordDoc,
 } from './golden-record.model';
-import { LEADS_SOURCE } from './golden-records.service';
+import { LEADS_SOURCE } from './golden-record-state';
 
 /** What became of one linked record: deleted in its system, failed (to try again), or its system is not connected. */
 export interface ErasedLink extends GoldenLink {

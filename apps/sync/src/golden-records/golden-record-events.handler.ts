@@ -2,6 +2,7 @@ import { Controller } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import { BatchEventPattern } from '@tributary/messaging';
 import { Topics, type ContactsMerged, type LeadScored, type RecordChanged } from '@tributary/contracts';
+import { GoldenMerges } from './golden-merges.service';
 import { GoldenRecords } from './golden-records.service';
 
 /**
@@ -10,7 +11,10 @@ import { GoldenRecords } from './golden-records.service';
  */
 @Controller()
 export class GoldenRecordEventsHandler {
-  constructor(private readonly golden: GoldenRecords) {}
+  constructor(
+    private readonly golden: GoldenRecords,
+    private readonly merges: GoldenMerges,
+  ) {}
 
   /** A partition's batch keeps one vendor record's changes in order; a backfill's pages arrive 200 at a time. */
   @BatchEventPattern(Topics.RecordsChanged, { maxBatch: 500 })
@@ -25,6 +29,6 @@ export class GoldenRecordEventsHandler {
 
   @BatchEventPattern(Topics.ContactsMerged, { acrossPartitions: true })
   async onContactsMerged(@Payload() merges: ContactsMerged[]): Promise<void> {
-    await this.golden.onContactsMerged(merges);
+    await this.merges.onContactsMerged(merges);
   }
 }

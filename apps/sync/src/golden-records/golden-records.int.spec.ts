@@ -29,7 +29,7 @@ import {
 import { SyncModule } from '../app.module';
 import { loadSyncConfig } from '../config';
 import type { GoldenRecordView } from './golden-record.queries';
-import { GoldenRecords } from './golden-records.service';
+import { GoldenRecordStore } from './golden-record.store';
 
 const run = uniqueId('golden');
 const wsA = `ws_golden_a_${run}`;
@@ -285,7 +285,7 @@ describe('golden records', () => {
     await publishChanges([change]);
     const record = await recordOf('hubspot', 'hs-3', (r) => r.values['firstName'] === 'Alan');
     // Outbound sync wrote a new last name to HubSpot; HubSpot then reports that write back as a change.
-    await service.app.get(GoldenRecords).rememberWritten([
+    await service.app.get(GoldenRecordStore).rememberWritten([
       {
         workspaceId: wsA,
         entity: 'contact',

@@ -36,7 +36,7 @@ import {
 import { SyncModule } from '../app.module';
 import { loadSyncConfig } from '../config';
 import { Connections } from '../connections/connections.service';
-import { GoldenRecords } from '../golden-records/golden-records.service';
+import { GoldenRecordStore } from '../golden-records/golden-record.store';
 
 const run = uniqueId('out');
 const TOKEN = `pat-na1-${run}`;
@@ -244,10 +244,10 @@ describe('outbound sync to HubSpot', () => {
     await quiet();
     const golden = await eventsOf<GoldenRecordChanged>(Topics.GoldenRecordsChanged, ws);
     const survivorId = golden.find((g) => g.cause === 'merge')?.goldenId ?? '';
-    expect(await service.app.get(GoldenRecords).linksOf(survivorId)).toEqual(
+    expect(await service.app.get(GoldenRecordStore).linksOf(survivorId)).toEqual(
       expect.arrayContaining([{ system: 'hubspot', externalId: remaining[0] }]),
     );
-    const hubspotLinks = (await service.app.get(GoldenRecords).linksOf(survivorId)).filter(
+    const hubspotLinks = (await service.app.get(GoldenRecordStore).linksOf(survivorId)).filter(
       (l) => l.system === 'hubspot',
     );
     expect(hubspotLinks).toHaveLength(1);
@@ -263,7 +263,7 @@ describe('outbound sync to HubSpot', () => {
     );
     const goldenId = await waitFor('the HubSpot link', async () => {
       const [created] = await eventsOf<GoldenRecordChanged>(Topics.GoldenRecordsChanged, ERASE_WS);
-      const links = created ? await service.app.get(GoldenRecords).linksOf(created.goldenId) : [];
+      const links = created ? await service.app.get(GoldenRecordStore).linksOf(created.goldenId) : [];
       return links.some((l) => l.system === 'hubspot') ? created?.goldenId : undefined;
     });
     const url = (await service.app.getUrl()).replace('[::1]', '127.0.0.1');

@@ -14,7 +14,8 @@ import {
   type GoldenEntity,
   type GoldenKeyDoc,
 } from '../golden-records/golden-record.model';
-import { GoldenRecords, hashOf } from '../golden-records/golden-records.service';
+import { hashOf } from '../golden-records/golden-record-state';
+import { GoldenRecordStore } from '../golden-records/golden-record.store';
 
 /** Failures in a row that open a connection's breaker, and how long it stays open before one probe. */
 const BREAKER_FAILURES = 5;
@@ -49,7 +50,7 @@ export class OutboundSync {
     @Inject(GOLDEN_KEY_MODEL) private readonly keys: Model<GoldenKeyDoc>,
     @Inject(CONNECTOR_REGISTRY) private readonly registry: ConnectorRegistry,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
-    private readonly golden: GoldenRecords,
+    private readonly golden: GoldenRecordStore,
     private readonly publisher: EventPublisher,
   ) {}
 
