@@ -4,6 +4,7 @@ import {
   applyChange,
   emptyFieldState,
   mergeLock,
+  mergeStates,
   mergeValue,
   survivingValue,
   survivorshipRules,
@@ -120,6 +121,34 @@ describe('survivorship', () => {
           else expect(surviving?.sourceAt).toBe(Math.max(...candidates.map((c) => c.sourceAt)));
           expect(surviving?.rule).toBe(rule);
         }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('merges two records into the record their changes would have made together, whichever folds into which', () => {
+    fc.assert(
+      fc.property(rulesArb, changesArb, locksArb, fc.nat(), (rules, changes, locks, cut) => {
+        const events: (Change | Lock)[] = [...changes, ...locks];
+        const at = events.length === 0 ? 0 : cut % (events.length + 1);
+        const [left, right] = [fold(rules, events.slice(0, at)), fold(rules, events.slice(at))];
+        const merged = (a: Record<string, FieldState>, b: Record<string, FieldState>) =>
+          Object.fromEntries(
+            FIELDS.map((f) => [f, mergeStates(a[f] ?? emptyFieldState(), b[f] ?? emptyFieldState())]),
+          );
+        const together = fold(rules, events);
+        expect(survivors(rules, merged(left, right))).toEqual(survivors(rules, together));
+        expect(survivors(rules, merged(right, left))).toEqual(survivors(rules, together));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('decides again under new rules from what it kept, as if the changes had come under them', () => {
+    fc.assert(
+      fc.property(rulesArb, rulesArb, changesArb, (before, after, changes) => {
+        // Folding keeps each source's latest value whatever the rules: deciding later under `after` is the same.
+        expect(survivors(after, fold(before, changes))).toEqual(survivors(after, fold(after, changes)));
       }),
       { numRuns: 300 },
     );
