@@ -81,7 +81,8 @@ export class SyncModule {
         {
           provide: CONNECTOR_REGISTRY,
           inject: [SERVICE_CONFIG],
-          useFactory: (c: SyncConfig) => connectorRegistry({ hubspot: c.HUBSPOT_API_URL }),
+          useFactory: (c: SyncConfig) =>
+            connectorRegistry({ hubspot: c.HUBSPOT_API_URL, mailchimp: c.MAILCHIMP_API_URL }),
         },
       ],
     };

@@ -1,4 +1,4 @@
-// Local fakes of vendor APIs (SendGrid, Twilio, ad audiences, WordPress, LinkedIn posts, HubSpot CRM) for integration tests and the `npm start` sandbox.
+// Local fakes of vendor APIs (SendGrid, Twilio, ad audiences, WordPress, LinkedIn posts, HubSpot CRM, Mailchimp audiences) for integration tests and the `npm start` sandbox.
 export type {
   FakeHttpApiOptions,
   FakeRequest,
@@ -27,6 +27,8 @@ export {
   RedirectingRequestClient,
   hubSpotClientFor,
   linkedInClientFor,
+  mailchimpClientFor,
+  type MailchimpClient,
   sendGridMailFor,
   twilioClientFor,
 } from './sdk-clients';
@@ -53,3 +55,12 @@ export {
   type FakeAudienceMember,
   type FakeAudienceUpload,
 } from './fake-ad-audiences';
+export {
+  FakeMailchimp,
+  MEMBER_STATUSES,
+  subscriberHash,
+  type FakeMailchimpMember,
+  type FakeMailchimpOptions,
+  type MailchimpMergeField,
+  type MemberStatus,
+} from './fake-mailchimp';

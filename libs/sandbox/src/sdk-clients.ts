@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import { Client as HubSpotClient } from '@hubspot/api-client';
+import type * as MailchimpSdk from '@mailchimp/mailchimp_marketing';
 import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import type { CreateAxiosDefaults } from 'axios';
@@ -6,6 +8,11 @@ import { RestliClient } from 'linkedin-api-client';
 import twilio from 'twilio';
 import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
 import type TwilioResponse from 'twilio/lib/http/response';
+
+export type MailchimpClient = typeof MailchimpSdk & { basePath: string };
+const MailchimpApiClient = createRequire(__filename)(
+  '@mailchimp/mailchimp_marketing/src/ApiClient',
+) as new () => MailchimpClient;
 
 /**
  * The official SendGrid SDK aimed at `baseUrl` (a FakeSendGrid, or https://api.sendgrid.com). `MailService` sends
@@ -83,4 +90,12 @@ export function linkedInClientFor(baseUrl: string, config: CreateAxiosDefaults =
  */
 export function hubSpotClientFor(baseUrl: string, accessToken: string): HubSpotClient {
   return new HubSpotClient({ accessToken, basePath: baseUrl.replace(/\/+$/, ''), numberOfApiCallRetries: 0 });
+}
+
+/** An instance of the official Mailchimp SDK (its module is one shared client) aimed at `baseUrl` with an API key. */
+export function mailchimpClientFor(baseUrl: string, apiKey: string): MailchimpClient {
+  const client = new MailchimpApiClient();
+  client.basePath = `${baseUrl.replace(/\/+$/, '')}/3.0`;
+  client.setConfig({ apiKey });
+  return client;
 }

@@ -8,6 +8,7 @@ import { fieldProblemsOf, type FieldProblem } from '@tributary/runtime';
 import type { SyncConfig } from '../config';
 import {
   CONNECTOR_REGISTRY,
+  CREDENTIALS,
   type ConnectorCredentials,
   type ConnectorRegistry,
 } from '../connectors/connector-registry';
@@ -27,7 +28,7 @@ export const connectionRequest = z
     connector: z.string().min(1),
     name: z.string().min(1).max(200),
     objects: z.array(z.string().min(1)).min(1).max(10),
-    credentials: z.object({ accessToken: z.string().min(1).max(4_000) }).strict(),
+    credentials: z.record(z.string().max(4_000)),
     pollIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
     lookbackSeconds: z.number().int().min(0).max(86_400).default(30),
   })
@@ -90,6 +91,15 @@ export class Connections {
     const descriptor = this.registry.descriptor(request.connector);
     if (!descriptor)
       return { ok: false, errors: [{ field: 'connector', reason: `no connector '${request.connector}'` }] };
+    const credentials = CREDENTIALS[request.connector]?.safeParse(request.credentials);
+    if (credentials && !credentials.success)
+      return {
+        ok: false,
+        errors: fieldProblemsOf(credentials.error, `${descriptor.vendor} credentials`).map((p) => ({
+          ...p,
+          field: `credentials.${p.field}`.replace(/\.$/, ''),
+        })),
+      };
     const unknown = request.objects.filter((o) => !this.registry.object(request.connector, o));
     if (unknown.length > 0)
       return {

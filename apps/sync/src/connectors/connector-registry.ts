@@ -1,9 +1,24 @@
+import { z } from 'zod';
 import type { ChangeSource, ConnectorDescriptor, ConnectorObject, RecordWriter } from './connector';
 import { HubSpotRecordWriter } from './hubspot/hubspot-record-writer';
 import { HUBSPOT, HubSpotChangeSource } from './hubspot/hubspot.connector';
+import { MAILCHIMP, MailchimpChangeSource, MailchimpRecordWriter } from './mailchimp/mailchimp.connector';
 
-/** What a connection's credentials must hold, per connector. */
-export type ConnectorCredentials = { accessToken: string };
+/** What a connection's credentials hold, as checked by its connector's schema. */
+export type ConnectorCredentials = Record<string, string>;
+
+/** Each connector's credentials: a bad one is a field error when the connection is created. */
+export const CREDENTIALS: Readonly<Record<string, z.ZodType<ConnectorCredentials>>> = {
+  hubspot: z.object({ accessToken: z.string().min(1).max(4_000) }).strict(),
+  mailchimp: z
+    .object({
+      apiKey: z
+        .string()
+        .regex(/^[0-9a-f]{8,64}-[a-z]+\d+$/, 'a Mailchimp API key: <key>-<data center>, e.g. …-us21'),
+      listId: z.string().regex(/^[0-9a-z]{1,32}$/, "the audience's list id"),
+    })
+    .strict(),
+};
 
 /** The connectors sync offers, and how each reaches its vendor. */
 export interface ConnectorRegistry {
@@ -16,21 +31,33 @@ export interface ConnectorRegistry {
 
 export const CONNECTOR_REGISTRY = Symbol('CONNECTOR_REGISTRY');
 
-export const CONNECTORS: readonly ConnectorDescriptor[] = [HUBSPOT];
+export const CONNECTORS: readonly ConnectorDescriptor[] = [HUBSPOT, MAILCHIMP];
 
 /** The registry of the configured vendors' APIs. */
-export function connectorRegistry(urls: { hubspot: string }): ConnectorRegistry {
+export function connectorRegistry(urls: { hubspot: string; mailchimp?: string }): ConnectorRegistry {
+  const mailchimpUrl = urls.mailchimp ?? 'https://{dc}.api.mailchimp.com';
   const descriptor = (kind: string) => CONNECTORS.find((c) => c.kind === kind);
   return {
     descriptor,
     object: (kind, vendorObject) => descriptor(kind)?.objects.find((o) => o.vendorObject === vendorObject),
     source: (kind, credentials) => {
-      if (kind === HUBSPOT.kind) return new HubSpotChangeSource(urls.hubspot, credentials.accessToken);
+      if (kind === HUBSPOT.kind)
+        return new HubSpotChangeSource(urls.hubspot, credentials['accessToken'] ?? '');
+      if (kind === MAILCHIMP.kind)
+        return new MailchimpChangeSource(mailchimpUrl, mailchimpCredentials(credentials));
       throw new Error(`no connector '${kind}'`);
     },
     writer: (kind, credentials) => {
-      if (kind === HUBSPOT.kind) return new HubSpotRecordWriter(urls.hubspot, credentials.accessToken);
+      if (kind === HUBSPOT.kind)
+        return new HubSpotRecordWriter(urls.hubspot, credentials['accessToken'] ?? '');
+      if (kind === MAILCHIMP.kind)
+        return new MailchimpRecordWriter(mailchimpUrl, mailchimpCredentials(credentials));
       throw new Error(`no writer for connector '${kind}' yet`);
     },
   };
 }
+
+const mailchimpCredentials = (credentials: ConnectorCredentials) => ({
+  apiKey: credentials['apiKey'] ?? '',
+  listId: credentials['listId'] ?? '',
+});
