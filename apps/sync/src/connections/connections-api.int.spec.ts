@@ -146,6 +146,21 @@ describe('connections API', () => {
       errors: { field: string }[];
     };
     expect(connector.errors).toEqual([{ field: 'connector', reason: "no connector 'pipedrive'" }]);
+    // Each connector checks its own credentials: Mailchimp's need an API key with its data center and a list.
+    const mailchimp = (await (
+      await create('admin', {
+        connector: 'mailchimp',
+        name: 'Newsletter',
+        objects: ['members'],
+        credentials: { apiKey: 'not-a-key', accessToken: TOKEN },
+      })
+    ).json()) as { errors: { field: string; reason: string }[] };
+    expect(mailchimp.errors.map((e) => e.field).sort()).toEqual([
+      'credentials.accessToken',
+      'credentials.apiKey',
+      'credentials.listId',
+    ]);
+    expect(JSON.stringify(mailchimp)).not.toContain(TOKEN);
   });
 
   it('pauses, resumes and deletes; needs connections:admin to change and a read scope to read', async () => {

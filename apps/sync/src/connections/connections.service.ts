@@ -85,21 +85,33 @@ export class Connections {
 
   async create(workspaceId: string, body: unknown, createdBy: string): Promise<ConnectionWrite> {
     const parsed = connectionRequest.safeParse(body);
-    if (!parsed.success)
-      return { ok: false, errors: fieldProblemsOf(parsed.error, 'a connection: a JSON object') };
+    // The connector's own credentials schema, checked in the same pass so every field error comes back at once.
+    const raw = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const schema = typeof raw['connector'] === 'string' ? CREDENTIALS[raw['connector']] : undefined;
+    const credentials = schema?.safeParse(raw['credentials'] ?? {});
+    const credentialErrors =
+      credentials && !credentials.success
+        ? fieldProblemsOf(credentials.error, 'credentials').map((p) => ({
+            ...p,
+            field: p.field ? `credentials.${p.field}` : 'credentials',
+          }))
+        : [];
+    if (!parsed.success || credentialErrors.length > 0)
+      return {
+        ok: false,
+        errors: [
+          ...(parsed.success
+            ? []
+            : fieldProblemsOf(parsed.error, 'a connection: a JSON object').filter(
+                (p) => !p.field.startsWith('credentials'),
+              )),
+          ...credentialErrors,
+        ],
+      };
     const request = parsed.data;
     const descriptor = this.registry.descriptor(request.connector);
     if (!descriptor)
       return { ok: false, errors: [{ field: 'connector', reason: `no connector '${request.connector}'` }] };
-    const credentials = CREDENTIALS[request.connector]?.safeParse(request.credentials);
-    if (credentials && !credentials.success)
-      return {
-        ok: false,
-        errors: fieldProblemsOf(credentials.error, `${descriptor.vendor} credentials`).map((p) => ({
-          ...p,
-          field: `credentials.${p.field}`.replace(/\.$/, ''),
-        })),
-      };
     const unknown = request.objects.filter((o) => !this.registry.object(request.connector, o));
     if (unknown.length > 0)
       return {
