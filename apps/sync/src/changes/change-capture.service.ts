@@ -253,7 +253,8 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
 /** How long before the vendor retires an API version the connector warns. */
 const API_SUNSET_WARNING_MS = 90 * 86_400_000;
 
-const versionIdOf = (connectionId: string, object: string, id: string) => `${connectionId}|${object}|${id}`;
+export const versionIdOf = (connectionId: string, object: string, id: string) =>
+  `${connectionId}|${object}|${id}`;
 
 /**
  * A vendor record's change as `records.changed` carries webhook changes: the vendor's field names, the vendor's

@@ -58,6 +58,8 @@ export interface ChangeSource {
     until: number,
     limit: number,
   ): Promise<VendorRecord[]>;
+  /** Records as they stand now, by id (those gone are left out): outbound reads them before it overwrites. */
+  read(object: ConnectorObject, ids: readonly string[]): Promise<VendorRecord[]>;
   /** A real call that proves the credentials work (a connection's test). */
   check(): Promise<void>;
 }

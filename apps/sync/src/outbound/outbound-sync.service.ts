@@ -6,13 +6,19 @@ import { EventPublisher, PoisonMessageError, fastUuidV5, type OutgoingEvent } fr
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import { CONNECTOR_REGISTRY, type ConnectorRegistry } from '../connectors/connector-registry';
 import type { ConnectorObject, RecordWrite, RecordWriter, WriteOutcome } from '../connectors/connector';
-import type { ConnectionDoc } from '../connections/connection.models';
+import {
+  RECORD_VERSION_MODEL,
+  type ConnectionDoc,
+  type RecordVersionDoc,
+} from '../connections/connection.models';
+import { changeEvent, versionIdOf } from '../changes/change-capture.service';
 import { Connections, vendorReason } from '../connections/connections.service';
 import {
   GOLDEN_KEY_MODEL,
   goldenKeyOf,
   type GoldenEntity,
   type GoldenKeyDoc,
+  type HeldValue,
 } from '../golden-records/golden-record.model';
 import { hashOf } from '../golden-records/golden-record-state';
 import { GoldenRecordStore } from '../golden-records/golden-record.store';
@@ -48,6 +54,7 @@ export class OutboundSync {
   constructor(
     private readonly connections: Connections,
     @Inject(GOLDEN_KEY_MODEL) private readonly keys: Model<GoldenKeyDoc>,
+    @Inject(RECORD_VERSION_MODEL) private readonly versions: Model<RecordVersionDoc>,
     @Inject(CONNECTOR_REGISTRY) private readonly registry: ConnectorRegistry,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
     private readonly golden: GoldenRecordStore,
@@ -107,7 +114,9 @@ export class OutboundSync {
       planned.set(object, list);
     }
     const refused: string[] = [];
-    for (const [object, writes] of planned) {
+    for (const [object, wanted] of planned) {
+      const writes = await this.withoutUnreadChanges(connection, object, wanted, held);
+      if (writes.length === 0) continue;
       const outcomes = await this.write(connection, object, writes);
       const byRef = new Map(writes.map((w) => [w.ref, w]));
       const stood: { write: PlannedWrite; externalId: string; modifiedAt: number }[] = [];
@@ -142,6 +151,58 @@ export class OutboundSync {
         'the vendor refused records',
       );
     return refused;
+  }
+
+  /**
+   * Reads the records about to be overwritten first: one whose version is newer than any sync has seen of it or
+   * written to it holds an edit change capture has not read yet (the same field edited on both sides at once).
+   * Writing would overwrite that edit unseen, so the record is not written now: its change goes to records.changed
+   * (the event change capture would publish) and survivorship decides, and the write that follows carries the result.
+   */
+  private async withoutUnreadChanges(
+    connection: ConnectionDoc,
+    object: ConnectorObject,
+    writes: readonly PlannedWrite[],
+    held: ReadonlyMap<string, Record<string, HeldValue>>,
+  ): Promise<PlannedWrite[]> {
+    const updates = writes.filter((w) => w.externalId !== null);
+    if (updates.length === 0) return [...writes];
+    const ids = updates.map((w) => w.externalId as string);
+    const source = this.registry.source(connection.connector, this.connections.credentialsOf(connection));
+    const current = await source.read(object, ids);
+    const versions = new Map(
+      (
+        await this.versions
+          .find({ _id: { $in: ids.map((id) => versionIdOf(connection._id, object.vendorObject, id)) } })
+          .lean()
+      ).map((v) => [v._id, v.modifiedAt]),
+    );
+    const unread = current.filter((record) => {
+      const key = goldenKeyOf(connection.workspaceId, object.entity, connection.connector, record.id);
+      const known = Math.max(
+        versions.get(versionIdOf(connection._id, object.vendorObject, record.id)) ?? 0,
+        ...Object.values(held.get(key) ?? {}).map((h) => h.at),
+      );
+      return record.modifiedAt > known;
+    });
+    if (unread.length === 0) return [...writes];
+    await this.publisher.publishAll(unread.map((record) => changeEvent(connection, object, record)));
+    await this.versions.bulkWrite(
+      unread.map((record) => ({
+        updateOne: {
+          filter: { _id: versionIdOf(connection._id, object.vendorObject, record.id) },
+          update: { $max: { modifiedAt: record.modifiedAt } },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
+    );
+    this.logger.info(
+      { connectionId: connection._id, records: unread.length },
+      'records changed in the vendor since sync last read them: their changes go first, then the writes',
+    );
+    const skipped = new Set(unread.map((r) => r.id));
+    return writes.filter((w) => w.externalId === null || !skipped.has(w.externalId));
   }
 
   /**

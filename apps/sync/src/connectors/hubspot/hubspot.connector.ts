@@ -120,15 +120,36 @@ export class HubSpotChangeSource implements ChangeSource {
     return this.find(object, { filterGroups: [{ filters }], sorts: ['lastmodifieddate'], limit });
   }
 
+  /** Batch read, 100 ids a call (HubSpot's batch limit); ids that are gone are left out of the answer. */
+  async read(object: ConnectorObject, ids: readonly string[]): Promise<VendorRecord[]> {
+    const properties = Object.keys(object.fields);
+    const records: VendorRecord[] = [];
+    for (let i = 0; i < ids.length; i += 100) {
+      const answer = await this.calls.crm.objects.batchApi.read(object.vendorObject, {
+        inputs: ids.slice(i, i + 100).map((id) => ({ id })),
+        properties,
+        propertiesWithHistory: [],
+      });
+      records.push(...answer.results.map((result) => recordOf(result, properties)));
+    }
+    return records;
+  }
+
   private async find(object: ConnectorObject, request: SearchRequest): Promise<VendorRecord[]> {
     const properties = Object.keys(object.fields);
     const api = this.search.crm.objects.searchApi;
     const page: SearchResult = await api.doSearch(object.vendorObject, { ...request, properties });
-    return page.results.map((result) => ({
-      id: result.id,
-      modifiedAt: Date.parse(result.properties['lastmodifieddate'] ?? '') || result.updatedAt.getTime(),
-      createdAt: result.createdAt.getTime(),
-      fields: Object.fromEntries(properties.map((name) => [name, result.properties[name] ?? null])),
-    }));
+    return page.results.map((result) => recordOf(result, properties));
   }
+}
+
+type HubSpotObject = SearchResult['results'][number];
+
+function recordOf(result: HubSpotObject, properties: readonly string[]): VendorRecord {
+  return {
+    id: result.id,
+    modifiedAt: Date.parse(result.properties['lastmodifieddate'] ?? '') || result.updatedAt.getTime(),
+    createdAt: result.createdAt.getTime(),
+    fields: Object.fromEntries(properties.map((name) => [name, result.properties[name] ?? null])),
+  };
 }

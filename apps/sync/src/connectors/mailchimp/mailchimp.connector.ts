@@ -111,6 +111,20 @@ export class MailchimpChangeSource implements ChangeSource {
     await this.client.lists.getListMergeFields(this.credentials.listId);
   }
 
+  /** Members by id, one call each (Mailchimp has no batch read); members that are gone are left out. */
+  async read(_object: ConnectorObject, ids: readonly string[]): Promise<VendorRecord[]> {
+    const records: VendorRecord[] = [];
+    for (const id of ids)
+      try {
+        records.push(
+          recordOf((await this.client.lists.getListMember(this.credentials.listId, id)) as Member),
+        );
+      } catch (error) {
+        if (failureOf(error).status !== 404) throw error;
+      }
+    return records;
+  }
+
   async modifiedAt(_object: ConnectorObject, at: number, afterId: string): Promise<VendorRecord[]> {
     const second = at - (at % SECOND);
     const members: Member[] = [];
