@@ -1,0 +1,312 @@
+/**
+ * `npm run bench:sync [-- --contacts 100000 --same 25000 --kills 20 --edits 1000 --dev]`
+ * Sync against HubSpot and Mailchimp fakes (in this process, with HubSpot's real limits: 4 searches a second, 100
+ * requests per 10 s), the sync service as its own process (production build unless --dev), the real stack:
+ * 1. backfill: `--contacts` HubSpot contacts, `--same` of them sharing one modification time, read by change capture
+ *    into records.changed; every version read back from the topic (missed, duplicated), the search budget used
+ *    (searches made / searches HubSpot allows over the backfill) and HubSpot's 429s;
+ * 2. kills: the same backfill for another workspace with the sync process SIGKILLed at random points `--kills` times
+ *    and restarted: missed must stay 0, and a kill may repeat at most the page in flight;
+ * 3. changes: `--edits` contacts also in Mailchimp are edited in HubSpot, 50 a second; the time from each edit to
+ *    Mailchimp holding it (polled every 50 ms), the writes Mailchimp took, and the writes that came back to HubSpot
+ *    (echoes).
+ * Prints numbers; asserts nothing. Ends with
+ * `RESULT sync backfill_records=<n> backfill_per_s=<n> budget_used_pct=<n> http_429=<n> change_p99_ms=<ms> missed=<n>
+ * duplicated=<n> echoes=<n>` (missed and duplicated over both backfills, duplicated beyond one page a kill).
+ */
+import { join } from 'node:path';
+import { Command } from 'commander';
+import type { Kafka } from 'kafkajs';
+import mongoose from 'mongoose';
+import { Topics, type RecordChanged } from '@tributary/contracts';
+import { AvroSchemaRegistry, createKafka } from '@tributary/messaging';
+import { createLogger } from '@tributary/observability';
+import { FakeHubSpot, FakeMailchimp } from '@tributary/sandbox';
+import { spawnService, stopService, uniqueId, waitReady, type RunningProcess } from '@tributary/testing';
+import { stackEndpoints, stackUp } from '../stack/stack';
+import {
+  DEV_FLAG,
+  DEV_FLAG_HELP,
+  assertPortsFree,
+  benchMode,
+  ensureBuilt,
+  productionEnv,
+} from './production';
+import { latencySummary, resultLine } from './stats';
+
+const opts = new Command('bench:sync')
+  .option('--contacts <n>', 'HubSpot contacts each backfill reads', (v) => Number(v), 100_000)
+  .option('--same <n>', 'of them sharing one modification time', (v) => Number(v), 25_000)
+  .option('--kills <n>', 'SIGKILLs during the second backfill', (v) => Number(v), 20)
+  .option('--edits <n>', 'HubSpot edits timed to Mailchimp', (v) => Number(v), 1_000)
+  .option('--port <n>', 'the sync service', (v) => Number(v), 3_503)
+  .option(DEV_FLAG, DEV_FLAG_HELP)
+  .parse()
+  .opts<{ contacts: number; same: number; kills: number; edits: number; port: number; dev?: boolean }>();
+const mode = benchMode(opts.dev);
+const PAGE = 200;
+const MAILCHIMP_KEY = `${'0b'.repeat(16)}-us21`;
+
+const run = uniqueId('bs');
+const TOKEN = `pat-na1-${run}`;
+const workspaces = { backfill: `ws_${run}_backfill`, kills: `ws_${run}_kills`, changes: `ws_${run}_changes` };
+const writeKey = `bench-key-${run}`;
+
+/** Every record change of the run's workspaces, as `externalId@changedAt` per workspace, read as they come. */
+async function watchChanges(
+  kafka: Kafka,
+  registry: AvroSchemaRegistry,
+): Promise<{
+  versions: Map<string, string[]>;
+  stop: () => Promise<void>;
+}> {
+  const versions = new Map<string, string[]>(Object.values(workspaces).map((ws) => [ws, []]));
+  const consumer = kafka.consumer({ groupId: `bench-sync-${run}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [Topics.RecordsChanged], fromBeginning: false });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const change = (await registry.decode(message.value)) as RecordChanged;
+      versions.get(change.metadata.workspaceId)?.push(`${change.externalId}@${change.changedAt}`);
+    },
+  });
+  // A new group starts at the end: wait until it has its partitions before anything is published.
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  return { versions, stop: () => consumer.disconnect() };
+}
+
+async function main(): Promise<void> {
+  await stackUp();
+  const endpoints = stackEndpoints();
+  if (mode === 'production') ensureBuilt(['sync']);
+  await assertPortsFree([opts.port]);
+  const hubspot = new FakeHubSpot({ accessTokens: { [TOKEN]: 'app-bench' } });
+  const mailchimp = new FakeMailchimp({ apiKeys: [MAILCHIMP_KEY] });
+  const env = {
+    ...endpoints.env,
+    MONGO_DB: `bench_${run}_sync`,
+    CONSUMER_GROUP: `sync.${run}`,
+    CONSUMER_FROM_BEGINNING: 'false',
+    WRITE_KEYS: Object.values(workspaces)
+      .map((ws) => `${writeKey}-${ws}:${ws}`)
+      .join(','),
+    HUBSPOT_API_URL: await hubspot.start(),
+    MAILCHIMP_API_URL: await mailchimp.start(),
+    SYNC_POLL_TICK_MS: '100',
+    // A killed process's poll is taken over 2 s after its last page.
+    SYNC_POLL_LEASE_MS: '2000',
+    LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
+    ...productionEnv(mode),
+  };
+  let starts = 0;
+  const startSync = async (): Promise<RunningProcess> => {
+    starts += 1;
+    const logs = join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`, `sync-${starts}`);
+    const started = spawnService('sync', opts.port, env, logs, { mode });
+    await waitReady(started, 120_000);
+    return started;
+  };
+  const kafka = createKafka(
+    `bench-sync-${run}`,
+    endpoints.kafkaBrokers.split(','),
+    createLogger('bench', 'fatal'),
+  );
+  const registry = new AvroSchemaRegistry(endpoints.schemaRegistryUrl);
+  const store = await mongoose.createConnection(endpoints.mongoUrl, { dbName: env.MONGO_DB }).asPromise();
+  const cursors = store.collection<{
+    _id: string;
+    published: number;
+    lastSuccessAt: Date | null;
+    lastPublished: number;
+  }>('sync_change_cursors');
+  let sync = await startSync();
+  const watcher = await watchChanges(kafka, registry);
+  const api = (ws: string, path: string, body?: unknown) =>
+    fetch(`${sync.url}${path}`, {
+      method: body === undefined ? 'DELETE' : 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${writeKey}-${ws}:`).toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const connect = async (ws: string, connector: 'hubspot' | 'mailchimp'): Promise<string> => {
+    const res = await api(ws, '/v1/connections', {
+      connector,
+      name: connector,
+      objects: [connector === 'hubspot' ? 'contacts' : 'members'],
+      credentials:
+        connector === 'hubspot' ? { accessToken: TOKEN } : { apiKey: MAILCHIMP_KEY, listId: 'demo' },
+      pollIntervalSeconds: 1,
+      lookbackSeconds: 5,
+    });
+    if (res.status !== 201) throw new Error(`connecting ${connector}: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { id: string }).id;
+  };
+  /** Waits for the connection's cursor to finish a poll that found nothing new after `since`. */
+  const caughtUp = async (
+    connectionId: string,
+    since: number,
+    onProgress?: (published: number) => Promise<void>,
+  ) => {
+    for (;;) {
+      const cursor = await cursors.findOne({ _id: `${connectionId}|contacts` });
+      if (onProgress) await onProgress(cursor?.published ?? 0);
+      if (cursor?.lastSuccessAt && cursor.lastSuccessAt.getTime() > since && cursor.lastPublished === 0)
+        return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  };
+  const searches = () =>
+    hubspot.requests.filter((r) => r.pathname.endsWith('/search') && r.status === 200).length;
+  const refusals = () => hubspot.requests.filter((r) => r.status === 429).length;
+
+  try {
+    // Phase 1: the backfill, `--same` contacts sharing one modification time after the others.
+    const base = Date.now() - 86_400_000;
+    const spread = opts.contacts - opts.same;
+    for (let i = 0; i < spread; i += 1000)
+      hubspot.seed(
+        'contacts',
+        Array.from({ length: Math.min(1000, spread - i) }, (_, j) => ({ firstname: `spread-${i + j}` })),
+        base + i,
+      );
+    hubspot.seed(
+      'contacts',
+      Array.from({ length: opts.same }, (_, i) => ({ firstname: `same-${i}` })),
+      base + spread + 60_000,
+    );
+    const expected = new Set(hubspot.all('contacts').map((r) => `${r.id}@${r.updatedAt}`));
+    const searchesBefore = searches();
+    const started = Date.now();
+    const backfill = await connect(workspaces.backfill, 'hubspot');
+    await caughtUp(backfill, started);
+    const backfillS = (Date.now() - started) / 1000;
+    const budgetUsedPct = (100 * (searches() - searchesBefore)) / (backfillS * 4);
+    await api(workspaces.backfill, `/v1/connections/${backfill}`);
+    console.log(
+      `backfill: ${expected.size} contacts in ${backfillS.toFixed(1)} s (${(expected.size / backfillS).toFixed(0)}/s), ` +
+        `${searches() - searchesBefore} searches (${budgetUsedPct.toFixed(1)}% of HubSpot's 4/s), ${refusals()} 429s`,
+    );
+
+    // Phase 2: the same backfill, killed `--kills` times at random points.
+    const killsStarted = Date.now();
+    const killed = await connect(workspaces.kills, 'hubspot');
+    const marks = Array.from({ length: opts.kills }, () => Math.floor(Math.random() * opts.contacts)).sort(
+      (a, b) => a - b,
+    );
+    let kills = 0;
+    await caughtUp(killed, killsStarted, async (published) => {
+      while (kills < marks.length && published >= (marks[kills] ?? Infinity)) {
+        sync.child.kill('SIGKILL');
+        await new Promise((resolve) => sync.child.once('exit', resolve));
+        kills += 1;
+        sync = await startSync();
+      }
+    });
+    await api(workspaces.kills, `/v1/connections/${killed}`);
+    console.log(`kills: ${kills} SIGKILLs during a backfill of ${expected.size}`);
+    // The portal starts over for phase 3, so its connection does not backfill the 100,000 again.
+    const refusedBefore = refusals();
+    const refusedWhere = new Map<string, number>();
+    for (const r of hubspot.requests.filter((q) => q.status === 429))
+      refusedWhere.set(r.pathname, (refusedWhere.get(r.pathname) ?? 0) + 1);
+    console.log(`429s by path: ${JSON.stringify(Object.fromEntries(refusedWhere))}`);
+    hubspot.reset();
+
+    // Phase 3: HubSpot edits timed to Mailchimp.
+    const people = Array.from({ length: opts.edits }, (_, i) => `person-${i}-${run}@example.com`);
+    const ids = hubspot.seed(
+      'contacts',
+      people.map((email, i) => ({ email, firstname: `Person ${i}` })),
+      Date.now() - 10_000,
+    );
+    await connect(workspaces.changes, 'hubspot');
+    await connect(workspaces.changes, 'mailchimp');
+    while (!people.every((email) => mailchimp.member('demo', email)))
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const writesTo = () => ({
+      mailchimp: mailchimp.requests.filter((r) => r.method === 'PATCH' && r.status === 200).length,
+      hubspot: hubspot.requests.filter(
+        (r) => r.method !== 'GET' && /\/batch\/(create|update)$/.test(r.pathname) && r.status < 300,
+      ).length,
+    });
+    const before = writesTo();
+    const editedAt = new Map<number, number>();
+    const latencies: number[] = [];
+    const pending = new Set(people.keys());
+    const watch = setInterval(() => {
+      for (const i of pending) {
+        const at = editedAt.get(i);
+        if (
+          at !== undefined &&
+          mailchimp.member('demo', people[i] ?? '')?.merge_fields['LNAME'] === `edit-${i}`
+        ) {
+          latencies.push(Date.now() - at);
+          pending.delete(i);
+        }
+      }
+    }, 50);
+    for (const [i, id] of ids.entries()) {
+      editedAt.set(i, Date.now());
+      hubspot.edit('contacts', id, { lastname: `edit-${i}` });
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    const deadline = Date.now() + 120_000;
+    while (pending.size > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    clearInterval(watch);
+    const after = writesTo();
+    const change = latencySummary(latencies);
+    const echoes = after.hubspot - before.hubspot;
+    console.log(
+      `changes: ${latencies.length}/${opts.edits} edits reached Mailchimp, p50 ${change.p50} ms, p99 ${change.p99} ms, ` +
+        `max ${change.max} ms (polling every 1 s); Mailchimp took ${after.mailchimp - before.mailchimp} writes, ` +
+        `HubSpot ${echoes} back`,
+    );
+
+    const versionsOf = (ws: string) => watcher.versions.get(ws) ?? [];
+    const tally = (ws: string, allowedRepeats: number) => {
+      const seen = versionsOf(ws);
+      const distinct = new Set(seen);
+      const missed = [...expected].filter((v) => !distinct.has(v)).length;
+      return {
+        missed,
+        duplicated: Math.max(0, seen.length - distinct.size - allowedRepeats),
+        repeats: seen.length - distinct.size,
+      };
+    };
+    const first = tally(workspaces.backfill, 0);
+    const second = tally(workspaces.kills, kills * PAGE);
+    console.log(
+      `backfill: missed ${first.missed}, repeated ${first.repeats}; killed backfill: missed ${second.missed}, ` +
+        `repeated ${second.repeats} (${kills} kills may repeat ${kills * PAGE})`,
+    );
+    console.log(
+      resultLine('sync', {
+        backfill_records: expected.size,
+        backfill_per_s: Math.round(expected.size / backfillS),
+        budget_used_pct: Number(budgetUsedPct.toFixed(1)),
+        http_429: refusedBefore + refusals(),
+        change_p99_ms: latencies.length === opts.edits ? change.p99 : 'incomplete',
+        missed: first.missed + second.missed + pending.size,
+        duplicated: first.duplicated + second.duplicated,
+        echoes,
+      }),
+    );
+  } finally {
+    await watcher.stop();
+    await stopService(sync);
+    await hubspot.stop();
+    await mailchimp.stop();
+    await store.dropDatabase();
+    await store.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
