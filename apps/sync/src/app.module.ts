@@ -45,10 +45,37 @@ const model = (token: symbol, factory: (c: Connection) => unknown) => ({
   useFactory: factory,
 });
 
+const registryProvider = {
+  provide: CONNECTOR_REGISTRY,
+  inject: [SERVICE_CONFIG],
+  useFactory: (c: SyncConfig) =>
+    connectorRegistry({ hubspot: c.HUBSPOT_API_URL, mailchimp: c.MAILCHIMP_API_URL }),
+};
+
 /** Connections to vendors, change capture from them, and golden records. */
 @Module({})
 export class SyncModule {
   static readonly configureApp = (app: INestApplication): void => serveApiDocs(app, syncOpenApiDocument);
+
+  /**
+   * What the backfill CLI needs: the store, the publisher, connections and change capture, without HTTP, consumers,
+   * the credential table or the background poll.
+   */
+  static forBackfill(config: SyncConfig): DynamicModule {
+    const quiet = { ...config, SYNC_BACKGROUND_JOBS: false };
+    return {
+      module: SyncModule,
+      imports: [EventServiceModule.forRoot(quiet)],
+      providers: [
+        Connections,
+        ChangeCapture,
+        model(CONNECTION_MODEL, connectionModel),
+        model(CHANGE_CURSOR_MODEL, changeCursorModel),
+        model(RECORD_VERSION_MODEL, recordVersionModel),
+        registryProvider,
+      ],
+    };
+  }
 
   static forRoot(config: SyncConfig): DynamicModule {
     return {
@@ -78,12 +105,7 @@ export class SyncModule {
         model(CONNECTION_MODEL, connectionModel),
         model(CHANGE_CURSOR_MODEL, changeCursorModel),
         model(RECORD_VERSION_MODEL, recordVersionModel),
-        {
-          provide: CONNECTOR_REGISTRY,
-          inject: [SERVICE_CONFIG],
-          useFactory: (c: SyncConfig) =>
-            connectorRegistry({ hubspot: c.HUBSPOT_API_URL, mailchimp: c.MAILCHIMP_API_URL }),
-        },
+        registryProvider,
       ],
     };
   }

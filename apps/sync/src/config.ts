@@ -26,6 +26,11 @@ const syncShape = {
   HUBSPOT_API_URL: z.string().url().default('https://api.hubapi.com'),
   /** Mailchimp's Marketing API; `{dc}` is the data center of each connection's key (a FakeMailchimp in the sandbox). */
   MAILCHIMP_API_URL: z.string().min(1).default('https://{dc}.api.mailchimp.com'),
+  /** Whether change capture polls in the background (the backfill CLI runs without). */
+  SYNC_BACKGROUND_JOBS: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** How often each replica looks for connections due a poll. */
   SYNC_POLL_TICK_MS: z.coerce.number().int().min(50).max(600_000).default(1_000),
   /** How long a replica holds a connection object's poll before another may take it over. */

@@ -49,7 +49,7 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   onApplicationBootstrap(): void {
-    this.loop.start();
+    if (this.config.SYNC_BACKGROUND_JOBS) this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -96,7 +96,12 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
    * Reads the object's changes up to now, page by page, publishing and then saving the cursor after each; answers how
    * many records it published.
    */
-  async poll(connection: ConnectionDoc, vendorObject: string, cursor: ChangeCursorDoc): Promise<number> {
+  async poll(
+    connection: ConnectionDoc,
+    vendorObject: string,
+    cursor: ChangeCursorDoc,
+    progress: { onPage?: (read: number, published: number) => void; signal?: AbortSignal } = {},
+  ): Promise<number> {
     const object = this.registry.object(connection.connector, vendorObject);
     if (!object) throw new Error(`${connection.connector} has no object '${vendorObject}'`);
     const source = this.registry.source(connection.connector, this.connections.credentialsOf(connection));
@@ -108,9 +113,11 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
         ? saved
         : { modifiedAt: Math.max(0, saved.modifiedAt - connection.lookbackMs), id: '' };
     let published = 0;
+    let read = 0;
     try {
       for (;;) {
         const page = await nextChangePage(source, object, position, until, this.config.SYNC_CHANGE_PAGE);
+        read += page.records.length;
         const fresh = await this.unpublished(connection, vendorObject, page.records);
         if (fresh.length > 0) {
           await this.publisher.publishAll(fresh.map((record) => changeEvent(connection, object, record)));
@@ -122,7 +129,12 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
         const done = page.done ? { intervalMs: connection.pollIntervalMs, published } : null;
         const kept = await this.save(cursor, saved, fresh.length, done);
         if (!kept) throw new Error('the poll lease was taken over; stopping');
+        progress.onPage?.(read, published);
         if (page.done || this.loop.stopped) break;
+        if (progress.signal?.aborted) {
+          await this.release(cursor);
+          break;
+        }
       }
       return published;
     } catch (error) {
@@ -140,6 +152,59 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
       );
       throw error;
     }
+  }
+
+  /**
+   * A backfill of one object, as the CLI runs it: takes the poll's lease like a replica would (waiting while one holds
+   * it), then reads from the cursor to now, reporting each page. Interrupted (`signal`), it releases the lease after
+   * the page Kafka acknowledged; run again, it resumes there. Answers the records read and published, and how many
+   * the source holds up to now when it can tell.
+   */
+  async backfill(
+    workspaceId: string,
+    connectionId: string,
+    vendorObject: string,
+    progress: {
+      onStart?: (total: number | undefined) => void;
+      onPage?: (read: number, published: number) => void;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<{ published: number }> {
+    const connection = await this.connections.doc(workspaceId, connectionId);
+    const object = this.registry.object(connection.connector, vendorObject);
+    if (!object || !connection.objects.includes(vendorObject))
+      throw new Error(`connection ${connectionId} does not sync '${vendorObject}'`);
+    let cursor: ChangeCursorDoc | null = null;
+    while (!cursor) {
+      const now = new Date();
+      cursor = await this.cursors
+        .findOneAndUpdate(
+          { _id: cursorIdOf(connection._id, vendorObject), leaseUntil: { $lte: now } },
+          {
+            $set: {
+              leaseOwner: this.owner,
+              leaseUntil: new Date(now.getTime() + this.config.SYNC_POLL_LEASE_MS),
+              lastPollAt: now,
+            },
+          },
+          { new: true },
+        )
+        .lean();
+      if (!cursor) await new Promise((resolve) => setTimeout(resolve, 1_000));
+      if (progress.signal?.aborted) return { published: 0 };
+    }
+    const source = this.registry.source(connection.connector, this.connections.credentialsOf(connection));
+    progress.onStart?.(await source.count?.(object, cursor.modifiedAt, Date.now()).catch(() => undefined));
+    const published = await this.poll(connection, vendorObject, cursor, progress);
+    return { published };
+  }
+
+  /** Gives the poll back before it is done (an interrupted backfill): due again at once. */
+  private async release(cursor: ChangeCursorDoc): Promise<void> {
+    await this.cursors.updateOne(
+      { _id: cursor._id, leaseOwner: this.owner },
+      { $set: { leaseOwner: null, leaseUntil: new Date(0), dueAt: new Date() } },
+    );
   }
 
   /**

@@ -60,6 +60,8 @@ export interface ChangeSource {
   ): Promise<VendorRecord[]>;
   /** Records as they stand now, by id (those gone are left out): outbound reads them before it overwrites. */
   read(object: ConnectorObject, ids: readonly string[]): Promise<VendorRecord[]>;
+  /** How many records were modified after `from` and at or before `until`, when the vendor can say (progress). */
+  count?(object: ConnectorObject, from: number, until: number): Promise<number>;
   /** A real call that proves the credentials work (a connection's test). */
   check(): Promise<void>;
 }

@@ -120,6 +120,23 @@ export class HubSpotChangeSource implements ChangeSource {
     return this.find(object, { filterGroups: [{ filters }], sorts: ['lastmodifieddate'], limit });
   }
 
+  /** Search's `total` for the range: one search of one result. */
+  async count(object: ConnectorObject, from: number, until: number): Promise<number> {
+    const page: SearchResult = await this.search.crm.objects.searchApi.doSearch(object.vendorObject, {
+      filterGroups: [
+        {
+          filters: [
+            { propertyName: 'lastmodifieddate', operator: FilterOperatorEnum.Gt, value: String(from) },
+            { propertyName: 'lastmodifieddate', operator: FilterOperatorEnum.Lte, value: String(until) },
+          ],
+        },
+      ],
+      limit: 1,
+      properties: ['hs_object_id'],
+    });
+    return page.total;
+  }
+
   /** Batch read, 100 ids a call (HubSpot's batch limit); ids that are gone are left out of the answer. */
   async read(object: ConnectorObject, ids: readonly string[]): Promise<VendorRecord[]> {
     const properties = Object.keys(object.fields);
