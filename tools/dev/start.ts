@@ -126,7 +126,7 @@ async function main(): Promise<void> {
         }
       : {}),
     TWILIO_STATUS_CALLBACK_BASE_URL: process.env['TWILIO_STATUS_CALLBACK_BASE_URL'] ?? EDGE_URL,
-    ...(crmSandbox ? { HUBSPOT_API_URL: crmSandbox.url } : {}),
+    ...(crmSandbox ? { HUBSPOT_API_URL: crmSandbox.url, MAILCHIMP_API_URL: crmSandbox.mailchimpUrl } : {}),
     ...(adsSandboxUrl
       ? {
           AD_AUDIENCES_BASE_URL: adsSandboxUrl,
@@ -241,6 +241,9 @@ ${
   CRM sync         curl ${auth} http://127.0.0.1:3003/v1/connections
                    ${crmSandbox ? `(the sandbox HubSpot portal: curl ${crmSandbox.url}/sandbox/messages; a colleague edits a contact there every 20 s,` : '(HUBSPOT_API_URL is set;'}
                    change capture publishes each change on records.changed)
+  Golden records   curl ${auth} 'http://127.0.0.1:3003/v1/golden-records?email=ada.lovelace@brightlane.example'
+                   (values with provenance; …/<id>/history, …/<id>/conflicts; PATCH …/<id> to set and lock a field)
+  Email audience   ${crmSandbox ? `curl ${crmSandbox.mailchimpUrl}/sandbox/messages   (the sandbox Mailchimp audience sync fills and reads back)` : '(MAILCHIMP_API_URL is set)'}
   Reporting API    curl ${auth} http://127.0.0.1:3004/v1/reports/event-counts
   Health           http://127.0.0.1:300{0..4}/health/ready
   Kafka            ${endpoints.kafkaBrokers}
