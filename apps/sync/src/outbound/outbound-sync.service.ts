@@ -120,12 +120,13 @@ export class OutboundSync {
       const outcomes = await this.write(connection, object, writes);
       const byRef = new Map(writes.map((w) => [w.ref, w]));
       const stood: { write: PlannedWrite; externalId: string; modifiedAt: number }[] = [];
+      let retry: string | null = null;
       for (const outcome of outcomes) {
         const write = byRef.get(outcome.ref);
         if (!write) continue;
         if (outcome.ok) stood.push({ write, externalId: outcome.externalId, modifiedAt: outcome.modifiedAt });
         else if (outcome.retryable)
-          throw new Error(`${descriptor.vendor} answered ${outcome.status}: ${outcome.reason}`);
+          retry ??= `${descriptor.vendor} answered ${outcome.status}: ${outcome.reason}`;
         else
           refused.push(
             `${descriptor.vendor} ${outcome.status} for golden record ${outcome.ref}: ${outcome.reason}`,
@@ -144,6 +145,8 @@ export class OutboundSync {
         })),
       );
       await this.publisher.publishAll(stood.map((s) => writtenEvent(connection, s.write, s.externalId)));
+      // What stood is held now: the consumer's retry writes only the rest.
+      if (retry) throw new Error(retry);
     }
     if (refused.length > 0)
       this.logger.warn(
