@@ -75,11 +75,19 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /** Takes the object's poll when it is due and nobody holds it: the cursor as it stands, or null. */
-  private async lease(connection: ConnectionDoc, object: string): Promise<ChangeCursorDoc | null> {
+  private async lease(
+    connection: ConnectionDoc,
+    object: string,
+    whenDue = true,
+  ): Promise<ChangeCursorDoc | null> {
     const now = new Date();
     return this.cursors
       .findOneAndUpdate(
-        { _id: cursorIdOf(connection._id, object), dueAt: { $lte: now }, leaseUntil: { $lte: now } },
+        {
+          _id: cursorIdOf(connection._id, object),
+          leaseUntil: { $lte: now },
+          ...(whenDue ? { dueAt: { $lte: now } } : {}),
+        },
         {
           $set: {
             leaseOwner: this.owner,
@@ -174,24 +182,12 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
     const object = this.registry.object(connection.connector, vendorObject);
     if (!object || !connection.objects.includes(vendorObject))
       throw new Error(`connection ${connectionId} does not sync '${vendorObject}'`);
-    let cursor: ChangeCursorDoc | null = null;
+    // Due or not, as soon as no replica holds it.
+    let cursor = await this.lease(connection, vendorObject, false);
     while (!cursor) {
-      const now = new Date();
-      cursor = await this.cursors
-        .findOneAndUpdate(
-          { _id: cursorIdOf(connection._id, vendorObject), leaseUntil: { $lte: now } },
-          {
-            $set: {
-              leaseOwner: this.owner,
-              leaseUntil: new Date(now.getTime() + this.config.SYNC_POLL_LEASE_MS),
-              lastPollAt: now,
-            },
-          },
-          { new: true },
-        )
-        .lean();
-      if (!cursor) await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       if (progress.signal?.aborted) return { published: 0 };
+      cursor = await this.lease(connection, vendorObject, false);
     }
     const source = this.registry.source(connection.connector, this.connections.credentialsOf(connection));
     progress.onStart?.(await source.count?.(object, cursor.modifiedAt, Date.now()).catch(() => undefined));
