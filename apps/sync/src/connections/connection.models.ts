@@ -104,7 +104,8 @@ export const CONNECTION_MODEL = Symbol('CONNECTION_MODEL');
 export const CHANGE_CURSOR_MODEL = Symbol('CHANGE_CURSOR_MODEL');
 export const RECORD_VERSION_MODEL = Symbol('RECORD_VERSION_MODEL');
 
-const modelOf = <T>(connection: Connection, name: string, schema: Schema<T>): Model<T> =>
+/** The connection's model of that name, made once (mongoose refuses a second model of one name). */
+export const modelOf = <T>(connection: Connection, name: string, schema: Schema<T>): Model<T> =>
   (connection.models[name] as Model<T> | undefined) ?? connection.model<T>(name, schema);
 
 export const connectionModel = (c: Connection) => modelOf(c, 'SyncConnection', connectionSchema);

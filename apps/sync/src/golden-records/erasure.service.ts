@@ -5,7 +5,7 @@ import { Topics, type AuditEntry } from '@tributary/contracts';
 import { EventPublisher, originMetadata } from '@tributary/messaging';
 import { currentRequestId } from '@tributary/observability';
 import { CONNECTOR_REGISTRY, type ConnectorRegistry } from '../connectors/connector-registry';
-import type { ConnectionDoc } from '../connections/connection.models';
+import { modelOf, type ConnectionDoc } from '../connections/connection.models';
 import { Connections, vendorReason } from '../connections/connections.service';
 import {
   GOLDEN_HISTORY_MODEL,
@@ -52,8 +52,7 @@ const erasureSchema = new Schema<ErasureDoc>(
 
 export const ERASURE_MODEL = Symbol('ERASURE_MODEL');
 export const erasureModel = (c: Connection): Model<ErasureDoc> =>
-  (c.models['GoldenRecordErasure'] as Model<ErasureDoc> | undefined) ??
-  c.model<ErasureDoc>('GoldenRecordErasure', erasureSchema);
+  modelOf(c, 'GoldenRecordErasure', erasureSchema);
 
 export interface ErasureView {
   goldenId: string;

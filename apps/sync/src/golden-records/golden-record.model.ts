@@ -1,5 +1,6 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { GoldenRecordChanged } from '@tributary/contracts';
+import { modelOf } from '../connections/connection.models';
 import type { FieldConflict, FieldState, SurvivorshipRules, SurvivingValue } from './survivorship';
 
 export type GoldenEntity = 'contact' | 'company';
@@ -161,9 +162,6 @@ export const GOLDEN_RECORD_MODEL = Symbol('GOLDEN_RECORD_MODEL');
 export const GOLDEN_KEY_MODEL = Symbol('GOLDEN_KEY_MODEL');
 export const GOLDEN_HISTORY_MODEL = Symbol('GOLDEN_HISTORY_MODEL');
 export const SURVIVORSHIP_RULES_MODEL = Symbol('SURVIVORSHIP_RULES_MODEL');
-
-const modelOf = <T>(connection: Connection, name: string, schema: Schema<T>): Model<T> =>
-  (connection.models[name] as Model<T> | undefined) ?? connection.model<T>(name, schema);
 
 export const goldenRecordModel = (c: Connection) => modelOf(c, 'GoldenRecord', goldenRecordSchema);
 export const goldenKeyModel = (c: Connection) => modelOf(c, 'GoldenRecordKey', keySchema);
