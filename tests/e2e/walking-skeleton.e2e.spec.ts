@@ -1,7 +1,8 @@
 /**
  * The walking skeleton end to end on the real stack, all five services in this process:
  * HTTP track → tracking.events → leads → leads.scored → orchestration + sync → reporting API and report topic,
- * one trace from the HTTP call through every service, workspace isolation, and one effect per redelivered event.
+ * one trace from the HTTP call through every service, workspace isolation, one effect per redelivered event, and an
+ * identified lead written once to the workspace's connected (fake) HubSpot portal.
  */
 import { randomUUID } from 'node:crypto';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -10,6 +11,7 @@ import { Topics, type EventCountReport, type TrackingEvent } from '@tributary/co
 import { AvroSchemaRegistry, createKafka, EventPublisher, originMetadata } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { createLogger, stopTelemetry } from '@tributary/observability';
+import { FakeHubSpot } from '@tributary/sandbox';
 import { readTopicUntil, testServiceEnv, uniqueId, waitFor, trackingEventFixture } from '@tributary/testing';
 import { IngestionModule, loadIngestionConfig } from '@tributary/ingestion';
 import { LeadsModule, loadLeadsConfig } from '@tributary/leads';
@@ -29,6 +31,8 @@ const services: Record<string, RunningService> = {};
 let kafka: Kafka;
 let registry: AvroSchemaRegistry;
 let publisher: EventPublisher;
+const HUBSPOT_TOKEN = `pat-na1-e2e-${run}`;
+const hubspot = new FakeHubSpot({ accessTokens: { [HUBSPOT_TOKEN]: 'app-tributary' } });
 
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 
@@ -42,7 +46,11 @@ beforeAll(async () => {
   // Consumers first, so their groups are assigned before the edge produces anything.
   const leads = loadLeadsConfig(env('leads'));
   const orchestration = loadOrchestrationConfig(env('orchestration'));
-  const sync = loadSyncConfig(env('sync'));
+  const sync = loadSyncConfig({
+    ...env('sync'),
+    HUBSPOT_API_URL: await hubspot.start(),
+    SYNC_POLL_TICK_MS: '200',
+  });
   const reporting = loadReportingConfig(env('reporting'));
   const ingestion = loadIngestionConfig(env('ingestion'));
   await start(leads, LeadsModule.forRoot(leads));
@@ -52,6 +60,21 @@ beforeAll(async () => {
     start(reporting, ReportingModule.forRoot(reporting)),
   ]);
   await start(ingestion, IngestionModule.forRoot(ingestion));
+
+  // Workspace A's marketers connected their HubSpot portal: sync writes the leads' golden records to it.
+  const connected = await fetch(`${services['sync']?.url}/v1/connections`, {
+    method: 'POST',
+    headers: { authorization: basic(keyA), 'content-type': 'application/json' },
+    body: JSON.stringify({
+      connector: 'hubspot',
+      name: 'HubSpot',
+      objects: ['contacts'],
+      credentials: { accessToken: HUBSPOT_TOKEN },
+      pollIntervalSeconds: 1,
+    }),
+  });
+  if (connected.status !== 201)
+    throw new Error(`connecting HubSpot: ${connected.status} ${await connected.text()}`);
 
   kafka = createKafka(`e2e-${run}`, leads.KAFKA_BROKERS, createLogger('e2e', 'fatal'));
   registry = new AvroSchemaRegistry(leads.SCHEMA_REGISTRY_URL);
@@ -63,6 +86,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await publisher?.disconnect();
   await Promise.all(Object.values(services).map((s) => s.close()));
+  await hubspot.stop();
   await stopTelemetry();
 });
 
@@ -118,15 +142,10 @@ describe('walking skeleton', () => {
     expect(res.status).toBe(200);
     const { eventId } = (await res.json()) as { eventId: string };
 
-    const counts = await waitFor('all four event types counted for workspace A', async () => {
+    const counts = await waitFor('all three event types counted for workspace A', async () => {
       const body = await eventCounts(keyA);
       const c = body.counts;
-      return c['track'] === 1 &&
-        c['leads.scored'] === 1 &&
-        c['journey.steps'] === 1 &&
-        c['sync.outbound'] === 1
-        ? body
-        : undefined;
+      return c['track'] === 1 && c['leads.scored'] === 1 && c['journey.steps'] === 1 ? body : undefined;
     });
     expect(counts.workspaceId).toBe(workspaceA);
 
@@ -218,5 +237,33 @@ describe('walking skeleton', () => {
     });
     // Demo Requested (25) once + Button Clicked (1); a double-applied duplicate would make it 51 and 3 events.
     expect(contact).toMatchObject({ score: 26, eventCount: 2 });
+  });
+
+  it('an identified lead reaches the connected HubSpot portal once, and the write is counted', async () => {
+    const res = await fetch(`${services['ingestion']?.url}/v1/identify`, {
+      method: 'POST',
+      headers: { authorization: basic(keyA), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        userId: 'lead-identified',
+        traits: { email: 'ada@analytical.example', firstName: 'Ada', lastName: 'Lovelace' },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const byEmail = () =>
+      hubspot
+        .all('contacts')
+        .filter((c) => c.properties['email'] === 'ada@analytical.example' && !c.archived);
+    await waitFor('the contact in HubSpot', async () => (byEmail().length > 0 ? true : undefined));
+    await waitFor('the write counted for workspace A', async () =>
+      (await eventCounts(keyA)).counts['sync.outbound'] === 1 ? true : undefined,
+    );
+    // Change capture reads the write back from HubSpot: an echo, so nothing is written again. Quiet for a while
+    // (several polls) before counting.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect(byEmail().map((c) => c.properties)).toEqual([
+      expect.objectContaining({ firstname: 'Ada', lastname: 'Lovelace' }),
+    ]);
+    expect((await eventCounts(keyA)).counts['sync.outbound']).toBe(1);
+    expect((await eventCounts(keyB)).counts['sync.outbound']).toBeUndefined();
   });
 });
