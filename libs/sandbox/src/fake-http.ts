@@ -205,8 +205,11 @@ export abstract class FakeHttpApi {
   protected abstract authenticate(exchange: Exchange): Reply | undefined;
   /** The vendor's error body for `status`. */
   protected abstract error(status: number, message: string, headers?: Record<string, string>): Reply;
-  /** The vendor's own routes, reached once credentials, failures and the rate limit let the request through. */
-  protected abstract route(exchange: Exchange): Reply;
+  /**
+   * The vendor's own routes, reached once credentials, failures and the rate limit let the request through; a promise
+   * where answering takes time (Mailchimp's limit on simultaneous connections needs requests that overlap).
+   */
+  protected abstract route(exchange: Exchange): Reply | Promise<Reply>;
 
   /** Headers the vendor adds to every metered answer (SendGrid's X-RateLimit-*); none by default. */
   protected rateLimitHeaders(_state: RateLimitState): Record<string, string> {
@@ -253,7 +256,7 @@ export abstract class FakeHttpApi {
 
     const metered = this.meter(at);
     if (metered.refused) return { reply: metered.refused, truncate: false };
-    const reply = this.route(exchange);
+    const reply = await this.route(exchange);
     return {
       reply: { ...reply, headers: { ...reply.headers, ...metered.headers } },
       truncate: failure?.malformed === 'truncated',

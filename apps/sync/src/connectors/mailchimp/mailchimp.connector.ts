@@ -35,7 +35,8 @@ export const MAILCHIMP: ConnectorDescriptor = {
       vendorObject: 'members',
       fields: {
         email_address: { type: 'email', canonical: 'email', required: true },
-        status: { type: 'picklist', options: MEMBER_STATUSES, canonical: 'emailStatus' },
+        // Consent, the person's own: read into the golden record, never written by sync.
+        status: { type: 'picklist', options: MEMBER_STATUSES, canonical: 'emailStatus', readOnly: true },
         FNAME: { type: 'string', canonical: 'firstName' },
         LNAME: { type: 'string', canonical: 'lastName' },
         PHONE: { type: 'phone', canonical: 'phone' },
@@ -58,6 +59,19 @@ export interface MailchimpCredentials {
 const PAGE = 1_000;
 /** Mailchimp's batch subscribe takes 500 members a call. */
 const BATCH = 500;
+const SECOND = 1_000;
+/** Reads of one second that may find it changing (members edited away from it) before the poll gives up for now. */
+const SECOND_READS = 3;
+/** Only what a record needs: a member's full answer carries stats, location, tags and links besides. */
+const MEMBER_FIELDS = [
+  'members.id',
+  'members.email_address',
+  'members.status',
+  'members.merge_fields',
+  'members.last_changed',
+  'members.timestamp_signup',
+  'total_items',
+];
 
 type Member = {
   id: string;
@@ -87,16 +101,22 @@ function recordOf(member: Member): VendorRecord {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const SECOND = 1_000;
+const wholeSecond = (ms: number) => ms - (ms % SECOND);
 
 /**
- * Change capture from an audience, through the official SDK: members by `last_changed` between `since_last_changed`
- * (inclusive) and `before_last_changed` (exclusive). Mailchimp cannot ask for ids after one, so the members of one
- * second are read whole (by offset, 1,000 a call) and ordered by id here; the page is that second's members past the
- * cursor's id, so it still moves forward each call and terminates however many share the second.
+ * Change capture from an audience, through the official SDK: members by `last_changed`, which Mailchimp filters with
+ * `since_last_changed` and `before_last_changed`, both exclusive as its docs word them ("changed after", "changed
+ * before"), and sorts with ties in no promised order. Mailchimp cannot ask for ids after one, so `modifiedAt` reads
+ * its second whole (by offset, 1,000 a call), orders it by id here and answers `limit` of those past the cursor's id.
+ * That still terminates: a second that has passed only loses members (Mailchimp stamps a change with the time it is
+ * made), so the set read is finite, each call answers ids strictly after the last one and `nextChangePage` moves its
+ * cursor to the last id answered; the second is used up after its size / `limit` calls, and `modifiedBetween` then
+ * starts strictly after it. The second is read once per walk through it (kept until the walk enters another).
  */
 export class MailchimpChangeSource implements ChangeSource {
   private readonly client: MailchimpClient;
+  /** The second the walk is in, read whole and in id order. */
+  private second: { at: number; records: VendorRecord[] } | undefined;
 
   constructor(
     baseUrl: string,
@@ -125,18 +145,16 @@ export class MailchimpChangeSource implements ChangeSource {
     return records;
   }
 
-  async modifiedAt(_object: ConnectorObject, at: number, afterId: string): Promise<VendorRecord[]> {
-    const second = at - (at % SECOND);
-    const members: Member[] = [];
-    for (let offset = 0; ; offset += PAGE) {
-      const page = await this.page({ since: second, before: second + SECOND, offset });
-      members.push(...page);
-      if (page.length < PAGE) break;
-    }
-    return members
-      .map(recordOf)
-      .filter((r) => r.modifiedAt === at && compareIds(r.id, afterId) > 0)
-      .sort((a, b) => compareIds(a.id, b.id));
+  async modifiedAt(
+    _object: ConnectorObject,
+    at: number,
+    afterId: string,
+    limit: number,
+  ): Promise<VendorRecord[]> {
+    // No member changes between whole seconds.
+    if (at !== wholeSecond(at)) return [];
+    if (afterId === '' || this.second?.at !== at) this.second = { at, records: await this.readSecond(at) };
+    return this.second.records.filter((r) => compareIds(r.id, afterId) > 0).slice(0, limit);
   }
 
   async modifiedBetween(
@@ -145,11 +163,46 @@ export class MailchimpChangeSource implements ChangeSource {
     until: number,
     limit: number,
   ): Promise<VendorRecord[]> {
-    // Whole seconds: after `from`'s second, up to and including `until`'s.
-    const since = from - (from % SECOND) + SECOND;
-    const before = until - (until % SECOND) + SECOND;
-    if (since >= before) return [];
-    return (await this.page({ since, before, offset: 0, count: Math.min(limit, PAGE) })).map(recordOf);
+    // Exclusive both ways: after `from`, and before the second after `until`'s (so `until`'s own second counts).
+    const before = wholeSecond(until) + SECOND;
+    if (from >= before) return [];
+    const { members } = await this.page({ since: from, before, offset: 0, count: Math.min(limit, PAGE) });
+    return members.map(recordOf).filter((r) => r.modifiedAt > from && r.modifiedAt <= until);
+  }
+
+  /** Mailchimp's `total_items` for the window: the backfill's progress total. */
+  async count(_object: ConnectorObject, from: number, until: number): Promise<number> {
+    const before = wholeSecond(until) + SECOND;
+    if (from >= before) return 0;
+    return (await this.page({ since: from, before, offset: 0, count: 1 })).total;
+  }
+
+  /**
+   * Every member changed in second `at`, in id order. Offset paging over a list that changes can skip: a member edited
+   * away from the second mid-read shifts the rest one place back, and the one at the page's edge is never answered.
+   * `total_items` gives it away (it moves, or fewer distinct members came than it said), and the second is read again.
+   */
+  private async readSecond(at: number): Promise<VendorRecord[]> {
+    for (let read = 1; ; read += 1) {
+      const members = new Map<string, Member>();
+      const totals = new Set<number>();
+      for (let offset = 0; ; offset += PAGE) {
+        const page = await this.page({ since: at - SECOND, before: at + SECOND, offset });
+        totals.add(page.total);
+        for (const member of page.members) members.set(member.id, member);
+        if (page.members.length < PAGE || offset + PAGE >= page.total) break;
+      }
+      const [total] = totals;
+      if (totals.size === 1 && members.size === total)
+        return [...members.values()]
+          .map(recordOf)
+          .filter((r) => r.modifiedAt === at)
+          .sort((a, b) => compareIds(a.id, b.id));
+      if (read === SECOND_READS)
+        throw new Error(
+          `Mailchimp's members changed at ${iso(at)} kept changing while read; the next poll reads on`,
+        );
+    }
   }
 
   private async page(query: {
@@ -157,16 +210,20 @@ export class MailchimpChangeSource implements ChangeSource {
     before: number;
     offset: number;
     count?: number;
-  }): Promise<Member[]> {
-    const answer = await this.client.lists.getListMembersInfo(this.credentials.listId, {
+  }): Promise<{ members: Member[]; total: number }> {
+    const answer = (await this.client.lists.getListMembersInfo(this.credentials.listId, {
+      fields: MEMBER_FIELDS,
       count: query.count ?? PAGE,
       offset: query.offset,
       sinceLastChanged: iso(query.since),
       beforeLastChanged: iso(query.before),
       sortField: 'last_changed',
       sortDir: 'ASC',
-    } as Parameters<MailchimpClient['lists']['getListMembersInfo']>[1]);
-    return (answer as { members: Member[] }).members;
+    } as Parameters<MailchimpClient['lists']['getListMembersInfo']>[1])) as {
+      members: Member[];
+      total_items: number;
+    };
+    return { members: answer.members, total: answer.total_items };
   }
 }
 
@@ -180,9 +237,12 @@ function failureOf(error: unknown): { status: number; reason: string; retryable:
 }
 
 /**
- * Writes to an audience: members sync lacks are created by batch subscribe (500 a call, `update_existing` off, so
- * no existing member's status is touched; one bad member fails alone), known members are updated one PATCH each with
- * only their changed merge fields. A null clears the merge field. Erasure is Mailchimp's permanent delete.
+ * Writes to an audience: members sync lacks are created by batch subscribe (500 a call) as `transactional`, and
+ * known members are updated one PATCH each with only their changed merge fields; a null clears the merge field. The
+ * status is never written: batch subscribe needs one per member and, with `update_existing` on, would overwrite an
+ * existing member's consent, so it stays off and a member found to exist is updated by PATCH instead. One member
+ * Mailchimp refuses fails alone (400, not retried); 429 and 5xx fail the call's members as retryable. Erasure is
+ * Mailchimp's permanent delete, a member already gone no error.
  */
 export class MailchimpRecordWriter implements RecordWriter {
   private readonly client: MailchimpClient;
@@ -228,7 +288,7 @@ export class MailchimpRecordWriter implements RecordWriter {
         members: sendable.map((r) => ({
           email_address: r.fields['email_address'] as string,
           email_type: 'html',
-          status: (r.fields['status'] ?? 'transactional') as 'transactional',
+          status: 'transactional' as const,
           merge_fields: mergeFieldsOf(r.fields),
         })),
         update_existing: false,
@@ -270,11 +330,9 @@ export class MailchimpRecordWriter implements RecordWriter {
 
   private async update(record: RecordWrite, email?: string): Promise<WriteOutcome> {
     const hash = record.externalId ?? subscriberHashOf(email ?? '');
-    const { status, ...rest } = record.fields;
     const body = {
       ...(record.fields['email_address'] ? { email_address: record.fields['email_address'] } : {}),
-      ...(status ? { status } : {}),
-      merge_fields: mergeFieldsOf(rest),
+      merge_fields: mergeFieldsOf(record.fields),
     };
     try {
       const member = (await this.client.lists.updateListMember(
