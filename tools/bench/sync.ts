@@ -7,12 +7,17 @@
  *    (searches made / searches HubSpot allows over the backfill) and HubSpot's 429s;
  * 2. kills: the same backfill for another workspace with the sync process SIGKILLed at random points `--kills` times
  *    and restarted: missed must stay 0, and a kill may repeat at most the page in flight;
- * 3. changes: `--edits` contacts also in Mailchimp are edited in HubSpot, 50 a second; the time from each edit to
- *    Mailchimp holding it (polled every 50 ms), the writes Mailchimp took, and the writes that came back to HubSpot
- *    (echoes).
+ * 3. golden records: how long after the killed backfill the golden intake holds every contact of both backfills
+ *    (changes are timed only once it has caught up);
+ * 4. changes by polling: `--edits` contacts also in Mailchimp are edited in HubSpot, 50 a second; the time from each
+ *    edit to Mailchimp holding it (polled every 50 ms), the writes Mailchimp took, and the writes that came back to
+ *    HubSpot (echoes); the connection polls every second;
+ * 5. changes by webhooks: the same with another workspace whose HubSpot connection polls once a day, the edits
+ *    reaching it as HubSpot's signed webhooks through the ingestion service (its own process too).
  * Prints numbers; asserts nothing. Ends with
  * `RESULT sync backfill_records=<n> backfill_per_s=<n> budget_used_pct=<n> http_429=<n> change_p99_ms=<ms> missed=<n>
- * duplicated=<n> echoes=<n>` (missed and duplicated over both backfills, duplicated beyond one page a kill).
+ * duplicated=<n> echoes=<n> webhook_p99_ms=<ms> golden_catch_up_s=<s>` (missed and duplicated over both backfills,
+ * duplicated beyond one page a kill; change_p99_ms by polling every second; echoes over both change phases).
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -49,7 +54,14 @@ const MAILCHIMP_KEY = `${'0b'.repeat(16)}-us21`;
 
 const run = uniqueId('bs');
 const TOKEN = `pat-na1-${run}`;
-const workspaces = { backfill: `ws_${run}_backfill`, kills: `ws_${run}_kills`, changes: `ws_${run}_changes` };
+const workspaces = {
+  backfill: `ws_${run}_backfill`,
+  kills: `ws_${run}_kills`,
+  changes: `ws_${run}_changes`,
+  hooks: `ws_${run}_hooks`,
+};
+const WEBHOOK_SECRET = `hubspot-app-secret-${run}`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const writeKey = `bench-key-${run}`;
 
 /** Every record change of the run's workspaces, as `externalId@changedAt` per workspace, read as they come. */
@@ -79,8 +91,19 @@ async function main(): Promise<void> {
   await stackUp();
   const endpoints = stackEndpoints();
   if (mode === 'production') ensureBuilt(['sync']);
-  await assertPortsFree([opts.port]);
-  const hubspot = new FakeHubSpot({ accessTokens: { [TOKEN]: 'app-bench' } });
+  if (mode === 'production') ensureBuilt(['ingestion']);
+  const ingestionPort = opts.port + 1;
+  await assertPortsFree([opts.port, ingestionPort]);
+  const hubspot = new FakeHubSpot({
+    accessTokens: { [TOKEN]: 'app-bench' },
+    // HubSpot's app webhooks to the ingestion service, switched on for phase 5 only.
+    webhooks: {
+      targetUrl: `http://127.0.0.1:${ingestionPort}/v1/webhooks/hubspot/${workspaces.hooks}`,
+      clientSecret: WEBHOOK_SECRET,
+      subscriptions: ['contact.propertyChange'],
+    },
+  });
+  if (hubspot.webhooks) hubspot.webhooks.enabled = false;
   const mailchimp = new FakeMailchimp({ apiKeys: [MAILCHIMP_KEY] });
   const env = {
     ...endpoints.env,
@@ -120,6 +143,19 @@ async function main(): Promise<void> {
     lastPublished: number;
   }>('sync_change_cursors');
   let sync = await startSync();
+  const ingestion = spawnService(
+    'ingestion',
+    ingestionPort,
+    {
+      ...env,
+      MONGO_DB: `bench_${run}_ingestion`,
+      CONSUMER_GROUP: `ingestion.${run}`,
+      WEBHOOK_SECRETS: `${workspaces.hooks}:hubspot:${WEBHOOK_SECRET}`,
+    },
+    join(__dirname, '..', '..', '.stack', 'logs', `bench-${run}`, 'ingestion'),
+    { mode },
+  );
+  await waitReady(ingestion, 120_000);
   const watcher = await watchChanges(kafka, registry);
   const api = (ws: string, path: string, body?: unknown) =>
     fetch(`${sync.url}${path}`, {
@@ -130,14 +166,18 @@ async function main(): Promise<void> {
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-  const connect = async (ws: string, connector: 'hubspot' | 'mailchimp'): Promise<string> => {
+  const connect = async (
+    ws: string,
+    connector: 'hubspot' | 'mailchimp',
+    pollIntervalSeconds = 1,
+  ): Promise<string> => {
     const res = await api(ws, '/v1/connections', {
       connector,
       name: connector,
       objects: [connector === 'hubspot' ? 'contacts' : 'members'],
       credentials:
         connector === 'hubspot' ? { accessToken: TOKEN } : { apiKey: MAILCHIMP_KEY, listId: 'demo' },
-      pollIntervalSeconds: 1,
+      pollIntervalSeconds,
       lookbackSeconds: 5,
     });
     if (res.status !== 201) throw new Error(`connecting ${connector}: ${res.status} ${await res.text()}`);
@@ -206,66 +246,86 @@ async function main(): Promise<void> {
     });
     await api(workspaces.kills, `/v1/connections/${killed}`);
     console.log(`kills: ${kills} SIGKILLs during a backfill of ${expected.size}`);
-    // The portal starts over for phase 3, so its connection does not backfill the 100,000 again.
-    const refusedBefore = refusals();
-    const refusedWhere = new Map<string, number>();
-    for (const r of hubspot.requests.filter((q) => q.status === 429))
-      refusedWhere.set(r.pathname, (refusedWhere.get(r.pathname) ?? 0) + 1);
-    console.log(`429s by path: ${JSON.stringify(Object.fromEntries(refusedWhere))}`);
-    hubspot.reset();
 
-    // Phase 3: HubSpot edits timed to Mailchimp.
-    const people = Array.from({ length: opts.edits }, (_, i) => `person-${i}-${run}@example.com`);
-    const ids = hubspot.seed(
-      'contacts',
-      people.map((email, i) => ({ email, firstname: `Person ${i}` })),
-      Date.now() - 10_000,
+    // Phase 3: the golden intake catches up with both backfills before any change is timed.
+    const goldenRecords = store.collection('golden_records');
+    while ((await goldenRecords.estimatedDocumentCount()) < 2 * expected.size) await sleep(1_000);
+    const goldenCatchUpS = (Date.now() - killsStarted) / 1000;
+    console.log(
+      `golden records: both backfills' ${2 * expected.size} held ${goldenCatchUpS.toFixed(1)} s after the killed one started`,
     );
-    await connect(workspaces.changes, 'hubspot');
-    await connect(workspaces.changes, 'mailchimp');
-    while (!people.every((email) => mailchimp.member('demo', email)))
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
+
     const writesTo = () => ({
       mailchimp: mailchimp.requests.filter((r) => r.method === 'PATCH' && r.status === 200).length,
       hubspot: hubspot.requests.filter(
         (r) => r.method !== 'GET' && /\/batch\/(create|update)$/.test(r.pathname) && r.status < 300,
       ).length,
     });
-    const before = writesTo();
-    const editedAt = new Map<number, number>();
-    const latencies: number[] = [];
-    const pending = new Set(people.keys());
-    const watch = setInterval(() => {
-      for (const i of pending) {
-        const at = editedAt.get(i);
-        if (
-          at !== undefined &&
-          mailchimp.member('demo', people[i] ?? '')?.merge_fields['LNAME'] === `edit-${i}`
-        ) {
-          latencies.push(Date.now() - at);
-          pending.delete(i);
+    /**
+     * `--edits` new HubSpot contacts reach Mailchimp through `ws`'s connections (HubSpot's polling every
+     * `pollIntervalSeconds`), then each is edited, 50 a second: the time from each edit to Mailchimp holding it.
+     */
+    const timedEdits = async (path: string, ws: string, pollIntervalSeconds: number) => {
+      const people = Array.from({ length: opts.edits }, (_, i) => `${path}-${i}-${run}@example.com`);
+      const ids = hubspot.seed(
+        'contacts',
+        people.map((email, i) => ({ email, firstname: `Person ${i}` })),
+        Date.now() - 10_000,
+      );
+      const connections = [await connect(ws, 'hubspot', pollIntervalSeconds), await connect(ws, 'mailchimp')];
+      while (!people.every((email) => mailchimp.member('demo', email))) await sleep(500);
+      await sleep(5_000);
+      if (hubspot.webhooks) hubspot.webhooks.enabled = path === 'webhook';
+      const before = writesTo();
+      const editedAt = new Map<number, number>();
+      const latencies: number[] = [];
+      const pending = new Set(people.keys());
+      const watch = setInterval(() => {
+        for (const i of pending) {
+          const at = editedAt.get(i);
+          if (
+            at !== undefined &&
+            mailchimp.member('demo', people[i] ?? '')?.merge_fields['LNAME'] === `${path}-edit-${i}`
+          ) {
+            latencies.push(Date.now() - at);
+            pending.delete(i);
+          }
         }
+      }, 50);
+      for (const [i, id] of ids.entries()) {
+        editedAt.set(i, Date.now());
+        hubspot.edit('contacts', id, { lastname: `${path}-edit-${i}` });
+        if (i % 50 === 49) await sleep(1_000);
       }
-    }, 50);
-    for (const [i, id] of ids.entries()) {
-      editedAt.set(i, Date.now());
-      hubspot.edit('contacts', id, { lastname: `edit-${i}` });
-      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 1_000));
-    }
-    const deadline = Date.now() + 120_000;
-    while (pending.size > 0 && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
-    clearInterval(watch);
-    const after = writesTo();
-    const change = latencySummary(latencies);
-    const echoes = after.hubspot - before.hubspot;
-    console.log(
-      `changes: ${latencies.length}/${opts.edits} edits reached Mailchimp, p50 ${change.p50} ms, p99 ${change.p99} ms, ` +
-        `max ${change.max} ms (polling every 1 s); Mailchimp took ${after.mailchimp - before.mailchimp} writes, ` +
-        `HubSpot ${echoes} back`,
-    );
+      const deadline = Date.now() + 120_000;
+      while (pending.size > 0 && Date.now() < deadline) await sleep(200);
+      await sleep(10_000);
+      clearInterval(watch);
+      if (hubspot.webhooks) hubspot.webhooks.enabled = false;
+      for (const connection of connections) await api(ws, `/v1/connections/${connection}`);
+      const after = writesTo();
+      const summary = latencySummary(latencies);
+      console.log(
+        `changes by ${path}: ${latencies.length}/${opts.edits} edits reached Mailchimp, p50 ${summary.p50} ms, ` +
+          `p99 ${summary.p99} ms, max ${summary.max} ms; Mailchimp took ${after.mailchimp - before.mailchimp} ` +
+          `writes, HubSpot ${after.hubspot - before.hubspot} back`,
+      );
+      return {
+        p99: latencies.length === opts.edits ? summary.p99 : ('incomplete' as const),
+        missed: pending.size,
+        echoes: after.hubspot - before.hubspot,
+      };
+    };
+
+    // Phases 4 and 5: the portal starts over, so the change phases do not backfill the 100,000 again.
+    const refusedBefore = refusals();
+    const refusedWhere = new Map<string, number>();
+    for (const r of hubspot.requests.filter((q) => q.status === 429))
+      refusedWhere.set(r.pathname, (refusedWhere.get(r.pathname) ?? 0) + 1);
+    console.log(`429s by path: ${JSON.stringify(Object.fromEntries(refusedWhere))}`);
+    hubspot.reset();
+    const polled = await timedEdits('poll', workspaces.changes, 1);
+    const hooked = await timedEdits('webhook', workspaces.hooks, 86_400);
 
     const versionsOf = (ws: string) => watcher.versions.get(ws) ?? [];
     const tally = (ws: string, allowedRepeats: number) => {
@@ -290,15 +350,18 @@ async function main(): Promise<void> {
         backfill_per_s: Math.round(expected.size / backfillS),
         budget_used_pct: Number(budgetUsedPct.toFixed(1)),
         http_429: refusedBefore + refusals(),
-        change_p99_ms: latencies.length === opts.edits ? change.p99 : 'incomplete',
-        missed: first.missed + second.missed + pending.size,
+        change_p99_ms: polled.p99,
+        missed: first.missed + second.missed + polled.missed + hooked.missed,
         duplicated: first.duplicated + second.duplicated,
-        echoes,
+        echoes: polled.echoes + hooked.echoes,
+        webhook_p99_ms: hooked.p99,
+        golden_catch_up_s: Number(goldenCatchUpS.toFixed(1)),
       }),
     );
   } finally {
     await watcher.stop();
     await stopService(sync);
+    await stopService(ingestion);
     await hubspot.stop();
     await mailchimp.stop();
     await store.dropDatabase();

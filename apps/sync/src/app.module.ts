@@ -17,6 +17,7 @@ import {
 import { ConnectionsController } from './connections/connections.controller';
 import { Connections } from './connections/connections.service';
 import { CONNECTOR_REGISTRY, connectorRegistry } from './connectors/connector-registry';
+import { rateBudgetCollection } from './connectors/rate-budget';
 import {
   GOLDEN_HISTORY_MODEL,
   GOLDEN_KEY_MODEL,
@@ -45,11 +46,15 @@ const model = (token: symbol, factory: (c: Connection) => unknown) => ({
   useFactory: factory,
 });
 
+/** The vendors' APIs, HubSpot's under a request budget per account that the store shares among replicas. */
 const registryProvider = {
   provide: CONNECTOR_REGISTRY,
-  inject: [SERVICE_CONFIG],
-  useFactory: (c: SyncConfig) =>
-    connectorRegistry({ hubspot: c.HUBSPOT_API_URL, mailchimp: c.MAILCHIMP_API_URL }),
+  inject: [SERVICE_CONFIG, STORE_CONNECTION],
+  useFactory: async (c: SyncConfig, store: Connection) =>
+    connectorRegistry(
+      { hubspot: c.HUBSPOT_API_URL, mailchimp: c.MAILCHIMP_API_URL },
+      { budgets: await rateBudgetCollection(store), share: c.SYNC_RATE_BUDGET_SHARE },
+    ),
 };
 
 /** Connections to vendors, change capture from them, and golden records. */

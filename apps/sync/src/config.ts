@@ -35,6 +35,11 @@ const syncShape = {
   SYNC_POLL_TICK_MS: z.coerce.number().int().min(50).max(600_000).default(1_000),
   /** How long a replica holds a connection object's poll before another may take it over. */
   SYNC_POLL_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
+  /**
+   * The share of each vendor account's request limits sync's replicas spend together (rate-budget.ts). The rest is
+   * room for jitter (and for other apps on the account: lower it when they need more).
+   */
+  SYNC_RATE_BUDGET_SHARE: z.coerce.number().gt(0).max(1).default(0.93),
   /** Records a change page asks for (HubSpot's search caps a page at 200). */
   SYNC_CHANGE_PAGE: z.coerce.number().int().min(1).max(200).default(200),
 };

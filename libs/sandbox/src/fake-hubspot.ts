@@ -10,6 +10,7 @@ import {
   type Json,
 } from './hubspot-crm';
 import { searchRows, tieOrder, type SearchRow } from './hubspot-search';
+import { HubSpotWebhookSender, type HubSpotWebhookOptions } from './hubspot-webhooks';
 
 export type { HubSpotObjectType } from './hubspot-crm';
 
@@ -61,6 +62,8 @@ export interface FakeHubSpotOptions extends Omit<FakeHttpApiOptions, 'rateLimit'
   searchLagMs?: number;
   /** The portal (hub) id in error bodies and webhooks. */
   portalId?: number;
+  /** An app's webhook subscription: creations and property changes posted, signed, as HubSpot does. */
+  webhooks?: HubSpotWebhookOptions;
 }
 
 const MAX_BATCH = 100;
@@ -69,6 +72,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const OBJECT_ROUTE = /^\/crm\/v3\/objects\/(contacts|companies)(?:\/([^/]+))?(?:\/([^/]+))?\/?$/;
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const SINGULAR: Record<HubSpotObjectType, string> = { contacts: 'contact', companies: 'company' };
 
 /**
  * A local HubSpot CRM v3 for the objects API as `@hubspot/api-client` calls it: contacts and companies, list, get,
@@ -97,11 +101,19 @@ export class FakeHubSpot extends FakeHttpApi {
   private recentSearches: number[] = [];
   private day = { start: Number.NEGATIVE_INFINITY, used: 0 };
   readonly portalId: number;
+  /** The webhook subscription's sender (its `deliveries` show what was posted), when the fake has one. */
+  readonly webhooks: HubSpotWebhookSender | undefined;
 
   constructor(private readonly options: FakeHubSpotOptions = {}) {
     super(options);
     this.limits = { tenSecondly: 100, searchPerSecond: 4, daily: 250_000, ...options.limits };
     this.portalId = options.portalId ?? 62515;
+    this.webhooks = options.webhooks ? new HubSpotWebhookSender(options.webhooks) : undefined;
+  }
+
+  override async stop(): Promise<void> {
+    await this.webhooks?.stop();
+    await super.stop();
   }
 
   /** A record as it stands (not as search may still see it). */
@@ -318,6 +330,10 @@ export class FakeHubSpot extends FakeHttpApi {
     };
     this.records[objectType].set(id, record);
     this.apply(record, properties, at, source);
+    this.webhooks?.notify({
+      ...this.webhookSource(record, at, source),
+      subscriptionType: `${SINGULAR[objectType]}.creation`,
+    });
     return record;
   }
 
@@ -334,7 +350,28 @@ export class FakeHubSpot extends FakeHttpApi {
     record.visibleAt = at + searchLagMs;
     record.updatedAt = Math.max(record.updatedAt, at);
     record.properties = { ...record.properties, lastmodifieddate: iso(record.updatedAt) };
-    this.apply(record, properties, at, source);
+    for (const name of this.apply(record, properties, at, source))
+      this.webhooks?.notify({
+        ...this.webhookSource(record, at, source),
+        subscriptionType: `${SINGULAR[record.objectType]}.propertyChange`,
+        propertyName: name,
+        propertyValue: record.properties[name] ?? '',
+      });
+  }
+
+  /** A webhook event's who, what and when: HubSpot names the writing app in `sourceId` of an integration's change. */
+  private webhookSource(
+    record: FakeHubSpotRecord,
+    at: number,
+    source: Pick<HubSpotPropertyVersion, 'sourceType' | 'sourceId'>,
+  ) {
+    return {
+      portalId: this.portalId,
+      occurredAt: at,
+      objectId: Number(record.id),
+      changeSource: source.sourceType,
+      sourceId: source.sourceId,
+    };
   }
 
   private apply(
@@ -342,13 +379,16 @@ export class FakeHubSpot extends FakeHttpApi {
     properties: Record<string, string>,
     at: number,
     source: Pick<HubSpotPropertyVersion, 'sourceType' | 'sourceId'>,
-  ): void {
+  ): string[] {
+    const changed: string[] = [];
     for (const [name, raw] of Object.entries(properties)) {
       const value = raw === '' ? null : raw;
       if ((record.properties[name] ?? null) === value) continue;
       record.properties[name] = value;
       (record.history[name] ??= []).unshift({ value: value ?? '', timestamp: iso(at), ...source });
+      changed.push(name);
     }
+    return changed;
   }
 
   /** The record as search sees it at `at`: the newest version already indexed, or none before the first is. */
@@ -727,7 +767,12 @@ export class FakeHubSpot extends FakeHttpApi {
   private search(objectType: HubSpotObjectType, body: unknown, at: number): Reply {
     const rows: (SearchRow & { updatedAt: number; archived: boolean; createdAt: number })[] = [];
     for (const record of this.records[objectType].values()) {
-      const view = this.searchView(record, at);
+      // The record itself where search is up to date with it: no copy of 100,000 records a search.
+      if (record.visibleAt <= at) {
+        if (!record.archived) rows.push(record);
+        continue;
+      }
+      const view = record.searchable;
       if (view && !view.archived) rows.push({ ...view, id: record.id, createdAt: record.createdAt });
     }
     const { total, page, nextAfter, properties } = searchRows(objectType, body, rows);

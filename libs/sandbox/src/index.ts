@@ -41,6 +41,13 @@ export {
   type HubSpotPropertyVersion,
 } from './fake-hubspot';
 export {
+  HubSpotWebhookSender,
+  hubSpotSignatureV3,
+  type HubSpotWebhookDelivery,
+  type HubSpotWebhookEvent,
+  type HubSpotWebhookOptions,
+} from './hubspot-webhooks';
+export {
   FakeWordPress,
   type FakeWordPressOptions,
   type FakeWordPressPost,

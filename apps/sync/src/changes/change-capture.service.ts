@@ -146,6 +146,9 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
       }
       return published;
     } catch (error) {
+      // The circuit breaker per connection object, kept in the cursor so that every replica honours it: after
+      // BREAKER_FAILURES failed polls in a row the next is due only after BREAKER_OPEN_MS, and that poll is the probe.
+      const open = (cursor.consecutiveFailures ?? 0) + 1 >= BREAKER_FAILURES;
       await this.cursors.updateOne(
         { _id: cursor._id, leaseOwner: this.owner },
         {
@@ -153,7 +156,7 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
             lastError: vendorReason(error),
             leaseOwner: null,
             leaseUntil: new Date(0),
-            dueAt: new Date(Date.now() + connection.pollIntervalMs),
+            dueAt: new Date(Date.now() + Math.max(connection.pollIntervalMs, open ? BREAKER_OPEN_MS : 0)),
           },
           $inc: { consecutiveFailures: 1 },
         },
@@ -313,6 +316,9 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
 
 /** How long before the vendor retires an API version the connector warns. */
 const API_SUNSET_WARNING_MS = 90 * 86_400_000;
+/** Polls failed in a row (each after the source's own retries) that open an object's breaker, and for how long. */
+const BREAKER_FAILURES = 5;
+const BREAKER_OPEN_MS = 30_000;
 
 export const versionIdOf = (connectionId: string, object: string, id: string) =>
   `${connectionId}|${object}|${id}`;

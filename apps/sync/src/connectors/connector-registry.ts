@@ -3,6 +3,7 @@ import type { ChangeSource, ConnectorDescriptor, ConnectorObject, RecordWriter }
 import { HubSpotRecordWriter } from './hubspot/hubspot-record-writer';
 import { HUBSPOT, HubSpotChangeSource } from './hubspot/hubspot.connector';
 import { MAILCHIMP, MailchimpChangeSource, MailchimpRecordWriter } from './mailchimp/mailchimp.connector';
+import { RateBudget, type RateBudgetCollection } from './rate-budget';
 
 /** What a connection's credentials hold, as checked by its connector's schema. */
 export type ConnectorCredentials = Record<string, string>;
@@ -33,23 +34,32 @@ export const CONNECTOR_REGISTRY = Symbol('CONNECTOR_REGISTRY');
 
 export const CONNECTORS: readonly ConnectorDescriptor[] = [HUBSPOT, MAILCHIMP];
 
-/** The registry of the configured vendors' APIs. */
-export function connectorRegistry(urls: { hubspot: string; mailchimp?: string }): ConnectorRegistry {
+/**
+ * The registry of the configured vendors' APIs. With `budgets` (the store's collection), HubSpot's polls and writes
+ * take from one request budget per HubSpot account shared by every replica; without, each process keeps its own.
+ */
+export function connectorRegistry(
+  urls: { hubspot: string; mailchimp?: string },
+  options: { budgets?: RateBudgetCollection; share?: number } = {},
+): ConnectorRegistry {
   const mailchimpUrl = urls.mailchimp ?? 'https://{dc}.api.mailchimp.com';
   const descriptor = (kind: string) => CONNECTORS.find((c) => c.kind === kind);
+  const hubspot = options.budgets
+    ? { budget: new RateBudget(options.budgets, HUBSPOT, { share: options.share }) }
+    : {};
   return {
     descriptor,
     object: (kind, vendorObject) => descriptor(kind)?.objects.find((o) => o.vendorObject === vendorObject),
     source: (kind, credentials) => {
       if (kind === HUBSPOT.kind)
-        return new HubSpotChangeSource(urls.hubspot, credentials['accessToken'] ?? '');
+        return new HubSpotChangeSource(urls.hubspot, credentials['accessToken'] ?? '', hubspot);
       if (kind === MAILCHIMP.kind)
         return new MailchimpChangeSource(mailchimpUrl, mailchimpCredentials(credentials));
       throw new Error(`no connector '${kind}'`);
     },
     writer: (kind, credentials) => {
       if (kind === HUBSPOT.kind)
-        return new HubSpotRecordWriter(urls.hubspot, credentials['accessToken'] ?? '');
+        return new HubSpotRecordWriter(urls.hubspot, credentials['accessToken'] ?? '', hubspot);
       if (kind === MAILCHIMP.kind)
         return new MailchimpRecordWriter(mailchimpUrl, mailchimpCredentials(credentials));
       throw new Error(`no writer for connector '${kind}' yet`);
