@@ -6,6 +6,7 @@ import { SERVICE_CONFIG } from '@tributary/config';
 import { EventPublisher, fastUuidV5, originMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { SERVICE_LOGGER, type Logger } from '@tributary/observability';
 import { PollLoop } from '@tributary/runtime';
+import { isDuplicateKey } from '@tributary/store';
 import type { SyncConfig } from '../config';
 import { CONNECTOR_REGISTRY, type ConnectorRegistry } from '../connectors/connector-registry';
 import type { ConnectorObject, VendorRecord } from '../connectors/connector';
@@ -122,9 +123,19 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
         : { modifiedAt: Math.max(0, saved.modifiedAt - connection.lookbackMs), id: '' };
     let published = 0;
     let read = 0;
+    const pageAt = (from: ChangePosition) => {
+      const reading = nextChangePage(source, object, from, until, this.config.SYNC_CHANGE_PAGE);
+      // A page read ahead that is never awaited (the poll stopped first) must not fail unheard.
+      reading.catch(() => undefined);
+      return reading;
+    };
     try {
+      let reading = pageAt(position);
       for (;;) {
-        const page = await nextChangePage(source, object, position, until, this.config.SYNC_CHANGE_PAGE);
+        const page = await reading;
+        // Read ahead: the next page's search waits for the budget and runs while this one is published and its
+        // cursor saved (the cursor still moves only past what Kafka acknowledged).
+        if (!page.done) reading = pageAt(page.next);
         read += page.records.length;
         const fresh = await this.unpublished(connection, vendorObject, page.records);
         if (fresh.length > 0) {
@@ -296,16 +307,36 @@ export class ChangeCapture implements OnApplicationBootstrap, OnApplicationShutd
     return records.filter((r, i) => (known.get(ids[i] as string) ?? -1) < r.modifiedAt);
   }
 
+  /**
+   * Keeps each record's latest published version: inserted when new (one statement for a backfill's page on
+   * FerretDB, where upserts go one by one), raised with `$max` when the record was published before.
+   */
   private async remember(
     connection: ConnectionDoc,
     object: string,
     records: readonly VendorRecord[],
   ): Promise<void> {
+    const docs = records.map((r) => ({
+      _id: versionIdOf(connection._id, object, r.id),
+      modifiedAt: r.modifiedAt,
+    }));
+    const taken = await this.versions.insertMany(docs, { ordered: false, lean: true }).then(
+      () => [],
+      (error: unknown) => {
+        if (!isDuplicateKey(error)) throw error;
+        const failed = (error as { writeErrors?: { index?: number; err?: { index?: number } }[] })
+          .writeErrors;
+        const indexes = new Set((failed ?? []).map((e) => e.index ?? e.err?.index));
+        // Which ones were taken unknown: raise them all (a $max is harmless on the new ones).
+        return indexes.has(undefined) || indexes.size === 0 ? docs : docs.filter((_, i) => indexes.has(i));
+      },
+    );
+    if (taken.length === 0) return;
     await this.versions.bulkWrite(
-      records.map((r) => ({
+      taken.map((doc) => ({
         updateOne: {
-          filter: { _id: versionIdOf(connection._id, object, r.id) },
-          update: { $max: { modifiedAt: r.modifiedAt } },
+          filter: { _id: doc._id },
+          update: { $max: { modifiedAt: doc.modifiedAt } },
           upsert: true,
         },
       })),

@@ -98,6 +98,8 @@ export class RateBudget {
   private readonly sleep: (ms: number) => Promise<void>;
   /** What this process last saw of each rolling document's `next`: ahead of now, the `$inc` form is tried first. */
   private readonly seenNext = new Map<string, number>();
+  /** The store's recent answer time (moving average): a free instant is taken that far ahead. */
+  private roundTripMs = 0;
   /** Pauses this process made or saw, by rolling document: a call waiting for its instant meanwhile asks again. */
   private readonly pausedUntil = new Map<string, number>();
   /** Calls this process holds from calendar windows, by account and policy, and the chunk being asked for. */
@@ -177,6 +179,11 @@ export class RateBudget {
     );
   }
 
+  /** Keeps the store's recent round trip (a moving average) from a command sent at `sentAt`. */
+  private roundTrip(sentAt: number): void {
+    this.roundTripMs = 0.8 * this.roundTripMs + 0.2 * (this.clock() - sentAt);
+  }
+
   private idOf(account: string, policy: string): string {
     return `${this.connector.kind}|${account}|${policy}`;
   }
@@ -192,20 +199,24 @@ export class RateBudget {
           { $inc: { next: spacingMs }, $max: { at: keep } },
           { returnDocument: 'before' },
         );
+        this.roundTrip(now);
         if (typeof before?.next === 'number') {
           this.seenNext.set(id, before.next + spacingMs);
           return before.next;
         }
       }
+      // Free (or no document yet): the instant is when the answer is due back, so that the store's round trip does not
+      // make the call late; a document still ahead of it makes this upsert a duplicate key.
+      const at = now + this.roundTripMs;
       try {
-        // Free now (or no document yet): a document still ahead makes this upsert a duplicate key.
         await this.collection.findOneAndUpdate(
-          { _id: id, next: { $lt: now } },
-          { $set: { next: now + spacingMs }, $max: { at: keep } },
+          { _id: id, next: { $lt: at } },
+          { $set: { next: at + spacingMs }, $max: { at: keep } },
           { upsert: true, returnDocument: 'before' },
         );
-        this.seenNext.set(id, now + spacingMs);
-        return now;
+        this.roundTrip(now);
+        this.seenNext.set(id, at + spacingMs);
+        return at;
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
         this.seenNext.set(id, Number.POSITIVE_INFINITY);

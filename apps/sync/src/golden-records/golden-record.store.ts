@@ -29,8 +29,10 @@ export const MAX_ATTEMPTS = 6;
 
 /**
  * Golden records' persistence: keys claimed first come first served, records written on their version (a token tells
- * which conditional writes stood), and announcements published from the records' outboxes, kept in the history, then
- * cleared. Every command here works on a whole batch.
+ * which conditional writes stood), and announcements published from the records' outboxes and kept in the history.
+ * An outbox item whose history entry exists was announced: it is dropped when the record is next loaded, not cleared
+ * by a write of its own (on FerretDB, rewriting a whole record to empty its outbox cost as much as writing it). Every
+ * command here works on a whole batch.
  */
 @Injectable()
 export class GoldenRecordStore {
@@ -95,13 +97,12 @@ export class GoldenRecordStore {
     assigned: { change: SourceChange; keys: Keys; goldenId: string }[],
     minted: ReadonlySet<string>,
   ): Promise<void> {
-    // Two upserts of one new key at once: one inserts, the other fails as a duplicate. Either way the key is there.
+    // Two inserts of one new key at once: one stands, the other fails as a duplicate. Either way the key is there.
+    // (Inserts, not upserts: FerretDB takes a batch of inserts in one statement, upserts one by one.)
     await this.keys
-      .bulkWrite(
-        [...newKeys].map(([key, value]) => ({
-          updateOne: { filter: { _id: key }, update: { $setOnInsert: value }, upsert: true },
-        })),
-        { ordered: false },
+      .insertMany(
+        [...newKeys].map(([key, value]) => ({ _id: key, ...value })),
+        { ordered: false, lean: true },
       )
       .catch((error: unknown) => {
         if (!isDuplicateKey(error)) throw error;
@@ -159,7 +160,18 @@ export class GoldenRecordStore {
         target = docs.get(target)?.mergedInto ?? target;
       if (target !== id) redirect.set(id, target);
     }
+    const announced = await this.announced([...docs.values()]);
+    for (const [id, doc] of docs)
+      if (doc.outbox.some((item) => announced.has(historyId(doc, item))))
+        docs.set(id, { ...doc, outbox: doc.outbox.filter((item) => !announced.has(historyId(doc, item))) });
     return { docs, redirect };
+  }
+
+  /** The history ids of the records' outbox items that were announced (their history entry exists). */
+  private async announced(docs: readonly GoldenRecordDoc[]): Promise<Set<string>> {
+    const ids = docs.flatMap((doc) => doc.outbox.map((item) => historyId(doc, item)));
+    if (ids.length === 0) return new Set();
+    return new Set((await this.history.find({ _id: { $in: ids } }, { _id: 1 }).lean()).map((h) => h._id));
   }
 
   /** Writes records on their version; answers the ids another writer changed first. */
@@ -188,14 +200,16 @@ export class GoldenRecordStore {
   }
 
   /**
-   * Publishes what the records' outboxes hold (golden changes, conflicts), keeps it in the history, then clears the
-   * outboxes of records still at the version announced.
+   * Publishes what the records' outboxes hold (golden changes, conflicts) and was not announced before, then keeps it
+   * in the history, which marks it announced.
    */
   async announce(docs: readonly GoldenRecordDoc[]): Promise<void> {
     const outgoing: OutgoingEvent[] = [];
-    const history: AnyBulkWriteOperation<GoldenHistoryDoc>[] = [];
+    const history: GoldenHistoryDoc[] = [];
+    const announced = await this.announced(docs);
     for (const doc of docs)
       for (const item of doc.outbox) {
+        if (announced.has(historyId(doc, item))) continue;
         outgoing.push(goldenChangeEvent(doc, item));
         for (const conflict of item.conflicts)
           outgoing.push({
@@ -215,36 +229,26 @@ export class GoldenRecordStore {
             },
           });
         history.push({
-          updateOne: {
-            filter: { _id: `${doc._id}|${item.eventId}` },
-            update: {
-              $setOnInsert: {
-                workspaceId: doc.workspaceId,
-                goldenId: doc._id,
-                eventId: item.eventId,
-                cause: item.cause,
-                causeSystem: item.causeSystem,
-                causeExternalId: item.causeExternalId,
-                changes: item.changes,
-                conflicts: item.conflicts,
-                conflictCount: item.conflicts.length,
-                version: item.version,
-                at: new Date(item.at),
-              },
-            },
-            upsert: true,
-          },
+          _id: historyId(doc, item),
+          workspaceId: doc.workspaceId,
+          goldenId: doc._id,
+          eventId: item.eventId,
+          cause: item.cause,
+          causeSystem: item.causeSystem,
+          causeExternalId: item.causeExternalId,
+          changes: item.changes,
+          conflicts: item.conflicts,
+          conflictCount: item.conflicts.length,
+          version: item.version,
+          at: new Date(item.at),
         });
       }
     if (outgoing.length === 0) return;
     await this.publisher.publishAll(outgoing);
-    await this.history.bulkWrite(history, { ordered: false });
-    await this.records.bulkWrite(
-      docs.map((doc) => ({
-        updateOne: { filter: { _id: doc._id, version: doc.version }, update: { $set: { outbox: [] } } },
-      })),
-      { ordered: false },
-    );
+    // Another replica announcing the same item (a redelivered batch) wrote the same entry: the duplicate is fine.
+    await this.history.insertMany(history, { ordered: false, lean: true }).catch((error: unknown) => {
+      if (!isDuplicateKey(error)) throw error;
+    });
   }
 
   /**
@@ -313,4 +317,9 @@ export class GoldenRecordStore {
     }
     throw new Error(`golden record ${id} kept changing; unlinking will be retried`);
   }
+}
+
+/** The history entry an outbox item becomes once announced. */
+function historyId(doc: Pick<GoldenRecordDoc, '_id'>, item: { eventId: string }): string {
+  return `${doc._id}|${item.eventId}`;
 }
