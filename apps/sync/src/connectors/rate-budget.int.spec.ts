@@ -98,6 +98,26 @@ describe('rate budget per vendor account', () => {
     expect(Date.now() - pausedAt).toBeGreaterThanOrEqual(1_500);
   });
 
+  it('a call that wakes too late for its instant moves the next instant a spacing after it', async () => {
+    const account = uniqueId('late');
+    let oversleep = 200;
+    // The event loop was busy: the second call wakes 200 ms after its instant (past the 55 ms the 90% share allows).
+    const budget = new RateBudget(collections[0], TEN_A_SECOND, {
+      sleep: async (ms) => {
+        await new Promise((resolve) => setTimeout(resolve, ms + oversleep));
+        oversleep = 0;
+      },
+    });
+    const budgets = stores[0].collection<{ _id: string; next: number }>('sync_rate_budgets');
+    const read = async () => (await budgets.findOne({ _id: `test|${account}|calls` }))?.next ?? 0;
+    await budget.take(account, 'calls');
+    const first = (await read()) - 111;
+    await budget.take(account, 'calls');
+    const next = await read();
+    // Left alone the document would stand at first + 2 × 111 ms, and the next call would go 11 ms after the late one.
+    expect(next).toBeGreaterThan(first + 111 + 200 + 111);
+  });
+
   it('hands out 90% of a calendar quota (a daily one) once across replicas, then says when there is room', async () => {
     const account = uniqueId('daily');
     const daily = { kind: 'test', rateLimits: { daily: { requests: 50, perMs: 86_400_000 } } };
