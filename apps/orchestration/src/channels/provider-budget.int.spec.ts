@@ -5,7 +5,7 @@
  */
 import mongoose, { type Connection } from 'mongoose';
 import { FakeSendGrid } from '@tributary/sandbox';
-import { testStackEndpoints, uniqueId } from '@tributary/testing';
+import { busiestWindow, testStackEndpoints, uniqueId } from '@tributary/testing';
 import { SendGridEmail, type OutgoingEmail, type ProviderResult } from './email-provider';
 import { GuardedEmail, ProviderGuard } from './guarded-providers';
 import { ProviderBudget, type BudgetCollection, type BudgetDoc } from './provider-budget';
@@ -64,17 +64,6 @@ const email = (n: number): OutgoingEmail => ({
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The most requests any window of `windowMs` holds, wherever it starts. */
-function busiestWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let first = 0, last = 0; last < sorted.length; last++) {
-    while ((sorted[last] ?? 0) - (sorted[first] ?? 0) >= windowMs) first++;
-    most = Math.max(most, last - first + 1);
-  }
-  return most;
-}
 
 describe('shared provider send budget', () => {
   it('two replicas sending flat out stay within the budget: no 429 at a limit of budget / 0.9', async () => {

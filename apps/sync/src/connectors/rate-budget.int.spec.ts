@@ -7,7 +7,7 @@
  */
 import mongoose, { type Connection } from 'mongoose';
 import { FakeHubSpot } from '@tributary/sandbox';
-import { testStackEndpoints, uniqueId, waitFor } from '@tributary/testing';
+import { busiestWindow, testStackEndpoints, uniqueId, waitFor } from '@tributary/testing';
 import type { ConnectorObject } from './connector';
 import { HUBSPOT, HubSpotChangeSource } from './hubspot/hubspot.connector';
 import {
@@ -37,17 +37,6 @@ afterAll(async () => {
 
 /** 10 calls a second: the budget hands out 9, one every 111 ms. */
 const TEN_A_SECOND = { kind: 'test', rateLimits: { calls: { requests: 10, perMs: 1_000 } } };
-
-/** The most of `times` any window of `windowMs` holds, wherever it starts. */
-function busiestWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let first = 0, last = 0; last < sorted.length; last++) {
-    while ((sorted[last] ?? 0) - (sorted[first] ?? 0) >= windowMs) first++;
-    most = Math.max(most, last - first + 1);
-  }
-  return most;
-}
 
 /** `count` takes at once from `budget`, answering when each was granted. */
 const takeAll = (budget: RateBudget, account: string, policy: string, count: number) =>

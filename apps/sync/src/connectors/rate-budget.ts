@@ -74,12 +74,12 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
  *
  * Rolling limits (HubSpot's 4 searches a second, 100 requests per rolling 10 s) are kept by spacing: a call reserves
  * its policy's next free instant and waits for it, one findOneAndUpdate on the policy's document (`$inc` of `next` by
- * perMs / (requests × share) while `next` is ahead, else `$set` to now; a lost race is a duplicate key and is asked
+ * perMs / (requests × share) while `next` is ahead, else `$set` to now plus the store's round trip; a lost race is a duplicate key and is asked
  * again). Counting whole windows instead would let the end of one and the start of the next add up to twice the limit
  * in the vendor's rolling window; spaced, any window of `perMs`, wherever the vendor starts it, holds at most
  * share × requests calls plus one. FerretDB takes no pipeline updates, hence the two forms (the replica guesses which
  * from what it last saw, so a busy policy costs one command a call). Replicas use their own clocks: skew between
- * hosts eats into the 10% left.
+ * hosts eats into what the share leaves.
  *
  * Long limits (a daily quota, reset at set times) are counted per calendar window of `perMs` from the epoch: a process
  * takes `chunk` calls with one `$inc` on the window's document and spends them without the store; a process that
