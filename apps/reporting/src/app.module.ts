@@ -1,4 +1,4 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { SharedAccessModule } from '@tributary/access';
 import { EventServiceModule } from '@tributary/runtime';
@@ -8,9 +8,21 @@ import { EVENT_FACT_MODEL, eventFactModel } from './event-counts/event-fact.mode
 import { EVENT_COUNT_MODEL, eventCountModel } from './event-counts/event-count.model';
 import { EventCounter } from './event-counts/event-counter.service';
 import { EventCountsController } from './event-counts/event-counts.controller';
-import { EventCountsHandler } from './event-counts/event-counts.handler';
-import { DeliveryCountsHandler } from './event-counts/delivery-counts.handler';
-import { OrchestrationCountsHandler } from './event-counts/orchestration-counts.handler';
+import { EventCountsContributor } from './event-counts/event-counts.contributor';
+import { FunnelContributor } from './funnel/funnel-contacts';
+import { FunnelController } from './funnel/funnel.controller';
+import { IntakeHandler } from './intake/intake.handler';
+import { REPORT_CONTRIBUTORS, type ReportContributor } from './intake/report-contributor';
+import { ReportIntake } from './intake/report-intake.service';
+import { REPORT_SETTINGS_MODEL, ReportSettingsStore, reportSettingsModel } from './settings/report-settings';
+import { ReportSettingsController } from './settings/report-settings.controller';
+
+/** The read models: each is fed by the intake the batches of its topics. */
+const CONTRIBUTORS = [EventCountsContributor, FunnelContributor];
+
+function modelProvider(token: symbol, factory: (connection: Connection) => unknown): Provider {
+  return { provide: token, inject: [STORE_CONNECTION], useFactory: factory };
+}
 
 /** Read models, the reporting API (behind the edge's keys and scopes) and report topics. */
 @Module({})
@@ -19,24 +31,20 @@ export class ReportingModule {
     return {
       module: ReportingModule,
       imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
-      controllers: [
-        EventCountsHandler,
-        DeliveryCountsHandler,
-        OrchestrationCountsHandler,
-        EventCountsController,
-      ],
+      controllers: [IntakeHandler, EventCountsController, ReportSettingsController, FunnelController],
       providers: [
         EventCounter,
+        ReportIntake,
+        ReportSettingsStore,
+        ...CONTRIBUTORS,
         {
-          provide: EVENT_FACT_MODEL,
-          inject: [STORE_CONNECTION],
-          useFactory: (c: Connection) => eventFactModel(c),
+          provide: REPORT_CONTRIBUTORS,
+          inject: CONTRIBUTORS,
+          useFactory: (...contributors: ReportContributor[]) => contributors,
         },
-        {
-          provide: EVENT_COUNT_MODEL,
-          inject: [STORE_CONNECTION],
-          useFactory: (c: Connection) => eventCountModel(c),
-        },
+        modelProvider(EVENT_FACT_MODEL, eventFactModel),
+        modelProvider(EVENT_COUNT_MODEL, eventCountModel),
+        modelProvider(REPORT_SETTINGS_MODEL, reportSettingsModel),
       ],
     };
   }

@@ -4,4 +4,6 @@
  */
 export const ReportingScopes = {
   reportsRead: 'reports:read',
+  /** Changes how the workspace's reports are cut (time zone, late events, attribution). */
+  reportsAdmin: 'reports:admin',
 } as const;

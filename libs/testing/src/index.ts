@@ -1,6 +1,7 @@
 /** Test harness: the real stack's endpoints (native or containers), isolated service env, polling and topic reads. */
 export * from './stack-endpoints';
 export * from './wait-for';
+export * from './group-progress';
 export * from './rate-windows';
 export * from './test-env';
 export * from './topic-reader';

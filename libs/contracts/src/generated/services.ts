@@ -22,7 +22,7 @@ export const ServiceScopes = {
     'content:admin',
   ],
   sync: ['connections:admin', 'connections:read', 'records:read', 'records:write', 'records:erase'],
-  reporting: ['reports:read'],
+  reporting: ['reports:read', 'reports:admin'],
 } as const satisfies Record<ServiceName, readonly string[]>;
 
 /** Every scope some service honours: what a credential may be issued. */
@@ -48,6 +48,7 @@ export const CredentialScopes = [
   'records:write',
   'records:erase',
   'reports:read',
+  'reports:admin',
 ] as const;
 
 /** A scope some service honours (`<name>` parts unexpanded). */

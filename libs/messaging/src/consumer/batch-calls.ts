@@ -94,6 +94,10 @@ export class BatchCalls {
             consumedInfo(topic, chunk.partition, message, flattenHeaders(message.headers), consumerGroup, 1),
           ),
         ),
+      positions: () =>
+        chunks.flatMap(({ partition, messages }) =>
+          messages.map(({ offset }) => ({ topic, partition, offset })),
+        ),
     });
     try {
       await this.spans.batch(

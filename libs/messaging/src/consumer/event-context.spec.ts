@@ -32,4 +32,28 @@ describe('KafkaEventContext', () => {
     expect(ctx.message.offset).toBe('7');
     expect(ctx.messages).toHaveLength(1);
   });
+
+  it('locates a batch call’s records without describing them', () => {
+    let described = 0;
+    const ctx = new KafkaEventContext({
+      lazy: () => {
+        described++;
+        return [info('1'), info('2')];
+      },
+      positions: () => [
+        { topic: 'orders', partition: 0, offset: '1' },
+        { topic: 'orders', partition: 3, offset: '9' },
+      ],
+    });
+    expect(ctx.positions).toEqual([
+      { topic: 'orders', partition: 0, offset: '1' },
+      { topic: 'orders', partition: 3, offset: '9' },
+    ]);
+    expect(described).toBe(0);
+  });
+
+  it('locates a record from its description when no cheaper way was given', () => {
+    const ctx = new KafkaEventContext([info('7')]);
+    expect(ctx.positions).toEqual([{ topic: 'orders', partition: 0, offset: '7' }]);
+  });
 });

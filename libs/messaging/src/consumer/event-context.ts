@@ -11,6 +11,13 @@ export interface ConsumedMessageInfo {
   attempt: number;
 }
 
+/** Where a consumed record sits in its topic: enough for a read model to apply each record once. */
+export interface RecordPosition {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
 /**
  * Nest RPC context for Kafka events delivered by KafkaEventTransport. A batch call's records are described only
  * when a handler asks (`lazy`): building a key string and a header map per record cost a batch more than its decoding.
@@ -18,10 +25,26 @@ export interface ConsumedMessageInfo {
 export class KafkaEventContext extends BaseRpcContext<ConsumedMessageInfo[]> {
   private described: ConsumedMessageInfo[] | undefined;
   private readonly describe: (() => ConsumedMessageInfo[]) | undefined;
+  private located: readonly RecordPosition[] | undefined;
+  private readonly locate: (() => RecordPosition[]) | undefined;
 
-  constructor(infos: ConsumedMessageInfo[] | { lazy: () => ConsumedMessageInfo[] }) {
+  constructor(
+    infos: ConsumedMessageInfo[] | { lazy: () => ConsumedMessageInfo[]; positions?: () => RecordPosition[] },
+  ) {
     super(Array.isArray(infos) ? infos : []);
     this.describe = Array.isArray(infos) ? undefined : infos.lazy;
+    this.locate = Array.isArray(infos) ? undefined : infos.positions;
+  }
+
+  /**
+   * Each record's topic, partition and offset, in the order of the call's events, without describing the records
+   * (no key strings, no header maps): what a read model applying tens of thousands of records a second needs.
+   */
+  get positions(): readonly RecordPosition[] {
+    this.located ??= this.locate
+      ? this.locate()
+      : this.getArgs().map(({ topic, partition, offset }) => ({ topic, partition, offset }));
+    return this.located;
   }
 
   override getArgs(): ConsumedMessageInfo[] {

@@ -1,0 +1,219 @@
+import { Controller, Get, Headers, Inject, Query, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Connection } from 'mongoose';
+import { z } from 'zod';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
+import { STORE_CONNECTION } from '@tributary/store';
+import { ReportingScopes } from '../scopes';
+import { ReportSettingsStore } from '../settings/report-settings';
+import { queryTallies } from '../read-models/bucketed-counts';
+import {
+  pageOf,
+  parseQuery,
+  reportQuery,
+  resolveRange,
+  streamCsv,
+  wantsCsv,
+  type Page,
+} from '../api/report-query';
+import {
+  FUNNEL_STAGES,
+  funnelOf,
+  funnelTrend,
+  matches,
+  peopleOf,
+  type FunnelPerson,
+  type FunnelStageRow,
+  type FunnelTrendRow,
+} from './funnel';
+import {
+  CAPTURED_MODEL,
+  FUNNEL_CONTACTS_COLLECTION,
+  ROUTING_MODEL,
+  type FunnelContactDoc,
+} from './funnel-contacts';
+
+const dimension = z.string().min(1).max(200).optional();
+const funnelQuery = reportQuery.extend({
+  source: dimension,
+  medium: dimension,
+  campaign: dimension,
+  ownerId: dimension,
+  teamId: dimension,
+  format: z.enum(['json', 'csv']).optional(),
+});
+const routingQuery = reportQuery.extend({ teamId: dimension, format: z.enum(['json', 'csv']).optional() });
+
+export interface FunnelReport {
+  range: { from: string; to: string; grain: string; timeZone: string };
+  stages: FunnelStageRow[];
+  trend: FunnelTrendRow[];
+}
+
+export interface RoutingRow {
+  ownerId: string;
+  teamId: string;
+  assigned: number;
+  breached: number;
+  /** breached / assigned; null when nothing was assigned in the range. */
+  breachRate: number | null;
+}
+
+/**
+ * The lead funnel (`GET /v1/reports/funnel`), its people (`GET /v1/reports/funnel/contacts`, JSON pages or a streamed
+ * CSV), routing per owner (`GET /v1/reports/routing`) and leads captured per source. The caller's workspace only,
+ * whatever it asks for; `reports:read`.
+ */
+@Controller('v1/reports')
+@UseGuards(WorkspaceKeyGuard)
+export class FunnelController {
+  constructor(
+    @Inject(STORE_CONNECTION) private readonly connection: Connection,
+    private readonly settings: ReportSettingsStore,
+  ) {}
+
+  @Get('funnel')
+  @RequireScopes(ReportingScopes.reportsRead)
+  async funnel(@CurrentWorkspace() workspaceId: string, @Query() raw: unknown): Promise<FunnelReport> {
+    const query = parseQuery(funnelQuery, raw);
+    const { timeZone } = await this.settings.get(workspaceId);
+    const range = resolveRange(query, timeZone);
+    const people = await this.people(workspaceId);
+    return {
+      range: {
+        from: new Date(range.from).toISOString(),
+        to: new Date(range.to).toISOString(),
+        grain: range.grain,
+        timeZone,
+      },
+      stages: funnelOf(people, range, query),
+      trend: funnelTrend(people, range, timeZone, query),
+    };
+  }
+
+  @Get('funnel/contacts')
+  @RequireScopes(ReportingScopes.reportsRead)
+  async funnelContacts(
+    @CurrentWorkspace() workspaceId: string,
+    @Query() raw: unknown,
+    @Headers('accept') accept: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<Page<Record<string, unknown>> | undefined> {
+    const query = parseQuery(funnelQuery, raw);
+    const people = (await this.people(workspaceId)).filter((person) => matches(person, query));
+    const rows = people.map(flatPerson);
+    if (wantsCsv(query.format, accept)) {
+      await streamCsv(response, `funnel-contacts-${workspaceId}.csv`, PERSON_COLUMNS, rows);
+      return undefined;
+    }
+    return pageOf(rows, query);
+  }
+
+  @Get('routing')
+  @RequireScopes(ReportingScopes.reportsRead)
+  async routing(
+    @CurrentWorkspace() workspaceId: string,
+    @Query() raw: unknown,
+    @Headers('accept') accept: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<Page<RoutingRow> | undefined> {
+    const query = parseQuery(routingQuery, raw);
+    const { timeZone } = await this.settings.get(workspaceId);
+    const range = resolveRange(query, timeZone);
+    const tallies = await queryTallies(this.connection, {
+      workspaceId,
+      model: ROUTING_MODEL,
+      grain: 'day',
+      from: range.from,
+      to: range.to,
+      zone: timeZone,
+      ...(query.teamId ? { where: { teamId: query.teamId } } : {}),
+      by: ['ownerId', 'teamId'],
+    });
+    const byOwner = new Map<string, RoutingRow>();
+    for (const tally of tallies) {
+      const ownerId = tally.dims['ownerId'] ?? '';
+      const teamId = tally.dims['teamId'] ?? '';
+      const key = `${ownerId}\u0000${teamId}`;
+      const row = byOwner.get(key) ?? { ownerId, teamId, assigned: 0, breached: 0, breachRate: null };
+      row.assigned += tally.n['assigned'] ?? 0;
+      row.breached += tally.n['breached'] ?? 0;
+      byOwner.set(key, row);
+    }
+    const rows = [...byOwner.values()]
+      .map((row) => ({
+        ...row,
+        breachRate: row.assigned === 0 ? null : Math.round((row.breached / row.assigned) * 10_000) / 10_000,
+      }))
+      .sort((a, b) => a.teamId.localeCompare(b.teamId) || a.ownerId.localeCompare(b.ownerId));
+    if (wantsCsv(query.format, accept)) {
+      await streamCsv(
+        response,
+        `routing-${workspaceId}.csv`,
+        ROUTING_COLUMNS,
+        rows as unknown as Record<string, unknown>[],
+      );
+      return undefined;
+    }
+    return pageOf(rows, query);
+  }
+
+  @Get('leads-captured')
+  @RequireScopes(ReportingScopes.reportsRead)
+  async captured(@CurrentWorkspace() workspaceId: string, @Query() raw: unknown) {
+    const query = parseQuery(reportQuery.extend({ source: dimension }), raw);
+    const { timeZone } = await this.settings.get(workspaceId);
+    const range = resolveRange(query, timeZone);
+    const rows = await queryTallies(this.connection, {
+      workspaceId,
+      model: CAPTURED_MODEL,
+      grain: range.grain,
+      from: range.from,
+      to: range.to,
+      zone: timeZone,
+      ...(query.source ? { where: { source: query.source } } : {}),
+      by: ['source'],
+    });
+    return rows.map((row) => ({
+      bucket: row.bucket,
+      source: row.dims['source'],
+      captured: row.n['captured'] ?? 0,
+    }));
+  }
+
+  private async people(workspaceId: string): Promise<FunnelPerson[]> {
+    const docs = await this.connection
+      .collection<FunnelContactDoc>(FUNNEL_CONTACTS_COLLECTION)
+      .find(
+        { workspaceId },
+        { projection: { root: 1, reached: 1, stage: 1, stageAt: 1, firstTouch: 1, owner: 1 } },
+      )
+      .toArray();
+    return peopleOf(docs);
+  }
+}
+
+const PERSON_COLUMNS = [
+  'contactId',
+  'stage',
+  'source',
+  'medium',
+  'campaign',
+  'ownerId',
+  'teamId',
+  ...FUNNEL_STAGES.map((s) => `reached_${s}`),
+];
+const ROUTING_COLUMNS = ['ownerId', 'teamId', 'assigned', 'breached', 'breachRate'];
+
+function flatPerson(person: FunnelPerson): Record<string, unknown> {
+  const { reached, ...rest } = person;
+  return {
+    ...rest,
+    ...Object.fromEntries(
+      FUNNEL_STAGES.map((stage) => {
+        const at = reached[stage];
+        return [`reached_${stage}`, at === undefined ? '' : new Date(at).toISOString()];
+      }),
+    ),
+  };
+}

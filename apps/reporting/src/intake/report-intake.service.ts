@@ -1,0 +1,80 @@
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { Connection } from 'mongoose';
+import type { TopicEvents, TopicName } from '@tributary/contracts';
+import type { RecordPosition } from '@tributary/messaging';
+import { STORE_CONNECTION } from '@tributary/store';
+import { ReportSettingsStore } from '../settings/report-settings';
+import { TallyBatch, applyTallies } from '../read-models/tallies';
+import { FirstSeenEvents } from './first-seen';
+import { REPORT_CONTRIBUTORS, type AnyIntakeBatch, type ReportContributor } from './report-contributor';
+
+/**
+ * Hands each consumed batch to every read model fed by its topic, then writes their gathered counts in one bulk per
+ * collection. The read models run one after another: they share the two store connections' worth of concurrency.
+ */
+@Injectable()
+export class ReportIntake implements OnModuleInit, OnModuleDestroy {
+  private readonly byTopic = new Map<TopicName, ReportContributor[]>();
+  private readonly seen: FirstSeenEvents;
+  private expiry: { stop(): void } | undefined;
+
+  constructor(
+    @Inject(REPORT_CONTRIBUTORS) contributors: readonly ReportContributor[],
+    @Inject(STORE_CONNECTION) private readonly connection: Connection,
+    private readonly settings: ReportSettingsStore,
+  ) {
+    for (const contributor of contributors)
+      for (const topic of contributor.topics)
+        this.byTopic.set(topic, [...(this.byTopic.get(topic) ?? []), contributor]);
+    this.seen = new FirstSeenEvents(connection);
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.expiry = await this.seen.start();
+  }
+
+  onModuleDestroy(): void {
+    this.expiry?.stop();
+  }
+
+  /** The topics some read model is fed by: what the consumer handlers must subscribe to. */
+  get topics(): TopicName[] {
+    return [...this.byTopic.keys()];
+  }
+
+  async take<T extends TopicName>(
+    topic: T,
+    consumed: readonly TopicEvents[T][],
+    consumedAt: readonly RecordPosition[],
+  ): Promise<void> {
+    if (consumed.length !== consumedAt.length)
+      throw new Error(`${topic}: ${consumed.length} events but ${consumedAt.length} positions`);
+    const fresh = await this.seen.claim(topic, consumed.map(eventKeyOf), consumedAt);
+    const events = consumed.filter((_, i) => fresh[i]);
+    const positions = consumedAt.filter((_, i) => fresh[i]);
+    if (events.length === 0) return;
+    const workspaces = new Set<string>();
+    for (const event of events) {
+      const metadata = (event as { metadata?: { workspaceId: string } }).metadata;
+      if (metadata) workspaces.add(metadata.workspaceId);
+    }
+    const batch = {
+      topic,
+      events,
+      positions,
+      settings: await this.settings.forWorkspaces(workspaces),
+      tallies: new TallyBatch(),
+      takenAt: Date.now(),
+    } as AnyIntakeBatch;
+    for (const contributor of this.byTopic.get(topic) ?? []) await contributor.collect(batch);
+    await applyTallies(this.connection, batch.tallies);
+  }
+}
+
+/** An event's identity: its eventId; a dead letter's is the record it holds (topic, partition, offset). */
+function eventKeyOf(event: unknown): string {
+  const metadata = (event as { metadata?: { eventId: string } }).metadata;
+  if (metadata) return metadata.eventId;
+  const letter = event as { sourceTopic?: string; sourcePartition?: number; sourceOffset?: string };
+  return `${letter.sourceTopic ?? '?'}:${letter.sourcePartition ?? '?'}:${letter.sourceOffset ?? '?'}`;
+}
