@@ -9,6 +9,8 @@ import { EVENT_COUNT_MODEL, eventCountModel } from './event-counts/event-count.m
 import { EventCounter } from './event-counts/event-counter.service';
 import { EventCountsController } from './event-counts/event-counts.controller';
 import { EventCountsContributor } from './event-counts/event-counts.contributor';
+import { AttributionContributor } from './attribution/attribution-model';
+import { AttributionController } from './attribution/attribution.controller';
 import { FunnelContributor } from './funnel/funnel-contacts';
 import { FunnelController } from './funnel/funnel.controller';
 import { IntakeHandler } from './intake/intake.handler';
@@ -18,7 +20,7 @@ import { REPORT_SETTINGS_MODEL, ReportSettingsStore, reportSettingsModel } from 
 import { ReportSettingsController } from './settings/report-settings.controller';
 
 /** The read models: each is fed by the intake the batches of its topics. */
-const CONTRIBUTORS = [EventCountsContributor, FunnelContributor];
+const CONTRIBUTORS = [EventCountsContributor, FunnelContributor, AttributionContributor];
 
 function modelProvider(token: symbol, factory: (connection: Connection) => unknown): Provider {
   return { provide: token, inject: [STORE_CONNECTION], useFactory: factory };
@@ -31,7 +33,13 @@ export class ReportingModule {
     return {
       module: ReportingModule,
       imports: [EventServiceModule.forRoot(config), SharedAccessModule.forRoot(config)],
-      controllers: [IntakeHandler, EventCountsController, ReportSettingsController, FunnelController],
+      controllers: [
+        IntakeHandler,
+        EventCountsController,
+        ReportSettingsController,
+        FunnelController,
+        AttributionController,
+      ],
       providers: [
         EventCounter,
         ReportIntake,

@@ -5,6 +5,7 @@ import type { RecordPosition } from '@tributary/messaging';
 import { STORE_CONNECTION } from '@tributary/store';
 import { ReportSettingsStore } from '../settings/report-settings';
 import { TallyBatch, applyTallies } from '../read-models/tallies';
+import { ensureReportIndexes } from '../read-models/indexes';
 import { FirstSeenEvents } from './first-seen';
 import { REPORT_CONTRIBUTORS, type AnyIntakeBatch, type ReportContributor } from './report-contributor';
 
@@ -30,6 +31,7 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
   }
 
   async onModuleInit(): Promise<void> {
+    await ensureReportIndexes(this.connection);
     this.expiry = await this.seen.start();
   }
 

@@ -16,8 +16,8 @@ export interface ReportSettings {
   attribution: {
     lookbackDays: number;
     halfLifeDays: number;
-    /** Position-based shares of the first touch, the touches between, and the last touch; they sum to 1. */
-    positionWeights: { first: number; middle: number; last: number };
+    /** Position-based shares in percent of the first touch, the touches between, and the last touch (sum 100). */
+    positionShares: { first: number; middle: number; last: number };
     /** Lifecycle stages whose reaching is a conversion. */
     conversionStages: string[];
     /** Track events that are conversions (goals), their revenue read from `properties.revenue`. */
@@ -31,7 +31,7 @@ export const DEFAULT_REPORT_SETTINGS: ReportSettings = {
   attribution: {
     lookbackDays: 30,
     halfLifeDays: 7,
-    positionWeights: { first: 0.4, middle: 0.2, last: 0.4 },
+    positionShares: { first: 40, middle: 20, last: 40 },
     conversionStages: ['customer'],
     goalEvents: ['Order Completed'],
   },
@@ -47,12 +47,12 @@ const settingsRequest = z
       .object({
         lookbackDays: z.number().int().min(1).max(365),
         halfLifeDays: z.number().positive().max(365),
-        positionWeights: z
+        positionShares: z
           .object({ first: z.number().min(0), middle: z.number().min(0), last: z.number().min(0) })
           .strict()
           .refine(
-            ({ first, middle, last }) => Math.abs(first + middle + last - 1) < 1e-9,
-            'first + middle + last must be 1',
+            ({ first, middle, last }) => Math.abs(first + middle + last - 100) < 1e-9,
+            'first + middle + last must be 100 (percent)',
           ),
         conversionStages: z.array(z.string().min(1)).min(1).max(10),
         goalEvents: z.array(z.string().min(1)).max(20),
