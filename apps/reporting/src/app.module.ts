@@ -11,6 +11,9 @@ import { EventCountsController } from './event-counts/event-counts.controller';
 import { EventCountsContributor } from './event-counts/event-counts.contributor';
 import { AttributionContributor } from './attribution/attribution-model';
 import { AttributionController } from './attribution/attribution.controller';
+import { AttributionReports } from './attribution/attribution-reports';
+import { FunnelPeople } from './funnel/funnel-people';
+import { ReportTopics } from './report-topics/report-topics';
 import { FunnelContributor } from './funnel/funnel-contacts';
 import { FunnelController } from './funnel/funnel.controller';
 import { IntakeHandler } from './intake/intake.handler';
@@ -43,6 +46,9 @@ export class ReportingModule {
       providers: [
         EventCounter,
         ReportIntake,
+        FunnelPeople,
+        AttributionReports,
+        ReportTopics,
         ReportSettingsStore,
         ...CONTRIBUTORS,
         {

@@ -1,7 +1,14 @@
+import { z } from 'zod';
 import { sharedAccessConfigShape } from '@tributary/access';
 import { loadServiceConfig, type ServiceConfig } from '@tributary/config';
 
-const reportingShape = { ...sharedAccessConfigShape };
+const reportingShape = {
+  ...sharedAccessConfigShape,
+  /** How soon a workspace whose read models moved has its report topics published again. */
+  REPORT_TOPICS_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
+  /** How many recent days of funnel and attribution each publication covers (merges and late events move them). */
+  REPORT_TOPICS_DAYS: z.coerce.number().int().min(1).max(400).default(35),
+};
 
 export type ReportingConfig = ServiceConfig<typeof reportingShape>;
 

@@ -4,12 +4,24 @@
  * conversions with no touch in the look-back that go to (direct). Republished events change nothing.
  */
 import type { Kafka } from 'kafkajs';
-import { Topics, type ContactsMerged, type LifecycleChanged } from '@tributary/contracts';
-import { type EventPublisher, type OutgoingEvent, originMetadata } from '@tributary/messaging';
+import {
+  Topics,
+  type ChannelAttributionReport,
+  type ContactsMerged,
+  type FunnelStageReport,
+  type LifecycleChanged,
+} from '@tributary/contracts';
+import {
+  type AvroSchemaRegistry,
+  type EventPublisher,
+  type OutgoingEvent,
+  originMetadata,
+} from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import {
   connectTestPublisher,
+  readTopicToEnd,
   testServiceEnv,
   trackingEventFixture,
   uniqueId,
@@ -18,6 +30,7 @@ import {
 } from '@tributary/testing';
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig } from '../config';
+import { ReportTopics } from '../report-topics/report-topics';
 import type { AttributionReport } from './attribution.controller';
 
 const run = uniqueId('attr');
@@ -28,11 +41,18 @@ const TOPICS = [Topics.LifecycleChanged, Topics.ContactsMerged, Topics.TrackingE
 let service: RunningService;
 let kafka: Kafka;
 let publisher: EventPublisher;
+let registry: AvroSchemaRegistry;
 
 beforeAll(async () => {
-  const config = loadReportingConfig(testServiceEnv('reporting', run, { WRITE_KEYS: `${key}:${workspace}` }));
+  const config = loadReportingConfig(
+    testServiceEnv('reporting', run, {
+      WRITE_KEYS: `${key}:${workspace}`,
+      // The fixture's days are in October: publish far enough back to hold them.
+      REPORT_TOPICS_DAYS: '400',
+    }),
+  );
   service = await startService(ReportingModule.forRoot(config), config);
-  ({ kafka, publisher } = await connectTestPublisher(`attr-${run}`, config, TOPICS));
+  ({ kafka, publisher, registry } = await connectTestPublisher(`attr-${run}`, config, TOPICS));
 });
 
 afterAll(async () => {
@@ -194,5 +214,42 @@ describe('attribution', () => {
     await publisher.publishAll(events);
     await waitForGroupCaughtUp(kafka, group, TOPICS);
     expect(credits(await attribution())).toEqual(EXPECTED);
+  });
+
+  it('publishes each day’s credit per model and channel, and the funnel per day and stage, on compacted report topics', async () => {
+    const since = Date.now();
+    const topics = service.app.get(ReportTopics);
+    topics.markChanged([workspace]);
+    expect(await topics.publishChanged()).toBeGreaterThan(0);
+
+    const latest = async <T>(topic: string): Promise<Map<string, T>> => {
+      const values = new Map<string, T>();
+      for (const record of await readTopicToEnd(kafka, topic, since)) {
+        const recordKey = record.key?.toString() ?? '';
+        if (recordKey.startsWith(`${workspace}|`) && record.value)
+          values.set(
+            recordKey.slice(workspace.length + 1),
+            (await registry.decode(record.value, topic)) as T,
+          );
+      }
+      return values;
+    };
+    const attribution = await latest<ChannelAttributionReport>(Topics.ReportsAttribution);
+    const credit = (k: string) => Math.round((attribution.get(k)?.credit ?? NaN) * 1e6) / 1e6;
+    expect(credit('2026-10-14|linear|(direct)')).toBe(2);
+    expect(credit('2026-10-13|position_based|facebook.com / social')).toBe(1);
+    expect(attribution.get('2026-10-13|time_decay|facebook.com / social')?.revenue).toBe(100);
+    expect(credit('2026-10-15|time_decay|google / cpc')).toBe(0.142857);
+    expect(credit('2026-10-15|time_decay|newsletter / email')).toBe(0.285714);
+    expect(credit('2026-10-15|time_decay|news.ycombinator.com / referral')).toBe(0.571429);
+    expect(credit('2026-10-15|first_touch|news.ycombinator.com / referral')).toBe(0);
+    // Three channels on the 15th, one on each other day, under each of five models.
+    expect(attribution.size).toBe((3 + 1 + 1) * 5);
+
+    const funnel = await latest<FunnelStageReport>(Topics.ReportsFunnel);
+    expect(funnel.get('2026-10-14|customer')).toMatchObject({ entered: 2, advanced: 0, timeZone: 'UTC' });
+    expect(funnel.get('2026-10-15|customer')).toMatchObject({ entered: 1, advanced: 0 });
+    expect(funnel.get('2026-10-15|lead')).toMatchObject({ entered: 0, advanced: 0 });
+    expect(funnel.size).toBe(2 * 6);
   });
 });

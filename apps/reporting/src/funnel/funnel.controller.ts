@@ -21,17 +21,12 @@ import {
   funnelOf,
   funnelTrend,
   matches,
-  peopleOf,
   type FunnelPerson,
   type FunnelStageRow,
   type FunnelTrendRow,
 } from './funnel';
-import {
-  CAPTURED_MODEL,
-  FUNNEL_CONTACTS_COLLECTION,
-  ROUTING_MODEL,
-  type FunnelContactDoc,
-} from './funnel-contacts';
+import { CAPTURED_MODEL, ROUTING_MODEL } from './funnel-contacts';
+import { FunnelPeople } from './funnel-people';
 
 const dimension = z.string().min(1).max(200).optional();
 const funnelQuery = reportQuery.extend({
@@ -70,6 +65,7 @@ export class FunnelController {
   constructor(
     @Inject(STORE_CONNECTION) private readonly connection: Connection,
     private readonly settings: ReportSettingsStore,
+    private readonly funnelPeople: FunnelPeople,
   ) {}
 
   @Get('funnel')
@@ -78,7 +74,7 @@ export class FunnelController {
     const query = parseQuery(funnelQuery, raw);
     const { timeZone } = await this.settings.get(workspaceId);
     const range = resolveRange(query, timeZone);
-    const people = await this.people(workspaceId);
+    const people = await this.funnelPeople.people(workspaceId);
     return {
       range: {
         from: new Date(range.from).toISOString(),
@@ -100,7 +96,7 @@ export class FunnelController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<Page<Record<string, unknown>> | undefined> {
     const query = parseQuery(funnelQuery, raw);
-    const people = (await this.people(workspaceId)).filter((person) => matches(person, query));
+    const people = (await this.funnelPeople.people(workspaceId)).filter((person) => matches(person, query));
     const rows = people.map(flatPerson);
     if (wantsCsv(query.format, accept)) {
       await streamCsv(response, `funnel-contacts-${workspaceId}.csv`, PERSON_COLUMNS, rows);
@@ -179,17 +175,6 @@ export class FunnelController {
       source: row.dims['source'],
       captured: row.n['captured'] ?? 0,
     }));
-  }
-
-  private async people(workspaceId: string): Promise<FunnelPerson[]> {
-    const docs = await this.connection
-      .collection<FunnelContactDoc>(FUNNEL_CONTACTS_COLLECTION)
-      .find(
-        { workspaceId },
-        { projection: { root: 1, reached: 1, stage: 1, stageAt: 1, firstTouch: 1, owner: 1 } },
-      )
-      .toArray();
-    return peopleOf(docs);
   }
 }
 

@@ -6,6 +6,7 @@ import { STORE_CONNECTION } from '@tributary/store';
 import { ReportSettingsStore } from '../settings/report-settings';
 import { TallyBatch, applyTallies } from '../read-models/tallies';
 import { ensureReportIndexes } from '../read-models/indexes';
+import { ReportTopics } from '../report-topics/report-topics';
 import { FirstSeenEvents } from './first-seen';
 import { REPORT_CONTRIBUTORS, type AnyIntakeBatch, type ReportContributor } from './report-contributor';
 
@@ -23,6 +24,7 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
     @Inject(REPORT_CONTRIBUTORS) contributors: readonly ReportContributor[],
     @Inject(STORE_CONNECTION) private readonly connection: Connection,
     private readonly settings: ReportSettingsStore,
+    private readonly reportTopics: ReportTopics,
   ) {
     for (const contributor of contributors)
       for (const topic of contributor.topics)
@@ -70,6 +72,7 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
     } as AnyIntakeBatch;
     for (const contributor of this.byTopic.get(topic) ?? []) await contributor.collect(batch);
     await applyTallies(this.connection, batch.tallies);
+    this.reportTopics.markChanged(workspaces);
   }
 }
 

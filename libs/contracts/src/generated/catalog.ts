@@ -13,6 +13,8 @@ import type { SyncRecordRejected } from './SyncRecordRejected';
 import type { ConnectorHealth } from './ConnectorHealth';
 import type { OutboundSyncQueued } from './OutboundSyncQueued';
 import type { EventCountReport } from './EventCountReport';
+import type { FunnelStageReport } from './FunnelStageReport';
+import type { ChannelAttributionReport } from './ChannelAttributionReport';
 import type { DeadLetter } from './DeadLetter';
 import type { LeadCaptured } from './LeadCaptured';
 import type { RecordChanged } from './RecordChanged';
@@ -40,6 +42,8 @@ export const Topics = {
   SyncConnectorHealth: 'sync.connector.health',
   SyncOutbound: 'sync.outbound',
   ReportsEventCounts: 'reports.event-counts',
+  ReportsFunnel: 'reports.funnel',
+  ReportsAttribution: 'reports.attribution',
   DlqLeads: 'dlq.leads',
   DlqOrchestration: 'dlq.orchestration',
   DlqSync: 'dlq.sync',
@@ -74,6 +78,8 @@ export interface TopicEvents {
   'sync.connector.health': ConnectorHealth;
   'sync.outbound': OutboundSyncQueued;
   'reports.event-counts': EventCountReport;
+  'reports.funnel': FunnelStageReport;
+  'reports.attribution': ChannelAttributionReport;
   'dlq.leads': DeadLetter;
   'dlq.orchestration': DeadLetter;
   'dlq.sync': DeadLetter;
@@ -1301,6 +1307,128 @@ const avroSchemas = {
       { name: 'asOf', type: { type: 'long', logicalType: 'timestamp-millis' } },
     ],
   },
+  FunnelStageReport: {
+    type: 'record',
+    name: 'FunnelStageReport',
+    namespace: 'io.tributary.reporting',
+    doc: 'People of a workspace who first reached a lifecycle stage on one local day, and how many of them went on to a later stage. Key workspaceId|day|stage; the latest record per key is the current value (compacted). A merged contact counts once.',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'day', type: 'string', doc: "The local day (YYYY-MM-DD) in the workspace's time zone." },
+      { name: 'timeZone', type: 'string', doc: 'The IANA zone the day is cut in.' },
+      { name: 'stage', type: 'string', doc: 'subscriber, lead, mql, sql, opportunity or customer.' },
+      { name: 'entered', type: 'long', doc: 'People who first reached the stage that day.' },
+      { name: 'advanced', type: 'long', doc: 'Of those, people who reached a later stage since.' },
+      { name: 'asOf', type: { type: 'long', logicalType: 'timestamp-millis' } },
+    ],
+  },
+  ChannelAttributionReport: {
+    type: 'record',
+    name: 'ChannelAttributionReport',
+    namespace: 'io.tributary.reporting',
+    doc: "The conversions of one local day credited to one channel under one attribution model. Key workspaceId|day|model|channel; the latest record per key is the current value (compacted). Per day and model, credits over all channels sum to the day's conversions.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      {
+        name: 'day',
+        type: 'string',
+        doc: "The local day (YYYY-MM-DD) of the conversions, in the workspace's time zone.",
+      },
+      { name: 'timeZone', type: 'string' },
+      {
+        name: 'model',
+        type: 'string',
+        doc: 'first_touch, last_touch, linear, time_decay or position_based.',
+      },
+      { name: 'channel', type: 'string', doc: 'source / medium of the touch, or (direct).' },
+      { name: 'credit', type: 'double', doc: 'Conversions credited (fractions).' },
+      { name: 'revenue', type: 'double', doc: 'Revenue credited; 0 for conversions without revenue.' },
+      { name: 'lookbackDays', type: 'int' },
+      { name: 'asOf', type: { type: 'long', logicalType: 'timestamp-millis' } },
+    ],
+  },
   DeadLetter: {
     type: 'record',
     name: 'DeadLetter',
@@ -2243,6 +2371,36 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       retention: 'compact',
     },
     avroSchema: avroSchemas.EventCountReport,
+  },
+  'reports.funnel': {
+    ...{
+      name: 'reports.funnel',
+      description:
+        "The lead funnel per workspace, local day and lifecycle stage (people who first reached the stage, and who went on), for analysts; merged contacts count once. Compacted, latest value per key; republished for the recent days whenever a workspace's funnel moves.",
+      subject: 'reports.funnel-value',
+      recordName: 'FunnelStageReport',
+      key: 'workspaceId|day|stage',
+      producers: ['reporting'],
+      consumers: ['analysts'],
+      partitions: 3,
+      retention: 'compact',
+    },
+    avroSchema: avroSchemas.FunnelStageReport,
+  },
+  'reports.attribution': {
+    ...{
+      name: 'reports.attribution',
+      description:
+        "Conversions per workspace, local day, attribution model and channel (credit and revenue), every model side by side, for analysts. Compacted, latest value per key; republished for the recent days whenever a workspace's conversions or touches move.",
+      subject: 'reports.attribution-value',
+      recordName: 'ChannelAttributionReport',
+      key: 'workspaceId|day|model|channel',
+      producers: ['reporting'],
+      consumers: ['analysts'],
+      partitions: 3,
+      retention: 'compact',
+    },
+    avroSchema: avroSchemas.ChannelAttributionReport,
   },
   'dlq.leads': {
     ...{

@@ -16,6 +16,8 @@ export type { SyncRecordRejected } from './SyncRecordRejected';
 export type { ConnectorHealth } from './ConnectorHealth';
 export type { OutboundSyncQueued } from './OutboundSyncQueued';
 export type { EventCountReport } from './EventCountReport';
+export type { FunnelStageReport } from './FunnelStageReport';
+export type { ChannelAttributionReport } from './ChannelAttributionReport';
 export type { DeadLetter } from './DeadLetter';
 export type { LeadCaptured } from './LeadCaptured';
 export type { RecordChanged } from './RecordChanged';
