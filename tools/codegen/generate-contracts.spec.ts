@@ -82,7 +82,9 @@ describe('the generated contracts', () => {
       );
 
       expect(await codegen(root)).toMatchObject({ code: 0 });
-      expect(read(root, SERVICES_TS)).toMatch(/reporting: \['reports:read', 'reports:export'\]/);
+      expect(read(root, SERVICES_TS)).toMatch(
+        /reporting: \['reports:read', 'reports:admin', 'reports:export'\]/,
+      );
       expect(await codegen(root, '--check')).toMatchObject({ code: 0 });
       expect(read(REPO_ROOT, SERVICES_TS)).toBe(real);
     });

@@ -17,13 +17,33 @@ import { ReportTopics } from './report-topics/report-topics';
 import { FunnelContributor } from './funnel/funnel-contacts';
 import { FunnelController } from './funnel/funnel.controller';
 import { IntakeHandler } from './intake/intake.handler';
+import { JourneyPerformanceContributor } from './journeys/journey-performance.contributor';
+import { JourneyReports } from './journeys/journey-reports.service';
+import { JourneysController } from './journeys/journeys.controller';
 import { REPORT_CONTRIBUTORS, type ReportContributor } from './intake/report-contributor';
+import { ConnectionHealthContributor, ConnectionStates } from './health/connection-states';
+import { ConsumerLagReader } from './health/consumer-lag';
+import { DataQualityContributor } from './health/data-quality.contributor';
+import { DataQualityController } from './health/data-quality.controller';
+import { DataQualityReports } from './health/data-quality-reports';
+import { DeadLetterOrigins } from './health/dead-letter-origins';
+import { HealthReports } from './health/health-reports';
+import { IntegrationHealthController } from './health/integration-health.controller';
+import { TopicFlowContributor } from './health/topic-flow.contributor';
 import { ReportIntake } from './intake/report-intake.service';
 import { REPORT_SETTINGS_MODEL, ReportSettingsStore, reportSettingsModel } from './settings/report-settings';
 import { ReportSettingsController } from './settings/report-settings.controller';
 
 /** The read models: each is fed by the intake the batches of its topics. */
-const CONTRIBUTORS = [EventCountsContributor, FunnelContributor, AttributionContributor];
+const CONTRIBUTORS = [
+  EventCountsContributor,
+  FunnelContributor,
+  AttributionContributor,
+  JourneyPerformanceContributor,
+  TopicFlowContributor,
+  DataQualityContributor,
+  ConnectionHealthContributor,
+];
 
 function modelProvider(token: symbol, factory: (connection: Connection) => unknown): Provider {
   return { provide: token, inject: [STORE_CONNECTION], useFactory: factory };
@@ -42,14 +62,23 @@ export class ReportingModule {
         ReportSettingsController,
         FunnelController,
         AttributionController,
+        JourneysController,
+        IntegrationHealthController,
+        DataQualityController,
       ],
       providers: [
         EventCounter,
         ReportIntake,
         FunnelPeople,
         AttributionReports,
+        JourneyReports,
         ReportTopics,
         ReportSettingsStore,
+        DeadLetterOrigins,
+        ConnectionStates,
+        ConsumerLagReader,
+        HealthReports,
+        DataQualityReports,
         ...CONTRIBUTORS,
         {
           provide: REPORT_CONTRIBUTORS,

@@ -8,6 +8,13 @@ const reportingShape = {
   REPORT_TOPICS_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
   /** How many recent days of funnel and attribution each publication covers (merges and late events move them). */
   REPORT_TOPICS_DAYS: z.coerce.number().int().min(1).max(400).default(35),
+  /** Whether this process publishes report topics (a recompute into a scratch database must not). */
+  REPORT_TOPICS_PUBLISH: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  /** Take in only this workspace's events (a recompute of one workspace); every workspace when unset. */
+  REPORT_ONLY_WORKSPACE: z.string().min(1).optional(),
 };
 
 export type ReportingConfig = ServiceConfig<typeof reportingShape>;

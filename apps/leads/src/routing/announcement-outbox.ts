@@ -9,17 +9,26 @@ import { ROUTING_OPTIONS, SWEEP_BATCH, leaseMsOf, type RoutingOptions } from './
 
 function outgoing(contactId: string, entry: OutboxEntry): OutgoingEvent {
   // Narrowed per topic so the publisher's topic → event typing holds.
-  if (entry.topic === Topics.LeadsAssigned) {
-    const event: TopicEvents[typeof Topics.LeadsAssigned] = entry.event;
-    return { topic: Topics.LeadsAssigned, key: contactId, event };
+  switch (entry.topic) {
+    case Topics.LeadsAssigned: {
+      const event: TopicEvents[typeof Topics.LeadsAssigned] = entry.event;
+      return { topic: Topics.LeadsAssigned, key: contactId, event };
+    }
+    case Topics.LeadsSlaBreached: {
+      const event: TopicEvents[typeof Topics.LeadsSlaBreached] = entry.event;
+      return { topic: Topics.LeadsSlaBreached, key: contactId, event };
+    }
+    case Topics.LeadsAccepted: {
+      const event: TopicEvents[typeof Topics.LeadsAccepted] = entry.event;
+      return { topic: Topics.LeadsAccepted, key: contactId, event };
+    }
   }
-  return { topic: Topics.LeadsSlaBreached, key: contactId, event: entry.event };
 }
 
 /**
- * Publishes what routing decided (`leads.assigned`, `leads.sla-breached`) after the decision is stored, under the
- * event ids derived from its cause, so a crash in between is repaired by publishing the same events again. One lead's
- * events wait in its assignment's outbox; a batch's wait in one announcement document.
+ * Publishes what routing decided (`leads.assigned`, `leads.sla-breached`, `leads.accepted`) after the decision is
+ * stored, under the event ids derived from its cause, so a crash in between is repaired by publishing the same events
+ * again. One lead's events wait in its assignment's outbox; a batch's wait in one announcement document.
  */
 @Injectable()
 export class AnnouncementOutbox implements OnModuleDestroy {

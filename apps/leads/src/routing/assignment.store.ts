@@ -112,16 +112,14 @@ export class AssignmentStore {
     return new Set((await findByIds(batchOf(this.assignments), contactIds, { _id: 1 })).keys());
   }
 
-  /** Accepts the lead if it is assigned (to `ownerId`, when given); null when it was not. */
-  async markAccepted(
-    workspaceId: string,
-    contactId: string,
-    ownerId: string | undefined,
-    now: Date,
-  ): Promise<AssignmentDoc | null> {
+  /**
+   * Writes the accept and appends its event to the outbox in one update, if the lead is still assignment `doc.n`,
+   * assigned to the same owner; null when it was not (accepted, reassigned or closed meanwhile).
+   */
+  async markAccepted(doc: AssignmentDoc, acceptance: Decision): Promise<AssignmentDoc | null> {
     return this.updated(
-      { _id: contactId, workspaceId, state: 'assigned', ...(ownerId === undefined ? {} : { ownerId }) },
-      { $set: { state: 'accepted', acceptedAt: now, updatedAt: now } },
+      { _id: doc._id, workspaceId: doc.workspaceId, n: doc.n, state: 'assigned', ownerId: doc.ownerId },
+      { $set: acceptance.set, $push: { outbox: { $each: acceptance.outbox } } },
     );
   }
 
@@ -198,10 +196,20 @@ export class AssignmentStore {
     return this.updated(lease, { $set: decision.set, ...push });
   }
 
-  /** Empties the outbox of assignment `doc.n` once published (a later assignment keeps its own). */
+  /**
+   * Empties the outbox of assignment `doc.n` once published (a later assignment keeps its own), unless it grew
+   * meanwhile: an accept appends outside the lease, and its entry waits for its own flush.
+   */
   async clearOutbox(doc: AssignmentDoc): Promise<void> {
+    const last = doc.outbox.length - 1;
     await this.assignments.updateOne(
-      { _id: doc._id, n: doc.n, pending: true },
+      {
+        _id: doc._id,
+        n: doc.n,
+        pending: true,
+        outbox: { $size: doc.outbox.length },
+        [`outbox.${last}.event.metadata.eventId`]: doc.outbox[last]?.event.metadata.eventId,
+      },
       { $set: { outbox: [], pending: false, leaseToken: null, updatedAt: new Date() } },
     );
   }

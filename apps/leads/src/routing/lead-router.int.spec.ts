@@ -3,12 +3,13 @@
  * redeliveries and crashes, rounds of recycled leads. See testing/routing-harness.ts for how routers are built.
  */
 import { Topics } from '@tributary/contracts';
-import { derivedEventId } from '@tributary/messaging';
+import { derivedEventId, type EventPublisher } from '@tributary/messaging';
 import type { Assignment } from './routing.types';
 import { ownerLoadModel, routingClaimModel, routingHoldModel } from './routing.model';
 import {
   cause,
   countsOf,
+  createRouter,
   cursorOf,
   holdsOf,
   openLeads,
@@ -120,6 +121,152 @@ describe('lead router', () => {
     const late = new Date((assigned?.acceptDueAt?.getTime() ?? 0) + 60_000);
     expect(await sweeper.sweep(late)).toMatchObject({ breached: 0 });
     expect(await router.assignmentOf(ws, contactId)).toMatchObject({ state: 'accepted', ownerId: owner });
+  });
+
+  it('an accept announces `leads.accepted` once, with owner, team and times; a repeated accept announces nothing', async () => {
+    const { router, sweeper, store, ws } = await oneReplica('accepted');
+    await setTeam(store, ws, ['rep-1', 'rep-2']);
+    const contactId = `${ws}:fay`;
+    const scored = cause(ws);
+    const assigned = await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: scored });
+    if (!assigned?.ownerId || !assigned.assignedAt)
+      throw new Error(`not assigned: ${JSON.stringify(assigned)}`);
+    const assignedId = derivedEventId(scored.eventId, 'scoring/lead-assigned/1');
+
+    const first = await router.accept(ws, contactId, assigned.ownerId);
+    expect(first.status).toBe('accepted');
+    const acceptedAt = first.assignment?.acceptedAt?.getTime();
+    const expected = {
+      metadata: {
+        eventId: derivedEventId(assignedId, 'scoring/lead-accepted/1'),
+        occurredAt: acceptedAt,
+        workspaceId: ws,
+        source: 'scoring',
+        correlationId: scored.correlationId,
+        causationId: assignedId,
+      },
+      contactId,
+      ownerId: assigned.ownerId,
+      teamId: 'inbound',
+      assignedAt: assigned.assignedAt.getTime(),
+      acceptedAt,
+    };
+    // Read up to a marker published after the accept (same key, same partition): every record before it counts.
+    expect(await published(Topics.LeadsAccepted, ws, contactId)).toEqual([expected]);
+
+    expect(await router.accept(ws, contactId, assigned.ownerId)).toMatchObject({
+      status: 'already-accepted',
+      assignment: { state: 'accepted', acceptedAt: first.assignment?.acceptedAt },
+    });
+    expect((await router.accept(ws, contactId)).status).toBe('already-accepted');
+    // Past every lease and the SLA: the sweep finds nothing of the accept left to publish.
+    expect(await sweeper.sweep(new Date(Date.now() + 2 * 60 * 60_000))).toMatchObject({
+      republished: 0,
+      breached: 0,
+    });
+    expect(await published(Topics.LeadsAccepted, ws, contactId)).toEqual([expected]);
+  });
+
+  it('two replicas accepting a lead at once accept it once and announce it once', async () => {
+    const { a, b, store, ws } = await twoReplicas('accept-race');
+    await setTeam(store, ws, ['rep-1']);
+    const contactId = `${ws}:gil`;
+    await a.router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
+    const outcomes = await Promise.all([
+      a.router.accept(ws, contactId, 'rep-1'),
+      b.router.accept(ws, contactId, 'rep-1'),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['accepted', 'already-accepted']);
+    const stored = await a.router.assignmentOf(ws, contactId);
+    const announced = await published(Topics.LeadsAccepted, ws, contactId);
+    expect(announced.map((e) => [e.ownerId, e.acceptedAt])).toEqual([
+      ['rep-1', stored?.acceptedAt?.getTime()],
+    ]);
+  });
+
+  it('an accept stored but not published (Kafka down, a crash) is published by the sweep once its lease ran out', async () => {
+    const { router, sweeper, store, ws } = await oneReplica('accept-unpublished');
+    await setTeam(store, ws, ['rep-1']);
+    const contactId = `${ws}:hy`;
+    const scored = cause(ws);
+    await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: scored });
+    const kafkaDown = {
+      publishAll: () => Promise.reject(new Error('kafka down')),
+    } as unknown as EventPublisher;
+    const down = await createRouter(store, kafkaDown);
+    await expect(down.router.accept(ws, contactId, 'rep-1')).rejects.toThrow('kafka down');
+    await down.close();
+
+    // The accept stands: a repeat answers for it and announces nothing.
+    expect(await router.accept(ws, contactId, 'rep-1')).toMatchObject({
+      status: 'already-accepted',
+      assignment: { state: 'accepted' },
+    });
+    expect(await published(Topics.LeadsAccepted, ws, contactId)).toEqual([]);
+    const acceptedAt = (await router.assignmentOf(ws, contactId))?.acceptedAt?.getTime() ?? 0;
+    // Within the accept's lease the outbox is the accepting router's; after it, the sweep's, once.
+    expect(await sweeper.sweep(new Date(acceptedAt + 1_000))).toMatchObject({ republished: 0 });
+    expect(await sweeper.sweep(new Date(acceptedAt + 31_000))).toMatchObject({ republished: 1 });
+    expect(await sweeper.sweep(new Date(acceptedAt + 62_000))).toMatchObject({ republished: 0 });
+    const announced = await published(Topics.LeadsAccepted, ws, contactId);
+    expect(announced.map((e) => [e.metadata.eventId, e.ownerId, e.acceptedAt])).toEqual([
+      [
+        derivedEventId(derivedEventId(scored.eventId, 'scoring/lead-assigned/1'), 'scoring/lead-accepted/1'),
+        'rep-1',
+        acceptedAt,
+      ],
+    ]);
+  });
+
+  it("a flush of an outbox read before an accept leaves the accept's event to be published", async () => {
+    const { router, sweeper, outbox, replica, store, ws } = await oneReplica('accept-outbox');
+    await setTeam(store, ws, ['rep-1']);
+    const contactId = `${ws}:jan`;
+    const kafkaDown = {
+      publishAll: () => Promise.reject(new Error('kafka down')),
+    } as unknown as EventPublisher;
+    const down = await createRouter(store, kafkaDown);
+    // Assigned with its `leads.assigned` unpublished, then accepted with its `leads.accepted` unpublished too.
+    await expect(
+      down.router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) }),
+    ).rejects.toThrow('kafka down');
+    const beforeAccept = await replica.assignments.assignment(contactId);
+    if (!beforeAccept) throw new Error('not stored');
+    await expect(down.router.accept(ws, contactId, 'rep-1')).rejects.toThrow('kafka down');
+    await down.close();
+
+    // A replica that read the outbox before the accept publishes what it read; its clear must not take the accept's.
+    await outbox.flush(beforeAccept);
+    expect(await sweeper.sweep(new Date(Date.now() + 31_000))).toMatchObject({ republished: 1 });
+    expect(await router.assignmentOf(ws, contactId)).toMatchObject({ state: 'accepted', ownerId: 'rep-1' });
+    const accepted = await published(Topics.LeadsAccepted, ws, contactId);
+    expect(accepted.map((e) => e.ownerId)).toEqual(['rep-1']);
+    const assigned = await published(Topics.LeadsAssigned, ws, contactId);
+    expect(new Set(assigned.map((e) => e.metadata.eventId)).size).toBe(1);
+  });
+
+  it('an accept claimed by a replica that died before writing it is finished by the next accept, with its time', async () => {
+    const { router, store, ws } = await oneReplica('accept-claimed');
+    await setTeam(store, ws, ['rep-1']);
+    const contactId = `${ws}:ivo`;
+    await router.assign({ workspaceId: ws, contactId, attributes: {}, cause: cause(ws) });
+    const claimedAt = new Date(Date.now() - 1);
+    await routingClaimModel(store).create({
+      _id: `${contactId}#accept-1`,
+      workspaceId: ws,
+      contactId,
+      kind: 'accept',
+      causeId: 'accept-of-a-dead-replica',
+      set: { acceptedAt: claimedAt, leaseUntil: claimedAt },
+      createdAt: claimedAt,
+    });
+    expect(await router.accept(ws, contactId, 'rep-1')).toMatchObject({
+      status: 'already-accepted',
+      assignment: { state: 'accepted', acceptedAt: claimedAt },
+    });
+    expect((await router.accept(ws, contactId, 'rep-1')).status).toBe('already-accepted');
+    const announced = await published(Topics.LeadsAccepted, ws, contactId);
+    expect(announced.map((e) => [e.ownerId, e.acceptedAt])).toEqual([['rep-1', claimedAt.getTime()]]);
   });
 
   it('a recycled lead gets an owner again on its next cause: once, round-robin going on, never for an old cause', async () => {

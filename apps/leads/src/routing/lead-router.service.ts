@@ -8,6 +8,7 @@ import { LeadAssigner } from './lead-assigner';
 import type { LeadRouting } from './lead-routing.port';
 import {
   acceptStatusOf,
+  acceptanceOf,
   causeSeen,
   closedOf,
   firstAssignment,
@@ -17,6 +18,7 @@ import {
   remember,
   routedAssignment,
   toAssignment,
+  type Acceptance,
 } from './routing-decisions';
 import { RoutingRulesStore, type RoutingRulesVersion } from './routing-rules.store';
 import { dueEntriesOf, type AssignmentDoc } from './routing.model';
@@ -116,17 +118,23 @@ export class LeadRouter implements LeadRouting {
   /**
    * The owner accepts the lead (idempotent). `ownerId`, when given, must be the current owner. An accept that
    * lands before the sweep noticed the missed SLA still counts: both are conditional on the lead being `assigned`.
+   * The accept that lands announces it once (`leads.accepted`); a repeated one announces nothing.
    */
   async accept(
     workspaceId: string,
     contactId: string,
     ownerId?: string,
   ): Promise<{ status: AcceptStatus; assignment: Assignment | null }> {
-    for (let attempt = 0; ; attempt += 1) {
-      const accepted = await this.store.markAccepted(workspaceId, contactId, ownerId, new Date());
-      if (accepted) return { status: 'accepted', assignment: toAssignment(accepted) };
-      const doc = await this.store.assignmentIn(workspaceId, contactId);
-      const status = acceptStatusOf(doc, ownerId, attempt + 1 >= MAX_ACCEPT_ATTEMPTS);
+    let doc = await this.store.assignmentIn(workspaceId, contactId);
+    for (let attempt = 1; ; attempt += 1) {
+      const now = new Date();
+      const acceptance = doc && acceptanceOf(doc, ownerId, now, new Date(now.getTime() + this.leaseMs));
+      if (doc && acceptance) {
+        const outcome = await this.claimAccept(doc, acceptance, now);
+        if (outcome) return outcome;
+        doc = await this.store.assignmentIn(workspaceId, contactId);
+      }
+      const status = acceptStatusOf(doc, ownerId, attempt >= MAX_ACCEPT_ATTEMPTS);
       if (status !== 'retry') return { status, assignment: doc ? toAssignment(doc) : null };
     }
   }
@@ -202,6 +210,49 @@ export class LeadRouter implements LeadRouting {
   async assignmentOf(workspaceId: string, contactId: string): Promise<Assignment | null> {
     const doc = await this.store.assignmentIn(workspaceId, contactId);
     return doc ? toAssignment(doc) : null;
+  }
+
+  /**
+   * Accepts assignment `doc.n`, claimed by inserting `<contactId>#accept-<n>` (two accepts at once decide once), and
+   * publishes its outbox; the write and its event land together, so a crash before the publish leaves it to the sweep.
+   * Someone else's claim is theirs to write while their lease lasts, and finished with their `acceptedAt` (the same
+   * event) once it ran out. Null when the lead changed in between (reassigned, closed).
+   */
+  private async claimAccept(
+    doc: AssignmentDoc,
+    acceptance: Acceptance,
+    now: Date,
+  ): Promise<{ status: AcceptStatus; assignment: Assignment } | null> {
+    const claimId = `${doc._id}#accept-${doc.n}`;
+    const { acceptedAt, leaseUntil } = acceptance.set;
+    const [won] = await Promise.all([
+      this.store.insertClaim({
+        _id: claimId,
+        workspaceId: doc.workspaceId,
+        contactId: doc._id,
+        kind: 'accept',
+        causeId: acceptance.event.metadata.eventId,
+        set: { acceptedAt, leaseUntil },
+        createdAt: now,
+      }),
+      // The sweep publishes the outbox should this router stop before it does.
+      this.store.arm(dueEntriesOf({ ...doc, ...acceptance.set })),
+    ]);
+    let decided: Acceptance | null = acceptance;
+    if (!won) {
+      const claimed = await this.store.claimedSet(claimId);
+      if (!claimed?.acceptedAt) return null;
+      if (!claimed.leaseUntil || claimed.leaseUntil > now)
+        return {
+          status: 'already-accepted',
+          assignment: toAssignment({ ...doc, state: 'accepted', acceptedAt: claimed.acceptedAt }),
+        };
+      decided = acceptanceOf(doc, undefined, claimed.acceptedAt, leaseUntil ?? now);
+    }
+    const accepted = decided && (await this.store.markAccepted(doc, decided));
+    if (!accepted) return null;
+    await this.outbox.flush(accepted);
+    return { status: won ? 'accepted' : 'already-accepted', assignment: toAssignment(accepted) };
   }
 
   /**

@@ -3,6 +3,7 @@ import { derivedEventId, originMetadata } from '@tributary/messaging';
 import {
   MAX_REMEMBERED_CAUSES,
   acceptStatusOf,
+  acceptanceOf,
   breachOf,
   causeSeen,
   closedOf,
@@ -219,6 +220,54 @@ describe('breachOf', () => {
 
   it('breaches nothing that is not assigned', () => {
     expect(breachOf(lead(), now, LEASE)).toBeNull();
+  });
+});
+
+describe('acceptanceOf', () => {
+  const acceptedAt = new Date(now.getTime() + 7 * 60_000);
+  const leaseUntil = new Date(acceptedAt.getTime() + LEASE);
+
+  it('accepts the assignment and queues its `leads.accepted` under an id derived from its `leads.assigned`', () => {
+    const doc = assigned('rep-2');
+    const acceptance = acceptanceOf(doc, 'rep-2', acceptedAt, leaseUntil);
+    const event = {
+      metadata: {
+        eventId: derivedEventId(doc.metadata?.eventId ?? '', 'scoring/lead-accepted/1'),
+        occurredAt: acceptedAt.getTime(),
+        workspaceId: ws,
+        source: 'scoring',
+        correlationId: cause.correlationId,
+        causationId: doc.metadata?.eventId,
+      },
+      contactId: doc._id,
+      ownerId: 'rep-2',
+      teamId: 'inbound',
+      assignedAt: now.getTime(),
+      acceptedAt: acceptedAt.getTime(),
+    };
+    expect(acceptance).toEqual({
+      set: { state: 'accepted', acceptedAt, pending: true, leaseUntil, updatedAt: acceptedAt },
+      outbox: [{ topic: Topics.LeadsAccepted, event }],
+      event,
+    });
+  });
+
+  it('gives the same event for the same accept, whoever finishes it, and a new id for a later assignment', () => {
+    const doc = assigned('rep-2');
+    const finisher = acceptanceOf(doc, undefined, acceptedAt, new Date(leaseUntil.getTime() + 60_000));
+    expect(finisher?.event).toEqual(acceptanceOf(doc, 'rep-2', acceptedAt, leaseUntil)?.event);
+    const reassigned = acceptanceOf({ ...doc, n: 2 }, 'rep-2', acceptedAt, leaseUntil);
+    expect(reassigned?.event.metadata.eventId).toBe(
+      derivedEventId(doc.metadata?.eventId ?? '', 'scoring/lead-accepted/2'),
+    );
+  });
+
+  it('accepts nothing that is not assigned to that owner', () => {
+    const doc = assigned('rep-2');
+    expect(acceptanceOf(doc, 'rep-1', acceptedAt, leaseUntil)).toBeNull();
+    expect(acceptanceOf(lead(), undefined, acceptedAt, leaseUntil)).toBeNull();
+    for (const state of ['accepted', 'queued', 'closed', 'recycled'] as const)
+      expect(acceptanceOf({ ...doc, state }, 'rep-2', acceptedAt, leaseUntil)).toBeNull();
   });
 });
 

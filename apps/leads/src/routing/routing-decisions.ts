@@ -1,10 +1,10 @@
 /**
- * Routing's decisions, pure: who gets a lead, what a decided, breached, recycled or reopened assignment looks like,
- * which events it announces. The router, the batch path and the sweeper apply these answers with conditional writes
- * (the batch path's own are in batch-decisions.ts).
+ * Routing's decisions, pure: who gets a lead, what a decided, breached, accepted, recycled or reopened assignment
+ * looks like, which events it announces. The router, the batch path and the sweeper apply these answers with
+ * conditional writes (the batch path's own are in batch-decisions.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { Topics, type LeadAssigned, type LeadSlaBreached } from '@tributary/contracts';
+import { Topics, type LeadAccepted, type LeadAssigned, type LeadSlaBreached } from '@tributary/contracts';
 import { causedMetadata } from '@tributary/messaging';
 import { LEADS_EVENT_SOURCE } from '../event-source';
 import { FALLBACK_RULE_ID, chooseTeam, teamOf, type RoutingTeam } from './routing-rules';
@@ -32,6 +32,11 @@ export interface RoutingChoice {
 export interface Decision {
   set: Partial<AssignmentDoc>;
   outbox: OutboxEntry[];
+}
+
+/** An accept decided: the fields it sets and its `leads.accepted`, queued in the outbox. */
+export interface Acceptance extends Decision {
+  event: LeadAccepted;
 }
 
 /** Capacity taken for a hold, to give back if the decision that took it is not recorded. */
@@ -314,6 +319,40 @@ export function recycledSetOf(doc: AssignmentDoc, causeId: string, now: Date): P
     leaseToken: null,
     recycleIds: remember(doc.recycleIds, causeId),
     updatedAt: now,
+  };
+}
+
+/**
+ * Assignment `doc.n` accepted at `acceptedAt` by its owner (`ownerId`, when given, must be it), with its
+ * `leads.accepted` in the outbox under an id derived from the assignment's `leads.assigned`: the same `acceptedAt`
+ * gives the same event, so whoever finishes an accept someone else claimed announces theirs. The outbox is the
+ * accepting router's to publish until `leaseUntil`, then the sweep's. Null when the lead is not assigned (to them).
+ */
+export function acceptanceOf(
+  doc: AssignmentDoc,
+  ownerId: string | undefined,
+  acceptedAt: Date,
+  leaseUntil: Date,
+): Acceptance | null {
+  if (doc.state !== 'assigned' || (ownerId !== undefined && doc.ownerId !== ownerId)) return null;
+  if (!doc.ownerId || !doc.teamId || !doc.metadata || !doc.assignedAt) return null;
+  const event: LeadAccepted = {
+    metadata: causedMetadata(
+      doc.metadata,
+      LEADS_EVENT_SOURCE,
+      `lead-accepted/${doc.n}`,
+      acceptedAt.getTime(),
+    ),
+    contactId: doc._id,
+    ownerId: doc.ownerId,
+    teamId: doc.teamId,
+    assignedAt: doc.assignedAt.getTime(),
+    acceptedAt: acceptedAt.getTime(),
+  };
+  return {
+    set: { state: 'accepted', acceptedAt, pending: true, leaseUntil, updatedAt: acceptedAt },
+    outbox: [{ topic: Topics.LeadsAccepted, event }],
+    event,
   };
 }
 

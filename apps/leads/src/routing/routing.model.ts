@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
-import type { EventMetadata, LeadAssigned, LeadSlaBreached } from '@tributary/contracts';
+import type { EventMetadata, LeadAccepted, LeadAssigned, LeadSlaBreached } from '@tributary/contracts';
 import type { ContactAttributes } from '../contacts/contact-attributes';
 import type { RoutingRules } from './routing-rules';
 
@@ -27,7 +27,9 @@ export type AssignmentReason = 'routed' | 'requalified' | 'sla-reassigned' | 'sl
 
 /** An event decided together with a state change and published after it (a one-document outbox). */
 export type OutboxEntry =
-  { topic: 'leads.assigned'; event: LeadAssigned } | { topic: 'leads.sla-breached'; event: LeadSlaBreached };
+  | { topic: 'leads.assigned'; event: LeadAssigned }
+  | { topic: 'leads.sla-breached'; event: LeadSlaBreached }
+  | { topic: 'leads.accepted'; event: LeadAccepted };
 
 /** One lead's assignment: a single document per lead, keyed by contactId, so the claim is an insert. */
 export interface AssignmentDoc {
@@ -120,15 +122,16 @@ assignmentSchema.index({ state: 1, acceptDueAt: 1 });
 
 /**
  * An exclusive decision about one lead, taken by inserting its `_id` (an insert has one winner on every store):
- * `<contactId>#round-<r>` opens round r, `<contactId>#breach-<n>` breaches assignment n, `<contactId>#recycle:<eventId>`
- * applies one recycle cause (to the round in `set.round`). `set` is what the winner writes into the assignment, so
- * whoever finds a claim its winner left half-way (the lease in `set` ran out) can finish it with the same content.
+ * `<contactId>#round-<r>` opens round r, `<contactId>#breach-<n>` breaches assignment n, `<contactId>#accept-<n>`
+ * accepts assignment n, `<contactId>#recycle:<eventId>` applies one recycle cause (to the round in `set.round`). `set`
+ * is what the winner writes into the assignment, so whoever finds a claim its winner left half-way (the lease in `set`
+ * ran out) can finish it with the same content.
  */
 export interface RoutingClaimDoc {
   _id: string;
   workspaceId: string;
   contactId: string;
-  kind: 'round' | 'recycle' | 'breach';
+  kind: 'round' | 'recycle' | 'breach' | 'accept';
   /** Event id of the cause that won the claim. */
   causeId: string;
   set: Partial<AssignmentDoc> | null;

@@ -3,6 +3,8 @@ import type { Model } from 'mongoose';
 import { Topics, type EventMetadata } from '@tributary/contracts';
 import { EventPublisher, causedMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { findByIds, isDuplicateKey, type BatchCollection } from '@tributary/store';
+import { SERVICE_CONFIG } from '@tributary/config';
+import type { ReportingConfig } from '../config';
 import { EVENT_COUNT_MODEL, type EventCountDoc } from './event-count.model';
 import { EVENT_FACT_MODEL, type EventFactDoc } from './event-fact.model';
 
@@ -29,7 +31,13 @@ export class EventCounter {
     @Inject(EVENT_FACT_MODEL) private readonly facts: Model<EventFactDoc>,
     @Inject(EVENT_COUNT_MODEL) private readonly counters: Model<EventCountDoc>,
     private readonly publisher: EventPublisher,
+    @Inject(SERVICE_CONFIG) private readonly config: Pick<ReportingConfig, 'REPORT_TOPICS_PUBLISH'>,
   ) {}
+
+  /** Announces running counts, unless this process must not publish (a recompute). */
+  private async announce(reports: OutgoingEvent<typeof Topics.ReportsEventCounts>[]): Promise<void> {
+    if (this.config.REPORT_TOPICS_PUBLISH) await this.publisher.publishAll(reports);
+  }
 
   async record(metadata: EventMetadata, eventType: string): Promise<void> {
     const { workspaceId } = metadata;
@@ -52,11 +60,13 @@ export class EventCounter {
             )
             .lean()
         : await this.counters.findById(counterId, { count: 1 }).lean();
-    await this.publisher.publish({
-      topic: Topics.ReportsEventCounts,
-      key: counterId,
-      event: reportOf(metadata, eventType, counter?.count ?? 0),
-    });
+    await this.announce([
+      {
+        topic: Topics.ReportsEventCounts,
+        key: counterId,
+        event: reportOf(metadata, eventType, counter?.count ?? 0),
+      },
+    ]);
   }
 
   /**
@@ -88,7 +98,7 @@ export class EventCounter {
     await Promise.all([...moves].map(async ([id, move]) => after.set(id, await this.increment(id, move))));
     // What landed is counted and announced now; the record-by-record retry finds those facts and counts the rest.
     if (failure) {
-      await this.publisher.publishAll(
+      await this.announce(
         this.reportsOf(
           distinct.filter((e) => landed.has(e.metadata.eventId)),
           landed,
@@ -107,7 +117,7 @@ export class EventCounter {
         count: 1,
       },
     );
-    await this.publisher.publishAll(this.reportsOf(distinct, landed, moves, after, current));
+    await this.announce(this.reportsOf(distinct, landed, moves, after, current));
   }
 
   /** Each event's report: a new event's own running count, a repeated one's counter as it stands. */

@@ -65,6 +65,7 @@ export class FunnelContributor implements ReportContributor {
     Topics.ContactsMerged,
     Topics.LeadsAssigned,
     Topics.LeadsSlaBreached,
+    Topics.LeadsAccepted,
     Topics.TrackingEvents,
     Topics.LeadsCaptured,
   ];
@@ -139,6 +140,19 @@ export class FunnelContributor implements ReportContributor {
             ownerId,
             teamId,
             inc: { breached: 1 },
+          }),
+        );
+        return;
+      case Topics.LeadsAccepted:
+        // Counted on the day of the assignment accepted, so a day's accepted never exceeds its assigned.
+        batch.events.forEach(({ metadata, ownerId, teamId, assignedAt, acceptedAt }, i) =>
+          this.countRouting(batch.tallies, position(batch.positions, i), {
+            workspaceId: metadata.workspaceId,
+            at: assignedAt,
+            zone: zoneOf(metadata.workspaceId),
+            ownerId,
+            teamId,
+            inc: { accepted: 1, acceptMsTotal: Math.max(0, acceptedAt - assignedAt) },
           }),
         );
         return;

@@ -49,7 +49,10 @@ export interface RoutingRow {
   ownerId: string;
   teamId: string;
   assigned: number;
+  accepted: number;
   breached: number;
+  /** Mean time from assignment to accept, over the accepted ones; null when none was. */
+  meanMinutesToAccept: number | null;
   /** breached / assigned; null when nothing was assigned in the range. */
   breachRate: number | null;
 }
@@ -126,20 +129,33 @@ export class FunnelController {
       ...(query.teamId ? { where: { teamId: query.teamId } } : {}),
       by: ['ownerId', 'teamId'],
     });
-    const byOwner = new Map<string, RoutingRow>();
+    const byOwner = new Map<string, RoutingRow & { acceptMsTotal: number }>();
     for (const tally of tallies) {
       const ownerId = tally.dims['ownerId'] ?? '';
       const teamId = tally.dims['teamId'] ?? '';
       const key = `${ownerId}\u0000${teamId}`;
-      const row = byOwner.get(key) ?? { ownerId, teamId, assigned: 0, breached: 0, breachRate: null };
+      const row = byOwner.get(key) ?? {
+        ownerId,
+        teamId,
+        assigned: 0,
+        accepted: 0,
+        breached: 0,
+        breachRate: null,
+        meanMinutesToAccept: null,
+        acceptMsTotal: 0,
+      };
       row.assigned += tally.n['assigned'] ?? 0;
+      row.accepted += tally.n['accepted'] ?? 0;
       row.breached += tally.n['breached'] ?? 0;
+      row.acceptMsTotal += tally.n['acceptMsTotal'] ?? 0;
       byOwner.set(key, row);
     }
     const rows = [...byOwner.values()]
-      .map((row) => ({
+      .map(({ acceptMsTotal, ...row }): RoutingRow => ({
         ...row,
         breachRate: row.assigned === 0 ? null : Math.round((row.breached / row.assigned) * 10_000) / 10_000,
+        meanMinutesToAccept:
+          row.accepted === 0 ? null : Math.round((acceptMsTotal / row.accepted / 60_000) * 100) / 100,
       }))
       .sort((a, b) => a.teamId.localeCompare(b.teamId) || a.ownerId.localeCompare(b.ownerId));
     if (wantsCsv(query.format, accept)) {
@@ -188,7 +204,15 @@ const PERSON_COLUMNS = [
   'teamId',
   ...FUNNEL_STAGES.map((s) => `reached_${s}`),
 ];
-const ROUTING_COLUMNS = ['ownerId', 'teamId', 'assigned', 'breached', 'breachRate'];
+const ROUTING_COLUMNS = [
+  'ownerId',
+  'teamId',
+  'assigned',
+  'accepted',
+  'breached',
+  'breachRate',
+  'meanMinutesToAccept',
+];
 
 function flatPerson(person: FunnelPerson): Record<string, unknown> {
   const { reached, ...rest } = person;

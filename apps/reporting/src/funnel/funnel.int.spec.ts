@@ -7,6 +7,7 @@ import type { Kafka } from 'kafkajs';
 import {
   Topics,
   type ContactsMerged,
+  type LeadAccepted,
   type LeadAssigned,
   type LeadSlaBreached,
   type LifecycleChanged,
@@ -38,6 +39,7 @@ const TOPICS = [
   Topics.ContactsMerged,
   Topics.LeadsAssigned,
   Topics.LeadsSlaBreached,
+  Topics.LeadsAccepted,
   Topics.TrackingEvents,
 ];
 let service: RunningService;
@@ -98,6 +100,18 @@ function assigned(id: string, ownerId: string, at: number): OutgoingEvent {
     acceptDueAt: at + 3_600_000,
   };
   return { topic: Topics.LeadsAssigned, key: event.contactId, event };
+}
+
+function acceptedBy(id: string, ownerId: string, assignedAt: number, acceptedAt: number): OutgoingEvent {
+  const event: LeadAccepted = {
+    metadata: originMetadata({ workspaceId: workspace, source: 'leads', occurredAt: acceptedAt }),
+    contactId: contact(id),
+    ownerId,
+    teamId: 't1',
+    assignedAt,
+    acceptedAt,
+  };
+  return { topic: Topics.LeadsAccepted, key: event.contactId, event };
 }
 
 function breached(id: string, ownerId: string, at: number): OutgoingEvent {
@@ -177,6 +191,8 @@ const routingEvents = [
   assigned('u2', 'o2', h(61)),
   breached('u2', 'o2', h(84)),
   assigned('u2', 'o1', h(85)), // reassigned after the breach: u2's owner is o1 now
+  acceptedBy('u1', 'o1', h(35), h(35) + 30 * 60_000),
+  acceptedBy('u2', 'o1', h(85), h(85) + 90 * 60_000),
 ];
 
 const EXPECTED = {
@@ -251,11 +267,27 @@ describe('lead funnel', () => {
     ]);
   });
 
-  it('counts assignments and SLA breaches per owner', async () => {
+  it('counts assignments, accepts with the mean time to accept, and SLA breaches per owner', async () => {
     const routing = await get<{ items: RoutingRow[] }>(`/v1/reports/routing?${RANGE}`);
     expect(routing.items).toEqual([
-      { ownerId: 'o1', teamId: 't1', assigned: 2, breached: 0, breachRate: 0 },
-      { ownerId: 'o2', teamId: 't1', assigned: 1, breached: 1, breachRate: 1 },
+      {
+        ownerId: 'o1',
+        teamId: 't1',
+        assigned: 2,
+        accepted: 2,
+        breached: 0,
+        breachRate: 0,
+        meanMinutesToAccept: 60,
+      },
+      {
+        ownerId: 'o2',
+        teamId: 't1',
+        assigned: 1,
+        accepted: 0,
+        breached: 1,
+        breachRate: 1,
+        meanMinutesToAccept: null,
+      },
     ]);
   });
 
@@ -264,8 +296,24 @@ describe('lead funnel', () => {
     await waitForGroupCaughtUp(kafka, group, TOPICS);
     expect(stagesOf(await get<FunnelReport>(`/v1/reports/funnel?${RANGE}`))).toEqual(EXPECTED);
     expect((await get<{ items: RoutingRow[] }>(`/v1/reports/routing?${RANGE}`)).items).toEqual([
-      { ownerId: 'o1', teamId: 't1', assigned: 2, breached: 0, breachRate: 0 },
-      { ownerId: 'o2', teamId: 't1', assigned: 1, breached: 1, breachRate: 1 },
+      {
+        ownerId: 'o1',
+        teamId: 't1',
+        assigned: 2,
+        accepted: 2,
+        breached: 0,
+        breachRate: 0,
+        meanMinutesToAccept: 60,
+      },
+      {
+        ownerId: 'o2',
+        teamId: 't1',
+        assigned: 1,
+        accepted: 0,
+        breached: 1,
+        breachRate: 1,
+        meanMinutesToAccept: null,
+      },
     ]);
   });
 

@@ -1,8 +1,15 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { BatchEventPattern, type KafkaEventContext } from '@tributary/messaging';
-import { Topics, type TopicEvents } from '@tributary/contracts';
+import { Catalog, Topics, type TopicEvents, type TopicName } from '@tributary/contracts';
 import { ReportIntake } from './report-intake.service';
+
+/** The topics the catalog says reporting consumes: each has its handler below (intake.handler.spec checks). */
+export function reportingTopics(): TopicName[] {
+  return Object.values(Catalog)
+    .filter((spec) => spec.consumers.includes('reporting'))
+    .map((spec) => spec.name);
+}
 
 type Events<T extends keyof TopicEvents> = TopicEvents[T][];
 
@@ -48,6 +55,11 @@ export class IntakeHandler {
   @BatchEventPattern(Topics.LeadsSlaBreached, { acrossPartitions: true })
   onSlaBreached(@Payload() events: Events<'leads.sla-breached'>, @Ctx() ctx: KafkaEventContext) {
     return this.intake.take(Topics.LeadsSlaBreached, events, ctx.positions);
+  }
+
+  @BatchEventPattern(Topics.LeadsAccepted, { acrossPartitions: true })
+  onAccepted(@Payload() events: Events<'leads.accepted'>, @Ctx() ctx: KafkaEventContext) {
+    return this.intake.take(Topics.LeadsAccepted, events, ctx.positions);
   }
 
   @BatchEventPattern(Topics.JourneySteps, { acrossPartitions: true })

@@ -2,7 +2,9 @@ import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@ne
 import type { Connection } from 'mongoose';
 import type { TopicEvents, TopicName } from '@tributary/contracts';
 import type { RecordPosition } from '@tributary/messaging';
+import { SERVICE_CONFIG } from '@tributary/config';
 import { STORE_CONNECTION } from '@tributary/store';
+import type { ReportingConfig } from '../config';
 import { ReportSettingsStore } from '../settings/report-settings';
 import { TallyBatch, applyTallies } from '../read-models/tallies';
 import { ensureReportIndexes } from '../read-models/indexes';
@@ -25,6 +27,7 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
     @Inject(STORE_CONNECTION) private readonly connection: Connection,
     private readonly settings: ReportSettingsStore,
     private readonly reportTopics: ReportTopics,
+    @Inject(SERVICE_CONFIG) private readonly config: Pick<ReportingConfig, 'REPORT_ONLY_WORKSPACE'>,
   ) {
     for (const contributor of contributors)
       for (const topic of contributor.topics)
@@ -53,14 +56,21 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
   ): Promise<void> {
     if (consumed.length !== consumedAt.length)
       throw new Error(`${topic}: ${consumed.length} events but ${consumedAt.length} positions`);
-    const fresh = await this.seen.claim(topic, consumed.map(eventKeyOf), consumedAt);
-    const events = consumed.filter((_, i) => fresh[i]);
-    const positions = consumedAt.filter((_, i) => fresh[i]);
+    const only = this.config.REPORT_ONLY_WORKSPACE;
+    const kept = only === undefined ? null : consumed.map((event) => workspaceOf(event) === only);
+    const ofWorkspace = <E>(list: readonly E[]) => (kept ? list.filter((_, i) => kept[i]) : list);
+    const fresh = await this.seen.claim(
+      topic,
+      ofWorkspace(consumed).map(eventKeyOf),
+      ofWorkspace(consumedAt),
+    );
+    const events = ofWorkspace(consumed).filter((_, i) => fresh[i]);
+    const positions = ofWorkspace(consumedAt).filter((_, i) => fresh[i]);
     if (events.length === 0) return;
     const workspaces = new Set<string>();
     for (const event of events) {
-      const metadata = (event as { metadata?: { workspaceId: string } }).metadata;
-      if (metadata) workspaces.add(metadata.workspaceId);
+      const workspaceId = workspaceOf(event);
+      if (workspaceId !== undefined) workspaces.add(workspaceId);
     }
     const batch = {
       topic,
@@ -82,4 +92,8 @@ function eventKeyOf(event: unknown): string {
   if (metadata) return metadata.eventId;
   const letter = event as { sourceTopic?: string; sourcePartition?: number; sourceOffset?: string };
   return `${letter.sourceTopic ?? '?'}:${letter.sourcePartition ?? '?'}:${letter.sourceOffset ?? '?'}`;
+}
+
+function workspaceOf(event: unknown): string | undefined {
+  return (event as { metadata?: { workspaceId: string } }).metadata?.workspaceId;
 }

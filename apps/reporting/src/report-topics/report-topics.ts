@@ -34,6 +34,7 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
+    if (!this.config.REPORT_TOPICS_PUBLISH) return;
     this.timer = setInterval(() => void this.tick(), this.config.REPORT_TOPICS_INTERVAL_MS);
     this.timer.unref();
   }

@@ -24,6 +24,7 @@ import type { TrackingCallsStored } from './TrackingCallsStored';
 import type { ContactsMerged } from './ContactsMerged';
 import type { LeadAssigned } from './LeadAssigned';
 import type { LeadSlaBreached } from './LeadSlaBreached';
+import type { LeadAccepted } from './LeadAccepted';
 import type { LifecycleChanged } from './LifecycleChanged';
 import type { AccessCredential } from './AccessCredential';
 
@@ -56,6 +57,7 @@ export const Topics = {
   ContactsMerged: 'contacts.merged',
   LeadsAssigned: 'leads.assigned',
   LeadsSlaBreached: 'leads.sla-breached',
+  LeadsAccepted: 'leads.accepted',
   LifecycleChanged: 'lifecycle.changed',
   AccessCredentials: 'access.credentials',
 } as const;
@@ -92,6 +94,7 @@ export interface TopicEvents {
   'contacts.merged': ContactsMerged;
   'leads.assigned': LeadAssigned;
   'leads.sla-breached': LeadSlaBreached;
+  'leads.accepted': LeadAccepted;
   'lifecycle.changed': LifecycleChanged;
   'access.credentials': AccessCredential;
 }
@@ -2019,6 +2022,69 @@ const avroSchemas = {
       },
     ],
   },
+  LeadAccepted: {
+    type: 'record',
+    name: 'LeadAccepted',
+    namespace: 'io.tributary.scoring',
+    doc: 'The owner of an assigned lead accepted it (once per assignment; a repeated accept announces nothing new).',
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'contactId', type: 'string' },
+      { name: 'ownerId', type: 'string', doc: 'The owner who accepted the lead.' },
+      { name: 'teamId', type: 'string', doc: 'The team the accepted assignment was routed to.' },
+      {
+        name: 'assignedAt',
+        type: { type: 'long', logicalType: 'timestamp-millis' },
+        doc: "When the lead was given to this owner (the accepted assignment's leads.assigned).",
+      },
+      {
+        name: 'acceptedAt',
+        type: { type: 'long', logicalType: 'timestamp-millis' },
+        doc: "When the owner accepted it; acceptedAt - assignedAt is the owner's time to accept.",
+      },
+    ],
+  },
   LifecycleChanged: {
     type: 'record',
     name: 'LifecycleChanged',
@@ -2336,7 +2402,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'ConnectorHealth',
       key: 'connectionId/object',
       producers: ['sync'],
-      consumers: ['analysts'],
+      consumers: ['reporting', 'analysts'],
       partitions: 3,
       retention: 'compact',
     },
@@ -2496,7 +2562,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       recordName: 'AuditEntry',
       key: 'workspaceId',
       producers: ['ingestion', 'sync'],
-      consumers: ['reporting'],
+      consumers: ['operators'],
       partitions: 3,
       retention: '365d',
     },
@@ -2575,6 +2641,21 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       retention: '30d',
     },
     avroSchema: avroSchemas.LeadSlaBreached,
+  },
+  'leads.accepted': {
+    ...{
+      name: 'leads.accepted',
+      description:
+        'The owner of an assigned lead accepted it, with when it was assigned and accepted (time to accept per owner and team); once per assignment.',
+      subject: 'leads.accepted-value',
+      recordName: 'LeadAccepted',
+      key: 'contactId',
+      producers: ['leads'],
+      consumers: ['reporting', 'analysts'],
+      partitions: 6,
+      retention: '30d',
+    },
+    avroSchema: avroSchemas.LeadAccepted,
   },
   'lifecycle.changed': {
     ...{

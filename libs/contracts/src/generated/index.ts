@@ -27,6 +27,7 @@ export type { TrackingCallsStored } from './TrackingCallsStored';
 export type { ContactsMerged } from './ContactsMerged';
 export type { LeadAssigned } from './LeadAssigned';
 export type { LeadSlaBreached } from './LeadSlaBreached';
+export type { LeadAccepted } from './LeadAccepted';
 export type { LifecycleChanged } from './LifecycleChanged';
 export type { AccessCredential } from './AccessCredential';
 export * from './catalog';

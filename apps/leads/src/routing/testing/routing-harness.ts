@@ -1,8 +1,8 @@
 /**
  * The routing int specs' shared harness: routers on their own connections to one fresh database (as replicas of the
  * lead service would be), built from the same providers as the service (`RoutingModule`), publishing through a real
- * EventPublisher; `leads.assigned` / `leads.sla-breached` are read back from Kafka. Time is passed to `sweep(now)`
- * rather than waited for.
+ * EventPublisher; `leads.assigned` / `leads.sla-breached` / `leads.accepted` are read back from Kafka. Time is
+ * passed to `sweep(now)` rather than waited for.
  */
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -12,6 +12,7 @@ import {
   Catalog,
   Topics,
   type EventMetadata,
+  type LeadAccepted,
   type LeadAssigned,
   type LeadSlaBreached,
 } from '@tributary/contracts';
@@ -21,6 +22,7 @@ import {
   createKafka,
   ensureTopics,
   originMetadata,
+  type OutgoingEvent,
 } from '@tributary/messaging';
 import { STORE_CONNECTION, connectServiceStore } from '@tributary/store';
 import { createLogger, type Logger, SERVICE_LOGGER } from '@tributary/observability';
@@ -222,36 +224,39 @@ export async function cursorOf(store: Connection, workspaceId: string, teamId: s
   return (await routingCursorModel(store).findById(`${workspaceId}:${teamId}`).lean())?.seq ?? 0;
 }
 
-type RoutingTopic = typeof Topics.LeadsAssigned | typeof Topics.LeadsSlaBreached;
+const ROUTING_TOPICS = [Topics.LeadsAssigned, Topics.LeadsSlaBreached, Topics.LeadsAccepted] as const;
+type RoutingTopic = (typeof ROUTING_TOPICS)[number];
 type RoutingEvent<T extends RoutingTopic> = T extends typeof Topics.LeadsAssigned
   ? LeadAssigned
-  : LeadSlaBreached;
+  : T extends typeof Topics.LeadsSlaBreached
+    ? LeadSlaBreached
+    : LeadAccepted;
 
-function marker(topic: RoutingTopic, contactId: string, markerId: string): LeadAssigned | LeadSlaBreached {
+/** A record of workspace `markerId` keyed by `contactId`: once it is read, so is all that was published before it. */
+function marker(topic: RoutingTopic, contactId: string, markerId: string): OutgoingEvent {
   const metadata = originMetadata({ workspaceId: markerId, source: 'rt' });
   const at = Date.now();
-  return topic === Topics.LeadsAssigned
-    ? {
-        metadata,
-        contactId,
-        ownerId: '-',
-        teamId: '-',
+  const common = { metadata, contactId, ownerId: '-', teamId: '-', assignedAt: at };
+  switch (topic) {
+    case Topics.LeadsAssigned: {
+      const event: LeadAssigned = {
+        ...common,
         ruleId: '-',
         reason: 'marker',
         previousOwnerId: null,
-        assignedAt: at,
         acceptDueAt: at,
-      }
-    : {
-        metadata,
-        contactId,
-        ownerId: '-',
-        teamId: '-',
-        assignedAt: at,
-        acceptDueAt: at,
-        breachedAt: at,
-        reassignedTo: null,
       };
+      return { topic, key: contactId, event };
+    }
+    case Topics.LeadsSlaBreached: {
+      const event: LeadSlaBreached = { ...common, acceptDueAt: at, breachedAt: at, reassignedTo: null };
+      return { topic, key: contactId, event };
+    }
+    case Topics.LeadsAccepted: {
+      const event: LeadAccepted = { ...common, acceptedAt: at };
+      return { topic, key: contactId, event };
+    }
+  }
 }
 
 /**
@@ -271,10 +276,14 @@ export function routingStack(prefix: string) {
     kafka = createKafka(`${prefix}-${run}`, endpoints.kafkaBrokers, quiet);
     const admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [Catalog[Topics.LeadsAssigned], Catalog[Topics.LeadsSlaBreached]], 1);
+    await ensureTopics(
+      admin,
+      ROUTING_TOPICS.map((topic) => Catalog[topic]),
+      1,
+    );
     await admin.disconnect();
     registry = new AvroSchemaRegistry(endpoints.registryUrl);
-    await registry.registerTopics([Topics.LeadsAssigned, Topics.LeadsSlaBreached]);
+    await registry.registerTopics(ROUTING_TOPICS);
     publisher = new EventPublisher(kafka, registry, prefix);
     await publisher.connect();
   }, 60_000);
@@ -362,23 +371,7 @@ export function routingStack(prefix: string) {
   ): Promise<Map<string, RoutingEvent<T>[]>> {
     const out = connected(publisher);
     const markerId = uniqueId('marker');
-    const markers = contactIds.map((contactId) => marker(topic, contactId, markerId));
-    if (topic === Topics.LeadsAssigned)
-      await out.publishAll(
-        markers.map((event) => ({
-          topic: Topics.LeadsAssigned,
-          key: event.contactId,
-          event: event as LeadAssigned,
-        })),
-      );
-    else
-      await out.publishAll(
-        markers.map((event) => ({
-          topic: Topics.LeadsSlaBreached,
-          key: event.contactId,
-          event: event as LeadSlaBreached,
-        })),
-      );
+    await out.publishAll(contactIds.map((contactId) => marker(topic, contactId, markerId)));
     const seen = new Map(contactIds.map((contactId) => [contactId, [] as RoutingEvent<T>[]]));
     const marked = new Set<string>();
     let decoded = 0;
