@@ -1,0 +1,47 @@
+import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { DateTime } from 'luxon';
+import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
+import { parseQuery, reportQuery, resolveRange } from '../api/report-query';
+import { ReportingScopes } from '../scopes';
+import { ReportSettingsStore } from '../settings/report-settings';
+import { HealthReports, type IntegrationHealthReport } from './health-reports';
+
+const healthQuery = reportQuery.pick({ from: true, to: true });
+
+/** With no range asked for, health covers the last 24 hours in whole local hours. */
+const DEFAULT_HOURS = 24;
+
+/**
+ * `GET /v1/reports/health`: per topic throughput, freshness, latency, errors and status, the platform's consumer lag,
+ * and each sync connection's state. The caller's workspace's numbers only (consumer lag holds no workspace's data);
+ * `reports:read`.
+ */
+@Controller('v1/reports')
+@UseGuards(WorkspaceKeyGuard)
+export class IntegrationHealthController {
+  constructor(
+    private readonly reports: HealthReports,
+    private readonly settings: ReportSettingsStore,
+  ) {}
+
+  @Get('health')
+  @RequireScopes(ReportingScopes.reportsRead)
+  async health(
+    @CurrentWorkspace() workspaceId: string,
+    @Query() raw: unknown,
+  ): Promise<IntegrationHealthReport> {
+    const query = parseQuery(healthQuery, raw);
+    const { timeZone } = await this.settings.get(workspaceId);
+    const now = Date.now();
+    let from: number;
+    let to: number;
+    if (query.from === undefined && query.to === undefined) {
+      const nextHour = DateTime.fromMillis(now, { zone: timeZone }).startOf('hour').plus({ hours: 1 });
+      to = nextHour.toMillis();
+      from = nextHour.minus({ hours: DEFAULT_HOURS }).toMillis();
+    } else {
+      ({ from, to } = resolveRange({ ...query, grain: 'hour' }, timeZone, now));
+    }
+    return this.reports.report(workspaceId, { from, to, zone: timeZone }, now);
+  }
+}
