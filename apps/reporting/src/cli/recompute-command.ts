@@ -6,7 +6,13 @@ import { startService, type RunningService } from '@tributary/runtime';
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig, type ReportingConfig } from '../config';
 import { reportingTopics } from '../intake/intake.handler';
-import { BOOKKEEPING_FIELDS, READ_MODEL_COLLECTIONS } from '../read-models/collections';
+import { ReportIntake } from '../intake/report-intake.service';
+import { TALLIES_COLLECTION } from '../read-models/bucketed-counts';
+import {
+  BOOKKEEPING_FIELDS,
+  PROCESSING_TIME_MODELS,
+  READ_MODEL_COLLECTIONS,
+} from '../read-models/collections';
 
 export interface RecomputeArgs {
   /** The database to rebuild into (dropped first); it must not be the live one. */
@@ -103,6 +109,7 @@ export async function runRecompute(
       Presets.shades_classic,
     );
     bar.start(total, 0);
+    let settled = false;
     for (;;) {
       const committed = await admin.fetchOffsets({ groupId: group, topics: intakeTopics });
       let done = 0;
@@ -116,7 +123,10 @@ export async function runRecompute(
           if (at < range.end) behind = true;
         }
       bar.update(done);
-      if (!behind) break;
+      // Committed to the end and nothing in hand, twice in a row: every record is in the read models.
+      const idle = service.app.get(ReportIntake).inFlight === 0;
+      if (!behind && idle && settled) break;
+      settled = !behind && idle;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     bar.stop();
@@ -182,7 +192,8 @@ export async function compareReadModels(
   try {
     const differences: Record<string, string[]> = {};
     for (const name of READ_MODEL_COLLECTIONS) {
-      const filter = workspace ? { workspaceId: workspace } : {};
+      const filter: Record<string, unknown> = workspace ? { workspaceId: workspace } : {};
+      if (name === TALLIES_COLLECTION) filter['model'] = { $nin: [...PROCESSING_TIME_MODELS] };
       const [left, right] = await Promise.all([documents(a, name, filter), documents(b, name, filter)]);
       const found: string[] = [];
       for (const id of new Set([...left.keys(), ...right.keys()])) {

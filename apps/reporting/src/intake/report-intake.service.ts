@@ -49,7 +49,27 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
     return [...this.byTopic.keys()];
   }
 
+  /** Batches being taken in right now (a recompute stops only once none is). */
+  get inFlight(): number {
+    return this.taking;
+  }
+
+  private taking = 0;
+
   async take<T extends TopicName>(
+    topic: T,
+    consumed: readonly TopicEvents[T][],
+    consumedAt: readonly RecordPosition[],
+  ): Promise<void> {
+    this.taking++;
+    try {
+      await this.takeBatch(topic, consumed, consumedAt);
+    } finally {
+      this.taking--;
+    }
+  }
+
+  private async takeBatch<T extends TopicName>(
     topic: T,
     consumed: readonly TopicEvents[T][],
     consumedAt: readonly RecordPosition[],

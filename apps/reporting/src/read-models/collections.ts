@@ -1,6 +1,7 @@
 import { GOAL_CONVERSIONS_COLLECTION, TOUCHPOINTS_COLLECTION } from '../attribution/attribution-model';
 import { FUNNEL_CONTACTS_COLLECTION } from '../funnel/funnel-contacts';
 import { JOURNEY_MESSAGES_COLLECTION, JOURNEY_RUNS_COLLECTION } from '../journeys/journey-facts';
+import { TOPIC_FLOW_MODEL } from '../health/topic-flow.contributor';
 import { TALLIES_COLLECTION } from './bucketed-counts';
 
 /**
@@ -19,3 +20,9 @@ export const READ_MODEL_COLLECTIONS: readonly string[] = [
 
 /** Fields that say when or through which record a document was written, not what it reports. */
 export const BOOKKEEPING_FIELDS: readonly string[] = ['applied', 'updatedAt'];
+
+/**
+ * Tallies a rebuild cannot reproduce: how long reporting took to see each event is a fact about the run that took it
+ * in, not about the events (integration health's latency histogram).
+ */
+export const PROCESSING_TIME_MODELS: readonly string[] = [TOPIC_FLOW_MODEL];
