@@ -159,7 +159,6 @@ describe('recompute:reports', () => {
       { progress: quiet, log: (line) => lines.push(line) },
     );
     expect(summary.differences).toEqual({
-      event_counts: [],
       report_tallies: [],
       report_funnel_contacts: [],
       report_touchpoints: [],
