@@ -250,15 +250,22 @@ export class FunnelContributor implements ReportContributor {
   }
 
   /**
-   * Upserts in one bulk. `staleRefused`: the updates are guarded by event time, and a refusal means the stored value
-   * is newer (or older, for first touches) than this event's: nothing to do.
+   * Upserts in one bulk. A refusal is a document that exists and fails the guard, or one another batch (another topic)
+   * created at the same moment: the refused are tried once more, when the document surely exists. `staleRefused`: the
+   * updates are guarded by event time, and a second refusal means the stored value is newer (or older, for first
+   * touches) than this event's: nothing to do.
    */
   private async write(updates: GuardedUpdate[], options: { staleRefused?: boolean } = {}): Promise<void> {
     if (updates.length === 0) return;
     const collection = this.connection.collection(FUNNEL_CONTACTS_COLLECTION) as unknown as UpsertCollection;
     const refused = await guardedUpserts(collection, updates);
-    if (refused.size > 0 && !options.staleRefused)
-      throw new Error(`${refused.size} funnel contact writes refused`);
+    if (refused.size === 0) return;
+    const again = await guardedUpserts(
+      collection,
+      updates.filter((_, i) => refused.has(i)),
+    );
+    if (again.size > 0 && !options.staleRefused)
+      throw new Error(`${again.size} funnel contact writes refused`);
   }
 }
 
