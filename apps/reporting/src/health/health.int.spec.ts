@@ -8,6 +8,7 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import {
+  Catalog,
   Topics,
   type ConnectorHealth,
   type DeadLetter,
@@ -15,7 +16,12 @@ import {
   type SyncRecordRejected,
   type TrackingEvent,
 } from '@tributary/contracts';
-import { type AvroSchemaRegistry, type EventPublisher, originMetadata } from '@tributary/messaging';
+import {
+  type AvroSchemaRegistry,
+  type EventPublisher,
+  ensureTopics,
+  originMetadata,
+} from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import {
@@ -162,6 +168,8 @@ beforeAll(async () => {
   ]));
   admin = kafka.admin();
   await admin.connect();
+  // The lag test names a sync topic reporting does not read: on a fresh broker nothing else may have made it yet.
+  await ensureTopics(admin, [Catalog[Topics.RecordsChanged]], 1);
 
   const readable = await registry.encode(Topics.TrackingEvents, tracked(now0 - 6 * MINUTE));
   // Not Confluent-framed at all; framed, but with a schema id no registry has.

@@ -36,6 +36,12 @@ export interface RateBudgetCollection {
 export interface RateBudgetOptions {
   /** The share of each vendor limit the budget hands out (0.9 unless set): the rest is room for jitter and skew. */
   share?: number;
+  /**
+   * The least room each rolling window keeps unused (250 ms unless set), for calls that reach the vendor later than
+   * their instant (a stalled process, a slow network). A small limit needs more than its share leaves: at HubSpot's
+   * 4 searches a second, 10% is 28 ms per call and one 120 ms stall put a fifth call in a second (seen in CI).
+   */
+  minSlackMs?: number;
   /** The longest a call waits for room; beyond, `take` throws RateBudgetExhausted (the caller tries later). */
   maxWaitMs?: number;
   /** Calls a process takes at once from a calendar window (a daily quota), spent without a store command each. */
@@ -90,6 +96,7 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
  */
 export class RateBudget {
   private readonly share: number;
+  private readonly minSlackMs: number;
   private readonly maxWaitMs: number;
   private readonly chunk: number;
   private readonly clock: () => number;
@@ -110,6 +117,7 @@ export class RateBudget {
     options: RateBudgetOptions = {},
   ) {
     this.share = options.share ?? 0.9;
+    this.minSlackMs = options.minSlackMs ?? 250;
     this.maxWaitMs = options.maxWaitMs ?? 60_000;
     this.chunk = options.chunk ?? 20;
     this.clock = options.clock ?? Date.now;
@@ -117,11 +125,18 @@ export class RateBudget {
     if (!(this.share > 0 && this.share <= 1)) throw new Error(`share must be in (0, 1]; got ${this.share}`);
   }
 
-  /** The connector's limit at the budget's share: what the account's replicas get together. */
+  /**
+   * The connector's limit at the budget's share, or lower where a rolling window would keep less than `minSlackMs`
+   * unused: what the account's replicas get together.
+   */
   limitOf(policy: string): RateLimit {
     const limit = this.connector.rateLimits[policy];
     if (!limit) throw new Error(`${this.connector.kind} has no rate limit '${policy}'`);
-    return { requests: limit.requests * this.share, perMs: limit.perMs };
+    const shared = limit.requests * this.share;
+    if (limit.perMs >= CALENDAR_FROM_MS) return { requests: shared, perMs: limit.perMs };
+    // Spaced perMs / r apart, a window's requests calls span requests × perMs / r: r ≤ requests × perMs / (perMs + slack).
+    const slackBound = (limit.requests * limit.perMs) / (limit.perMs + this.minSlackMs);
+    return { requests: Math.min(shared, slackBound), perMs: limit.perMs };
   }
 
   /**
@@ -132,10 +147,11 @@ export class RateBudget {
     const limit = this.limitOf(policy);
     if (limit.perMs >= CALENDAR_FROM_MS) return this.takeFromWindow(account, policy, limit);
     const id = this.idOf(account, policy);
-    // A call sent late crowds the next one: d ms late, a window of perMs may hold share × requests × (1 + d / perMs)
-    // calls plus one, under the vendor's limit while d stays below perMs × (1 / share - 1) (half of it, for margin).
-    const tolerance = (limit.perMs * (1 / this.share - 1)) / 2;
+    // A call sent late crowds the next one: d ms late, the vendor's requests calls span less than its window once d
+    // passes the window's unused room, requests × spacing - perMs; half of that room is kept for the way there.
     const spacing = limit.perMs / limit.requests;
+    const vendorRequests = this.connector.rateLimits[policy]?.requests ?? limit.requests;
+    const tolerance = (vendorRequests * spacing - limit.perMs) / 2;
     for (;;) {
       const at = await this.reserve(id, spacing);
       const wait = at - this.clock();
