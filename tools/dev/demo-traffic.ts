@@ -1,7 +1,10 @@
 /**
  * Demo traffic: Segment-style track calls from a cast of prospects into the ingestion API, an identify call the
  * first time each prospect shows up (their email links tracking to leads), and now and then a lead-form submission
- * from one of them, so the flow is visible in reporting and the lead pipeline (score, stage, owner) in leads.
+ * from one of them, so the flow is visible in reporting and the lead pipeline (score, stage, owner) in leads. Page
+ * views carry UTM campaigns (Segment's `context.campaign`) or a referrer, orders carry revenue and, given the lead
+ * service's URL, owners accept some leads: the dashboard's funnel, attribution and source cuts then have something
+ * to show.
  * `npm run demo -- --rate 5 --duration 60 --lead-every 4`
  */
 import { randomUUID } from 'node:crypto';
@@ -17,6 +20,22 @@ const EVENTS = [
   'Cart Abandoned',
 ];
 const WEIGHTS = [0.45, 0.2, 0.15, 0.05, 0.1, 0.05];
+
+/** Where page views come from: UTM-tagged campaigns (as Segment's `context.campaign`), a referring site, or direct. */
+interface Arrival {
+  campaign?: { source: string; medium: string; name: string };
+  referrer?: string;
+}
+const ARRIVALS: readonly Arrival[] = [
+  { campaign: { source: 'google', medium: 'cpc', name: 'spring-launch' } },
+  { campaign: { source: 'linkedin', medium: 'paid-social', name: 'abm-q4' } },
+  { campaign: { source: 'newsletter', medium: 'email', name: 'monthly-digest' } },
+  { referrer: 'https://news.ycombinator.com/item?id=4242' },
+  { campaign: { source: 'g2', medium: 'review', name: 'category-leader' } },
+  {},
+];
+const SITE = 'https://www.tributary.example';
+const PAGES = ['/', '/pricing', '/blog/lead-scoring-101', '/customers', '/integrations/hubspot'];
 
 /** Form ids of the demo site; `contact-sales` is the rare, valuable one. */
 const FORMS = ['whitepaper-download', 'webinar-signup', 'newsletter', 'contact-sales'];
@@ -84,12 +103,34 @@ export const DEMO_PROSPECTS: readonly DemoProspect[] = [
   person(16, 'Jo', 'Miller', 'Student', 'Freelance', 'gmail.com', 'US'),
 ];
 
+/**
+ * A page view by `prospect`: mostly from the campaign that first brought them (so the funnel's source cuts stay
+ * stable), now and then from another (so attribution has several touches to share credit between).
+ */
+export function pageViewOf(prospect: DemoProspect, random: () => number): Record<string, unknown> {
+  const own = Number(prospect.userId.replace(/\D/g, '')) % ARRIVALS.length;
+  const arrival = ARRIVALS[random() < 0.7 ? own : Math.floor(random() * ARRIVALS.length)] ?? {};
+  const path = PAGES[Math.floor(random() * PAGES.length)] ?? '/';
+  const utm = arrival.campaign
+    ? `?utm_source=${arrival.campaign.source}&utm_medium=${arrival.campaign.medium}&utm_campaign=${arrival.campaign.name}`
+    : '';
+  const page = { path, url: `${SITE}${path}${utm}`, referrer: arrival.referrer ?? '' };
+  return {
+    userId: prospect.userId,
+    name: path,
+    properties: page,
+    context: { page, ...(arrival.campaign ? { campaign: arrival.campaign } : {}) },
+  };
+}
+
 /** Consents the demo forms collect (npm start requires privacy_policy for ws_demo). */
 const FORM_CONSENTS = { email_marketing: true, privacy_policy: true };
 
 export interface DemoTrafficOptions {
   ingestionUrl: string;
   writeKey: string;
+  /** The lead service: when given, owners accept about one lead form in three a little later (the lead turns SQL). */
+  leadsUrl?: string;
   ratePerSecond: number;
   /** Stop after this many seconds (0 = until stopped). */
   durationSeconds: number;
@@ -176,23 +217,31 @@ export async function sendDemoTraffic(options: DemoTrafficOptions): Promise<Demo
       // From now, not from the due time: a slow stretch must not end in a burst of forms.
       nextLeadAt = Date.now() + leadEveryMs;
       const formId = pick(FORMS, FORM_WEIGHTS, Math.random);
-      if (await post('/v1/leads', leadFormOf(prospect, formId))) result.leads += 1;
+      if (await post('/v1/leads', leadFormOf(prospect, formId))) {
+        result.leads += 1;
+        if (options.leadsUrl && Math.random() < 1 / 3) acceptLater(options.leadsUrl, auth, prospect.userId);
+      }
     } else if (!identified.has(prospect.userId)) {
       if (await post('/v1/identify', identifyOf(prospect))) identified.add(prospect.userId);
+    } else if (Math.random() < 0.3) {
+      await post('/v1/page', pageViewOf(prospect, Math.random));
     } else {
       const event = pick(EVENTS, WEIGHTS, Math.random);
       // A cart has an id: the demo's abandoned-cart journey keeps one enrollment per cart.
-      const properties =
+      const cart =
         event === 'Cart Abandoned'
-          ? {
-              source: 'demo',
-              cart: { id: `cart-${randomUUID().slice(0, 8)}`, total: 49 + Math.round(Math.random() * 400) },
-            }
-          : { source: 'demo' };
+          ? { id: `cart-${randomUUID().slice(0, 8)}`, total: 49 + Math.round(Math.random() * 400) }
+          : undefined;
+      const properties = cart ? { source: 'demo', cart } : { source: 'demo' };
       await post('/v1/track', { userId: prospect.userId, event, properties });
       // Every other abandoned cart is bought a little later: the demo's cart journey then thanks instead of reminding.
-      if (event === 'Cart Abandoned' && Math.random() < 0.5) {
-        const order = { userId: prospect.userId, event: 'Order Completed', properties };
+      if (cart && Math.random() < 0.5) {
+        // Segment's ecommerce spec: the order's revenue, which attribution shares out per channel.
+        const order = {
+          userId: prospect.userId,
+          event: 'Order Completed',
+          properties: { ...properties, revenue: cart.total },
+        };
         const later = setTimeout(() => void post('/v1/track', order), 10_000);
         later.unref();
       }
@@ -200,6 +249,19 @@ export async function sendDemoTraffic(options: DemoTrafficOptions): Promise<Demo
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
   return result;
+}
+
+/** The lead's owner accepts it once routing has had time to assign it; a lead without an owner yet is left alone. */
+function acceptLater(leadsUrl: string, auth: string, userId: string): void {
+  const later = setTimeout(() => {
+    void fetch(`${leadsUrl}/v1/leads/${encodeURIComponent(userId)}/accept`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: '{}',
+      signal: AbortSignal.timeout(5_000),
+    }).catch(() => undefined);
+  }, 20_000);
+  later.unref();
 }
 
 function positive(value: string): number {

@@ -31,6 +31,8 @@ const SANDBOX_ADS_PORT = Number(process.env['SANDBOX_ADS_PORT'] ?? 4012);
 const SANDBOX_ADS_CLIENT = { id: 'sandbox-ads-client', secret: 'sandbox-ads-secret' };
 /** Where the sandboxes post their delivery feedback: the local edge (ingestion). */
 const EDGE_URL = `http://127.0.0.1:${SERVICES.find((s) => s.name === 'ingestion')?.port ?? 3000}`;
+/** The reporting dashboard, served by the reporting service; the demo key holds every scope, reports:read among them. */
+const DASHBOARD_URL = `http://127.0.0.1:${SERVICES.find((s) => s.name === 'reporting')?.port ?? 3004}/dashboard`;
 
 /** Tells about (or, with --skip-backlog, skips) what the dev consumer groups have not consumed yet. */
 async function handleBacklog(brokers: string, skip: boolean): Promise<void> {
@@ -207,6 +209,8 @@ Tributary is up in ${((Date.now() - t0) / 1000).toFixed(1)} s — demo traffic i
 (5 calls/s: track + identify, and a lead form every 4 s from ${DEMO_PROSPECTS.length} prospects).
 Lead pipeline of ${DEMO_WORKSPACE}: ${setup.join('; ')}.
 
+  Dashboard        ${DASHBOARD_URL}
+                   (sign in with the API key ${DEMO_WRITE_KEY}: funnel, attribution, journeys, integration health)
   Tracking API     curl ${auth} ${json} \\
                      -d '{"userId":"ada","event":"Pricing Page Viewed"}' http://127.0.0.1:3000/v1/track
   Lead form        curl ${auth} ${json} \\
@@ -256,6 +260,7 @@ Ctrl-C stops the services.`);
   const { sent, failed, leads } = await sendDemoTraffic({
     ingestionUrl: 'http://127.0.0.1:3000',
     writeKey: DEMO_WRITE_KEY,
+    leadsUrl: 'http://127.0.0.1:3001',
     ratePerSecond: 3,
     leadEverySeconds: 4,
     durationSeconds: Number(process.env['DEMO_DURATION_SECONDS'] ?? 0),

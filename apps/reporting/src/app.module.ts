@@ -1,11 +1,9 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Module, type DynamicModule, type INestApplication, type Provider } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { SharedAccessModule } from '@tributary/access';
-import { EventServiceModule } from '@tributary/runtime';
+import { EventServiceModule, serveApiDocs } from '@tributary/runtime';
 import { STORE_CONNECTION } from '@tributary/store';
 import type { ReportingConfig } from './config';
-import { EVENT_FACT_MODEL, eventFactModel } from './event-counts/event-fact.model';
-import { EVENT_COUNT_MODEL, eventCountModel } from './event-counts/event-count.model';
 import { EventCounter } from './event-counts/event-counter.service';
 import { EventCountsController } from './event-counts/event-counts.controller';
 import { EventCountsContributor } from './event-counts/event-counts.contributor';
@@ -17,11 +15,13 @@ import { ReportTopics } from './report-topics/report-topics';
 import { FunnelContributor } from './funnel/funnel-contacts';
 import { FunnelController } from './funnel/funnel.controller';
 import { IntakeHandler } from './intake/intake.handler';
+import { reportingOpenApiDocument } from './openapi/api-docs';
 import { JourneyPerformanceContributor } from './journeys/journey-performance.contributor';
 import { JourneyReports } from './journeys/journey-reports.service';
 import { JourneysController } from './journeys/journeys.controller';
 import { REPORT_CONTRIBUTORS, type ReportContributor } from './intake/report-contributor';
 import { ConnectionHealthContributor, ConnectionStates } from './health/connection-states';
+import { DashboardController } from './dashboard/dashboard.controller';
 import { ConsumerLagReader } from './health/consumer-lag';
 import { DataQualityContributor } from './health/data-quality.contributor';
 import { DataQualityController } from './health/data-quality.controller';
@@ -52,6 +52,8 @@ function modelProvider(token: symbol, factory: (connection: Connection) => unkno
 /** Read models, the reporting API (behind the edge's keys and scopes) and report topics. */
 @Module({})
 export class ReportingModule {
+  static readonly configureApp = (app: INestApplication): void => serveApiDocs(app, reportingOpenApiDocument);
+
   static forRoot(config: ReportingConfig): DynamicModule {
     return {
       module: ReportingModule,
@@ -65,6 +67,7 @@ export class ReportingModule {
         JourneysController,
         IntegrationHealthController,
         DataQualityController,
+        DashboardController,
       ],
       providers: [
         EventCounter,
@@ -85,8 +88,6 @@ export class ReportingModule {
           inject: CONTRIBUTORS,
           useFactory: (...contributors: ReportContributor[]) => contributors,
         },
-        modelProvider(EVENT_FACT_MODEL, eventFactModel),
-        modelProvider(EVENT_COUNT_MODEL, eventCountModel),
         modelProvider(REPORT_SETTINGS_MODEL, reportSettingsModel),
       ],
     };

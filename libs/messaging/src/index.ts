@@ -13,3 +13,4 @@ export * from './replay-dead-letters';
 export * from './topic-follower';
 export * from './newest-records';
 export * from './key-partitioner';
+export * from './group-offsets';

@@ -1,11 +1,14 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { ApiOperation, ApiQuery } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { ReportingScopes } from '../scopes';
 import { ReportSettingsStore } from '../settings/report-settings';
+import { ApiReportQuery, ApiReportResponses } from '../api/report-openapi';
 import { parseQuery, reportQuery, resolveRange } from '../api/report-query';
 import { AttributionReports } from './attribution-reports';
 import { ATTRIBUTION_MODELS, compareModels, type ChannelComparison } from './attribution';
+import { AttributionReportModel } from './attribution.openapi';
 
 const attributionQuery = reportQuery.extend({
   /** Only conversions of this kind, e.g. `stage:customer` or `goal:Order Completed`. */
@@ -43,6 +46,29 @@ export class AttributionController {
 
   @Get('attribution')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({ summary: 'Multi-touch attribution: every model’s credit per channel, side by side' })
+  @ApiQuery({
+    name: 'halfLifeDays',
+    required: false,
+    schema: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: 365 },
+    description: 'Time decay’s half-life in days. Default: the workspace’s setting.',
+  })
+  @ApiQuery({
+    name: 'lookbackDays',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: 365 },
+    description:
+      'Only touches at most this many days before a conversion count. Default: the workspace’s setting.',
+  })
+  @ApiReportQuery({
+    range: true,
+    filters: {
+      conversion: 'Only conversions of this kind, e.g. `stage:customer` or `goal:Order Completed`.',
+    },
+  })
+  @ApiReportResponses(AttributionReportModel, {
+    description: 'Conversions reached in the range (the stages and goal events the settings name), credited.',
+  })
   async attribution(
     @CurrentWorkspace() workspaceId: string,
     @Query() raw: unknown,

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import { Kafka, logLevel } from 'kafkajs';
 import mongoose from 'mongoose';
+import { commitGroupOffsets } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig, type ReportingConfig } from '../config';
@@ -93,7 +94,7 @@ export async function runRecompute(
         })),
       );
     }
-    await commitStartOffsets(kafka, group, ranges);
+    await commitGroupOffsets(kafka, group, ranges);
     const total = [...ranges.values()].flat().reduce((sum, p) => sum + Math.max(0, p.end - p.start), 0);
 
     await dropDatabase(config);
@@ -149,33 +150,6 @@ export async function runRecompute(
     await service?.close();
     await admin.disconnect();
     await admin.deleteGroups([group]).catch(() => undefined);
-  }
-}
-
-/**
- * Commits where the rebuild starts, for every topic at once: kafkajs' `admin.setOffsets` joins the group once per
- * topic (5 s each here), this joins once. The consumer fetches nothing: it commits on joining and leaves.
- */
-async function commitStartOffsets(
-  kafka: Kafka,
-  groupId: string,
-  ranges: ReadonlyMap<string, readonly { partition: number; start: number }[]>,
-): Promise<void> {
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
-  await consumer.connect();
-  try {
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-    await consumer.subscribe({ topics: [...ranges.keys()], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
-    consumer.pause([...ranges.keys()].map((topic) => ({ topic })));
-    await joined;
-    await consumer.commitOffsets(
-      [...ranges].flatMap(([topic, partitions]) =>
-        partitions.map(({ partition, start }) => ({ topic, partition, offset: String(start) })),
-      ),
-    );
-  } finally {
-    await consumer.disconnect();
   }
 }
 

@@ -160,6 +160,7 @@ describe('recompute:reports', () => {
     );
     expect(summary.differences).toEqual({
       report_tallies: [],
+      report_event_counts: [],
       report_funnel_contacts: [],
       report_touchpoints: [],
       report_goal_conversions: [],

@@ -23,9 +23,12 @@ export class EventCountsContributor implements ReportContributor {
 
   constructor(private readonly counter: EventCounter) {}
 
-  async collect(batch: AnyIntakeBatch): Promise<void> {
-    const counted = countedEvents(batch);
-    if (counted.length > 0) await this.counter.recordMany(counted);
+  collect(batch: AnyIntakeBatch): void {
+    this.counter.count(batch.tallies, countedEvents(batch), batch.positions);
+  }
+
+  async afterApply(batch: AnyIntakeBatch): Promise<void> {
+    await this.counter.announce(countedEvents(batch));
   }
 }
 

@@ -32,6 +32,75 @@ export interface FunnelContactDoc {
   owner?: { ownerId: string; teamId: string; at: Date };
 }
 
+/**
+ * A funnel contact as stored. Each "newest wins" or "oldest wins" value is one string led by its event time, so that
+ * `$max` / `$min` keep the right one in a single unguarded upsert whatever the arrival order (a guarded write per value
+ * was two store statements per lifecycle change, and the backlog's bottleneck); equal times fall to the value.
+ */
+export interface StoredFunnelContact {
+  _id: string;
+  workspaceId: string;
+  contactId: string;
+  root: string;
+  reached?: Record<string, Date>;
+  /** `timeKey(at, [stage])`, by `$max`. */
+  latestStage?: string;
+  /** `timeKey(at, [source, medium, campaign, channel])`, by `$min`. */
+  firstTouchKey?: string;
+  /** `timeKey(at, [ownerId, teamId])`, by `$max`. */
+  latestOwner?: string;
+}
+
+/** What FunnelPeople reads of a stored contact. */
+export const STORED_FUNNEL_PROJECTION = {
+  contactId: 1,
+  root: 1,
+  reached: 1,
+  latestStage: 1,
+  firstTouchKey: 1,
+  latestOwner: 1,
+} as const;
+
+/** Event time first, zero-padded, so that strings sort as the times do; then the values, as JSON. */
+export function timeKey(at: number, values: readonly string[]): string {
+  return `${String(at).padStart(15, '0')}|${JSON.stringify(values)}`;
+}
+
+function parseTimeKey(key: string | undefined): { at: Date; values: string[] } | undefined {
+  if (key === undefined) return undefined;
+  const bar = key.indexOf('|');
+  return { at: new Date(Number(key.slice(0, bar))), values: JSON.parse(key.slice(bar + 1)) as string[] };
+}
+
+/** The read shape of a stored contact. */
+export function contactOfStored(doc: StoredFunnelContact): FunnelContactDoc {
+  const stage = parseTimeKey(doc.latestStage);
+  const touch = parseTimeKey(doc.firstTouchKey);
+  const owner = parseTimeKey(doc.latestOwner);
+  return {
+    _id: doc._id,
+    workspaceId: doc.workspaceId,
+    contactId: doc.contactId,
+    root: doc.root,
+    ...(doc.reached ? { reached: doc.reached } : {}),
+    ...(stage ? { stage: stage.values[0] ?? '', stageAt: stage.at } : {}),
+    ...(touch
+      ? {
+          firstTouch: {
+            source: touch.values[0] ?? '',
+            medium: touch.values[1] ?? '',
+            campaign: touch.values[2] ?? '',
+            channel: touch.values[3] ?? '',
+            at: touch.at,
+          },
+        }
+      : {}),
+    ...(owner
+      ? { owner: { ownerId: owner.values[0] ?? '', teamId: owner.values[1] ?? '', at: owner.at } }
+      : {}),
+  };
+}
+
 export const FUNNEL_CONTACTS_COLLECTION = 'report_funnel_contacts';
 
 /** Routing counts per owner (assigned, accepted, breached) are tallies of this model. */
@@ -80,20 +149,13 @@ export class FunnelContributor implements ReportContributor {
       (batch.settings.get(workspaceId) ?? DEFAULT_REPORT_SETTINGS).timeZone;
     switch (batch.topic) {
       case Topics.LifecycleChanged: {
-        const reached: GuardedUpdate[] = [];
-        const stages: GuardedUpdate[] = [];
-        for (const { metadata, contactId, to } of batch.events) {
-          const _id = funnelContactId(metadata.workspaceId, contactId);
-          const at = new Date(metadata.occurredAt);
-          const identity = { workspaceId: metadata.workspaceId, contactId, root: contactId };
-          reached.push({
-            filter: { _id },
-            update: { $min: { [`reached.${to}`]: at }, $setOnInsert: identity },
+        const writes = new ContactWrites();
+        for (const { metadata, contactId, to } of batch.events)
+          writes.add(metadata.workspaceId, contactId, {
+            min: { [`reached.${to}`]: new Date(metadata.occurredAt) },
+            max: { latestStage: timeKey(metadata.occurredAt, [to]) },
           });
-          stages.push(newer(_id, 'stageAt', at, { stage: to, stageAt: at }, identity));
-        }
-        await this.write(reached);
-        await this.write(stages, { staleRefused: true });
+        await this.write(writes);
         return;
       }
       case Topics.ContactsMerged:
@@ -102,23 +164,11 @@ export class FunnelContributor implements ReportContributor {
           await this.merge(metadata.workspaceId, mergedContactId, survivingContactId);
         return;
       case Topics.LeadsAssigned: {
-        const owners: GuardedUpdate[] = [];
+        const writes = new ContactWrites();
         batch.events.forEach(({ metadata, contactId, ownerId, teamId, assignedAt }, i) => {
-          const _id = funnelContactId(metadata.workspaceId, contactId);
-          const at = new Date(assignedAt);
-          owners.push(
-            newer(
-              _id,
-              'owner.at',
-              at,
-              { owner: { ownerId, teamId, at } },
-              {
-                workspaceId: metadata.workspaceId,
-                contactId,
-                root: contactId,
-              },
-            ),
-          );
+          writes.add(metadata.workspaceId, contactId, {
+            max: { latestOwner: timeKey(assignedAt, [ownerId, teamId]) },
+          });
           this.countRouting(batch.tallies, position(batch.positions, i), {
             workspaceId: metadata.workspaceId,
             at: assignedAt,
@@ -128,7 +178,7 @@ export class FunnelContributor implements ReportContributor {
             inc: { assigned: 1 },
           });
         });
-        await this.write(owners, { staleRefused: true });
+        await this.write(writes);
         return;
       }
       case Topics.LeadsSlaBreached:
@@ -169,7 +219,7 @@ export class FunnelContributor implements ReportContributor {
         );
         return;
       case Topics.TrackingEvents: {
-        const touches: GuardedUpdate[] = [];
+        const writes = new ContactWrites();
         const written = new Map<string, number>();
         for (const event of batch.events) {
           const contactId = trackedContactId(event.metadata.workspaceId, event.userId, event.anonymousId);
@@ -181,21 +231,11 @@ export class FunnelContributor implements ReportContributor {
           const touch = touchOf(event);
           if (!touch) continue;
           written.set(_id, at);
-          touches.push(
-            older(
-              _id,
-              'firstTouch.at',
-              new Date(at),
-              { firstTouch: { ...touch, at: new Date(at) } },
-              {
-                workspaceId: event.metadata.workspaceId,
-                contactId,
-                root: contactId,
-              },
-            ),
-          );
+          writes.add(event.metadata.workspaceId, contactId, {
+            min: { firstTouchKey: timeKey(at, [touch.source, touch.medium, touch.campaign, touch.channel]) },
+          });
         }
-        await this.write(touches, { staleRefused: true });
+        await this.write(writes);
         // Only after the write: a failed batch must not make the retry skip its touches.
         for (const [id, at] of written)
           this.knownFirstTouch.set(id, Math.min(at, this.knownFirstTouch.get(id) ?? at));
@@ -250,12 +290,11 @@ export class FunnelContributor implements ReportContributor {
   }
 
   /**
-   * Upserts in one bulk. A refusal is a document that exists and fails the guard, or one another batch (another topic)
-   * created at the same moment: the refused are tried once more, when the document surely exists. `staleRefused`: the
-   * updates are guarded by event time, and a second refusal means the stored value is newer (or older, for first
-   * touches) than this event's: nothing to do.
+   * Upserts in one bulk. The only refusal is a document another batch (another topic) created at the same moment:
+   * those are tried once more, when the document surely exists.
    */
-  private async write(updates: GuardedUpdate[], options: { staleRefused?: boolean } = {}): Promise<void> {
+  private async write(writes: ContactWrites): Promise<void> {
+    const updates = writes.updates();
     if (updates.length === 0) return;
     const collection = this.connection.collection(FUNNEL_CONTACTS_COLLECTION) as unknown as UpsertCollection;
     const refused = await guardedUpserts(collection, updates);
@@ -264,8 +303,47 @@ export class FunnelContributor implements ReportContributor {
       collection,
       updates.filter((_, i) => refused.has(i)),
     );
-    if (again.size > 0 && !options.staleRefused)
-      throw new Error(`${again.size} funnel contact writes refused`);
+    if (again.size > 0) throw new Error(`${again.size} funnel contact writes refused`);
+  }
+}
+
+/** A batch's changes to funnel contacts, one upsert per contact however many of its records the batch holds. */
+class ContactWrites {
+  private readonly byId = new Map<
+    string,
+    { identity: Record<string, string>; min: Record<string, Date | string>; max: Record<string, string> }
+  >();
+
+  add(
+    workspaceId: string,
+    contactId: string,
+    change: { min?: Record<string, Date | string>; max?: Record<string, string> },
+  ): void {
+    const _id = funnelContactId(workspaceId, contactId);
+    let write = this.byId.get(_id);
+    if (!write) {
+      write = { identity: { workspaceId, contactId, root: contactId }, min: {}, max: {} };
+      this.byId.set(_id, write);
+    }
+    for (const [field, value] of Object.entries(change.min ?? {})) {
+      const held = write.min[field];
+      if (held === undefined || value < held) write.min[field] = value;
+    }
+    for (const [field, value] of Object.entries(change.max ?? {})) {
+      const held = write.max[field];
+      if (held === undefined || value > held) write.max[field] = value;
+    }
+  }
+
+  updates(): GuardedUpdate[] {
+    return [...this.byId].map(([_id, { identity, min, max }]) => ({
+      filter: { _id },
+      update: {
+        $setOnInsert: identity,
+        ...(Object.keys(min).length > 0 ? { $min: min } : {}),
+        ...(Object.keys(max).length > 0 ? { $max: max } : {}),
+      },
+    }));
   }
 }
 
@@ -273,32 +351,4 @@ function position(positions: readonly RecordPosition[], i: number): RecordPositi
   const at = positions[i];
   if (!at) throw new Error(`no position for record ${i}`);
   return at;
-}
-
-/** Sets `set` where the stored `field` is older than `at` (or absent): the newest event wins. */
-function newer(
-  _id: string,
-  field: string,
-  at: Date,
-  set: Record<string, unknown>,
-  identity: Record<string, unknown>,
-): GuardedUpdate {
-  return {
-    filter: { _id, $or: [{ [field]: { $lt: at } }, { [field]: { $exists: false } }] },
-    update: { $set: set, $setOnInsert: identity },
-  };
-}
-
-/** Sets `set` where the stored `field` is newer than `at` (or absent): the oldest event wins. */
-function older(
-  _id: string,
-  field: string,
-  at: Date,
-  set: Record<string, unknown>,
-  identity: Record<string, unknown>,
-): GuardedUpdate {
-  return {
-    filter: { _id, $or: [{ [field]: { $gt: at } }, { [field]: { $exists: false } }] },
-    update: { $set: set, $setOnInsert: identity },
-  };
 }

@@ -1,8 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { STORE_CONNECTION } from '@tributary/store';
-import { FUNNEL_CONTACTS_COLLECTION, type FunnelContactDoc } from './funnel-contacts';
+import {
+  FUNNEL_CONTACTS_COLLECTION,
+  STORED_FUNNEL_PROJECTION,
+  contactOfStored,
+  type FunnelContactDoc,
+  type StoredFunnelContact,
+} from './funnel-contacts';
 import { peopleOf, type FunnelPerson } from './funnel';
+
+/** Documents fetched per round trip while streaming. */
+const STREAM_BATCH = 2_000;
 
 /** A workspace's funnel contacts as stored, and as people (merged contacts folded into one). */
 @Injectable()
@@ -11,12 +20,32 @@ export class FunnelPeople {
 
   async contacts(workspaceId: string): Promise<FunnelContactDoc[]> {
     return this.connection
-      .collection<FunnelContactDoc>(FUNNEL_CONTACTS_COLLECTION)
-      .find(
-        { workspaceId },
-        { projection: { contactId: 1, root: 1, reached: 1, stage: 1, stageAt: 1, firstTouch: 1, owner: 1 } },
-      )
+      .collection<StoredFunnelContact>(FUNNEL_CONTACTS_COLLECTION)
+      .find({ workspaceId }, { projection: STORED_FUNNEL_PROJECTION })
+      .map(contactOfStored)
       .toArray();
+  }
+
+  /**
+   * The workspace's people one at a time, in root order so that a merged person's contacts come together: an export
+   * of a million holds one person's contacts at a time, not the million.
+   */
+  async *stream(workspaceId: string): AsyncGenerator<FunnelPerson> {
+    const cursor = this.connection
+      .collection<StoredFunnelContact>(FUNNEL_CONTACTS_COLLECTION)
+      .find({ workspaceId }, { projection: STORED_FUNNEL_PROJECTION })
+      .sort({ root: 1 })
+      .batchSize(STREAM_BATCH)
+      .map(contactOfStored);
+    let person: FunnelContactDoc[] = [];
+    for await (const doc of cursor) {
+      if (person.length > 0 && person[0]?.root !== doc.root) {
+        yield* peopleOf(person);
+        person = [];
+      }
+      person.push(doc);
+    }
+    yield* peopleOf(person);
   }
 
   async people(workspaceId: string): Promise<FunnelPerson[]> {

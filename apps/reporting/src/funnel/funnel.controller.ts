@@ -1,4 +1,5 @@
 import { Controller, Get, Headers, Inject, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
@@ -7,6 +8,7 @@ import { STORE_CONNECTION } from '@tributary/store';
 import { ReportingScopes } from '../scopes';
 import { ReportSettingsStore } from '../settings/report-settings';
 import { queryTallies } from '../read-models/bucketed-counts';
+import { ApiReportQuery, ApiReportResponses } from '../api/report-openapi';
 import {
   pageOf,
   parseQuery,
@@ -27,6 +29,13 @@ import {
 } from './funnel';
 import { CAPTURED_MODEL, ROUTING_MODEL } from './funnel-contacts';
 import { FunnelPeople } from './funnel-people';
+import {
+  FUNNEL_FILTERS,
+  FunnelContactsPageModel,
+  FunnelReportModel,
+  LeadsCapturedRowModel,
+  RoutingPageModel,
+} from './funnel.openapi';
 
 const dimension = z.string().min(1).max(200).optional();
 const funnelQuery = reportQuery.extend({
@@ -73,6 +82,13 @@ export class FunnelController {
 
   @Get('funnel')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({
+    summary: 'The lead funnel: per stage, who entered in the range, advanced, and how fast; its trend',
+  })
+  @ApiReportQuery({ range: true, grain: true, filters: FUNNEL_FILTERS })
+  @ApiReportResponses(FunnelReportModel, {
+    description: 'Merged contacts count once, as one person; `trend` is bucketed by `grain`.',
+  })
   async funnel(@CurrentWorkspace() workspaceId: string, @Query() raw: unknown): Promise<FunnelReport> {
     const query = parseQuery(funnelQuery, raw);
     const { timeZone } = await this.settings.get(workspaceId);
@@ -92,6 +108,12 @@ export class FunnelController {
 
   @Get('funnel/contacts')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({ summary: 'The funnel’s people (whenever they entered): JSON pages or a streamed CSV' })
+  @ApiReportQuery({ page: true, csv: true, filters: FUNNEL_FILTERS })
+  @ApiReportResponses(FunnelContactsPageModel, {
+    description: 'A page of people, by contact id.',
+    csv: 'Every person selected, one row each, with the JSON items’ fields as columns.',
+  })
   async funnelContacts(
     @CurrentWorkspace() workspaceId: string,
     @Query() raw: unknown,
@@ -99,17 +121,29 @@ export class FunnelController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<Page<Record<string, unknown>> | undefined> {
     const query = parseQuery(funnelQuery, raw);
-    const people = (await this.funnelPeople.people(workspaceId)).filter((person) => matches(person, query));
-    const rows = people.map(flatPerson);
     if (wantsCsv(query.format, accept)) {
-      await streamCsv(response, `funnel-contacts-${workspaceId}.csv`, PERSON_COLUMNS, rows);
+      await streamCsv(
+        response,
+        `funnel-contacts-${workspaceId}.csv`,
+        PERSON_COLUMNS,
+        flatPeople(this.funnelPeople.stream(workspaceId), query),
+      );
       return undefined;
     }
-    return pageOf(rows, query);
+    const people = (await this.funnelPeople.people(workspaceId)).filter((person) => matches(person, query));
+    return pageOf(people.map(flatPerson), query);
   }
 
   @Get('routing')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({
+    summary: 'Lead routing per owner and team: assigned, accepted, SLA breaches, time to accept',
+  })
+  @ApiReportQuery({ range: true, page: true, csv: true, filters: { teamId: 'Only this team’s owners.' } })
+  @ApiReportResponses(RoutingPageModel, {
+    description: 'A page of owners, by team then owner.',
+    csv: 'Every owner, one row each, with the JSON items’ fields as columns.',
+  })
   async routing(
     @CurrentWorkspace() workspaceId: string,
     @Query() raw: unknown,
@@ -172,6 +206,11 @@ export class FunnelController {
 
   @Get('leads-captured')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({ summary: 'Leads captured at the edge per bucket and source' })
+  @ApiReportQuery({ range: true, grain: true, filters: { source: 'Only leads of this source.' } })
+  @ApiReportResponses([LeadsCapturedRowModel], {
+    description: 'Every bucket and source with a capture, by bucket (not paged).',
+  })
   async captured(@CurrentWorkspace() workspaceId: string, @Query() raw: unknown) {
     const query = parseQuery(reportQuery.extend({ source: dimension }), raw);
     const { timeZone } = await this.settings.get(workspaceId);
@@ -213,6 +252,14 @@ const ROUTING_COLUMNS = [
   'breachRate',
   'meanMinutesToAccept',
 ];
+
+/** The people a query selects, as CSV rows, pulled one at a time. */
+async function* flatPeople(
+  people: AsyncIterable<FunnelPerson>,
+  filter: Parameters<typeof matches>[1],
+): AsyncGenerator<Record<string, unknown>> {
+  for await (const person of people) if (matches(person, filter)) yield flatPerson(person);
+}
 
 function flatPerson(person: FunnelPerson): Record<string, unknown> {
   const { reached, ...rest } = person;

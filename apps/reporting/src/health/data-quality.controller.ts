@@ -1,7 +1,9 @@
 import { Controller, Get, Headers, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
+import { ApiReportQuery, ApiReportResponses } from '../api/report-openapi';
 import {
   pageOf,
   parseQuery,
@@ -15,6 +17,7 @@ import { ReportingScopes } from '../scopes';
 import { ReportSettingsStore } from '../settings/report-settings';
 import type { QualityRow } from './data-quality';
 import { DataQualityReports, type DataQualitySummary } from './data-quality-reports';
+import { DataQualityPageModel } from './health.openapi';
 
 const dataQualityQuery = reportQuery.extend({
   route: z.string().min(1).max(200).optional(),
@@ -43,6 +46,18 @@ export class DataQualityController {
 
   @Get('data-quality')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({ summary: 'Data quality: records refused at the edge or by sync, and late tracking calls' })
+  @ApiReportQuery({
+    range: true,
+    grain: true,
+    page: true,
+    csv: true,
+    filters: { route: 'Only records of this route (the edge’s HTTP route, or sync’s `system/objectType`).' },
+  })
+  @ApiReportResponses(DataQualityPageModel, {
+    description: 'A page of rows per bucket, route, field and reason, with the range’s totals.',
+    csv: 'Every row, columns bucket, kind, source, route, field, reason, count.',
+  })
   async dataQuality(
     @CurrentWorkspace() workspaceId: string,
     @Query() raw: unknown,

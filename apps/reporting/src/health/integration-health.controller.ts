@@ -1,10 +1,13 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
 import { DateTime } from 'luxon';
 import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
+import { ApiReportQuery, ApiReportResponses } from '../api/report-openapi';
 import { parseQuery, reportQuery, resolveRange } from '../api/report-query';
 import { ReportingScopes } from '../scopes';
 import { ReportSettingsStore } from '../settings/report-settings';
 import { HealthReports, type IntegrationHealthReport } from './health-reports';
+import { IntegrationHealthReportModel } from './health.openapi';
 
 const healthQuery = reportQuery.pick({ from: true, to: true });
 
@@ -26,6 +29,13 @@ export class IntegrationHealthController {
 
   @Get('health')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({
+    summary: 'Integration health: topic throughput, freshness, latency, errors; consumer lag; sync',
+  })
+  @ApiReportQuery({ range: 'With neither `from` nor `to`: the last 24 whole hours.' })
+  @ApiReportResponses(IntegrationHealthReportModel, {
+    description: 'Per topic status (`ok`, `stale`, `failing`), dead letters, rejections and connections.',
+  })
   async health(
     @CurrentWorkspace() workspaceId: string,
     @Query() raw: unknown,

@@ -100,6 +100,9 @@ export class TopicFlowContributor implements ReportContributor, OnModuleInit, On
       { max: { newestEventAt: at } },
     );
     const minute = Math.floor(at / MINUTE_MS) * MINUTE_MS;
+    // A minute the sweep would drop at once (a backlog's, a recompute's history) is not written: the per-minute view
+    // shows the last hours only, and such writes were most of a backlog batch's documents.
+    if (minute < batch.takenAt - MINUTES_KEPT_MS) return this.countLetter(batch, position, arrival, zone);
     batch.tallies.add(
       TOPIC_MINUTES_COLLECTION,
       tallyId([workspaceId, topic, minute]),
@@ -107,6 +110,11 @@ export class TopicFlowContributor implements ReportContributor, OnModuleInit, On
       position,
       { inc: { events: 1 } },
     );
+    this.countLetter(batch, position, arrival, zone);
+  }
+
+  private countLetter(batch: AnyIntakeBatch, position: RecordPosition, arrival: Arrival, zone: string): void {
+    const { workspaceId, at } = arrival;
     if (arrival.letter)
       countInBuckets(batch.tallies, position, {
         workspaceId,

@@ -27,6 +27,8 @@ export type AnyIntakeBatch = { [T in TopicName]: IntakeBatch<T> }[TopicName];
 export interface ReportContributor {
   readonly topics: readonly TopicName[];
   collect(batch: AnyIntakeBatch): void | Promise<void>;
+  /** Runs once the batch's tallies are written (e.g. to announce counts as they now stand). */
+  afterApply?(batch: AnyIntakeBatch): Promise<void>;
 }
 
 export const REPORT_CONTRIBUTORS = Symbol('REPORT_CONTRIBUTORS');

@@ -1,4 +1,5 @@
 import { Controller, Get, Headers, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
@@ -13,8 +14,10 @@ import {
   wantsCsv,
   type Page,
 } from '../api/report-query';
+import { ApiReportQuery, ApiReportResponses } from '../api/report-openapi';
 import { JOURNEY_COLUMNS, type JourneyRow, type TrendRow } from './journey-report';
 import { JourneyReports } from './journey-reports.service';
+import { JOURNEY_FILTERS, JourneyReportModel, JourneyTrendModel } from './journeys.openapi';
 
 const dimension = z.string().min(1).max(200).optional();
 const journeyQuery = reportQuery.extend({
@@ -54,6 +57,12 @@ export class JourneysController {
 
   @Get('journeys')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({ summary: 'Journey and campaign performance per journey, step and channel' })
+  @ApiReportQuery({ range: true, page: true, csv: true, filters: JOURNEY_FILTERS })
+  @ApiReportResponses(JourneyReportModel, {
+    description: 'Messages sent in the range and all that became of them; runs entered in the range.',
+    csv: 'Every row, with the JSON items’ fields as columns.',
+  })
   async journeys(
     @CurrentWorkspace() workspaceId: string,
     @Query() raw: unknown,
@@ -78,6 +87,9 @@ export class JourneysController {
 
   @Get('journeys/trend')
   @RequireScopes(ReportingScopes.reportsRead)
+  @ApiOperation({ summary: 'Journey performance per hour, day or week' })
+  @ApiReportQuery({ range: true, grain: true, filters: JOURNEY_FILTERS })
+  @ApiReportResponses(JourneyTrendModel, { description: 'Counts per bucket of the workspace’s time zone.' })
   async trend(@CurrentWorkspace() workspaceId: string, @Query() raw: unknown): Promise<JourneyTrend> {
     const query = parseQuery(trendQuery, raw);
     const { timeZone } = await this.settings.get(workspaceId);

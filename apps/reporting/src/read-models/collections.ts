@@ -2,16 +2,16 @@ import { GOAL_CONVERSIONS_COLLECTION, TOUCHPOINTS_COLLECTION } from '../attribut
 import { FUNNEL_CONTACTS_COLLECTION } from '../funnel/funnel-contacts';
 import { JOURNEY_MESSAGES_COLLECTION, JOURNEY_RUNS_COLLECTION } from '../journeys/journey-facts';
 import { TOPIC_FLOW_MODEL } from '../health/topic-flow.contributor';
+import { EVENT_COUNTS_COLLECTION } from '../event-counts/event-counter.service';
 import { TALLIES_COLLECTION } from './bucketed-counts';
 
 /**
  * Every read model's collection: what a recompute rebuilds and compares. (Settings are input, copied; the claims of
- * first-seen events are bookkeeping, not a report.) The older per-type `event_counts` are not compared: their fact
- * and counter are two writes, and a batch failing between them leaves the counter one short (event-counter.service);
- * they are to move onto tallies.
+ * first-seen events are bookkeeping, not a report.)
  */
 export const READ_MODEL_COLLECTIONS: readonly string[] = [
   TALLIES_COLLECTION,
+  EVENT_COUNTS_COLLECTION,
   FUNNEL_CONTACTS_COLLECTION,
   TOUCHPOINTS_COLLECTION,
   GOAL_CONVERSIONS_COLLECTION,
