@@ -5,7 +5,9 @@ import { Topics, type TopicName } from '@tributary/contracts';
 import type { RecordPosition } from '@tributary/messaging';
 import {
   STORE_CONNECTION,
+  findByIds,
   guardedUpserts,
+  type BatchCollection,
   type GuardedUpdate,
   type UpsertCollection,
 } from '@tributary/store';
@@ -159,9 +161,13 @@ export class FunnelContributor implements ReportContributor {
         return;
       }
       case Topics.ContactsMerged:
-        // In order: a batch may hold a chain (b into a, then a into c).
-        for (const { metadata, survivingContactId, mergedContactId } of batch.events)
-          await this.merge(metadata.workspaceId, mergedContactId, survivingContactId);
+        await this.merge(
+          batch.events.map(({ metadata, survivingContactId, mergedContactId }) => ({
+            workspaceId: metadata.workspaceId,
+            merged: mergedContactId,
+            survivor: survivingContactId,
+          })),
+        );
         return;
       case Topics.LeadsAssigned: {
         const writes = new ContactWrites();
@@ -247,24 +253,41 @@ export class FunnelContributor implements ReportContributor {
   }
 
   /**
-   * `merged` now counts as `survivor`'s root: the survivor's own root if it was merged on, so chains end where they
-   * end whatever order the merges arrive in; contacts that pointed at `merged` move along.
+   * Each `merged` now counts as its `survivor`'s root: the survivor's own root if it was merged on, so chains end where
+   * they end whatever order the merges arrive in; contacts that pointed at `merged` move along. A batch's merges are
+   * one read of the survivors' roots and one ordered bulk (a chain, b into a then a into c, applies in order); the
+   * roots this batch moves are followed in memory, as the bulk will leave them.
    */
-  private async merge(workspaceId: string, merged: string, survivor: string): Promise<void> {
+  private async merge(
+    merges: readonly { workspaceId: string; merged: string; survivor: string }[],
+  ): Promise<void> {
+    if (merges.length === 0) return;
     const contacts = this.connection.collection<FunnelContactDoc>(FUNNEL_CONTACTS_COLLECTION);
-    const survivorDoc = await contacts.findOne(
-      { _id: funnelContactId(workspaceId, survivor) },
-      { projection: { root: 1 } },
+    const stored = await findByIds(
+      contacts as unknown as BatchCollection<FunnelContactDoc>,
+      merges.map(({ workspaceId, survivor }) => funnelContactId(workspaceId, survivor)),
+      { root: 1 },
     );
-    const root = survivorDoc?.root ?? survivor;
-    // A merge into a contact that was merged into the one now merged would make a cycle: the survivor stays root.
-    const target = root === merged ? survivor : root;
-    await contacts.updateOne(
-      { _id: funnelContactId(workspaceId, merged) },
-      { $set: { root: target }, $setOnInsert: { workspaceId, contactId: merged } },
-      { upsert: true },
-    );
-    await contacts.updateMany({ workspaceId, root: merged }, { $set: { root: target } });
+    const rootOf = new Map([...stored].map(([id, doc]) => [id, doc.root]));
+    const operations: Parameters<typeof contacts.bulkWrite>[0][number][] = [];
+    for (const { workspaceId, merged, survivor } of merges) {
+      const root = rootOf.get(funnelContactId(workspaceId, survivor)) ?? survivor;
+      // A merge into a contact that was merged into the one now merged would make a cycle: the survivor stays root.
+      const target = root === merged ? survivor : root;
+      operations.push(
+        {
+          updateOne: {
+            filter: { _id: funnelContactId(workspaceId, merged) },
+            update: { $set: { root: target }, $setOnInsert: { workspaceId, contactId: merged } },
+            upsert: true,
+          },
+        },
+        { updateMany: { filter: { workspaceId, root: merged }, update: { $set: { root: target } } } },
+      );
+      for (const [id, held] of rootOf) if (held === merged) rootOf.set(id, target);
+      rootOf.set(funnelContactId(workspaceId, merged), target);
+    }
+    await contacts.bulkWrite(operations, { ordered: true });
   }
 
   private countRouting(

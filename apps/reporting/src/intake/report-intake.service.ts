@@ -100,7 +100,12 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
       tallies: new TallyBatch(),
       takenAt: Date.now(),
     } as AnyIntakeBatch;
-    for (const contributor of this.byTopic.get(topic) ?? []) await contributor.collect(batch);
+    // Side by side: each read model writes collections of its own and adds to the tallies synchronously. All settle
+    // before a failure is passed on, so the record-by-record retry never overlaps a write still in flight.
+    const collected = await Promise.allSettled(
+      (this.byTopic.get(topic) ?? []).map(async (contributor) => contributor.collect(batch)),
+    );
+    for (const outcome of collected) if (outcome.status === 'rejected') throw outcome.reason;
     await applyTallies(this.connection, batch.tallies);
     // After the tallies land, so what a contributor announces reads the counts this batch made.
     for (const contributor of this.byTopic.get(topic) ?? []) await contributor.afterApply?.(batch);
