@@ -317,31 +317,42 @@ export const DASHBOARD_SCRIPT = String.raw`
     var shown = stages.map(function (s) {
       return s.stage;
     });
-    chart('chart-funnel-trend').setOption(
+    drawTrend(
+      'chart-funnel-trend',
+      report.trend,
+      report.range.grain,
+      'No stage entered in this range',
+      shown.map(function (stage) {
+        return {
+          name: STAGE_NAMES[stage] || stage,
+          type: 'bar',
+          stack: 'entered',
+          itemStyle: { color: STAGE_COLORS[stage] },
+          data: report.trend.map(function (row) {
+            return row.entered[stage] || 0;
+          }),
+        };
+      }),
+    );
+  }
+
+  /** A chart over a report's time buckets (an hour or a day each), one series per thing counted. */
+  function drawTrend(id, buckets, grain, emptyWords, series) {
+    chart(id).setOption(
       {
         animation: false,
-        title: emptyTitle(report.trend.length === 0, 'No stage entered in this range'),
+        title: emptyTitle(buckets.length === 0, emptyWords),
         tooltip: { trigger: 'axis' },
         legend: { top: 0 },
         grid: { left: 40, right: 16, top: 40, bottom: 30 },
         xAxis: {
           type: 'category',
-          data: report.trend.map(function (row) {
-            return row.bucket.slice(0, report.range.grain === 'hour' ? 16 : 10).replace('T', ' ');
+          data: buckets.map(function (row) {
+            return row.bucket.slice(0, grain === 'hour' ? 16 : 10).replace('T', ' ');
           }),
         },
         yAxis: { type: 'value', minInterval: 1 },
-        series: shown.map(function (stage) {
-          return {
-            name: STAGE_NAMES[stage] || stage,
-            type: 'bar',
-            stack: 'entered',
-            itemStyle: { color: STAGE_COLORS[stage] },
-            data: report.trend.map(function (row) {
-              return row.entered[stage] || 0;
-            }),
-          };
-        }),
+        series: series,
       },
       true,
     );
@@ -537,31 +548,20 @@ export const DASHBOARD_SCRIPT = String.raw`
         }),
       );
       var metrics = ['enrolled', 'sent', 'delivered', 'opened', 'clicked', 'converted'];
-      chart('chart-journeys-trend').setOption(
-        {
-          animation: false,
-          title: emptyTitle(trend.buckets.length === 0, 'No journey activity in this range'),
-          tooltip: { trigger: 'axis' },
-          legend: { top: 0 },
-          grid: { left: 40, right: 16, top: 40, bottom: 30 },
-          xAxis: {
-            type: 'category',
+      drawTrend(
+        'chart-journeys-trend',
+        trend.buckets,
+        trend.range.grain,
+        'No journey activity in this range',
+        metrics.map(function (m) {
+          return {
+            name: m,
+            type: 'line',
             data: trend.buckets.map(function (b) {
-              return b.bucket.slice(0, trend.range.grain === 'hour' ? 16 : 10).replace('T', ' ');
+              return b[m];
             }),
-          },
-          yAxis: { type: 'value', minInterval: 1 },
-          series: metrics.map(function (m) {
-            return {
-              name: m,
-              type: 'line',
-              data: trend.buckets.map(function (b) {
-                return b[m];
-              }),
-            };
-          }),
-        },
-        true,
+          };
+        }),
       );
       return path;
     });
