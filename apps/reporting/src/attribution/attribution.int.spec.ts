@@ -219,7 +219,7 @@ describe('attribution', () => {
   it('publishes each day’s credit per model and channel, and the funnel per day and stage, on compacted report topics', async () => {
     const since = Date.now();
     const topics = service.app.get(ReportTopics);
-    topics.markChanged([workspace]);
+    topics.markChanged([workspace], Topics.TrackingEvents);
     expect(await topics.publishChanged()).toBeGreaterThan(0);
 
     const latest = async <T>(topic: string): Promise<Map<string, T>> => {

@@ -6,7 +6,7 @@ import { commitGroupOffsets } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig, type ReportingConfig } from '../config';
-import { reportingTopics } from '../intake/intake.handler';
+import { reportingTopics } from '../intake/reporting-topics';
 import { ReportIntake } from '../intake/report-intake.service';
 import { TALLIES_COLLECTION } from '../read-models/bucketed-counts';
 import {

@@ -28,7 +28,7 @@ import {
 import type { Kafka } from 'kafkajs';
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig } from '../config';
-import { reportingTopics } from '../intake/intake.handler';
+import { reportingTopics } from '../intake/reporting-topics';
 import { FUNNEL_CONTACTS_COLLECTION } from '../funnel/funnel-contacts';
 import { runRecompute } from './recompute-command';
 

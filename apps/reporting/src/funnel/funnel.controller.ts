@@ -93,7 +93,15 @@ export class FunnelController {
     const query = parseQuery(funnelQuery, raw);
     const { timeZone } = await this.settings.get(workspaceId);
     const range = resolveRange(query, timeZone);
-    const people = await this.funnelPeople.people(workspaceId);
+    // Streamed: only the people who reached a stage in the range are kept; the rest count towards "in stage now".
+    const current = new Map<string, number>();
+    const entered: FunnelPerson[] = [];
+    for await (const person of this.funnelPeople.stream(workspaceId)) {
+      if (!matches(person, query)) continue;
+      if (person.stage !== null) current.set(person.stage, (current.get(person.stage) ?? 0) + 1);
+      const inRange = (at: number | undefined) => at !== undefined && at >= range.from && at < range.to;
+      if (FUNNEL_STAGES.some((stage) => inRange(person.reached[stage]))) entered.push(person);
+    }
     return {
       range: {
         from: new Date(range.from).toISOString(),
@@ -101,8 +109,11 @@ export class FunnelController {
         grain: range.grain,
         timeZone,
       },
-      stages: funnelOf(people, range, query),
-      trend: funnelTrend(people, range, timeZone, query),
+      stages: funnelOf(entered, range, query).map((row) => ({
+        ...row,
+        current: current.get(row.stage) ?? 0,
+      })),
+      trend: funnelTrend(entered, range, timeZone, query),
     };
   }
 
@@ -130,8 +141,17 @@ export class FunnelController {
       );
       return undefined;
     }
-    const people = (await this.funnelPeople.people(workspaceId)).filter((person) => matches(person, query));
-    return pageOf(people.map(flatPerson), query);
+    // Streamed as the CSV is: only the page is held, the rest is counted for `total`.
+    const start = query.cursor ? Number(query.cursor) : 0;
+    const items: Record<string, unknown>[] = [];
+    let total = 0;
+    for await (const person of this.funnelPeople.stream(workspaceId)) {
+      if (!matches(person, query)) continue;
+      if (total >= start && items.length < query.limit) items.push(flatPerson(person));
+      total++;
+    }
+    const next = start + items.length;
+    return { items, nextCursor: next < total ? String(next) : null, total };
   }
 
   @Get('routing')

@@ -3,7 +3,7 @@ import { DateTime } from 'luxon';
 import type { Connection } from 'mongoose';
 import { STORE_CONNECTION } from '@tributary/store';
 import type { BucketGrain } from '../attribution/time-buckets';
-import { reportingTopics } from '../intake/intake.handler';
+import { reportingTopics } from '../intake/reporting-topics';
 import { queryTallies, type TallyRow } from '../read-models/bucketed-counts';
 import { ConnectionStates } from './connection-states';
 import { ConsumerLagReader, type ConsumerLag } from './consumer-lag';
@@ -94,6 +94,18 @@ export interface IntegrationHealthReport {
   connections: ConnectionHealth[];
   /** Dead letters whose original record could not be read, so belong to no workspace: counts only. */
   platform: { unreadableDeadLetters: DeadLetterCount[] };
+}
+
+/** With no range asked for, health covers the last 24 whole local hours (to the start of the next hour). */
+export const DEFAULT_HEALTH_HOURS = 24;
+
+export function defaultHealthRange(now: number, zone: string): HealthRange {
+  const nextHour = DateTime.fromMillis(now, { zone }).startOf('hour').plus({ hours: 1 });
+  return {
+    from: nextHour.minus({ hours: DEFAULT_HEALTH_HOURS }).toMillis(),
+    to: nextHour.toMillis(),
+    zone,
+  };
 }
 
 export interface HealthRange {

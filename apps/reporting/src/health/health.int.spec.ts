@@ -10,6 +10,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import {
   Catalog,
   Topics,
+  type IntegrationHealthReport as HealthRecord,
   type ConnectorHealth,
   type DeadLetter,
   type IngestionRejected,
@@ -26,6 +27,7 @@ import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import {
   connectTestPublisher,
+  readTopicToEnd,
   testServiceEnv,
   trackingEventFixture,
   uniqueId,
@@ -34,6 +36,7 @@ import {
 import { ReportingModule } from '../app.module';
 import { bucketStart } from '../attribution/time-buckets';
 import { loadReportingConfig } from '../config';
+import { ReportTopics } from '../report-topics/report-topics';
 import type { DataQualityPage } from './data-quality.controller';
 import type { IntegrationHealthReport, TopicHealth } from './health-reports';
 
@@ -377,6 +380,59 @@ describe('sync connections', () => {
       status: 'healthy',
       stalled: false,
     });
+  });
+});
+
+describe('report topic', () => {
+  it('publishes each topic’s and each connection’s health on reports.integration-health, as the API shows them', async () => {
+    const publishedSince = Date.now();
+    const reportTopics = service.app.get(ReportTopics);
+    reportTopics.markChanged([workspace], Topics.TrackingEvents);
+    expect(await reportTopics.publishChanged()).toBeGreaterThan(0);
+    const api = await get<IntegrationHealthReport>('/v1/reports/health');
+    const published = new Map<string, HealthRecord>();
+    for (const record of await readTopicToEnd(kafka, Topics.ReportsIntegrationHealth, publishedSince)) {
+      const key = record.key?.toString() ?? '';
+      if (key.startsWith(`${workspace}|`) && record.value)
+        published.set(
+          key.slice(workspace.length + 1),
+          (await registry.decode(record.value, Topics.ReportsIntegrationHealth)) as HealthRecord,
+        );
+    }
+    expect(published.size).toBe(api.topics.length + api.connections.length);
+    for (const topic of api.topics)
+      expect(published.get(`topic|${topic.topic}`)).toMatchObject({
+        subject: 'topic',
+        name: topic.topic,
+        status: topic.status,
+        stalled: topic.status !== 'ok',
+        windowHours: 24,
+        events: topic.events,
+        newestEventAt: topic.newestEventAt === null ? null : Date.parse(topic.newestEventAt),
+        latencyP50Ms: topic.latencyMs.p50,
+        latencyP95Ms: topic.latencyMs.p95,
+        latencyP99Ms: topic.latencyMs.p99,
+        deadLetters: topic.deadLetters,
+        rejected: topic.rejected,
+        errorRate: topic.errorRate,
+        connector: null,
+      });
+    // This run's tracking calls, dead letters and refusals are in it, not only empty rows.
+    expect(published.get(`topic|${Topics.TrackingEvents}`)?.events).toBeGreaterThan(0);
+    expect(published.get(`topic|${Topics.TrackingEvents}`)?.deadLetters).toBeGreaterThan(0);
+    expect(published.get(`connection|conn-old-${run}`)).toMatchObject({
+      subject: 'connection',
+      status: 'failing',
+      stalled: true,
+      connector: 'hubspot',
+      object: 'contacts',
+      lastSuccessAt: now0 - 2 * HOUR,
+      lagMs: 2 * HOUR,
+      consecutiveFailures: 4,
+      lastError: 'HTTP 401 from HubSpot',
+      events: null,
+    });
+    expect(published.get(`connection|conn-new-${run}`)).toMatchObject({ status: 'healthy', stalled: false });
   });
 });
 

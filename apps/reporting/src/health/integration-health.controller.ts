@@ -1,18 +1,14 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
-import { DateTime } from 'luxon';
 import { CurrentWorkspace, RequireScopes, WorkspaceKeyGuard } from '@tributary/access';
 import { ApiReportQuery, ApiReportResponses } from '../api/report-openapi';
 import { parseQuery, reportQuery, resolveRange } from '../api/report-query';
 import { ReportingScopes } from '../scopes';
 import { ReportSettingsStore } from '../settings/report-settings';
-import { HealthReports, type IntegrationHealthReport } from './health-reports';
+import { HealthReports, defaultHealthRange, type IntegrationHealthReport } from './health-reports';
 import { IntegrationHealthReportModel } from './health.openapi';
 
 const healthQuery = reportQuery.pick({ from: true, to: true });
-
-/** With no range asked for, health covers the last 24 hours in whole local hours. */
-const DEFAULT_HOURS = 24;
 
 /**
  * `GET /v1/reports/health`: per topic throughput, freshness, latency, errors and status, the platform's consumer lag,
@@ -43,15 +39,10 @@ export class IntegrationHealthController {
     const query = parseQuery(healthQuery, raw);
     const { timeZone } = await this.settings.get(workspaceId);
     const now = Date.now();
-    let from: number;
-    let to: number;
-    if (query.from === undefined && query.to === undefined) {
-      const nextHour = DateTime.fromMillis(now, { zone: timeZone }).startOf('hour').plus({ hours: 1 });
-      to = nextHour.toMillis();
-      from = nextHour.minus({ hours: DEFAULT_HOURS }).toMillis();
-    } else {
-      ({ from, to } = resolveRange({ ...query, grain: 'hour' }, timeZone, now));
-    }
-    return this.reports.report(workspaceId, { from, to, zone: timeZone }, now);
+    const range =
+      query.from === undefined && query.to === undefined
+        ? defaultHealthRange(now, timeZone)
+        : { ...resolveRange({ ...query, grain: 'hour' }, timeZone, now), zone: timeZone };
+    return this.reports.report(workspaceId, range, now);
   }
 }

@@ -3,7 +3,7 @@ import type { Connection } from 'mongoose';
 import { Topics, type DeadLetter, type TopicName } from '@tributary/contracts';
 import type { RecordPosition } from '@tributary/messaging';
 import { STORE_CONNECTION, expireDocuments, type ExpiringCollection } from '@tributary/store';
-import { reportingTopics } from '../intake/intake.handler';
+import { reportingTopics } from '../intake/reporting-topics';
 import type { AnyIntakeBatch, ReportContributor } from '../intake/report-contributor';
 import { countInBuckets } from '../read-models/bucketed-counts';
 import { tallyId } from '../read-models/tallies';

@@ -1,5 +1,6 @@
 import { PATTERN_METADATA } from '@nestjs/microservices/constants';
-import { IntakeHandler, reportingTopics } from './intake.handler';
+import { IntakeHandler } from './intake.handler';
+import { reportingTopics } from './reporting-topics';
 
 describe('IntakeHandler', () => {
   it('handles exactly the topics the catalog says reporting consumes (what a recompute replays)', () => {

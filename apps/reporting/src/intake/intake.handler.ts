@@ -1,15 +1,8 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { BatchEventPattern, type KafkaEventContext } from '@tributary/messaging';
-import { Catalog, Topics, type TopicEvents, type TopicName } from '@tributary/contracts';
+import { Topics, type TopicEvents } from '@tributary/contracts';
 import { ReportIntake } from './report-intake.service';
-
-/** The topics the catalog says reporting consumes: each has its handler below (intake.handler.spec checks). */
-export function reportingTopics(): TopicName[] {
-  return Object.values(Catalog)
-    .filter((spec) => spec.consumers.includes('reporting'))
-    .map((spec) => spec.name);
-}
 
 type Events<T extends keyof TopicEvents> = TopicEvents[T][];
 

@@ -109,7 +109,7 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
     await applyTallies(this.connection, batch.tallies);
     // After the tallies land, so what a contributor announces reads the counts this batch made.
     for (const contributor of this.byTopic.get(topic) ?? []) await contributor.afterApply?.(batch);
-    this.reportTopics.markChanged(workspaces);
+    this.reportTopics.markChanged(workspaces, topic);
   }
 }
 

@@ -22,6 +22,13 @@ import {
   sentMessageUpdates,
 } from './journey-facts';
 
+/** The topics journey performance is made of. */
+export const JOURNEY_TOPICS: readonly TopicName[] = [
+  Topics.JourneySteps,
+  Topics.MessagesOutcomes,
+  Topics.MessagesDeliveries,
+];
+
 /**
  * Journey and campaign performance. A delivery names its message only by key and may be read before the message's
  * outcome (another topic), so what it adds to a journey cannot be counted when it arrives: each sent message keeps a
@@ -35,11 +42,7 @@ import {
  */
 @Injectable()
 export class JourneyPerformanceContributor implements ReportContributor, OnModuleInit {
-  readonly topics: readonly TopicName[] = [
-    Topics.JourneySteps,
-    Topics.MessagesOutcomes,
-    Topics.MessagesDeliveries,
-  ];
+  readonly topics: readonly TopicName[] = JOURNEY_TOPICS;
 
   /** Runs whose stored entry is known to be no later than this: later steps need no write unless they convert. */
   private readonly knownEntry = new LRUCache<string, number>({ max: 100_000 });

@@ -6,12 +6,13 @@
  * nothing; another workspace sees none of it.
  */
 import type { Kafka } from 'kafkajs';
-import { Topics, type MessageOutcome } from '@tributary/contracts';
-import type { EventPublisher, OutgoingEvent } from '@tributary/messaging';
+import { Topics, type JourneyPerformanceReport, type MessageOutcome } from '@tributary/contracts';
+import type { AvroSchemaRegistry, EventPublisher, OutgoingEvent } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import {
   connectTestPublisher,
+  readTopicToEnd,
   testServiceEnv,
   uniqueId,
   waitFor,
@@ -19,6 +20,7 @@ import {
 } from '@tributary/testing';
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig, type ReportingConfig } from '../config';
+import { ReportTopics } from '../report-topics/report-topics';
 import { ReportSettingsStore } from '../settings/report-settings';
 import type { AnyIntakeBatch } from '../intake/report-contributor';
 import { JourneyPerformanceContributor } from './journey-performance.contributor';
@@ -43,6 +45,7 @@ let config: ReportingConfig;
 let service: RunningService;
 let kafka: Kafka;
 let publisher: EventPublisher;
+let registry: AvroSchemaRegistry;
 /** Where each topic's partitions stood before the test published anything. */
 let startOffsets: Map<string, { partition: number; offset: string }[]>;
 
@@ -52,12 +55,14 @@ beforeAll(async () => {
       WRITE_KEYS: Object.entries(keys)
         .map(([workspace, key]) => `${key}:${workspace}`)
         .join(','),
+      // The fixture's November must stay within the days the report topics republish.
+      REPORT_TOPICS_DAYS: '400',
     }),
   );
   service = await startService(ReportingModule.forRoot(config), config);
   for (const workspace of Object.keys(keys))
     await service.app.get(ReportSettingsStore).update(workspace, { timeZone: 'Europe/Paris' }, 'spec');
-  ({ kafka, publisher } = await connectTestPublisher(`jrn-${run}`, config, TOPICS));
+  ({ kafka, publisher, registry } = await connectTestPublisher(`jrn-${run}`, config, TOPICS));
   const admin = kafka.admin();
   await admin.connect();
   startOffsets = new Map();
@@ -302,6 +307,44 @@ describe('journey performance', () => {
     const lines = (await csv.text()).trim().split('\n');
     expect(lines[0]).toBe(JOURNEY_COLUMNS.join(','));
     expect(lines.slice(1)).toEqual(EXPECTED.map((row) => row.map((value) => value ?? '').join(',')));
+  });
+
+  it('publishes each day’s journey and step rows on reports.journeys, equal to the API’s table of that day', async () => {
+    const since = Date.now();
+    const reportTopics = service.app.get(ReportTopics);
+    reportTopics.markChanged([early], Topics.MessagesOutcomes);
+    expect(await reportTopics.publishChanged()).toBeGreaterThan(0);
+    const published = new Map<string, JourneyPerformanceReport>();
+    for (const record of await readTopicToEnd(kafka, Topics.ReportsJourneys, since)) {
+      const key = record.key?.toString() ?? '';
+      if (key.startsWith(`${early}|`) && record.value)
+        published.set(
+          key.slice(early.length + 1),
+          (await registry.decode(record.value, Topics.ReportsJourneys)) as JourneyPerformanceReport,
+        );
+    }
+    const days = [...new Set([...published.keys()].map((key) => key.split('|')[0] ?? ''))].sort();
+    // In Paris: h(1)-h(4) on the 2nd, h(25)-h(40) on the 3rd, r5 at h(80) on the 5th; nothing on the 4th.
+    expect(days).toEqual(['2026-11-02', '2026-11-03', '2026-11-05']);
+    for (const day of days) {
+      const api = (await get<JourneyReport>(`/v1/reports/journeys?from=${day}&to=${day}&limit=1000`, early))
+        .items;
+      const fromTopic = [...published]
+        .filter(([key]) => key.startsWith(`${day}|`))
+        .map(([, report]) => report);
+      expect(fromTopic.map((report) => JOURNEY_COLUMNS.map((column) => report[column])).sort()).toEqual(
+        tableOf(api).sort(),
+      );
+      expect(fromTopic.every((report) => report.timeZone === 'Europe/Paris' && report.day === day)).toBe(
+        true,
+      );
+    }
+    // Summed over the range's days (the 2nd to the 4th), the journey rows give the range's.
+    const sentOver = (rows: { level: string; sent: number }[]) =>
+      rows.filter((row) => row.level === 'journey').reduce((sum, row) => sum + row.sent, 0);
+    expect(sentOver([...published.values()].filter((report) => report.day <= '2026-11-04'))).toBe(
+      sentOver((await get<JourneyReport>(`/v1/reports/journeys?${RANGE}&limit=1000`, early)).items),
+    );
   });
 
   it('trends each event on the day (or week) of its own time in the workspace’s zone', async () => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DateTime } from 'luxon';
-import { Topics } from '@tributary/contracts';
+import { Topics, type TopicName } from '@tributary/contracts';
 import { EventPublisher, originMetadata, type OutgoingEvent } from '@tributary/messaging';
 import { type Logger, SERVICE_LOGGER } from '@tributary/observability';
 import { SERVICE_CONFIG } from '@tributary/config';
@@ -9,18 +9,24 @@ import { ATTRIBUTION_MODELS, compareModels } from '../attribution/attribution';
 import { AttributionReports } from '../attribution/attribution-reports';
 import { FUNNEL_STAGES } from '../funnel/funnel';
 import { FunnelPeople } from '../funnel/funnel-people';
+import { DEFAULT_HEALTH_HOURS, HealthReports, defaultHealthRange } from '../health/health-reports';
+import { JOURNEY_TOPICS } from '../journeys/journey-performance.contributor';
+import { DELIVERY_METRICS } from '../journeys/journey-facts';
+import { JourneyReports } from '../journeys/journey-reports.service';
 import { ReportSettingsStore } from '../settings/report-settings';
 
 const DAY_MS = 86_400_000;
 
 /**
  * Publishes the report topics analysts read (compacted, latest value per key): a workspace whose read models moved
- * has its recent days' funnel and attribution published again a moment later, recomputed from the store. A replica
- * publishes the workspaces its own batches moved; all replicas compute the same values.
+ * has its recent days' funnel and attribution, and its integration health, published again a moment later,
+ * recomputed from the store; its recent days' journey performance too when a journey topic moved. A replica publishes
+ * the workspaces its own batches moved; all replicas compute the same values.
  */
 @Injectable()
 export class ReportTopics implements OnModuleInit, OnModuleDestroy {
-  private readonly changed = new Set<string>();
+  /** Changed workspaces, and the topics that moved them. */
+  private readonly changed = new Map<string, Set<TopicName>>();
   private timer: NodeJS.Timeout | undefined;
   private publishing: Promise<void> | undefined;
 
@@ -28,6 +34,8 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
     private readonly publisher: EventPublisher,
     private readonly people: FunnelPeople,
     private readonly attribution: AttributionReports,
+    private readonly journeys: JourneyReports,
+    private readonly health: HealthReports,
     private readonly settings: ReportSettingsStore,
     @Inject(SERVICE_CONFIG) private readonly config: ReportingConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
@@ -44,9 +52,13 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
     await this.publishing;
   }
 
-  /** The workspaces a batch moved: their reports are published at the next tick. */
-  markChanged(workspaceIds: Iterable<string>): void {
-    for (const id of workspaceIds) this.changed.add(id);
+  /** The workspaces a batch of `topic` moved: their reports are published at the next tick. */
+  markChanged(workspaceIds: Iterable<string>, topic: TopicName): void {
+    for (const id of workspaceIds) {
+      const topics = this.changed.get(id) ?? new Set<TopicName>();
+      topics.add(topic);
+      this.changed.set(id, topics);
+    }
   }
 
   /** Publishes every changed workspace's reports now (the tick, and tests). */
@@ -54,11 +66,11 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
     const workspaces = [...this.changed];
     this.changed.clear();
     let published = 0;
-    for (const workspaceId of workspaces) {
+    for (const [workspaceId, topics] of workspaces) {
       try {
-        published += await this.publishWorkspace(workspaceId, now);
+        published += await this.publishWorkspace(workspaceId, topics, now);
       } catch (error) {
-        this.changed.add(workspaceId); // tried again at the next tick
+        for (const topic of topics) this.markChanged([workspaceId], topic); // tried again at the next tick
         this.logger.warn({ err: error, workspaceId }, 'report topics not published');
       }
     }
@@ -73,8 +85,12 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
     await this.publishing;
   }
 
-  /** The recent days' funnel and attribution of one workspace; returns how many records were published. */
-  private async publishWorkspace(workspaceId: string, now: number): Promise<number> {
+  /** The reports of one workspace whose read models `topics` moved; returns how many records were published. */
+  private async publishWorkspace(
+    workspaceId: string,
+    topics: ReadonlySet<TopicName>,
+    now: number,
+  ): Promise<number> {
     const settings = await this.settings.get(workspaceId);
     const zone = settings.timeZone;
     const dayOf = (at: number) => DateTime.fromMillis(at, { zone }).toISODate() ?? '';
@@ -84,9 +100,9 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
     const asOf = now;
     const records: OutgoingEvent[] = [];
 
-    const people = await this.people.people(workspaceId);
     const funnel = new Map<string, { entered: number; advanced: number }>();
-    for (const person of people)
+    // Streamed: a workspace of a million contacts is never held whole.
+    for await (const person of this.people.stream(workspaceId))
       FUNNEL_STAGES.forEach((stage, index) => {
         const at = person.reached[stage];
         if (at === undefined || at < from || at >= to) return;
@@ -133,7 +149,115 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
               asOf,
             },
           });
+    if (JOURNEY_TOPICS.some((topic) => topics.has(topic)))
+      records.push(...(await this.journeyRecords(workspaceId, zone, { from, to }, metadata, asOf)));
+    records.push(...(await this.healthRecords(workspaceId, zone, now, metadata)));
     await this.publisher.publishAll(records);
     return records.length;
+  }
+
+  /** Each day's journey and step rows, for the days of the range with any journey activity. */
+  private async journeyRecords(
+    workspaceId: string,
+    zone: string,
+    range: { from: number; to: number },
+    metadata: () => ReturnType<typeof originMetadata>,
+    asOf: number,
+  ): Promise<OutgoingEvent<typeof Topics.ReportsJourneys>[]> {
+    const trend = await this.journeys.trend(workspaceId, { ...range, grain: 'day' }, zone, {});
+    const active = trend.filter(
+      (row) =>
+        row.enrolled > 0 ||
+        row.converted > 0 ||
+        row.sent > 0 ||
+        row.skipped > 0 ||
+        row.failed > 0 ||
+        DELIVERY_METRICS.some((metric) => row[metric] > 0),
+    );
+    const records: OutgoingEvent<typeof Topics.ReportsJourneys>[] = [];
+    for (const { bucket } of active) {
+      const start = DateTime.fromISO(bucket, { zone });
+      const day = start.toISODate() ?? '';
+      const dayRange = { from: start.toMillis(), to: start.plus({ days: 1 }).toMillis() };
+      for (const row of await this.journeys.table(workspaceId, dayRange, zone, {}))
+        records.push({
+          topic: Topics.ReportsJourneys,
+          key: [workspaceId, day, row.journeyId, row.stepId ?? '', row.channel ?? ''].join('|'),
+          event: { metadata: metadata(), day, timeZone: zone, ...row, asOf },
+        });
+    }
+    return records;
+  }
+
+  /** One record per topic and per sync connection over the last 24 whole hours, as the API and health board. */
+  private async healthRecords(
+    workspaceId: string,
+    zone: string,
+    now: number,
+    metadata: () => ReturnType<typeof originMetadata>,
+  ): Promise<OutgoingEvent<typeof Topics.ReportsIntegrationHealth>[]> {
+    const report = await this.health.report(workspaceId, defaultHealthRange(now, zone), now);
+    const at = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+    const none = {
+      events: null,
+      eventsPerMinute: null,
+      newestEventAt: null,
+      latencyP50Ms: null,
+      latencyP95Ms: null,
+      latencyP99Ms: null,
+      deadLetters: null,
+      rejected: null,
+      errorRate: null,
+      connector: null,
+      object: null,
+      lastSuccessAt: null,
+      lagMs: null,
+      consecutiveFailures: null,
+      lastError: null,
+    };
+    const common = { windowHours: DEFAULT_HEALTH_HOURS, asOf: now };
+    return [
+      ...report.topics.map((topic) => ({
+        topic: Topics.ReportsIntegrationHealth,
+        key: `${workspaceId}|topic|${topic.topic}`,
+        event: {
+          metadata: metadata(),
+          ...none,
+          ...common,
+          subject: 'topic',
+          name: topic.topic,
+          status: topic.status,
+          stalled: topic.status !== 'ok',
+          events: topic.events,
+          eventsPerMinute: topic.eventsPerMinute,
+          newestEventAt: at(topic.newestEventAt),
+          latencyP50Ms: topic.latencyMs.p50,
+          latencyP95Ms: topic.latencyMs.p95,
+          latencyP99Ms: topic.latencyMs.p99,
+          deadLetters: topic.deadLetters,
+          rejected: topic.rejected,
+          errorRate: topic.errorRate,
+        },
+      })),
+      ...report.connections.map((connection) => ({
+        topic: Topics.ReportsIntegrationHealth,
+        key: `${workspaceId}|connection|${connection.connectionId}`,
+        event: {
+          metadata: metadata(),
+          ...none,
+          ...common,
+          subject: 'connection',
+          name: connection.connectionId,
+          status: connection.status,
+          stalled: connection.stalled,
+          connector: connection.connector,
+          object: connection.object,
+          lastSuccessAt: at(connection.lastSuccessAt),
+          lagMs: connection.lagMs,
+          consecutiveFailures: connection.consecutiveFailures,
+          lastError: connection.lastError,
+        },
+      })),
+    ];
   }
 }

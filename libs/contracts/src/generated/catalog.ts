@@ -15,6 +15,8 @@ import type { OutboundSyncQueued } from './OutboundSyncQueued';
 import type { EventCountReport } from './EventCountReport';
 import type { FunnelStageReport } from './FunnelStageReport';
 import type { ChannelAttributionReport } from './ChannelAttributionReport';
+import type { JourneyPerformanceReport } from './JourneyPerformanceReport';
+import type { IntegrationHealthReport } from './IntegrationHealthReport';
 import type { DeadLetter } from './DeadLetter';
 import type { LeadCaptured } from './LeadCaptured';
 import type { RecordChanged } from './RecordChanged';
@@ -45,6 +47,8 @@ export const Topics = {
   ReportsEventCounts: 'reports.event-counts',
   ReportsFunnel: 'reports.funnel',
   ReportsAttribution: 'reports.attribution',
+  ReportsJourneys: 'reports.journeys',
+  ReportsIntegrationHealth: 'reports.integration-health',
   DlqLeads: 'dlq.leads',
   DlqOrchestration: 'dlq.orchestration',
   DlqSync: 'dlq.sync',
@@ -82,6 +86,8 @@ export interface TopicEvents {
   'reports.event-counts': EventCountReport;
   'reports.funnel': FunnelStageReport;
   'reports.attribution': ChannelAttributionReport;
+  'reports.journeys': JourneyPerformanceReport;
+  'reports.integration-health': IntegrationHealthReport;
   'dlq.leads': DeadLetter;
   'dlq.orchestration': DeadLetter;
   'dlq.sync': DeadLetter;
@@ -1432,6 +1438,228 @@ const avroSchemas = {
       { name: 'asOf', type: { type: 'long', logicalType: 'timestamp-millis' } },
     ],
   },
+  JourneyPerformanceReport: {
+    type: 'record',
+    name: 'JourneyPerformanceReport',
+    namespace: 'io.tributary.reporting',
+    doc: "How one journey, or one of its steps on one channel, did on one local day: runs enrolled and converted, messages sent and what became of them. Key workspaceId|day|journeyId|stepId|channel (stepId and channel empty on the journey's own row); the latest record per key is the current value (compacted). A journey row sums its step rows; messages count on the day they were sent, runs on the day they entered.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'day', type: 'string', doc: "The local day (YYYY-MM-DD) in the workspace's time zone." },
+      { name: 'timeZone', type: 'string' },
+      {
+        name: 'level',
+        type: 'string',
+        doc: 'journey (the whole journey) or step (one step on one channel).',
+      },
+      {
+        name: 'journeyId',
+        type: 'string',
+        doc: 'The journey; (unknown) for messages whose outcome never arrived.',
+      },
+      { name: 'stepId', type: ['null', 'string'], default: null, doc: 'Step rows only.' },
+      { name: 'channel', type: ['null', 'string'], default: null, doc: 'email, sms, ... (step rows only).' },
+      {
+        name: 'enrolled',
+        type: ['null', 'long'],
+        default: null,
+        doc: 'Runs that entered the journey that day (journey rows only).',
+      },
+      {
+        name: 'converted',
+        type: 'long',
+        doc: 'Journey rows: of those runs, how many reached the goal. Step rows: messages sent whose run went on to convert.',
+      },
+      { name: 'sent', type: 'long' },
+      {
+        name: 'skipped',
+        type: 'long',
+        doc: 'Not sent: consent, frequency cap, quiet hours, missing address.',
+      },
+      { name: 'failed', type: 'long', doc: 'The provider refused or never answered.' },
+      { name: 'delivered', type: 'long' },
+      { name: 'bounced', type: 'long' },
+      { name: 'dropped', type: 'long' },
+      { name: 'opened', type: 'long', doc: 'Unique: a message counts once however often it was opened.' },
+      { name: 'clicked', type: 'long', doc: 'Unique, as opened.' },
+      { name: 'unsubscribed', type: 'long' },
+      { name: 'complained', type: 'long' },
+      { name: 'deliveryRate', type: ['null', 'double'], default: null, doc: 'delivered / sent.' },
+      { name: 'openRate', type: ['null', 'double'], default: null, doc: 'opened / delivered.' },
+      { name: 'clickRate', type: ['null', 'double'], default: null, doc: 'clicked / delivered.' },
+      {
+        name: 'conversionRate',
+        type: ['null', 'double'],
+        default: null,
+        doc: 'Journey rows: converted / enrolled; step rows: converted / sent.',
+      },
+      { name: 'asOf', type: { type: 'long', logicalType: 'timestamp-millis' } },
+    ],
+  },
+  IntegrationHealthReport: {
+    type: 'record',
+    name: 'IntegrationHealthReport',
+    namespace: 'io.tributary.reporting',
+    doc: "The health of one topic or one sync connection of a workspace over the last 24 whole local hours, as the API and the dashboard's health board show it by default. Key workspaceId|topic|<topic name> or workspaceId|connection|<connection id>; the latest record per key is the current state (compacted), republished whenever the workspace's read models move. Freshness is asOf minus newestEventAt.",
+    fields: [
+      {
+        name: 'metadata',
+        type: {
+          type: 'record',
+          name: 'EventMetadata',
+          namespace: 'io.tributary.common',
+          doc: 'Envelope shared by every Tributary event: identity, time, tenant and causality.',
+          fields: [
+            {
+              name: 'eventId',
+              type: 'string',
+              doc: 'Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5.',
+            },
+            {
+              name: 'occurredAt',
+              type: { type: 'long', logicalType: 'timestamp-millis' },
+              doc: 'When the fact happened (epoch ms, UTC).',
+            },
+            {
+              name: 'workspaceId',
+              type: 'string',
+              doc: 'Tenant that owns the data. Never crosses workspaces.',
+            },
+            {
+              name: 'source',
+              type: 'string',
+              doc: 'Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot.',
+            },
+            {
+              name: 'correlationId',
+              type: 'string',
+              doc: 'Id shared by every event of one business flow (the originating request).',
+            },
+            {
+              name: 'causationId',
+              type: ['null', 'string'],
+              default: null,
+              doc: 'eventId of the event that directly caused this one; null at the edge.',
+            },
+          ],
+        },
+      },
+      { name: 'subject', type: 'string', doc: 'topic or connection.' },
+      { name: 'name', type: 'string', doc: "The topic's name, or the sync connection's id." },
+      {
+        name: 'status',
+        type: 'string',
+        doc: 'Topics: ok, stale (no event for far longer than its usual gaps) or failing (errors at 5% or more). Connections: as sync reports it (healthy, degraded, failing, ...).',
+      },
+      {
+        name: 'stalled',
+        type: 'boolean',
+        doc: 'Needs a person: a stale or failing topic, a stalled connection.',
+      },
+      {
+        name: 'windowHours',
+        type: 'int',
+        doc: 'The hours the counts cover, up to the start of the local hour after asOf.',
+      },
+      {
+        name: 'events',
+        type: ['null', 'long'],
+        default: null,
+        doc: 'Topics: events accepted in the window.',
+      },
+      {
+        name: 'eventsPerMinute',
+        type: ['null', 'double'],
+        default: null,
+        doc: 'Topics: mean events a minute over the last 15 complete minutes.',
+      },
+      {
+        name: 'newestEventAt',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+        doc: 'Topics: when the newest event was accepted.',
+      },
+      {
+        name: 'latencyP50Ms',
+        type: ['null', 'long'],
+        default: null,
+        doc: "Topics: acceptance to reporting, a histogram bucket's upper bound.",
+      },
+      { name: 'latencyP95Ms', type: ['null', 'long'], default: null },
+      { name: 'latencyP99Ms', type: ['null', 'long'], default: null },
+      { name: 'deadLetters', type: ['null', 'long'], default: null, doc: 'Topics: records dead-lettered.' },
+      {
+        name: 'rejected',
+        type: ['null', 'long'],
+        default: null,
+        doc: 'Topics: records refused at the edge.',
+      },
+      {
+        name: 'errorRate',
+        type: ['null', 'double'],
+        default: null,
+        doc: 'Topics: (deadLetters + rejected) / (events + rejected).',
+      },
+      { name: 'connector', type: ['null', 'string'], default: null, doc: 'Connections: e.g. hubspot.' },
+      { name: 'object', type: ['null', 'string'], default: null, doc: 'Connections: e.g. contacts.' },
+      {
+        name: 'lastSuccessAt',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+        doc: 'Connections: the last successful poll.',
+      },
+      {
+        name: 'lagMs',
+        type: ['null', 'long'],
+        default: null,
+        doc: "Connections: how far behind the source's changes it has read.",
+      },
+      { name: 'consecutiveFailures', type: ['null', 'int'], default: null },
+      { name: 'lastError', type: ['null', 'string'], default: null },
+      { name: 'asOf', type: { type: 'long', logicalType: 'timestamp-millis' } },
+    ],
+  },
   DeadLetter: {
     type: 'record',
     name: 'DeadLetter',
@@ -2467,6 +2695,36 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
       retention: 'compact',
     },
     avroSchema: avroSchemas.ChannelAttributionReport,
+  },
+  'reports.journeys': {
+    ...{
+      name: 'reports.journeys',
+      description:
+        "Campaign and journey performance per workspace, local day, journey, step and channel (enrolled, sent, delivered, bounced, opened, clicked, unsubscribed, converted, with rates), for analysts; a journey row sums its steps. Compacted, latest value per key; republished for the recent days whenever a workspace's journey topics move.",
+      subject: 'reports.journeys-value',
+      recordName: 'JourneyPerformanceReport',
+      key: 'workspaceId|day|journeyId|stepId|channel',
+      producers: ['reporting'],
+      consumers: ['analysts'],
+      partitions: 3,
+      retention: 'compact',
+    },
+    avroSchema: avroSchemas.JourneyPerformanceReport,
+  },
+  'reports.integration-health': {
+    ...{
+      name: 'reports.integration-health',
+      description:
+        "Integration health per workspace, one record per topic (throughput, error rate, freshness, end-to-end latency) and per sync connection (last success, lag, failures), over the last 24 hours, for operators and analysts. Compacted, latest value per key; republished whenever a workspace's read models move.",
+      subject: 'reports.integration-health-value',
+      recordName: 'IntegrationHealthReport',
+      key: 'workspaceId|topic|name or workspaceId|connection|id',
+      producers: ['reporting'],
+      consumers: ['analysts'],
+      partitions: 3,
+      retention: 'compact',
+    },
+    avroSchema: avroSchemas.IntegrationHealthReport,
   },
   'dlq.leads': {
     ...{

@@ -18,6 +18,8 @@ export type { OutboundSyncQueued } from './OutboundSyncQueued';
 export type { EventCountReport } from './EventCountReport';
 export type { FunnelStageReport } from './FunnelStageReport';
 export type { ChannelAttributionReport } from './ChannelAttributionReport';
+export type { JourneyPerformanceReport } from './JourneyPerformanceReport';
+export type { IntegrationHealthReport } from './IntegrationHealthReport';
 export type { DeadLetter } from './DeadLetter';
 export type { LeadCaptured } from './LeadCaptured';
 export type { RecordChanged } from './RecordChanged';
