@@ -1,9 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Connection } from 'mongoose';
 import { STORE_CONNECTION } from '@tributary/store';
-import type { FunnelContactDoc } from '../funnel/funnel-contacts';
 import { FunnelPeople } from '../funnel/funnel-people';
-import { peopleOf } from '../funnel/funnel';
 import type { AttributionOptions, ConversionPath, Touchpoint } from './attribution';
 import {
   GOAL_CONVERSIONS_COLLECTION,
@@ -35,10 +33,10 @@ export class AttributionReports {
     conversionStages: readonly string[],
     options: Required<Pick<AttributionOptions, 'lookbackDays'>>,
   ): Promise<AttributedConversion[]> {
-    const contacts = await this.people.contacts(workspaceId);
-    const rootOf = new Map(contacts.map((doc) => [doc.contactId, doc.root]));
+    // Streamed: only the converting people and the merged contacts are held, never a workspace's contacts whole.
+    const rootOf = await this.people.mergedRoots(workspaceId);
     const found: { root: string; at: number; kind: string; revenue?: number }[] = [];
-    for (const person of peopleOf(contacts))
+    for await (const person of this.people.stream(workspaceId))
       for (const stage of conversionStages) {
         const at = person.reached[stage];
         if (at !== undefined && at >= range.from && at < range.to)
@@ -55,7 +53,7 @@ export class AttributionReports {
         kind: `goal:${goal.goal}`,
         ...(goal.revenue === null ? {} : { revenue: goal.revenue }),
       });
-    const touches = await this.touchesOf(workspaceId, found, contacts, options.lookbackDays);
+    const touches = await this.touchesOf(workspaceId, found, rootOf, options.lookbackDays);
     return found.map(({ root, at, kind, revenue }) => ({
       contactId: root,
       touches: touches.get(root) ?? [],
@@ -67,14 +65,14 @@ export class AttributionReports {
   private async touchesOf(
     workspaceId: string,
     conversions: readonly { root: string; at: number }[],
-    contacts: readonly Pick<FunnelContactDoc, 'contactId' | 'root'>[],
+    rootOf: ReadonlyMap<string, string>,
     lookbackDays: number,
   ): Promise<Map<string, Touchpoint[]>> {
     if (conversions.length === 0) return new Map();
     const roots = new Set(conversions.map((c) => c.root));
     const members = new Map<string, string>(); // contactId → root
     for (const root of roots) members.set(root, root);
-    for (const doc of contacts) if (roots.has(doc.root)) members.set(doc.contactId, doc.root);
+    for (const [contactId, root] of rootOf) if (roots.has(root)) members.set(contactId, root);
     const earliest = Math.min(...conversions.map((c) => c.at)) - lookbackDays * 86_400_000;
     const latest = Math.max(...conversions.map((c) => c.at));
     const docs = await this.connection

@@ -4,13 +4,7 @@
  * conversions with no touch in the look-back that go to (direct). Republished events change nothing.
  */
 import type { Kafka } from 'kafkajs';
-import {
-  Topics,
-  type ChannelAttributionReport,
-  type ContactsMerged,
-  type FunnelStageReport,
-  type LifecycleChanged,
-} from '@tributary/contracts';
+import { Topics, type ContactsMerged, type LifecycleChanged } from '@tributary/contracts';
 import {
   type AvroSchemaRegistry,
   type EventPublisher,
@@ -21,7 +15,6 @@ import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import {
   connectTestPublisher,
-  readTopicToEnd,
   testServiceEnv,
   trackingEventFixture,
   uniqueId,
@@ -31,6 +24,7 @@ import {
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig } from '../config';
 import { ReportTopics } from '../report-topics/report-topics';
+import { latestReports } from '../report-topics/testing/latest-reports';
 import type { AttributionReport } from './attribution.controller';
 
 const run = uniqueId('attr');
@@ -222,19 +216,7 @@ describe('attribution', () => {
     topics.markChanged([workspace], Topics.TrackingEvents);
     expect(await topics.publishChanged()).toBeGreaterThan(0);
 
-    const latest = async <T>(topic: string): Promise<Map<string, T>> => {
-      const values = new Map<string, T>();
-      for (const record of await readTopicToEnd(kafka, topic, since)) {
-        const recordKey = record.key?.toString() ?? '';
-        if (recordKey.startsWith(`${workspace}|`) && record.value)
-          values.set(
-            recordKey.slice(workspace.length + 1),
-            (await registry.decode(record.value, topic)) as T,
-          );
-      }
-      return values;
-    };
-    const attribution = await latest<ChannelAttributionReport>(Topics.ReportsAttribution);
+    const attribution = await latestReports(kafka, registry, Topics.ReportsAttribution, workspace, since);
     const credit = (k: string) => Math.round((attribution.get(k)?.credit ?? NaN) * 1e6) / 1e6;
     expect(credit('2026-10-14|linear|(direct)')).toBe(2);
     expect(credit('2026-10-13|position_based|facebook.com / social')).toBe(1);
@@ -246,7 +228,7 @@ describe('attribution', () => {
     // Three channels on the 15th, one on each other day, under each of five models.
     expect(attribution.size).toBe((3 + 1 + 1) * 5);
 
-    const funnel = await latest<FunnelStageReport>(Topics.ReportsFunnel);
+    const funnel = await latestReports(kafka, registry, Topics.ReportsFunnel, workspace, since);
     expect(funnel.get('2026-10-14|customer')).toMatchObject({ entered: 2, advanced: 0, timeZone: 'UTC' });
     expect(funnel.get('2026-10-15|customer')).toMatchObject({ entered: 1, advanced: 0 });
     expect(funnel.get('2026-10-15|lead')).toMatchObject({ entered: 0, advanced: 0 });

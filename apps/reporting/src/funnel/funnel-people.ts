@@ -13,18 +13,10 @@ import { peopleOf, type FunnelPerson } from './funnel';
 /** Documents fetched per round trip while streaming. */
 const STREAM_BATCH = 2_000;
 
-/** A workspace's funnel contacts as stored, and as people (merged contacts folded into one). */
+/** A workspace's funnel people (merged contacts folded into one), streamed, and which contacts were merged. */
 @Injectable()
 export class FunnelPeople {
   constructor(@Inject(STORE_CONNECTION) private readonly connection: Connection) {}
-
-  async contacts(workspaceId: string): Promise<FunnelContactDoc[]> {
-    return this.connection
-      .collection<StoredFunnelContact>(FUNNEL_CONTACTS_COLLECTION)
-      .find({ workspaceId }, { projection: STORED_FUNNEL_PROJECTION })
-      .map(contactOfStored)
-      .toArray();
-  }
 
   /**
    * The workspace's people one at a time, in root order so that a merged person's contacts come together: an export
@@ -48,7 +40,14 @@ export class FunnelPeople {
     yield* peopleOf(person);
   }
 
-  async people(workspaceId: string): Promise<FunnelPerson[]> {
-    return peopleOf(await this.contacts(workspaceId));
+  /** The workspace's merged contacts and the person (root) each counts as; every other contact is its own root. */
+  async mergedRoots(workspaceId: string): Promise<Map<string, string>> {
+    const roots = new Map<string, string>();
+    const cursor = this.connection
+      .collection<StoredFunnelContact>(FUNNEL_CONTACTS_COLLECTION)
+      .find({ workspaceId }, { projection: { contactId: 1, root: 1 } })
+      .batchSize(STREAM_BATCH);
+    for await (const { contactId, root } of cursor) if (root !== contactId) roots.set(contactId, root);
+    return roots;
   }
 }

@@ -10,7 +10,6 @@ import type { Admin, Kafka } from 'kafkajs';
 import {
   Catalog,
   Topics,
-  type IntegrationHealthReport as HealthRecord,
   type ConnectorHealth,
   type DeadLetter,
   type IngestionRejected,
@@ -27,7 +26,6 @@ import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import {
   connectTestPublisher,
-  readTopicToEnd,
   testServiceEnv,
   trackingEventFixture,
   uniqueId,
@@ -37,6 +35,7 @@ import { ReportingModule } from '../app.module';
 import { bucketStart } from '../attribution/time-buckets';
 import { loadReportingConfig } from '../config';
 import { ReportTopics } from '../report-topics/report-topics';
+import { latestReports } from '../report-topics/testing/latest-reports';
 import type { DataQualityPage } from './data-quality.controller';
 import type { IntegrationHealthReport, TopicHealth } from './health-reports';
 
@@ -390,15 +389,13 @@ describe('report topic', () => {
     reportTopics.markChanged([workspace], Topics.TrackingEvents);
     expect(await reportTopics.publishChanged()).toBeGreaterThan(0);
     const api = await get<IntegrationHealthReport>('/v1/reports/health');
-    const published = new Map<string, HealthRecord>();
-    for (const record of await readTopicToEnd(kafka, Topics.ReportsIntegrationHealth, publishedSince)) {
-      const key = record.key?.toString() ?? '';
-      if (key.startsWith(`${workspace}|`) && record.value)
-        published.set(
-          key.slice(workspace.length + 1),
-          (await registry.decode(record.value, Topics.ReportsIntegrationHealth)) as HealthRecord,
-        );
-    }
+    const published = await latestReports(
+      kafka,
+      registry,
+      Topics.ReportsIntegrationHealth,
+      workspace,
+      publishedSince,
+    );
     expect(published.size).toBe(api.topics.length + api.connections.length);
     for (const topic of api.topics)
       expect(published.get(`topic|${topic.topic}`)).toMatchObject({

@@ -6,13 +6,12 @@
  * nothing; another workspace sees none of it.
  */
 import type { Kafka } from 'kafkajs';
-import { Topics, type JourneyPerformanceReport, type MessageOutcome } from '@tributary/contracts';
+import { Topics, type MessageOutcome } from '@tributary/contracts';
 import type { AvroSchemaRegistry, EventPublisher, OutgoingEvent } from '@tributary/messaging';
 import { startService, type RunningService } from '@tributary/runtime';
 import { stopTelemetry } from '@tributary/observability';
 import {
   connectTestPublisher,
-  readTopicToEnd,
   testServiceEnv,
   uniqueId,
   waitFor,
@@ -21,6 +20,7 @@ import {
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig, type ReportingConfig } from '../config';
 import { ReportTopics } from '../report-topics/report-topics';
+import { latestReports } from '../report-topics/testing/latest-reports';
 import { ReportSettingsStore } from '../settings/report-settings';
 import type { AnyIntakeBatch } from '../intake/report-contributor';
 import { JourneyPerformanceContributor } from './journey-performance.contributor';
@@ -314,15 +314,7 @@ describe('journey performance', () => {
     const reportTopics = service.app.get(ReportTopics);
     reportTopics.markChanged([early], Topics.MessagesOutcomes);
     expect(await reportTopics.publishChanged()).toBeGreaterThan(0);
-    const published = new Map<string, JourneyPerformanceReport>();
-    for (const record of await readTopicToEnd(kafka, Topics.ReportsJourneys, since)) {
-      const key = record.key?.toString() ?? '';
-      if (key.startsWith(`${early}|`) && record.value)
-        published.set(
-          key.slice(early.length + 1),
-          (await registry.decode(record.value, Topics.ReportsJourneys)) as JourneyPerformanceReport,
-        );
-    }
+    const published = await latestReports(kafka, registry, Topics.ReportsJourneys, early, since);
     const days = [...new Set([...published.keys()].map((key) => key.split('|')[0] ?? ''))].sort();
     // In Paris: h(1)-h(4) on the 2nd, h(25)-h(40) on the 3rd, r5 at h(80) on the 5th; nothing on the 4th.
     expect(days).toEqual(['2026-11-02', '2026-11-03', '2026-11-05']);
