@@ -84,9 +84,27 @@ export interface Page<T> {
 /** A page of rows already ordered; the cursor is the position of the next row. */
 export function pageOf<T>(rows: readonly T[], query: Pick<ReportQuery, 'limit' | 'cursor'>): Page<T> {
   const start = query.cursor ? Number(query.cursor) : 0;
-  const items = rows.slice(start, start + query.limit);
+  return pageAt(rows.slice(start, start + query.limit), start, rows.length);
+}
+
+/** As `pageOf`, over rows pulled one at a time: only the page is held, the rest is counted for `total`. */
+export async function pageOfStream<T>(
+  rows: AsyncIterable<T>,
+  query: Pick<ReportQuery, 'limit' | 'cursor'>,
+): Promise<Page<T>> {
+  const start = query.cursor ? Number(query.cursor) : 0;
+  const items: T[] = [];
+  let total = 0;
+  for await (const row of rows) {
+    if (total >= start && items.length < query.limit) items.push(row);
+    total++;
+  }
+  return pageAt(items, start, total);
+}
+
+function pageAt<T>(items: T[], start: number, total: number): Page<T> {
   const next = start + items.length;
-  return { items, nextCursor: next < rows.length ? String(next) : null, total: rows.length };
+  return { items, nextCursor: next < total ? String(next) : null, total };
 }
 
 /** Whether the caller asked for CSV (`?format=csv` or `Accept: text/csv`). */

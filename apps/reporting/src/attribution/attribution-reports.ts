@@ -34,9 +34,9 @@ export class AttributionReports {
     options: Required<Pick<AttributionOptions, 'lookbackDays'>>,
   ): Promise<AttributedConversion[]> {
     // Streamed: only the converting people and the merged contacts are held, never a workspace's contacts whole.
-    const rootOf = await this.people.mergedRoots(workspaceId);
+    const rootOf = new Map<string, string>();
     const found: { root: string; at: number; kind: string; revenue?: number }[] = [];
-    for await (const person of this.people.stream(workspaceId))
+    for await (const person of this.people.stream(workspaceId, rootOf))
       for (const stage of conversionStages) {
         const at = person.reached[stage];
         if (at !== undefined && at >= range.from && at < range.to)

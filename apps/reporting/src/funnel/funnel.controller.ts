@@ -11,6 +11,7 @@ import { queryTallies } from '../read-models/bucketed-counts';
 import { ApiReportQuery, ApiReportResponses } from '../api/report-openapi';
 import {
   pageOf,
+  pageOfStream,
   parseQuery,
   reportQuery,
   resolveRange,
@@ -96,10 +97,10 @@ export class FunnelController {
     // Streamed: only the people who reached a stage in the range are kept; the rest count towards "in stage now".
     const current = new Map<string, number>();
     const entered: FunnelPerson[] = [];
+    const inRange = (at: number | undefined) => at !== undefined && at >= range.from && at < range.to;
     for await (const person of this.funnelPeople.stream(workspaceId)) {
       if (!matches(person, query)) continue;
       if (person.stage !== null) current.set(person.stage, (current.get(person.stage) ?? 0) + 1);
-      const inRange = (at: number | undefined) => at !== undefined && at >= range.from && at < range.to;
       if (FUNNEL_STAGES.some((stage) => inRange(person.reached[stage]))) entered.push(person);
     }
     return {
@@ -141,17 +142,7 @@ export class FunnelController {
       );
       return undefined;
     }
-    // Streamed as the CSV is: only the page is held, the rest is counted for `total`.
-    const start = query.cursor ? Number(query.cursor) : 0;
-    const items: Record<string, unknown>[] = [];
-    let total = 0;
-    for await (const person of this.funnelPeople.stream(workspaceId)) {
-      if (!matches(person, query)) continue;
-      if (total >= start && items.length < query.limit) items.push(flatPerson(person));
-      total++;
-    }
-    const next = start + items.length;
-    return { items, nextCursor: next < total ? String(next) : null, total };
+    return pageOfStream(flatPeople(this.funnelPeople.stream(workspaceId), query), query);
   }
 
   @Get('routing')
