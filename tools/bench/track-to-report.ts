@@ -1,8 +1,8 @@
 /**
  * `npm run bench:e2e [-- --rate 200 --seconds 60 --no-search]`: open-loop latency from an HTTP track call to the
  * event being in the reporting read model, with all five services running as separate processes on the real stack.
- * Reporting updates its read model and then publishes `reports.event-counts` with causationId = the counted event's
- * id; a consumer of that topic matches each track call's eventId (returned by ingestion) to its report.
+ * Reporting updates its read model and then publishes `reports.event-counts`, each report naming the events it counted
+ * (`eventIds`); a consumer of that topic matches each track call's eventId (returned by ingestion) to its report.
  *
  * Open loop: call i of a phase is due at start + i/rate and is fired then whatever earlier answers take, so a slow
  * pipeline shows as latency instead of a lower send rate. Latency runs from the due time (not the actual send) to
@@ -192,15 +192,16 @@ async function main(): Promise<void> {
       eachMessage: async ({ message }) => {
         const seen = performance.now();
         const report = (await registry.decode(message.value)) as EventCountReport;
-        const cause = report.metadata.causationId;
-        if (cause === null || report.metadata.workspaceId !== workspace) return;
-        const call = pending.get(cause);
-        if (call === undefined) {
-          seenEarly.set(cause, seen);
-          return;
+        if (report.metadata.workspaceId !== workspace) return;
+        for (const counted of report.eventIds) {
+          const call = pending.get(counted);
+          if (call === undefined) {
+            seenEarly.set(counted, seen);
+            continue;
+          }
+          pending.delete(counted);
+          if (!call.phase.closed) call.phase.latencies.push(seen - call.due);
         }
-        pending.delete(cause);
-        if (!call.phase.closed) call.phase.latencies.push(seen - call.due);
       },
     });
     await joined;

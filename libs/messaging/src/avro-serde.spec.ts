@@ -67,7 +67,13 @@ const samples: Partial<Record<TopicName, unknown>> = {
     enrollmentKey: null,
   },
   'sync.outbound': { metadata, recordId: 'r', destination: 'crm', operation: 'upsert', fieldsJson: '{}' },
-  'reports.event-counts': { metadata, eventType: 'track', count: 3, asOf: 1_700_000_000_000 },
+  'reports.event-counts': {
+    metadata,
+    eventType: 'track',
+    count: 3,
+    asOf: 1_700_000_000_000,
+    eventIds: ['e-1', 'e-2'],
+  },
 };
 
 describe('Avro SerDe of the catalog schemas', () => {

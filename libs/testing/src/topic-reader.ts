@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import { flattenHeaders, type AvroSchemaRegistry } from '@tributary/messaging';
+import { flattenHeaders } from '@tributary/messaging';
 import { uniqueId } from './test-env';
 
 /** A record read back from a topic: raw key/value/headers plus where it was. */
@@ -118,34 +118,4 @@ export async function readTopicToEnd(
     timeoutMs,
     sinceTimestamp,
   );
-}
-
-/**
- * For each of `causes` (eventIds), what `pick` takes from the first event on `topic` it caused (its
- * `metadata.causationId`), as a consumer deduplicating by eventId would see it; reads until every cause has one.
- * `pick` answering undefined passes a record over (e.g. another key's).
- */
-export async function readCausedEvents<E extends { metadata: { causationId: string | null } }, V>(
-  kafka: Kafka,
-  registry: AvroSchemaRegistry,
-  topic: string,
-  causes: readonly string[],
-  pick: (event: E, record: ReadRecord) => V | undefined,
-): Promise<Map<string, V>> {
-  const wanted = new Set(causes);
-  const found = new Map<string, V>();
-  let decoded = 0;
-  await readTopicUntil(kafka, topic, async (records) => {
-    // `records` grows with each fetch: decode only what came since the last call.
-    for (const record of records.slice(decoded)) {
-      decoded += 1;
-      const event = (await registry.decode(record.value)) as E;
-      const cause = event.metadata.causationId;
-      if (cause === null || !wanted.has(cause) || found.has(cause)) continue;
-      const value = pick(event, record);
-      if (value !== undefined) found.set(cause, value);
-    }
-    return found.size === wanted.size;
-  });
-  return found;
 }

@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Connection } from 'mongoose';
-import { Topics, type EventMetadata } from '@tributary/contracts';
+import { Topics, type EventCountReport, type EventMetadata } from '@tributary/contracts';
 import {
+  AvroSchemaRegistry,
   EventPublisher,
   causedMetadata,
-  type OutgoingEvent,
   type RecordPosition,
 } from '@tributary/messaging';
 import { SERVICE_CONFIG } from '@tributary/config';
@@ -25,6 +25,9 @@ export interface CountedEvent {
   eventType: string;
 }
 
+/** A report names the events it counted: this many at most, so a backlog's batch makes no oversized record. */
+const MAX_EVENTS_PER_REPORT = 500;
+
 /** One tally document per workspace and event type: `count`, with the offsets it took in under `applied`. */
 export const EVENT_COUNTS_COLLECTION = 'report_event_counts';
 
@@ -37,16 +40,24 @@ interface EventCountDoc {
 
 /**
  * Counts every event Tributary sees per workspace and type, through the batch's tallies (a redelivered record counts
- * once by its offset, a republished event by the intake's first-seen claim), and publishes each event's running count
- * for analysts once the batch is written.
+ * once by its offset, a republished event by the intake's first-seen claim), and publishes where each counter stands
+ * for analysts once the batch is written, naming the events counted.
  */
 @Injectable()
 export class EventCounter {
   constructor(
     @Inject(STORE_CONNECTION) private readonly connection: Connection,
     private readonly publisher: EventPublisher,
+    private readonly registry: AvroSchemaRegistry,
     @Inject(SERVICE_CONFIG) private readonly config: Pick<ReportingConfig, 'REPORT_TOPICS_PUBLISH'>,
   ) {}
+
+  private encoder: ((report: EventCountReport) => Buffer) | undefined;
+
+  /** The report topic's encoder, made once its schema is registered (at start-up, before any batch). */
+  private encodeReport(): (report: EventCountReport) => Buffer {
+    return (this.encoder ??= this.registry.encoderFor(Topics.ReportsEventCounts));
+  }
 
   /** Adds one to the counter of each event, in the batch's tallies. */
   count(tallies: TallyBatch, events: readonly CountedEvent[], positions: readonly RecordPosition[]): void {
@@ -65,25 +76,41 @@ export class EventCounter {
   }
 
   /**
-   * Announces each counted event with its running count, read back after the batch's tallies were written: the k-th
-   * of a counter's n events in the batch counted c - n + k, c being where the counter stands. Nothing when this
-   * process must not publish (a recompute).
+   * Announces where each counter a batch moved stands, read back after the batch's tallies were written: one report
+   * per counter and batch (per `MAX_EVENTS_PER_REPORT` of its events), naming the events it counted, caused by the
+   * last of them. Its count is the counter's after that event: c - n + k for the k-th of the counter's n events in
+   * the batch, c being where the counter stands. Nothing when this process must not publish (a recompute).
    */
   async announce(events: readonly CountedEvent[]): Promise<void> {
     if (!this.config.REPORT_TOPICS_PUBLISH || events.length === 0) return;
-    const ids = [...new Set(events.map(counterIdOf))];
-    const stored = await findByIds(this.collection(), ids, { count: 1 });
-    const inBatch = new Map<string, number>();
-    for (const event of events) inBatch.set(counterIdOf(event), (inBatch.get(counterIdOf(event)) ?? 0) + 1);
-    const counted = new Map<string, number>();
-    const reports: OutgoingEvent<typeof Topics.ReportsEventCounts>[] = events.map((event) => {
+    const byCounter = new Map<string, CountedEvent[]>();
+    for (const event of events) {
       const id = counterIdOf(event);
-      const k = (counted.get(id) ?? 0) + 1;
-      counted.set(id, k);
-      const count = (stored.get(id)?.count ?? 0) - (inBatch.get(id) ?? 0) + k;
-      return { topic: Topics.ReportsEventCounts, key: id, event: reportOf(event, Math.max(k, count)) };
-    });
-    await this.publisher.publishAll(reports);
+      const counted = byCounter.get(id);
+      if (counted) counted.push(event);
+      else byCounter.set(id, [event]);
+    }
+    const stored = await findByIds(this.collection(), [...byCounter.keys()], { count: 1 });
+    const encode = this.encodeReport();
+    const reports: { key: string; value: Buffer }[] = [];
+    for (const [id, counted] of byCounter) {
+      const before = (stored.get(id)?.count ?? counted.length) - counted.length;
+      for (let from = 0; from < counted.length; from += MAX_EVENTS_PER_REPORT) {
+        const chunk = counted.slice(from, from + MAX_EVENTS_PER_REPORT);
+        const last = chunk[chunk.length - 1] as CountedEvent;
+        reports.push({
+          key: id,
+          value: encode({
+            metadata: causedMetadata(last.metadata, 'reporting', 'event-count'),
+            eventType: last.eventType,
+            count: Math.max(0, before) + from + chunk.length,
+            asOf: Date.now(),
+            eventIds: chunk.map(({ metadata }) => metadata.eventId),
+          }),
+        });
+      }
+    }
+    await this.publisher.publishEncoded(Topics.ReportsEventCounts, reports);
   }
 
   async countsFor(workspaceId: string): Promise<EventCounts> {
@@ -110,13 +137,4 @@ export class EventCounter {
 /** Counter ids keep the old `workspace/type` form: the report topic's key, which analysts' tables are keyed by. */
 function counterIdOf({ metadata, eventType }: CountedEvent): string {
   return `${metadata.workspaceId}/${eventType}`;
-}
-
-function reportOf({ metadata, eventType }: CountedEvent, count: number) {
-  return {
-    metadata: causedMetadata(metadata, 'reporting', 'event-count'),
-    eventType,
-    count,
-    asOf: Date.now(),
-  };
 }

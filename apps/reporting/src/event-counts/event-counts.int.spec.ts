@@ -1,8 +1,8 @@
 /**
  * Reporting on the real stack, the service in this process: a burst of journey steps is counted a fetch at a time (a
- * few store commands for hundreds of events), each event exactly once with its own running count on the report
- * topic, a redelivered burst moves nothing, and a step the store refuses is dead-lettered alone while its batch is
- * still counted exactly once (its running counts then as the counter stood when the retry wrote them). Content workflow steps and attributes journeys set are counted once each too.
+ * few store commands for hundreds of events), each event named by one report of its batch on the report topic, the
+ * counts running; a redelivered burst moves nothing, and a step the store refuses is dead-lettered alone while its
+ * batch is still counted exactly once (its counts then as the counter stood when the retry wrote them). Content workflow steps and attributes journeys set are counted once each too.
  */
 import type { Kafka } from 'kafkajs';
 import type { Connection } from 'mongoose';
@@ -25,12 +25,13 @@ import { stopTelemetry } from '@tributary/observability';
 import { STORE_CONNECTION } from '@tributary/store';
 import {
   connectTestPublisher,
-  readCausedEvents,
+  readTopicToEnd,
   readTopicUntil,
   storeCommandsOn,
   testServiceEnv,
   uniqueId,
   waitFor,
+  type ReadRecord,
 } from '@tributary/testing';
 import { ReportingModule } from '../app.module';
 import { loadReportingConfig } from '../config';
@@ -101,40 +102,74 @@ async function journeyStepCount(): Promise<number | undefined> {
   return (await counts())[Topics.JourneySteps];
 }
 
-/** The report of each of `steps`, by the step's eventId, once all are on the report topic. */
-function reportsOf(steps: JourneyStepRecorded[]): Promise<Map<string, number>> {
-  return readCausedEvents<EventCountReport, number>(
-    kafka,
-    registry,
-    Topics.ReportsEventCounts,
-    steps.map((s) => s.metadata.eventId),
-    (report, record) =>
-      record.key?.toString() === `${workspace}/${Topics.JourneySteps}` ? report.count : undefined,
-  );
+/** The journey-step counter's reports on the topic since this file loaded, decoded (each distinct one once). */
+async function stepReports(records: readonly ReadRecord[]): Promise<EventCountReport[]> {
+  const reports = new Map<string, EventCountReport>();
+  for (const record of records) {
+    if (record.key?.toString() !== `${workspace}/${Topics.JourneySteps}`) continue;
+    const report = (await registry.decode(record.value)) as EventCountReport;
+    reports.set(report.metadata.eventId, report);
+  }
+  return [...reports.values()];
+}
+
+/**
+ * The reports naming each of `steps`, by the step's eventId: read until every step is named, then to the topic's
+ * end, so that a step named twice shows.
+ */
+async function reportsOf(steps: JourneyStepRecorded[]): Promise<Map<string, EventCountReport[]>> {
+  const wanted = new Set(steps.map((s) => s.metadata.eventId));
+  await readTopicUntil(kafka, Topics.ReportsEventCounts, async (records) => {
+    const named = new Set((await stepReports(records)).flatMap((report) => report.eventIds));
+    return [...wanted].every((id) => named.has(id));
+  });
+  const naming = new Map<string, EventCountReport[]>();
+  for (const report of await stepReports(await readTopicToEnd(kafka, Topics.ReportsEventCounts)))
+    for (const id of report.eventIds) if (wanted.has(id)) naming.set(id, [...(naming.get(id) ?? []), report]);
+  return naming;
+}
+
+/** The distinct reports in `naming`, in counting order. */
+function inOrder(naming: Map<string, EventCountReport[]>): EventCountReport[] {
+  const distinct = new Map([...naming.values()].flat().map((r) => [r.metadata.eventId, r]));
+  return [...distinct.values()].sort((a, b) => a.count - b.count);
 }
 
 describe('reporting counts a fetch at a time', () => {
   const burst = Array.from({ length: 400 }, (_, i) => step(i));
 
-  it('counts a burst in a few store commands, each event once with its own running count', async () => {
+  it('counts a burst in a few store commands and names each event in one report of its batch, counts running', async () => {
     await publishSteps(burst);
     await waitFor('the burst counted', async () => (await journeyStepCount()) === 400);
 
     // One write per counter and fetched batch, and one read of the counters to announce them.
     expect(commands.filter((command) => command.includes(workspace)).length).toBeLessThanOrEqual(40);
-    const reports = await reportsOf(burst);
-    expect([...reports.values()].sort((a, b) => a - b)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    const naming = await reportsOf(burst);
+    expect(burst.filter((s) => naming.get(s.metadata.eventId)?.length !== 1)).toEqual([]);
+    // A report per fetched batch, not per event; each one's count takes in exactly the events it names.
+    const reports = inOrder(naming);
+    expect(reports.length).toBeLessThanOrEqual(20);
+    expect(reports.map((r) => r.count - r.eventIds.length)).toEqual([
+      0,
+      ...reports.slice(0, -1).map((r) => r.count),
+    ]);
+    expect(reports.at(-1)?.count).toBe(400);
+    // Caused by the last event it names.
+    expect(reports.map((r) => r.metadata.causationId)).toEqual(reports.map((r) => r.eventIds.at(-1)));
   });
 
-  it('a redelivered burst moves no counter', async () => {
+  it('a redelivered burst moves no counter and is named in no report again', async () => {
     const again = burst.slice(0, 150);
     await publishSteps(again);
     const marker = step(1_000);
     await publishSteps([marker]);
     // Same partitions, published before the marker: once the marker is counted, the repeats were consumed.
     await waitFor('the marker counted', async () => (await journeyStepCount()) === 401);
-    const reports = await reportsOf([marker]);
-    expect(reports.get(marker.metadata.eventId)).toBe(401);
+    const naming = await reportsOf([marker, ...again]);
+    expect(naming.get(marker.metadata.eventId)?.map((r) => [r.count, r.eventIds])).toEqual([
+      [401, [marker.metadata.eventId]],
+    ]);
+    expect(again.filter((s) => naming.get(s.metadata.eventId)?.length !== 1)).toEqual([]);
   });
 
   it('dead-letters a step the store refuses and counts the rest of its batch exactly once', async () => {
@@ -152,11 +187,12 @@ describe('reporting counts a fetch at a time', () => {
     });
     expect(letters.length).toBeGreaterThan(0);
     await waitFor('the good steps counted', async () => (await journeyStepCount()) === 461);
-    // Each good step is announced; after a failed batch the counts are as the counter stood when its retry wrote it.
-    const reports = [...(await reportsOf(good)).values()];
-    expect(reports).toHaveLength(60);
-    expect(Math.min(...reports)).toBeGreaterThanOrEqual(402);
-    expect(Math.max(...reports)).toBe(461);
+    // Each good step is named once; after a failed batch the counts are as the counter stood when its retry wrote them.
+    const naming = await reportsOf(good);
+    expect(good.filter((s) => naming.get(s.metadata.eventId)?.length !== 1)).toEqual([]);
+    const counts = inOrder(naming).map((r) => r.count);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(402);
+    expect(Math.max(...counts)).toBe(461);
     // Nothing counted twice after the record-by-record retry: still 461 a moment later.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await journeyStepCount()).toBe(461);

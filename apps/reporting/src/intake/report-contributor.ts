@@ -23,6 +23,8 @@ export type AnyIntakeBatch = { [T in TopicName]: IntakeBatch<T> }[TopicName];
 /**
  * A read model fed by consumed topics. `collect` adds its counts to the batch's tallies and may write documents of its
  * own (they must be idempotent: a batch is redelivered after a crash, and retried record by record after a failure).
+ * It sees every record, copies of an event already taken in under another record too: the intake drops the copies'
+ * tallies once its first-seen claim, run beside `collect`, answers. `afterApply` sees the first-seen records only.
  */
 export interface ReportContributor {
   readonly topics: readonly TopicName[];

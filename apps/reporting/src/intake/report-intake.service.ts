@@ -6,15 +6,15 @@ import { SERVICE_CONFIG } from '@tributary/config';
 import { STORE_CONNECTION } from '@tributary/store';
 import type { ReportingConfig } from '../config';
 import { ReportSettingsStore } from '../settings/report-settings';
-import { TallyBatch, applyTallies } from '../read-models/tallies';
+import { TallyBatch, applyTallies, markOf } from '../read-models/tallies';
 import { ensureReportIndexes } from '../read-models/indexes';
 import { ReportTopics } from '../report-topics/report-topics';
 import { FirstSeenEvents } from './first-seen';
 import { REPORT_CONTRIBUTORS, type AnyIntakeBatch, type ReportContributor } from './report-contributor';
 
 /**
- * Hands each consumed batch to every read model fed by its topic, then writes their gathered counts in one bulk per
- * collection. The read models run one after another: they share the two store connections' worth of concurrency.
+ * Hands each consumed batch to every read model fed by its topic, beside the claim of its events' first sight, then
+ * writes their gathered counts in one bulk per collection.
  */
 @Injectable()
 export class ReportIntake implements OnModuleInit, OnModuleDestroy {
@@ -78,14 +78,8 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
       throw new Error(`${topic}: ${consumed.length} events but ${consumedAt.length} positions`);
     const only = this.config.REPORT_ONLY_WORKSPACE;
     const kept = only === undefined ? null : consumed.map((event) => workspaceOf(event) === only);
-    const ofWorkspace = <E>(list: readonly E[]) => (kept ? list.filter((_, i) => kept[i]) : list);
-    const fresh = await this.seen.claim(
-      topic,
-      ofWorkspace(consumed).map(eventKeyOf),
-      ofWorkspace(consumedAt),
-    );
-    const events = ofWorkspace(consumed).filter((_, i) => fresh[i]);
-    const positions = ofWorkspace(consumedAt).filter((_, i) => fresh[i]);
+    const events = kept ? consumed.filter((_, i) => kept[i]) : consumed;
+    const positions = kept ? consumedAt.filter((_, i) => kept[i]) : consumedAt;
     if (events.length === 0) return;
     const workspaces = new Set<string>();
     for (const event of events) {
@@ -100,17 +94,38 @@ export class ReportIntake implements OnModuleInit, OnModuleDestroy {
       tallies: new TallyBatch(),
       takenAt: Date.now(),
     } as AnyIntakeBatch;
-    // Side by side: each read model writes collections of its own and adds to the tallies synchronously. All settle
-    // before a failure is passed on, so the record-by-record retry never overlaps a write still in flight.
-    const collected = await Promise.allSettled(
-      (this.byTopic.get(topic) ?? []).map(async (contributor) => contributor.collect(batch)),
-    );
+    const contributors = this.byTopic.get(topic) ?? [];
+    // The claim and the read models side by side: each read model writes collections of its own (idempotent, so a
+    // copy of an event changes nothing there) and adds to the tallies synchronously; the copies' tallies are dropped
+    // once the claim answers. All settle before a failure is passed on, so the record-by-record retry never overlaps
+    // a write still in flight.
+    const claiming = this.seen.claim(topic, events.map(eventKeyOf), positions);
+    const collected = await Promise.allSettled([
+      claiming,
+      ...contributors.map(async (contributor) => contributor.collect(batch)),
+    ]);
     for (const outcome of collected) if (outcome.status === 'rejected') throw outcome.reason;
+    const fresh = await claiming;
+    const firstSeen = fresh.every(Boolean) ? batch : withoutCopies(batch, fresh);
+    if (firstSeen !== batch) {
+      const copies = new Set(positions.filter((_, i) => !fresh[i]).map((p) => `${markOf(p)}@${p.offset}`));
+      batch.tallies.drop((mark, offset) => copies.has(`${mark}@${offset}`));
+    }
     await applyTallies(this.connection, batch.tallies);
     // After the tallies land, so what a contributor announces reads the counts this batch made.
-    for (const contributor of this.byTopic.get(topic) ?? []) await contributor.afterApply?.(batch);
+    if (firstSeen.events.length > 0)
+      for (const contributor of contributors) await contributor.afterApply?.(firstSeen);
     this.reportTopics.markChanged(workspaces, topic);
   }
+}
+
+/** The batch without the records whose event was first taken in under another record. */
+function withoutCopies(batch: AnyIntakeBatch, fresh: readonly boolean[]): AnyIntakeBatch {
+  return {
+    ...batch,
+    events: (batch.events as readonly unknown[]).filter((_, i) => fresh[i]),
+    positions: batch.positions.filter((_, i) => fresh[i]),
+  } as AnyIntakeBatch;
 }
 
 /** An event's identity: its eventId; a dead letter's is the record it holds (topic, partition, offset). */

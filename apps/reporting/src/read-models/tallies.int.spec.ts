@@ -104,6 +104,23 @@ describe('applyTallies', () => {
     expect((await read(second))?.n?.page).toBe(10);
   });
 
+  it('leaves out the records dropped from a batch: their counts, values and marks, and documents only they moved', async () => {
+    const [kept, only] = [tallyId(['ws', uniqueId('kept')]), tallyId(['ws', uniqueId('only')])];
+    const batch = pages(kept, 0, 10, 14);
+    batch.add(COLLECTION, only, { model: 'activity' }, at(0, 14), { inc: { 'n.page': 1 } });
+    // Copies of events taken in under other records: offsets 10 and 14 on partition 0.
+    batch.drop((mark, offset) => mark === 'tracking_events:0' && (offset === 10 || offset === 14));
+    expect(batch.documents).toBe(1);
+    await applyTallies(connection, batch);
+    expect(await read(kept)).toMatchObject({
+      n: { page: 3 },
+      newest: 13,
+      oldest: 11,
+      [APPLIED_FIELD]: { 'tracking_events:0': 13 },
+    });
+    expect(await read(only)).toBeNull();
+  });
+
   it('counts a partition once when two consumers apply the same records at the same time (a rebalance)', async () => {
     const id = tallyId(['ws', uniqueId('doc')]);
     await applyTallies(connection, pages(id, 0, 0, 0));

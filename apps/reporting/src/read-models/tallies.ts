@@ -9,18 +9,21 @@ export interface TallyChange {
   min?: Record<string, number | Date>;
 }
 
-/** One record's change to one document, with where the record sits (its partition's mark and its offset). */
-interface Contribution extends TallyChange {
-  mark: string;
-  offset: number;
-}
-
 interface PendingTally {
   collection: string;
   id: string;
   /** The document's identity (workspace, model, bucket, dimensions), set on every write. */
   fields: Record<string, unknown>;
-  contributions: Contribution[];
+  /** Every record's change summed as it is added: the first try applies them all. */
+  inc: Record<string, number>;
+  max: Record<string, number | Date>;
+  min: Record<string, number | Date>;
+  /** Per partition mark, the lowest offset of the batch's records that moved this document: the first try's guard. */
+  firstOffsets: Map<string, number>;
+  /** Each record's change with its mark and offset, side by side, for a retry that applies only some of them. */
+  changes: TallyChange[];
+  marks: string[];
+  offsets: number[];
 }
 
 /** The sub-document holding, per topic partition, the offset of the last record a tally document took in. */
@@ -32,6 +35,17 @@ const MAX_REAPPLY_ROUNDS = 5;
 /** A partition's field under `applied`: dots would make a path, so a topic's dots become underscores. */
 export function markOf(position: Pick<RecordPosition, 'topic' | 'partition'>): string {
   return `${position.topic.replaceAll('.', '_')}:${position.partition}`;
+}
+
+/** markOf, computed once per topic and partition: a batch adds several changes for each of its records. */
+const markCache = new Map<string, string[]>();
+function cachedMarkOf(position: Pick<RecordPosition, 'topic' | 'partition'>): string {
+  let marks = markCache.get(position.topic);
+  if (!marks) {
+    marks = [];
+    markCache.set(position.topic, marks);
+  }
+  return (marks[position.partition] ??= markOf(position));
 }
 
 /** A tally document's id from its parts, each escaped so that no two part lists share an id. */
@@ -46,7 +60,8 @@ export function tallyId(parts: readonly (string | number)[]): string {
  * without a fact per event: a batch re-read after a crash, or cut differently, is applied exactly where it was not.
  */
 export class TallyBatch {
-  private readonly pending = new Map<string, PendingTally>();
+  private readonly pending = new Map<string, Map<string, PendingTally>>();
+  private count = 0;
 
   /** Adds one record's change to the document `id` of `collection`. */
   add(
@@ -56,29 +71,101 @@ export class TallyBatch {
     position: RecordPosition,
     change: TallyChange,
   ): void {
-    const key = `${collection}\u0000${id}`;
-    let tally = this.pending.get(key);
-    if (!tally) {
-      tally = { collection, id, fields, contributions: [] };
-      this.pending.set(key, tally);
+    let documents = this.pending.get(collection);
+    if (!documents) {
+      documents = new Map();
+      this.pending.set(collection, documents);
     }
-    tally.contributions.push({ ...change, mark: markOf(position), offset: Number(position.offset) });
+    let tally = documents.get(id);
+    if (!tally) {
+      tally = emptyTally(collection, id, fields);
+      documents.set(id, tally);
+      this.count++;
+    }
+    const mark = cachedMarkOf(position);
+    const offset = Number(position.offset);
+    tally.changes.push(change);
+    tally.marks.push(mark);
+    tally.offsets.push(offset);
+    sumInto(tally, change, mark, offset);
   }
 
   get documents(): number {
-    return this.pending.size;
+    return this.count;
+  }
+
+  /**
+   * Forgets the changes of the records `dropped` says so of (e.g. copies of events taken in under another record),
+   * summing again the documents they had moved.
+   */
+  drop(dropped: (mark: string, offset: number) => boolean): void {
+    for (const documents of this.pending.values())
+      for (const [id, tally] of documents) {
+        if (!tally.marks.some((mark, i) => dropped(mark, tally.offsets[i] ?? 0))) continue;
+        const kept = emptyTally(tally.collection, id, tally.fields);
+        tally.changes.forEach((change, i) => {
+          const mark = tally.marks[i] ?? '';
+          const offset = tally.offsets[i] ?? 0;
+          if (dropped(mark, offset)) return;
+          kept.changes.push(change);
+          kept.marks.push(mark);
+          kept.offsets.push(offset);
+          sumInto(kept, change, mark, offset);
+        });
+        if (kept.changes.length > 0) documents.set(id, kept);
+        else {
+          documents.delete(id);
+          this.count--;
+        }
+      }
   }
 
   /** The pending documents, per collection. */
   byCollection(): Map<string, PendingTally[]> {
-    const grouped = new Map<string, PendingTally[]>();
-    for (const tally of this.pending.values()) {
-      const list = grouped.get(tally.collection) ?? [];
-      list.push(tally);
-      grouped.set(tally.collection, list);
-    }
-    return grouped;
+    return new Map([...this.pending].map(([name, documents]) => [name, [...documents.values()]]));
   }
+}
+
+function emptyTally(collection: string, id: string, fields: Record<string, unknown>): PendingTally {
+  return {
+    collection,
+    id,
+    fields,
+    inc: {},
+    max: {},
+    min: {},
+    firstOffsets: new Map(),
+    changes: [],
+    marks: [],
+    offsets: [],
+  };
+}
+
+/** Adds one record's change to a running sum: counts added, newest and oldest kept, the partition's marks moved. */
+function sumInto(
+  sum: Pick<PendingTally, 'inc' | 'max' | 'min' | 'firstOffsets'>,
+  change: TallyChange,
+  mark: string,
+  offset: number,
+): void {
+  // for...in rather than Object.entries: this runs several times per consumed record.
+  const { inc, max, min } = change;
+  for (const field in inc) sum.inc[field] = (sum.inc[field] ?? 0) + (inc[field] ?? 0);
+  for (const field in max) {
+    const value = max[field] as number | Date;
+    const held = sum.max[field];
+    if (held === undefined || value > held) sum.max[field] = value;
+  }
+  for (const field in min) {
+    const value = min[field] as number | Date;
+    const held = sum.min[field];
+    if (held === undefined || value < held) sum.min[field] = value;
+  }
+  const markField = `${APPLIED_FIELD}.${mark}`;
+  const last = sum.max[markField];
+  if (last === undefined || offset > (last as number)) sum.max[markField] = offset;
+  const first = sum.firstOffsets.get(mark);
+  if (first === undefined || offset < first) sum.firstOffsets.set(mark, offset);
 }
 
 type AppliedMarks = Record<string, number | undefined>;
@@ -129,39 +216,27 @@ export async function applyTallies(
  * taken in yet"; otherwise the document's marks as read, and only the records past them (null when none is left).
  */
 function guardedUpdateOf(tally: PendingTally, marks: AppliedMarks | null, now: Date): GuardedUpdate | null {
-  const taken =
-    marks === null
-      ? tally.contributions
-      : tally.contributions.filter((c) => marks[c.mark] === undefined || c.offset > (marks[c.mark] ?? 0));
-  if (taken.length === 0) return null;
-
-  const inc: Record<string, number> = {};
-  const max: Record<string, number | Date> = {};
-  const min: Record<string, number | Date> = {};
-  const firstOffsets = new Map<string, number>();
-  for (const contribution of taken) {
-    for (const [field, by] of Object.entries(contribution.inc ?? {})) inc[field] = (inc[field] ?? 0) + by;
-    for (const [field, value] of Object.entries(contribution.max ?? {}))
-      if (max[field] === undefined || value > (max[field] as number | Date)) max[field] = value;
-    for (const [field, value] of Object.entries(contribution.min ?? {}))
-      if (min[field] === undefined || value < (min[field] as number | Date)) min[field] = value;
-    const markField = `${APPLIED_FIELD}.${contribution.mark}`;
-    if (max[markField] === undefined || contribution.offset > (max[markField] as number))
-      max[markField] = contribution.offset;
-    const first = firstOffsets.get(contribution.mark);
-    if (first === undefined || contribution.offset < first)
-      firstOffsets.set(contribution.mark, contribution.offset);
+  let sum: Pick<PendingTally, 'inc' | 'max' | 'min' | 'firstOffsets'> = tally;
+  if (marks !== null) {
+    sum = { inc: {}, max: {}, min: {}, firstOffsets: new Map() };
+    tally.changes.forEach((change, i) => {
+      const mark = tally.marks[i] ?? '';
+      const offset = tally.offsets[i] ?? 0;
+      const seen = marks[mark];
+      if (seen === undefined || offset > seen) sumInto(sum, change, mark, offset);
+    });
+    if (sum.firstOffsets.size === 0) return null;
   }
 
-  const guards = [...firstOffsets].map(([mark, first]) => {
+  const guards = [...sum.firstOffsets].map(([mark, first]) => {
     const field = `${APPLIED_FIELD}.${mark}`;
     if (marks === null) return { $or: [{ [field]: { $lt: first } }, { [field]: { $exists: false } }] };
     const seen = marks[mark];
     return seen === undefined ? { [field]: { $exists: false } } : { [field]: seen };
   });
-  const update: Record<string, unknown> = { $set: { ...tally.fields, updatedAt: now }, $max: max };
-  if (Object.keys(inc).length > 0) update['$inc'] = inc;
-  if (Object.keys(min).length > 0) update['$min'] = min;
+  const update: Record<string, unknown> = { $set: { ...tally.fields, updatedAt: now }, $max: sum.max };
+  if (Object.keys(sum.inc).length > 0) update['$inc'] = sum.inc;
+  if (Object.keys(sum.min).length > 0) update['$min'] = sum.min;
   return {
     filter: { _id: tally.id, ...(guards.length === 1 ? guards[0] : { $and: guards }) },
     update,

@@ -42,15 +42,21 @@ export namespace IoTributaryCommon {
 
 export namespace IoTributaryReporting {
   export const EventCountReportSchema =
-    '{"type":"record","name":"EventCountReport","namespace":"io.tributary.reporting","doc":"Running count of events of one type in one workspace; the latest per key is the current value (compacted).","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"eventType","type":"string"},{"name":"count","type":"long"},{"name":"asOf","type":{"type":"long","logicalType":"timestamp-millis"}}]}';
+    '{"type":"record","name":"EventCountReport","namespace":"io.tributary.reporting","doc":"Running count of events of one type in one workspace, published as the counter moves (once per consumed batch, not per event); the latest per key is the current value (compacted).","fields":[{"name":"metadata","type":{"type":"record","name":"EventMetadata","namespace":"io.tributary.common","doc":"Envelope shared by every Tributary event: identity, time, tenant and causality.","fields":[{"name":"eventId","type":"string","doc":"Globally unique id; consumers dedupe on it. Derived events use a deterministic UUIDv5."},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When the fact happened (epoch ms, UTC)."},{"name":"workspaceId","type":"string","doc":"Tenant that owns the data. Never crosses workspaces."},{"name":"source","type":"string","doc":"Producer service or integration that emitted the event, e.g. ingestion, sync:hubspot."},{"name":"correlationId","type":"string","doc":"Id shared by every event of one business flow (the originating request)."},{"name":"causationId","type":["null","string"],"default":null,"doc":"eventId of the event that directly caused this one; null at the edge."}]}},{"name":"eventType","type":"string"},{"name":"count","type":"long"},{"name":"asOf","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"eventIds","type":{"type":"array","items":"string"},"default":[],"doc":"The events this report\'s count took in, in the order counted: each counted event is named by one report, whose metadata.causationId is the last of them (at most 500 per report: a batch counting more under one key publishes several, their counts running). A redelivered batch publishes the same reports again, same eventIds."}]}';
   export const EventCountReportName = 'io.tributary.reporting.EventCountReport';
   /**
-   * Running count of events of one type in one workspace; the latest per key is the current value (compacted).
+   * Running count of events of one type in one workspace, published as the counter moves (once per consumed batch, not per event); the latest per key is the current value (compacted).
    */
   export interface EventCountReport {
     metadata: IoTributaryCommon.EventMetadata;
     eventType: string;
     count: number;
     asOf: number;
+    /**
+     * The events this report's count took in, in the order counted: each counted event is named by one report, whose metadata.causationId is the last of them (at most 500 per report: a batch counting more under one key publishes several, their counts running). A redelivered batch publishes the same reports again, same eventIds.
+     *
+     * Default: []
+     */
+    eventIds: string[];
   }
 }

@@ -1267,7 +1267,7 @@ const avroSchemas = {
     type: 'record',
     name: 'EventCountReport',
     namespace: 'io.tributary.reporting',
-    doc: 'Running count of events of one type in one workspace; the latest per key is the current value (compacted).',
+    doc: 'Running count of events of one type in one workspace, published as the counter moves (once per consumed batch, not per event); the latest per key is the current value (compacted).',
     fields: [
       {
         name: 'metadata',
@@ -1314,6 +1314,12 @@ const avroSchemas = {
       { name: 'eventType', type: 'string' },
       { name: 'count', type: 'long' },
       { name: 'asOf', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      {
+        name: 'eventIds',
+        type: { type: 'array', items: 'string' },
+        default: [],
+        doc: "The events this report's count took in, in the order counted: each counted event is named by one report, whose metadata.causationId is the last of them (at most 500 per report: a batch counting more under one key publishes several, their counts running). A redelivered batch publishes the same reports again, same eventIds.",
+      },
     ],
   },
   FunnelStageReport: {
@@ -2655,7 +2661,7 @@ export const Catalog: Readonly<Record<TopicName, TopicSpec>> = {
     ...{
       name: 'reports.event-counts',
       description:
-        'Running event counts per workspace and event type, for analysts (compacted; latest value per key wins).',
+        'Running event counts per workspace and event type, for analysts (compacted; latest value per key wins). One report per counter and consumed batch, naming the events it counted.',
       subject: 'reports.event-counts-value',
       recordName: 'EventCountReport',
       key: 'workspaceId/eventType',
