@@ -214,6 +214,7 @@ describe('attribution', () => {
     const since = Date.now();
     const topics = service.app.get(ReportTopics);
     topics.markChanged([workspace], Topics.TrackingEvents);
+    topics.markChanged([workspace], Topics.LifecycleChanged);
     expect(await topics.publishChanged()).toBeGreaterThan(0);
 
     const attribution = await latestReports(kafka, registry, Topics.ReportsAttribution, workspace, since);
@@ -233,5 +234,18 @@ describe('attribution', () => {
     expect(funnel.get('2026-10-15|customer')).toMatchObject({ entered: 1, advanced: 0 });
     expect(funnel.get('2026-10-15|lead')).toMatchObject({ entered: 0, advanced: 0 });
     expect(funnel.size).toBe(2 * 6);
+  });
+
+  it('republishes attribution, not the funnel, when only tracking events moved the workspace', async () => {
+    const since = Date.now();
+    const topics = service.app.get(ReportTopics);
+    topics.markChanged([workspace], Topics.TrackingEvents);
+    expect(await topics.publishChanged()).toBeGreaterThan(0);
+
+    const attribution = await latestReports(kafka, registry, Topics.ReportsAttribution, workspace, since);
+    expect(attribution.size).toBe((3 + 1 + 1) * 5);
+    // No stage was reached and nobody merged: the funnel's rows are as last published.
+    const funnel = await latestReports(kafka, registry, Topics.ReportsFunnel, workspace, since);
+    expect(funnel.size).toBe(0);
   });
 });

@@ -13,15 +13,42 @@ import { DEFAULT_HEALTH_HOURS, HealthReports, defaultHealthRange } from '../heal
 import { JOURNEY_TOPICS } from '../journeys/journey-performance.contributor';
 import { DELIVERY_METRICS } from '../journeys/journey-facts';
 import { JourneyReports } from '../journeys/journey-reports.service';
-import { ReportSettingsStore } from '../settings/report-settings';
+import { ReportSettingsStore, type ReportSettings } from '../settings/report-settings';
 
 const DAY_MS = 86_400_000;
 
+/** The topics whose events change the funnel's rows (who reached which stage when, and who is one person). */
+const FUNNEL_SOURCES: ReadonlySet<TopicName> = new Set([Topics.LifecycleChanged, Topics.ContactsMerged]);
+
+/** The topics whose events change attribution's rows: touches and goals, stages reached, merges. */
+const ATTRIBUTION_SOURCES: ReadonlySet<TopicName> = new Set([
+  Topics.TrackingEvents,
+  Topics.LifecycleChanged,
+  Topics.ContactsMerged,
+]);
+
+/**
+ * The share of reporting's time republishing may take: a publish that took d waits d × (1 / share - 1) before the
+ * next. A workspace of a million contacts streams them for a minute or more; back to back, every tick would do so and
+ * starve the intake. Small workspaces (a publish of milliseconds) are not held back beyond the interval.
+ */
+export const REPUBLISH_SHARE = 0.2;
+
+/** Whether the report topics may be published again at `now`, given when the last publish started and ended. */
+export function republishDue(
+  now: number,
+  last: { startedAt: number; endedAt: number } | undefined,
+  share = REPUBLISH_SHARE,
+): boolean {
+  if (!last) return true;
+  return now - last.endedAt >= (last.endedAt - last.startedAt) * (1 / share - 1);
+}
+
 /**
  * Publishes the report topics analysts read (compacted, latest value per key): a workspace whose read models moved
- * has its recent days' funnel and attribution, and its integration health, published again a moment later,
- * recomputed from the store; its recent days' journey performance too when a journey topic moved. A replica publishes
- * the workspaces its own batches moved; all replicas compute the same values.
+ * has its integration health published again a moment later, recomputed from the store, and its recent days' funnel,
+ * attribution and journey performance when a topic they are made of moved. A replica publishes the workspaces its own
+ * batches moved; all replicas compute the same values.
  */
 @Injectable()
 export class ReportTopics implements OnModuleInit, OnModuleDestroy {
@@ -29,6 +56,7 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
   private readonly changed = new Map<string, Set<TopicName>>();
   private timer: NodeJS.Timeout | undefined;
   private publishing: Promise<void> | undefined;
+  private lastPublish: { startedAt: number; endedAt: number } | undefined;
 
   constructor(
     private readonly publisher: EventPublisher,
@@ -78,10 +106,14 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
   }
 
   private async tick(): Promise<void> {
-    if (this.publishing || this.changed.size === 0) return;
+    if (this.publishing || this.changed.size === 0 || !republishDue(Date.now(), this.lastPublish)) return;
+    const startedAt = Date.now();
     this.publishing = this.publishChanged()
       .then(() => undefined)
-      .finally(() => (this.publishing = undefined));
+      .finally(() => {
+        this.lastPublish = { startedAt, endedAt: Date.now() };
+        this.publishing = undefined;
+      });
     await this.publishing;
   }
 
@@ -93,13 +125,33 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
   ): Promise<number> {
     const settings = await this.settings.get(workspaceId);
     const zone = settings.timeZone;
-    const dayOf = (at: number) => DateTime.fromMillis(at, { zone }).toISODate() ?? '';
     const to = DateTime.fromMillis(now, { zone }).startOf('day').plus({ days: 1 }).toMillis();
     const from = to - this.config.REPORT_TOPICS_DAYS * DAY_MS;
     const metadata = () => originMetadata({ workspaceId, source: 'reporting' });
     const asOf = now;
     const records: OutgoingEvent[] = [];
+    const moved = (sources: ReadonlySet<TopicName>) => [...topics].some((topic) => sources.has(topic));
+    if (moved(FUNNEL_SOURCES))
+      records.push(...(await this.funnelRecords(workspaceId, zone, { from, to }, metadata, asOf)));
+    if (moved(ATTRIBUTION_SOURCES))
+      records.push(...(await this.attributionRecords(workspaceId, settings, { from, to }, metadata, asOf)));
+    if (JOURNEY_TOPICS.some((topic) => topics.has(topic)))
+      records.push(...(await this.journeyRecords(workspaceId, zone, { from, to }, metadata, asOf)));
+    records.push(...(await this.healthRecords(workspaceId, zone, now, metadata)));
+    await this.publisher.publishAll(records);
+    return records.length;
+  }
 
+  /** Each day's funnel rows per stage: the people who reached it that day, and how many of them went on. */
+  private async funnelRecords(
+    workspaceId: string,
+    zone: string,
+    { from, to }: { from: number; to: number },
+    metadata: () => ReturnType<typeof originMetadata>,
+    asOf: number,
+  ): Promise<OutgoingEvent<typeof Topics.ReportsFunnel>[]> {
+    const dayOf = (at: number) => DateTime.fromMillis(at, { zone }).toISODate() ?? '';
+    const records: OutgoingEvent<typeof Topics.ReportsFunnel>[] = [];
     const funnel = new Map<string, { entered: number; advanced: number }>();
     // Streamed: a workspace of a million contacts is never held whole.
     for await (const person of this.people.stream(workspaceId))
@@ -122,14 +174,29 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
           event: { metadata: metadata(), day, timeZone: zone, stage, ...row, asOf },
         });
       }
+    return records;
+  }
 
+  /** Each day's credit and revenue per model and channel, of the conversions that day. */
+  private async attributionRecords(
+    workspaceId: string,
+    settings: ReportSettings,
+    range: { from: number; to: number },
+    metadata: () => ReturnType<typeof originMetadata>,
+    asOf: number,
+  ): Promise<OutgoingEvent<typeof Topics.ReportsAttribution>[]> {
+    const zone = settings.timeZone;
+    const dayOf = (at: number) => DateTime.fromMillis(at, { zone }).toISODate() ?? '';
+    const records: OutgoingEvent<typeof Topics.ReportsAttribution>[] = [];
     const { lookbackDays, halfLifeDays, positionShares, conversionStages } = settings.attribution;
     const options = { lookbackDays, halfLifeDays, positionShares };
-    const paths = await this.attribution.conversions(workspaceId, { from, to }, conversionStages, options);
+    const paths = await this.attribution.conversions(workspaceId, range, conversionStages, options);
     const byDay = new Map<string, typeof paths>();
     for (const path of paths) {
       const day = dayOf(path.conversion.at);
-      byDay.set(day, [...(byDay.get(day) ?? []), path]);
+      const onDay = byDay.get(day);
+      if (onDay) onDay.push(path);
+      else byDay.set(day, [path]);
     }
     for (const [day, dayPaths] of byDay)
       for (const row of compareModels(dayPaths, options))
@@ -149,11 +216,7 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
               asOf,
             },
           });
-    if (JOURNEY_TOPICS.some((topic) => topics.has(topic)))
-      records.push(...(await this.journeyRecords(workspaceId, zone, { from, to }, metadata, asOf)));
-    records.push(...(await this.healthRecords(workspaceId, zone, now, metadata)));
-    await this.publisher.publishAll(records);
-    return records.length;
+    return records;
   }
 
   /** Each day's journey and step rows, for the days of the range with any journey activity. */
