@@ -119,8 +119,13 @@ async function stepReports(records: readonly ReadRecord[]): Promise<EventCountRe
  */
 async function reportsOf(steps: JourneyStepRecorded[]): Promise<Map<string, EventCountReport[]>> {
   const wanted = new Set(steps.map((s) => s.metadata.eventId));
+  const named = new Set<string>();
+  let decoded = 0;
   await readTopicUntil(kafka, Topics.ReportsEventCounts, async (records) => {
-    const named = new Set((await stepReports(records)).flatMap((report) => report.eventIds));
+    // `records` grows with each fetch: decode only what came since the last call.
+    for (const report of await stepReports(records.slice(decoded)))
+      for (const id of report.eventIds) named.add(id);
+    decoded = records.length;
     return [...wanted].every((id) => named.has(id));
   });
   const naming = new Map<string, EventCountReport[]>();

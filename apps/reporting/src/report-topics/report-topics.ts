@@ -17,6 +17,11 @@ import { ReportSettingsStore, type ReportSettings } from '../settings/report-set
 
 const DAY_MS = 86_400_000;
 
+/** The workspace's local date of an instant, e.g. `2026-03-29`: the day of a report row. */
+function localDay(at: number, zone: string): string {
+  return DateTime.fromMillis(at, { zone }).toISODate() ?? '';
+}
+
 /** The topics whose events change the funnel's rows (who reached which stage when, and who is one person). */
 const FUNNEL_SOURCES: ReadonlySet<TopicName> = new Set([Topics.LifecycleChanged, Topics.ContactsMerged]);
 
@@ -150,7 +155,6 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
     metadata: () => ReturnType<typeof originMetadata>,
     asOf: number,
   ): Promise<OutgoingEvent<typeof Topics.ReportsFunnel>[]> {
-    const dayOf = (at: number) => DateTime.fromMillis(at, { zone }).toISODate() ?? '';
     const records: OutgoingEvent<typeof Topics.ReportsFunnel>[] = [];
     const funnel = new Map<string, { entered: number; advanced: number }>();
     // Streamed: a workspace of a million contacts is never held whole.
@@ -158,7 +162,7 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
       FUNNEL_STAGES.forEach((stage, index) => {
         const at = person.reached[stage];
         if (at === undefined || at < from || at >= to) return;
-        const key = `${dayOf(at)}|${stage}`;
+        const key = `${localDay(at, zone)}|${stage}`;
         const row = funnel.get(key) ?? { entered: 0, advanced: 0 };
         row.entered++;
         if (FUNNEL_STAGES.slice(index + 1).some((later) => (person.reached[later] ?? -Infinity) >= at))
@@ -186,14 +190,13 @@ export class ReportTopics implements OnModuleInit, OnModuleDestroy {
     asOf: number,
   ): Promise<OutgoingEvent<typeof Topics.ReportsAttribution>[]> {
     const zone = settings.timeZone;
-    const dayOf = (at: number) => DateTime.fromMillis(at, { zone }).toISODate() ?? '';
     const records: OutgoingEvent<typeof Topics.ReportsAttribution>[] = [];
     const { lookbackDays, halfLifeDays, positionShares, conversionStages } = settings.attribution;
     const options = { lookbackDays, halfLifeDays, positionShares };
     const paths = await this.attribution.conversions(workspaceId, range, conversionStages, options);
     const byDay = new Map<string, typeof paths>();
     for (const path of paths) {
-      const day = dayOf(path.conversion.at);
+      const day = localDay(path.conversion.at, zone);
       const onDay = byDay.get(day);
       if (onDay) onDay.push(path);
       else byDay.set(day, [path]);
